@@ -1,0 +1,33 @@
+"""The ``homeport`` command: a typer app whose sub-commands live in sibling modules."""
+
+from __future__ import annotations
+
+import typer
+
+from homeport import __version__
+
+app = typer.Typer(
+    name="homeport",
+    help="GitOps for Proxmox edge data centers: manifests in git, a daemon that converges them.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"homeport {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """GitOps for Proxmox edge data centers."""
+
+
+def main() -> None:
+    app()

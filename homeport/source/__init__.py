@@ -1,0 +1,1 @@
+"""homeport.source."""
