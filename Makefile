@@ -19,8 +19,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check homeport tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/homeport schema --check crds/
-	$(BIN)/homeport docs --check docs/manifests.md
+	$(BIN)/homeport schema --check --out crds/
+	$(BIN)/homeport docs --check --out docs/manifests.md
 	$(BIN)/homeport validate manifests/
 
 format: $(STAMP)

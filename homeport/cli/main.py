@@ -29,5 +29,16 @@ def root(
     """GitOps for Proxmox edge data centers."""
 
 
+def _register() -> None:
+    from homeport.cli import schema_cmd, validate_cmd
+
+    app.command()(validate_cmd.validate)
+    app.command()(schema_cmd.schema)
+    app.command()(schema_cmd.docs)
+
+
+_register()
+
+
 def main() -> None:
     app()

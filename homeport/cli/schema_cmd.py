@@ -1,0 +1,61 @@
+"""``homeport schema`` and ``homeport docs``: write (or check) generated artefacts.
+
+JSON Schemas and CRDs under ``crds/`` (``homeport.kinds.schema``) and the manifest
+reference ``docs/manifests.md`` (``homeport.kinds.reference``), both from the models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from homeport.cli.output import console
+from homeport.kinds.reference import render_reference
+from homeport.kinds.schema import rendered_files
+
+
+def _stale(expected: dict[Path, str]) -> list[Path]:
+    return [p for p, text in expected.items() if not p.exists() or p.read_text() != text]
+
+
+def _write_or_check(expected: dict[Path, str], check: bool, regenerate: str) -> None:
+    stale = _stale(expected)
+    if check:
+        if stale:
+            err = console(stderr=True)
+            for path in stale:
+                err.print(f"{path}: stale or missing", markup=False)
+            err.print(f"regenerate with: {regenerate}", markup=False)
+            raise typer.Exit(1)
+        console().print(f"up to date: {len(expected)} file(s)", markup=False)
+        return
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(expected[path])
+    console().print(f"wrote {len(stale)} of {len(expected)} file(s)", markup=False)
+
+
+def schema(
+    out: Path = typer.Option(Path("crds"), "--out", help="Directory for the generated files."),
+    check: bool = typer.Option(False, "--check", help="Only check that the files are fresh."),
+) -> None:
+    """Write a JSON Schema and a CustomResourceDefinition per kind, generated from the models.
+
+    Example: [bold]homeport schema --out crds/[/bold]  (or [bold]--check[/bold] in CI)
+    """
+    expected = {out / name: text for name, text in rendered_files().items()}
+    _write_or_check(expected, check, f"homeport schema --out {out}")
+
+
+def docs(
+    out: Path = typer.Option(
+        Path("docs/manifests.md"), "--out", help="Where to write the manifest reference."
+    ),
+    check: bool = typer.Option(False, "--check", help="Only check that the file is fresh."),
+) -> None:
+    """Write the manifest reference (Markdown) generated from the models.
+
+    Example: [bold]homeport docs --out docs/manifests.md[/bold]
+    """
+    _write_or_check({out: render_reference()}, check, f"homeport docs --out {out}")

@@ -1,0 +1,39 @@
+"""``homeport validate PATH...``: check manifests and report every problem with its line.
+
+Wraps ``homeport.source.validate``; also used by the bare repository's pre-receive hook.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+
+from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.source.validate import validate_paths
+
+
+def validate(
+    paths: list[Path] = typer.Argument(..., help="Manifest files or directories (any depth)."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Validate manifests: exit 0 when valid, 1 with one line per problem otherwise.
+
+    Example: [bold]homeport validate manifests/[/bold]
+    """
+    result = validate_paths(paths)
+    if output in (OutputFormat.json, OutputFormat.yaml):
+        print_data([error.as_json() for error in result.errors], output)
+        raise typer.Exit(1 if result.errors else 0)
+    if result.errors:
+        err = console(stderr=True)
+        for error in result.errors:
+            err.print(error.render(), markup=False)
+        err.print(f"{len(result.errors)} problem(s) in {result.files} file(s)", style="bold red")
+        raise typer.Exit(1)
+    counts = Counter(obj.kind for obj in result.objects)
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no objects"
+    console().print(
+        f"valid: {len(result.objects)} objects in {result.files} file(s) ({summary})", markup=False
+    )

@@ -1,0 +1,188 @@
+"""App: a systemd service on a VM, deployed from a git repository at a ref.
+
+Runs on a VM (``vm.py``); published by ProxyRoutes (``proxyroute.py``) and paired by
+StandbyPairs (``standbypair.py``); converged over SSH by ``reconcilers/app.py``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+
+from homeport.kinds.common import (
+    DnsLabel,
+    EnvName,
+    KindModel,
+    ObjectRef,
+    RefPath,
+    Resource,
+    SpecBase,
+)
+
+APPS_ROOT = "/srv/apps"
+_GIT_REF = re.compile(r"^(?!.*\.\.)(?!/)(?!.*//)[A-Za-z0-9._/+-]+(?<!/)(?<!\.lock)$")
+
+
+def check_secret_path(value: str) -> str:
+    """A secret reference is a relative path inside the control plane's secrets directory."""
+    normal = posixpath.normpath(value)
+    if value.startswith("/") or normal.startswith("..") or normal != value.rstrip("/"):
+        raise ValueError(
+            f"secret {value!r} must be a plain relative path inside the secrets directory, "
+            "e.g. 'hello/database_url'"
+        )
+    return value
+
+
+class GitSource(KindModel):
+    """Where the App's code comes from."""
+
+    repo: str
+    """Git repository URL (https://, ssh://, git@host:path) or an absolute path on the control plane."""
+    ref: str = "main"
+    """Branch, tag or commit to deploy; a branch follows its newest commit."""
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str) -> str:
+        ok = value.startswith(("https://", "ssh://", "git@", "file://", "/"))
+        if not ok or any(c.isspace() for c in value):
+            raise ValueError(
+                f"{value!r} is not a git URL (https://, ssh://, git@host:path, file://) "
+                "or an absolute path"
+            )
+        if "@" in value.split("://", 1)[-1].split("/", 1)[0] and "://" in value:
+            userinfo = value.split("://", 1)[1].split("@", 1)[0]
+            if ":" in userinfo:
+                raise ValueError(
+                    "the repo URL embeds a password: use an SSH deploy key or a credential "
+                    "helper on the control plane instead"
+                )
+        return value
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str) -> str:
+        if not _GIT_REF.match(value):
+            raise ValueError(f"{value!r} is not a valid git ref name")
+        return value
+
+
+class HealthCheck(KindModel):
+    """How homeport decides the App is healthy after a deployment, and how probes reach it."""
+
+    type: Literal["http", "tcp"] = "http"
+    """`http`: GET `path` and expect `expectStatus`; `tcp`: the port accepts a connection."""
+    path: str = "/healthz"
+    """HTTP path to GET."""
+    expect_status: int = Field(default=200, ge=100, le=599)
+    """Expected HTTP status."""
+    timeout_seconds: PositiveFloat = 2.0
+    """Timeout of one check."""
+    startup_grace_seconds: PositiveFloat = 30.0
+    """How long a (re)started App may take to become healthy before it counts as failed."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"health check path {value!r} must start with '/'")
+        return value
+
+
+class SecretEnv(KindModel):
+    """An environment variable whose value is read from a file in the secrets directory."""
+
+    name: EnvName
+    """Variable name, e.g. `DATABASE_URL`."""
+    secret: str
+    """Path of the file holding the value, relative to the control plane's secrets directory."""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        return check_secret_path(value)
+
+
+class EnvFrom(KindModel):
+    """A dotenv file in the secrets directory whose variables all go into the EnvironmentFile."""
+
+    secret: str
+    """Path of the dotenv file, relative to the secrets directory, e.g. `hello/production.env`."""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        return check_secret_path(value)
+
+
+class AppSpec(SpecBase):
+    """Desired state of an App."""
+
+    vm: DnsLabel
+    """The VM the App runs on."""
+    source: GitSource
+    """Git repository and ref of the release to run."""
+    exec_start: str
+    """The service's command line (systemd `ExecStart=`), run in the release directory."""
+    user: str = "app"
+    """Unix user the service runs as (created as a system user when missing)."""
+    port: int = Field(ge=1, le=65535)
+    """TCP port the App listens on (given to it as `PORT`)."""
+    bind: Literal["tailnet", "localhost", "any"] = "tailnet"
+    """Address the App binds (given as `HOST`): the VM's tailnet address, loopback, or all."""
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    """Health check after deployment, used for rollback and by probes."""
+    env: dict[EnvName, str] = Field(default_factory=dict)
+    """Plain, non-secret environment variables. Secrets here are rejected: use `secretEnv`."""
+    secret_env: list[SecretEnv] = Field(default_factory=list)
+    """Environment variables read from files in the secrets directory (never stored in git)."""
+    env_from: list[EnvFrom] = Field(default_factory=list)
+    """Dotenv files in the secrets directory merged into the EnvironmentFile."""
+    data_dir: str | None = None
+    """The App's state directory (replicated by StandbyPairs); default `/srv/apps/<name>/data`."""
+    restart: Literal["always", "on-failure", "no"] = "on-failure"
+    """systemd `Restart=` policy."""
+    keep_releases: PositiveInt = 3
+    """Releases kept on the VM for rollback."""
+
+    @field_validator("exec_start")
+    @classmethod
+    def _exec_start(cls, value: str) -> str:
+        if not value.strip() or "\n" in value:
+            raise ValueError("execStart must be one non-empty command line")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or ".." in value.split("/")):
+            raise ValueError(f"dataDir {value!r} must be an absolute path without '..'")
+        return value
+
+
+class App(Resource):
+    """A systemd service deployed from git onto a VM."""
+
+    kind_name: ClassVar[str] = "App"
+    plural: ClassVar[str] = "apps"
+    short_names: ClassVar[tuple[str, ...]] = ("app",)
+
+    kind: Literal["App"]
+    """Always `App`."""
+    spec: AppSpec
+    """Desired state."""
+
+    def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
+        return [(("spec", "vm"), ObjectRef(kind="VM", name=self.spec.vm))]
+
+    @property
+    def app_dir(self) -> str:
+        return f"{APPS_ROOT}/{self.metadata.name}"
+
+    @property
+    def data_dir(self) -> str:
+        return self.spec.data_dir or f"{self.app_dir}/data"

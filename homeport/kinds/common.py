@@ -1,0 +1,195 @@
+"""Shared parts of every kind: metadata, references, the spec base and the status model.
+
+The six kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
+``standbypair``) build on these; ``homeport.source`` loads YAML into them and
+``homeport.controller`` stores their status. Field docstrings are the reference docs.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "homeport.dev/v1alpha1"
+
+# Annotations homeport understands on any object.
+PRUNE_ANNOTATION = "homeport.dev/prune"
+ADOPT_ANNOTATION = "homeport.dev/adopt"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+def check_hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a fully qualified lowercase hostname such as 'app.example.com'"
+        )
+    return value
+
+
+def check_env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid environment variable name: use letters, digits and '_', "
+            "not starting with a digit"
+        )
+    return value
+
+
+# The validators give fix-oriented messages; WithJsonSchema keeps the patterns in the schemas.
+DnsLabel = Annotated[
+    str,
+    AfterValidator(check_dns_label),
+    WithJsonSchema({"type": "string", "pattern": _DNS_LABEL.pattern, "maxLength": 63}),
+]
+Hostname = Annotated[
+    str,
+    AfterValidator(check_hostname),
+    WithJsonSchema({"type": "string", "pattern": _HOSTNAME.pattern, "maxLength": 253}),
+]
+EnvName = Annotated[
+    str,
+    AfterValidator(check_env_name),
+    WithJsonSchema({"type": "string", "pattern": _ENV_NAME.pattern}),
+]
+RefPath = tuple[str | int, ...]
+KindName = Literal["Machine", "VM", "App", "ProxyRoute", "BackupPolicy", "StandbyPair"]
+
+
+class KindModel(BaseModel):
+    """Base of every manifest model: camelCase in YAML, unknown fields are errors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+        frozen=True,
+    )
+
+
+class ObjectMeta(KindModel):
+    """Identity and free-form metadata of an object."""
+
+    name: DnsLabel
+    """Name of the object, unique per kind; a DNS label (lowercase letters, digits, '-')."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Labels for selecting objects, e.g. by a BackupPolicy's `selector.matchLabels`."""
+    annotations: dict[str, str] = Field(default_factory=dict)
+    """Annotations; `homeport.dev/prune: disabled` keeps the external object when the manifest is removed."""
+
+
+class ObjectRef(KindModel):
+    """A reference to another object of the estate."""
+
+    kind: KindName
+    """Kind of the referenced object."""
+    name: DnsLabel
+    """Name of the referenced object."""
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+class SpecBase(KindModel):
+    """Fields every kind's spec has."""
+
+    depends_on: list[ObjectRef] = Field(default_factory=list)
+    """Objects that must be Ready before this one is reconciled (in addition to implicit references)."""
+    suspend: bool = False
+    """Pause reconciliation of this object: nothing is changed until it is set back to false."""
+
+
+ConditionType = Literal[
+    "Ready", "Reconciling", "Stalled", "Degraded", "BackupStale", "AuditFinding"
+]
+
+
+class Condition(KindModel):
+    """One observation about an object, in the Kubernetes style."""
+
+    type: ConditionType
+    """What the condition is about: Ready, Reconciling, Stalled, Degraded, ..."""
+    status: Literal["True", "False", "Unknown"]
+    """Whether the condition holds."""
+    reason: str
+    """A CamelCase machine-readable reason, e.g. `DependencyNotReady`."""
+    message: str = ""
+    """A human-readable explanation, naming the fix where there is one."""
+    last_transition_time: datetime
+    """When `status` last changed."""
+
+
+class ObjectStatus(KindModel):
+    """What homeport writes about an object (to its store, never to git)."""
+
+    observed_generation: int = 0
+    """The spec generation that the conditions describe."""
+    last_applied_revision: str | None = None
+    """The git revision whose spec was last fully applied."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Current conditions (Ready, Reconciling, Stalled, Degraded, ...)."""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific observations (e.g. a VM's vmid, node and tailnet address)."""
+
+
+class Resource(KindModel):
+    """Base of the six kinds: apiVersion, kind, metadata, spec."""
+
+    kind_name: ClassVar[str] = ""
+    plural: ClassVar[str] = ""
+    short_names: ClassVar[tuple[str, ...]] = ()
+
+    api_version: Literal["homeport.dev/v1alpha1"]
+    """Always `homeport.dev/v1alpha1`."""
+    metadata: ObjectMeta
+    """Name, labels and annotations."""
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef.model_validate({"kind": self.kind_name, "name": self.metadata.name})
+
+    def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
+        """Objects this one names in its spec, with the manifest path naming each."""
+        return []
+
+    def references(self) -> list[ObjectRef]:
+        """Objects this one names in its spec (implicit dependencies)."""
+        return [ref for _, ref in self.reference_paths()]
+
+    def dependency_paths(self) -> list[tuple[RefPath, ObjectRef]]:
+        """Implicit references plus explicit `dependsOn`, with their manifest paths."""
+        spec = getattr(self, "spec", None)
+        explicit: list[ObjectRef] = list(getattr(spec, "depends_on", []))
+        return [
+            *self.reference_paths(),
+            *((("spec", "dependsOn", i), ref) for i, ref in enumerate(explicit)),
+        ]
+
+    def dependencies(self) -> list[ObjectRef]:
+        """Implicit references plus explicit `dependsOn`, without duplicates, in order."""
+        seen: dict[tuple[str, str], ObjectRef] = {}
+        for _, ref in self.dependency_paths():
+            seen.setdefault((ref.kind, ref.name), ref)
+        return list(seen.values())

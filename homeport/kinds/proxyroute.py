@@ -1,0 +1,60 @@
+"""ProxyRoute: a public hostname on the Caddy router, sent to an App or a StandbyPair.
+
+Converged by ``reconcilers/proxyroute.py`` as one Caddy route whose ``@id`` homeport owns.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import field_validator, model_validator
+
+from homeport.kinds.common import DnsLabel, Hostname, ObjectRef, RefPath, Resource, SpecBase
+
+
+class ProxyRouteSpec(SpecBase):
+    """Desired state of a ProxyRoute. Routes are HTTPS only; plain HTTP is redirected."""
+
+    host: Hostname
+    """Public hostname, e.g. `shop.example.com`."""
+    app: DnsLabel | None = None
+    """The App to send traffic to (exactly one of `app` and `standbyPair`)."""
+    standby_pair: DnsLabel | None = None
+    """The StandbyPair to send traffic to: always its current primary."""
+    path_prefix: str | None = None
+    """Only requests under this path prefix, e.g. `/api`."""
+    upstream_health_check: bool = True
+    """Let Caddy actively check the upstream with the App's health check."""
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith("/") or "*" in value):
+            raise ValueError(f"pathPrefix {value!r} must start with '/' and contain no '*'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ProxyRouteSpec:
+        if (self.app is None) == (self.standby_pair is None):
+            raise ValueError("set exactly one of 'app' and 'standbyPair'")
+        return self
+
+
+class ProxyRoute(Resource):
+    """A public hostname routed by Caddy."""
+
+    kind_name: ClassVar[str] = "ProxyRoute"
+    plural: ClassVar[str] = "proxyroutes"
+    short_names: ClassVar[tuple[str, ...]] = ("proxyroute", "route", "pr")
+
+    kind: Literal["ProxyRoute"]
+    """Always `ProxyRoute`."""
+    spec: ProxyRouteSpec
+    """Desired state."""
+
+    def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
+        if self.spec.app is not None:
+            return [(("spec", "app"), ObjectRef(kind="App", name=self.spec.app))]
+        assert self.spec.standby_pair is not None
+        ref = ObjectRef(kind="StandbyPair", name=self.spec.standby_pair)
+        return [(("spec", "standbyPair"), ref)]

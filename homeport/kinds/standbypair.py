@@ -1,0 +1,120 @@
+"""StandbyPair: a production App and its warm standby on another Machine, with failover.
+
+Names two Apps (``app.py``); ProxyRoutes (``proxyroute.py``) may point at the pair to
+follow its current primary. Driven by ``reconcilers/standbypair.py`` and its probe loop.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from homeport.kinds.common import (
+    DnsLabel,
+    KindModel,
+    ObjectRef,
+    RefPath,
+    Resource,
+    SpecBase,
+)
+
+
+class Probe(KindModel):
+    """Health probe of the current primary, independent of the resync period."""
+
+    path: str = "/healthz"
+    """HTTP path probed on the primary's tailnet address and port."""
+    interval_seconds: PositiveFloat = 2.0
+    """Time between probes."""
+    timeout_seconds: PositiveFloat = 1.0
+    """Timeout of one probe; a slow answer is a miss."""
+    failure_threshold: PositiveInt = 3
+    """Consecutive misses that start a failover."""
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"probe path {value!r} must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout(self) -> Probe:
+        if self.timeout_seconds > self.interval_seconds:
+            raise ValueError("probe timeoutSeconds must not exceed intervalSeconds")
+        return self
+
+
+class Replication(KindModel):
+    """How the primary's state reaches the standby."""
+
+    method: Literal["rsync", "storage", "none"] = "rsync"
+    """`rsync`: copy the App's data directory over SSH, VM to VM; `storage`: Proxmox storage
+    replication (ZFS); `none`: stateless App."""
+    interval_seconds: PositiveFloat = 60.0
+    """Time between syncs."""
+    max_lag_seconds: PositiveFloat = 300.0
+    """Largest replication lag allowed for an automatic promotion; beyond it the pair stalls
+    and waits for `homeport failover PAIR --accept-data-loss`."""
+
+
+class FailoverPolicy(KindModel):
+    """When homeport fails over by itself."""
+
+    mode: Literal["automatic", "manual"] = "automatic"
+    """`automatic`: fence and promote on failure; `manual`: only report and wait for the CLI."""
+    max_per_hour: PositiveInt = 3
+    """Failover budget: more automatic failovers than this in an hour stall the pair (anti-flap)."""
+
+
+class FailbackPolicy(KindModel):
+    """What happens once the old primary is healthy again as the standby."""
+
+    mode: Literal["manual", "automatic"] = "manual"
+    """`manual`: stay on the new primary until `homeport failback PAIR`; `automatic`: switch
+    back (planned, zero-loss switchover) after `afterHealthySeconds` of health."""
+    after_healthy_seconds: PositiveFloat = 3600.0
+    """For automatic failback: how long the original primary must have been healthy."""
+
+
+class StandbyPairSpec(SpecBase):
+    """Desired state of a StandbyPair."""
+
+    primary: DnsLabel
+    """The App that serves while healthy (the initial primary)."""
+    standby: DnsLabel
+    """The warm standby App, on a VM on another Machine, deployed at the same release."""
+    probe: Probe = Field(default_factory=Probe)
+    """Failure detection."""
+    replication: Replication = Field(default_factory=Replication)
+    """State replication from primary to standby."""
+    failover: FailoverPolicy = Field(default_factory=FailoverPolicy)
+    """Failover policy."""
+    failback: FailbackPolicy = Field(default_factory=FailbackPolicy)
+    """Failback policy."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> StandbyPairSpec:
+        if self.primary == self.standby:
+            raise ValueError("primary and standby must be different Apps")
+        return self
+
+
+class StandbyPair(Resource):
+    """A primary App and its warm standby."""
+
+    kind_name: ClassVar[str] = "StandbyPair"
+    plural: ClassVar[str] = "standbypairs"
+    short_names: ClassVar[tuple[str, ...]] = ("standbypair", "pair", "sp")
+
+    kind: Literal["StandbyPair"]
+    """Always `StandbyPair`."""
+    spec: StandbyPairSpec
+    """Desired state."""
+
+    def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
+        return [
+            (("spec", "primary"), ObjectRef(kind="App", name=self.spec.primary)),
+            (("spec", "standby"), ObjectRef(kind="App", name=self.spec.standby)),
+        ]

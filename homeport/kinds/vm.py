@@ -1,0 +1,214 @@
+"""VM: a QEMU virtual machine cloned from a template onto a Machine.
+
+Referenced by Apps (``app.py``) and BackupPolicies (``backuppolicy.py``); converged by
+``reconcilers/vm.py`` through the Proxmox API.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import ClassVar, Literal
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from homeport.kinds.common import DnsLabel, KindModel, ObjectRef, RefPath, Resource, SpecBase
+
+# Boot layers from the estates we serve (seed 003): infrastructure first, user-facing last.
+LAYER_NAMES: dict[int, str] = {
+    1: "infrastructure",
+    2: "core services",
+    3: "apps",
+    4: "user-facing",
+}
+
+
+class TemplateRef(KindModel):
+    """The template VM a VM is cloned from."""
+
+    vmid: int = Field(default=9000, ge=100, le=999_999_999)
+    """VMID of the template (the estate's standard is 9000)."""
+    name: str = "ubuntu-2404-base"
+    """Name of the template, checked against Proxmox before cloning."""
+
+
+class DiskSpec(KindModel):
+    """The VM's boot disk."""
+
+    size_gib: PositiveInt = Field(default=32, alias="sizeGiB")
+    """Size in GiB. Disks are only ever grown, never shrunk."""
+    storage: str | None = None
+    """Proxmox storage for the disk; defaults to the Machine's `storage`."""
+    slot: Literal["scsi0", "virtio0", "sata0"] = "scsi0"
+    """Disk slot of the boot disk in the template."""
+
+
+class NetworkInterface(KindModel):
+    """A virtual NIC (Proxmox `netN`) and its cloud-init IP configuration (`ipconfigN`)."""
+
+    bridge: str = "vmbr0"
+    """Linux bridge on the host."""
+    model: Literal["virtio", "e1000", "vmxnet3"] = "virtio"
+    """NIC model."""
+    firewall: bool = True
+    """Enable the Proxmox firewall on this NIC (required for VM firewall rules to apply)."""
+    vlan: int | None = Field(default=None, ge=1, le=4094)
+    """VLAN tag."""
+    ip: str = "dhcp"
+    """`dhcp` or a static address in CIDR form, e.g. `10.0.10.21/24`."""
+    gateway: str | None = None
+    """Default gateway for a static address."""
+
+    @field_validator("ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        if value == "dhcp":
+            return value
+        try:
+            ipaddress.ip_interface(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is neither 'dhcp' nor an address in CIDR form like '10.0.10.21/24'"
+            ) from None
+        if "/" not in value:
+            raise ValueError(f"{value!r} needs a prefix length, e.g. '{value}/24'")
+        return value
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
+
+
+class CloudInit(KindModel):
+    """Cloud-init settings applied on first boot."""
+
+    user: str = "ubuntu"
+    """The default user cloud-init creates."""
+    ssh_keys: list[str] = Field(default_factory=list)
+    """Public SSH keys authorised for `user` (homeport adds its own key). Public keys only."""
+    nameserver: str | None = None
+    """DNS server for static configurations."""
+    search_domain: str | None = None
+    """DNS search domain."""
+
+    @field_validator("ssh_keys")
+    @classmethod
+    def _public_keys(cls, keys: list[str]) -> list[str]:
+        for key in keys:
+            if "PRIVATE KEY" in key:
+                raise ValueError(
+                    "sshKeys holds a private key: put only public keys (ssh-ed25519 AAAA...) here"
+                )
+            if not key.startswith(("ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-")):
+                raise ValueError(f"{key[:30]!r}... is not an OpenSSH public key line")
+        return keys
+
+
+class TailnetSpec(KindModel):
+    """How the VM joins the Tailscale network."""
+
+    join: bool = True
+    """Join the tailnet on first boot with a one-off auth key homeport creates."""
+    tags: list[str] = Field(default_factory=lambda: ["tag:homeport"])
+    """ACL tags for the device (each `tag:...`)."""
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag.startswith("tag:") or len(tag) < 5:
+                raise ValueError(f"{tag!r} is not a Tailscale ACL tag such as 'tag:web'")
+        return tags
+
+
+class StartupSpec(KindModel):
+    """Explicit Proxmox startup settings; by default they follow the VM's `layer`."""
+
+    order: int | None = Field(default=None, ge=0)
+    """Start order (lower starts first)."""
+    up: int | None = Field(default=None, ge=0)
+    """Seconds to wait after starting this VM before starting the next."""
+    down: int | None = Field(default=None, ge=0)
+    """Seconds to wait for a graceful shutdown before the VM is stopped hard."""
+
+
+class VMSpec(SpecBase):
+    """Desired state of a VM."""
+
+    machine: DnsLabel
+    """The Machine (Proxmox node) the VM runs on."""
+    vmid: int | None = Field(default=None, ge=100, le=999_999_999)
+    """Proxmox VMID; when omitted homeport allocates one from its configured range."""
+    template: TemplateRef = Field(default_factory=TemplateRef)
+    """Template to clone from (full clone)."""
+    cores: PositiveInt = 2
+    """vCPU cores."""
+    sockets: PositiveInt = 1
+    """CPU sockets."""
+    memory_mib: PositiveInt = Field(default=2048, alias="memoryMiB")
+    """Memory in MiB."""
+    disk: DiskSpec = Field(default_factory=DiskSpec)
+    """Boot disk."""
+    network: list[NetworkInterface] = Field(
+        default_factory=lambda: [NetworkInterface()], max_length=8
+    )
+    """NICs, in order (`net0`, `net1`, ...)."""
+    tags: list[str] = Field(default_factory=list)
+    """Proxmox tags (homeport adds its ownership tag `homeport`)."""
+    cloud_init: CloudInit = Field(default_factory=CloudInit)
+    """Cloud-init user, keys and DNS."""
+    tailnet: TailnetSpec = Field(default_factory=TailnetSpec)
+    """Tailscale membership."""
+    onboot: bool = True
+    """Start the VM when the host boots."""
+    layer: Literal[1, 2, 3, 4] = 3
+    """Boot layer: 1 infrastructure, 2 core services, 3 apps, 4 user-facing. Sets startup order."""
+    startup: StartupSpec | None = None
+    """Explicit startup settings, overriding those derived from `layer`."""
+    power_state: Literal["running", "stopped"] = "running"
+    """Desired power state."""
+    protection: bool = False
+    """Proxmox protection: the VM and its disks cannot be removed while set."""
+    role: Literal["router", "app", "dev", "infra"] = "app"
+    """What the VM is for; `router` marks the public Caddy router (the only public VM)."""
+    description: str | None = None
+    """Free text shown in Proxmox (homeport appends its ownership marker)."""
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag or any(c in tag for c in ",; ") or tag != tag.lower():
+                raise ValueError(
+                    f"tag {tag!r} must be non-empty lowercase without ',', ';' or spaces "
+                    "(Proxmox normalises tags that way)"
+                )
+        return tags
+
+    @model_validator(mode="after")
+    def _ip_gateway(self) -> VMSpec:
+        for index, nic in enumerate(self.network):
+            if nic.ip == "dhcp" and nic.gateway is not None:
+                raise ValueError(f"network[{index}]: a gateway only applies to a static ip")
+        return self
+
+
+class VM(Resource):
+    """A QEMU VM cloned from a template."""
+
+    kind_name: ClassVar[str] = "VM"
+    plural: ClassVar[str] = "vms"
+    short_names: ClassVar[tuple[str, ...]] = ("vm",)
+
+    kind: Literal["VM"]
+    """Always `VM`."""
+    spec: VMSpec
+    """Desired state."""
+
+    def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
+        return [(("spec", "machine"), ObjectRef(kind="Machine", name=self.spec.machine))]
