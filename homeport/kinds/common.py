@@ -170,6 +170,10 @@ class Resource(KindModel):
     def ref(self) -> ObjectRef:
         return ObjectRef.model_validate({"kind": self.kind_name, "name": self.metadata.name})
 
+    @property
+    def suspended(self) -> bool:
+        return bool(getattr(getattr(self, "spec", None), "suspend", False))
+
     def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
         """Objects this one names in its spec, with the manifest path naming each."""
         return []

@@ -1,1 +1,4 @@
-"""homeport.reconcilers."""
+"""Per-kind reconcilers: ``observe`` / pure ``plan`` / ``act`` (see ``base.py``).
+
+One module per kind; they never import each other (import-linter checks it).
+"""

@@ -1,0 +1,97 @@
+"""What reconcilers see of the controller: clients, other objects, shared observations.
+
+``ControllerContext`` is shared by all reconciles; ``ObjectContext`` binds it to the key
+being reconciled (for events). Shared observations are loaded once per ``ttl`` and by
+one caller at a time (concurrent reconciles await the same load), and dropped after a
+mutation so the next reconcile sees the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from homeport.controller.clock import Clock
+from homeport.controller.store import Key, Store
+from homeport.kinds import Resource
+
+
+class ControllerContext:
+    def __init__(
+        self, *, store: Store, clock: Clock, clients: Mapping[str, Any], ttl: float = 2.0
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.clients = dict(clients)
+        self.ttl = ttl
+        self._shared: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+
+    async def shared(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        now = self.clock.monotonic()
+        cached = self._shared.get(key)
+        if cached is not None and (not cached[1].done() or cached[0] > now):
+            return await asyncio.shield(cached[1])
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._shared[key] = (now + self.ttl, future)
+        try:
+            value = await load()
+        except BaseException as exc:
+            self._shared.pop(key, None)
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        future.set_result(value)
+        self._shared[key] = (self.clock.monotonic() + self.ttl, future)
+        return value
+
+    def invalidate(self, key: str) -> None:
+        self._shared.pop(key, None)
+
+    def invalidate_all(self) -> None:
+        self._shared.clear()
+
+    def for_object(self, key: Key) -> ObjectContext:
+        return ObjectContext(self, key)
+
+
+class ObjectContext:
+    """The ReconcileContext of one reconcile."""
+
+    def __init__(self, base: ControllerContext, key: Key) -> None:
+        self.base = base
+        self.key = key
+
+    def now(self) -> datetime:
+        return self.base.clock.now()
+
+    def status_details(self, kind: str, name: str) -> Mapping[str, Any]:
+        obj = self.base.store.objects.get((kind, name))
+        return obj.status.details if obj is not None else {}
+
+    def desired(self, kind: str, name: str) -> Resource | None:
+        obj = self.base.store.objects.get((kind, name))
+        return obj.resource() if obj is not None and not obj.deleting else None
+
+    def client(self, name: str) -> Any:
+        try:
+            return self.base.clients[name]
+        except KeyError:
+            raise LookupError(f"no {name!r} client configured") from None
+
+    async def shared(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        return await self.base.shared(key, load)
+
+    def invalidate(self, key: str) -> None:
+        self.base.invalidate(key)
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.base.store.events.emit(
+            kind=self.key[0],
+            name=self.key[1],
+            reason=reason,
+            message=message,
+            now=self.base.clock.now(),
+            warning=warning,
+        )

@@ -1,0 +1,375 @@
+"""The reconcile loop: workers take keys from the queue and converge one object each.
+
+For a key: skip if suspended; wait for dependencies (or, when pruning, for dependents
+to be gone); observe → plan (pure) → journal and act each action → write status and
+conditions; requeue (after actions at once, when waiting after ``requeue_after``,
+otherwise after the resync period). Errors are handled here and only here (see
+``reconcilers/errors.py``). Mutating actions run only while this daemon leads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.controller.clock import Clock
+from homeport.controller.conditions import drop_condition, set_condition
+from homeport.controller.config import ControllerSettings
+from homeport.controller.context import ControllerContext
+from homeport.controller.coordination import Leadership
+from homeport.controller.graph import DependencyGraph, startup_order
+from homeport.controller.queue import QueueShutDown, WorkQueue
+from homeport.controller.store import Key, Store, StoredObject
+from homeport.kinds import ObjectStatus
+from homeport.kinds.common import PRUNE_ANNOTATION
+from homeport.reconcilers.base import Plan, Reconciler
+from homeport.reconcilers.errors import PermanentError, TemporaryError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile did, for metrics, tests and logs."""
+
+    key: Key
+    result: str  # converged | progressing | waiting | suspended | stalled | error | pruned | gone
+    actions: tuple[str, ...] = ()
+    requeue_after: float | None = None
+    message: str = ""
+
+
+class NotLeader(TemporaryError):
+    """This daemon lost leadership between planning and acting."""
+
+
+Observer = Callable[[Outcome, float], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        reconcilers: Mapping[str, Reconciler[Any, Any]],
+        context: ControllerContext,
+        clock: Clock,
+        settings: ControllerSettings,
+        leadership: Leadership,
+        queue: WorkQueue[Key] | None = None,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.store = store
+        self.reconcilers = reconcilers
+        self.context = context
+        self.clock = clock
+        self.settings = settings
+        self.leadership = leadership
+        self.queue: WorkQueue[Key] = queue or WorkQueue(clock)
+        self.observers = observers or []
+        self.queue.backoff.base = settings.backoff_base
+        self.queue.backoff.cap = settings.backoff_max
+        self.queue.backoff.jitter = settings.backoff_jitter
+
+    # -- feeding the queue ---------------------------------------------------------
+    def enqueue(self, keys: set[Key] | list[Key]) -> None:
+        objects = {o.key: o for o in self.store.objects.all()}
+        graph = DependencyGraph(objects.values())
+        wanted = set(keys)
+        for key in keys:  # a changed object may change what depends on it
+            wanted |= graph.dependents(key)
+        for key in startup_order(o for k, o in objects.items() if k in wanted):
+            self.queue.add(key)
+
+    def enqueue_all(self) -> None:
+        for key in startup_order(self.store.objects.all()):
+            self.queue.add(key)
+
+    # -- running -------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Workers until ``stop``; then drain: running reconciles get ``drain_timeout``."""
+        interrupted = self.store.journal.mark_interrupted(now=self.clock.now())
+        for entry in interrupted:
+            log.warning(
+                "action interrupted by the last shutdown: %s %s", entry.kind, entry.description
+            )
+            self.queue.add((entry.kind, entry.name))
+        self.enqueue_all()
+        workers = [
+            asyncio.create_task(self._worker(stop)) for _ in range(self.settings.concurrency)
+        ]
+        await stop.wait()
+        self.queue.shutdown()
+        _, pending = await asyncio.wait(workers, timeout=self.settings.drain_timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _worker(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                key = await self.queue.get()
+            except QueueShutDown:
+                return
+            try:
+                await self.leadership.wait_until_leader(stop)
+                if stop.is_set():
+                    return
+                await self.reconcile(key)
+            finally:
+                self.queue.done(key)
+
+    # -- one reconcile -------------------------------------------------------------
+    async def reconcile(self, key: Key) -> Outcome:
+        started = time.perf_counter()
+        outcome = await self._reconcile(key)
+        self._schedule(outcome)
+        for observer in self.observers:
+            observer(outcome, time.perf_counter() - started)
+        return outcome
+
+    def _schedule(self, outcome: Outcome) -> None:
+        if outcome.result == "error":
+            return  # already requeued with backoff
+        if outcome.result in ("pruned", "gone", "stalled", "suspended"):
+            self.queue.forget(outcome.key)
+            return
+        self.queue.forget(outcome.key)
+        if outcome.requeue_after is not None:
+            self.queue.add_after(outcome.key, outcome.requeue_after)
+
+    async def _reconcile(self, key: Key) -> Outcome:
+        obj = self.store.objects.get(key)
+        if obj is None:
+            return Outcome(key, "gone")
+        reconciler = self.reconcilers.get(key[0])
+        if reconciler is None:
+            return self._waiting(obj, "NoReconciler", f"no reconciler for kind {key[0]}", None)
+        resource = None if obj.deleting else obj.resource()
+        if resource is not None and resource.suspended:
+            return self._suspended(obj)
+        graph = DependencyGraph(self.store.objects.all())
+        if obj.deleting:
+            if (
+                obj.manifest.get("metadata", {}).get("annotations", {}).get(PRUNE_ANNOTATION)
+                == "disabled"
+            ):
+                return self._forget(
+                    obj, "PruneDisabled", "removed from git; left in place (prune disabled)"
+                )
+            blocking = graph.blocking_deletion(key)
+            if blocking:
+                names = ", ".join(f"{k}/{n}" for k, n in blocking)
+                return self._waiting(
+                    obj, "DependentsExist", f"waiting for {names} to be pruned first", None
+                )
+        else:
+            unready = graph.unready(key)
+            if unready:
+                names = ", ".join(f"{k}/{n}" for k, n in unready)
+                return self._waiting(
+                    obj, "DependencyNotReady", f"waiting for {names} to be Ready", None
+                )
+        ctx = self.context.for_object(key)
+        try:
+            observed = await reconciler.observe(resource, key[1], ctx)
+            plan = reconciler.plan(resource, observed, now=self.clock.now())
+            if plan.actions:
+                return await self._act(obj, reconciler, plan)
+            return self._settled(obj, plan, graph)
+        except PermanentError as exc:
+            return self._stalled(obj, exc)
+        except TemporaryError as exc:
+            return self._retry(obj, exc.reason, str(exc), exc.delay)
+        except Exception as exc:  # a reconciler bug must not stop the estate
+            log.exception("reconcile of %s/%s failed", *key)
+            return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
+
+    async def _act(
+        self, obj: StoredObject, reconciler: Reconciler[Any, Any], plan: Plan
+    ) -> Outcome:
+        ctx = self.context.for_object(obj.key)
+        done: list[str] = []
+        for action in plan.actions:
+            if action.mutating and not self.leadership.is_leader():
+                raise NotLeader("lost leadership before acting; another daemon acts now", delay=1.0)
+            entry = None
+            if action.mutating:
+                entry = self.store.journal.intent(
+                    kind=obj.kind,
+                    name=obj.name,
+                    generation=obj.generation,
+                    verb=action.verb,
+                    idempotency_key=action.idempotency_key(obj.kind, obj.name, obj.generation),
+                    description=action.describe(),
+                    fencing_token=self.leadership.token(),
+                    holder=self.leadership.holder,
+                    now=self.clock.now(),
+                )
+            try:
+                await reconciler.act(action, ctx)
+            except BaseException as exc:
+                if entry is not None:
+                    self.store.journal.finish(
+                        entry, now=self.clock.now(), error=f"{type(exc).__name__}: {exc}"
+                    )
+                raise
+            if entry is not None:
+                self.store.journal.finish(entry, now=self.clock.now())
+            ctx.event(action.verb, action.describe())
+            done.append(action.describe())
+        self._write_status(
+            obj,
+            ready=("False", "Progressing", f"applied {len(done)} change(s)"),
+            reconciling=("True", "Progressing", done[-1]),
+            plan=plan,
+        )
+        # Look again at once: the next pass observes the result (and forgets a finished prune).
+        return Outcome(obj.key, "progressing", tuple(done), 0.0)
+
+    # -- status --------------------------------------------------------------------
+    def _write_status(
+        self,
+        obj: StoredObject,
+        *,
+        ready: tuple[str, str, str] | None,
+        reconciling: tuple[str, str, str] | None,
+        plan: Plan | None = None,
+        stalled: tuple[str, str, str] | None = None,
+        applied: bool = False,
+    ) -> bool:
+        """Write conditions; return True when Ready turned True."""
+        now = self.clock.now()
+        status = obj.status
+        conditions = list(status.conditions)
+        was_ready = obj.ready
+        if ready is not None:
+            conditions = set_condition(conditions, "Ready", *ready, now)
+        if reconciling is not None:
+            conditions = set_condition(conditions, "Reconciling", *reconciling, now)
+        conditions = (
+            set_condition(conditions, "Stalled", *stalled, now)
+            if stalled
+            else drop_condition(conditions, "Stalled")
+        )
+        details = dict(status.details)
+        if plan is not None:
+            details.update(plan.details)
+            for extra in plan.conditions:
+                conditions = set_condition(
+                    conditions, extra.type, extra.status, extra.reason, extra.message, now
+                )
+            present = {c.type for c in plan.conditions}
+            if "Degraded" not in present:
+                conditions = drop_condition(conditions, "Degraded")
+        new = ObjectStatus.model_validate(
+            {
+                "observedGeneration": obj.generation,
+                "lastAppliedRevision": obj.revision if applied else status.last_applied_revision,
+                "conditions": [c.model_dump(by_alias=True) for c in conditions],
+                "details": details,
+            }
+        )
+        if new != status:
+            self.store.objects.set_status(obj.key, new, now)
+        became_ready = ready is not None and ready[0] == "True" and not was_ready
+        if became_ready:
+            self.store.events.emit(
+                kind=obj.kind, name=obj.name, reason="Ready", message="converged", now=now
+            )
+        return became_ready
+
+    def _settled(self, obj: StoredObject, plan: Plan, graph: DependencyGraph) -> Outcome:
+        if obj.deleting:
+            if plan.gone:
+                return self._forget(obj, "Pruned", plan.reason or "removed")
+            return self._waiting(
+                obj, "Pruning", plan.waiting or plan.reason, plan.requeue_after, plan
+            )
+        if not plan.ready:
+            return self._waiting(
+                obj, "Waiting", plan.waiting or plan.reason, plan.requeue_after, plan
+            )
+        became_ready = self._write_status(
+            obj,
+            ready=("True", "Converged", plan.reason),
+            reconciling=("False", "Converged", plan.reason),
+            plan=plan,
+            applied=True,
+        )
+        if became_ready:
+            for dependent in graph.dependents(obj.key):
+                self.queue.add(dependent)
+        resync = (
+            plan.requeue_after if plan.requeue_after is not None else self.settings.resync_interval
+        )
+        return Outcome(obj.key, "converged", requeue_after=resync, message=plan.reason)
+
+    def _waiting(
+        self,
+        obj: StoredObject,
+        reason: str,
+        message: str,
+        requeue_after: float | None,
+        plan: Plan | None = None,
+    ) -> Outcome:
+        self._write_status(
+            obj, ready=("False", reason, message), reconciling=("True", reason, message), plan=plan
+        )
+        after = requeue_after if requeue_after is not None else self.settings.resync_interval
+        return Outcome(obj.key, "waiting", requeue_after=after, message=message)
+
+    def _suspended(self, obj: StoredObject) -> Outcome:
+        self._write_status(
+            obj, ready=None, reconciling=("False", "Suspended", "spec.suspend is true")
+        )
+        return Outcome(obj.key, "suspended", message="suspended")
+
+    def _stalled(self, obj: StoredObject, exc: PermanentError) -> Outcome:
+        message = f"{exc} ({exc.fix})" if exc.fix else str(exc)
+        self._write_status(
+            obj,
+            ready=("False", exc.reason, message),
+            reconciling=("False", exc.reason, message),
+            stalled=("True", exc.reason, message),
+        )
+        self.store.events.emit(
+            kind=obj.kind,
+            name=obj.name,
+            reason=exc.reason,
+            message=message,
+            now=self.clock.now(),
+            warning=True,
+        )
+        return Outcome(obj.key, "stalled", message=message)
+
+    def _retry(self, obj: StoredObject, reason: str, message: str, delay: float | None) -> Outcome:
+        self._write_status(
+            obj, ready=("False", reason, message), reconciling=("True", reason, message)
+        )
+        self.store.events.emit(
+            kind=obj.kind,
+            name=obj.name,
+            reason=reason,
+            message=message,
+            now=self.clock.now(),
+            warning=True,
+        )
+        if delay is not None:
+            self.queue.add_after(obj.key, delay)
+        else:
+            delay = self.queue.add_rate_limited(obj.key)
+        return Outcome(obj.key, "error", requeue_after=delay, message=message)
+
+    def _forget(self, obj: StoredObject, reason: str, message: str) -> Outcome:
+        self.store.objects.forget(obj.key)
+        self.store.events.emit(
+            kind=obj.kind, name=obj.name, reason=reason, message=message, now=self.clock.now()
+        )
+        for dep in DependencyGraph([obj]).requires.get(obj.key, []):
+            self.queue.add(dep)  # a dependency may be waiting for this prune
+        return Outcome(obj.key, "pruned", message=message)

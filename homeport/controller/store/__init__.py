@@ -1,0 +1,74 @@
+"""The store: SQLite (WAL) through sqlite-utils, one file, the daemon's memory.
+
+``Store`` bundles the tables' repositories. Everything that can be re-observed is
+re-observed; the store keeps what cannot: adopted revisions, generations and status,
+events, the action journal, allocations, leases, failover timelines and backup records.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from homeport.controller.store.allocations import AllocationError, Allocations
+from homeport.controller.store.database import open_database
+from homeport.controller.store.journal import Journal, JournalEntry
+from homeport.controller.store.leases import Lease, LeaseTable
+from homeport.controller.store.objects import DesiredObject, Key, ObjectStore, StoredObject
+from homeport.controller.store.records import Event, EventLog, RevisionLog, RevisionRecord
+
+
+class KeyValue:
+    """Small named values (e.g. the source's last adopted sha, approvals)."""
+
+    def __init__(self, db: sqlite_utils.Database, table: str) -> None:
+        self.db = db
+        self.table = table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute(f"SELECT value FROM {self.table} WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set(self, key: str, value: Any) -> None:
+        self.db.execute(
+            f"INSERT INTO {self.table} (key, value) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, json.dumps(value)],
+        )
+
+
+class Store:
+    """All tables of one store file."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self.objects = ObjectStore(db)
+        self.revisions = RevisionLog(db)
+        self.events = EventLog(db)
+        self.journal = Journal(db)
+        self.allocations = Allocations(db)
+        self.leases = LeaseTable(db)
+        self.source_state = KeyValue(db, "source_state")
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> Store:
+        return cls(open_database(path, readonly=readonly))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+__all__ = [
+    "AllocationError",
+    "DesiredObject",
+    "Event",
+    "JournalEntry",
+    "Key",
+    "Lease",
+    "RevisionRecord",
+    "Store",
+    "StoredObject",
+]

@@ -1,0 +1,176 @@
+"""Opening the SQLite store (WAL) and migrating its schema.
+
+One file, one writer (the daemon), any number of readers (the CLI opens it read-only and
+never blocks the daemon thanks to WAL). ``MIGRATIONS`` is append-only: each entry brings
+the schema from version N to N+1 inside one transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    # if_not_exists: a crash half-way through a migration must not wedge the next start.
+    db.table("objects").create(
+        {
+            "kind": str,
+            "name": str,
+            "manifest": str,  # canonical JSON of the whole manifest (apiVersion, kind, metadata, spec)
+            "spec_hash": str,
+            "generation": int,
+            "revision": str,
+            "file": str,
+            "line": int,
+            "deleting": int,
+            "status": str,  # JSON of ObjectStatus
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk=("kind", "name"),
+        if_not_exists=True,
+    )
+    db.table("revisions").create(
+        {
+            "id": int,
+            "sha": str,
+            "ref": str,
+            "outcome": str,  # adopted | rejected | held | unchanged
+            "reason": str,
+            "message": str,
+            "errors": str,  # JSON list of ManifestError.as_json()
+            "objects": int,
+            "committed_at": str,
+            "recorded_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("revisions").create_index(["sha"], if_not_exists=True)
+    db.table("events").create(
+        {
+            "id": int,
+            "at": str,
+            "kind": str,
+            "name": str,
+            "type": str,  # Normal | Warning
+            "reason": str,
+            "message": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("events").create_index(["kind", "name"], if_not_exists=True)
+    db.table("journal").create(
+        {
+            "id": int,
+            "kind": str,
+            "name": str,
+            "generation": int,
+            "verb": str,
+            "idempotency_key": str,
+            "description": str,  # human text, secrets masked
+            "state": str,  # intent | done | failed | interrupted
+            "error": str,
+            "fencing_token": int,
+            "holder": str,
+            "started_at": str,
+            "finished_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("journal").create_index(["state"], if_not_exists=True)
+    db.table("journal").create_index(["kind", "name"], if_not_exists=True)
+    db.table("leases").create(
+        {"name": str, "holder": str, "token": int, "expires": float, "acquired_at": str},
+        pk="name",
+        if_not_exists=True,
+    )
+    db.table("allocations").create(
+        {"pool": str, "value": int, "kind": str, "name": str, "allocated_at": str},
+        pk=("pool", "value"),
+        if_not_exists=True,
+    )
+    db.table("allocations").create_index(["pool", "kind", "name"], unique=True, if_not_exists=True)
+    db.table("source_state").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("failovers").create(
+        {
+            "id": int,
+            "pair": str,
+            "epoch": int,
+            "trigger": str,  # automatic | manual | failback | switchover
+            "from_app": str,
+            "to_app": str,
+            "phase": str,
+            "started_at": str,
+            "finished_at": str,
+            "timeline": str,  # JSON list of {phase, at, detail}
+            "rpo_seconds": float,
+            "outcome": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("failovers").create_index(["pair"], if_not_exists=True)
+    db.table("pair_state").create(
+        {"pair": str, "state": str, "updated_at": str}, pk="pair", if_not_exists=True
+    )
+    db.table("backups").create(
+        {
+            "volid": str,
+            "vm": str,
+            "vmid": int,
+            "policy": str,
+            "storage": str,
+            "ctime": int,
+            "size": int,
+            "sha256": str,
+            "offsite": str,  # JSON: {target: copied_at}
+            "restore_test": str,  # JSON: last result
+            "recorded_at": str,
+        },
+        pk="volid",
+        if_not_exists=True,
+    )
+    db.table("backups").create_index(["vm"], if_not_exists=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1,)
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations; return the resulting version."""
+    version = schema_version(db)
+    for target, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        migration(db)
+        db.execute(f"PRAGMA user_version = {target}")
+    return schema_version(db)
+
+
+def open_database(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
+    """Open (and for writers create and migrate) the store."""
+    if readonly:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no store yet (has the daemon run?)")
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        return sqlite_utils.Database(conn)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    db.enable_wal()
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA synchronous = NORMAL")
+    migrate(db)
+    return db

@@ -1,0 +1,65 @@
+"""Leader leases in the store (the ``local`` coordination backend).
+
+One daemon holds the lease and acts; another on the same store waits. Every acquisition
+by a new holder increments the fencing token recorded with journaled actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from homeport.controller.store.transaction import transaction
+
+
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    holder: str
+    token: int
+    expires: float
+
+
+class LeaseTable:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def current(self, name: str) -> Lease | None:
+        row = self.db.execute(
+            "SELECT name, holder, token, expires FROM leases WHERE name = ?", [name]
+        ).fetchone()
+        return Lease(*row) if row else None
+
+    def try_acquire(
+        self, name: str, holder: str, *, now: float, duration: float, stamp: datetime
+    ) -> Lease | None:
+        """Take or renew the lease; None when another holder's lease has not expired."""
+        with transaction(self.db):
+            lease = self.current(name)
+            if lease is not None and lease.holder != holder and lease.expires > now:
+                return None
+            if lease is None:
+                token = 1
+                self.db.execute(
+                    "INSERT INTO leases (name, holder, token, expires, acquired_at) VALUES (?, ?, ?, ?, ?)",
+                    [name, holder, token, now + duration, stamp.isoformat()],
+                )
+            else:
+                token = (
+                    lease.token
+                    if lease.holder == holder and lease.expires > now
+                    else lease.token + 1
+                )
+                self.db.execute(
+                    "UPDATE leases SET holder = ?, token = ?, expires = ?,"
+                    " acquired_at = CASE WHEN ? THEN ? ELSE acquired_at END WHERE name = ?",
+                    [holder, token, now + duration, token != lease.token, stamp.isoformat(), name],
+                )
+            return Lease(name, holder, token, now + duration)
+
+    def release(self, name: str, holder: str) -> None:
+        self.db.execute(
+            "UPDATE leases SET expires = 0 WHERE name = ? AND holder = ?", [name, holder]
+        )

@@ -1,0 +1,188 @@
+"""The objects table: desired state of the adopted revision plus homeport's status.
+
+Written atomically per revision by ``adopt_revision`` (all objects or none); status is
+written by the engine after each reconcile. Objects removed from git stay, marked
+``deleting``, until their reconciler has pruned what they own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from homeport.controller.store.transaction import transaction
+from homeport.kinds import KINDS, ObjectStatus, Resource
+
+Key = tuple[str, str]
+
+
+def canonical_manifest(resource: Resource) -> dict[str, Any]:
+    return resource.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def spec_hash(manifest: dict[str, Any]) -> str:
+    relevant = {"metadata": manifest.get("metadata"), "spec": manifest.get("spec")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One row of the objects table, parsed."""
+
+    kind: str
+    name: str
+    manifest: dict[str, Any]
+    generation: int
+    revision: str
+    file: str
+    line: int
+    deleting: bool
+    status: ObjectStatus
+    created_at: str
+    updated_at: str
+
+    @property
+    def key(self) -> Key:
+        return (self.kind, self.name)
+
+    def resource(self) -> Resource:
+        return KINDS[self.kind].model_validate(self.manifest)
+
+    def condition(self, kind: str) -> str | None:
+        for condition in self.status.conditions:
+            if condition.type == kind:
+                return condition.status
+        return None
+
+    @property
+    def ready(self) -> bool:
+        return self.condition("Ready") == "True"
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """What a revision says about one object."""
+
+    resource: Resource
+    file: str
+    line: int
+
+    @property
+    def key(self) -> Key:
+        return (self.resource.kind_name, self.resource.metadata.name)
+
+
+def _row_to_object(row: dict[str, Any]) -> StoredObject:
+    return StoredObject(
+        kind=row["kind"],
+        name=row["name"],
+        manifest=json.loads(row["manifest"]),
+        generation=row["generation"],
+        revision=row["revision"] or "",
+        file=row["file"] or "",
+        line=row["line"] or 0,
+        deleting=bool(row["deleting"]),
+        status=ObjectStatus.model_validate_json(row["status"]) if row["status"] else ObjectStatus(),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+class ObjectStore:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def all(self) -> list[StoredObject]:
+        return [_row_to_object(r) for r in self.db["objects"].rows_where(order_by="kind, name")]
+
+    def get(self, key: Key) -> StoredObject | None:
+        rows = list(self.db["objects"].rows_where("kind = ? and name = ?", key))
+        return _row_to_object(rows[0]) if rows else None
+
+    def of_kind(self, kind: str) -> list[StoredObject]:
+        rows = self.db["objects"].rows_where("kind = ?", [kind], order_by="name")
+        return [_row_to_object(r) for r in rows]
+
+    def keys(self) -> set[Key]:
+        return {(r["kind"], r["name"]) for r in self.db["objects"].rows_where(select="kind, name")}
+
+    def apply_revision(
+        self, sha: str, desired: list[DesiredObject], now: datetime
+    ) -> tuple[set[Key], set[Key], set[Key]]:
+        """Make the table match a revision in one transaction.
+
+        Returns (created, changed, removed) keys. Removed objects are marked ``deleting``,
+        not dropped: their reconcilers prune what they own first.
+        """
+        stamp = now.isoformat()
+        existing = {o.key: o for o in self.all()}
+        created: set[Key] = set()
+        changed: set[Key] = set()
+        with transaction(self.db):
+            for item in desired:
+                manifest = canonical_manifest(item.resource)
+                digest = spec_hash(manifest)
+                old = existing.get(item.key)
+                if old is None:
+                    created.add(item.key)
+                    self.db.execute(
+                        "INSERT INTO objects (kind, name, manifest, spec_hash, generation, revision,"
+                        " file, line, deleting, status, created_at, updated_at)"
+                        " VALUES (?, ?, ?, ?, 1, ?, ?, ?, 0, ?, ?, ?)",
+                        [
+                            *item.key,
+                            json.dumps(manifest),
+                            digest,
+                            sha,
+                            item.file,
+                            item.line,
+                            ObjectStatus().model_dump_json(),
+                            stamp,
+                            stamp,
+                        ],
+                    )
+                    continue
+                old_digest = spec_hash(old.manifest)
+                bump = 1 if old_digest != digest or old.deleting else 0
+                if bump:
+                    changed.add(item.key)
+                self.db.execute(
+                    "UPDATE objects SET manifest = ?, spec_hash = ?, generation = generation + ?,"
+                    " revision = ?, file = ?, line = ?, deleting = 0,"
+                    " updated_at = CASE WHEN ? THEN ? ELSE updated_at END"
+                    " WHERE kind = ? AND name = ?",
+                    [
+                        json.dumps(manifest),
+                        digest,
+                        bump,
+                        sha,
+                        item.file,
+                        item.line,
+                        bump,
+                        stamp,
+                        *item.key,
+                    ],
+                )
+            wanted = {item.key for item in desired}
+            removed = {k for k, o in existing.items() if k not in wanted and not o.deleting}
+            for key in removed:
+                self.db.execute(
+                    "UPDATE objects SET deleting = 1, updated_at = ? WHERE kind = ? AND name = ?",
+                    [stamp, *key],
+                )
+        return created, changed, removed
+
+    def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE objects SET status = ?, updated_at = updated_at WHERE kind = ? AND name = ?",
+            [status.model_dump_json(), *key],
+        )
+
+    def forget(self, key: Key) -> None:
+        """Drop an object whose prune has finished."""
+        self.db.execute("DELETE FROM objects WHERE kind = ? AND name = ?", list(key))

@@ -1,0 +1,127 @@
+"""Append-only records: adopted/rejected revisions and events.
+
+The source (``homeport.source``) outcome of every revision goes to ``revisions``; the
+engine's notable happenings go to ``events`` (what ``homeport events`` streams).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+
+@dataclass(frozen=True)
+class RevisionRecord:
+    id: int
+    sha: str
+    ref: str
+    outcome: str
+    reason: str
+    message: str
+    errors: list[dict[str, Any]]
+    objects: int
+    committed_at: str
+    recorded_at: str
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: str
+    kind: str
+    name: str
+    type: str
+    reason: str
+    message: str
+
+
+class RevisionLog:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def record(
+        self,
+        *,
+        sha: str,
+        ref: str,
+        outcome: str,
+        now: datetime,
+        reason: str = "",
+        message: str = "",
+        errors: list[dict[str, Any]] | None = None,
+        objects: int = 0,
+        committed_at: datetime | None = None,
+    ) -> int:
+        row = {
+            "sha": sha,
+            "ref": ref,
+            "outcome": outcome,
+            "reason": reason,
+            "message": message,
+            "errors": json.dumps(errors or []),
+            "objects": objects,
+            "committed_at": committed_at.isoformat() if committed_at else "",
+            "recorded_at": now.isoformat(),
+        }
+        cursor = self.db.execute(
+            "INSERT INTO revisions (sha, ref, outcome, reason, message, errors, objects,"
+            " committed_at, recorded_at) VALUES (:sha, :ref, :outcome, :reason, :message,"
+            " :errors, :objects, :committed_at, :recorded_at)",
+            row,
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _parse(self, row: dict[str, Any]) -> RevisionRecord:
+        return RevisionRecord(**{**row, "errors": json.loads(row["errors"] or "[]")})
+
+    def recent(self, limit: int = 20) -> list[RevisionRecord]:
+        rows = self.db["revisions"].rows_where(order_by="id desc", limit=limit)
+        return [self._parse(r) for r in rows]
+
+    def last(self, outcome: str | None = None) -> RevisionRecord | None:
+        where, args = ("outcome = ?", [outcome]) if outcome else (None, [])
+        rows = list(self.db["revisions"].rows_where(where, args, order_by="id desc", limit=1))
+        return self._parse(rows[0]) if rows else None
+
+    def find(self, sha: str) -> RevisionRecord | None:
+        rows = list(self.db["revisions"].rows_where("sha = ?", [sha], order_by="id desc", limit=1))
+        return self._parse(rows[0]) if rows else None
+
+
+class EventLog:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def emit(
+        self,
+        *,
+        kind: str,
+        name: str,
+        reason: str,
+        message: str,
+        now: datetime,
+        warning: bool = False,
+    ) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO events (at, kind, name, type, reason, message) VALUES (?, ?, ?, ?, ?, ?)",
+            [now.isoformat(), kind, name, "Warning" if warning else "Normal", reason, message],
+        )
+        return int(cursor.lastrowid or 0)
+
+    def since(self, after_id: int = 0, limit: int = 1000) -> list[Event]:
+        rows = self.db["events"].rows_where("id > ?", [after_id], order_by="id", limit=limit)
+        return [Event(**r) for r in rows]
+
+    def for_object(self, kind: str, name: str, limit: int = 20) -> list[Event]:
+        rows = self.db["events"].rows_where(
+            "kind = ? and name = ?", [kind, name], order_by="id desc", limit=limit
+        )
+        return list(reversed([Event(**r) for r in rows]))
+
+    def recent(self, limit: int = 20) -> list[Event]:
+        rows = self.db["events"].rows_where(order_by="id desc", limit=limit)
+        return list(reversed([Event(**r) for r in rows]))

@@ -1,0 +1,127 @@
+"""The reconciler contract: ``observe`` → pure ``plan`` → ``act``, one module per kind.
+
+``homeport.controller.engine`` drives it for one key at a time: it observes through the
+clients (``ReconcileContext``), asks the pure ``plan(desired, observed, *, now)`` for
+typed ``Action`` values (what ``homeport plan`` prints), journals each mutating action,
+then ``act``s it. ``desired`` is ``None`` when the object was removed from git: the plan
+is then the prune (only what homeport owns, never with ``homeport.dev/prune: disabled``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from homeport.kinds import Resource
+
+D = TypeVar("D", bound=Resource)
+O = TypeVar("O")  # noqa: E741 - the observation type
+
+
+class Action(ABC):
+    """One change to the world, as a frozen value that renders a human diff.
+
+    Subclasses are frozen dataclasses. ``describe()`` must mask secrets: it is journaled,
+    logged and printed by ``homeport plan``.
+    """
+
+    verb: ClassVar[str] = "change"
+    mutating: ClassVar[bool] = True
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line saying what changes, e.g. ``clone template 9000 → vmid 1004 on pve2``."""
+
+    def identity(self) -> str:
+        """Stable text identifying this action for its idempotency key."""
+        return self.describe()
+
+    def idempotency_key(self, kind: str, name: str, generation: int) -> str:
+        digest = hashlib.sha256(self.identity().encode()).hexdigest()[:16]
+        return f"{kind}/{name}/g{generation}/{self.verb}/{digest}"
+
+
+@dataclass(frozen=True)
+class ConditionUpdate:
+    """A condition the plan reports besides Ready/Reconciling (e.g. Degraded)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do for one object, and what to report when there is nothing to do."""
+
+    actions: tuple[Action, ...] = ()
+    reason: str = ""
+    """Why nothing needs doing (``VM is running with the declared config``) or a summary."""
+    ready: bool = False
+    """With no actions: the object is Ready (e.g. VM running and reachable)."""
+    waiting: str | None = None
+    """With no actions and not ready: what we wait for (guest agent, a task, a dependency)."""
+    requeue_after: float | None = None
+    """Look again after this many seconds (e.g. while waiting)."""
+    gone: bool = False
+    """For a prune: nothing homeport owns is left; the object can be forgotten."""
+    conditions: tuple[ConditionUpdate, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Observations to publish in status.details (vmid, node, address, release, ...)."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+
+class ReconcileContext(Protocol):
+    """What reconcilers may use; implemented by the controller (``controller/context.py``)."""
+
+    def now(self) -> datetime: ...
+
+    def status_details(self, kind: str, name: str) -> Mapping[str, Any]:
+        """Another object's published status details (e.g. an App reads its VM's address)."""
+        ...
+
+    def desired(self, kind: str, name: str) -> Resource | None:
+        """Another object's desired state from the adopted revision."""
+        ...
+
+    def client(self, name: str) -> Any:
+        """A client by name: ``proxmox``, ``ssh``, ``systemd``, ``caddy``, ``tailscale``."""
+        ...
+
+    async def shared(self, key: str, load: Any) -> Any:
+        """A per-resync shared observation (one list call serves every object of a kind)."""
+        ...
+
+    def invalidate(self, key: str) -> None:
+        """Drop a shared observation after a mutation changed it."""
+        ...
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        """Record an event on the object being reconciled."""
+        ...
+
+
+class Reconciler(ABC, Generic[D, O]):
+    """Base of the per-kind reconcilers."""
+
+    kind: ClassVar[str]
+
+    @abstractmethod
+    async def observe(self, desired: D | None, name: str, ctx: ReconcileContext) -> O:
+        """Read the world for one object (through shared snapshots where possible)."""
+
+    @abstractmethod
+    def plan(self, desired: D | None, observed: O, *, now: datetime) -> Plan:
+        """Pure: no I/O, no clock. ``desired`` None means prune."""
+
+    @abstractmethod
+    async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        """Perform one action; raise a controller error type on failure."""
