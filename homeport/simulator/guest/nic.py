@@ -1,0 +1,221 @@
+"""A guest's network interface: what the outside world can reach on ``127.0.x.y``.
+
+Services inside a guest (``sshd.py``'s asyncssh server, ``simapp.py``'s app servers) listen
+on ephemeral ports of 127.0.0.1; :class:`GuestNic` publishes them on the guest's own address
+and port and forwards bytes. Owning the socket the client dials is what lets the guest-level
+faults (``faults.py``) look like the real thing:
+
+- ``UP``: forward.
+- ``BLACKHOLE`` (VM hung or crashed while Proxmox says running): listeners still accept, but
+  no byte moves in either direction, so clients see timeouts, not errors.
+- ``DOWN`` (VM halted or partitioned away): listeners closed (``Connection refused``) and
+  established connections reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+from dataclasses import dataclass, field
+
+
+class NicMode(enum.Enum):
+    UP = "up"
+    BLACKHOLE = "blackhole"
+    DOWN = "down"
+
+
+class _Half(asyncio.Protocol):
+    """One side of a forwarded connection; writes what it reads to its peer."""
+
+    def __init__(self, link: _Link) -> None:
+        self.link = link
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Half | None = None
+        self._early: list[bytes] = []
+        self._early_eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self is self.link.client:
+            self.link.connect_backend()
+
+    def data_received(self, data: bytes) -> None:
+        if self.peer is None or self.peer.transport is None:
+            self._early.append(data)
+        else:
+            self.peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        if self.peer is None or self.peer.transport is None:
+            self._early_eof = True
+        elif self.peer.transport.can_write_eof():
+            self.peer.transport.write_eof()
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link.closed(self)
+
+    def pause_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None and self.link.flowing:
+            self.peer.transport.resume_reading()
+
+    def flush_early(self) -> None:
+        assert self.peer is not None and self.peer.transport is not None
+        for chunk in self._early:
+            self.peer.transport.write(chunk)
+        self._early.clear()
+        if self._early_eof and self.peer.transport.can_write_eof():
+            self.peer.transport.write_eof()
+
+
+@dataclass(eq=False)
+class _Link:
+    """A client connection to a published port and its backend connection."""
+
+    port: PublishedPort
+    client: _Half | None = None
+    backend: _Half | None = None
+    flowing: bool = False
+    task: asyncio.Task[None] | None = None
+
+    def connect_backend(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.port.connect_backend(self))
+
+    def halves(self) -> list[_Half]:
+        return [h for h in (self.client, self.backend) if h is not None]
+
+    def pause(self) -> None:
+        self.flowing = False
+        for half in self.halves():
+            if half.transport is not None and not half.transport.is_closing():
+                half.transport.pause_reading()
+
+    def resume(self) -> None:
+        self.flowing = True
+        for half in self.halves():
+            if half.transport is not None and not half.transport.is_closing():
+                half.transport.resume_reading()
+
+    def reset(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        for half in self.halves():
+            if half.transport is not None:
+                half.transport.abort()
+
+    def closed(self, half: _Half) -> None:
+        other = self.backend if half is self.client else self.client
+        if other is not None and other.transport is not None:
+            other.transport.close()
+        if half is self.client and self.task is not None:
+            self.task.cancel()
+        self.port.links.discard(self)
+
+
+@dataclass(eq=False)
+class PublishedPort:
+    """``address:port`` on the guest, forwarded to ``127.0.0.1:backend_port``."""
+
+    nic: GuestNic
+    port: int
+    backend_port: int
+    server: asyncio.Server | None = None
+    links: set[_Link] = field(default_factory=set)
+
+    async def listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            self._accept, self.nic.address, self.port, reuse_address=True
+        )
+
+    def _accept(self) -> _Half:
+        link = _Link(self)
+        link.client = _Half(link)
+        self.links.add(link)
+        return link.client
+
+    async def connect_backend(self, link: _Link) -> None:
+        assert link.client is not None and link.client.transport is not None
+        await self.nic.wait_up()
+        loop = asyncio.get_running_loop()
+        backend = link.backend = _Half(link)
+        try:
+            await loop.create_connection(lambda: backend, "127.0.0.1", self.backend_port)
+        except OSError:
+            link.client.transport.abort()
+            return
+        backend.peer, link.client.peer = link.client, backend
+        link.client.flush_early()
+        backend.flush_early()
+        if self.nic.mode is NicMode.UP:
+            link.resume()
+        else:
+            link.pause()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for link in list(self.links):
+            link.reset()
+        self.links.clear()
+
+
+class GuestNic:
+    """The published ports of one guest and the mode its network is in."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.mode = NicMode.DOWN
+        self.ports: dict[int, PublishedPort] = {}
+        self._up = asyncio.Event()
+
+    async def wait_up(self) -> None:
+        await self._up.wait()
+
+    async def publish(self, port: int, backend_port: int) -> None:
+        """Expose a backend; raises ``OSError(EADDRINUSE)`` if the guest already uses it."""
+        if port in self.ports:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        published = PublishedPort(self, port, backend_port)
+        if self.mode is not NicMode.DOWN:
+            await published.listen()
+        self.ports[port] = published
+
+    async def unpublish(self, port: int) -> None:
+        published = self.ports.pop(port, None)
+        if published is not None:
+            await published.close()
+
+    async def set_mode(self, mode: NicMode) -> None:
+        previous, self.mode = self.mode, mode
+        if mode is NicMode.DOWN:
+            self._up.clear()
+            for published in self.ports.values():
+                await published.close()
+            return
+        if previous is NicMode.DOWN:
+            for published in self.ports.values():
+                await published.listen()
+        for published in self.ports.values():
+            for link in published.links:
+                if mode is NicMode.UP:
+                    link.resume()
+                else:
+                    link.pause()
+        if mode is NicMode.UP:
+            self._up.set()
+        else:
+            self._up.clear()
+
+    async def close(self) -> None:
+        await self.set_mode(NicMode.DOWN)
+        self.ports.clear()

@@ -1,0 +1,127 @@
+"""Fixtures for the guest contract tests: a runtime with guests booted on fresh loopback
+addresses, and strict asyncssh clients (key-only, known_hosts from the guest's host key as
+the guest agent reports it)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
+
+SSH_PORT = 2222
+_addresses = itertools.count(1)
+
+
+def fresh_address() -> str:
+    """A loopback address no other test of this run used (127.0.0.0/8 is all loopback)."""
+    n = next(_addresses) + (os.getpid() % 50) * 1000
+    return f"127.{100 + n // 65536 % 100}.{n // 256 % 256}.{n % 256 or 1}"
+
+
+class SimTime:
+    """Simulated time that moves with the event loop (tests never read the wall clock)."""
+
+    def __init__(self) -> None:
+        self.base = 1_763_700_000.0
+
+    def __call__(self) -> float:
+        return self.base + asyncio.get_running_loop().time()
+
+
+@dataclass
+class BootedGuest:
+    vmid: int
+    name: str
+    address: str
+    known_hosts: asyncssh.SSHKnownHosts
+    host_key_line: str
+
+    async def connect(
+        self, key: asyncssh.SSHKey, *, username: str = "root", timeout: float = 5
+    ) -> asyncssh.SSHClientConnection:
+        return await asyncssh.connect(
+            self.address,
+            SSH_PORT,
+            username=username,
+            client_keys=[key],
+            known_hosts=self.known_hosts,
+            agent_path=None,
+            password_auth=False,
+            kbdint_auth=False,
+            preferred_auth="publickey",
+            config=None,
+            connect_timeout=timeout,
+            login_timeout=timeout,
+        )
+
+
+@pytest.fixture
+def client_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[LoopbackGuestRuntime]:
+    runtime = LoopbackGuestRuntime(
+        state_dir=tmp_path / "state", seed=7, clock=SimTime(), ssh_port=SSH_PORT
+    )
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+BootFn = Callable[..., Awaitable[BootedGuest]]
+
+
+@pytest.fixture
+def boot(runtime: LoopbackGuestRuntime, client_key: asyncssh.SSHKey) -> BootFn:
+    async def boot_guest(
+        vmid: int = 101,
+        *,
+        name: str = "web-1",
+        ciuser: str | None = "ops",
+        first_boot: bool = True,
+        address: str | None = None,
+        keys: str | None = None,
+    ) -> BootedGuest:
+        address = address or fresh_address()
+        await runtime.clone_disk(9000, vmid)
+        authorized = keys if keys is not None else client_key.export_public_key().decode()
+        await runtime.boot(
+            GuestBoot(vmid, name, "pve1", address, ciuser, authorized, "ip=dhcp", first_boot)
+        )
+        return await describe(runtime, vmid, name, address)
+
+    return boot_guest
+
+
+async def describe(
+    runtime: LoopbackGuestRuntime, vmid: int, name: str, address: str
+) -> BootedGuest:
+    rc, out, _ = await runtime.agent_exec(vmid, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"], None)
+    assert rc == 0
+    key_type, key_data = out.decode().split()[:2]
+    line = f"[{address}]:{SSH_PORT} {key_type} {key_data}"
+    return BootedGuest(vmid, name, address, asyncssh.import_known_hosts(line), line)
+
+
+async def run(conn: asyncssh.SSHClientConnection, *argv: str) -> asyncssh.SSHCompletedProcess:
+    """One exec, built the way homeport builds it (shlex.join), no stdin."""
+    import shlex
+
+    return await conn.run(shlex.join(argv), stdin=asyncssh.DEVNULL, check=False, timeout=10)
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    """Poll with a deadline (no fixed sleeps)."""
+    async with asyncio.timeout(timeout):
+        while not await predicate():
+            await asyncio.sleep(0.02)
