@@ -125,3 +125,69 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float = 5.
     async with asyncio.timeout(timeout):
         while not await predicate():
             await asyncio.sleep(0.02)
+
+
+async def atomic_install(
+    conn: asyncssh.SSHClientConnection, path: str, content: bytes, mode: int = 0o600
+) -> None:
+    """homeport's install: SFTP temp file in the target dir, fsync, chmod, sha256sum, rename."""
+    import hashlib
+    import posixpath
+
+    directory, name = posixpath.split(path)
+    tmp = posixpath.join(directory, f".{name}.homeport-tmp")
+    async with conn.start_sftp_client() as sftp:
+        async with sftp.open(tmp, "wb") as handle:
+            await handle.write(content)
+            await handle.fsync()
+        await sftp.chmod(tmp, mode)
+        check = await run(conn, "sha256sum", tmp)
+        assert check.stdout == f"{hashlib.sha256(content).hexdigest()}  {tmp}\n"
+        await sftp.posix_rename(tmp, path)
+
+
+UNIT = """\
+[Unit]
+Description=Web app {name}
+
+[Service]
+Type=exec
+WorkingDirectory=/srv/apps/{name}/current
+EnvironmentFile=/etc/homeport/{name}.env
+Environment=LOG_LEVEL=info
+ExecStart=/srv/apps/{name}/current/bin/serve
+Restart={restart}
+RestartSec=50ms
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+async def deploy_app(
+    conn: asyncssh.SSHClientConnection,
+    name: str,
+    port: int,
+    *,
+    env: str = "",
+    simulate: str | None = None,
+    restart: str = "no",
+    release: str = "r1",
+) -> None:
+    """A release directory, an env file (0600), a unit; daemon-reload; enable --now."""
+    assert (await run(conn, "mkdir", "-p", f"/srv/apps/{name}/releases/{release}")).exit_status == 0
+    if simulate is not None:
+        await atomic_install(
+            conn, f"/srv/apps/{name}/releases/{release}/SIMULATE", simulate.encode(), 0o644
+        )
+    link = await run(
+        conn, "ln", "-sfn", f"/srv/apps/{name}/releases/{release}", f"/srv/apps/{name}/current"
+    )
+    assert link.exit_status == 0
+    assert (await run(conn, "install", "-d", "-m", "0700", "/etc/homeport")).exit_status == 0
+    await atomic_install(conn, f"/etc/homeport/{name}.env", f"PORT={port}\n{env}".encode())
+    unit = UNIT.format(name=name, restart=restart).encode()
+    await atomic_install(conn, f"/etc/systemd/system/{name}.service", unit, 0o644)
+    assert (await run(conn, "systemctl", "daemon-reload")).exit_status == 0
+    started = await run(conn, "systemctl", "--no-ask-password", "enable", "--now", name)
+    assert started.exit_status == 0, started.stderr
