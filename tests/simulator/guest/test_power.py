@@ -55,7 +55,9 @@ async def test_cloud_init_runs_on_first_boot_only(
         assert (await run(conn, "hostname")).stdout == "db-1\n"
     await runtime.halt(guest.vmid)
     other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
-    await runtime.boot(GuestBoot(guest.vmid, "renamed", "pve1", guest.address, "ops", other, None, False))
+    await runtime.boot(
+        GuestBoot(guest.vmid, "renamed", "pve1", guest.address, "ops", other, None, False)
+    )
     again = await describe(runtime, guest.vmid, "db-1", guest.address)
     assert again.host_key_line == guest.host_key_line  # host keys not regenerated
     async with await again.connect(client_key) as conn:  # old key still authorized
@@ -91,7 +93,9 @@ async def test_backup_and_restore_disk(
         assert (await run(conn, "mkdir", "/srv/apps/after")).exit_status == 0
     await runtime.halt(guest.vmid)
     await runtime.restore_disk(guest.vmid, tmp_path / "vzdump.tar.gz")
-    await runtime.boot(GuestBoot(guest.vmid, "web-1", "pve1", guest.address, "ops", "", None, False))
+    await runtime.boot(
+        GuestBoot(guest.vmid, "web-1", "pve1", guest.address, "ops", "", None, False)
+    )
     async with await guest.connect(client_key) as conn:
         assert (await run(conn, "ls", "-1", "/srv/apps")).stdout == "before\n"
     await runtime.destroy(guest.vmid)

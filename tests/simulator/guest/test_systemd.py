@@ -99,7 +99,9 @@ async def test_unit_file_change_needs_daemon_reload(
         warned = await run(conn, "systemctl", "restart", "web")
         assert "Run 'systemctl daemon-reload' to reload units." in warned.stderr
         assert (await run(conn, "systemctl", "daemon-reload")).exit_status == 0
-        after = show((await run(conn, "systemctl", "show", "web", "-p", "NeedDaemonReload,Restart")).stdout)
+        after = show(
+            (await run(conn, "systemctl", "show", "web", "-p", "NeedDaemonReload,Restart")).stdout
+        )
         assert after == {"NeedDaemonReload": "no", "Restart": "on-failure"}
         cat = await run(conn, "systemctl", "cat", "web")
         assert cat.stdout.startswith("# /etc/systemd/system/web.service\n[Unit]\n")
@@ -130,7 +132,9 @@ async def test_enable_disable_messages_and_states(
             5,
             "Failed to start nope.service: Unit nope.service not found.\n",
         )
-        not_found = show((await run(conn, "systemctl", "show", "nope", "-p", "LoadState,ActiveState")).stdout)
+        not_found = show(
+            (await run(conn, "systemctl", "show", "nope", "-p", "LoadState,ActiveState")).stdout
+        )
         assert not_found == {"LoadState": "not-found", "ActiveState": "inactive"}
         assert (await run(conn, "systemctl", "is-enabled", "nope")).exit_status == 1
 
@@ -191,7 +195,9 @@ async def test_restart_on_failure_counts_restarts(
             return show(out.stdout).get("Result") == "start-limit-hit"
 
         await wait_for(limited)
-        props = show((await run(conn, "systemctl", "show", "flaky", "-p", "NRestarts,ActiveState")).stdout)
+        props = show(
+            (await run(conn, "systemctl", "show", "flaky", "-p", "NRestarts,ActiveState")).stdout
+        )
         assert props == {"NRestarts": "5", "ActiveState": "failed"}
         journal = await run(conn, "journalctl", "-u", "flaky.service", "-o", "cat")
         assert "flaky.service: Scheduled restart job, restart counter is at 5." in journal.stdout
@@ -210,7 +216,9 @@ async def test_missing_environment_file_fails_the_start(
         assert restarted.stderr.startswith(
             "Job for web.service failed because a configured resource limit was exceeded."
         )
-        props = show((await run(conn, "systemctl", "show", "web", "-p", "Result,ActiveState")).stdout)
+        props = show(
+            (await run(conn, "systemctl", "show", "web", "-p", "Result,ActiveState")).stdout
+        )
         assert props == {"Result": "resources", "ActiveState": "failed"}
 
 

@@ -68,11 +68,12 @@ def _is_repository_url(value: str) -> bool:
 
 
 def _refuse_transport(value: str) -> bool:
-    return (
-        "::" in value
-        or value.startswith(("ssh://", "git://", "http://", "https://"))
-        or (":" in value.split("/")[0] and not value.startswith("/"))
-    )
+    """Anything but a local path or ``file://`` URL (network, ``ext::``, scp-like)."""
+    if value.startswith("file://"):
+        return False
+    if "::" in value or "://" in value:
+        return True
+    return ":" in value.split("/")[0] and not value.startswith("/")
 
 
 def _positional(args: list[str]) -> list[int]:
