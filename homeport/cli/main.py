@@ -30,9 +30,17 @@ def root(
 
 
 def _register() -> None:
-    from homeport.cli import schema_cmd, validate_cmd
+    from homeport.cli import plan_cmd, read_cmd, run_cmd, schema_cmd, source_cmd, validate_cmd
 
     app.command()(validate_cmd.validate)
+    app.command()(source_cmd.init)
+    app.command()(run_cmd.run)
+    app.command()(read_cmd.status)
+    app.command()(read_cmd.get)
+    app.command()(read_cmd.describe)
+    app.command()(read_cmd.events)
+    app.command()(plan_cmd.plan)
+    app.command()(source_cmd.approve)
     app.command()(schema_cmd.schema)
     app.command()(schema_cmd.docs)
 

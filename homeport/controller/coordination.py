@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import socket
 from typing import Protocol
 
@@ -36,8 +37,10 @@ class Leadership(Protocol):
     async def wait_until_leader(self, stop: asyncio.Event) -> bool: ...
 
 
-def default_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+def holder_identity(name: str | None) -> str:
+    """A holder id unique to this daemon instance, so two daemons never share a lease even
+    with the same configured name; a restarted daemon waits for its predecessor's lease."""
+    return f"{name or socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class LocalLeadership:
@@ -52,7 +55,7 @@ class LocalLeadership:
     ) -> None:
         self.store = store
         self.clock = clock
-        self.holder = holder or default_identity()
+        self.holder = holder_identity(holder)
         self.duration = duration
         self.renew_interval = renew_interval
         self._token = 0

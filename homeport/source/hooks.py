@@ -8,8 +8,6 @@ polls, so a missing hook never means a missed change).
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,10 +15,9 @@ from pathlib import Path
 from homeport.source.git import ZERO_SHA, GitRepository, run_git
 from homeport.source.validate import validate_sources
 
-POKE_SOCKET = "homeport.sock"
 _HOOK = """#!/bin/sh
 # Installed by `homeport init`. {what}
-exec {python} -m homeport hook {name} --branch {branch} --path {path}
+exec {python} -m homeport.source.hook_entry {name} --branch {branch} --path {path}
 """
 
 
@@ -75,21 +72,3 @@ def pre_receive(
                 f"`homeport approve {new[:12]}`."
             )
     return code, messages
-
-
-def post_receive(repo: Path) -> None:
-    """Poke the daemon; silently nothing when it is not listening."""
-    address = repo / POKE_SOCKET
-    if not address.exists():
-        return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.setblocking(False)
-            sock.sendto(b"poke", str(address))
-        except OSError:
-            pass
-
-
-def repo_from_hook_env() -> Path:
-    """Git runs hooks inside the repository; GIT_DIR may be relative."""
-    return Path(os.environ.get("GIT_DIR", ".")).resolve()

@@ -20,7 +20,7 @@ from typing import Protocol
 from watchfiles import awatch
 
 from homeport.source.git import GitRepository
-from homeport.source.hooks import POKE_SOCKET
+from homeport.source.hook_entry import POKE_SOCKET
 from homeport.source.manifests import discover
 
 

@@ -1,0 +1,278 @@
+"""The read side: ``status``, ``get``, ``describe``, ``events`` — straight from the store.
+
+Reads open the store read-only (WAL: never blocks the daemon).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+from rich.table import Table
+
+from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
+from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.cli.views import age, message_of, object_document, state_of
+from homeport.controller.revisions import ADOPTED, HELD, REJECTED
+from homeport.controller.store import Event, Store, StoredObject
+from homeport.kinds import lookup_kind
+
+# States that mean "on its way", not "something is wrong".
+BENIGN_STATES = {
+    "Ready",
+    "Pending",
+    "Suspended",
+    "Progressing",
+    "Waiting",
+    "DependencyNotReady",
+    "Pruning",
+    "DependentsExist",
+    "Converged",
+}
+
+
+def _kind_or_exit(kind: str) -> str:
+    model = lookup_kind(kind)
+    if model is None:
+        console(stderr=True).print(
+            f"error: unknown kind {kind!r} (Machine, VM, App, ProxyRoute, BackupPolicy, StandbyPair)",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    return model.kind_name
+
+
+def _status_document(store: Store) -> dict[str, Any]:
+    adopted = store.source_state.get(ADOPTED) or {}
+    record = store.revisions.find(adopted["sha"]) if adopted else None
+    objects = store.objects.all()
+    states = Counter(state_of(o) for o in objects)
+    problems = [
+        {"object": f"{o.kind}/{o.name}", "state": state_of(o), "message": message_of(o)}
+        for o in objects
+        if state_of(o) not in BENIGN_STATES
+    ]
+    warnings = [e for e in store.events.recent(200) if e.type == "Warning"][-5:]
+    return {
+        "revision": {
+            "sha": adopted.get("sha"),
+            "adoptedAt": record.recorded_at if record else None,
+            "message": record.message if record else None,
+            "held": store.source_state.get(HELD),
+            "rejected": store.source_state.get(REJECTED),
+        },
+        "objects": {"total": len(objects), "byState": dict(sorted(states.items()))},
+        "problems": problems,
+        "recentWarnings": [
+            {"at": e.at, "object": f"{e.kind}/{e.name}", "reason": e.reason, "message": e.message}
+            for e in warnings
+        ],
+    }
+
+
+def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """Is everything fine, and if not, what exactly is wrong — in one screen.
+
+    Example: [bold]homeport status[/bold]  or  [bold]homeport status -o json[/bold]
+    """
+    store = open_store_readonly(settings_or_exit(config))
+    try:
+        document = _status_document(store)
+    finally:
+        store.close()
+    if output in (OutputFormat.json, OutputFormat.yaml):
+        print_data(document, output)
+        return
+    out = console()
+    revision = document["revision"]
+    if revision["sha"]:
+        out.print(
+            f"Revision  {revision['sha'][:12]}  adopted {age(revision['adoptedAt'])} ago",
+            markup=False,
+        )
+    else:
+        out.print("Revision  none adopted yet", markup=False)
+    if revision["held"]:
+        out.print(
+            f"[yellow]Held[/]      {revision['held']['sha'][:12]}: {revision['held']['message']}"
+        )
+    if revision["rejected"]:
+        out.print(f"[red]Rejected[/]  {revision['rejected']['sha'][:12]}:")
+        for line in revision["rejected"]["errors"][:10]:
+            out.print(f"  {line}", markup=False)
+    counts = ", ".join(f"{n} {state}" for state, n in document["objects"]["byState"].items())
+    out.print(f"Objects   {document['objects']['total']} ({counts or 'none'})", markup=False)
+    if document["problems"]:
+        out.print("Problems", style="bold red")
+        for problem in document["problems"]:
+            out.print(
+                f"  {problem['object']}: {problem['state']}: {problem['message']}", markup=False
+            )
+    else:
+        out.print("Problems  none", markup=False)
+
+
+def _table(objects: list[StoredObject], wide: bool) -> Table:
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    columns = (
+        ["KIND", "NAME", "STATE", "AGE"]
+        + (["GEN", "REVISION", "SOURCE"] if wide else [])
+        + ["MESSAGE"]
+    )
+    for column in columns:
+        table.add_column(
+            column,
+            overflow="fold" if column == "MESSAGE" else "ellipsis",
+            no_wrap=column != "MESSAGE",
+        )
+    for obj in objects:
+        row = [obj.kind, obj.name, state_of(obj), age(obj.created_at)]
+        if wide:
+            row += [str(obj.generation), obj.revision[:12], f"{obj.file}:{obj.line}"]
+        table.add_row(*row, message_of(obj))
+    return table
+
+
+def get(
+    kind: str = typer.Argument(
+        ..., help="Kind: vm, app, machine, proxyroute, backuppolicy, standbypair, or all."
+    ),
+    name: str = typer.Argument(None, help="Only this object."),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """List objects with their state, like `kubectl get`.
+
+    Example: [bold]homeport get vms[/bold], [bold]homeport get app shop-a -o yaml[/bold]
+    """
+    store = open_store_readonly(settings_or_exit(config))
+    try:
+        if kind.lower() == "all":
+            objects = store.objects.all()
+        else:
+            objects = store.objects.of_kind(_kind_or_exit(kind))
+        if name:
+            objects = [o for o in objects if o.name == name]
+            if not objects:
+                console(stderr=True).print(f"error: {kind}/{name} not found", markup=False)
+                raise typer.Exit(1)
+    finally:
+        store.close()
+    if output in (OutputFormat.json, OutputFormat.yaml):
+        documents = [object_document(o) for o in objects]
+        print_data(documents[0] if name else documents, output)
+        return
+    console().print(_table(objects, wide=output is OutputFormat.wide))
+
+
+def describe(
+    kind: str = typer.Argument(..., help="Kind of the object."),
+    name: str = typer.Argument(..., help="Name of the object."),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Everything about one object: spec, conditions, details, recent events, journal.
+
+    Example: [bold]homeport describe vm shop-a[/bold]
+    """
+    kind_name = _kind_or_exit(kind)
+    store = open_store_readonly(settings_or_exit(config))
+    try:
+        obj = store.objects.get((kind_name, name))
+        if obj is None:
+            console(stderr=True).print(f"error: {kind_name}/{name} not found", markup=False)
+            raise typer.Exit(1)
+        events = store.events.for_object(kind_name, name)
+        journal = store.journal.for_object(kind_name, name)
+    finally:
+        store.close()
+    document = object_document(obj)
+    document["events"] = [
+        {"at": e.at, "type": e.type, "reason": e.reason, "message": e.message} for e in events
+    ]
+    document["journal"] = [
+        {"at": j.started_at, "action": j.description, "state": j.state, "error": j.error}
+        for j in journal
+    ]
+    if output in (OutputFormat.json, OutputFormat.yaml):
+        print_data(document, output)
+        return
+    out = console()
+    out.print(
+        f"[bold]{kind_name}/{name}[/]  {state_of(obj)}  (generation {obj.generation}, "
+        f"from {obj.file}:{obj.line})"
+    )
+    out.print("[bold]Spec[/]")
+    out.print(yaml.safe_dump(obj.manifest.get("spec", {}), sort_keys=False).rstrip(), markup=False)
+    out.print("[bold]Conditions[/]")
+    for c in obj.status.conditions:
+        out.print(
+            f"  {c.type}={c.status}  {c.reason}  {c.message}  ({age(c.last_transition_time)} ago)",
+            markup=False,
+        )
+    if obj.status.details:
+        out.print("[bold]Details[/]")
+        out.print(yaml.safe_dump(obj.status.details, sort_keys=True).rstrip(), markup=False)
+    out.print("[bold]Events[/]")
+    for e in events:
+        out.print(f"  {age(e.at)} ago  {e.type}  {e.reason}  {e.message}", markup=False)
+    out.print("[bold]Journal[/]")
+    for j in journal:
+        suffix = f"  {j.error}" if j.error else ""
+        out.print(f"  {age(j.started_at)} ago  {j.state}  {j.description}{suffix}", markup=False)
+
+
+def _print_events(items: list[Event], output: OutputFormat) -> None:
+    out = console()
+    for e in items:
+        if output is OutputFormat.json:
+            print_data(
+                {
+                    "id": e.id,
+                    "at": e.at,
+                    "kind": e.kind,
+                    "name": e.name,
+                    "type": e.type,
+                    "reason": e.reason,
+                    "message": e.message,
+                },
+                output,
+            )
+        else:
+            style = "yellow" if e.type == "Warning" else None
+            out.print(
+                f"{e.at[:19]}  {e.type:<7}  {e.kind}/{e.name}  {e.reason}: {e.message}",
+                style=style,
+                markup=False,
+            )
+
+
+def events(
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+    limit: int = typer.Option(30, "--limit", "-n", help="How many past events to show."),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Recent events (actions, readiness, warnings, failovers); `--follow` streams them.
+
+    Example: [bold]homeport events --follow[/bold]
+    """
+    store = open_store_readonly(settings_or_exit(config))
+    try:
+        recent = store.events.recent(limit)
+        _print_events(recent, output)
+        last = recent[-1].id if recent else 0
+        while follow:
+            time.sleep(0.5)
+            fresh = store.events.since(last)
+            _print_events(fresh, output)
+            if fresh:
+                last = fresh[-1].id
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()

@@ -1,0 +1,67 @@
+"""Turning store records into rows and documents for the read-side commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from homeport.controller.store import StoredObject
+from homeport.kinds import Condition
+
+
+def age(stamp: str | datetime | None, now: datetime | None = None) -> str:
+    """Kubernetes-style age: 45s, 12m, 3h, 5d."""
+    if not stamp:
+        return "-"
+    moment = datetime.fromisoformat(stamp) if isinstance(stamp, str) else stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def condition(obj: StoredObject, type_: str) -> Condition | None:
+    return next((c for c in obj.status.conditions if c.type == type_), None)
+
+
+def state_of(obj: StoredObject) -> str:
+    """One word for the object's state: Ready, Progressing, Waiting, Stalled, Degraded, ..."""
+    if obj.deleting:
+        return "Pruning"
+    if obj.condition("Stalled") == "True":
+        return "Stalled"
+    if obj.condition("Degraded") == "True":
+        return "Degraded"
+    ready = condition(obj, "Ready")
+    if ready is None:
+        reconciling = condition(obj, "Reconciling")
+        return "Suspended" if reconciling and reconciling.reason == "Suspended" else "Pending"
+    if ready.status == "True":
+        return "Ready"
+    return ready.reason or "NotReady"
+
+
+def message_of(obj: StoredObject) -> str:
+    for type_ in ("Stalled", "Degraded", "Ready", "Reconciling"):
+        found = condition(obj, type_)
+        if (
+            found is not None
+            and found.message
+            and not (type_ == "Ready" and found.status == "True")
+        ):
+            return found.message
+    ready = condition(obj, "Ready")
+    return ready.message if ready else ""
+
+
+def object_document(obj: StoredObject) -> dict[str, Any]:
+    """The object as a Kubernetes-like document: the manifest plus homeport's status."""
+    document = dict(obj.manifest)
+    document["status"] = obj.status.model_dump(mode="json", by_alias=True)
+    document["status"]["generation"] = obj.generation
+    document["status"]["source"] = f"{obj.file}:{obj.line}"
+    document["status"]["deleting"] = obj.deleting
+    return document

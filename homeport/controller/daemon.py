@@ -1,0 +1,167 @@
+"""``homeport run``: the headless daemon.
+
+Wires the parts together and runs them under one TaskGroup until SIGTERM: leadership
+(``coordination``), the source watcher and revision sync (``revisions``), the engine's
+workers (``engine``), and the control socket (``control``). On SIGTERM it stops taking
+work, lets running reconciles finish (``drain_timeout``), releases the lease and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeport.controller.clock import Clock, SystemClock
+from homeport.controller.config import Settings
+from homeport.controller.context import ControllerContext
+from homeport.controller.control import serve_requests
+from homeport.controller.coordination import Leadership, LocalLeadership
+from homeport.controller.engine import Engine, Observer
+from homeport.controller.revisions import RevisionSync
+from homeport.controller.store import Store
+from homeport.reconcilers.base import Reconciler
+from homeport.source.sources import DirectorySource, GitSource, Source
+
+log = logging.getLogger(__name__)
+
+
+def make_source(settings: Settings) -> Source:
+    src = settings.source
+    if src.repo is not None:
+        return GitSource(
+            src.repo, branch=src.branch, subdir=src.path, poll_interval=src.poll_interval
+        )
+    assert src.directory is not None
+    return DirectorySource(src.directory, poll_interval=src.poll_interval)
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify for ``Type=notify`` units (a no-op outside systemd)."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(state.encode(), address)
+
+
+@dataclass
+class Daemon:
+    settings: Settings
+    reconcilers: Mapping[str, Reconciler[Any, Any]]
+    clients: Mapping[str, Any] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    observers: list[Observer] = field(default_factory=list)
+    leadership: Leadership | None = None
+    store: Store | None = None
+    engine: Engine | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        store = self.store = Store.open(settings.store.path)
+        leadership = self.leadership or LocalLeadership(
+            store,
+            self.clock,
+            holder=settings.coordination.identity,
+            duration=settings.coordination.lease_duration,
+            renew_interval=settings.coordination.renew_interval,
+        )
+        self.leadership = leadership
+        context = ControllerContext(store=store, clock=self.clock, clients=self.clients)
+        engine = self.engine = Engine(
+            store=store,
+            reconcilers=self.reconcilers,
+            context=context,
+            clock=self.clock,
+            settings=settings.controller,
+            leadership=leadership,
+            observers=self.observers,
+        )
+        source = make_source(settings)
+        sync = RevisionSync(
+            source=source,
+            store=store,
+            clock=self.clock,
+            max_prune_fraction=settings.source.max_prune_fraction,
+        )
+        wake = asyncio.Event()
+        wake.set()
+
+        def handle(message: dict[str, Any]) -> None:
+            if message.get("op") == "reconcile":
+                engine.queue.add((str(message.get("kind")), str(message.get("name"))))
+            elif message.get("op") == "reconcile-all":
+                engine.enqueue_all()
+            wake.set()  # every request also re-checks the source (approvals, new pushes)
+
+        log.info("homeport daemon starting (store %s, source %s)", settings.store.path, source.name)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(leadership.run(stop))
+                group.create_task(source.watch(wake.set, stop))
+                group.create_task(serve_requests(settings.store.path, handle, stop))
+                group.create_task(self._sync_loop(sync, engine, leadership, wake, stop))
+                group.create_task(engine.run(stop))
+                notify_systemd("READY=1")
+        finally:
+            notify_systemd("STOPPING=1")
+            store.close()
+            log.info("homeport daemon stopped")
+
+    async def _sync_loop(
+        self,
+        sync: RevisionSync,
+        engine: Engine,
+        leadership: Leadership,
+        wake: asyncio.Event,
+        stop: asyncio.Event,
+    ) -> None:
+        while not stop.is_set():
+            # Only the leader adopts revisions; the others wait warm.
+            if not await leadership.wait_until_leader(stop):
+                return
+            stopped = asyncio.ensure_future(stop.wait())
+            woken = asyncio.ensure_future(wake.wait())
+            await asyncio.wait({stopped, woken}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            woken.cancel()
+            if stop.is_set():
+                return
+            wake.clear()
+            try:
+                result = await sync.sync()
+            except Exception:
+                log.exception("reading the source failed; will retry on the next change or poll")
+                continue
+            if result is None:
+                continue
+            sha = result.info.sha[:12] if result.info else "-"
+            level = (
+                logging.WARNING if result.decision.outcome in ("reject", "hold") else logging.INFO
+            )
+            log.log(
+                level,
+                "revision %s: %s (%s) %s",
+                sha,
+                result.decision.outcome,
+                result.decision.reason,
+                result.decision.message,
+            )
+            for error in result.errors:
+                log.warning("%s", error.render())
+            if result.touched:
+                engine.enqueue(result.touched)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
