@@ -19,7 +19,6 @@ Live faults from ``faults.py`` (app hang, app error) override ``health``.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 from collections.abc import Callable
@@ -224,7 +223,3 @@ def read_release(work_dir_host: os.PathLike[str] | str) -> str | None:
     except OSError:
         pass
     return None
-
-
-def dump_identity(identity: AppIdentity) -> str:
-    return json.dumps(identity.document(), sort_keys=True)

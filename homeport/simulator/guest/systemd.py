@@ -510,8 +510,6 @@ class Systemd:
             return JobOutcome()
         if running:
             await self.stop(name)
-        if unit.config is None or self.need_daemon_reload(unit):
-            pass  # the loaded configuration is used until daemon-reload, as in systemd
         outcome = await self.start(name)
         if outcome.rc == 5:
             return JobOutcome(5, outcome.stderr.replace("to start", "to restart"))
