@@ -1,0 +1,125 @@
+"""Fixtures for the client tests: simulator guests reached over SSH, a real Caddy, servers.
+
+Reusable ones (``guest_runtime``, ``booted_vm``, ``caddy``) may move to ``tests/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from homeport.clients.ssh import SSHPool, SSHSettings
+from homeport.clients.timing import RetryPolicy
+from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
+
+from .caddy_fixture import CaddyProcess, start_caddy
+
+SSH_PORT = 2222
+_addresses = itertools.count(1)
+
+
+def fresh_address() -> str:
+    """A loopback address unused by this run (127.0.0.0/8 is all loopback on Linux)."""
+    n = next(_addresses) + (os.getpid() % 50) * 1000
+    return f"127.{200 + n // 65536 % 50}.{n // 256 % 256}.{n % 256 or 1}"
+
+
+class SimTime:
+    """Simulated wall time moving with the event loop (tests never read the real clock)."""
+
+    def __call__(self) -> float:
+        return 1_763_700_000.0 + asyncio.get_running_loop().time()
+
+
+@dataclass
+class BootedVm:
+    vmid: int
+    address: str
+    host_key: str  # "ssh-ed25519 AAAA..." as the guest agent reports it
+
+    @property
+    def host(self) -> str:
+        return f"{self.address}:{SSH_PORT}"
+
+
+@pytest.fixture
+def client_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@pytest.fixture
+async def guest_runtime(tmp_path: Path) -> AsyncIterator[LoopbackGuestRuntime]:
+    runtime = LoopbackGuestRuntime(
+        state_dir=tmp_path / "sim", seed=11, clock=SimTime(), ssh_port=SSH_PORT
+    )
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+BootVm = Callable[..., Awaitable[BootedVm]]
+
+
+@pytest.fixture
+def boot_vm(guest_runtime: LoopbackGuestRuntime, client_key: asyncssh.SSHKey) -> BootVm:
+    """Clone the template disk, boot it with homeport's key, read its host key via the agent."""
+
+    async def boot(vmid: int = 101, *, name: str = "web-1") -> BootedVm:
+        address = fresh_address()
+        await guest_runtime.clone_disk(9000, vmid)
+        keys = client_key.export_public_key().decode()
+        await guest_runtime.boot(
+            GuestBoot(vmid, name, "pve1", address, "ops", keys, "ip=dhcp", True)
+        )
+        await guest_runtime.wait_booted(vmid)
+        rc, out, _ = await guest_runtime.agent_exec(
+            vmid, ["cat", "/etc/ssh/ssh_host_ed25519_key.pub"], None
+        )
+        assert rc == 0
+        return BootedVm(vmid, address, " ".join(out.decode().split()[:2]))
+
+    return boot
+
+
+@pytest.fixture
+def ssh_settings(tmp_path: Path) -> SSHSettings:
+    return SSHSettings(
+        username="root",
+        port=SSH_PORT,
+        client_keys=(),
+        known_hosts=tmp_path / "state" / "known_hosts",
+        connect_timeout=2.0,
+        command_timeout=10.0,
+        retry=RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05),
+    )
+
+
+@pytest.fixture
+async def ssh_pool(
+    ssh_settings: SSHSettings, client_key: asyncssh.SSHKey
+) -> AsyncIterator[SSHPool]:
+    pool = SSHPool(ssh_settings, client_keys=[client_key])
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def trusted_vm(boot_vm: BootVm, ssh_pool: SSHPool) -> BootedVm:
+    """A booted VM whose host key is pinned in the pool's known_hosts."""
+    vm = await boot_vm()
+    await ssh_pool.trust_host_key(vm.address, SSH_PORT, vm.host_key)
+    return vm
+
+
+@pytest.fixture
+async def caddy(tmp_path: Path) -> AsyncIterator[CaddyProcess]:
+    process = await start_caddy(tmp_path / "caddy")
+    yield process
+    await process.stop()
