@@ -165,3 +165,24 @@ async def test_guest_joins_with_auth_key_and_reuse_is_refused(
         assert offline["connectedToControl"] is False
     finally:
         await runtime.stop()
+
+
+async def test_state_survives_restart(tmp_path: Path) -> None:
+    clock = SimTime()
+    first = Tailnet(state_dir=tmp_path, seed=2, clock=clock, api_token="tok")
+    await first.start()
+    key, secret = first.create_key(
+        reusable=False, ephemeral=False, preauthorized=True, tags=["tag:a"],
+        expiry_seconds=None, description="",
+    )  # fmt: skip
+    first.join(auth_key=secret, hostname="app", address="127.0.7.7", advertise_tags=())
+    await first.stop()
+    second = Tailnet(state_dir=tmp_path, seed=2, clock=clock)
+    await second.start()
+    try:
+        async with httpx.AsyncClient(base_url=second.url, auth=("tok", "")) as client:
+            devices = (await client.get("/api/v2/tailnet/-/devices")).json()["devices"]
+            assert [d["hostname"] for d in devices] == ["app"]
+            assert (await client.get(f"/api/v2/tailnet/-/keys/{key.id}")).json()["invalid"]
+    finally:
+        await second.stop()

@@ -1,0 +1,61 @@
+"""systemd's parsing rules for unit files and EnvironmentFile= (pure, no sockets)."""
+
+from __future__ import annotations
+
+from homeport.simulator.guest.units import (
+    format_timespan,
+    parse_environment_file,
+    parse_timespan,
+    parse_unit,
+)
+
+
+def test_environment_file_rules() -> None:
+    text = (
+        "# comment\n"
+        "; also a comment\n"
+        "PLAIN=value  \n"
+        "SPACED = x\n"
+        "SINGLE='a b $HOME'\n"
+        'DOUBLE="say \\"hi\\" \\n"\n'
+        "ESCAPED=a\\ b\n"
+        "CONT=one\\\ntwo\n"
+        "MULTI='line1\nline2'\n"
+        "EMPTY=\n"
+        "no equals sign\n"
+        "1BAD=x\n"
+        "LAST=final"
+    )
+    assert parse_environment_file(text) == {
+        "PLAIN": "value",
+        "SPACED": "x",
+        "SINGLE": "a b $HOME",
+        "DOUBLE": 'say "hi" \\n',
+        "ESCAPED": "a b",
+        "CONT": "onetwo",
+        "MULTI": "line1\nline2",
+        "EMPTY": "",
+        "LAST": "final",
+    }
+
+
+def test_unit_settings_accumulate_and_reset() -> None:
+    unit = parse_unit(
+        "web.service",
+        "/etc/systemd/system/web.service",
+        b"[Service]\nExecStart=/bin/app\nEnvironment=A=1 'B=two words'\nEnvironment=A=3\n"
+        b"EnvironmentFile=/x\nEnvironmentFile=\nEnvironmentFile=-/etc/web.env\n"
+        b"RestartSec=2min 5s\n[Install]\nWantedBy=multi-user.target graphical.target\n",
+    )
+    assert unit.environment == (("A", "3"), ("B", "two words"))
+    assert unit.environment_files == ("-/etc/web.env",)
+    assert unit.restart_sec == 125
+    assert unit.wanted_by == ("multi-user.target", "graphical.target")
+
+
+def test_timespans() -> None:
+    assert parse_timespan("100ms") == 0.1
+    assert parse_timespan("90") == 90
+    assert format_timespan(0.1) == "100ms"
+    assert format_timespan(90) == "1min 30s"
+    assert format_timespan(float("inf")) == "infinity"
