@@ -1,0 +1,124 @@
+"""Per-VM firewall: `.../qemu/{vmid}/firewall/options` and `.../firewall/rules[/{pos}]`.
+
+Behaviour in `pve.firewall`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeport.simulator.proxmox_api.router import Call, Route, route
+from homeport.simulator.pve import firewall
+from homeport.simulator.pve.vms import Vm, vm_on_node
+from homeport.simulator.schema import BOOLEAN, NODE, STRING, VMID, Param, enum, fmt, schema
+
+BASE = "/nodes/{node}/qemu/{vmid}/firewall"
+VM = {"node": NODE, "vmid": VMID}
+LOG = enum("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug", "nolog")
+POLICY = enum("ACCEPT", "REJECT", "DROP")
+OPTIONS: dict[str, Param] = {
+    "dhcp": BOOLEAN,
+    "enable": BOOLEAN,
+    "ipfilter": BOOLEAN,
+    "log_level_in": LOG,
+    "log_level_out": LOG,
+    "macfilter": BOOLEAN,
+    "ndp": BOOLEAN,
+    "policy_in": POLICY,
+    "policy_out": POLICY,
+    "radv": BOOLEAN,
+}
+RULE: dict[str, Param] = {
+    "action": Param(pattern=r"[A-Za-z][A-Za-z0-9\-\_]+", max_length=20),
+    "comment": STRING,
+    "dest": Param(max_length=512),
+    "dport": STRING,
+    "enable": Param("integer", minimum=0),
+    "icmp-type": STRING,
+    "iface": Param(max_length=20),
+    "log": LOG,
+    "macro": Param(max_length=128),
+    "proto": STRING,
+    "source": Param(max_length=512),
+    "sport": STRING,
+    "type": enum("in", "out", "forward", "group"),
+    "digest": Param(max_length=64),
+}
+POS = Param("integer", minimum=0)
+
+
+def _vm(call: Call) -> Vm:
+    return vm_on_node(call.world, call.node, call.vmid)
+
+
+async def get_options(call: Call) -> Any:
+    return firewall.options_view(_vm(call))
+
+
+async def set_options(call: Call) -> Any:
+    firewall.set_options(_vm(call), {k: v for k, v in call.params.items() if k not in VM})
+    call.world.changed()
+
+
+async def list_rules(call: Call) -> Any:
+    return firewall.rules_view(_vm(call))
+
+
+async def create_rule(call: Call) -> Any:
+    firewall.create_rule(_vm(call), call.params)
+    call.world.changed()
+
+
+async def get_rule(call: Call) -> Any:
+    return firewall.rule_view(_vm(call), int(call.params["pos"]))
+
+
+async def update_rule(call: Call) -> Any:
+    firewall.update_rule(_vm(call), int(call.params["pos"]), call.params)
+    call.world.changed()
+
+
+async def delete_rule(call: Call) -> Any:
+    firewall.delete_rule(_vm(call), int(call.params["pos"]), call.params)
+    call.world.changed()
+
+
+ROUTES: list[Route] = [
+    route("GET", f"{BASE}/options", get_options, schema(VM)),
+    route(
+        "PUT",
+        f"{BASE}/options",
+        set_options,
+        schema(
+            {**VM, **OPTIONS, "delete": fmt("pve-configid-list"), "digest": Param(max_length=64)}
+        ),
+    ),
+    route("GET", f"{BASE}/rules", list_rules, schema(VM)),
+    route(
+        "POST",
+        f"{BASE}/rules",
+        create_rule,
+        schema(
+            {
+                **VM,
+                **RULE,
+                "action": RULE["action"].required,
+                "type": RULE["type"].required,
+                "pos": POS,
+            }
+        ),
+    ),
+    route("GET", f"{BASE}/rules/{{pos}}", get_rule, schema({**VM, "pos": POS})),
+    route(
+        "PUT",
+        f"{BASE}/rules/{{pos}}",
+        update_rule,
+        schema({**VM, **RULE, "pos": POS, "moveto": POS, "delete": fmt("pve-configid-list")}),
+    ),
+    route(
+        "DELETE",
+        f"{BASE}/rules/{{pos}}",
+        delete_rule,
+        schema({**VM, "pos": POS, "digest": Param(max_length=64)}),
+    ),
+]

@@ -1,0 +1,31 @@
+"""What the world asks the fault injector (`faults.Faults`) while it works.
+
+A narrow Protocol so the world model never imports the injector: tasks ask whether to fail
+or stick, storage whether it is full, replication whether a job is stalled. `NoFaults`
+answers "no" to everything.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from homeport.simulator.pve.tasks import TaskAction
+
+
+class FaultHooks(Protocol):
+    def task_action(self, kind: str, ident: str, node: str) -> TaskAction | None: ...
+
+    def storage_full(self, scope: str, storage: str) -> bool: ...
+
+    def replication_error(self, job_id: str) -> str | None: ...
+
+
+class NoFaults:
+    def task_action(self, kind: str, ident: str, node: str) -> TaskAction | None:
+        return None
+
+    def storage_full(self, scope: str, storage: str) -> bool:
+        return False
+
+    def replication_error(self, job_id: str) -> str | None:
+        return None
