@@ -74,6 +74,27 @@ class ObjectContext:
         obj = self.base.store.objects.get((kind, name))
         return obj.resource() if obj is not None and not obj.deleting else None
 
+    def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
+        return [
+            (o.resource(), o.status.details)
+            for o in self.base.store.objects.of_kind(kind)
+            if not o.deleting
+        ]
+
+    def allocated(self, pool: str) -> int | None:
+        return self.base.store.allocations.get(pool, *self.key)
+
+    def taken(self, pool: str) -> set[int]:
+        return self.base.store.allocations.taken(pool)
+
+    def allocate(self, pool: str, value: int) -> None:
+        self.base.store.allocations.allocate(
+            pool, *self.key, low=value, high=value, unavailable=(), now=self.now(), preferred=value
+        )
+
+    def release(self, pool: str) -> None:
+        self.base.store.allocations.release(pool, *self.key)
+
     def client(self, name: str) -> Any:
         try:
             return self.base.clients[name]

@@ -92,6 +92,26 @@ class ReconcileContext(Protocol):
         """Another object's desired state from the adopted revision."""
         ...
 
+    def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
+        """Every live object of a kind with its published status details."""
+        ...
+
+    def allocated(self, pool: str) -> int | None:
+        """This object's persistent allocation from ``pool`` (e.g. its vmid), if any."""
+        ...
+
+    def taken(self, pool: str) -> set[int]:
+        """Every value of ``pool`` allocated to any object."""
+        ...
+
+    def allocate(self, pool: str, value: int) -> None:
+        """Record ``value`` as this object's allocation; raises if another object holds it."""
+        ...
+
+    def release(self, pool: str) -> None:
+        """Forget this object's allocation from ``pool`` (after a prune)."""
+        ...
+
     def client(self, name: str) -> Any:
         """A client by name: ``proxmox``, ``ssh``, ``systemd``, ``caddy``, ``tailscale``."""
         ...

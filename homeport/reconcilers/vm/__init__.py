@@ -1,0 +1,199 @@
+"""VM: clone from the template, converge config, disk, placement and power, join the
+tailnet, pin the SSH host key; prune only what homeport owns.
+
+``observe.py`` reads the world, ``plan.py`` decides (pure), ``act`` below performs one
+action through the clients. Every mutation drops the shared cluster snapshot so the next
+reconcile sees its effect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.proxmox_models import TaskRef
+from homeport.kinds import VM
+from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.vm.actions import (
+    AllocateVmid,
+    CloneVM,
+    DestroyVM,
+    ForgetVM,
+    JoinTailnet,
+    MigrateVM,
+    PowerVM,
+    ResizeDisk,
+    TrustHostKey,
+    UpdateConfig,
+)
+from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm
+from homeport.reconcilers.vm.plan import VMObserved, plan_vm
+
+AUTH_KEY_PATH = "/etc/homeport/tailscale-authkey"
+CLONE_TIMEOUT = 1800.0
+TASK_TIMEOUT = 600.0
+
+__all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm"]
+
+
+class VMReconciler(Reconciler[VM, VMObserved]):
+    kind: ClassVar[str] = "VM"
+
+    def __init__(self, settings: VMSettings) -> None:
+        self.settings = settings
+
+    async def observe(self, desired: VM | None, name: str, ctx: ReconcileContext) -> VMObserved:
+        return await observe_vm(desired, name, ctx, self.settings)
+
+    def plan(self, desired: VM | None, observed: VMObserved, *, now: datetime) -> Plan:
+        return plan_vm(desired, observed, now=now)
+
+    async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        px: ProxmoxClient = ctx.client("proxmox")
+        try:
+            await self._act(action, ctx, px)
+        finally:
+            ctx.invalidate(RESOURCES)
+
+    async def _act(self, action: Action, ctx: ReconcileContext, px: ProxmoxClient) -> None:
+        if isinstance(action, AllocateVmid):
+            try:
+                ctx.allocate("vmid", action.vmid)
+            except Exception as exc:  # another VM reserved it meanwhile: pick again
+                raise TemporaryError(f"vmid {action.vmid} was taken: {exc}", delay=0.1) from None
+        elif isinstance(action, CloneVM):
+            task = await px.clone_vm(
+                action.source_node,
+                action.source_vmid,
+                newid=action.vmid,
+                name=action.name,
+                full=True,
+                target=action.node if action.node != action.source_node else None,
+                storage=action.storage,
+                description=action.description,
+            )
+            await self._wait(px, task, CLONE_TIMEOUT)
+            await px.wait_unlocked(action.node, action.vmid, timeout=TASK_TIMEOUT)
+        elif isinstance(action, UpdateConfig):
+            await self._configure(px, action)
+        elif isinstance(action, ResizeDisk):
+            config = await px.vm_config(action.node, action.vmid)
+            await self._wait(
+                px,
+                await px.resize_disk(
+                    action.node,
+                    action.vmid,
+                    disk=action.disk,
+                    size=action.to_gib * 1024**3,
+                    config=config,
+                ),
+                TASK_TIMEOUT,
+            )
+        elif isinstance(action, PowerVM):
+            await self._power(px, action)
+        elif isinstance(action, MigrateVM):
+            task = await px.migrate_vm(
+                action.node, action.vmid, target=action.target, online=action.online
+            )
+            await self._wait(px, task, CLONE_TIMEOUT)
+        elif isinstance(action, JoinTailnet):
+            await self._join_tailnet(px, action, ctx)
+        elif isinstance(action, TrustHostKey):
+            await ctx.client("ssh").trust_host_key(
+                action.address, action.port, action.public_key, replace=True
+            )
+        elif isinstance(action, DestroyVM):
+            await self._wait(px, await px.delete_vm(action.node, action.vmid), TASK_TIMEOUT)
+        elif isinstance(action, ForgetVM):
+            await self._forget(action, ctx)
+        else:
+            raise TypeError(f"the VM reconciler cannot perform {action!r}")
+
+    async def _wait(self, px: ProxmoxClient, task: TaskRef | None, timeout: float) -> None:
+        if task is not None:
+            await px.tasks.wait(task, timeout=timeout)
+
+    async def _configure(self, px: ProxmoxClient, action: UpdateConfig) -> None:
+        config = await px.vm_config(action.node, action.vmid)
+        changes: dict[str, Any] = {}
+        for key, value in action.changes:
+            if key.startswith("net") and key[3:].isdigit():
+                value = _keep_mac(config.text(key), value)
+            elif key == "sshkeys":
+                changes[key] = value.splitlines()
+                continue
+            changes[key] = value
+        task = await px.update_config(
+            action.node, action.vmid, changes=changes, delete=action.delete, digest=config.digest
+        )
+        await self._wait(px, task, TASK_TIMEOUT)
+
+    async def _power(self, px: ProxmoxClient, action: PowerVM) -> None:
+        node, vmid = action.node, action.vmid
+        if action.operation == "start":
+            task = await px.start_vm(node, vmid)
+        elif action.operation == "shutdown":
+            task = await px.shutdown_vm(node, vmid, timeout=120, force_stop=True)
+        elif action.operation == "reboot":
+            task = await px.reboot_vm(node, vmid)
+        else:
+            task = await px.stop_vm(node, vmid)
+        await self._wait(px, task, TASK_TIMEOUT)
+
+    async def _join_tailnet(
+        self, px: ProxmoxClient, action: JoinTailnet, ctx: ReconcileContext
+    ) -> None:
+        tailnet = ctx.client("tailscale")
+        key = await tailnet.create_auth_key(
+            tags=list(action.tags),
+            reusable=False,
+            ephemeral=False,
+            preauthorized=True,
+            expiry_seconds=self.settings.auth_key_expiry,
+            description=f"homeport VM/{action.hostname}",
+        )
+        node, vmid = action.node, action.vmid
+        # The key travels over the authenticated Proxmox API only, and never rests on disk
+        # longer than the join takes.
+        await px.agent.run(node, vmid, ["install", "-d", "-m", "0700", "/etc/homeport"], timeout=30)
+        await px.agent.file_write(node, vmid, AUTH_KEY_PATH, key.key)
+        try:
+            result = await px.agent.run(
+                node,
+                vmid,
+                [
+                    "tailscale",
+                    "up",
+                    f"--auth-key=file:{AUTH_KEY_PATH}",
+                    f"--hostname={action.hostname}",
+                ],
+                timeout=60,
+            )
+        finally:
+            await px.agent.run(node, vmid, ["rm", "-f", AUTH_KEY_PATH], timeout=30)
+        ctx.invalidate(DEVICES)
+        if result.exitcode != 0:
+            raise TemporaryError(
+                f"tailscale up failed in VM {vmid}: {result.err_data.strip()[:200]}"
+            )
+
+    async def _forget(self, action: ForgetVM, ctx: ReconcileContext) -> None:
+        if action.device_id:
+            await ctx.client("tailscale").delete_device(action.device_id)
+            ctx.invalidate(DEVICES)
+        if action.address:
+            await ctx.client("ssh").forget_host_key(action.address, action.port)
+        ctx.release("vmid")
+
+
+def _keep_mac(current: str | None, wanted: str) -> str:
+    """Keep the NIC's MAC address (``virtio=BC:24:11:…``) when changing its other settings."""
+    if not current:
+        return wanted
+    first = current.split(",", 1)[0]
+    model, sep, mac = first.partition("=")
+    if sep and wanted.startswith(model + ","):
+        return f"{model}={mac}{wanted[len(model) :]}"
+    return wanted

@@ -1,0 +1,225 @@
+"""Reading one VM's world: Proxmox (shared cluster snapshot + its config), the guest agent,
+the tailnet and homeport's known_hosts. The only I/O of the VM reconciler besides ``act``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from homeport.clients.errors import AgentNotReady, ProxmoxError
+from homeport.clients.known_hosts import normalise_key
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.proxmox_models import ClusterResources, VmResource
+from homeport.kinds import VM, Machine
+from homeport.kinds.common import ADOPT_ANNOTATION
+from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.errors import PermanentError
+from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
+from homeport.reconcilers.vm.config import desired_config, normalise_observed
+from homeport.reconcilers.vm.plan import VMObserved
+
+RESOURCES = "proxmox.resources"
+DEVICES = "tailscale.devices"
+HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class VMSettings:
+    """What the VM reconciler needs from the daemon's configuration."""
+
+    vmid_min: int
+    vmid_max: int
+    ssh_port: int
+    homeport_public_key: str
+    auth_key_expiry: int = 3600
+
+
+async def resources(ctx: ReconcileContext) -> ClusterResources:
+    px: ProxmoxClient = ctx.client("proxmox")
+    result: ClusterResources = await ctx.shared(RESOURCES, px.cluster_resources)
+    return result
+
+
+async def devices(ctx: ReconcileContext) -> list[Any]:
+    tailnet = ctx.client("tailscale")
+    result: list[Any] = await ctx.shared(DEVICES, tailnet.devices)
+    return result
+
+
+def _candidate(
+    snapshot: ClusterResources, ctx: ReconcileContext, settings: VMSettings
+) -> int | None:
+    used = {vm.vmid for vm in snapshot.vms} | ctx.taken("vmid")
+    return next((v for v in range(settings.vmid_min, settings.vmid_max + 1) if v not in used), None)
+
+
+def _template(snapshot: ClusterResources, vm: VM, node: str) -> VmResource | None:
+    """The template to clone: one of the declared name on the target node, else the vmid."""
+    templates = [r for r in snapshot.vms if r.template and r.type == "qemu"]
+    local = [t for t in templates if t.node == node and t.name == vm.spec.template.name]
+    if local:
+        return min(local, key=lambda t: (t.vmid != vm.spec.template.vmid, t.vmid))
+    return next((t for t in templates if t.vmid == vm.spec.template.vmid), None)
+
+
+async def _identify(
+    desired: VM | None,
+    name: str,
+    snapshot: ClusterResources,
+    ctx: ReconcileContext,
+    settings: VMSettings,
+) -> tuple[int | None, int | None]:
+    """(vmid, candidate): this VM's reserved vmid, or what to reserve next."""
+    vmid = ctx.allocated("vmid")
+    if vmid is not None:
+        return vmid, None
+    if desired is None:
+        return None, None
+    same_name = [r for r in snapshot.vms if r.name == name and not r.template and r.type == "qemu"]
+    px: ProxmoxClient = ctx.client("proxmox")
+    for found in same_name:
+        config = await px.vm_config(found.node, found.vmid)
+        owner = owner_in_description(config.text("description"))
+        if owner == f"VM/{name}" or desired.metadata.annotations.get(ADOPT_ANNOTATION) == "true":
+            return None, found.vmid  # ours from before (store lost) or adopted on purpose
+        raise PermanentError(
+            f"a VM named {name!r} already exists (vmid {found.vmid} on {found.node}) and is not managed by homeport",
+            reason="NameTaken",
+            fix=f"rename it in Proxmox, rename this VM, or adopt it with the annotation {ADOPT_ANNOTATION}: 'true'",
+        )
+    if desired.spec.vmid is not None:
+        taken = snapshot.vm(desired.spec.vmid)
+        if taken is not None:
+            raise PermanentError(
+                f"vmid {desired.spec.vmid} is already used by {taken.name!r} on {taken.node}",
+                reason="VmidTaken",
+                fix="pick another vmid or leave it out",
+            )
+        return None, desired.spec.vmid
+    candidate = _candidate(snapshot, ctx, settings)
+    if candidate is None:
+        raise PermanentError(
+            f"no free vmid in [{settings.vmid_min}, {settings.vmid_max}]",
+            reason="NoFreeVmid",
+            fix="widen [controller] vmid_min/vmid_max",
+        )
+    return None, candidate
+
+
+async def observe_vm(
+    desired: VM | None, name: str, ctx: ReconcileContext, settings: VMSettings
+) -> VMObserved:
+    snapshot = await resources(ctx)
+    machine = ctx.desired("Machine", desired.spec.machine) if desired else None
+    node = machine.spec.node if isinstance(machine, Machine) else ""
+    storage = (desired.spec.disk.storage if desired else None) or (
+        machine.spec.storage if isinstance(machine, Machine) else "local-lvm"
+    )
+    vmid, candidate = await _identify(desired, name, snapshot, ctx, settings)
+    template = _template(snapshot, desired, node) if desired else None
+    node_entry = next((n for n in snapshot.nodes if n.node == node), None)
+    base = VMObserved(
+        name=name,
+        machine_node=node,
+        node_online=node_entry is not None and node_entry.status == "online",
+        maintenance=isinstance(machine, Machine) and machine.spec.maintenance,
+        vmid=vmid,
+        candidate_vmid=candidate,
+        template_vmid=template.vmid if template else None,
+        template_node=template.node if template else None,
+        storage=storage,
+        ssh_port=settings.ssh_port,
+        desired_config=desired_config(desired, homeport_keys=[settings.homeport_public_key])
+        if desired
+        else {},
+        disk=desired.spec.disk.slot if desired else "scsi0",
+    )
+    device = await _device(name, ctx) if desired is None or desired.spec.tailnet.join else None
+    tailnet_address = _ipv4(device) if device else None
+    device_id = str(device.get("nodeId") or device.get("id")) if device else None
+    base = replace(base, tailnet_address=tailnet_address, tailnet_device_id=device_id)
+    found = snapshot.vm(vmid) if vmid is not None else None
+    if found is None:
+        return base
+    px: ProxmoxClient = ctx.client("proxmox")
+    config = await px.vm_config(found.node, found.vmid)
+    owner = owner_in_description(config.text("description"))
+    if owner is not None and owner != f"VM/{name}":
+        raise PermanentError(
+            f"vmid {found.vmid} belongs to {owner}, not VM/{name}",
+            reason="VmidConflict",
+            fix="remove the conflicting VM or give this one another vmid",
+        )
+    owned = owner == f"VM/{name}" and OWNER_TAG in config.tags
+    pending: tuple[str, ...] = ()
+    if found.running:
+        pending = tuple(
+            sorted(
+                p.key
+                for p in await px.vm_pending(found.node, found.vmid)
+                if p.pending is not None or p.delete
+            )
+        )
+    size = config.disk_size(base.disk)
+    agent_running, guest_address, host_key = False, None, None
+    if found.running and config.text("agent") not in (None, "0"):
+        agent_running, guest_address, host_key = await _guest(px, found.node, found.vmid)
+    trusted = False
+    address = tailnet_address if (desired is None or desired.spec.tailnet.join) else guest_address
+    if address and host_key:
+        pinned = ctx.client("ssh").known_hosts.pinned(address, settings.ssh_port)
+        trusted = normalise_key(host_key) in pinned
+    return replace(
+        base,
+        exists=True,
+        owned=owned,
+        node=found.node,
+        status=found.status,
+        lock=config.lock or found.lock,
+        ha_managed=bool(found.hastate),
+        protected=config.flag("protection"),
+        config=normalise_observed(config.values, config.sshkeys),
+        pending=pending,
+        disk_gib=(size // GIB) if size else None,
+        agent_running=agent_running,
+        guest_address=guest_address,
+        host_key=host_key,
+        host_key_trusted=trusted,
+    )
+
+
+async def _guest(px: ProxmoxClient, node: str, vmid: int) -> tuple[bool, str | None, str | None]:
+    try:
+        if not await px.agent.ping(node, vmid):
+            return False, None, None
+        interfaces = await px.agent.network_interfaces(node, vmid)
+        result = await px.agent.run(node, vmid, ["cat", HOST_KEY_PATH], timeout=10)
+    except (AgentNotReady, ProxmoxError):
+        return False, None, None
+    address = next(
+        (a.address for i in interfaces if i.name != "lo" for a in i.addresses if a.type == "ipv4"),
+        None,
+    )
+    key = (result.out_data or "").strip() if result.exitcode == 0 else None
+    return True, address, key or None
+
+
+async def _device(name: str, ctx: ReconcileContext) -> dict[str, Any] | None:
+    for device in await devices(ctx):
+        record = (
+            device if isinstance(device, dict) else getattr(device, "raw", None) or vars(device)
+        )
+        if record.get("hostname") == name:
+            return dict(record)
+    return None
+
+
+def _ipv4(device: dict[str, Any]) -> str | None:
+    return next((a for a in device.get("addresses", []) if "." in a), None)
+
+
+def public_key_of(private_key_file: Path) -> str:
+    return " ".join(Path(f"{private_key_file}.pub").read_text().split()[:2])

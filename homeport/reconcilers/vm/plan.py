@@ -1,0 +1,208 @@
+"""The VM plan: pure, ordered, one step of convergence at a time.
+
+Identity first (a vmid reserved before anything is cloned, so a retry can never create a
+second VM), then existence (clone), then config, disk, placement and power, then what
+makes the VM usable by the rest of the estate: guest agent, tailnet membership and a
+pinned SSH host key. A removed manifest plans the prune: stop, destroy, forget — only
+for a VM homeport owns and that is not protected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from homeport.kinds import VM
+from homeport.reconcilers.base import Action, Plan
+from homeport.reconcilers.vm.actions import (
+    AllocateVmid,
+    CloneVM,
+    DestroyVM,
+    ForgetVM,
+    JoinTailnet,
+    MigrateVM,
+    PowerVM,
+    ResizeDisk,
+    TrustHostKey,
+    UpdateConfig,
+)
+from homeport.reconcilers.vm.config import diff_config
+
+WAIT = 2.0  # seconds between looks while Proxmox or the guest is busy
+
+
+@dataclass(frozen=True)
+class VMObserved:
+    """What the world says about one VM (built by ``observe.py``)."""
+
+    name: str
+    machine_node: str
+    node_online: bool = True
+    maintenance: bool = False
+    vmid: int | None = None
+    candidate_vmid: int | None = None
+    exists: bool = False
+    owned: bool = False
+    node: str | None = None
+    status: str = "absent"  # running | stopped | unknown | absent
+    lock: str | None = None
+    ha_managed: bool = False
+    protected: bool = False
+    config: Mapping[str, str] = field(default_factory=dict)
+    desired_config: Mapping[str, str] = field(default_factory=dict)
+    pending: tuple[str, ...] = ()
+    cloud_init_stale: bool = False
+    disk: str = "scsi0"
+    disk_gib: int | None = None
+    template_vmid: int | None = None
+    template_node: str | None = None
+    storage: str = "local-lvm"
+    agent_running: bool = False
+    guest_address: str | None = None
+    host_key: str | None = None
+    host_key_trusted: bool = False
+    tailnet_address: str | None = None
+    tailnet_device_id: str | None = None
+    ssh_port: int = 22
+
+
+def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
+    if desired is None:
+        return _prune(seen)
+    if seen.vmid is None:
+        if seen.candidate_vmid is None:
+            return Plan(waiting="no free vmid in homeport's range", requeue_after=60)
+        return Plan(actions=(AllocateVmid(seen.candidate_vmid),))
+    if not seen.exists:
+        return _create(desired, seen)
+    if seen.lock:
+        return Plan(waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT)
+    assert seen.node is not None
+    changes = _changes(desired, seen)
+    if changes:
+        return Plan(actions=tuple(changes))
+    return _usable(desired, seen)
+
+
+def _create(desired: VM, seen: VMObserved) -> Plan:
+    assert seen.vmid is not None
+    if seen.maintenance:
+        return Plan(
+            waiting=f"Machine {desired.spec.machine} is in maintenance; nothing new is placed there",
+            requeue_after=60,
+        )
+    if not seen.node_online:
+        return Plan(waiting=f"node {seen.machine_node} is offline", requeue_after=10)
+    if seen.template_vmid is None or seen.template_node is None:
+        return Plan(waiting=f"template {desired.spec.template.name} not found", requeue_after=30)
+    return Plan(
+        actions=(
+            CloneVM(
+                source_vmid=seen.template_vmid,
+                source_node=seen.template_node,
+                vmid=seen.vmid,
+                name=desired.name,
+                node=seen.machine_node,
+                storage=seen.storage,
+                description=seen.desired_config.get("description", ""),
+            ),
+        )
+    )
+
+
+def _changes(desired: VM, seen: VMObserved) -> list[Action]:
+    assert seen.vmid is not None
+    assert seen.node is not None
+    actions: list[Action] = []
+    node, vmid = seen.node, seen.vmid
+    if node != seen.machine_node and seen.node_online and not seen.ha_managed:
+        return [MigrateVM(node, vmid, seen.machine_node, online=seen.status == "running")]
+    diff = diff_config(seen.desired_config, seen.config)
+    if not diff.empty:
+        actions.append(UpdateConfig(node, vmid, diff.set, diff.delete))
+    wanted_gib = desired.spec.disk.size_gib
+    if seen.disk_gib is not None and seen.disk_gib < wanted_gib:
+        actions.append(ResizeDisk(node, vmid, seen.disk, seen.disk_gib, wanted_gib))
+    if seen.ha_managed:
+        return actions  # Proxmox HA owns the power state: reported, not fought over
+    running = seen.status == "running"
+    if desired.spec.power_state == "running":
+        if not running:
+            actions.append(PowerVM(node, vmid, "start"))
+        elif seen.pending or seen.cloud_init_stale or (not diff.empty and diff.touches_cloud_init):
+            reason = (
+                "apply pending " + ", ".join(seen.pending)
+                if seen.pending
+                else "apply cloud-init changes"
+            )
+            actions.append(PowerVM(node, vmid, "reboot", reason))
+    elif running:
+        actions.append(PowerVM(node, vmid, "shutdown"))
+    return actions
+
+
+def _usable(desired: VM, seen: VMObserved) -> Plan:
+    assert seen.vmid is not None
+    details: dict[str, object] = {
+        "vmid": seen.vmid,
+        "node": seen.node,
+        "status": seen.status,
+        "haManaged": seen.ha_managed,
+    }
+    if seen.disk_gib is not None and seen.disk_gib > desired.spec.disk.size_gib:
+        details["note"] = (
+            f"disk is {seen.disk_gib} GiB, larger than declared; disks are never shrunk"
+        )
+    if desired.spec.power_state == "stopped" or (seen.ha_managed and seen.status != "running"):
+        return Plan(
+            reason=f"VM {seen.vmid} is {seen.status} as declared", ready=True, details=details
+        )
+    if not seen.agent_running:
+        return Plan(waiting="waiting for the guest agent", requeue_after=WAIT, details=details)
+    join = desired.spec.tailnet.join
+    if join and seen.tailnet_address is None:
+        assert seen.node is not None
+        return Plan(
+            actions=(
+                JoinTailnet(seen.node, seen.vmid, desired.name, tuple(desired.spec.tailnet.tags)),
+            )
+        )
+    address = seen.tailnet_address if join else seen.guest_address
+    if address is None:
+        return Plan(waiting="waiting for the guest's address", requeue_after=WAIT, details=details)
+    details.update(
+        address=address, tailnetAddress=seen.tailnet_address, guestAddress=seen.guest_address
+    )
+    if not seen.host_key_trusted:
+        if seen.host_key is None:
+            return Plan(
+                waiting="waiting for the guest's SSH host key", requeue_after=WAIT, details=details
+            )
+        return Plan(actions=(TrustHostKey(address, seen.ssh_port, seen.host_key),))
+    return Plan(
+        reason=f"VM {seen.vmid} runs on {seen.node} at {address}", ready=True, details=details
+    )
+
+
+def _prune(seen: VMObserved) -> Plan:
+    if seen.vmid is None or not seen.exists:
+        if seen.vmid is not None or seen.tailnet_device_id:
+            return Plan(
+                actions=(ForgetVM(seen.tailnet_address, seen.ssh_port, seen.tailnet_device_id),),
+                gone=True,
+            )
+        return Plan(reason="nothing left", gone=True)
+    if not seen.owned:
+        return Plan(reason=f"VM {seen.vmid} is not owned by homeport; left in place", gone=True)
+    if seen.protected:
+        return Plan(
+            waiting=f"VM {seen.vmid} has protection enabled; it is kept until protection is removed",
+            requeue_after=300,
+        )
+    if seen.lock:
+        return Plan(waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT)
+    assert seen.node is not None
+    if seen.status == "running":
+        return Plan(actions=(PowerVM(seen.node, seen.vmid, "stop", "before destroying"),))
+    return Plan(actions=(DestroyVM(seen.node, seen.vmid),))
