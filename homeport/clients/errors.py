@@ -253,9 +253,13 @@ class CaddyConflict(CaddyError):
 
 
 class CaddyUnreachable(CaddyError):
-    """The admin endpoint did not answer."""
+    """The admin endpoint did not answer; ``sent`` is false when the request never left."""
 
     transient = True
+
+    def __init__(self, message: str, *, operation: str = "", sent: bool = True) -> None:
+        self.sent = sent
+        super().__init__(0, message, operation=operation)
 
 
 # --- Tailscale -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Reusable ones (``guest_runtime``, ``booted_vm``, ``caddy``) may move to ``tests/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
+from aiohttp import web
 
 from homeport.clients.ssh import SSHPool, SSHSettings
 from homeport.clients.timing import RetryPolicy
@@ -123,3 +125,40 @@ async def caddy(tmp_path: Path) -> AsyncIterator[CaddyProcess]:
     process = await start_caddy(tmp_path / "caddy")
     yield process
     await process.stop()
+
+
+@dataclass
+class Upstream:
+    """A tiny HTTP app: answers its name, the Host and the epoch header it received."""
+
+    name: str
+    port: int
+
+    @property
+    def dial(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    async with serve_upstream("upstream-1") as server:
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def serve_upstream(name: str) -> AsyncIterator[Upstream]:
+    async def answer(request: web.Request) -> web.Response:
+        epoch = request.headers.get("X-Homeport-Epoch", "-")
+        return web.Response(text=f"{name} host={request.host} epoch={epoch} path={request.path}")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield Upstream(name, port)
+    finally:
+        await runner.cleanup()
