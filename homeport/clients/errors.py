@@ -288,9 +288,15 @@ class RateLimited(TailscaleError):
 
 
 class TailscaleUnreachable(TailscaleError):
-    """The API did not answer, or answered 5xx, after the client's retries."""
+    """The API did not answer, or answered 5xx; ``sent`` is false when the request never left."""
 
     transient = True
+
+    def __init__(
+        self, status: int, message: str, *, operation: str = "", sent: bool = True
+    ) -> None:
+        self.sent = sent
+        super().__init__(status, message, operation=operation)
 
 
 # --- Argument checks -----------------------------------------------------------------------
