@@ -82,6 +82,11 @@ class Plan:
 class ReconcileContext(Protocol):
     """What reconcilers may use; implemented by the controller (``controller/context.py``)."""
 
+    @property
+    def key(self) -> tuple[str, str]:
+        """(kind, name) of the object being reconciled."""
+        ...
+
     def now(self) -> datetime: ...
 
     def status_details(self, kind: str, name: str) -> Mapping[str, Any]:

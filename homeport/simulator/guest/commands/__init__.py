@@ -36,6 +36,7 @@ COMMANDS: dict[str, Handler] = {
     "false": system.false,
     "hostname": system.hostname,
     "id": system.id_,
+    "useradd": system.useradd,
     "whoami": system.whoami,
     "sshd": system.sshd,
     "ss": system.ss,

@@ -91,3 +91,45 @@ async def ss(ctx: ExecContext, args: list[str]) -> Completed:
     if ctx.guest.sshd_listening():
         lines.append(_ss_line(f"[::]:{port}", "[::]:*", 128))
     return Completed.out("".join(lines))
+
+
+async def useradd(ctx: ExecContext, args: list[str]) -> Completed:
+    """``useradd --system [--home-dir H] [--shell S] [--no-create-home] NAME`` like shadow's.
+
+    A system user takes the highest free uid/gid at or below 999 (SYS_UID_MAX), with a
+    group of its own name; silent on success, exit 9 when the name exists.
+    """
+    if not ctx.account.is_root:
+        return Completed.err(
+            1, "useradd: Permission denied.\nuseradd: cannot lock /etc/passwd; try again later.\n"
+        )
+    names = [a for a in args if not a.startswith("-")]
+    options = {
+        a.split("=", 1)[0]: a.split("=", 1)[1] if "=" in a else ""
+        for a in args
+        if a.startswith("-")
+    }
+    values = iter(args)
+    for arg in values:
+        if arg in ("--home-dir", "-d", "--shell", "-s") and "=" not in arg:
+            value = next(values, "")
+            options[arg] = value
+            if value in names:
+                names.remove(value)
+    if len(names) != 1:
+        return Completed.err(2, "Usage: useradd [options] LOGIN\n")
+    name = names[0]
+    accounts = ctx.guest.disk.accounts()
+    if accounts.user(name) is not None:
+        return Completed.err(9, f"useradd: user '{name}' already exists\n")
+    used = {a.uid for a in accounts.users.values()} | set(accounts.groups.values())
+    uid = next(i for i in range(999, 99, -1) if i not in used)
+    home = options.get("--home-dir") or options.get("-d") or f"/home/{name}"
+    shell = options.get("--shell") or options.get("-s") or "/usr/sbin/nologin"
+    passwd = ctx.guest.disk.read_text("/etc/passwd")
+    group = ctx.guest.disk.read_text("/etc/group")
+    ctx.guest.disk.write_file(
+        "/etc/passwd", (passwd + f"{name}:x:{uid}:{uid}::{home}:{shell}\n").encode()
+    )
+    ctx.guest.disk.write_file("/etc/group", (group + f"{name}:x:{uid}:\n").encode())
+    return Completed()

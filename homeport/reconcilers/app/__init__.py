@@ -1,0 +1,150 @@
+"""App: a systemd service on a VM, deployed from git into ``/srv/apps/<name>``.
+
+Release directories per commit with a ``current`` symlink switched atomically, a unit
+file and a 0600 EnvironmentFile installed atomically (secrets read from the control
+plane only when written, never logged), restart only on change, health-checked, rolled
+back when a new release fails. ``observe.py`` reads, ``plan.py`` decides (pure).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from homeport.clients.errors import CommandFailed
+from homeport.clients.secret import Secret
+from homeport.clients.ssh import SSHPool
+from homeport.clients.systemd import Systemd
+from homeport.kinds import App
+from homeport.reconcilers.app.actions import (
+    EnsureLayout,
+    FetchRelease,
+    InstallEnvFile,
+    InstallUnit,
+    PruneReleases,
+    RemoveApp,
+    RestartUnit,
+    RollBack,
+    SwitchRelease,
+)
+from homeport.reconcilers.app.observe import AppSettings, env_values, observe_app, pair_env
+from homeport.reconcilers.app.plan import AppObserved, plan_app
+from homeport.reconcilers.app.render import ENV_DIR, render_env, render_unit, sha256
+from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.errors import TemporaryError
+
+FETCH_TIMEOUT = 600.0
+
+__all__ = ["AppObserved", "AppReconciler", "AppSettings", "plan_app"]
+
+
+class AppReconciler(Reconciler[App, AppObserved]):
+    kind: ClassVar[str] = "App"
+
+    def __init__(self, settings: AppSettings) -> None:
+        self.settings = settings
+
+    async def observe(self, desired: App | None, name: str, ctx: ReconcileContext) -> AppObserved:
+        return await observe_app(desired, name, ctx, self.settings)
+
+    def plan(self, desired: App | None, observed: AppObserved, *, now: datetime) -> Plan:
+        return plan_app(desired, observed, now=now)
+
+    async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        ssh: SSHPool = ctx.client("ssh")
+        systemd: Systemd = ctx.client("systemd")
+        try:
+            await self._act(action, ctx, ssh, systemd)
+        except CommandFailed as exc:
+            raise TemporaryError(str(exc), reason="CommandFailed") from None
+
+    async def _act(
+        self, action: Action, ctx: ReconcileContext, ssh: SSHPool, systemd: Systemd
+    ) -> None:
+        if isinstance(action, EnsureLayout):
+            if action.create_user:
+                await ssh.run(
+                    action.host,
+                    [
+                        "useradd",
+                        "--system",
+                        "--home-dir",
+                        action.root,
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        action.user,
+                    ],
+                )
+            await ssh.run(action.host, ["install", "-d", "-m", "0755", f"{action.root}/releases"])
+            await ssh.run(
+                action.host,
+                ["install", "-d", "-m", "0750", "-o", action.user, "-g", action.user, action.data],
+            )
+        elif isinstance(action, FetchRelease):
+            await self._fetch(ssh, action)
+        elif isinstance(action, InstallUnit):
+            desired = self._desired(ctx)
+            unit = render_unit(desired, action.host)
+            if sha256(unit) != action.sha:
+                raise TemporaryError("the manifest changed while planning; planning again", delay=0)
+            await ssh.install_file(
+                action.host, action.path, unit.encode(), mode=0o644, owner="root", group="root"
+            )
+            await systemd.daemon_reload(action.host)
+        elif isinstance(action, InstallEnvFile):
+            desired = self._desired(ctx)
+            content = render_env(env_values(desired, self.settings, pair_env(desired.name, ctx)))
+            if sha256(content) != action.sha:
+                raise TemporaryError("secrets changed while planning; planning again", delay=0)
+            await ssh.run(action.host, ["install", "-d", "-m", "0700", ENV_DIR])
+            await ssh.install_file(
+                action.host,
+                action.path,
+                Secret(content.decode()),
+                mode=0o600,
+                owner="root",
+                group="root",
+            )
+        elif isinstance(action, SwitchRelease):
+            await ssh.switch_symlink(action.host, action.link, action.target)
+        elif isinstance(action, RestartUnit):
+            if action.enable:
+                await systemd.enable(action.host, action.unit)
+            await systemd.reset_failed(action.host, action.unit)
+            await systemd.restart(action.host, action.unit)
+        elif isinstance(action, RollBack):
+            await ssh.switch_symlink(action.host, action.link, action.to_path)
+            await systemd.restart(action.host, action.unit)
+            ctx.event("RolledBack", action.describe(), warning=True)
+        elif isinstance(action, PruneReleases):
+            await ssh.run(action.host, ["rm", "-rf", *action.paths])
+        elif isinstance(action, RemoveApp):
+            await systemd.disable(action.host, action.unit)
+            await systemd.stop(action.host, action.unit)
+            await ssh.run(action.host, ["rm", "-f", action.unit_path, action.env_path])
+            await systemd.daemon_reload(action.host)
+            await ssh.run(
+                action.host, ["rm", "-rf", f"{action.root}/releases", f"{action.root}/current"]
+            )
+        else:
+            raise TypeError(f"the App reconciler cannot perform {action!r}")
+
+    def _desired(self, ctx: ReconcileContext) -> App:
+        resource = ctx.desired("App", ctx.key[1])
+        if not isinstance(resource, App):
+            raise TemporaryError("the App disappeared from the adopted revision", delay=0)
+        return resource
+
+    async def _fetch(self, ssh: SSHPool, action: FetchRelease) -> None:
+        """Clone into a temporary directory, check out the commit, then rename into place."""
+        staging = f"{action.target}.partial"
+        await ssh.run(action.host, ["rm", "-rf", staging])
+        await ssh.run(
+            action.host,
+            ["git", "clone", "--quiet", "--no-checkout", action.repo, staging],
+            timeout=FETCH_TIMEOUT,
+        )
+        await ssh.run(
+            action.host, ["git", "-C", staging, "checkout", "--quiet", "--detach", action.sha]
+        )
+        await ssh.run(action.host, ["mv", "-f", staging, action.target])

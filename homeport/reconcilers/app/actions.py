@@ -1,0 +1,128 @@
+"""The changes the App reconciler makes on a VM, as values (no secret ever in them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeport.reconcilers.base import Action
+
+
+@dataclass(frozen=True)
+class EnsureLayout(Action):
+    host: str
+    user: str
+    root: str
+    data: str
+    create_user: bool
+    verb = "prepare"
+
+    def describe(self) -> str:
+        who = f"create system user {self.user}, " if self.create_user else ""
+        return f"{who}create {self.root}/releases and {self.data}"
+
+
+@dataclass(frozen=True)
+class FetchRelease(Action):
+    host: str
+    repo: str
+    sha: str
+    target: str
+    verb = "fetch"
+
+    def describe(self) -> str:
+        return f"check out {self.repo} at {self.sha[:12]} into {self.target}"
+
+
+@dataclass(frozen=True)
+class InstallUnit(Action):
+    host: str
+    path: str
+    sha: str
+    why: str
+    verb = "install-unit"
+
+    def describe(self) -> str:
+        return f"install {self.path} ({self.why})"
+
+
+@dataclass(frozen=True)
+class InstallEnvFile(Action):
+    host: str
+    path: str
+    sha: str
+    why: str
+    verb = "install-env"
+
+    def describe(self) -> str:
+        return f"write {self.path} 0600 ({self.why}; values not shown)"
+
+
+@dataclass(frozen=True)
+class SwitchRelease(Action):
+    host: str
+    link: str
+    target: str
+    sha: str
+    previous: str | None
+    verb = "switch-release"
+
+    def describe(self) -> str:
+        was = f" (was {self.previous[:12]})" if self.previous else ""
+        return f"point {self.link} at release {self.sha[:12]}{was}"
+
+
+@dataclass(frozen=True)
+class RestartUnit(Action):
+    host: str
+    unit: str
+    why: str
+    enable: bool = True
+    verb = "restart"
+
+    def describe(self) -> str:
+        return (
+            f"enable and restart {self.unit} ({self.why})"
+            if self.enable
+            else f"restart {self.unit} ({self.why})"
+        )
+
+
+@dataclass(frozen=True)
+class RollBack(Action):
+    host: str
+    link: str
+    unit: str
+    failed: str
+    to: str
+    to_path: str
+    verb = "rollback"
+
+    def describe(self) -> str:
+        return f"roll back {self.unit}: release {self.failed[:12]} failed its health check, back to {self.to[:12]}"
+
+
+@dataclass(frozen=True)
+class PruneReleases(Action):
+    host: str
+    paths: tuple[str, ...]
+    verb = "prune-releases"
+
+    def describe(self) -> str:
+        return f"remove {len(self.paths)} old release(s): " + ", ".join(
+            p.rsplit("/", 1)[-1][:12] for p in self.paths
+        )
+
+
+@dataclass(frozen=True)
+class RemoveApp(Action):
+    host: str
+    unit: str
+    unit_path: str
+    env_path: str
+    root: str
+    verb = "remove"
+
+    def describe(self) -> str:
+        return (
+            f"stop and disable {self.unit}, remove its unit, env file and releases (data is kept)"
+        )

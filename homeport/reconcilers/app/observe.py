@@ -1,0 +1,205 @@
+"""Reading one App's world: its release (``git ls-remote`` on the control plane), its files
+and unit on the VM over SSH, and its health over HTTP. Secrets are read from the
+control plane's secrets directory here only to hash the env file they make up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from homeport.clients.errors import SSHError
+from homeport.clients.ssh import SSHPool
+from homeport.clients.systemd import Systemd
+from homeport.kinds import App, StandbyPair
+from homeport.reconcilers.app.plan import AppObserved
+from homeport.reconcilers.app.render import AppPaths, parse_dotenv, render_env, render_unit, sha256
+from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.ownership import marker
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+UNIT_PROPERTIES = ("ActiveState", "SubState", "UnitFileState", "LoadState", "NRestarts")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    secrets_dir: Path
+    url_rewrites: dict[str, str] = field(default_factory=dict)
+
+
+def rewrite(url: str, rewrites: dict[str, str]) -> str:
+    """git's ``url.<new>.insteadOf <old>``: the longest matching prefix wins."""
+    for old in sorted(rewrites, key=len, reverse=True):
+        if url.startswith(old):
+            return rewrites[old] + url[len(old) :]
+    return url
+
+
+def resolve_ref(repo: str, ref: str) -> str:
+    """The commit a ref names, asked of the repository itself (``git ls-remote``)."""
+    if _SHA.match(ref):
+        return ref
+    result = subprocess.run(
+        [
+            "git",
+            "ls-remote",
+            repo,
+            ref,
+            f"refs/heads/{ref}",
+            f"refs/tags/{ref}^{{}}",
+            f"refs/tags/{ref}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise LookupError(
+            result.stderr.strip().splitlines()[-1]
+            if result.stderr.strip()
+            else "git ls-remote failed"
+        )
+    lines = [line.split() for line in result.stdout.splitlines() if line.strip()]
+    peeled = [sha for sha, name in lines if name.endswith("^{}")]
+    if peeled:
+        return peeled[0]
+    if not lines:
+        raise LookupError(f"no branch or tag named {ref!r}")
+    return lines[0][0]
+
+
+def env_values(app: App, settings: AppSettings, extra: dict[str, str]) -> dict[str, str]:
+    """Plain env + secrets + homeport's own variables. Raises TemporaryError on a missing secret."""
+    values = dict(app.spec.env)
+    for source in app.spec.env_from:
+        values.update(parse_dotenv(_secret(settings, source.secret)))
+    for item in app.spec.secret_env:
+        values[item.name] = _secret(settings, item.secret).rstrip("\n")
+    values.update(extra)
+    return values
+
+
+def _secret(settings: AppSettings, relative: str) -> str:
+    path = settings.secrets_dir / relative
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise TemporaryError(
+            f"secret {relative!r} is not readable in {settings.secrets_dir} ({exc.strerror}); "
+            "create it on the control plane (mode 0600)",
+            delay=60,
+            reason="SecretMissing",
+        ) from None
+
+
+def pair_env(app_name: str, ctx: ReconcileContext) -> dict[str, str]:
+    """HOMEPORT_EPOCH / HOMEPORT_ROLE when the App belongs to a StandbyPair."""
+    for resource, details in ctx.objects("StandbyPair"):
+        assert isinstance(resource, StandbyPair)
+        if app_name in (resource.spec.primary, resource.spec.standby):
+            primary = str(details.get("primary") or resource.spec.primary)
+            return {
+                "HOMEPORT_EPOCH": str(details.get("epoch", 1)),
+                "HOMEPORT_ROLE": "primary" if app_name == primary else "standby",
+            }
+    return {}
+
+
+async def observe_app(
+    desired: App | None, name: str, ctx: ReconcileContext, settings: AppSettings
+) -> AppObserved:
+    own = dict(ctx.status_details("App", name))
+    vm_name = desired.spec.vm if desired else str(own.get("vm") or "")
+    host = ctx.status_details("VM", vm_name).get("address") if vm_name else None
+    if host is None and desired is None:
+        host = own.get("address")
+    paths = AppPaths.of(desired) if desired else AppPaths.for_name(name)
+    seen = AppObserved(name=name, paths=paths, host=str(host) if host else None, previous=own)
+    if not host:
+        return seen
+    address = str(host)
+    if desired is not None:
+        repo = rewrite(desired.spec.source.repo, settings.url_rewrites)
+        try:
+            release = await ctx.shared(
+                f"git:{repo}#{desired.spec.source.ref}",
+                lambda: asyncio.to_thread(resolve_ref, repo, desired.spec.source.ref),
+            )
+            seen = replace(seen, repo=repo, release=release)
+        except (LookupError, OSError, subprocess.TimeoutExpired) as exc:
+            return replace(seen, repo=repo, resolve_error=str(exc))
+        unit = render_unit(desired, address)
+        env = render_env(env_values(desired, settings, pair_env(name, ctx)))
+        seen = replace(seen, desired_unit_sha=sha256(unit), desired_env_sha=sha256(env))
+    try:
+        seen = await _on_vm(seen, desired, ctx)
+    except SSHError as exc:
+        raise TemporaryError(
+            f"VM {vm_name} unreachable over SSH: {exc}", reason="Unreachable"
+        ) from None
+    if desired is not None and seen.active_state == "active":
+        seen = await _health(seen, desired, ctx)
+    return seen
+
+
+async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) -> AppObserved:
+    ssh: SSHPool = ctx.client("ssh")
+    systemd: Systemd = ctx.client("systemd")
+    host, paths = seen.host or "", seen.paths
+    listing = await ssh.run(host, ["ls", "-1t", paths.releases], check=False)
+    releases = (
+        tuple(line for line in listing.text.splitlines() if _SHA.match(line)) if listing.ok else ()
+    )
+    link = await ssh.read_link(host, paths.current)
+    current = link.rstrip("/").rsplit("/", 1)[-1] if link else None
+    sums = await ssh.run(host, ["sha256sum", paths.unit_path, paths.env_path], check=False)
+    hashes = {
+        p: s for s, p in (line.split(None, 1) for line in sums.text.splitlines() if "  " in line)
+    }
+    unit_text = await ssh.read_file(host, paths.unit_path) if paths.unit_path in hashes else None
+    env_stat = await ssh.stat(host, paths.env_path)
+    show = await systemd.show(host, paths.unit_name, UNIT_PROPERTIES)
+    user_exists, layout_ok = True, listing.ok
+    if desired is not None:
+        user_exists = (await ssh.run(host, ["id", "-u", desired.spec.user], check=False)).ok
+        layout_ok = layout_ok and bool(await ssh.stat(host, paths.data))
+    return replace(
+        seen,
+        owned=unit_text is None or marker("App", seen.name).encode() in unit_text,
+        user_exists=user_exists,
+        layout_ok=layout_ok,
+        releases=releases,
+        current=current if current and _SHA.match(current) else None,
+        unit_sha=hashes.get(paths.unit_path),
+        env_sha=hashes.get(paths.env_path),
+        env_mode=env_stat.mode if env_stat else None,
+        active_state=show.get("ActiveState", "inactive")
+        if show.get("LoadState") == "loaded"
+        else "absent",
+        enabled=show.get("UnitFileState") == "enabled",
+    )
+
+
+async def _health(seen: AppObserved, desired: App, ctx: ReconcileContext) -> AppObserved:
+    check = desired.spec.health_check
+    prober = ctx.client("prober")
+    address = seen.host if desired.spec.bind != "localhost" else None
+    if address is None:
+        return replace(seen, healthy=True)  # a localhost-only App is checked by systemd alone
+    host = f"[{address}]" if ":" in address else address
+    if check.type == "tcp":
+        result = await prober.tcp(address, desired.spec.port, timeout=check.timeout_seconds)
+    else:
+        url = f"http://{host}:{desired.spec.port}{check.path}"
+        result = await prober.http(
+            url, timeout=check.timeout_seconds, expected_status=check.expect_status
+        )
+    return replace(seen, healthy=result.ok, health_error=result.error)
+
+
+__all__ = ["AppSettings", "observe_app", "pair_env", "resolve_ref", "rewrite"]

@@ -1,0 +1,244 @@
+"""The App plan: pure. Deploy a release, keep unit/env/state as declared, roll back a
+release that fails its health check, correct drift, prune old releases.
+
+What was deployed, when, and which releases failed is remembered in the App's own status
+details (``previous``), so the plan can tell a spec change from a hand edit on the VM,
+and a new release's start-up from an App that fell over later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from homeport.kinds import App
+from homeport.reconcilers.app.actions import (
+    EnsureLayout,
+    FetchRelease,
+    InstallEnvFile,
+    InstallUnit,
+    PruneReleases,
+    RemoveApp,
+    RestartUnit,
+    RollBack,
+    SwitchRelease,
+)
+from homeport.reconcilers.app.render import AppPaths
+from homeport.reconcilers.base import Action, ConditionUpdate, Plan
+
+HEALTH_POLL = 1.0
+
+
+@dataclass(frozen=True)
+class AppObserved:
+    """What the world says about one App (built by ``observe.py``)."""
+
+    name: str
+    paths: AppPaths
+    host: str | None = None
+    repo: str = ""
+    release: str | None = None
+    resolve_error: str | None = None
+    owned: bool = True
+    user_exists: bool = True
+    layout_ok: bool = True
+    releases: tuple[str, ...] = ()
+    """Release shas on the VM, newest first."""
+    current: str | None = None
+    unit_sha: str | None = None
+    desired_unit_sha: str = ""
+    env_sha: str | None = None
+    env_mode: int | None = None
+    desired_env_sha: str = ""
+    active_state: str = "absent"
+    enabled: bool = False
+    healthy: bool | None = None
+    health_error: str | None = None
+    previous: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _why(observed_sha: str | None, installed_sha: str | None, what: str) -> str:
+    if observed_sha is None:
+        return f"{what} missing"
+    if installed_sha and observed_sha != installed_sha:
+        return f"drift: {what} changed on the VM"
+    return "spec changed"
+
+
+def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
+    if desired is None:
+        return _prune(seen)
+    if seen.host is None:
+        return Plan(waiting=f"address of VM {desired.spec.vm} unknown", requeue_after=5)
+    if seen.release is None:
+        return Plan(
+            waiting=f"cannot resolve {desired.spec.source.ref} in {desired.spec.source.repo}: {seen.resolve_error}",
+            requeue_after=30,
+        )
+    failed: list[str] = list(seen.previous.get("failedReleases", []))
+    target = seen.release
+    conditions: tuple[ConditionUpdate, ...] = ()
+    if target in failed:
+        conditions = (
+            ConditionUpdate(
+                "Degraded",
+                "True",
+                "ReleaseFailed",
+                f"release {target[:12]} failed its health check and was rolled back; push a fix",
+            ),
+        )
+        target = seen.current or str(seen.previous.get("release") or target)
+    deploy = _deploy(desired, seen, target, now)
+    if deploy is not None:
+        actions, details = deploy
+        return Plan(actions=tuple(actions), details=details, conditions=conditions)
+    return _steady(desired, seen, target, failed, conditions, now)
+
+
+def _deploy(
+    desired: App, seen: AppObserved, target: str, now: datetime
+) -> tuple[list[Action], dict[str, Any]] | None:
+    host, paths, prev = seen.host or "", seen.paths, seen.previous
+    actions: list[Action] = []
+    if not seen.user_exists or not seen.layout_ok:
+        actions.append(
+            EnsureLayout(host, desired.spec.user, paths.root, paths.data, not seen.user_exists)
+        )
+    if target not in seen.releases:
+        actions.append(FetchRelease(host, seen.repo, target, paths.release(target)))
+    restart_reasons = []
+    if seen.unit_sha != seen.desired_unit_sha:
+        why = _why(seen.unit_sha, prev.get("unitSha"), "unit")
+        actions.append(InstallUnit(host, paths.unit_path, seen.desired_unit_sha, why))
+        restart_reasons.append(why)
+    if seen.env_sha != seen.desired_env_sha or (
+        seen.env_mode is not None and seen.env_mode != 0o600
+    ):
+        why = _why(seen.env_sha, prev.get("envSha"), "env file")
+        if seen.env_sha == seen.desired_env_sha:
+            why = "drift: env file mode is not 0600"
+        actions.append(InstallEnvFile(host, paths.env_path, seen.desired_env_sha, why))
+        restart_reasons.append(why)
+    switching = seen.current != target
+    if switching:
+        actions.append(
+            SwitchRelease(host, paths.current, paths.release(target), target, seen.current)
+        )
+        restart_reasons.append(f"release {target[:12]}")
+    if not restart_reasons and seen.active_state != "active":
+        restart_reasons.append(f"drift: found {seen.active_state}")
+    if not actions and not restart_reasons and seen.enabled:
+        return None
+    actions.append(RestartUnit(host, paths.unit_name, "; ".join(restart_reasons) or "enable"))
+    details: dict[str, Any] = {
+        "release": target,
+        "unitSha": seen.desired_unit_sha,
+        "envSha": seen.desired_env_sha,
+        "deployedAt": now.isoformat(),
+        "deploying": switching or bool(prev.get("deploying")),
+    }
+    if switching:
+        details["previousRelease"] = seen.current
+    return actions, details
+
+
+def _steady(
+    desired: App,
+    seen: AppObserved,
+    target: str,
+    failed: list[str],
+    conditions: tuple[ConditionUpdate, ...],
+    now: datetime,
+) -> Plan:
+    prev = seen.previous
+    details: dict[str, Any] = {"address": seen.host, "port": desired.spec.port, "release": target}
+    if seen.healthy:
+        details["deploying"] = False
+        stale = _stale_releases(
+            seen, desired.spec.keep_releases, str(prev.get("previousRelease") or "")
+        )
+        if stale:
+            return Plan(
+                actions=(PruneReleases(seen.host or "", stale),),
+                details=details,
+                conditions=conditions,
+            )
+        return Plan(
+            reason=f"{seen.paths.unit_name} active, release {target[:12]} healthy",
+            ready=True,
+            details=details,
+            conditions=conditions,
+        )
+    error = seen.health_error or "unhealthy"
+    deployed_at = prev.get("deployedAt")
+    grace = desired.spec.health_check.startup_grace_seconds
+    if deployed_at and (now - datetime.fromisoformat(str(deployed_at))).total_seconds() < grace:
+        return Plan(
+            waiting=f"waiting for the health check ({error})",
+            requeue_after=HEALTH_POLL,
+            details=details,
+        )
+    previous = prev.get("previousRelease")
+    if (
+        prev.get("deploying")
+        and previous
+        and previous != seen.current
+        and previous in seen.releases
+    ):
+        assert seen.current is not None
+        return Plan(
+            actions=(
+                RollBack(
+                    seen.host or "",
+                    seen.paths.current,
+                    seen.paths.unit_name,
+                    seen.current,
+                    str(previous),
+                    seen.paths.release(str(previous)),
+                ),
+            ),
+            details={
+                **details,
+                "release": previous,
+                "previousRelease": None,
+                "failedReleases": [*failed, seen.current][-10:],
+                "deployedAt": now.isoformat(),
+                "deploying": False,
+            },
+        )
+    degraded = ConditionUpdate("Degraded", "True", "Unhealthy", f"health check fails: {error}")
+    return Plan(
+        waiting=f"health check fails: {error}",
+        requeue_after=5,
+        details=details,
+        conditions=(degraded,),
+    )
+
+
+def _stale_releases(seen: AppObserved, keep: int, previous: str) -> tuple[str, ...]:
+    """The oldest releases beyond ``keep`` (``seen.releases`` is newest first)."""
+    protected = {seen.current, previous}
+    others = [r for r in seen.releases if r not in protected]
+    excess = min(len(seen.releases) - keep, len(others))
+    if excess <= 0:
+        return ()
+    return tuple(seen.paths.release(r) for r in others[-excess:])
+
+
+def _prune(seen: AppObserved) -> Plan:
+    if seen.host is None:
+        return Plan(reason="its VM is gone", gone=True)
+    if seen.unit_sha is None and not seen.releases:
+        return Plan(reason="nothing left on the VM", gone=True)
+    if not seen.owned:
+        return Plan(
+            reason=f"{seen.paths.unit_name} is not owned by homeport; left in place", gone=True
+        )
+    paths = seen.paths
+    return Plan(
+        actions=(
+            RemoveApp(seen.host, paths.unit_name, paths.unit_path, paths.env_path, paths.root),
+        )
+    )
