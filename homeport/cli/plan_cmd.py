@@ -12,7 +12,7 @@ from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.controller.clock import SystemClock
 from homeport.controller.daemon import make_source
 from homeport.controller.preview import PlanReport, desired_at, preview
-from homeport.controller.wiring import build_clients, build_reconcilers
+from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.source.errors import ManifestError
 
 
@@ -57,12 +57,7 @@ def plan(
             )
             return report
         finally:
-            for client in clients.values():
-                close = getattr(client, "aclose", None) or getattr(client, "close", None)
-                if close is not None:
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        await result
+            await close_clients(clients)
 
     try:
         report = asyncio.run(run())

@@ -8,7 +8,7 @@ from pathlib import Path
 from homeport.cli.common import CONFIG_OPTION, settings_or_exit
 from homeport.controller.daemon import Daemon, install_signal_handlers
 from homeport.controller.logs import configure_logging
-from homeport.controller.wiring import build_clients, build_reconcilers
+from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 
 
 def run(config: Path | None = CONFIG_OPTION) -> None:
@@ -29,11 +29,6 @@ def run(config: Path | None = CONFIG_OPTION) -> None:
             )
             await daemon.run(stop)
         finally:
-            for client in clients.values():
-                close = getattr(client, "aclose", None) or getattr(client, "close", None)
-                if close is not None:
-                    result = close()
-                    if asyncio.iscoroutine(result):
-                        await result
+            await close_clients(clients)
 
     asyncio.run(main())

@@ -168,7 +168,7 @@ class Engine:
                     obj, "DependentsExist", f"waiting for {names} to be pruned first", None
                 )
         else:
-            unready = graph.unready(key)
+            unready = self._gating(reconciler, resource, graph.unready(key))
             if unready:
                 names = ", ".join(f"{k}/{n}" for k, n in unready)
                 return self._waiting(
@@ -188,6 +188,14 @@ class Engine:
         except Exception as exc:  # a reconciler bug must not stop the estate
             log.exception("reconcile of %s/%s failed", *key)
             return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
+
+    @staticmethod
+    def _gating(reconciler: Reconciler[Any, Any], resource: Any, unready: list[Key]) -> list[Key]:
+        gated_by = reconciler.gated_by
+        if gated_by is None:
+            return unready
+        explicit = {(r.kind, r.name) for r in getattr(resource.spec, "depends_on", [])}
+        return [k for k in unready if k[0] in gated_by or k in explicit]
 
     async def _act(
         self, obj: StoredObject, reconciler: Reconciler[Any, Any], plan: Plan
@@ -291,9 +299,8 @@ class Engine:
                 obj, "Pruning", plan.waiting or plan.reason, plan.requeue_after, plan
             )
         if not plan.ready:
-            return self._waiting(
-                obj, "Waiting", plan.waiting or plan.reason, plan.requeue_after, plan
-            )
+            reason = plan.state_reason or "Waiting"
+            return self._waiting(obj, reason, plan.waiting or plan.reason, plan.requeue_after, plan)
         became_ready = self._write_status(
             obj,
             ready=("True", "Converged", plan.reason),

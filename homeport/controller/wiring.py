@@ -6,17 +6,109 @@ which kind; ``homeport run``, ``homeport plan`` and the demo use it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import Tracer
+
+from homeport.clients.caddy import CaddyClient
+from homeport.clients.caddy import CaddySettings as CaddyClientSettings
+from homeport.clients.probes import Prober
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.proxmox_settings import ProxmoxSettings as ProxmoxClientSettings
+from homeport.clients.ssh import SSHPool
+from homeport.clients.ssh import SSHSettings as SSHClientSettings
+from homeport.clients.systemd import Systemd
+from homeport.clients.tailscale import TailscaleClient
+from homeport.clients.tailscale import TailscaleSettings as TailscaleClientSettings
 from homeport.controller.config import Settings
+from homeport.reconcilers.app import AppReconciler, AppSettings
 from homeport.reconcilers.base import Reconciler
+from homeport.reconcilers.machine import MachineReconciler
+from homeport.reconcilers.proxyroute import ProxyRouteReconciler
+from homeport.reconcilers.vm import VMReconciler, VMSettings
+from homeport.reconcilers.vm.observe import public_key_of
 
 
-async def build_clients(settings: Settings) -> dict[str, Any]:
-    """Clients for every configured protocol (filled in as the clients land)."""
-    return {}
+async def build_clients(settings: Settings, *, tracer: Tracer | None = None) -> dict[str, Any]:
+    """One client per protocol, named as reconcilers ask for them (``ctx.client(name)``)."""
+    px = settings.proxmox
+    proxmox = ProxmoxClient(
+        ProxmoxClientSettings(
+            host=px.host,
+            port=px.port,
+            user=px.user,
+            token_name=px.token_name,
+            token_file=px.token_file,
+            ca_bundle=px.ca_file,
+            timeout=px.timeout,
+            max_concurrency=px.concurrency,
+        ),
+        tracer=tracer,
+    )
+    ssh = SSHPool(
+        SSHClientSettings(
+            username=settings.ssh.user,
+            port=settings.ssh.port,
+            client_keys=(settings.ssh.key_file,),
+            known_hosts=settings.ssh.known_hosts,
+            connect_timeout=settings.ssh.connect_timeout,
+            command_timeout=settings.ssh.command_timeout,
+        ),
+        tracer=tracer,
+    )
+    caddy = CaddyClient(
+        CaddyClientSettings(
+            admin_url=settings.caddy.admin_url,
+            server=settings.caddy.server,
+            https_listen=tuple(settings.caddy.https_listen),
+            http_listen=tuple(settings.caddy.http_listen),
+            tls=settings.caddy.tls,
+            acme_email=settings.caddy.acme_email,
+        ),
+        tracer=tracer,
+    )
+    tailscale = TailscaleClient(
+        TailscaleClientSettings(
+            api_url=settings.tailscale.api_url,
+            tailnet=settings.tailscale.tailnet,
+            token_file=settings.tailscale.token_file,
+        ),
+        tracer=tracer,
+    )
+    return {
+        "proxmox": proxmox,
+        "ssh": ssh,
+        "systemd": Systemd(ssh),
+        "caddy": caddy,
+        "tailscale": tailscale,
+        "prober": Prober(tracer=tracer),
+    }
+
+
+async def close_clients(clients: dict[str, Any]) -> None:
+    for name, client in clients.items():
+        if name == "systemd":
+            continue  # shares the SSH pool
+        close = getattr(client, "close", None) or getattr(client, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def build_reconcilers(settings: Settings) -> dict[str, Reconciler[Any, Any]]:
-    """One reconciler per kind (filled in as the reconcilers land)."""
-    return {}
+    """One reconciler per kind."""
+    key_file: Path = settings.ssh.key_file
+    vm = VMReconciler(
+        VMSettings(
+            vmid_min=settings.controller.vmid_min,
+            vmid_max=settings.controller.vmid_max,
+            ssh_port=settings.ssh.port,
+            homeport_public_key=public_key_of(key_file) if Path(f"{key_file}.pub").exists() else "",
+            auth_key_expiry=settings.tailscale.auth_key_expiry,
+        )
+    )
+    app = AppReconciler(
+        AppSettings(secrets_dir=settings.secrets.directory, url_rewrites=settings.git.url_rewrites)
+    )
+    reconcilers: list[Reconciler[Any, Any]] = [MachineReconciler(), vm, app, ProxyRouteReconciler()]
+    return {r.kind: r for r in reconcilers}

@@ -68,6 +68,8 @@ class Plan:
     """With no actions and not ready: what we wait for (guest agent, a task, a dependency)."""
     requeue_after: float | None = None
     """Look again after this many seconds (e.g. while waiting)."""
+    state_reason: str | None = None
+    """With no actions and not ready: the Ready condition's reason (default ``Waiting``)."""
     gone: bool = False
     """For a prune: nothing homeport owns is left; the object can be forgotten."""
     conditions: tuple[ConditionUpdate, ...] = ()
@@ -138,6 +140,10 @@ class Reconciler(ABC, Generic[D, O]):
     """Base of the per-kind reconcilers."""
 
     kind: ClassVar[str]
+    gated_by: ClassVar[frozenset[str] | None] = None
+    """Kinds of implicit dependencies that must be Ready before this one is reconciled
+    (None: all). Explicit ``dependsOn`` always gates. A StandbyPair, for one, must never
+    wait for its failed primary."""
 
     @abstractmethod
     async def observe(self, desired: D | None, name: str, ctx: ReconcileContext) -> O:

@@ -40,6 +40,7 @@ __all__ = ["AppObserved", "AppReconciler", "AppSettings", "plan_app"]
 
 class AppReconciler(Reconciler[App, AppObserved]):
     kind: ClassVar[str] = "App"
+    gated_by: ClassVar[frozenset[str] | None] = frozenset({"VM"})
 
     def __init__(self, settings: AppSettings) -> None:
         self.settings = settings

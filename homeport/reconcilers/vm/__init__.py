@@ -40,6 +40,8 @@ __all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm"]
 
 class VMReconciler(Reconciler[VM, VMObserved]):
     kind: ClassVar[str] = "VM"
+    # The VM plan reads its Machine's state itself: offline → wait, maintenance → no new VMs.
+    gated_by: ClassVar[frozenset[str] | None] = frozenset()
 
     def __init__(self, settings: VMSettings) -> None:
         self.settings = settings

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from homeport.clients.errors import AgentNotReady, ProxmoxError
 from homeport.clients.known_hosts import normalise_key
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources, VmResource
+from homeport.clients.tailscale import Device
 from homeport.kinds import VM, Machine
 from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
@@ -43,9 +43,9 @@ async def resources(ctx: ReconcileContext) -> ClusterResources:
     return result
 
 
-async def devices(ctx: ReconcileContext) -> list[Any]:
+async def devices(ctx: ReconcileContext) -> list[Device]:
     tailnet = ctx.client("tailscale")
-    result: list[Any] = await ctx.shared(DEVICES, tailnet.devices)
+    result: list[Device] = await ctx.shared(DEVICES, tailnet.devices)
     return result
 
 
@@ -137,9 +137,11 @@ async def observe_vm(
         else {},
         disk=desired.spec.disk.slot if desired else "scsi0",
     )
-    device = await _device(name, ctx) if desired is None or desired.spec.tailnet.join else None
-    tailnet_address = _ipv4(device) if device else None
-    device_id = str(device.get("nodeId") or device.get("id")) if device else None
+    device = None
+    if desired is None or desired.spec.tailnet.join:
+        device = next((d for d in await devices(ctx) if d.hostname == name), None)
+    tailnet_address = device.ipv4 if device else None
+    device_id = (device.node_id or device.id) if device else None
     base = replace(base, tailnet_address=tailnet_address, tailnet_device_id=device_id)
     found = snapshot.vm(vmid) if vmid is not None else None
     if found is None:
@@ -205,20 +207,6 @@ async def _guest(px: ProxmoxClient, node: str, vmid: int) -> tuple[bool, str | N
     )
     key = (result.out_data or "").strip() if result.exitcode == 0 else None
     return True, address, key or None
-
-
-async def _device(name: str, ctx: ReconcileContext) -> dict[str, Any] | None:
-    for device in await devices(ctx):
-        record = (
-            device if isinstance(device, dict) else getattr(device, "raw", None) or vars(device)
-        )
-        if record.get("hostname") == name:
-            return dict(record)
-    return None
-
-
-def _ipv4(device: dict[str, Any]) -> str | None:
-    return next((a for a in device.get("addresses", []) if "." in a), None)
 
 
 def public_key_of(private_key_file: Path) -> str:

@@ -1,0 +1,153 @@
+"""ProxyRoute: one route in the real Caddy, ``@id`` ``homeport-route-<name>``, HTTPS only.
+
+Routes to an App's tailnet address and port, or to a StandbyPair's *current primary*
+(with the pair's fencing epoch as a request header). Only homeport's own routes and
+server block are touched; every write is verified by reading Caddy's config back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from homeport.clients.caddy import CaddyClient
+from homeport.clients.caddy_config import RouteSpec, reverse_proxy_route, route_id
+from homeport.clients.caddy_config import upstream as upstream_address
+from homeport.kinds import App, ProxyRoute
+from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.errors import TemporaryError
+
+
+@dataclass(frozen=True)
+class Upstream:
+    address: str
+    port: int
+    health_path: str | None
+    epoch: int | None
+    app: str
+
+
+@dataclass(frozen=True)
+class RouteObserved:
+    name: str
+    route: Mapping[str, Any] | None
+    upstream: Upstream | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class UpsertRoute(Action):
+    route_id: str
+    hosts: str
+    upstream: str
+    epoch: int | None
+    route: Mapping[str, Any]
+    verb = "route"
+
+    def describe(self) -> str:
+        epoch = f", epoch {self.epoch}" if self.epoch is not None else ""
+        return f"route {self.hosts} → {self.upstream}{epoch} (Caddy @id {self.route_id})"
+
+    def identity(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True)
+class DeleteRoute(Action):
+    route_id: str
+    verb = "unroute"
+
+    def describe(self) -> str:
+        return f"remove Caddy route {self.route_id}"
+
+
+def route_for(desired: ProxyRoute, upstream: Upstream) -> dict[str, Any]:
+    return reverse_proxy_route(
+        RouteSpec(
+            name=desired.name,
+            hosts=[desired.spec.host],
+            upstreams=[upstream_address(upstream.address, upstream.port)],
+            path_prefix=desired.spec.path_prefix,
+            health_uri=upstream.health_path if desired.spec.upstream_health_check else None,
+            epoch=upstream.epoch,
+        )
+    )
+
+
+def plan_route(desired: ProxyRoute | None, seen: RouteObserved, *, now: datetime) -> Plan:
+    rid = route_id(seen.name)
+    if desired is None:
+        if seen.route is None:
+            return Plan(reason="no route left", gone=True)
+        return Plan(actions=(DeleteRoute(rid),), gone=True)
+    if seen.upstream is None:
+        return Plan(waiting=seen.problem or "upstream unknown", requeue_after=5)
+    wanted = route_for(desired, seen.upstream)
+    target = upstream_address(seen.upstream.address, seen.upstream.port)
+    details = {
+        "routeId": rid,
+        "upstream": target,
+        "app": seen.upstream.app,
+        "epoch": seen.upstream.epoch,
+    }
+    if seen.route != wanted:
+        return Plan(
+            actions=(UpsertRoute(rid, desired.spec.host, target, seen.upstream.epoch, wanted),),
+            details=details,
+        )
+    return Plan(reason=f"{desired.spec.host} → {target}", ready=True, details=details)
+
+
+def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | None, str | None]:
+    epoch = None
+    app_name = desired.spec.app
+    if desired.spec.standby_pair is not None:
+        pair = ctx.status_details("StandbyPair", desired.spec.standby_pair)
+        app_name = pair.get("primary")
+        epoch = pair.get("epoch")
+        if not app_name:
+            return None, f"StandbyPair {desired.spec.standby_pair} has no primary yet"
+    app = ctx.desired("App", str(app_name))
+    details = ctx.status_details("App", str(app_name))
+    address = details.get("address")
+    if not isinstance(app, App) or not address:
+        return None, f"address of App {app_name} unknown"
+    health = app.spec.health_check.path if app.spec.health_check.type == "http" else None
+    return Upstream(
+        str(address), app.spec.port, health, int(epoch) if epoch is not None else None, app.name
+    ), None
+
+
+class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
+    kind: ClassVar[str] = "ProxyRoute"
+    # A pair's route must follow failovers even while the pair is not Ready.
+    gated_by: ClassVar[frozenset[str] | None] = frozenset({"App"})
+
+    async def observe(
+        self, desired: ProxyRoute | None, name: str, ctx: ReconcileContext
+    ) -> RouteObserved:
+        caddy: CaddyClient = ctx.client("caddy")
+        route = await caddy.get_route(route_id(name))
+        if desired is None:
+            return RouteObserved(name, route, None)
+        upstream, problem = upstream_of(desired, ctx)
+        return RouteObserved(name, route, upstream, problem)
+
+    def plan(self, desired: ProxyRoute | None, observed: RouteObserved, *, now: datetime) -> Plan:
+        return plan_route(desired, observed, now=now)
+
+    async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        caddy: CaddyClient = ctx.client("caddy")
+        if isinstance(action, UpsertRoute):
+            await caddy.ensure_server()
+            await caddy.upsert_route(dict(action.route))
+            if not await caddy.verify_route(dict(action.route)):
+                raise TemporaryError(
+                    "Caddy does not run the route that was written; retrying", delay=1
+                )
+        elif isinstance(action, DeleteRoute):
+            await caddy.delete_route(action.route_id)
+        else:
+            raise TypeError(f"the ProxyRoute reconciler cannot perform {action!r}")
