@@ -104,6 +104,9 @@ class ProxmoxSimulator:
             self._write_state()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
+        for _ in range(5):
+            # Let transports that are closing (e.g. after a failed TLS handshake) finish.
+            await asyncio.sleep(0)
 
     def _state_dir(self) -> Path:
         if self.config.state_dir is not None:

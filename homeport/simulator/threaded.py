@@ -38,6 +38,7 @@ class SimulatorThread:
     def stop(self) -> None:
         try:
             self.run(self.sim.stop())
+            self.run(_cancel_leftovers())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
@@ -65,3 +66,11 @@ class SimulatorThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def _cancel_leftovers() -> None:
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current]
+    for task in leftovers:
+        task.cancel()
+    await asyncio.gather(*leftovers, return_exceptions=True)

@@ -86,8 +86,14 @@ class ProxmoxApiServer:
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._runner is None:
+            return
+        server = self._runner.server
+        for connection in list(server.connections if server is not None else []):
+            # A TLS close would wait for the peer's close_notify; a stopping node just drops.
+            if connection.transport is not None:
+                connection.transport.abort()
+        await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         now = self._context.world.clock.now()

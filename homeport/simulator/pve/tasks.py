@@ -119,7 +119,7 @@ class TaskContext:
         """Spend simulated time; a stuck task stays here until released."""
         await self.unstuck()
         if await self.world.clock.wait(self._interrupt, max(0.0, seconds)):
-            raise TaskInterrupted()
+            raise TaskInterrupted("interrupted by signal")
 
     async def unstuck(self) -> None:
         release = self._action.release if self._action else None
@@ -130,7 +130,7 @@ class TaskContext:
             done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             if self._interrupt in done:
-                raise TaskInterrupted()
+                raise TaskInterrupted("interrupted by signal")
 
     async def lock_vm(
         self, vmid: int, *, exclusive: bool = True, timeout: float | None = None
