@@ -34,6 +34,7 @@ class ReplicationState:
     pid: int | None = None
     log: list[str] = field(default_factory=list)
     run_now: bool = False
+    remove_at: float = 0.0
 
 
 @dataclass
@@ -51,6 +52,8 @@ class ReplicationJob:
 
     def next_sync(self) -> float:
         state = self.state
+        if self.props.get("remove_job"):
+            return state.remove_at
         if state.run_now:
             return 0
         if state.fail_count:
@@ -122,6 +125,8 @@ class ReplicationJobs:
             del self.jobs[job_id]
         else:
             job.props["remove_job"] = "local" if keep else "full"
+            # pvesr acts on removals in its next run (pvescheduler starts it every minute).
+            job.state.remove_at = world.clock.now() + 60
             self.kick()
         world.changed()
 
@@ -187,7 +192,7 @@ class ReplicationJobs:
         if source is None or not world.nodes[source].reachable:
             return False
         if job.props.get("remove_job"):
-            return True
+            return job.next_sync() <= now
         return not job.props.get("disable") and job.next_sync() <= now
 
     async def _sync_and_release(self, world: World, job: ReplicationJob, running: set[str]) -> None:

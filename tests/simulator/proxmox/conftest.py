@@ -10,7 +10,7 @@ own objects are used only to start it, inject faults and advance simulated time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def make_config(tmp_path: Path, pki_dir: Path, **overrides: object) -> Simulator
     return SimulatorConfig(
         seed=int(overrides.pop("seed", 7)),  # type: ignore[call-overload]
         time_scale=float(overrides.pop("time_scale", TIME_SCALE)),  # type: ignore[arg-type]
-        state_dir=tmp_path / "state",
+        state_dir=overrides.pop("state_dir", tmp_path / "state"),  # type: ignore[arg-type]
         pki_dir=pki_dir,
         timings=timings,
         **overrides,  # type: ignore[arg-type]
@@ -52,6 +52,30 @@ def sim(tmp_path: Path, pki_dir: Path) -> Iterator[Target]:
     finally:
         target.close()
         thread.stop()
+
+
+@pytest.fixture
+def make_sim(tmp_path: Path, pki_dir: Path) -> Iterator[Callable[..., Target]]:
+    """Start simulators with config overrides (e.g. `start_epoch`, `timings`, `state_dir`)."""
+    started: list[tuple[SimulatorThread, Target]] = []
+
+    def start(**overrides: object) -> Target:
+        overrides.setdefault("state_dir", tmp_path / f"state{len(started)}")
+        config = make_config(tmp_path, pki_dir, **overrides)
+        thread = SimulatorThread(config)
+        thread.start()
+        target = sim_target(thread)
+        started.append((thread, target))
+        return target
+
+    try:
+        yield start
+        for _, target in started:
+            assert target.check() == []
+    finally:
+        for thread, target in started:
+            target.close()
+            thread.stop()
 
 
 @pytest.fixture(params=["sim", pytest.param("real", marks=pytest.mark.real_proxmox)])
