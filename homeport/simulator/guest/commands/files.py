@@ -555,7 +555,7 @@ async def cat(ctx: ExecContext, args: list[str]) -> Completed:
 
 
 async def ls(ctx: ExecContext, args: list[str]) -> Completed:
-    parsed = parse_options("ls", args, "1aAd", ["all", "almost-all", "directory"])
+    parsed = parse_options("ls", args, "1aAdt", ["all", "almost-all", "directory"])
     if isinstance(parsed, Completed):
         return parsed
     opts, paths = parsed
@@ -586,7 +586,11 @@ async def ls(ctx: ExecContext, args: list[str]) -> Completed:
         except OSError as exc:
             out.error(f"ls: cannot open directory {quote_shell(name)}: {strerror(exc)}", rc=2)
             continue
-        entries = sorted(p.name for p in host.iterdir())
+        if "-t" in flags:  # newest first, ties by name (coreutils)
+            stamped = [(p.lstat().st_mtime_ns, p.name) for p in host.iterdir()]
+            entries = [n for _, n in sorted(stamped, key=lambda item: (-item[0], item[1]))]
+        else:
+            entries = sorted(p.name for p in host.iterdir())
         if show_all:
             entries = [".", "..", *entries]
         elif not almost:

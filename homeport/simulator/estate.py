@@ -1,0 +1,276 @@
+"""A whole simulated estate on loopback: Proxmox VE + guests + tailnet + a real Caddy.
+
+``SimulatedEstate`` starts the parts that ``homeport sim up``, the demo, the tests and the
+benchmarks share, and writes what a controller needs to reach them — ``homeport.toml``
+(token files, CA, SSH key and known_hosts, secrets, git rewrites) and ``endpoints.json``
+— into its state directory. Nothing in the controller imports this: it only reads the
+config and talks to the sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from homeport.simulator.caddy_process import CaddyProcess, free_port, start_caddy
+from homeport.simulator.guest.runtime import LoopbackGuestRuntime
+from homeport.simulator.sample_apps import ensure_app_repo
+from homeport.simulator.settings import NodeSpec, SimulatorConfig, Timings
+from homeport.simulator.simulator import ProxmoxSimulator
+from homeport.simulator.tailscale.tailnet import Tailnet
+
+SAMPLE_APPS = ("shop", "community")
+REPO_BASE_URL = "https://git.example.com/edge/"
+
+
+@dataclass(frozen=True)
+class EstateConfig:
+    state_dir: Path
+    nodes: int = 3
+    seed: int = 0
+    time_scale: float = 1.0
+    timings: Timings = field(default_factory=Timings)
+    ssh_port: int = 2222
+    caddy: bool = True
+    tls: str = "internal"
+    """`internal` (Caddy's local CA, HTTPS on loopback) or `off` (plain HTTP)."""
+    apps: tuple[str, ...] = SAMPLE_APPS
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
+    return json.dumps(str(value))
+
+
+def render_toml(sections: dict[str, dict[str, Any]]) -> str:
+    lines = ["# Written by `homeport sim up`: a controller config for the simulated estate."]
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"]
+        lines += [
+            f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None
+        ]
+    return "\n".join(lines) + "\n"
+
+
+class SimulatedEstate:
+    def __init__(self, config: EstateConfig) -> None:
+        self.config = config
+        self.dir = config.state_dir.resolve()
+        self.control = self.dir / "controlplane"
+        self.tailnet: Tailnet | None = None
+        self.guests: LoopbackGuestRuntime | None = None
+        self.pve: ProxmoxSimulator | None = None
+        self.caddy: CaddyProcess | None = None
+        self.http_port = 0
+        self.https_port = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        clock = self._sim_now
+        self.tailnet = Tailnet(
+            state_dir=self.dir / "tailnet",
+            seed=self.config.seed,
+            clock=clock,
+            api_token=self._tailnet_token(),
+        )
+        await self.tailnet.start()
+        self.guests = LoopbackGuestRuntime(
+            state_dir=self.dir / "guests",
+            seed=self.config.seed,
+            clock=clock,
+            ssh_port=self.config.ssh_port,
+            sleep=self._sim_sleep,
+            tailnet=self.tailnet,
+        )
+        await self.guests.start()
+        nodes = tuple(NodeSpec(f"pve{i + 1}") for i in range(self.config.nodes))
+        self.pve = ProxmoxSimulator(
+            SimulatorConfig(
+                nodes=nodes,
+                seed=self.config.seed,
+                time_scale=self.config.time_scale,
+                state_dir=self.dir / "pve",
+                timings=self.config.timings,
+            ),
+            runtime=self.guests,
+        )
+        await self.pve.start()
+        for index, node in enumerate(nodes):
+            self.tailnet.register_node(node.name, f"127.0.{200 + index}.1", tags=["tag:proxmox"])
+        if self.config.caddy:
+            self.caddy = await start_caddy(self.dir / "caddy")
+            self.http_port, self.https_port = free_port(), free_port()
+        self._write_controlplane()
+
+    async def stop(self) -> None:
+        if self.caddy is not None:
+            await self.caddy.stop()
+        if self.pve is not None:
+            await self.pve.stop()
+        if self.guests is not None:
+            await self.guests.stop()
+        if self.tailnet is not None:
+            await self.tailnet.stop()
+
+    async def __aenter__(self) -> SimulatedEstate:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _sim_now(self) -> float:
+        """Simulated time; the wall clock until the Proxmox world (and its clock) exists."""
+        try:
+            return self.pve.clock.now() if self.pve is not None else time.time()
+        except RuntimeError:
+            return time.time()
+
+    async def _sim_sleep(self, seconds: float) -> None:
+        if self.pve is not None:
+            try:
+                await self.pve.clock.sleep(seconds)
+                return
+            except RuntimeError:
+                pass
+        await asyncio.sleep(seconds / max(self.config.time_scale, 1e-9))
+
+    def _tailnet_token(self) -> str:
+        path = self.control / "tailscale-token"
+        if path.exists():
+            return path.read_text().strip()
+        return "tskey-api-sim" + os.urandom(8).hex()
+
+    # -- the control plane's files -----------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.dir / "homeport.toml"
+
+    @property
+    def repos(self) -> Path:
+        return self.dir / "repos"
+
+    def _write_controlplane(self) -> None:
+        assert self.pve is not None and self.tailnet is not None
+        control = self.control
+        (control / "ssh").mkdir(parents=True, exist_ok=True)
+        key = control / "ssh" / "id_ed25519"
+        if not key.exists():
+            private = asyncssh.generate_private_key("ssh-ed25519", comment="homeport@controlplane")
+            private.write_private_key(str(key))
+            private.write_public_key(f"{key}.pub")
+            key.chmod(0o600)
+        _secret_file(control / "proxmox-token", self.pve.token.secret)
+        _secret_file(control / "tailscale-token", self.tailnet.api_token)
+        secrets = control / "secrets"
+        for app in self.config.apps:
+            ensure_app_repo(self.repos, app)
+            _secret_file(
+                secrets / app / "database_url",
+                f"postgres://{app}@db.internal/{app}?sslmode=require\n",
+            )
+            _secret_file(
+                secrets / app / "production.env",
+                f"SESSION_SECRET={os.urandom(16).hex()}\nFEATURE_FLAGS=stable\n",
+            )
+        sections: dict[str, dict[str, Any]] = {
+            "store": {"path": str(control / "state.db")},
+            "source": {
+                "repo": str(control / "estate.git"),
+                "branch": "main",
+                "poll_interval": 10.0,
+            },
+            "controller": {
+                "resync_interval": 30.0,
+                "vmid_min": 1000,
+                "vmid_max": 1999,
+                "concurrency": 8,
+            },
+            "secrets": {"directory": str(secrets)},
+            "proxmox": {
+                "host": self.pve.host,
+                "port": self.pve.port,
+                "user": self.pve.token.userid,
+                "token_name": self.pve.token.tokenid,
+                "token_file": str(control / "proxmox-token"),
+                "ca_file": str(self.pve.ca_path),
+            },
+            "ssh": {
+                "user": "root",
+                "port": self.config.ssh_port,
+                "key_file": str(key),
+                "known_hosts": str(control / "known_hosts"),
+                "connect_timeout": 3.0,
+            },
+            "tailscale": {
+                "api_url": self.tailnet.url,
+                "tailnet": "-",
+                "token_file": str(control / "tailscale-token"),
+            },
+            "git": {"url_rewrites": {REPO_BASE_URL: f"{self.repos}/"}},
+            "coordination": {"lease_duration": 6.0, "renew_interval": 2.0},
+        }
+        if self.caddy is not None:
+            sections["caddy"] = {
+                "admin_url": self.caddy.admin_url,
+                "server": "homeport",
+                "https_listen": [f"127.0.0.1:{self.https_port}"],
+                "http_listen": [f"127.0.0.1:{self.http_port}"],
+                "tls": self.config.tls,
+            }
+        self.config_path.write_text(render_toml(sections))
+        (self.dir / "endpoints.json").write_text(json.dumps(self.endpoints(), indent=2) + "\n")
+
+    def endpoints(self) -> dict[str, Any]:
+        assert self.pve is not None and self.tailnet is not None
+        data: dict[str, Any] = {
+            **self.pve.endpoints(),
+            "tailscale": {
+                "url": self.tailnet.url,
+                "token_file": str(self.control / "tailscale-token"),
+            },
+            "ssh": {"port": self.config.ssh_port},
+            "repos": str(self.repos),
+            "config": str(self.config_path),
+        }
+        data["proxmox"].pop("token_secret", None)  # the secret lives in its 0600 file only
+        if self.caddy is not None:
+            scheme, port = (
+                ("https", self.https_port) if self.config.tls != "off" else ("http", self.http_port)
+            )
+            data["caddy"] = {
+                "admin_url": self.caddy.admin_url,
+                "http": f"http://127.0.0.1:{self.http_port}",
+                "https": f"https://127.0.0.1:{self.https_port}",
+                "public": f"{scheme}://127.0.0.1:{port}",
+                "ca": str(self.caddy.root_ca),
+            }
+        return data
+
+
+def _secret_file(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(content)
+    path.chmod(0o600)
+
+
+def with_time_scale(config: EstateConfig, scale: float) -> EstateConfig:
+    return replace(config, time_scale=scale)
