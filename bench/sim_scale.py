@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import ssl
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import ssl
 
 import aiohttp
 
@@ -72,7 +71,7 @@ class Driver:
         await self.task(node, upid)
         self.figures.start_done.append(time.perf_counter() - self.started)
         agent = f"/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces"
-        while (await self.call("GET", agent))[0] != 200:
+        while (await self.call("GET", agent))[0] != 200:  # noqa: ASYNC110 - polling a remote API
             await asyncio.sleep(0.02)
         self.figures.agent_done.append(time.perf_counter() - self.started)
 

@@ -44,6 +44,11 @@ class SimClock:
         for fut in sleepers:
             fut.get_loop().call_soon_threadsafe(_resolve, fut)
 
+    def resume_at(self, when: float) -> None:
+        """Continue from `when` (a saved simulated time) before anything sleeps on this clock."""
+        with self._guard:
+            self._start += when - self.now()
+
     def wall_seconds(self, simulated: float) -> float:
         """How long `simulated` seconds take on the wall clock."""
         return max(0.0, simulated / self.time_scale)

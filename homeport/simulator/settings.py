@@ -98,6 +98,11 @@ class NodeSpec:
     local_lvm: int = 2 * TIB
 
 
+def node_specs(count: int, prefix: str = "pve") -> tuple[NodeSpec, ...]:
+    """`pve1` .. `pveN` with default capacity."""
+    return tuple(NodeSpec(f"{prefix}{i}") for i in range(1, count + 1))
+
+
 @dataclass(frozen=True)
 class SimulatorConfig:
     """Everything that shapes one simulated Proxmox VE cluster."""

@@ -36,9 +36,17 @@ STATE_FILE = "pve-state.json"
 
 class ProxmoxSimulator:
     def __init__(
-        self, config: SimulatorConfig | None = None, *, runtime: GuestRuntime | None = None
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        runtime: GuestRuntime | None = None,
+        clock: SimClock | None = None,
     ) -> None:
+        """`clock` lets a guest runtime share simulated time (build it first, pass both)."""
         self.config = config or SimulatorConfig()
+        self.clock = clock or SimClock(
+            time_scale=self.config.time_scale, start=self.config.start_epoch
+        )
         self.runtime: GuestRuntime = runtime if runtime is not None else NullGuestRuntime()
         self.faults = Faults(self.config.seed)
         self._world: World | None = None
@@ -55,8 +63,9 @@ class ProxmoxSimulator:
         state_dir = self._state_dir()
         self._pki = ensure_pki(self.config.pki_dir or state_dir / "pki")
         saved = read_state(state_dir / STATE_FILE) if self.config.state_dir else None
-        start = saved["clock"] if saved else self.config.start_epoch
-        clock = SimClock(time_scale=self.config.time_scale, start=start)
+        clock = self.clock
+        if saved:
+            clock.resume_at(saved["clock"])
         world = World(
             config=self.config,
             clock=clock,
@@ -143,10 +152,6 @@ class ProxmoxSimulator:
         if self._world is None:
             raise RuntimeError("the simulator is not running")
         return self._world
-
-    @property
-    def clock(self) -> SimClock:
-        return self.world.clock
 
     @property
     def host(self) -> str:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from homeport.simulator.clock import SimClock
 from homeport.simulator.guest_protocol import GuestRuntime
 from homeport.simulator.settings import SimulatorConfig
 from homeport.simulator.simulator import ProxmoxSimulator
@@ -22,9 +23,13 @@ T = TypeVar("T")
 
 class SimulatorThread:
     def __init__(
-        self, config: SimulatorConfig | None = None, *, runtime: GuestRuntime | None = None
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        runtime: GuestRuntime | None = None,
+        clock: SimClock | None = None,
     ) -> None:
-        self.sim = ProxmoxSimulator(config, runtime=runtime)
+        self.sim = ProxmoxSimulator(config, runtime=runtime, clock=clock)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="pve-simulator", daemon=True

@@ -23,6 +23,7 @@ from homeport.simulator.errors import PveError
 from homeport.simulator.settings import ApiToken
 
 TICKET_LIFETIME = 7200
+NO_TICKET = "No ticket"
 _TOKEN_RE = re.compile(r"(?:^|\s)PVEAPIToken(?:=| )([^;]*)")
 _COOKIE_RE = re.compile(r"(?:^|\s)PVEAuthCookie=([^;]*)")
 
@@ -65,7 +66,7 @@ class Authenticator:
             return Identity(user)
         match = _TOKEN_RE.search(authorization)
         if match is None:
-            raise AuthFailed("No ticket")
+            raise AuthFailed(NO_TICKET)
         return self._verify_token(urllib.parse.unquote(match.group(1)))
 
     def _verify_token(self, value: str) -> Identity:

@@ -29,8 +29,9 @@ from homeport.simulator.proxmox_api import (
     routes_storage,
     routes_tasks,
 )
-from homeport.simulator.proxmox_api.auth import AuthFailed, Identity
+from homeport.simulator.proxmox_api.auth import NO_TICKET, AuthFailed, Identity
 from homeport.simulator.proxmox_api.context import ApiContext
+from homeport.simulator.proxmox_api.control import Control
 from homeport.simulator.proxmox_api.http import (
     decode_body,
     decode_urlencoded,
@@ -42,6 +43,7 @@ from homeport.simulator.proxmox_api.router import Call, Result, Route, Router
 from homeport.simulator.schema import validate
 
 PREFIX = "/api2/json"
+CONTROL = "/_sim"
 LOGIN = "/access/ticket"
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class ProxmoxApiServer:
         self._context = context
         self._ssl = ssl_context
         self._router = build_router()
+        self._control = Control(context)
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self.port = 0
@@ -99,21 +102,32 @@ class ProxmoxApiServer:
         now = self._context.world.clock.now()
         try:
             return await self._serve(request)
-        except AuthFailed:
+        except AuthFailed as err:
             delay = self._context.config.auth_failure_delay
             if delay:
-                await asyncio.sleep(delay)
-            return unauthorized(now)
+                await asyncio.sleep(delay)  # PVE's 3 s brake on guessing, in wall time
+            return unauthorized(
+                now, "No ticket" if str(err) == NO_TICKET else "Authentication failed!"
+            )
         except PveError as err:
             return failure(err, now)
+        except Exception as err:
+            # A simulator bug: answer like a crashed handler, and make check() report it.
+            self._context.world.internal_error(f"{request.method} {request.path}: {err!r}")
+            log.exception("simulated API handler failed")
+            return failure(PveError(f"simulator error: {err}"), now)
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         raw_path, _, query = request.raw_path.partition("?")
         path = urllib.parse.unquote(raw_path)
+        body = await request.read()
+        if path.startswith(CONTROL + "/"):
+            self._identify(request, path)
+            data = self._control.handle(request.method, path, body)
+            return success(data, None, self._context.world.clock.now())
         if not (path == PREFIX or path.startswith(PREFIX + "/")):
             raise PveError("no such uri", status=501)
         sub = path[len(PREFIX) :] or "/"
-        body = await request.read()
         identity = self._identify(request, sub)
         rule = self._context.faults.match_api(request.method, sub)
         if rule is not None:

@@ -220,3 +220,24 @@ def test_seeded_probabilities_replay(make_sim: Callable[..., Target]) -> None:
         outcomes.append(pattern)
     assert outcomes[0] == outcomes[1]
     assert True in outcomes[0] and False in outcomes[0]
+
+
+def test_control_endpoint(sim: Target) -> None:
+    session = sim.session()
+    base = sim.base_url.removesuffix("/api2/json") + "/_sim"
+    assert session.get(f"{base}/check").json() == {"data": []}
+    rule = session.post(f"{base}/faults/stick_tasks", json={"type": "qmclone"}).json()["data"][
+        "rule"
+    ]
+    upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=920)
+    assert session.post(f"{base}/faults/crash_node", json={"node": "pve3"}).ok
+    assert session.post(f"{base}/clock/advance", json={"seconds": 15}).ok
+    state = session.get(f"{base}/state").json()["data"]
+    assert state["nodes"]["pve3"] == {"crashed": True, "partitioned": False}
+    assert next(n for n in sim.api.nodes.get() if n["node"] == "pve3")["status"] == "offline"
+    assert sim.api.nodes("pve2").tasks(upid).status.get()["status"] == "running"
+    assert session.post(f"{base}/faults/release", json={"rule": rule}).ok
+    sim.ok("pve2", upid)
+    assert session.post(f"{base}/faults/recover_node", json={"node": "pve3"}).ok
+    assert session.post(f"{base}/faults/nonsense", json={}).status_code == 501
+    assert sim.session(auth=False).get(f"{base}/check").status_code == 401

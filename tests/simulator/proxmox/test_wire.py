@@ -33,7 +33,9 @@ def test_bad_token_is_401_with_an_empty_body(pve: Target) -> None:
     assert response.status_code == 401
     assert response.reason == "Authentication failed!"
     assert response.content == b""
-    assert session.get(pve.url("/nodes")).status_code == 401
+    anonymous = session.get(pve.url("/nodes"))
+    assert anonymous.status_code == 401
+    assert anonymous.reason == "No ticket"
 
 
 def test_unknown_path_is_501_with_the_method_in_the_reason(pve: Target) -> None:

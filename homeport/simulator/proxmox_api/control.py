@@ -1,0 +1,91 @@
+"""The simulator's own control endpoint (`/_sim/...`, not part of PVE), for `homeport sim fault`.
+
+Same listener and credentials as the PVE API; JSON in, JSON out (`{"data": ...}`):
+
+    POST /_sim/faults/<name>   body: keyword arguments of `Faults.<name>`  -> {"rule": id} or null
+    POST /_sim/faults/release  body: {"rule": id}                          (a stick_tasks rule)
+    POST /_sim/clock/advance   body: {"seconds": N}
+    GET  /_sim/check           -> invariant violations
+    GET  /_sim/state           -> simulated time, nodes (crashed/partitioned), fault counts
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeport.simulator.errors import PveError
+from homeport.simulator.faults import ApiRule, Faults, TaskRule
+from homeport.simulator.proxmox_api.context import ApiContext
+from homeport.simulator.pve import invariants
+
+FAULTS = (
+    "api_error",
+    "api_timeout",
+    "api_slow",
+    "api_drop_response",
+    "no_such_task_chaos",
+    "fail_tasks",
+    "stick_tasks",
+    "disk_full",
+    "stall_replication",
+    "unstall_replication",
+    "crash_node",
+    "partition_node",
+    "recover_node",
+    "clear",
+)
+
+
+class Control:
+    def __init__(self, context: ApiContext) -> None:
+        self._context = context
+        self._rules: list[ApiRule | TaskRule] = []
+
+    def handle(self, method: str, path: str, body: bytes) -> Any:
+        args = json.loads(body) if body else {}
+        if not isinstance(args, dict):
+            raise PveError("control arguments must be a JSON object", status=400)
+        parts = [p for p in path.split("/") if p][1:]
+        if method == "GET" and parts == ["check"]:
+            return invariants.check(self._context.world)
+        if method == "GET" and parts == ["state"]:
+            return self._state()
+        if method == "POST" and parts == ["clock", "advance"]:
+            self._context.world.clock.advance(float(args["seconds"]))
+            return None
+        if method == "POST" and parts == ["faults", "release"]:
+            rule = self._rules[int(args["rule"])]
+            if not isinstance(rule, TaskRule):
+                raise PveError(f"rule {args['rule']} is not a stuck-task rule", status=400)
+            self._context.faults.release(rule)
+            return None
+        if method == "POST" and len(parts) == 2 and parts[0] == "faults" and parts[1] in FAULTS:
+            return self._inject(parts[1], args)
+        raise PveError(f"Method '{method} {path}' not implemented", status=501)
+
+    def _inject(self, name: str, args: dict[str, Any]) -> Any:
+        faults: Faults = self._context.faults
+        try:
+            result = getattr(faults, name)(**args)
+        except TypeError as err:
+            raise PveError(f"bad arguments for {name}: {err}", status=400) from err
+        if isinstance(result, (ApiRule, TaskRule)):
+            self._rules.append(result)
+            return {"rule": len(self._rules) - 1}
+        return None
+
+    def _state(self) -> dict[str, Any]:
+        world = self._context.world
+        faults = self._context.faults
+        return {
+            "time": world.clock.now(),
+            "nodes": {
+                n.name: {"crashed": n.crashed, "partitioned": n.partitioned}
+                for n in world.nodes.values()
+            },
+            "api_rules": len(faults.api_rules),
+            "task_rules": len(faults.task_rules),
+            "full_storages": sorted(f"{s}@{n or '*'}" for s, n in faults.full),
+            "stalled_replication": sorted(str(k or "*") for k in faults.stalled),
+        }
