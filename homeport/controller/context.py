@@ -74,6 +74,12 @@ class ObjectContext:
         obj = self.base.store.objects.get((kind, name))
         return obj.resource() if obj is not None and not obj.deleting else None
 
+    def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
+        return self.base.store.memory.get(kind or self.key[0], name or self.key[1])
+
+    def remember(self, value: Mapping[str, Any]) -> None:
+        self.base.store.memory.set(*self.key, dict(value), now=self.now().isoformat())
+
     def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
         return [
             (o.resource(), o.status.details)

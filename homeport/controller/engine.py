@@ -374,6 +374,7 @@ class Engine:
 
     def _forget(self, obj: StoredObject, reason: str, message: str) -> Outcome:
         self.store.objects.forget(obj.key)
+        self.store.memory.forget(*obj.key)
         self.store.events.emit(
             kind=obj.kind, name=obj.name, reason=reason, message=message, now=self.clock.now()
         )

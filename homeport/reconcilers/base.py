@@ -99,6 +99,15 @@ class ReconcileContext(Protocol):
         """Another object's desired state from the adopted revision."""
         ...
 
+    def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
+        """Durable memory of this object (or of another one): survives crashes, is visible
+        to other reconcilers at once (unlike status, written after the reconcile)."""
+        ...
+
+    def remember(self, value: Mapping[str, Any]) -> None:
+        """Replace this object's durable memory (written before returning)."""
+        ...
+
     def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
         """Every live object of a kind with its published status details."""
         ...

@@ -40,6 +40,30 @@ class KeyValue:
         )
 
 
+class Memory:
+    """Reconcilers' durable per-object memory (JSON documents keyed by kind and name)."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def get(self, kind: str, name: str) -> dict[str, Any]:
+        row = self.db.execute(
+            "SELECT value FROM memory WHERE kind = ? AND name = ?", [kind, name]
+        ).fetchone()
+        return dict(json.loads(row[0])) if row else {}
+
+    def set(self, kind: str, name: str, value: dict[str, Any], *, now: str) -> None:
+        self.db.execute(
+            "INSERT INTO memory (kind, name, value, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(kind, name) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            [kind, name, json.dumps(value, default=str), now],
+        )
+
+    def forget(self, kind: str, name: str) -> None:
+        self.db.execute("DELETE FROM memory WHERE kind = ? AND name = ?", [kind, name])
+
+
 class Store:
     """All tables of one store file."""
 
@@ -52,6 +76,7 @@ class Store:
         self.allocations = Allocations(db)
         self.leases = LeaseTable(db)
         self.source_state = KeyValue(db, "source_state")
+        self.memory = Memory(db)
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Store:

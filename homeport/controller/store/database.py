@@ -142,7 +142,17 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("backups").create_index(["vm"], if_not_exists=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+def _v2(db: sqlite_utils.Database) -> None:
+    # Durable per-object memory of reconcilers (a failover's epoch and phase, the last
+    # replication sync...): what cannot be re-observed and must survive a crash mid-way.
+    db.table("memory").create(
+        {"kind": str, "name": str, "value": str, "updated_at": str},
+        pk=("kind", "name"),
+        if_not_exists=True,
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

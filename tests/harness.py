@@ -1,0 +1,146 @@
+"""An estate under test: the simulated estate, the control plane's repository, a daemon.
+
+Used by integration and scenario tests: ``async with EstateHarness.running(tmp_path) as h``
+starts the simulator + real Caddy, ``homeport init``s the repository, pushes manifests
+with real git and runs the daemon in this event loop, talking to the simulator only
+through the config's sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from homeport.controller.config import Settings, load_settings
+from homeport.controller.daemon import Daemon
+from homeport.controller.store import Store, StoredObject
+from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
+from homeport.simulator.estate import EstateConfig, SimulatedEstate
+from homeport.simulator.settings import Timings
+from homeport.source.hooks import init_repository
+from tests.gitwork import WorkClone
+
+ROOT = Path(__file__).parents[1]
+FAST = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)
+
+
+async def until(condition: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``condition`` every 50 ms until it holds; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class EstateHarness:
+    estate: SimulatedEstate
+    settings: Settings
+    work: WorkClone
+    clients: dict[str, Any] = field(default_factory=dict)
+    daemon: Daemon | None = None
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(
+        cls,
+        tmp_path: Path,
+        *,
+        manifests: Path | None = ROOT / "manifests",
+        time_scale: float = 20.0,
+        seed: int = 0,
+        start_daemon: bool = True,
+    ) -> AsyncIterator[EstateHarness]:
+        estate = SimulatedEstate(
+            EstateConfig(state_dir=tmp_path / "estate", time_scale=time_scale, seed=seed, tls="off", timings=FAST)
+        )
+        await estate.start()
+        harness: EstateHarness | None = None
+        try:
+            settings = load_settings(estate.config_path)
+            assert settings.source.repo is not None
+            init_repository(settings.source.repo)
+            harness = cls(estate, settings, WorkClone(settings.source.repo, tmp_path / "work"))
+            if manifests is not None:
+                shutil.copytree(manifests, harness.work.path / "manifests")
+                harness.work.commit("the estate")
+                pushed = harness.work.push()
+                assert pushed.returncode == 0, pushed.stderr
+            if start_daemon:
+                await harness.start_daemon()
+            yield harness
+        finally:
+            if harness is not None:
+                await harness.stop_daemon()
+            await estate.stop()
+
+    async def start_daemon(self) -> None:
+        self.clients = await build_clients(self.settings)
+        self.daemon = Daemon(settings=self.settings, reconcilers=build_reconcilers(self.settings), clients=self.clients)
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.daemon.run(self._stop))
+
+    async def stop_daemon(self) -> None:
+        if self._stop is not None and self._task is not None:
+            self._stop.set()
+            await asyncio.wait_for(self._task, 30)
+            self._task = None
+        if self.clients:
+            await close_clients(self.clients)
+            self.clients = {}
+
+    # -- looking at the store ----------------------------------------------------------
+    def objects(self) -> list[StoredObject]:
+        store = Store.open(self.settings.store.path, readonly=True)
+        try:
+            return store.objects.all()
+        finally:
+            store.close()
+
+    def object(self, kind: str, name: str) -> StoredObject | None:
+        return next((o for o in self.objects() if o.key == (kind, name)), None)
+
+    def not_ready(self, kinds: set[str] | None = None) -> list[str]:
+        return [
+            f"{o.kind}/{o.name}: {o.status.conditions[0].message if o.status.conditions else 'pending'}"
+            for o in self.objects()
+            if (kinds is None or o.kind in kinds) and not o.ready
+        ]
+
+    async def converged(self, kinds: set[str] | None = None, *, timeout: float = 90.0) -> None:
+        def done() -> bool:
+            objects = [o for o in self.objects() if kinds is None or o.kind in kinds]
+            return bool(objects) and all(o.ready for o in objects)
+
+        try:
+            await until(done, timeout=timeout, what="convergence")
+        except AssertionError:
+            raise AssertionError("not converged:\n  " + "\n  ".join(self.not_ready(kinds))) from None
+
+    # -- the world through its sockets -------------------------------------------------
+    async def through_caddy(self, host: str, path: str = "/") -> httpx.Response:
+        caddy = self.estate.endpoints()["caddy"]
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+            return await client.get(f"{caddy['http']}{path}", headers={"Host": host})
+
+    def push(self, files: dict[str, str | None], message: str = "change") -> str:
+        for name, content in files.items():
+            if content is None:
+                self.work.remove(name)
+            else:
+                self.work.write(name, content)
+        sha = self.work.commit(message)
+        result = self.work.push()
+        assert result.returncode == 0, result.stderr
+        return sha
