@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -89,6 +89,8 @@ class CaddyClient:
             timeout=settings.timeout,
             transport=transport,
             trust_env=False,
+            # Caddy replaces its admin server on every config change: never reuse a socket.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
         self._tracing = ClientTracing(tracer)
         self._sleep = sleep
@@ -144,7 +146,7 @@ class CaddyClient:
         mode, the local CA's ``install_trust`` when unset. ``True`` if anything changed.
         """
         async with self._lock:
-            return await self._ensure()
+            return await self._rounds(self._ensure)
 
     async def _ensure(self) -> bool:
         root, _ = await self._get("/config/", "config")
@@ -212,13 +214,13 @@ class CaddyClient:
         """
         route_id = _owned_id(route)
         async with self._lock:
-            return await self._with_conflict_retries(lambda: self._upsert_once(route_id, route))
+            return await self._rounds(lambda: self._upsert_once(route_id, route))
 
     async def delete_route(self, route_id: str) -> bool:
         """Remove homeport's route ``route_id``; ``False`` if it was not there."""
         _owned_id({"@id": route_id})
         async with self._lock:
-            return await self._with_conflict_retries(lambda: self._delete_once(route_id))
+            return await self._rounds(lambda: self._delete_once(route_id))
 
     async def _upsert_once(self, route_id: str, route: Json) -> bool:
         routes, tag = await self._routes()
@@ -264,14 +266,22 @@ class CaddyClient:
         path = f"{self.routes_path}/{index}"
         await self._mutate("DELETE", path, "route", if_match=tag, route_id=route_id)
 
-    async def _with_conflict_retries(self, attempt: Any) -> bool:
-        for round_ in range(max(1, self.settings.conflict_retries)):
+    async def _rounds(self, attempt: Callable[[], Awaitable[bool]]) -> bool:
+        """Read-and-write rounds: after a 412, or a write whose answer was lost (Caddy
+        drops connections while it swaps configs), read again and redo what is still
+        needed. Every write is planned from a fresh read, so redoing never duplicates."""
+        rounds = max(1, self.settings.conflict_retries)
+        lost = False  # a lost write may have changed something: then report a change
+        for round_ in range(rounds):
             try:
-                result: bool = await attempt()
-                return result
+                return await attempt() or lost
             except CaddyConflict:
-                if round_ + 1 >= self.settings.conflict_retries:
+                if round_ + 1 >= rounds:
                     raise
+            except CaddyUnreachable as exc:
+                if round_ + 1 >= rounds or not exc.sent:
+                    raise
+                lost = True
         raise AssertionError("unreachable")
 
     async def _routes(self) -> tuple[list[Json] | None, str]:

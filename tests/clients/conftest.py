@@ -17,9 +17,14 @@ import asyncssh
 import pytest
 from aiohttp import web
 
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.proxmox_settings import ProxmoxSettings
 from homeport.clients.ssh import SSHPool, SSHSettings
 from homeport.clients.timing import RetryPolicy
 from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
+from homeport.simulator.pve import invariants
+from homeport.simulator.settings import SimulatorConfig
+from homeport.simulator.simulator import ProxmoxSimulator
 
 from .caddy_fixture import CaddyProcess, start_caddy
 
@@ -162,3 +167,42 @@ async def serve_upstream(name: str) -> AsyncIterator[Upstream]:
         yield Upstream(name, port)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def pve(tmp_path: Path) -> AsyncIterator[ProxmoxSimulator]:
+    """The simulated Proxmox cluster (3 nodes, templates 9000-9002) on this test's loop."""
+    config = SimulatorConfig(seed=7, time_scale=100.0, state_dir=tmp_path / "pve")
+    sim = ProxmoxSimulator(config)
+    await sim.start()
+    try:
+        yield sim
+        assert invariants.check(sim.world) == []
+    finally:
+        await sim.stop()
+
+
+@pytest.fixture
+def proxmox_settings(pve: ProxmoxSimulator, tmp_path: Path) -> ProxmoxSettings:
+    token_file = tmp_path / "proxmox-token"
+    token_file.write_text(pve.token.secret + "\n")
+    user, token_name = pve.token.full_id.split("!")
+    return ProxmoxSettings(
+        host=pve.host,
+        port=pve.port,
+        user=user,
+        token_name=token_name,
+        token_file=token_file,
+        ca_bundle=pve.ca_path,
+        timeout=5.0,
+        retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05),
+        task_poll_initial=0.01,
+        task_poll_max=0.05,
+        no_such_task_grace=3.0,
+    )
+
+
+@pytest.fixture
+async def proxmox(proxmox_settings: ProxmoxSettings) -> AsyncIterator[ProxmoxClient]:
+    async with ProxmoxClient(proxmox_settings) as client:
+        yield client

@@ -191,6 +191,39 @@ async def test_concurrent_change_between_read_and_write_is_retried(
     assert retries.mutations["PUT route"] == 2  # the 412, then the retry
 
 
+async def test_write_whose_answer_is_lost_is_redone_from_a_fresh_read(
+    caddy: CaddyProcess, upstream: Upstream, http_port: int
+) -> None:
+    """Caddy applied the insert but the answer never came: no duplicate route, a change."""
+    lost = False
+
+    class LosingAnswers(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal lost
+            response = await self.inner.handle_async_request(request)
+            if request.method == "PUT" and "/routes/" in request.url.path and not lost:
+                lost = True
+                await response.aclose()
+                raise httpx.ReadError("connection reset", request=request)
+            return response
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    settings = CaddySettings(
+        admin_url=caddy.admin_url, tls="off", http_listen=(f"127.0.0.1:{http_port}",)
+    )
+    async with CaddyClient(settings, transport=LosingAnswers()) as client:
+        await client.ensure_server()
+        assert await client.upsert_route(route_to(upstream))
+    assert lost
+    ids = [r.get("@id") for r in await admin_routes(caddy)]
+    assert ids == ["homeport-route-shop", CATCH_ALL_ID]
+
+
 async def test_internal_tls_serves_https_and_redirects_http(
     caddy: CaddyProcess, upstream: Upstream
 ) -> None:
