@@ -151,7 +151,10 @@ async def _write_archive(
         "zstd: error 70 : Write error : cannot write block : No space left on device",
     )
     relative = Path(storage.id) / (scope or "shared") / "dump" / name
-    await world.guests.runtime.snapshot_disk(vm.vmid, world.archive_root / relative)
+    try:
+        await world.guests.runtime.snapshot_disk(vm.vmid, world.archive_root / relative)
+    except Exception as err:
+        raise PveError(f"vma_queue_write: write error - {err}") from err
     volume = st.Volume(
         volid=f"{storage.id}:backup/{name}",
         storage=storage.id,
@@ -366,7 +369,12 @@ async def _restore_disks(
         params.pop(key, None)
     for key, value in sorted(params.items()):
         conf[key] = prepare_value(world, vm, key, value)
-    await world.guests.runtime.restore_disk(vm.vmid, world.archive_root / (archive.archive or ""))
+    try:
+        await world.guests.runtime.restore_disk(
+            vm.vmid, world.archive_root / (archive.archive or "")
+        )
+    except Exception as err:
+        raise PveError(f"unable to restore VM {vm.vmid} - {err}") from err
     vm.conf = conf
     vm.lock_task = None
     vm.pending.clear()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 import pytest
 from proxmoxer import ResourceException
 
+from homeport.simulator.settings import Timings
 from tests.simulator.proxmox.target import Target, wait_for
 
 
-def test_agent_lifecycle(sim: Target) -> None:
+def test_agent_lifecycle(make_sim: Callable[..., Target]) -> None:
+    sim = make_sim(timings=Timings(guest_boot=60))  # 0.6 s of wall time at 100x
     sim.clone("pve2", 9001, 400, name="agent")
     agent = sim.api.nodes("pve2").qemu(400).agent
     with pytest.raises(ResourceException) as err:

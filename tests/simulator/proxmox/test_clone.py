@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from proxmoxer import ResourceException
 
+from homeport.simulator.settings import Timings
 from tests.simulator.proxmox.target import Target, wait_for
 
 MAC = re.compile(r"virtio=(BC:24:11:[0-9A-F]{2}:[0-9A-F]{2}:[0-9A-F]{2}),")
@@ -35,7 +37,8 @@ def test_linked_clone_of_a_template(sim: Target) -> None:
     assert re.fullmatch(r"[0-9a-f]{40}", config["digest"])
 
 
-def test_full_clone_takes_time_and_holds_lock_clone(sim: Target) -> None:
+def test_full_clone_takes_time_and_holds_lock_clone(make_sim: Callable[..., Target]) -> None:
+    sim = make_sim(timings=Timings(full_clone_per_32g=100))  # 1 s of wall time at 100x
     upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=102, full=1, name="db1")
     assert sim.api.nodes("pve2").tasks(upid).status.get()["status"] == "running"
     config = wait_for(lambda: _config_or_none(sim, "pve2", 102), what="the clone's config")
@@ -119,17 +122,20 @@ def test_clone_errors(sim: Target) -> None:
 
 
 def test_config_update_during_a_clone_times_out_on_the_flock(sim: Target) -> None:
+    slow_disk = sim.faults.stick_tasks("qmclone")  # the copy cannot end before we look
     upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=110, full=1)
     wait_for(lambda: _config_or_none(sim, "pve2", 110), what="the clone's config")
     with pytest.raises(ResourceException) as err:
         sim.api.nodes("pve2").qemu(110).config.put(cores=4)
-    assert (
-        err.value.content == "can't lock file '/var/lock/qemu-server/lock-110.conf' - got timeout"
-    )
+    timeout = "can't lock file '/var/lock/qemu-server/lock-110.conf' - got timeout"
+    assert err.value.content == timeout
+    sim.faults.release(slow_disk)
     sim.ok("pve2", upid)
+    sim.api.nodes("pve2").qemu(110).config.put(cores=4)
 
 
 def test_operations_checking_the_lock_see_lock_clone(sim: Target) -> None:
+    slow_disk = sim.faults.stick_tasks("qmclone")
     upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=111, full=1)
     wait_for(lambda: _config_or_none(sim, "pve2", 111), what="the clone's config")
     with pytest.raises(ResourceException) as err:
@@ -138,14 +144,12 @@ def test_operations_checking_the_lock_see_lock_clone(sim: Target) -> None:
     with pytest.raises(ResourceException) as err:
         sim.api.nodes("pve2").qemu(111).migrate.post(target="pve3")
     assert err.value.content == "VM is locked (clone)"
-    start = sim.api.nodes("pve2").qemu(111).status.start.post()
-    sim.ok("pve2", upid)
-    status = sim.wait_task("pve2", start)
-    assert status["exitstatus"] in (
-        "VM is locked (clone)",
-        "OK",
-        "can't lock file '/var/lock/qemu-server/lock-111.conf' - got timeout",
+    start = sim.wait_task("pve2", sim.api.nodes("pve2").qemu(111).status.start.post())
+    assert (
+        start["exitstatus"] == "can't lock file '/var/lock/qemu-server/lock-111.conf' - got timeout"
     )
+    sim.faults.release(slow_disk)
+    sim.ok("pve2", upid)
 
 
 def test_parallel_clones_of_one_template(sim: Target) -> None:

@@ -8,6 +8,7 @@ import pytest
 import requests
 from proxmoxer import ResourceException
 
+from homeport.simulator.settings import Timings
 from tests.simulator.proxmox.target import Target, wait_for
 
 
@@ -127,7 +128,8 @@ def _repl(sim: Target, job: str) -> dict[str, object]:
     return dict(sim.api.nodes("pve2").replication(job).status.get())
 
 
-def test_node_crash_and_recovery(sim: Target) -> None:
+def test_node_crash_and_recovery(make_sim: Callable[..., Target]) -> None:
+    sim = make_sim(timings=Timings(node_offline_after=60))
     sim.clone("pve3", 9002, 910)
     sim.clone("pve3", 9002, 911)
     sim.api.nodes("pve3").qemu(911).config.put(onboot=1)
@@ -138,7 +140,7 @@ def test_node_crash_and_recovery(sim: Target) -> None:
         sim.api.nodes("pve3").qemu(910).status.current.get()
     assert err.value.status_code == 595 and err.value.content == "No route to host"
     assert _online(sim)["pve3"] == 1
-    sim.advance(10)
+    sim.advance(60)
     assert _online(sim)["pve3"] == 0
     assert next(n for n in sim.api.nodes.get() if n["node"] == "pve3")["status"] == "offline"
     vms = {r["vmid"]: r for r in sim.api.cluster.resources.get(type="vm") if r["node"] == "pve3"}

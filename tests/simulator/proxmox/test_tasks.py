@@ -35,11 +35,13 @@ def test_task_list_filters(sim: Target) -> None:
 
 
 def test_active_tasks_are_listed_as_running(sim: Target) -> None:
+    slow_disk = sim.faults.stick_tasks("qmclone")
     upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=501, full=1)
     active = sim.api.nodes("pve2").tasks.get(source="active")
     assert [t["upid"] for t in active] == [upid]
     assert active[0]["status"] == "RUNNING"
     assert upid not in {t["upid"] for t in sim.api.nodes("pve2").tasks.get()}
+    sim.faults.release(slow_disk)
     sim.ok("pve2", upid)
 
 
@@ -76,6 +78,7 @@ def test_a_task_is_only_known_to_its_node(sim: Target) -> None:
 
 
 def test_stopping_a_task(sim: Target) -> None:
+    sim.faults.stick_tasks("qmclone")
     upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=504, full=1)
     assert sim.api.nodes("pve2").tasks(upid).delete() is None
     status = sim.wait_task("pve2", upid)
