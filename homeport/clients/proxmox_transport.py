@@ -12,6 +12,7 @@ counted in ``CallStats`` and traced as ``proxmox {METHOD} {operation}``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -32,6 +33,17 @@ from homeport.clients.timing import Sleep, retrying
 from homeport.clients.tracing import AttributeValue, ClientTracing
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
+
+
+class _WarningsOnly(logging.Filter):
+    """proxmoxer logs request bodies (passwords, agent file contents) at INFO and replies at
+    DEBUG; whatever level an operator configures, only its warnings get through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+logging.getLogger("proxmoxer.core").addFilter(_WarningsOnly())
 PathPart = str | int
 ApiFactory = Callable[[ProxmoxSettings, Secret], Any]
 """Builds the proxmoxer API object; tests substitute nothing here but the server."""

@@ -184,7 +184,16 @@ async def _replace(
 
 
 async def _write_temp(pool: SSHPool, host: str, tmp: str, data: bytes, mode: int) -> None:
+    directory, name = posixpath.split(tmp)
+    stale_prefix = name.rsplit("-", 1)[0] + "-"
+
     async def write(sftp: asyncssh.SFTPClient) -> None:
+        # Temps left by an earlier install whose connection dropped mid-way.
+        for entry in await sftp.listdir(directory or "."):
+            text = entry.decode() if isinstance(entry, bytes) else str(entry)
+            if text.startswith(stale_prefix):
+                with contextlib.suppress(asyncssh.SFTPError):
+                    await sftp.remove(posixpath.join(directory, text))
         # Created 0600 and exclusively: secret content is never readable by others,
         # not even before the chmod, and a planted file or symlink is never followed.
         attrs = asyncssh.SFTPAttrs(permissions=0o600)

@@ -127,6 +127,17 @@ async def test_failed_install_keeps_the_old_file_and_no_temp(
     assert [p.name for p in local.parent.iterdir() if "homeport" in p.name] == []
 
 
+async def test_temps_left_by_a_dropped_install_are_cleaned_up(
+    ssh_pool: SSHPool, trusted_vm: BootedVm, guest_runtime: LoopbackGuestRuntime
+) -> None:
+    path = "/srv/apps/app.env"
+    stale = guest_file(guest_runtime, trusted_vm, "/srv/apps/.app.env.homeport-0badf00d")
+    stale.write_bytes(b"half")
+    assert await ssh_pool.install_file(trusted_vm.host, path, b"A=1\n", mode=0o600)
+    assert not stale.exists()
+    assert guest_file(guest_runtime, trusted_vm, path).read_bytes() == b"A=1\n"
+
+
 async def test_read_file_and_checksums(ssh_pool: SSHPool, trusted_vm: BootedVm) -> None:
     host = trusted_vm.host
     assert await ssh_pool.read_file(host, "/etc/hostname") == b"web-1\n"
