@@ -46,7 +46,13 @@ from homeport.clients.tracing import Attributes, ClientTracing
 
 T = TypeVar("T")
 _STDERR_KEEP = 4096
-_LOST = (asyncssh.ConnectionLost, asyncssh.DisconnectError, ConnectionError, BrokenPipeError)
+_LOST = (
+    asyncssh.ConnectionLost,
+    asyncssh.DisconnectError,
+    asyncssh.SFTPConnectionLost,
+    asyncssh.SFTPNoConnection,
+    ConnectionError,
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -127,6 +127,34 @@ async def test_failed_install_keeps_the_old_file_and_no_temp(
     assert [p.name for p in local.parent.iterdir() if "homeport" in p.name] == []
 
 
+async def test_connection_dropped_mid_install_leaves_the_old_file_whole(
+    ssh_settings: SSHSettings,
+    client_key: asyncssh.SSHKey,
+    trusted_vm: BootedVm,
+    guest_runtime: LoopbackGuestRuntime,
+) -> None:
+    path = "/srv/apps/app.env"
+    local = guest_file(guest_runtime, trusted_vm, path)
+
+    class DropsBeforeRename(SSHPool):
+        async def with_sftp(self, host, operation, action, *, idempotent=True):  # type: ignore[no-untyped-def]
+            if operation == "rename":
+                await guest_runtime.set_reachable(trusted_vm.vmid, False)
+            return await super().with_sftp(host, operation, action, idempotent=idempotent)
+
+    async with SSHPool(ssh_settings, client_keys=[client_key]) as pool:
+        await pool.install_file(trusted_vm.host, path, b"OLD=1\n", mode=0o600)
+    async with DropsBeforeRename(ssh_settings, client_keys=[client_key]) as pool:
+        with pytest.raises(SSHUnreachable):
+            await pool.install_file(trusted_vm.host, path, b"NEW=2\n", mode=0o600)
+    assert local.read_bytes() == b"OLD=1\n"
+    await guest_runtime.set_reachable(trusted_vm.vmid, True)
+    async with SSHPool(ssh_settings, client_keys=[client_key]) as pool:
+        assert await pool.install_file(trusted_vm.host, path, b"NEW=2\n", mode=0o600)
+    assert local.read_bytes() == b"NEW=2\n"
+    assert [p.name for p in local.parent.iterdir() if "homeport" in p.name] == []
+
+
 async def test_temps_left_by_a_dropped_install_are_cleaned_up(
     ssh_pool: SSHPool, trusted_vm: BootedVm, guest_runtime: LoopbackGuestRuntime
 ) -> None:
