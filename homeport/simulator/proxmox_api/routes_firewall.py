@@ -1,4 +1,5 @@
-"""Per-VM firewall: `.../qemu/{vmid}/firewall/options` and `.../firewall/rules[/{pos}]`.
+"""Firewall: per VM (`.../qemu/{vmid}/firewall/options`, `.../firewall/rules[/{pos}]`),
+per node and cluster-wide options (`/nodes/{node}/firewall/options`, `/cluster/firewall/options`).
 
 Behaviour in `pve.firewall`.
 """
@@ -83,7 +84,61 @@ async def delete_rule(call: Call) -> Any:
     call.world.changed()
 
 
+NODE_OPTIONS: dict[str, Param] = {
+    "enable": BOOLEAN,
+    "log_level_in": LOG,
+    "log_level_out": LOG,
+    "log_level_forward": LOG,
+    "ndp": BOOLEAN,
+    "nosmurfs": BOOLEAN,
+    "smurf_log_level": LOG,
+    "tcpflags": BOOLEAN,
+    "tcp_flags_log_level": LOG,
+    "nf_conntrack_max": Param("integer", minimum=32768),
+    "protection_synflood": BOOLEAN,
+}
+CLUSTER_OPTIONS: dict[str, Param] = {
+    "enable": Param("integer", minimum=0),
+    "ebtables": BOOLEAN,
+    "log_ratelimit": STRING,
+    "policy_in": POLICY,
+    "policy_out": POLICY,
+    "policy_forward": enum("ACCEPT", "DROP"),
+}
+EDIT = {"delete": fmt("pve-configid-list"), "digest": Param(max_length=64)}
+
+
+async def get_node_options(call: Call) -> Any:
+    return firewall.host_options_view(call.world.nodes[call.node].firewall)
+
+
+async def set_node_options(call: Call) -> Any:
+    params = {k: v for k, v in call.params.items() if k != "node"}
+    firewall.set_host_options(call.world.nodes[call.node].firewall, params)
+    call.world.changed()
+
+
+async def get_cluster_options(call: Call) -> Any:
+    return firewall.host_options_view(call.world.cluster_firewall)
+
+
+async def set_cluster_options(call: Call) -> Any:
+    firewall.set_host_options(call.world.cluster_firewall, call.params)
+    call.world.changed()
+
+
 ROUTES: list[Route] = [
+    route("GET", "/nodes/{node}/firewall/options", get_node_options, schema(node=NODE)),
+    route(
+        "PUT",
+        "/nodes/{node}/firewall/options",
+        set_node_options,
+        schema({"node": NODE, **NODE_OPTIONS, **EDIT}),
+    ),
+    route("GET", "/cluster/firewall/options", get_cluster_options),
+    route(
+        "PUT", "/cluster/firewall/options", set_cluster_options, schema({**CLUSTER_OPTIONS, **EDIT})
+    ),
     route("GET", f"{BASE}/options", get_options, schema(VM)),
     route(
         "PUT",

@@ -50,6 +50,18 @@ def _check_digest(expected: str, given: Any) -> None:
         raise PveError(MODIFIED)
 
 
+def host_options_view(options: dict[str, Any]) -> dict[str, Any]:
+    """Node (`host.fw`) or cluster (`cluster.fw`) options: set keys plus the file digest."""
+    return {**options, "digest": _digest(options)}
+
+
+def set_host_options(options: dict[str, Any], params: dict[str, Any]) -> None:
+    _check_digest(_digest(options), params.get("digest"))
+    for key in [k for k in str(params.get("delete", "")).split(",") if k]:
+        options.pop(key, None)
+    options.update({k: v for k, v in params.items() if k not in ("delete", "digest")})
+
+
 def options_view(vm: Vm) -> dict[str, Any]:
     return {**vm.firewall_options, "digest": options_digest(vm)}
 

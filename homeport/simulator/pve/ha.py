@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homeport.simulator.errors import PveError
-from homeport.simulator.pve.nodes import online, quorate
+from homeport.simulator.pve.nodes import Node, online, quorate
 
 if TYPE_CHECKING:
     from homeport.simulator.pve.world import World
@@ -108,66 +108,31 @@ class HaManager:
 
     def status_current(self, world: World) -> list[dict[str, Any]]:
         now = world.clock.now()
-        master = next((n for n in world.nodes.values() if online(world, n)), None)
-        entries: list[dict[str, Any]] = [
-            {
-                "id": "quorum",
-                "type": "quorum",
-                "node": master.name if master else "",
-                "status": "OK"
-                if quorate(world)
-                else f"No quorum on node '{master.name if master else ''}'!",
-                "quorate": int(quorate(world)),
-            }
-        ]
-        if master is not None and self.resources:
-            entries.append(
-                {
-                    "id": "master",
-                    "type": "master",
-                    "node": master.name,
-                    "status": f"{master.name} (active, {_ctime(now)})",
-                    "timestamp": int(now),
-                }
-            )
-        for node in world.nodes.values():
-            active = any(
-                world.vms[int(s.split(":")[1])].node == node.name
-                for s in self.resources
-                if int(s.split(":")[1]) in world.vms
-            )
-            mode = "active" if active else "idle"
-            status = (
-                f"{node.name} ({mode}, {_ctime(now)})"
-                if online(world, node)
-                else f"{node.name} (old timestamp - dead?, {_ctime(now)})"
-            )
-            entries.append(
-                {
-                    "id": f"lrm:{node.name}",
-                    "type": "lrm",
-                    "node": node.name,
-                    "status": status,
-                    "timestamp": int(now),
-                }
-            )
-        for sid, props in sorted(self.resources.items()):
-            vm = world.vms.get(int(sid.split(":")[1]))
-            state = self.crm_state(world, sid)
-            entry = {
-                "id": f"service:{sid}",
-                "type": "service",
-                "sid": sid,
-                "node": vm.node if vm else "",
-                "crm_state": state,
-                "state": state,
-                "status": f"{sid} ({vm.node if vm else '?'}, {state})",
-                "request_state": self.state_of(sid),
-                "max_restart": props.get("max_restart", DEFAULTS["max_restart"]),
-                "max_relocate": props.get("max_relocate", DEFAULTS["max_relocate"]),
-            }
-            entries.append(entry)
+        master = next((n.name for n in world.nodes.values() if online(world, n)), "")
+        entries = [_quorum_entry(world, master)]
+        if master and self.resources:
+            entries.append(_master_entry(master, now))
+        entries += [_lrm_entry(world, self, node, now) for node in world.nodes.values()]
+        entries += [self._service_entry(world, sid) for sid in sorted(self.resources)]
         return entries
+
+    def _service_entry(self, world: World, sid: str) -> dict[str, Any]:
+        vm = world.vms.get(_vmid(sid))
+        node = vm.node if vm else ""
+        state = self.crm_state(world, sid)
+        props = self.resources[sid]
+        return {
+            "id": f"service:{sid}",
+            "type": "service",
+            "sid": sid,
+            "node": node,
+            "crm_state": state,
+            "state": state,
+            "status": f"{sid} ({node or '?'}, {state})",
+            "request_state": self.state_of(sid),
+            "max_restart": props.get("max_restart", DEFAULTS["max_restart"]),
+            "max_relocate": props.get("max_relocate", DEFAULTS["max_relocate"]),
+        }
 
     def crm_state(self, world: World, sid: str) -> str:
         vm = world.vms.get(int(sid.split(":")[1]))
@@ -216,6 +181,46 @@ class HaManager:
                         "root@pam",
                         power.stop_worker(vm.vmid),
                     )
+
+
+def _vmid(sid: str) -> int:
+    return int(sid.split(":")[1])
+
+
+def _quorum_entry(world: World, master: str) -> dict[str, Any]:
+    ok = quorate(world)
+    return {
+        "id": "quorum",
+        "type": "quorum",
+        "node": master,
+        "status": "OK" if ok else f"No quorum on node '{master}'!",
+        "quorate": int(ok),
+    }
+
+
+def _master_entry(master: str, now: float) -> dict[str, Any]:
+    return {
+        "id": "master",
+        "type": "master",
+        "node": master,
+        "status": f"{master} (active, {_ctime(now)})",
+        "timestamp": int(now),
+    }
+
+
+def _lrm_entry(world: World, ha: HaManager, node: Node, now: float) -> dict[str, Any]:
+    active = any(vm.node == node.name for vm in world.vms.values() if ha.managed(vm.vmid))
+    if online(world, node):
+        status = f"{node.name} ({'active' if active else 'idle'}, {_ctime(now)})"
+    else:
+        status = f"{node.name} (old timestamp - dead?, {_ctime(now)})"
+    return {
+        "id": f"lrm:{node.name}",
+        "type": "lrm",
+        "node": node.name,
+        "status": status,
+        "timestamp": int(now),
+    }
 
 
 def normalize_sid(text: str) -> str:

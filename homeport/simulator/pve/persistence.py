@@ -58,6 +58,7 @@ def dump_world(world: World) -> dict[str, Any]:
         "backup_jobs": [dataclasses.asdict(j) for j in world.backup_jobs.jobs.values()],
         "replication": [_job(j) for j in world.replication.jobs.values()],
         "ha": world.ha.resources,
+        "cluster_firewall": world.cluster_firewall,
     }
 
 
@@ -118,6 +119,7 @@ def load_world(world: World, data: dict[str, Any]) -> None:
         job = ReplicationJob(**raw, state=state)
         world.replication.jobs[job.id] = job
     world.ha.resources = data["ha"]
+    world.cluster_firewall = data.get("cluster_firewall", {})
 
 
 def _load_task(raw: dict[str, Any]) -> Task:

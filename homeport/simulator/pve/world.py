@@ -58,6 +58,7 @@ class World:
         self.replication = ReplicationJobs()
         self.backup_jobs = BackupJobs()
         self.next_address = 0
+        self.cluster_firewall: dict[str, Any] = {}
         self.agent_exec: dict[tuple[int, int], ExecResult] = {}
         self.internal_errors: list[str] = []
         self.guest_errors: list[str] = []

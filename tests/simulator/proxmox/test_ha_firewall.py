@@ -86,3 +86,23 @@ def test_firewall_rules(sim: Target) -> None:
     with pytest.raises(ResourceException) as err:
         rules.post(action="ACCEPT")
     assert err.value.status_code == 400 and "type" in err.value.errors
+
+
+def test_node_and_cluster_firewall_options(pve: Target) -> None:
+    node = pve.nodes[0]
+    options = pve.api.nodes(node).firewall.options.get()
+    assert "digest" in options
+    cluster = pve.api.cluster.firewall.options.get()
+    assert "digest" in cluster
+
+
+def test_changing_node_and_cluster_firewall_options(sim: Target) -> None:
+    node = sim.api.nodes("pve1").firewall.options
+    before = node.get()
+    assert before["enable"] == 1
+    node.put(nosmurfs=1, digest=before["digest"])
+    assert node.get()["nosmurfs"] == 1
+    with pytest.raises(ResourceException):
+        node.put(enable=0, digest=before["digest"])
+    sim.api.cluster.firewall.options.put(enable=1, policy_in="DROP")
+    assert sim.api.cluster.firewall.options.get()["policy_in"] == "DROP"
