@@ -37,7 +37,11 @@ class SimulatorThread:
 
     def start(self) -> ProxmoxSimulator:
         self._thread.start()
-        self.run(self.sim.start())
+        try:
+            self.run(self.sim.start())
+        except BaseException:
+            self.stop()
+            raise
         return self.sim
 
     def stop(self) -> None:
