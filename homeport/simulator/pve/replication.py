@@ -183,9 +183,19 @@ class ReplicationJobs:
                 if job.id not in running and self._due(world, job, now):
                     running.add(job.id)
                     world.background(self._sync_and_release(world, job, running), f"pvesr {job.id}")
-            pending = [j.next_sync() for j in self.jobs.values() if j.id not in running]
-            upcoming = min(pending, default=now + 3600)
+            wakes = [
+                self._next_wake(world, j, now) for j in self.jobs.values() if j.id not in running
+            ]
+            upcoming = min((w for w in wakes if w is not None), default=now + 3600)
             await world.clock.wait(self.wake.wait(), max(1.0, upcoming - now))
+
+    def _next_wake(self, world: World, job: ReplicationJob, now: float) -> float | None:
+        if job.props.get("disable") and not job.props.get("remove_job"):
+            return None
+        source = self.source_of(world, job)
+        if source is None or not world.nodes[source].reachable:
+            return now + 60  # pvescheduler looks again next minute
+        return job.next_sync()
 
     def _due(self, world: World, job: ReplicationJob, now: float) -> bool:
         source = self.source_of(world, job)
