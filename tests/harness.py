@@ -31,7 +31,9 @@ ROOT = Path(__file__).parents[1]
 FAST = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)
 
 
-async def until(condition: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition") -> None:
+async def until(
+    condition: Callable[[], bool], *, timeout: float = 60.0, what: str = "condition"
+) -> None:
     """Poll ``condition`` every 50 ms until it holds; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -63,7 +65,13 @@ class EstateHarness:
         start_daemon: bool = True,
     ) -> AsyncIterator[EstateHarness]:
         estate = SimulatedEstate(
-            EstateConfig(state_dir=tmp_path / "estate", time_scale=time_scale, seed=seed, tls="off", timings=FAST)
+            EstateConfig(
+                state_dir=tmp_path / "estate",
+                time_scale=time_scale,
+                seed=seed,
+                tls="off",
+                timings=FAST,
+            )
         )
         await estate.start()
         harness: EstateHarness | None = None
@@ -87,7 +95,11 @@ class EstateHarness:
 
     async def start_daemon(self) -> None:
         self.clients = await build_clients(self.settings)
-        self.daemon = Daemon(settings=self.settings, reconcilers=build_reconcilers(self.settings), clients=self.clients)
+        self.daemon = Daemon(
+            settings=self.settings,
+            reconcilers=build_reconcilers(self.settings),
+            clients=self.clients,
+        )
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.daemon.run(self._stop))
 
@@ -102,6 +114,8 @@ class EstateHarness:
 
     # -- looking at the store ----------------------------------------------------------
     def objects(self) -> list[StoredObject]:
+        if not self.settings.store.path.exists():
+            return []
         store = Store.open(self.settings.store.path, readonly=True)
         try:
             return store.objects.all()
@@ -126,7 +140,9 @@ class EstateHarness:
         try:
             await until(done, timeout=timeout, what="convergence")
         except AssertionError:
-            raise AssertionError("not converged:\n  " + "\n  ".join(self.not_ready(kinds))) from None
+            raise AssertionError(
+                "not converged:\n  " + "\n  ".join(self.not_ready(kinds))
+            ) from None
 
     # -- the world through its sockets -------------------------------------------------
     async def through_caddy(self, host: str, path: str = "/") -> httpx.Response:

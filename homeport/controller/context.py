@@ -77,8 +77,16 @@ class ObjectContext:
     def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
         return self.base.store.memory.get(kind or self.key[0], name or self.key[1])
 
-    def remember(self, value: Mapping[str, Any]) -> None:
-        self.base.store.memory.set(*self.key, dict(value), now=self.now().isoformat())
+    def remember(self, value: Mapping[str, Any], *, slot: str | None = None) -> None:
+        kind = f"{self.key[0]}.{slot}" if slot else self.key[0]
+        if slot and not value:
+            self.base.store.memory.forget(kind, self.key[1])
+            return
+        self.base.store.memory.set(kind, self.key[1], dict(value), now=self.now().isoformat())
+
+    def is_ready(self, kind: str, name: str) -> bool:
+        obj = self.base.store.objects.get((kind, name))
+        return obj is not None and obj.ready and not obj.deleting
 
     def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
         return [
@@ -112,6 +120,9 @@ class ObjectContext:
 
     def invalidate(self, key: str) -> None:
         self.base.invalidate(key)
+
+    def record_failover(self, epoch: int, fields: Mapping[str, Any]) -> None:
+        self.base.store.failovers.upsert(self.key[1], epoch, dict(fields))
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.base.store.events.emit(

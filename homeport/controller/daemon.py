@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.controller.background import ControllerBackgroundEnv, run_backgrounds
 from homeport.controller.clock import Clock, SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.context import ControllerContext
@@ -110,6 +111,14 @@ class Daemon:
                 group.create_task(serve_requests(settings.store.path, handle, stop))
                 group.create_task(self._sync_loop(sync, engine, leadership, wake, stop))
                 group.create_task(engine.run(stop))
+                background = ControllerBackgroundEnv(
+                    context=context,
+                    queue=engine.queue,
+                    leadership=leadership,
+                    clock=self.clock,
+                    stop=stop,
+                )
+                group.create_task(run_backgrounds(self.reconcilers, background))
                 notify_systemd("READY=1")
         finally:
             notify_systemd("STOPPING=1")

@@ -26,6 +26,7 @@ from homeport.reconcilers.app import AppReconciler, AppSettings
 from homeport.reconcilers.base import Reconciler
 from homeport.reconcilers.machine import MachineReconciler
 from homeport.reconcilers.proxyroute import ProxyRouteReconciler
+from homeport.reconcilers.standbypair import StandbyPairReconciler
 from homeport.reconcilers.vm import VMReconciler, VMSettings
 from homeport.reconcilers.vm.observe import public_key_of
 
@@ -110,5 +111,12 @@ def build_reconcilers(settings: Settings) -> dict[str, Reconciler[Any, Any]]:
     app = AppReconciler(
         AppSettings(secrets_dir=settings.secrets.directory, url_rewrites=settings.git.url_rewrites)
     )
-    reconcilers: list[Reconciler[Any, Any]] = [MachineReconciler(), vm, app, ProxyRouteReconciler()]
+    pair = StandbyPairReconciler(secrets_dir=settings.secrets.directory, ssh_port=settings.ssh.port)
+    reconcilers: list[Reconciler[Any, Any]] = [
+        MachineReconciler(),
+        vm,
+        app,
+        pair,
+        ProxyRouteReconciler(),
+    ]
     return {r.kind: r for r in reconcilers}

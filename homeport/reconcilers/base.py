@@ -9,6 +9,7 @@ is then the prune (only what homeport owns, never with ``homeport.dev/prune: dis
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -104,8 +105,13 @@ class ReconcileContext(Protocol):
         to other reconcilers at once (unlike status, written after the reconcile)."""
         ...
 
-    def remember(self, value: Mapping[str, Any]) -> None:
-        """Replace this object's durable memory (written before returning)."""
+    def remember(self, value: Mapping[str, Any], *, slot: str | None = None) -> None:
+        """Replace this object's durable memory (written before returning); ``slot`` keeps a
+        separate document (e.g. an operator's pending request)."""
+        ...
+
+    def is_ready(self, kind: str, name: str) -> bool:
+        """Whether another object's Ready condition is True."""
         ...
 
     def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
@@ -144,6 +150,34 @@ class ReconcileContext(Protocol):
         """Record an event on the object being reconciled."""
         ...
 
+    def record_failover(self, epoch: int, fields: Mapping[str, Any]) -> None:
+        """Create or update this StandbyPair's failover record for ``epoch`` (its timeline)."""
+        ...
+
+
+class BackgroundEnv(Protocol):
+    """What a reconciler's background loop (probes, replication) may use."""
+
+    stop: asyncio.Event
+
+    def is_leader(self) -> bool: ...
+
+    def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]: ...
+
+    def context(self, kind: str, name: str) -> ReconcileContext: ...
+
+    def wake(self, kind: str, name: str) -> None:
+        """Reconcile this object now (e.g. a probe crossed its failure threshold)."""
+        ...
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, returning early when ``stop`` is set."""
+        ...
+
 
 class Reconciler(ABC, Generic[D, O]):
     """Base of the per-kind reconcilers."""
@@ -165,3 +199,7 @@ class Reconciler(ABC, Generic[D, O]):
     @abstractmethod
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
         """Perform one action; raise a controller error type on failure."""
+
+    async def background(self, env: BackgroundEnv) -> None:
+        """Work that runs beside reconciles, independent of the resync (default: none)."""
+        return

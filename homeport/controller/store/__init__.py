@@ -64,6 +64,55 @@ class Memory:
         self.db.execute("DELETE FROM memory WHERE kind = ? AND name = ?", [kind, name])
 
 
+class FailoverLog:
+    """Failover timelines of StandbyPairs, one row per (pair, epoch)."""
+
+    COLUMNS = (
+        "trigger",
+        "from_app",
+        "to_app",
+        "phase",
+        "started_at",
+        "finished_at",
+        "timeline",
+        "rpo_seconds",
+        "outcome",
+    )
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def upsert(self, pair: str, epoch: int, fields: dict[str, Any]) -> None:
+        row = self.db.execute(
+            "SELECT id FROM failovers WHERE pair = ? AND epoch = ?", [pair, epoch]
+        ).fetchone()
+        values = {
+            k: (json.dumps(v) if k == "timeline" else v)
+            for k, v in fields.items()
+            if k in self.COLUMNS
+        }
+        if row is None:
+            columns = ["pair", "epoch", *values]
+            self.db.execute(
+                f"INSERT INTO failovers ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                [pair, epoch, *values.values()],
+            )
+        elif values:
+            assignments = ", ".join(f"{k} = ?" for k in values)
+            self.db.execute(
+                f"UPDATE failovers SET {assignments} WHERE id = ?", [*values.values(), row[0]]
+            )
+
+    def for_pair(self, pair: str, limit: int = 10) -> list[dict[str, Any]]:
+        rows = self.db["failovers"].rows_where("pair = ?", [pair], order_by="id desc", limit=limit)
+        result = []
+        for row in rows:
+            row = dict(row)
+            row["timeline"] = json.loads(row["timeline"] or "[]")
+            result.append(row)
+        return list(reversed(result))
+
+
 class Store:
     """All tables of one store file."""
 
@@ -77,6 +126,7 @@ class Store:
         self.leases = LeaseTable(db)
         self.source_state = KeyValue(db, "source_state")
         self.memory = Memory(db)
+        self.failovers = FailoverLog(db)
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Store:

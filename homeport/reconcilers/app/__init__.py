@@ -27,9 +27,9 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
-from homeport.reconcilers.app.observe import AppSettings, env_values, observe_app, pair_env
+from homeport.reconcilers.app.observe import AppSettings, observe_app
 from homeport.reconcilers.app.plan import AppObserved, plan_app
-from homeport.reconcilers.app.render import ENV_DIR, render_env, render_unit, sha256
+from homeport.reconcilers.appfiles import ENV_DIR, render_env_for, render_unit, sha256
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 
@@ -94,7 +94,7 @@ class AppReconciler(Reconciler[App, AppObserved]):
             await systemd.daemon_reload(action.host)
         elif isinstance(action, InstallEnvFile):
             desired = self._desired(ctx)
-            content = render_env(env_values(desired, self.settings, pair_env(desired.name, ctx)))
+            content = render_env_for(desired, self.settings.secrets_dir, ctx)
             if sha256(content) != action.sha:
                 raise TemporaryError("secrets changed while planning; planning again", delay=0)
             await ssh.run(action.host, ["install", "-d", "-m", "0700", ENV_DIR])

@@ -14,9 +14,9 @@ from pathlib import Path
 from homeport.clients.errors import SSHError
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
-from homeport.kinds import App, StandbyPair
+from homeport.kinds import App
 from homeport.reconcilers.app.plan import AppObserved
-from homeport.reconcilers.app.render import AppPaths, parse_dotenv, render_env, render_unit, sha256
+from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
@@ -73,43 +73,6 @@ def resolve_ref(repo: str, ref: str) -> str:
     return lines[0][0]
 
 
-def env_values(app: App, settings: AppSettings, extra: dict[str, str]) -> dict[str, str]:
-    """Plain env + secrets + homeport's own variables. Raises TemporaryError on a missing secret."""
-    values = dict(app.spec.env)
-    for source in app.spec.env_from:
-        values.update(parse_dotenv(_secret(settings, source.secret)))
-    for item in app.spec.secret_env:
-        values[item.name] = _secret(settings, item.secret).rstrip("\n")
-    values.update(extra)
-    return values
-
-
-def _secret(settings: AppSettings, relative: str) -> str:
-    path = settings.secrets_dir / relative
-    try:
-        return path.read_text()
-    except OSError as exc:
-        raise TemporaryError(
-            f"secret {relative!r} is not readable in {settings.secrets_dir} ({exc.strerror}); "
-            "create it on the control plane (mode 0600)",
-            delay=60,
-            reason="SecretMissing",
-        ) from None
-
-
-def pair_env(app_name: str, ctx: ReconcileContext) -> dict[str, str]:
-    """HOMEPORT_EPOCH / HOMEPORT_ROLE when the App belongs to a StandbyPair."""
-    for resource, details in ctx.objects("StandbyPair"):
-        assert isinstance(resource, StandbyPair)
-        if app_name in (resource.spec.primary, resource.spec.standby):
-            primary = str(details.get("primary") or resource.spec.primary)
-            return {
-                "HOMEPORT_EPOCH": str(details.get("epoch", 1)),
-                "HOMEPORT_ROLE": "primary" if app_name == primary else "standby",
-            }
-    return {}
-
-
 async def observe_app(
     desired: App | None, name: str, ctx: ReconcileContext, settings: AppSettings
 ) -> AppObserved:
@@ -133,8 +96,11 @@ async def observe_app(
             seen = replace(seen, repo=repo, release=release)
         except (LookupError, OSError, subprocess.TimeoutExpired) as exc:
             return replace(seen, repo=repo, resolve_error=str(exc))
+        paired = pair_role(name, ctx)
+        if paired is not None:
+            seen = replace(seen, pair_role=paired[1], pair_epoch=paired[2])
         unit = render_unit(desired, address)
-        env = render_env(env_values(desired, settings, pair_env(name, ctx)))
+        env = render_env_for(desired, settings.secrets_dir, ctx)
         seen = replace(seen, desired_unit_sha=sha256(unit), desired_env_sha=sha256(env))
     try:
         seen = await _on_vm(seen, desired, ctx)
@@ -202,4 +168,4 @@ async def _health(seen: AppObserved, desired: App, ctx: ReconcileContext) -> App
     return replace(seen, healthy=result.ok, health_error=result.error)
 
 
-__all__ = ["AppSettings", "observe_app", "pair_env", "resolve_ref", "rewrite"]
+__all__ = ["AppSettings", "observe_app", "resolve_ref", "rewrite"]

@@ -25,7 +25,7 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
-from homeport.reconcilers.app.render import AppPaths
+from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
 
 HEALTH_POLL = 1.0
@@ -52,6 +52,8 @@ class AppObserved:
     env_sha: str | None = None
     env_mode: int | None = None
     desired_env_sha: str = ""
+    pair_epoch: int | None = None
+    pair_role: str | None = None
     active_state: str = "absent"
     enabled: bool = False
     healthy: bool | None = None
@@ -154,6 +156,8 @@ def _steady(
 ) -> Plan:
     prev = seen.previous
     details: dict[str, Any] = {"address": seen.host, "port": desired.spec.port, "release": target}
+    if seen.pair_epoch is not None:
+        details.update(epoch=seen.pair_epoch, role=seen.pair_role)
     if seen.healthy:
         details["deploying"] = False
         stale = _stale_releases(

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from homeport.clients.caddy import CaddyClient
 from homeport.clients.caddy_config import RouteSpec, reverse_proxy_route, route_id
 from homeport.clients.caddy_config import upstream as upstream_address
-from homeport.kinds import App, ProxyRoute
+from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 
@@ -104,11 +104,18 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
     epoch = None
     app_name = desired.spec.app
     if desired.spec.standby_pair is not None:
-        pair = ctx.status_details("StandbyPair", desired.spec.standby_pair)
-        app_name = pair.get("primary")
-        epoch = pair.get("epoch")
-        if not app_name:
-            return None, f"StandbyPair {desired.spec.standby_pair} has no primary yet"
+        pair = ctx.desired("StandbyPair", desired.spec.standby_pair)
+        if not isinstance(pair, StandbyPair):
+            return None, f"StandbyPair {desired.spec.standby_pair} is not in the adopted revision"
+        # The pair's memory, not its status: it changes the moment a failover promotes.
+        memory = ctx.recall("StandbyPair", pair.name)
+        if memory.get("phase") in ("Fencing", "Promoting", "Rerouting"):
+            return (
+                None,
+                f"StandbyPair {pair.name} is failing over; the pair owns its routes meanwhile",
+            )
+        app_name = memory.get("primary") or pair.spec.primary
+        epoch = memory.get("epoch", 1)
     app = ctx.desired("App", str(app_name))
     details = ctx.status_details("App", str(app_name))
     address = details.get("address")

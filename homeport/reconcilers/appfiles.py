@@ -1,7 +1,9 @@
-"""What an App looks like on its VM: paths, the systemd unit, the EnvironmentFile. Pure.
+"""What an App looks like on its VM: paths, the systemd unit, the EnvironmentFile.
 
-The env file holds secrets: its content is only ever built right before it is written
-(``act``); plans and observations carry its sha256, never its text.
+Shared by the App reconciler (deploys) and the StandbyPair reconciler (promotes a standby
+by rewriting its EnvironmentFile with the new epoch), which never import each other.
+The env file holds secrets: its content is only ever built right before it is written;
+plans and observations carry its sha256, never its text.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ import hashlib
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from homeport.kinds import App
+from homeport.kinds import App, StandbyPair
+from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import UNIT_PREFIX, marker
 
 ENV_DIR = "/etc/homeport/apps"
@@ -127,3 +132,52 @@ def parse_dotenv(text: str) -> dict[str, str]:
             )
         values[key] = value
     return values
+
+
+def read_secret(secrets_dir: Path, relative: str) -> str:
+    path = secrets_dir / relative
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise TemporaryError(
+            f"secret {relative!r} is not readable in {secrets_dir} ({exc.strerror}); "
+            "create it on the control plane (mode 0600)",
+            delay=60,
+            reason="SecretMissing",
+        ) from None
+
+
+def env_values(app: App, secrets_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    """Plain env + secrets + homeport's own variables (raises TemporaryError on a missing secret)."""
+    values = dict(app.spec.env)
+    for source in app.spec.env_from:
+        values.update(parse_dotenv(read_secret(secrets_dir, source.secret)))
+    for item in app.spec.secret_env:
+        values[item.name] = read_secret(secrets_dir, item.secret).rstrip("\n")
+    values.update(extra)
+    return values
+
+
+def pair_role(app_name: str, ctx: ReconcileContext) -> tuple[StandbyPair, str, int] | None:
+    """(pair, role, epoch) of an App in a StandbyPair, from the pair's durable memory."""
+    for resource, _ in ctx.objects("StandbyPair"):
+        assert isinstance(resource, StandbyPair)
+        if app_name in (resource.spec.primary, resource.spec.standby):
+            memory = ctx.recall("StandbyPair", resource.name)
+            primary = str(memory.get("primary") or resource.spec.primary)
+            role = "primary" if app_name == primary else "standby"
+            return resource, role, int(memory.get("epoch", 1))
+    return None
+
+
+def pair_env(app_name: str, ctx: ReconcileContext) -> dict[str, str]:
+    """HOMEPORT_EPOCH / HOMEPORT_ROLE when the App belongs to a StandbyPair."""
+    found = pair_role(app_name, ctx)
+    if found is None:
+        return {}
+    _, role, epoch = found
+    return {"HOMEPORT_EPOCH": str(epoch), "HOMEPORT_ROLE": role}
+
+
+def render_env_for(app: App, secrets_dir: Path, ctx: ReconcileContext) -> bytes:
+    return render_env(env_values(app, secrets_dir, pair_env(app.name, ctx)))

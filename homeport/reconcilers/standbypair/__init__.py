@@ -1,0 +1,405 @@
+"""StandbyPair: a primary App and its warm standby on another Machine; automatic,
+fenced failover; explicit switchover and failback; rebuild of the standby afterwards.
+
+``plan.py`` is the state machine (pure), ``observe.py`` reads, ``runtime.py`` probes and
+replicates in the background, ``act`` below performs each step and moves the pair's
+durable phase on, recording the failover's timeline (``homeport describe standbypair``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import asyncssh
+
+from homeport.clients.caddy import CaddyClient
+from homeport.clients.errors import ClientError, ProxmoxError
+from homeport.clients.probes import Prober
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.secret import Secret
+from homeport.clients.ssh import SSHPool
+from homeport.clients.systemd import Systemd
+from homeport.kinds import App, StandbyPair
+from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
+from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.standbypair.actions import (
+    ClearRequest,
+    CutIngress,
+    Establish,
+    FencePrimary,
+    FinalSync,
+    FinishFailover,
+    FinishRebuild,
+    Promote,
+    Reroute,
+    Resync,
+    RouteTarget,
+    SetUpReplication,
+    StartFailover,
+    StopStaleApp,
+)
+from homeport.reconcilers.standbypair.memory import (
+    FENCING,
+    HEALTHY,
+    PROMOTING,
+    REROUTING,
+    PairMemory,
+)
+from homeport.reconcilers.standbypair.observe import REQUEST_SLOT, load_memory, observe_pair
+from homeport.reconcilers.standbypair.plan import (
+    REPLICATION_KEY,
+    REPLICATION_KNOWN_HOSTS,
+    PairObserved,
+    plan_pair,
+)
+from homeport.reconcilers.standbypair.runtime import PairRuntime
+
+log = logging.getLogger(__name__)
+FENCE_TIMEOUT = 30.0
+
+__all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
+
+
+class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
+    kind: ClassVar[str] = "StandbyPair"
+    # Never wait for the primary to be Ready: that is exactly when a pair must act.
+    gated_by: ClassVar[frozenset[str] | None] = frozenset()
+
+    def __init__(self, *, secrets_dir: Path, ssh_port: int) -> None:
+        self.secrets_dir = secrets_dir
+        self.ssh_port = ssh_port
+        self.runtime = PairRuntime(ssh_port)
+
+    async def background(self, env: BackgroundEnv) -> None:
+        await self.runtime.run(env)
+
+    async def observe(
+        self, desired: StandbyPair | None, name: str, ctx: ReconcileContext
+    ) -> PairObserved | None:
+        if desired is None:
+            return None
+        return await observe_pair(desired, ctx, self.runtime.views(), self.ssh_port)
+
+    def plan(
+        self, desired: StandbyPair | None, observed: PairObserved | None, *, now: datetime
+    ) -> Plan:
+        if desired is None or observed is None:
+            return Plan(
+                reason="pair removed from git; its Apps and routes are left as they are", gone=True
+            )
+        return plan_pair(desired, observed, now=now)
+
+    # -- acting ----------------------------------------------------------------------
+    async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        pair = ctx.desired("StandbyPair", ctx.key[1])
+        if not isinstance(pair, StandbyPair):
+            raise TemporaryError("the pair disappeared from the adopted revision", delay=0)
+        memory = load_memory(pair, ctx)
+        if isinstance(action, StartFailover):
+            self._start(action, memory, ctx)
+        elif isinstance(action, CutIngress):
+            await self._routes(action.routes, ctx)
+            self._step(memory, ctx, "IngressCut", action.describe())
+        elif isinstance(action, FencePrimary):
+            detail = await self._fence(action, memory, ctx)
+            memory = load_memory(pair, ctx)
+            memory.phase = PROMOTING
+            self._step(memory, ctx, "Fenced", detail)
+        elif isinstance(action, FinalSync):
+            await self._rsync(action.source_host, action.command, ctx)
+            memory.last_sync = ctx.now().isoformat()
+            self._step(memory, ctx, "FinalSync", "data synced after the drain")
+        elif isinstance(action, Promote):
+            await self._promote(action, memory, pair, ctx)
+        elif isinstance(action, Reroute):
+            await self._routes(action.routes, ctx)
+            self._step(memory, ctx, "Rerouted", action.describe())
+        elif isinstance(action, FinishFailover):
+            self._finish(action, memory, ctx)
+        elif isinstance(action, StopStaleApp):
+            systemd: Systemd = ctx.client("systemd")
+            await systemd.stop(action.host, action.unit)
+            ctx.event("Quarantine", action.describe(), warning=True)
+        elif isinstance(action, SetUpReplication):
+            await self._replication_keys(action, ctx)
+            memory = load_memory(pair, ctx)
+            memory.replication_keys = list(action.apps)
+            ctx.remember(memory.dump())
+        elif isinstance(action, Resync):
+            await self._rsync(action.source_host, action.command, ctx)
+            memory.last_sync = ctx.now().isoformat()
+            memory.last_sync_error = None
+            ctx.remember(memory.dump())
+        elif isinstance(action, FinishRebuild):
+            memory.phase = HEALTHY
+            memory.quarantine = None
+            ctx.remember(memory.dump())
+            ctx.event("StandbyRebuilt", action.describe())
+        elif isinstance(action, Establish):
+            memory.established = True
+            ctx.remember(memory.dump())
+            ctx.event("Established", action.describe())
+        elif isinstance(action, ClearRequest):
+            ctx.remember({}, slot=REQUEST_SLOT)
+            if action.why != "done":
+                ctx.event("RequestDropped", action.describe(), warning=True)
+        else:
+            raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
+
+    def _start(self, action: StartFailover, memory: PairMemory, ctx: ReconcileContext) -> None:
+        now = ctx.now().isoformat()
+        steps = []
+        if action.failed_since:
+            steps.append(
+                {
+                    "phase": "FailureStarted",
+                    "at": action.failed_since,
+                    "detail": "first failed probe",
+                }
+            )
+        if action.detected_at:
+            steps.append({"phase": "Detected", "at": action.detected_at, "detail": action.reason})
+        steps.append({"phase": "Fencing", "at": now, "detail": f"epoch {action.epoch}"})
+        memory.phase = FENCING
+        memory.failover = {
+            "epoch": action.epoch,
+            "trigger": action.trigger,
+            "from": action.from_app,
+            "to": action.to_app,
+            "reason": action.reason,
+            "started_at": now,
+            "rpo_seconds": action.rpo_seconds,
+            "steps": steps,
+        }
+        if action.trigger == "automatic":
+            memory.automatic_failovers = [*memory.automatic_failovers[-20:], now]
+        ctx.remember(memory.dump())
+        ctx.record_failover(
+            action.epoch,
+            {
+                "trigger": action.trigger,
+                "from_app": action.from_app,
+                "to_app": action.to_app,
+                "phase": FENCING,
+                "started_at": now,
+                "timeline": steps,
+                "rpo_seconds": action.rpo_seconds,
+                "outcome": "in progress",
+            },
+        )
+        ctx.event("FailoverStarted", action.describe(), warning=action.trigger == "automatic")
+
+    def _step(self, memory: PairMemory, ctx: ReconcileContext, phase: str, detail: str) -> None:
+        if memory.failover is None:
+            ctx.remember(memory.dump())
+            return
+        memory.failover["steps"] = [
+            *memory.failover["steps"],
+            {"phase": phase, "at": ctx.now().isoformat(), "detail": detail},
+        ]
+        ctx.remember(memory.dump())
+        ctx.record_failover(
+            int(memory.failover["epoch"]),
+            {"phase": memory.phase, "timeline": memory.failover["steps"]},
+        )
+
+    async def _routes(self, routes: tuple[RouteTarget, ...], ctx: ReconcileContext) -> None:
+        caddy: CaddyClient = ctx.client("caddy")
+        await caddy.ensure_server()
+        for target in routes:
+            route = dict(target.route)
+            await caddy.upsert_route(route)
+            if not await caddy.verify_route(route):
+                raise TemporaryError(
+                    f"Caddy does not run route {target.name} as written; retrying", delay=0.2
+                )
+
+    async def _fence(self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext) -> str:
+        if not action.stop_vm:
+            if action.host:
+                systemd: Systemd = ctx.client("systemd")
+                await systemd.stop(action.host, action.unit)
+            return f"{action.unit} stopped on {action.host}"
+        if action.node is None or action.vmid is None:
+            return self._quarantine(action, memory, ctx, "its VM is unknown")
+        px: ProxmoxClient = ctx.client("proxmox")
+        try:
+            async with asyncio.timeout(FENCE_TIMEOUT):
+                task = await px.stop_vm(action.node, action.vmid, timeout=5)
+                if task is not None:
+                    await px.tasks.wait(task, timeout=FENCE_TIMEOUT)
+                status = await px.vm_status(action.node, action.vmid)
+            if status.status == "stopped":
+                return f"VM {action.vmid} stopped on {action.node} (confirmed)"
+            raise TemporaryError(
+                f"VM {action.vmid} still {status.status} after stop; fencing again", delay=0.2
+            )
+        except (ProxmoxError, ClientError, TimeoutError) as exc:
+            cluster = None
+            with contextlib.suppress(ProxmoxError, ClientError):
+                cluster = await px.cluster_status()
+            if cluster is not None and cluster.quorate and action.node not in cluster.online_nodes:
+                return f"node {action.node} is down according to the quorate cluster; VM {action.vmid} cannot run"
+            return self._quarantine(action, memory, ctx, f"node {action.node} unreachable ({exc})")
+
+    def _quarantine(
+        self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext, why: str
+    ) -> str:
+        memory.quarantine = {
+            "app": action.app,
+            "vmid": action.vmid,
+            "node": action.node,
+            "since": ctx.now().isoformat(),
+        }
+        ctx.remember(memory.dump())
+        ctx.event(
+            "Quarantined",
+            f"{action.app}: {why}; ingress cut, it is stopped first when it returns",
+            warning=True,
+        )
+        return f"{why}: ingress cut and {action.app} quarantined"
+
+    async def _promote(
+        self, action: Promote, memory: PairMemory, pair: StandbyPair, ctx: ReconcileContext
+    ) -> None:
+        record = memory.failover or {}
+        memory.epoch = max(memory.epoch, action.epoch)
+        old = str(record.get("from") or memory.primary)
+        memory.primary, memory.standby = action.app, old if old != action.app else memory.standby
+        ctx.remember(memory.dump())  # the new epoch and roles are what the env files render
+        await self._restart_with_env(action.app, action.host, action.unit, action.env_path, ctx)
+        if action.demote is not None:
+            app, host, unit, env_path = action.demote
+            await self._restart_with_env(app, host, unit, env_path, ctx)
+        await self._wait_healthy(action, ctx)
+        memory = load_memory(pair, ctx)
+        memory.phase = REROUTING
+        self._step(memory, ctx, "Promoted", f"{action.app} serves with epoch {action.epoch}")
+
+    async def _restart_with_env(
+        self, app_name: str, host: str, unit: str, env_path: str, ctx: ReconcileContext
+    ) -> None:
+        app = ctx.desired("App", app_name)
+        if not isinstance(app, App):
+            raise TemporaryError(f"App {app_name} is not in the adopted revision", delay=1)
+        ssh: SSHPool = ctx.client("ssh")
+        systemd: Systemd = ctx.client("systemd")
+        content = render_env_for(app, self.secrets_dir, ctx)
+        await ssh.run(host, ["install", "-d", "-m", "0700", ENV_DIR])
+        await ssh.install_file(
+            host, env_path, Secret(content.decode()), mode=0o600, owner="root", group="root"
+        )
+        await systemd.restart(host, unit)
+
+    async def _wait_healthy(self, action: Promote, ctx: ReconcileContext) -> None:
+        prober: Prober = ctx.client("prober")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + action.timeout
+        while True:
+            result = await prober.http(action.health_url, timeout=2.0)
+            if result.ok:
+                return
+            if loop.time() > deadline:
+                raise TemporaryError(
+                    f"{action.app} did not become healthy after promotion: {result.error}", delay=1
+                )
+            await asyncio.sleep(0.05)
+
+    def _finish(self, action: FinishFailover, memory: PairMemory, ctx: ReconcileContext) -> None:
+        now = ctx.now()
+        record = dict(memory.failover or {})
+        steps = [
+            *record.get("steps", []),
+            {"phase": action.phase, "at": now.isoformat(), "detail": "done"},
+        ]
+        memory.phase = action.phase
+        memory.failover = None
+        if record.get("trigger") != "automatic":
+            memory.replication_keys = []
+        ctx.remember(memory.dump())
+        summary = _summary(steps, record.get("rpo_seconds"))
+        ctx.record_failover(
+            action.epoch,
+            {
+                "phase": action.phase,
+                "finished_at": now.isoformat(),
+                "timeline": steps,
+                "outcome": "completed",
+            },
+        )
+        ctx.event(
+            "FailoverCompleted",
+            f"{record.get('from')} → {record.get('to')} (epoch {action.epoch}): {summary}",
+        )
+
+    async def _rsync(self, host: str, command: tuple[str, ...], ctx: ReconcileContext) -> None:
+        ssh: SSHPool = ctx.client("ssh")
+        result = await ssh.run(host, list(command), timeout=600, check=False)
+        if not result.ok:
+            error = result.stderr.decode(errors="replace").strip()[-300:]
+            raise TemporaryError(f"replication from {host} failed: {error}", delay=2)
+
+    async def _replication_keys(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
+        ssh: SSHPool = ctx.client("ssh")
+        key = asyncssh.generate_private_key(
+            "ssh-ed25519", comment=f"homeport-replication-{ctx.key[1]}"
+        )
+        private = Secret(key.export_private_key().decode())
+        public = key.export_public_key().decode().strip()
+        hosts = [h for _, h in action.hosts]
+        for host in hosts:
+            await ssh.run(host, ["install", "-d", "-m", "0700", "/root/.ssh"])
+            await ssh.install_file(
+                host, REPLICATION_KEY, private, mode=0o600, owner="root", group="root"
+            )
+            current = (await ssh.read_file(host, "/root/.ssh/authorized_keys") or b"").decode()
+            kept = [line for line in current.splitlines() if "homeport-replication-" not in line]
+            authorized = "\n".join([*kept, public]) + "\n"
+            await ssh.install_file(
+                host,
+                "/root/.ssh/authorized_keys",
+                authorized.encode(),
+                mode=0o600,
+                owner="root",
+                group="root",
+            )
+            lines = []
+            for other in hosts:
+                if other != host:
+                    for pinned in ssh.known_hosts.pinned(other, action.port):
+                        lines.append(f"[{other}]:{action.port} {pinned}")
+            await ssh.install_file(
+                host,
+                REPLICATION_KNOWN_HOSTS,
+                ("\n".join(lines) + "\n").encode(),
+                mode=0o644,
+                owner="root",
+                group="root",
+            )
+
+
+def _summary(steps: list[dict[str, Any]], rpo: object) -> str:
+    def at(phase: str) -> datetime | None:
+        found = next((s["at"] for s in steps if s["phase"] == phase), None)
+        return datetime.fromisoformat(found) if found else None
+
+    parts = []
+    pairs = [
+        ("detection", "FailureStarted", "Detected"),
+        ("fencing", "Fencing", "Fenced"),
+        ("promotion", "Fenced", "Promoted"),
+        ("reroute", "Promoted", "Rerouted"),
+    ]
+    for label, begin, end in pairs:
+        a, b = at(begin), at(end)
+        if a and b:
+            parts.append(f"{label} {(b - a).total_seconds():.2f}s")
+    if isinstance(rpo, int | float):
+        parts.append(f"data-loss window {rpo:.1f}s")
+    return ", ".join(parts) or "done"

@@ -1,0 +1,178 @@
+"""The steps of a StandbyPair's life, as values: each is journaled before it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeport.reconcilers.base import Action
+
+
+@dataclass(frozen=True)
+class RouteTarget:
+    """One ProxyRoute of the pair, as Caddy should run it."""
+
+    name: str
+    route: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StartFailover(Action):
+    epoch: int
+    trigger: str  # automatic | switchover | failback
+    from_app: str
+    to_app: str
+    reason: str
+    detected_at: str | None = None
+    failed_since: str | None = None
+    rpo_seconds: float | None = None
+    verb = "failover"
+
+    def describe(self) -> str:
+        rpo = (
+            f", data-loss window ≤ {self.rpo_seconds:.1f}s" if self.rpo_seconds is not None else ""
+        )
+        return f"{self.trigger} failover {self.from_app} → {self.to_app} (epoch {self.epoch}): {self.reason}{rpo}"
+
+
+@dataclass(frozen=True)
+class CutIngress(Action):
+    routes: tuple[RouteTarget, ...]
+    from_app: str
+    verb = "cut-ingress"
+
+    def describe(self) -> str:
+        names = ", ".join(r.name for r in self.routes) or "no routes"
+        return f"cut {self.from_app} from the ingress ({names} answer 503 meanwhile)"
+
+
+@dataclass(frozen=True)
+class FencePrimary(Action):
+    app: str
+    node: str | None
+    vmid: int | None
+    host: str | None
+    unit: str
+    stop_vm: bool
+    """True: stop the VM through Proxmox (failover); False: stop the unit only (switchover)."""
+    verb = "fence"
+
+    def describe(self) -> str:
+        if self.stop_vm:
+            return f"fence {self.app}: stop VM {self.vmid} on {self.node} through the Proxmox API and confirm it stopped"
+        return f"fence {self.app}: stop {self.unit} on {self.host}"
+
+
+@dataclass(frozen=True)
+class FinalSync(Action):
+    source_host: str
+    command: tuple[str, ...]
+    verb = "final-sync"
+
+    def describe(self) -> str:
+        return f"final sync of the data from {self.source_host} before the switchover"
+
+
+@dataclass(frozen=True)
+class Promote(Action):
+    app: str
+    host: str
+    unit: str
+    env_path: str
+    epoch: int
+    health_url: str
+    timeout: float
+    demote: tuple[str, str, str, str] | None = None
+    """(app, host, unit, env path) of the old primary to restart as standby (switchover)."""
+    verb = "promote"
+
+    def describe(self) -> str:
+        demote = f"; {self.demote[0]} restarts as standby" if self.demote else ""
+        return f"promote {self.app} with epoch {self.epoch} and wait until it is healthy{demote}"
+
+
+@dataclass(frozen=True)
+class Reroute(Action):
+    routes: tuple[RouteTarget, ...]
+    to_app: str
+    epoch: int
+    verb = "reroute"
+
+    def describe(self) -> str:
+        names = ", ".join(r.name for r in self.routes) or "no routes"
+        return f"route {names} to {self.to_app} (epoch {self.epoch}) and read Caddy's config back"
+
+
+@dataclass(frozen=True)
+class FinishFailover(Action):
+    epoch: int
+    phase: str
+    verb = "failover-done"
+
+    def describe(self) -> str:
+        return f"failover to epoch {self.epoch} done; pair is {self.phase}"
+
+
+@dataclass(frozen=True)
+class StopStaleApp(Action):
+    app: str
+    host: str
+    unit: str
+    verb = "quarantine"
+
+    def describe(self) -> str:
+        return f"stop the returned old primary {self.app} ({self.unit} on {self.host}) before anything else"
+
+
+@dataclass(frozen=True)
+class SetUpReplication(Action):
+    hosts: tuple[tuple[str, str], ...]
+    """(app, host) of both members."""
+    apps: tuple[str, str]
+    port: int
+    verb = "replication-keys"
+
+    def describe(self) -> str:
+        return "install the pair's replication key and pin host keys on " + ", ".join(
+            h for _, h in self.hosts
+        )
+
+
+@dataclass(frozen=True)
+class Resync(Action):
+    source_host: str
+    command: tuple[str, ...]
+    verb = "resync"
+
+    def describe(self) -> str:
+        return f"rebuild the standby's data from the primary ({self.source_host})"
+
+
+@dataclass(frozen=True)
+class FinishRebuild(Action):
+    standby: str
+    verb = "rebuilt"
+
+    def describe(self) -> str:
+        return f"{self.standby} is the warm standby again; pair is Healthy"
+
+
+@dataclass(frozen=True)
+class ClearRequest(Action):
+    request: str
+    why: str
+    verb = "request"
+
+    def describe(self) -> str:
+        return f"drop the request {self.request}: {self.why}"
+
+
+@dataclass(frozen=True)
+class Establish(Action):
+    primary: str
+    standby: str
+    verb = "established"
+
+    def describe(self) -> str:
+        return f"{self.primary} serves and {self.standby} is a warm, synced standby: automatic failover is armed"

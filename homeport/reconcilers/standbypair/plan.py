@@ -1,0 +1,522 @@
+"""The StandbyPair plan: pure. Healthy → (Detecting) → Fencing → Promoting → Rerouting →
+Degraded → (standby rebuilt) → Healthy, never promoting before the primary is fenced.
+
+A failover is one plan of ordered actions (start, cut ingress, fence, promote, reroute,
+finish), executed in one reconcile for speed; each step moves ``memory.phase`` on, so a
+daemon that dies half-way resumes at the recorded phase, with the recorded epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeport.clients.caddy_config import RouteSpec, reverse_proxy_route
+from homeport.clients.caddy_config import upstream as dial
+from homeport.kinds import StandbyPair
+from homeport.reconcilers.base import Action, ConditionUpdate, Plan
+from homeport.reconcilers.standbypair.actions import (
+    ClearRequest,
+    CutIngress,
+    Establish,
+    FencePrimary,
+    FinalSync,
+    FinishFailover,
+    FinishRebuild,
+    Promote,
+    Reroute,
+    Resync,
+    RouteTarget,
+    SetUpReplication,
+    StartFailover,
+    StopStaleApp,
+)
+from homeport.reconcilers.standbypair.memory import (
+    DEGRADED,
+    FENCING,
+    HEALTHY,
+    IN_FLIGHT,
+    PROMOTING,
+    PairMemory,
+)
+
+PROMOTE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Member:
+    """One App of the pair, as the world shows it."""
+
+    app: str
+    host: str | None = None
+    port: int = 0
+    health_path: str = "/healthz"
+    unit: str = ""
+    env_path: str = ""
+    data_dir: str = ""
+    vmid: int | None = None
+    node: str | None = None
+    node_online: bool = True
+    app_ready: bool = False
+    app_epoch: int | None = None
+    maintenance: bool = False
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.host}:{self.port}{self.health_path}"
+
+
+@dataclass(frozen=True)
+class ProbeView:
+    healthy: bool | None = None
+    failures: int = 0
+    failed_since: str | None = None
+    detected_at: str | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class PairRoute:
+    name: str
+    host: str
+    path_prefix: str | None = None
+    health_check: bool = True
+
+
+@dataclass(frozen=True)
+class PairObserved:
+    name: str
+    memory: PairMemory
+    primary: Member
+    standby: Member
+    primary_probe: ProbeView = field(default_factory=ProbeView)
+    standby_probe: ProbeView = field(default_factory=ProbeView)
+    routes: tuple[PairRoute, ...] = ()
+    request: Mapping[str, Any] | None = None
+    ssh_port: int = 22
+
+
+# -- Caddy routes ---------------------------------------------------------------------
+
+
+def serving_route(route: PairRoute, member: Member, epoch: int) -> dict[str, Any]:
+    return reverse_proxy_route(
+        RouteSpec(
+            name=route.name,
+            hosts=[route.host],
+            upstreams=[dial(member.host or "", member.port)],
+            path_prefix=route.path_prefix,
+            health_uri=member.health_path if route.health_check else None,
+            epoch=epoch,
+        )
+    )
+
+
+def cut_route(route: PairRoute, member: Member, epoch: int) -> dict[str, Any]:
+    """The same route (same @id and matchers), answering 503 while the pair fails over."""
+    serving = serving_route(route, member, epoch)
+    serving["handle"] = [
+        {
+            "handler": "static_response",
+            "status_code": 503,
+            "headers": {"Retry-After": ["1"]},
+            "body": "failover in progress",
+        }
+    ]
+    return serving
+
+
+# -- replication ----------------------------------------------------------------------
+
+REPLICATION_KEY = "/root/.ssh/homeport-replication"
+REPLICATION_KNOWN_HOSTS = "/root/.ssh/homeport-replication-known-hosts"
+
+
+def rsync_command(source: Member, target: Member, port: int) -> tuple[str, ...]:
+    """Run on the source VM: mirror its data directory onto the target's, over SSH."""
+    ssh = (
+        f"ssh -i {REPLICATION_KEY} -p {port} -o StrictHostKeyChecking=yes "
+        f"-o UserKnownHostsFile={REPLICATION_KNOWN_HOSTS} -o BatchMode=yes"
+    )
+    return (
+        "rsync",
+        "-a",
+        "--delete",
+        "-e",
+        ssh,
+        f"{source.data_dir}/",
+        f"root@{target.host}:{target.data_dir}/",
+    )
+
+
+def lag_seconds(memory: PairMemory, at: datetime) -> float | None:
+    if memory.last_sync is None:
+        return None
+    return max(0.0, (at - datetime.fromisoformat(memory.last_sync)).total_seconds())
+
+
+# -- the plan -------------------------------------------------------------------------
+
+
+def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime) -> Plan:
+    if desired is None:
+        return Plan(
+            reason="pair removed from git; its Apps and routes are left as they are", gone=True
+        )
+    memory = seen.memory
+    details = _details(desired, seen, now)
+    if memory.phase in IN_FLIGHT and memory.failover:
+        return Plan(actions=tuple(_resume(desired, seen, now)), details=details)
+    if seen.request is not None:
+        handled = _request(desired, seen, now)
+        if handled is not None:
+            return Plan(actions=tuple(handled), details=details)
+    stale = seen.standby
+    quarantined = memory.quarantine is not None and memory.quarantine.get("app") == stale.app
+    if (
+        quarantined
+        and seen.standby_probe.healthy
+        and stale.app_epoch != memory.epoch
+        and stale.host
+    ):
+        return Plan(actions=(StopStaleApp(stale.app, stale.host, stale.unit),), details=details)
+    if memory.phase == HEALTHY:
+        return _healthy(desired, seen, now, details)
+    return _degraded(desired, seen, now, details)
+
+
+def _details(desired: StandbyPair, seen: PairObserved, now: datetime) -> dict[str, Any]:
+    memory = seen.memory
+    lag = lag_seconds(memory, now)
+    return {
+        "primary": memory.primary,
+        "standby": memory.standby,
+        "epoch": memory.epoch,
+        "phase": memory.phase,
+        "lastSync": memory.last_sync,
+        "lagSeconds": round(lag, 1) if lag is not None else None,
+        "primaryHealthy": seen.primary_probe.healthy,
+        "standbyHealthy": seen.standby_probe.healthy,
+        "quarantine": memory.quarantine,
+        "detecting": seen.primary_probe.failures > 0 and memory.phase == HEALTHY,
+    }
+
+
+def _crossed(desired: StandbyPair, probe: ProbeView) -> bool:
+    return probe.healthy is False and probe.failures >= desired.spec.probe.failure_threshold
+
+
+def _healthy(
+    desired: StandbyPair, seen: PairObserved, now: datetime, details: dict[str, Any]
+) -> Plan:
+    memory, spec = seen.memory, desired.spec
+    if _crossed(desired, seen.primary_probe) and memory.established:
+        return _automatic(desired, seen, now, details)
+    if seen.primary.maintenance and seen.standby_probe.healthy:
+        return Plan(
+            actions=tuple(
+                _switchover(
+                    desired, seen, now, "maintenance", "primary's Machine is in maintenance"
+                )
+            ),
+            details=details,
+        )
+    keys = [memory.primary, memory.standby]
+    if (
+        spec.replication.method == "rsync"
+        and memory.replication_keys != keys
+        and seen.primary.host
+        and seen.standby.host
+    ):
+        return Plan(actions=(_setup_replication(seen),), details=details)
+    conditions = []
+    lag = lag_seconds(memory, now)
+    if spec.replication.method == "rsync" and (
+        lag is None or lag > spec.replication.max_lag_seconds
+    ):
+        shown = "never synced" if lag is None else f"lag {lag:.0f}s"
+        conditions.append(
+            ConditionUpdate(
+                "Degraded",
+                "True",
+                "ReplicationLagging",
+                f"replication {shown} exceeds {spec.replication.max_lag_seconds:.0f}s"
+                + (f": {memory.last_sync_error}" if memory.last_sync_error else ""),
+            )
+        )
+    if seen.primary_probe.healthy is None:
+        return Plan(
+            waiting="probing the primary",
+            requeue_after=spec.probe.interval_seconds,
+            details=details,
+        )
+    if not memory.established:
+        return _establish(desired, seen, details)
+    if seen.primary_probe.failures:
+        return Plan(
+            waiting=f"primary failing its probe ({seen.primary_probe.failures}/"
+            f"{spec.probe.failure_threshold}): {seen.primary_probe.last_error}",
+            state_reason="Detecting",
+            requeue_after=spec.probe.interval_seconds,
+            details=details,
+            conditions=tuple(conditions),
+        )
+    if not seen.standby_probe.healthy:
+        conditions.append(
+            ConditionUpdate(
+                "Degraded",
+                "True",
+                "StandbyDown",
+                f"standby {memory.standby} is not healthy: {seen.standby_probe.last_error}",
+            )
+        )
+    return Plan(
+        reason=f"{memory.primary} serves (epoch {memory.epoch}), {memory.standby} is warm",
+        ready=True,
+        details=details,
+        conditions=tuple(conditions),
+        requeue_after=30,
+    )
+
+
+def _establish(desired: StandbyPair, seen: PairObserved, details: dict[str, Any]) -> Plan:
+    """A pair arms its automatic failover once both members served and synced once."""
+    memory = seen.memory
+    missing = [m.app for m in (seen.primary, seen.standby) if not m.app_ready]
+    if missing:
+        waiting = "waiting for " + ", ".join(missing) + " to be deployed"
+        return Plan(waiting=waiting, requeue_after=2, details=details)
+    if not (seen.primary_probe.healthy and seen.standby_probe.healthy):
+        waiting = "waiting for both members to pass their probes"
+        return Plan(waiting=waiting, requeue_after=1, details=details)
+    if desired.spec.replication.method == "rsync" and memory.last_sync is None:
+        return Plan(waiting="waiting for the first replication", requeue_after=1, details=details)
+    return Plan(actions=(Establish(memory.primary, memory.standby),), details=details)
+
+
+def _automatic(
+    desired: StandbyPair, seen: PairObserved, now: datetime, details: dict[str, Any]
+) -> Plan:
+    spec, memory = desired.spec, seen.memory
+    down = f"primary {memory.primary} is down: {seen.primary_probe.last_error}"
+    if spec.failover.mode == "manual":
+        return Plan(
+            waiting=f"{down}; failover is manual: run `homeport failover {desired.name}`",
+            state_reason="PrimaryDown",
+            details=details,
+            conditions=(ConditionUpdate("Degraded", "True", "PrimaryDown", down),),
+        )
+    recent = [
+        t
+        for t in memory.automatic_failovers
+        if now - datetime.fromisoformat(t) < timedelta(hours=1)
+    ]
+    if len(recent) >= spec.failover.max_per_hour:
+        message = (
+            f"{down}; {len(recent)} automatic failovers in the last hour reached the budget "
+            f"({spec.failover.max_per_hour}); run `homeport failover {desired.name}` to force one"
+        )
+        return Plan(
+            waiting=message,
+            state_reason="FailoverBudgetExhausted",
+            details=details,
+            conditions=(ConditionUpdate("Stalled", "True", "FailoverBudgetExhausted", message),),
+        )
+    if not seen.standby_probe.healthy:
+        message = f"{down}; the standby {memory.standby} is not healthy either: {seen.standby_probe.last_error}"
+        return Plan(
+            waiting=message,
+            state_reason="BothDown",
+            requeue_after=1,
+            details=details,
+            conditions=(ConditionUpdate("Degraded", "True", "BothDown", message),),
+        )
+    gate = _data_loss_gate(desired, seen, now, accept=False)
+    if gate is not None:
+        return Plan(
+            waiting=gate,
+            state_reason="ReplicationLag",
+            details=details,
+            conditions=(ConditionUpdate("Stalled", "True", "ReplicationLag", gate),),
+        )
+    return Plan(actions=tuple(_failover(desired, seen, now, "automatic", down)), details=details)
+
+
+def _data_loss_gate(
+    desired: StandbyPair, seen: PairObserved, now: datetime, *, accept: bool
+) -> str | None:
+    spec = desired.spec
+    if spec.replication.method == "none" or accept:
+        return None
+    since = seen.primary_probe.failed_since
+    lag = lag_seconds(seen.memory, datetime.fromisoformat(since) if since else now)
+    if lag is None or lag > spec.replication.max_lag_seconds:
+        shown = (
+            "the standby was never synced" if lag is None else f"the standby is {lag:.0f}s behind"
+        )
+        return (
+            f"automatic promotion refused: {shown} (max {spec.replication.max_lag_seconds:.0f}s); "
+            f"accept the loss with `homeport failover {desired.name} --accept-data-loss`"
+        )
+    return None
+
+
+def _rpo(desired: StandbyPair, seen: PairObserved, now: datetime) -> float | None:
+    if desired.spec.replication.method == "none":
+        return 0.0
+    since = seen.primary_probe.failed_since
+    return lag_seconds(seen.memory, datetime.fromisoformat(since) if since else now)
+
+
+def _failover(
+    desired: StandbyPair, seen: PairObserved, now: datetime, trigger: str, reason: str
+) -> list[Action]:
+    """Unplanned: fence the failed primary by stopping its VM, promote the standby."""
+    primary, standby, epoch = seen.primary, seen.standby, seen.memory.epoch + 1
+    start = StartFailover(
+        epoch,
+        trigger,
+        primary.app,
+        standby.app,
+        reason,
+        detected_at=seen.primary_probe.detected_at or now.isoformat(),
+        failed_since=seen.primary_probe.failed_since,
+        rpo_seconds=_rpo(desired, seen, now),
+    )
+    return [start, *_steps(seen, primary, standby, epoch, planned=False, phase=FENCING)]
+
+
+def _switchover(
+    desired: StandbyPair, seen: PairObserved, now: datetime, trigger: str, reason: str
+) -> list[Action]:
+    """Planned: drain, final sync, swap, zero loss."""
+    primary, standby, epoch = seen.primary, seen.standby, seen.memory.epoch + 1
+    start = StartFailover(epoch, trigger, primary.app, standby.app, reason, rpo_seconds=0.0)
+    return [start, *_steps(seen, primary, standby, epoch, planned=True, phase=FENCING)]
+
+
+def _steps(
+    seen: PairObserved, old: Member, new: Member, epoch: int, *, planned: bool, phase: str
+) -> list[Action]:
+    steps: list[Action] = []
+    if phase == FENCING:
+        steps.append(
+            CutIngress(
+                tuple(RouteTarget(r.name, cut_route(r, old, epoch)) for r in seen.routes), old.app
+            )
+        )
+        steps.append(
+            FencePrimary(old.app, old.node, old.vmid, old.host, old.unit, stop_vm=not planned)
+        )
+        if planned and old.host and new.host:
+            steps.append(FinalSync(old.host, rsync_command(old, new, seen.ssh_port)))
+    if phase in (FENCING, PROMOTING):
+        demote = (old.app, old.host or "", old.unit, old.env_path) if planned and old.host else None
+        steps.append(
+            Promote(
+                new.app,
+                new.host or "",
+                new.unit,
+                new.env_path,
+                epoch,
+                new.health_url,
+                PROMOTE_TIMEOUT,
+                demote,
+            )
+        )
+    steps.append(
+        Reroute(
+            tuple(RouteTarget(r.name, serving_route(r, new, epoch)) for r in seen.routes),
+            new.app,
+            epoch,
+        )
+    )
+    steps.append(FinishFailover(epoch, HEALTHY if planned else DEGRADED))
+    return steps
+
+
+def _resume(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Action]:
+    """A daemon died mid-failover: continue at the recorded phase with the recorded epoch."""
+    record = seen.memory.failover or {}
+    members = {seen.primary.app: seen.primary, seen.standby.app: seen.standby}
+    old, new = members[record["from"]], members[record["to"]]
+    planned = record.get("trigger") != "automatic"
+    return _steps(seen, old, new, int(record["epoch"]), planned=planned, phase=seen.memory.phase)
+
+
+def _request(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Action] | None:
+    request = dict(seen.request or {})
+    op = request.get("op")
+    memory = seen.memory
+    if op == "failback" and memory.primary == desired.spec.primary:
+        return [ClearRequest("failback", f"{memory.primary} is already the primary")]
+    if op in ("failover", "failback"):
+        if memory.phase == DEGRADED:
+            return [ClearRequest(op, "the pair is Degraded: the standby must be rebuilt first")]
+        if seen.primary_probe.healthy and seen.standby_probe.healthy and memory.phase == HEALTHY:
+            return [
+                *_switchover(desired, seen, now, op, f"requested by `homeport {op}`"),
+                ClearRequest(op, "done"),
+            ]
+        if not seen.standby_probe.healthy:
+            return [ClearRequest(op, f"the standby {memory.standby} is not healthy")]
+        gate = _data_loss_gate(desired, seen, now, accept=bool(request.get("accept_data_loss")))
+        if gate is not None:
+            return None  # keep the request; the plan reports the gate
+        return [
+            *_failover(desired, seen, now, "manual", f"requested by `homeport {op}`"),
+            ClearRequest(op, "done"),
+        ]
+    return [ClearRequest(str(op), "unknown request")]
+
+
+def _setup_replication(seen: PairObserved) -> SetUpReplication:
+    hosts = (
+        (seen.primary.app, seen.primary.host or ""),
+        (seen.standby.app, seen.standby.host or ""),
+    )
+    return SetUpReplication(hosts, (seen.memory.primary, seen.memory.standby), seen.ssh_port)
+
+
+def _degraded(
+    desired: StandbyPair, seen: PairObserved, now: datetime, details: dict[str, Any]
+) -> Plan:
+    memory = seen.memory
+    standby = seen.standby
+    if _crossed(desired, seen.primary_probe):
+        message = f"the new primary {memory.primary} is down too while the standby is not rebuilt"
+        return Plan(
+            waiting=message,
+            state_reason="BothDown",
+            requeue_after=1,
+            details=details,
+            conditions=(ConditionUpdate("Degraded", "True", "BothDown", message),),
+        )
+    ready_again = (
+        standby.app_ready and standby.app_epoch == memory.epoch and seen.standby_probe.healthy
+    )
+    if not ready_again:
+        why = (
+            f"waiting for {standby.app} to return as the standby (epoch {memory.epoch})"
+            if standby.host
+            else f"waiting for {standby.app}'s VM to return"
+        )
+        return Plan(
+            waiting=why,
+            state_reason="Degraded",
+            requeue_after=5,
+            details=details,
+            conditions=(ConditionUpdate("Degraded", "True", "StandbyMissing", why),),
+        )
+    actions: list[Action] = []
+    if desired.spec.replication.method == "rsync":
+        if memory.replication_keys != [memory.primary, memory.standby]:
+            actions.append(_setup_replication(seen))
+        if seen.primary.host and standby.host:
+            actions.append(
+                Resync(seen.primary.host, rsync_command(seen.primary, standby, seen.ssh_port))
+            )
+    actions.append(FinishRebuild(standby.app))
+    return Plan(actions=tuple(actions), details=details)

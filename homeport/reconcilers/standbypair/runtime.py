@@ -1,0 +1,181 @@
+"""The pairs' background loops: a health probe of both members every ``probe.interval``,
+independent of the resync, waking the pair's reconcile the moment the primary crosses
+its failure threshold; and the periodic replication of the primary's data to the standby.
+
+One task per pair, so a slow probe never delays another pair; each probe is bounded by
+its own timeout. Replication only runs on the leader and only while the pair is Healthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from homeport.clients.errors import SSHError
+from homeport.clients.probes import Prober
+from homeport.clients.ssh import SSHPool
+from homeport.kinds import StandbyPair
+from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
+from homeport.reconcilers.standbypair.memory import HEALTHY
+from homeport.reconcilers.standbypair.observe import load_memory, member
+from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
+
+log = logging.getLogger(__name__)
+REPLICATION_TIMEOUT = 600.0
+
+
+@dataclass
+class ProbeTracker:
+    """Consecutive failures of one App's probe, and when they started."""
+
+    view: ProbeView = field(default_factory=ProbeView)
+
+    def record(self, ok: bool, error: str | None, at: datetime, threshold: int) -> bool:
+        """Record one probe; True when this failure crosses the threshold."""
+        if ok:
+            self.view = ProbeView(healthy=True)
+            return False
+        failures = self.view.failures + 1
+        since = self.view.failed_since or at.isoformat()
+        crossed = failures == threshold
+        detected = at.isoformat() if crossed else self.view.detected_at
+        self.view = ProbeView(
+            healthy=False,
+            failures=failures,
+            failed_since=since,
+            detected_at=detected,
+            last_error=error,
+        )
+        return crossed
+
+
+class PairRuntime:
+    def __init__(self, ssh_port: int) -> None:
+        self.ssh_port = ssh_port
+        self.trackers: dict[str, ProbeTracker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def views(self) -> dict[str, ProbeView]:
+        return {app: tracker.view for app, tracker in self.trackers.items()}
+
+    async def run(self, env: BackgroundEnv) -> None:
+        try:
+            while not env.stop.is_set():
+                pairs = {p.name for p, _ in env.objects("StandbyPair")}
+                for name in pairs - set(self._tasks):
+                    self._tasks[name] = asyncio.create_task(self._pair_loop(name, env))
+                for name in set(self._tasks) - pairs:
+                    self._tasks.pop(name).cancel()
+                await env.sleep(1.0)
+        finally:
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            self._tasks.clear()
+
+    async def _pair_loop(self, name: str, env: BackgroundEnv) -> None:
+        last_attempt = -1e9
+        while not env.stop.is_set():
+            ctx = env.context("StandbyPair", name)
+            pair = ctx.desired("StandbyPair", name)
+            if not isinstance(pair, StandbyPair):
+                return
+            started = env.monotonic()
+            try:
+                await self._probe_both(pair, ctx, env)
+                if self._sync_due(pair, ctx, env, last_attempt):
+                    last_attempt = env.monotonic()
+                    await self.replicate(pair, ctx)
+            except Exception:  # a bug in one loop must not silence the probes for good
+                log.exception("background loop of StandbyPair %s failed", name)
+            await env.sleep(
+                max(0.0, pair.spec.probe.interval_seconds - (env.monotonic() - started))
+            )
+
+    def _sync_due(
+        self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv, last_attempt: float
+    ) -> bool:
+        """Sync when the last success is an interval old (at once when never synced);
+        retry a failed sync after a few seconds, not a whole interval."""
+        if pair.spec.replication.method != "rsync" or not env.is_leader():
+            return False
+        interval = pair.spec.replication.interval_seconds
+        if env.monotonic() - last_attempt < min(interval, 5.0):
+            return False
+        last_sync = load_memory(pair, ctx).last_sync
+        if last_sync is None:
+            return True
+        return (env.now() - datetime.fromisoformat(last_sync)).total_seconds() >= interval
+
+    async def _probe_both(
+        self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv
+    ) -> None:
+        memory = load_memory(pair, ctx)
+        members = [member(memory.primary, ctx), member(memory.standby, ctx)]
+        results = await asyncio.gather(*(self._probe(pair, m, ctx) for m in members))
+        now = env.now()
+        for target, (ok, error) in zip(members, results, strict=True):
+            tracker = self.trackers.setdefault(target.app, ProbeTracker())
+            crossed = tracker.record(ok, error, now, pair.spec.probe.failure_threshold)
+            if crossed and target.app == memory.primary:
+                log.warning(
+                    "StandbyPair %s: primary %s failed %d probes: %s",
+                    pair.name,
+                    target.app,
+                    pair.spec.probe.failure_threshold,
+                    error,
+                )
+                env.wake("StandbyPair", pair.name)
+        if memory.phase == HEALTHY and self.trackers[memory.primary].view.failures == 1:
+            env.wake("StandbyPair", pair.name)  # report Detecting at once
+
+    async def _probe(
+        self, pair: StandbyPair, target: Member, ctx: ReconcileContext
+    ) -> tuple[bool, str | None]:
+        if target.host is None:
+            return False, "address unknown"
+        prober: Prober = ctx.client("prober")
+        url = f"http://{target.host}:{target.port}{pair.spec.probe.path}"
+        result = await prober.http(url, timeout=pair.spec.probe.timeout_seconds)
+        return result.ok, result.error
+
+    async def replicate(self, pair: StandbyPair, ctx: ReconcileContext) -> None:
+        """One rsync of the primary's data onto the standby; the memory records the outcome."""
+        memory = load_memory(pair, ctx)
+        if memory.phase != HEALTHY or memory.replication_keys != [memory.primary, memory.standby]:
+            return
+        primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
+        if not (
+            primary.host
+            and standby.host
+            and self.trackers.get(standby.app, ProbeTracker()).view.healthy
+        ):
+            return
+        started = ctx.now()
+        ssh: SSHPool = ctx.client("ssh")
+        error: str | None = None
+        try:
+            result = await ssh.run(
+                primary.host,
+                list(rsync_command(primary, standby, self.ssh_port)),
+                timeout=REPLICATION_TIMEOUT,
+                check=False,
+            )
+            if not result.ok:
+                stderr = result.stderr.decode(errors="replace").strip().splitlines()
+                error = stderr[0] if stderr else f"rsync exited {result.exit_status}"
+        except SSHError as exc:
+            error = str(exc)
+        fresh = load_memory(pair, ctx)  # re-read: a failover may have started meanwhile
+        if fresh.phase != HEALTHY or fresh.epoch != memory.epoch:
+            return
+        if error is None:
+            fresh = replace(fresh, last_sync=started.isoformat(), last_sync_error=None)
+        else:
+            fresh = replace(fresh, last_sync_error=error)
+            ctx.event(
+                "ReplicationFailed", f"{memory.primary} → {memory.standby}: {error}", warning=True
+            )
+        ctx.remember(fresh.dump())
