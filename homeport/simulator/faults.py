@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from homeport.simulator.pve import nodes
+from homeport.simulator.pve.power import power_off
 from homeport.simulator.pve.tasks import TaskAction
 
 if TYPE_CHECKING:
@@ -262,6 +263,10 @@ class Faults:
         """Power or network back; a crashed node reboots and starts its `onboot` guests."""
         self._run(lambda: nodes.recover(self._require_world(), node))
 
+    def crash_vm(self, vmid: int) -> None:
+        """The VM's QEMU process dies: PVE shows it stopped, its guest halts (no task)."""
+        self._run(lambda: _crash_vm(self._require_world(), vmid))
+
     def clear(self) -> None:
         """Remove every API, task, storage and replication fault (nodes stay as they are)."""
 
@@ -295,3 +300,10 @@ class Faults:
 
         self._loop.call_soon_threadsafe(call)
         return future.result(timeout=10)
+
+
+def _crash_vm(world: World, vmid: int) -> None:
+    vm = world.vms.get(vmid)
+    if vm is None or not vm.running:
+        raise ValueError(f"VM {vmid} is not running")
+    power_off(world, vm)

@@ -33,6 +33,7 @@ FAULTS = (
     "crash_node",
     "partition_node",
     "recover_node",
+    "crash_vm",
     "clear",
 )
 

@@ -161,6 +161,18 @@ def _online(sim: Target) -> dict[str, int]:
     return {e["name"]: e["online"] for e in sim.api.cluster.status.get() if e["type"] == "node"}
 
 
+def test_vm_crash(sim: Target) -> None:
+    sim.clone("pve2", 9001, 916)
+    sim.start("pve2", 916)
+    sim.wait_agent("pve2", 916)
+    sim.faults.crash_vm(916)
+    assert sim.api.nodes("pve2").qemu(916).status.current.get()["status"] == "stopped"
+    with pytest.raises(ResourceException) as err:
+        sim.api.nodes("pve2").qemu(916).agent("network-get-interfaces").get()
+    assert err.value.content == "VM 916 is not running"
+    sim.start("pve2", 916)
+
+
 def test_crash_mid_clone_leaves_a_stale_lock(sim: Target) -> None:
     upid = sim.api.nodes("pve2").qemu(9001).clone.post(newid=912, full=1)
     wait_for(lambda: _exists(sim, "pve2", 912), what="the clone to start")
