@@ -1,5 +1,8 @@
 """A whole simulated estate on loopback: Proxmox VE + guests + tailnet + a real Caddy.
 
+The Proxmox nodes also answer SSH (root, homeport's key) on their tailnet addresses
+(``pve/node_shell.py``), their host keys pinned in the control plane's known_hosts.
+
 ``SimulatedEstate`` starts the parts that ``homeport sim up``, the demo, the tests and the
 benchmarks share, and writes what a controller needs to reach them — ``homeport.toml``
 (token files, CA, SSH key and known_hosts, secrets, git rewrites) and ``endpoints.json``
@@ -21,6 +24,7 @@ import asyncssh
 
 from homeport.simulator.caddy_process import CaddyProcess, free_port, start_caddy
 from homeport.simulator.guest.runtime import LoopbackGuestRuntime
+from homeport.simulator.pve.node_shell import NodeSshd
 from homeport.simulator.sample_apps import ensure_app_repo
 from homeport.simulator.settings import NodeSpec, SimulatorConfig, Timings
 from homeport.simulator.simulator import ProxmoxSimulator
@@ -42,6 +46,8 @@ class EstateConfig:
     tls: str = "internal"
     """`internal` (Caddy's local CA, HTTPS on loopback) or `off` (plain HTTP)."""
     apps: tuple[str, ...] = SAMPLE_APPS
+    start_epoch: float | None = None
+    """Simulated time at the first start (default: now); e.g. a date before a month end."""
 
 
 def _toml_value(value: Any) -> str:
@@ -79,6 +85,7 @@ class SimulatedEstate:
         self.caddy: CaddyProcess | None = None
         self.http_port = 0
         self.https_port = 0
+        self.node_sshds: list[NodeSshd] = []
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -108,6 +115,7 @@ class SimulatedEstate:
                 time_scale=self.config.time_scale,
                 state_dir=self.dir / "pve",
                 timings=self.config.timings,
+                start_epoch=self.config.start_epoch,
             ),
             runtime=self.guests,
         )
@@ -118,8 +126,36 @@ class SimulatedEstate:
             self.caddy = await start_caddy(self.dir / "caddy")
             self.http_port, self.https_port = free_port(), free_port()
         self._write_controlplane()
+        await self._start_node_sshds(nodes)
+
+    async def _start_node_sshds(self, nodes: tuple[NodeSpec, ...]) -> None:
+        """Each node's root shell on its tailnet address (key only, pinned in known_hosts)."""
+        assert self.pve is not None
+        authorized = (self.control / "ssh" / "id_ed25519.pub").read_text()
+        for index, node in enumerate(nodes):
+            sshd = NodeSshd(
+                self.pve.world,
+                node.name,
+                self.dir / "nodes" / node.name,
+                address=f"127.0.{200 + index}.1",
+                port=self.config.ssh_port,
+                authorized=authorized,
+            )
+            await sshd.start()
+            self.node_sshds.append(sshd)
+        known_hosts = self.control / "known_hosts"
+        lines = known_hosts.read_text().splitlines() if known_hosts.exists() else []
+        for sshd in self.node_sshds:
+            line = f"[{sshd.address}]:{sshd.port} {sshd.public_key()}"
+            if line not in lines:
+                lines.append(line)
+        known_hosts.write_text("".join(f"{line}\n" for line in lines))
+        known_hosts.chmod(0o600)
 
     async def stop(self) -> None:
+        for sshd in self.node_sshds:
+            await sshd.stop()
+        self.node_sshds.clear()
         if self.caddy is not None:
             await self.caddy.stop()
         if self.pve is not None:

@@ -4,8 +4,8 @@ API faults match requests by method and path regex (searched in the path after
 `/api2/json`), optionally a number of times or with a probability: an error status
 (`596 Connection timed out`), a hold until the client gives up, a slow answer, or a lost
 response (the action happens, then the connection drops). World faults: task failure,
-stuck task (until released), full storage, stalled replication, node crash, partition and
-recovery. Every random choice comes from one `random.Random(seed)`. Methods are safe to call
+stuck task (until released), full storage, stalled replication, damaged archive reads and
+bit rot in an archive, node crash, partition and recovery. Every random choice comes from one `random.Random(seed)`. Methods are safe to call
 from any thread: they run on the simulator's loop. The world consults this object through
 `pve.fault_hooks.FaultHooks`; `proxmox_api.server` through `match_api`.
 """
@@ -70,6 +70,7 @@ class Faults:
         self.task_rules: list[TaskRule] = []
         self.full: set[tuple[str, str | None]] = set()
         self.stalled: dict[str | None, str] = {}
+        self.corrupt: dict[str | None, int | None] = {}
         self.no_such_task_window: float = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
@@ -249,6 +250,29 @@ class Faults:
     def replication_error(self, job_id: str) -> str | None:
         return self.stalled.get(job_id, self.stalled.get(None))
 
+    # --- archives -----------------------------------------------------------------------
+
+    def corrupt_reads(self, node: str | None = None, *, count: int | None = 1) -> None:
+        """The next `count` archive reads through `node`'s shell (SFTP, `cp`) flip a byte:
+        a flaky disk or controller on the way to an offsite copy (None: until `clear`)."""
+        self._run(lambda: self.corrupt.__setitem__(node, count))
+
+    def corrupt_read(self, node: str) -> bool:
+        for key in (node, None):
+            if key in self.corrupt:
+                left = self.corrupt[key]
+                if left is not None and left <= 1:
+                    del self.corrupt[key]
+                elif left is not None:
+                    self.corrupt[key] = left - 1
+                return True
+        return False
+
+    def corrupt_archive(self, volid: str, node: str | None = None) -> None:
+        """Bit rot: overwrite 4 KiB in the middle of the archive `volid` (as `node` sees it):
+        its checksum changes and a restore from it fails."""
+        self._run(lambda: _corrupt_archive(self._require_world(), volid, node, self.random))
+
     # --- nodes ------------------------------------------------------------------------
 
     def crash_node(self, node: str) -> None:
@@ -278,6 +302,7 @@ class Faults:
             self.task_rules.clear()
             self.full.clear()
             self.stalled.clear()
+            self.corrupt.clear()
             self.no_such_task_window = 0.0
 
         self._run(go)
@@ -300,6 +325,27 @@ class Faults:
 
         self._loop.call_soon_threadsafe(call)
         return future.result(timeout=10)
+
+
+def _corrupt_archive(world: World, volid: str, node: str | None, rng: random.Random) -> None:
+    storage = world.storages.get(volid.split(":", 1)[0])
+    scopes = [storage.scope(node)] if storage is not None and node else None
+    volume = next(
+        (
+            v
+            for v in world.volumes.by_key.values()
+            if v.volid == volid and (scopes is None or v.scope in scopes)
+        ),
+        None,
+    )
+    if volume is None or not volume.archive:
+        raise ValueError(f"no backup archive {volid}")
+    path = world.archive_root / volume.archive
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    block = bytes(rng.getrandbits(8) for _ in range(min(4096, len(data) - middle)))
+    data[middle : middle + len(block)] = block
+    path.write_bytes(bytes(data))
 
 
 def _crash_vm(world: World, vmid: int) -> None:

@@ -30,6 +30,8 @@ FAULTS = (
     "disk_full",
     "stall_replication",
     "unstall_replication",
+    "corrupt_reads",
+    "corrupt_archive",
     "crash_node",
     "partition_node",
     "recover_node",

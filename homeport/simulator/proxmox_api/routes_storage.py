@@ -1,4 +1,4 @@
-"""Storage status and content, backups (`vzdump`, prune) and backup jobs (`/cluster/backup`).
+"""Storage configuration (`/storage`), status and content, backups (`vzdump`, prune) and backup jobs (`/cluster/backup`).
 
 Volumes are addressed by full volid or by name relative to the storage; a volid's slashes
 arrive raw in the path (`router` lets `{volume}` take the rest). Behaviour: `pve.storage`,
@@ -7,6 +7,8 @@ arrive raw in the path (`router` lets `{volume}` take the rest). Behaviour: `pve
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from homeport.simulator.errors import PveError
@@ -100,6 +102,36 @@ async def list_storage(call: Call) -> Any:
 
 async def storage_status(call: Call) -> Any:
     return st.storage_status(call.world, _storage(call), call.node)
+
+
+def _config_view(storage: st.Storage) -> dict[str, Any]:
+    """`GET /storage/{storage}`: the `storage.cfg` section (keys that are set, and a digest)."""
+    view: dict[str, Any] = {
+        "storage": storage.id,
+        "type": storage.type,
+        "content": ",".join(sorted(storage.content)),
+    }
+    if storage.path:
+        view["path"] = storage.path
+    if storage.shared and storage.type == "dir":
+        view["shared"] = 1
+    if storage.type == "lvmthin":
+        view.update(vgname="pve", thinpool="data")
+    if storage.prune_backups != "keep-all=1":
+        view["prune-backups"] = storage.prune_backups
+    view["digest"] = hashlib.sha1(json.dumps(view, sort_keys=True).encode()).hexdigest()
+    return view
+
+
+async def list_storage_config(call: Call) -> Any:
+    wanted = call.params.get("type")
+    return [
+        _config_view(s) for s in call.world.storages.values() if wanted is None or s.type == wanted
+    ]
+
+
+async def storage_config(call: Call) -> Any:
+    return _config_view(st.storage_or_error(call.world, str(call.params["storage"])))
 
 
 async def list_content(call: Call) -> Any:
@@ -239,6 +271,8 @@ def _job_schema(**extra: Param) -> Schema:
 
 
 ROUTES: list[Route] = [
+    route("GET", "/storage", list_storage_config, schema(type=STRING)),
+    route("GET", "/storage/{storage}", storage_config, schema(storage=STORAGE.required)),
     route(
         "GET",
         "/nodes/{node}/storage",

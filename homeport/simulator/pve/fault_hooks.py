@@ -1,7 +1,8 @@
 """What the world asks the fault injector (`faults.Faults`) while it works.
 
 A narrow Protocol so the world model never imports the injector: tasks ask whether to fail
-or stick, storage whether it is full, replication whether a job is stalled. `NoFaults`
+or stick, storage whether it is full, replication whether a job is stalled, a node's shell whether
+an archive read is damaged. `NoFaults`
 answers "no" to everything.
 """
 
@@ -19,6 +20,10 @@ class FaultHooks(Protocol):
 
     def replication_error(self, job_id: str) -> str | None: ...
 
+    def corrupt_read(self, node: str) -> bool:
+        """Whether this archive read through `node`'s shell comes back damaged (and count it)."""
+        ...
+
 
 class NoFaults:
     def task_action(self, kind: str, ident: str, node: str) -> TaskAction | None:
@@ -29,3 +34,6 @@ class NoFaults:
 
     def replication_error(self, job_id: str) -> str | None:
         return None
+
+    def corrupt_read(self, node: str) -> bool:
+        return False
