@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         # Imported here: the post-receive hook must stay cheap.
         from homeport.source.hooks import pre_receive
 
-        code, messages = pre_receive(repo, sys.stdin.read().splitlines(), branch=args.branch, subdir=args.path)
+        code, messages = pre_receive(
+            repo, sys.stdin.read().splitlines(), branch=args.branch, subdir=args.path
+        )
         for message in messages:
             print(message, file=sys.stderr)
         return code

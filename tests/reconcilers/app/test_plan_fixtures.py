@@ -11,7 +11,7 @@ import pytest
 
 from homeport.kinds import App
 from homeport.reconcilers.app import AppObserved, plan_app
-from homeport.reconcilers.app.render import AppPaths
+from homeport.reconcilers.appfiles import AppPaths
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
