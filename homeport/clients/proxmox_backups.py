@@ -1,7 +1,10 @@
 """Storage, backup archives, vzdump runs and scheduled backup jobs (``/cluster/backup``).
 
 Used by the BackupPolicy reconciler: it converges one ``/cluster/backup`` job per policy,
-checks freshness from the archives in the target storage, and may run ``vzdump`` now.
+checks freshness from the archives in the target storage, reads failed vzdump runs from
+the nodes' task lists (their logs through ``ProxmoxTasks``), finds an archive's path on its
+node for offsite copies (``volume``, ``storage_config``), restores archives (``restore``,
+reference §7.3) and may run ``vzdump`` now (``homeport backup now``).
 ``prune-backups`` is an object in GET and a property string in POST/PUT (reference §7.4);
 ``BackupJobSpec`` takes it as a mapping and encodes it.
 """
@@ -10,11 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from homeport.clients.errors import NotFound
 from homeport.clients.proxmox_models import BackupJob, BackupVolume, StorageInfo, TaskRef
-from homeport.clients.proxmox_transport import ProxmoxTransport, expect_dict, expect_list
-from homeport.clients.proxmox_wire import ParamValue, format_property_string
+from homeport.clients.proxmox_transport import (
+    ProxmoxTransport,
+    expect_dict,
+    expect_list,
+    expect_upid,
+)
+from homeport.clients.proxmox_wire import (
+    ParamValue,
+    as_bool,
+    as_int,
+    as_str,
+    format_property_string,
+)
 
 
 def format_prune_backups(keep: Mapping[str, int]) -> str:
@@ -52,6 +67,86 @@ class BackupJobSpec:
         }
 
 
+@dataclass(frozen=True)
+class VolumeInfo:
+    """``GET /nodes/{node}/storage/{storage}/content/{volume}``: where an archive lives."""
+
+    path: str
+    size: int
+    format: str
+    notes: str | None
+    protected: bool
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> VolumeInfo:
+        return cls(
+            path=str(data.get("path", "")),
+            size=as_int(data.get("size")),
+            format=str(data.get("format", "")),
+            notes=as_str(data.get("notes")),
+            protected=as_bool(data.get("protected")),
+        )
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """``GET /storage/{storage}``: a storage's ``storage.cfg`` section."""
+
+    storage: str
+    type: str
+    path: str | None
+    content: tuple[str, ...]
+    shared: bool
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> StorageConfig:
+        kind = str(data.get("type", ""))
+        return cls(
+            storage=str(data.get("storage", "")),
+            type=kind,
+            path=as_str(data.get("path")),
+            content=tuple(c for c in str(data.get("content", "")).split(",") if c),
+            # Network storages are shared by nature; local ones only when flagged.
+            shared=as_bool(data.get("shared")) or kind in NETWORK_STORAGES,
+        )
+
+
+NETWORK_STORAGES = frozenset({"nfs", "cifs", "pbs", "cephfs", "rbd", "glusterfs", "iscsi"})
+
+
+@dataclass(frozen=True)
+class TaskSummary:
+    """One entry of ``GET /nodes/{node}/tasks``; ``status`` is the exit status (``OK``,
+    ``WARNINGS: n``, the error text) or ``RUNNING`` (reference §6.4)."""
+
+    upid: str
+    node: str
+    type: str
+    id: str
+    user: str
+    starttime: int
+    endtime: int | None
+    status: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status not in ("OK", "RUNNING") and not self.status.startswith("WARNINGS")
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> TaskSummary:
+        endtime = data.get("endtime")
+        return cls(
+            upid=str(data.get("upid", "")),
+            node=str(data.get("node", "")),
+            type=str(data.get("type", "")),
+            id=str(data.get("id", "")),
+            user=str(data.get("user", "")),
+            starttime=as_int(data.get("starttime")),
+            endtime=as_int(endtime) if endtime is not None else None,
+            status=str(data.get("status", "")),
+        )
+
+
 class ProxmoxBackups:
     """Storage listing, backup archives, vzdump and backup jobs."""
 
@@ -77,6 +172,62 @@ class ProxmoxBackups:
         )
         volumes = [BackupVolume.parse(i) for i in expect_list(data, "storage.content")]
         return sorted(volumes, key=lambda v: (v.ctime, v.volid))
+
+    async def volume(self, node: str, storage: str, volid: str) -> VolumeInfo | None:
+        """An archive's attributes and path as ``node`` sees it; ``None`` if it is gone."""
+        try:
+            data = await self._transport.read(
+                "storage.volume", ("nodes", node, "storage", storage, "content", volid), node=node
+            )
+        except NotFound:
+            return None
+        return VolumeInfo.parse(expect_dict(data, "storage.volume"))
+
+    async def storage_config(self, storage: str) -> StorageConfig | None:
+        try:
+            data = await self._transport.read("storage.config", ("storage", storage))
+        except NotFound:
+            return None
+        return StorageConfig.parse(expect_dict(data, "storage.config"))
+
+    async def vzdump_runs(
+        self, node: str, *, since: int | None = None, errors: bool = False, limit: int = 50
+    ) -> list[TaskSummary]:
+        """Finished vzdump tasks on ``node`` (scheduled jobs' and on-demand), newest first."""
+        data = await self._transport.read(
+            "tasks.list",
+            ("nodes", node, "tasks"),
+            {"typefilter": "vzdump", "since": since, "errors": errors or None, "limit": limit},
+            node=node,
+        )
+        runs = [TaskSummary.parse(i) for i in expect_list(data, "tasks.list")]
+        return sorted(runs, key=lambda r: (r.starttime, r.upid), reverse=True)
+
+    async def restore(
+        self,
+        node: str,
+        *,
+        vmid: int,
+        archive: str,
+        storage: str | None = None,
+        unique: bool = True,
+        force: bool = False,
+        options: Mapping[str, ParamValue] | None = None,
+    ) -> TaskRef:
+        """``qmrestore`` ``archive`` into ``vmid`` on ``node``; ``options`` override the
+        restored config (e.g. ``name``, ``description``, ``onboot``)."""
+        params: dict[str, ParamValue] = {
+            **(options or {}),
+            "vmid": vmid,
+            "archive": archive,
+            "storage": storage,
+            "unique": unique or None,
+            "force": force or None,
+        }
+        data = await self._transport.write(
+            "POST", "qemu.restore", ("nodes", node, "qemu"), params, node=node, vmid=vmid
+        )
+        return TaskRef.of(expect_upid(data, "qemu.restore"))
 
     async def vzdump(
         self,

@@ -85,13 +85,21 @@ class SSHSettings:
 class SSHTarget:
     host: str
     port: int
+    user: str | None = None
+    """Another login than ``SSHSettings.username`` (e.g. an offsite backup host's user)."""
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
+        where = f"{self.host}:{self.port}" if ":" not in self.host else f"[{self.host}]:{self.port}"
+        return f"{self.user}@{where}" if self.user else where
 
 
 def parse_target(text: str, default_port: int) -> SSHTarget:
-    """``"10.0.0.5"``, ``"10.0.0.5:2222"``, ``"[fd7a::1]:22"`` or a bare IPv6 address."""
+    """``"10.0.0.5"``, ``"10.0.0.5:2222"``, ``"[fd7a::1]:22"``, a bare IPv6 address, each
+    optionally as ``user@…``."""
+    user, at, rest = text.rpartition("@")
+    if at:
+        found = parse_target(rest, default_port)
+        return SSHTarget(found.host, found.port, user or None)
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         return SSHTarget(host, int(rest[1:]) if rest.startswith(":") else default_port)
@@ -330,7 +338,7 @@ class SSHPool:
     # --- connections ---------------------------------------------------------------------
 
     def _slot(self, target: SSHTarget) -> _Slot:
-        key = (target.host, target.port, self.settings.username)
+        key = (target.host, target.port, target.user or self.settings.username)
         slot = self._slots.get(key)
         if slot is None:
             channels = asyncio.Semaphore(self.settings.channels_per_connection)
@@ -402,7 +410,7 @@ class SSHPool:
                 return await asyncssh.connect(
                     target.host,
                     target.port,
-                    username=settings.username,
+                    username=target.user or settings.username,
                     client_keys=self._keys,
                     known_hosts=str(settings.known_hosts),
                     agent_path=None,
@@ -432,7 +440,8 @@ class SSHPool:
         conn.abort()
 
     async def _drop_target(self, target: SSHTarget, *, abort: bool = False) -> None:
-        slot = self._slots.pop((target.host, target.port, self.settings.username), None)
+        user = target.user or self.settings.username
+        slot = self._slots.pop((target.host, target.port, user), None)
         if slot is None or slot.conn is None:
             return
         if abort:
