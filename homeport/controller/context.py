@@ -124,6 +124,12 @@ class ObjectContext:
     def record_failover(self, epoch: int, fields: Mapping[str, Any]) -> None:
         self.base.store.failovers.upsert(self.key[1], epoch, dict(fields))
 
+    def record_backup(self, volid: str, fields: Mapping[str, Any]) -> None:
+        self.base.store.backups.record(volid, fields, now=self.now().isoformat())
+
+    def backup_records(self, vm: str) -> list[dict[str, Any]]:
+        return self.base.store.backups.for_vm(vm)
+
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.base.store.events.emit(
             kind=self.key[0],

@@ -154,6 +154,15 @@ class ReconcileContext(Protocol):
         """Create or update this StandbyPair's failover record for ``epoch`` (its timeline)."""
         ...
 
+    def record_backup(self, volid: str, fields: Mapping[str, Any]) -> None:
+        """Create or update the store's record of an archive (checksum, offsite copies,
+        restore test); ``offsite`` entries merge per target."""
+        ...
+
+    def backup_records(self, vm: str) -> list[dict[str, Any]]:
+        """The store's records of a VM's archives, newest first."""
+        ...
+
 
 class BackgroundEnv(Protocol):
     """What a reconciler's background loop (probes, replication) may use."""

@@ -14,6 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from homeport.controller.store.allocations import AllocationError, Allocations
+from homeport.controller.store.backups import BackupLog
 from homeport.controller.store.database import open_database
 from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
@@ -127,6 +128,7 @@ class Store:
         self.source_state = KeyValue(db, "source_state")
         self.memory = Memory(db)
         self.failovers = FailoverLog(db)
+        self.backups = BackupLog(db)
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Store:
