@@ -140,9 +140,10 @@ class EstateHarness:
         try:
             await until(done, timeout=timeout, what="convergence")
         except AssertionError:
-            raise AssertionError(
-                "not converged:\n  " + "\n  ".join(self.not_ready(kinds))
-            ) from None
+            problems = "\n  ".join(self.not_ready(kinds))
+            errors = self.estate.pve.world.guest_errors[-5:] if self.estate.pve else []
+            message = f"not converged:\n  {problems}\nsimulator guest errors: {errors}"
+            raise AssertionError(message) from None
 
     # -- the world through its sockets -------------------------------------------------
     async def through_caddy(self, host: str, path: str = "/") -> httpx.Response:

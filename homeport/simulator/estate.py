@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
+import socket
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -48,6 +50,9 @@ class EstateConfig:
     apps: tuple[str, ...] = SAMPLE_APPS
     start_epoch: float | None = None
     """Simulated time at the first start (default: now); e.g. a date before a month end."""
+    address_octet: int | None = None
+    """Second octet of every simulated address (127.<octet>.x.y); None: a free one, kept
+    in the state directory so a restarted estate keeps its addresses."""
 
 
 def _toml_value(value: Any) -> str:
@@ -83,6 +88,7 @@ class SimulatedEstate:
         self.guests: LoopbackGuestRuntime | None = None
         self.pve: ProxmoxSimulator | None = None
         self.caddy: CaddyProcess | None = None
+        self.octet = 0
         self.http_port = 0
         self.https_port = 0
         self.node_sshds: list[NodeSshd] = []
@@ -90,6 +96,7 @@ class SimulatedEstate:
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.octet = self._address_octet()
         clock = self._sim_now
         self.tailnet = Tailnet(
             state_dir=self.dir / "tailnet",
@@ -110,6 +117,7 @@ class SimulatedEstate:
         nodes = tuple(NodeSpec(f"pve{i + 1}") for i in range(self.config.nodes))
         self.pve = ProxmoxSimulator(
             SimulatorConfig(
+                address_octet=self.octet,
                 nodes=nodes,
                 seed=self.config.seed,
                 time_scale=self.config.time_scale,
@@ -121,7 +129,7 @@ class SimulatedEstate:
         )
         await self.pve.start()
         for index, node in enumerate(nodes):
-            self.tailnet.register_node(node.name, f"127.0.{200 + index}.1", tags=["tag:proxmox"])
+            self.tailnet.register_node(node.name, self.node_address(index), tags=["tag:proxmox"])
         if self.config.caddy:
             self.caddy = await start_caddy(self.dir / "caddy")
             self.http_port, self.https_port = free_port(), free_port()
@@ -137,7 +145,7 @@ class SimulatedEstate:
                 self.pve.world,
                 node.name,
                 self.dir / "nodes" / node.name,
-                address=f"127.0.{200 + index}.1",
+                address=self.node_address(index),
                 port=self.config.ssh_port,
                 authorized=authorized,
             )
@@ -187,6 +195,25 @@ class SimulatedEstate:
             except RuntimeError:
                 pass
         await asyncio.sleep(seconds / max(self.config.time_scale, 1e-9))
+
+    def node_address(self, index: int) -> str:
+        return f"127.{self.octet}.{200 + index}.1"
+
+    def _address_octet(self) -> int:
+        """A 127.<octet>/16 no other estate on this machine uses (kept across restarts)."""
+        saved = self.dir / "address-octet"
+        if self.config.address_octet is not None:
+            octet = self.config.address_octet
+        elif saved.exists():
+            octet = int(saved.read_text())
+        else:
+            octet = next(
+                o
+                for o in random.Random().sample(range(2, 250), 248)
+                if _octet_free(o, self.config.ssh_port)
+            )
+        saved.write_text(f"{octet}\n")
+        return octet
 
     def _tailnet_token(self) -> str:
         path = self.control / "tailscale-token"
@@ -299,6 +326,17 @@ class SimulatedEstate:
                 "ca": str(self.caddy.root_ca),
             }
         return data
+
+
+def _octet_free(octet: int, port: int) -> bool:
+    """Nobody listens on the first guest's or the first node's address of this octet."""
+    for address in (f"127.{octet}.1.1", f"127.{octet}.200.1"):
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                return False
+    return True
 
 
 def _secret_file(path: Path, content: str) -> None:

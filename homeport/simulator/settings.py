@@ -119,6 +119,9 @@ class SimulatorConfig:
     """Where state (`pve-state.json`), PKI and backup archives live; None: a temp dir."""
     pki_dir: Path | None = None
     """Where the CA and server certificate live (default: `state_dir/pki`)."""
+    address_octet: int = 0
+    """Second octet of the guests' loopback addresses (127.<octet>.x.y), so that several
+    simulated estates on one machine (parallel test runs) never share an address."""
     host: str = "127.0.0.1"
     port: int = 0
     """0 picks a free port."""

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 _ADDRESSES_PER_BLOCK = 254
 
 
-def address_for(index: int) -> str:
+def address_for(index: int, octet: int = 0) -> str:
     block, host = divmod(index, _ADDRESSES_PER_BLOCK)
-    return f"127.0.{1 + block % 255}.{1 + host}"
+    return f"127.{octet}.{1 + block % 199}.{1 + host}"
 
 
 def cloudinit_values(conf: qc.Config) -> qc.Config:
@@ -50,7 +50,7 @@ class Guests:
         world = self._world
         used = {vm.address for vm in world.vms.values()}
         while True:
-            address = address_for(world.next_address)
+            address = address_for(world.next_address, world.config.address_octet)
             world.next_address += 1
             if address not in used:
                 return address
