@@ -26,6 +26,8 @@ class ControllerContext:
         self.clock = clock
         self.clients = dict(clients)
         self.ttl = ttl
+        self.waker: Callable[[Key], None] = lambda key: None
+        """Set by the engine: queue a key for a reconcile."""
         self._shared: dict[str, tuple[float, asyncio.Future[Any]]] = {}
 
     async def shared(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
@@ -120,6 +122,9 @@ class ObjectContext:
 
     def invalidate(self, key: str) -> None:
         self.base.invalidate(key)
+
+    def wake(self, kind: str, name: str) -> None:
+        self.base.waker((kind, name))
 
     def record_failover(self, epoch: int, fields: Mapping[str, Any]) -> None:
         self.base.store.failovers.upsert(self.key[1], epoch, dict(fields))

@@ -71,6 +71,7 @@ class Engine:
         self.leadership = leadership
         self.queue: WorkQueue[Key] = queue or WorkQueue(clock)
         self.observers = observers or []
+        context.waker = self.queue.add
         self.queue.backoff.base = settings.backoff_base
         self.queue.backoff.cap = settings.backoff_max
         self.queue.backoff.jitter = settings.backoff_jitter

@@ -150,6 +150,10 @@ class ReconcileContext(Protocol):
         """Record an event on the object being reconciled."""
         ...
 
+    def wake(self, kind: str, name: str) -> None:
+        """Reconcile another object soon (e.g. a fenced primary's VM after a failover)."""
+        ...
+
     def record_failover(self, epoch: int, fields: Mapping[str, Any]) -> None:
         """Create or update this StandbyPair's failover record for ``epoch`` (its timeline)."""
         ...

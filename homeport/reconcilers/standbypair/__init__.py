@@ -337,6 +337,14 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
             "FailoverCompleted",
             f"{record.get('from')} → {record.get('to')} (epoch {action.epoch}): {summary}",
         )
+        self._wake_member(str(record.get("from") or ""), ctx)
+
+    def _wake_member(self, app_name: str, ctx: ReconcileContext) -> None:
+        """The old primary's VM and App converge now (restart, redeploy as standby)."""
+        app = ctx.desired("App", app_name)
+        if isinstance(app, App):
+            ctx.wake("VM", app.spec.vm)
+            ctx.wake("App", app.name)
 
     async def _rsync(self, host: str, command: tuple[str, ...], ctx: ReconcileContext) -> None:
         ssh: SSHPool = ctx.client("ssh")
