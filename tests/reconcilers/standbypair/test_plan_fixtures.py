@@ -1,0 +1,82 @@
+"""StandbyPair plan fixtures: the failover state machine, (desired, observed) → actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homeport.kinds import StandbyPair
+from homeport.reconcilers.standbypair import plan_pair
+from homeport.reconcilers.standbypair.memory import PairMemory
+from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
+from tests.reconcilers.fixtures import Case, check_plan, load_cases
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+CASES = load_cases(Path(__file__).parent / "cases", "StandbyPair")
+
+
+def _member(app: str, data: dict[str, Any]) -> Member:
+    defaults: dict[str, Any] = {
+        "host": {"shop-a": "10.0.0.1", "shop-b": "10.0.0.2"}.get(app),
+        "port": 8080,
+        "unit": f"homeport-{app}.service",
+        "env_path": f"/etc/homeport/apps/{app}.env",
+        "data_dir": f"/srv/apps/{app}/data",
+        "vmid": {"shop-a": 1001, "shop-b": 1002}.get(app),
+        "node": {"shop-a": "pve1", "shop-b": "pve2"}.get(app),
+        "app_ready": True,
+        "app_epoch": 1,
+    }
+    return Member(app=app, **{**defaults, **data})
+
+
+def observed_for(case: Case) -> PairObserved:
+    data = dict(case.observed)
+    memory = PairMemory.load(
+        {
+            "primary": "shop-a",
+            "standby": "shop-b",
+            "established": True,
+            "last_sync": "2026-01-01T11:59:50+00:00",
+            "replication_keys": ["shop-a", "shop-b"],
+            **data.pop("memory", {}),
+        },
+        primary="shop-a",
+        standby="shop-b",
+    )
+    members = data.pop("members", {})
+    return PairObserved(
+        name="shop",
+        memory=memory,
+        primary=_member(memory.primary, members.get(memory.primary, {})),
+        standby=_member(memory.standby, members.get(memory.standby, {})),
+        primary_probe=ProbeView(**data.pop("primary_probe", {"healthy": True})),
+        standby_probe=ProbeView(**data.pop("standby_probe", {"healthy": True})),
+        routes=tuple(
+            PairRoute(**r)
+            for r in data.pop("routes", [{"name": "shop", "host": "shop.example.com"}])
+        ),
+        request=data.pop("request", None),
+        ssh_port=2222,
+    )
+
+
+def test_there_are_enough_cases() -> None:
+    assert len(CASES) >= 18
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_pair_plan(case: Case) -> None:
+    assert isinstance(case.desired, StandbyPair | type(None))
+    plan = plan_pair(case.desired, observed_for(case), now=NOW)
+    check_plan(plan, case.expect)
+    for condition in case.expect.get("conditions", []):
+        assert any(
+            c.type == condition["type"] and condition["message"] in c.message
+            for c in plan.conditions
+        ), [c.message for c in plan.conditions]
+    if "state_reason" in case.expect:
+        assert plan.state_reason == case.expect["state_reason"]
