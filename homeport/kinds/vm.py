@@ -7,6 +7,7 @@ Referenced by Apps (``app.py``) and BackupPolicies (``backuppolicy.py``); conver
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
@@ -137,6 +138,65 @@ class StartupSpec(KindModel):
     """Seconds to wait for a graceful shutdown before the VM is stopped hard."""
 
 
+_PORTS = re.compile(r"^\d{1,5}(:\d{1,5})?(,\d{1,5}(:\d{1,5})?)*$")
+
+
+class FirewallRule(KindModel):
+    """An extra inbound rule on the VM's Proxmox firewall, besides the ones homeport derives
+    from the manifests (SSH from the tailnet, App ports from the router, 80/443 on the router)."""
+
+    action: Literal["ACCEPT", "DROP", "REJECT"] = "ACCEPT"
+    """What the rule does with matching packets."""
+    proto: Literal["tcp", "udp", "icmp"] | None = "tcp"
+    """IP protocol; null matches every protocol."""
+    port: str | None = None
+    """Destination port(s): `9100`, a range `8000:8100` or a list `80,443`; null: every port."""
+    source: str | None = None
+    """Source address or CIDR, e.g. `100.101.102.103` or `100.64.0.0/10`; null: anywhere."""
+    comment: str | None = Field(default=None, max_length=200)
+    """Free text kept after homeport's ownership marker in the rule's comment."""
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        numbers = [int(n) for n in re.split(r"[:,]", value)] if _PORTS.match(value) else []
+        if not numbers or not all(1 <= n <= 65535 for n in numbers):
+            raise ValueError(
+                f"port {value!r} is not a port (1-65535), a range like '8000:8100' or a list like '80,443'"
+            )
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"source {value!r} is not an address or CIDR such as '100.64.0.0/10'"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _port_needs_proto(self) -> FirewallRule:
+        if self.port is not None and self.proto not in ("tcp", "udp"):
+            raise ValueError("a port only applies with proto 'tcp' or 'udp'")
+        return self
+
+
+class VMFirewall(KindModel):
+    """The VM's Proxmox firewall, converged by homeport (seed 000: firewalls on all systems)."""
+
+    manage: bool = True
+    """Converge the firewall: enabled, inbound DROP by default, rules derived from the estate.
+    `false` leaves it alone (`homeport audit` still reports a disabled firewall)."""
+    rules: list[FirewallRule] = Field(default_factory=list, max_length=50)
+    """Extra inbound rules, in order, placed before the derived ones."""
+
+
 class VMSpec(SpecBase):
     """Desired state of a VM."""
 
@@ -178,6 +238,8 @@ class VMSpec(SpecBase):
     """What the VM is for; `router` marks the public Caddy router (the only public VM)."""
     description: str | None = None
     """Free text shown in Proxmox (homeport appends its ownership marker)."""
+    firewall: VMFirewall = Field(default_factory=VMFirewall)
+    """The VM's Proxmox firewall: managed by default, with optional extra rules."""
 
     @field_validator("tags")
     @classmethod
