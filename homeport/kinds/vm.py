@@ -142,8 +142,7 @@ _PORTS = re.compile(r"^\d{1,5}(:\d{1,5})?(,\d{1,5}(:\d{1,5})?)*$")
 
 
 class FirewallRule(KindModel):
-    """An extra inbound rule on the VM's Proxmox firewall, besides the ones homeport derives
-    from the manifests (SSH from the tailnet, App ports from the router, 80/443 on the router)."""
+    """An extra inbound rule on the VM's Proxmox firewall, besides the derived ones."""
 
     action: Literal["ACCEPT", "DROP", "REJECT"] = "ACCEPT"
     """What the rule does with matching packets."""
