@@ -100,9 +100,17 @@ class ProxmoxFirewall:
         )
 
     async def update_rule(
-        self, node: str, vmid: int, pos: int, rule: FirewallRuleSpec, *, digest: str
+        self,
+        node: str,
+        vmid: int,
+        pos: int,
+        rule: FirewallRuleSpec,
+        *,
+        digest: str,
+        delete: Sequence[str] = (),
     ) -> None:
-        params = {**rule.params(), "digest": digest}
+        """Rewrite the rule at ``pos``; ``delete`` clears fields ``rule`` leaves unset."""
+        params = {**rule.params(), "digest": digest, "delete": ",".join(delete) or None}
         await self._transport.write(
             "PUT",
             "firewall.update_rule",

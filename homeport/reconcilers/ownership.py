@@ -2,6 +2,7 @@
 
 Proxmox VMs: the tag ``homeport`` plus a marker line in the description naming the
 object. Systemd units and files: a marker comment. Caddy routes: an ``@id`` prefix.
+Proxmox firewall rules: a ``homeport:<id>`` comment.
 Shared by the reconcilers (which never import each other).
 """
 
@@ -31,3 +32,18 @@ def owner_in_description(description: str | None) -> str | None:
         if line.startswith("managed by homeport: "):
             return line.removeprefix("managed by homeport: ").strip()
     return None
+
+
+# Proxmox firewall rules: the comment starts with the marker and the rule's id.
+RULE_MARKER = "homeport:"
+
+
+def rule_comment(rule_id: str, note: str | None = None) -> str:
+    return f"{RULE_MARKER}{rule_id}" + (f" {note}" if note else "")
+
+
+def owned_rule_id(comment: str | None) -> str | None:
+    """The id of a firewall rule homeport wrote, from its comment; None for other rules."""
+    if not comment or not comment.startswith(RULE_MARKER):
+        return None
+    return comment.removeprefix(RULE_MARKER).split(" ", 1)[0] or None

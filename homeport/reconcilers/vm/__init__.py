@@ -1,5 +1,5 @@
-"""VM: clone from the template, converge config, disk, placement and power, join the
-tailnet, pin the SSH host key; prune only what homeport owns.
+"""VM: clone from the template, converge config, disk, placement, firewall and power, join
+the tailnet, pin the SSH host key; prune only what homeport owns.
 
 ``observe.py`` reads the world, ``plan.py`` decides (pure), ``act`` below performs one
 action through the clients. Every mutation drops the shared cluster snapshot so the next
@@ -28,6 +28,7 @@ from homeport.reconcilers.vm.actions import (
     TrustHostKey,
     UpdateConfig,
 )
+from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
 from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
 
@@ -110,6 +111,8 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             await self._wait(px, await px.delete_vm(action.node, action.vmid), TASK_TIMEOUT)
         elif isinstance(action, ForgetVM):
             await self._forget(action, ctx)
+        elif isinstance(action, FIREWALL_ACTIONS):
+            await apply_firewall(px, action, ctx)
         else:
             raise TypeError(f"the VM reconciler cannot perform {action!r}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeport.reconcilers.base import Action
+from homeport.reconcilers.ownership import rule_comment
 
 
 def _show(key: str, value: str) -> str:
@@ -149,3 +150,92 @@ class ForgetVM(Action):
             parts.append(f"forget host key of {self.address}")
         parts.append("release vmid")
         return ", ".join(parts)
+
+
+# -- the VM's Proxmox firewall (derived in ``firewall.py``) ------------------------------
+
+
+@dataclass(frozen=True)
+class FirewallRuleValue:
+    """One inbound rule homeport owns, named by ``id`` in its comment (``homeport:<id>``)."""
+
+    id: str
+    action: str = "ACCEPT"
+    proto: str | None = "tcp"
+    dport: str | None = None
+    source: str | None = None
+    note: str | None = None
+    type: str = "in"
+
+    @property
+    def comment(self) -> str:
+        return rule_comment(self.id, self.note)
+
+    def fields(self) -> dict[str, str | None]:
+        return {
+            "type": self.type,
+            "action": self.action,
+            "proto": self.proto,
+            "dport": self.dport,
+            "source": self.source,
+        }
+
+    def describe(self) -> str:
+        port = f"/{self.dport}" if self.dport else ""
+        return f"{self.id}: {self.type} {self.action} {self.proto or 'any'}{port} from {self.source or 'anywhere'}"
+
+
+@dataclass(frozen=True)
+class SetFirewallOptions(Action):
+    node: str
+    vmid: int
+    changes: tuple[tuple[str, str], ...]
+    was: str = ""
+    drift: bool = False
+    """An option was set to something else (by hand), not merely never set."""
+    verb = "firewall-options"
+
+    def describe(self) -> str:
+        wanted = ", ".join(f"{k}={v}" for k, v in self.changes)
+        return f"VM {self.vmid}: firewall {wanted} (was {self.was})"
+
+
+@dataclass(frozen=True)
+class CreateFirewallRule(Action):
+    node: str
+    vmid: int
+    rule: FirewallRuleValue
+    verb = "firewall-rule"
+
+    def describe(self) -> str:
+        return f"VM {self.vmid}: add firewall rule {self.rule.describe()}"
+
+
+@dataclass(frozen=True)
+class UpdateFirewallRule(Action):
+    node: str
+    vmid: int
+    rule: FirewallRuleValue
+    pos: int
+    delete: tuple[str, ...] = ()
+    drift: str = ""
+    verb = "firewall-restore"
+
+    def describe(self) -> str:
+        return f"VM {self.vmid}: restore firewall rule {self.rule.id} edited by hand ({self.drift})"
+
+    def identity(self) -> str:
+        return f"{self.describe()} → {self.rule.describe()}"
+
+
+@dataclass(frozen=True)
+class DeleteFirewallRule(Action):
+    node: str
+    vmid: int
+    rule_id: str
+    pos: int
+    seen: str
+    verb = "firewall-remove"
+
+    def describe(self) -> str:
+        return f"VM {self.vmid}: remove firewall rule {self.rule_id} homeport no longer wants ({self.seen})"

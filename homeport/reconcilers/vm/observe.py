@@ -10,14 +10,20 @@ from pathlib import Path
 from homeport.clients.errors import AgentNotReady, ProxmoxError
 from homeport.clients.known_hosts import normalise_key
 from homeport.clients.proxmox import ProxmoxClient
-from homeport.clients.proxmox_models import ClusterResources, VmResource
+from homeport.clients.proxmox_models import (
+    ClusterResources,
+    FirewallOptions,
+    FirewallRules,
+    VmResource,
+)
 from homeport.clients.tailscale import Device
-from homeport.kinds import VM, Machine
+from homeport.kinds import VM, App, Machine, StandbyPair
 from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
+from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
 from homeport.reconcilers.vm.plan import VMObserved
 
 RESOURCES = "proxmox.resources"
@@ -35,6 +41,12 @@ class VMSettings:
     ssh_port: int
     homeport_public_key: str
     auth_key_expiry: int = 3600
+    tailnet_ranges: tuple[str, ...] = ("100.64.0.0/10", "fd7a:115c:a1e0::/48")
+    """Where SSH to VMs may come from (``[firewall] tailnet_ranges``)."""
+    control_plane: tuple[str, ...] = ()
+    """The control plane's addresses (``[firewall] control_plane``); empty: the tailnet."""
+    caddy_admin_port: int | None = None
+    """Caddy's admin API port on the router VM, opened to the control plane."""
 
 
 async def resources(ctx: ReconcileContext) -> ClusterResources:
@@ -174,8 +186,14 @@ async def observe_vm(
     if address and host_key:
         pinned = ctx.client("ssh").known_hosts.pinned(address, settings.ssh_port)
         trusted = normalise_key(host_key) in pinned
+    firewall, inputs = None, None
+    if desired is not None and desired.spec.firewall.manage:
+        firewall = await _firewall(px, found)
+        inputs = firewall_inputs(desired, ctx, settings)
     return replace(
         base,
+        firewall=firewall,
+        firewall_inputs=inputs,
         exists=True,
         owned=owned,
         node=found.node,
@@ -207,6 +225,70 @@ async def _guest(px: ProxmoxClient, node: str, vmid: int) -> tuple[bool, str | N
     )
     key = (result.out_data or "").strip() if result.exitcode == 0 else None
     return True, address, key or None
+
+
+async def _firewall(px: ProxmoxClient, found: VmResource) -> FirewallSeen:
+    options = await px.firewall.options(found.node, found.vmid)
+    rules = await px.firewall.rules(found.node, found.vmid)
+    return firewall_seen(options, rules)
+
+
+def firewall_seen(options: FirewallOptions, rules: FirewallRules) -> FirewallSeen:
+    """Proxmox's firewall payloads as the pure diff sees them."""
+    keys = ("proto", "dport", "sport", "source", "dest", "iface", "macro", "log")
+    return FirewallSeen(
+        options={k: str(v) for k, v in options.values.items()},
+        rules=tuple(
+            SeenRule(
+                pos=r.pos,
+                type=r.type,
+                action=r.action,
+                enable=r.enable,
+                fields={k: v for k in keys if (v := getattr(r, k)) is not None},
+                comment=r.comment,
+            )
+            for r in rules.rules
+        ),
+    )
+
+
+def _address(details: object) -> str | None:
+    value = details.get("address") if isinstance(details, dict) else None
+    return str(value) if value else None
+
+
+def firewall_inputs(desired: VM, ctx: ReconcileContext, settings: VMSettings) -> FirewallInputs:
+    """What the VM's rules follow from: its Apps, the routers, its pairs' peers, the config."""
+    here = [a for a, _ in ctx.objects("App") if isinstance(a, App) and a.spec.vm == desired.name]
+    routers = [
+        (vm.name, _address(dict(details)))
+        for vm, details in ctx.objects("VM")
+        if isinstance(vm, VM) and vm.spec.role == "router" and vm.name != desired.name
+    ]
+    return FirewallInputs(
+        ssh_port=settings.ssh_port,
+        tailnet_ranges=settings.tailnet_ranges,
+        control_plane=settings.control_plane,
+        apps=tuple(sorted((a.name, a.spec.port) for a in here if a.spec.bind != "localhost")),
+        routers=tuple(sorted(routers)),
+        peers=tuple(sorted(_peers(desired, {a.name for a in here}, ctx))),
+        caddy_admin_port=settings.caddy_admin_port,
+    )
+
+
+def _peers(desired: VM, apps: set[str], ctx: ReconcileContext) -> list[tuple[str, str, str | None]]:
+    """(pair, peer VM, its address) for every StandbyPair with a member on this VM."""
+    found = []
+    for pair, _ in ctx.objects("StandbyPair"):
+        if not isinstance(pair, StandbyPair):
+            continue
+        members = (pair.spec.primary, pair.spec.standby)
+        for here, there in (members, members[::-1]):
+            peer = ctx.desired("App", there) if here in apps else None
+            if isinstance(peer, App) and peer.spec.vm != desired.name:
+                address = _address(dict(ctx.status_details("VM", peer.spec.vm)))
+                found.append((pair.name, peer.spec.vm, address))
+    return found
 
 
 def public_key_of(private_key_file: Path) -> str:

@@ -1,7 +1,8 @@
 """The VM plan: pure, ordered, one step of convergence at a time.
 
 Identity first (a vmid reserved before anything is cloned, so a retry can never create a
-second VM), then existence (clone), then config, disk, placement and power, then what
+second VM), then existence (clone), then config, disk, placement, the firewall
+(``firewall.py``: rules derived from the estate) and power, then what
 makes the VM usable by the rest of the estate: guest agent, tailnet membership and a
 pinned SSH host key. A removed manifest plans the prune: stop, destroy, forget — only
 for a VM homeport owns and that is not protected.
@@ -28,6 +29,14 @@ from homeport.reconcilers.vm.actions import (
     UpdateConfig,
 )
 from homeport.reconcilers.vm.config import diff_config
+from homeport.reconcilers.vm.firewall import (
+    FirewallInputs,
+    FirewallSeen,
+    desired_rules,
+    firewall_actions,
+    missing_inputs,
+    unowned,
+)
 
 WAIT = 2.0  # seconds between looks while Proxmox or the guest is busy
 
@@ -65,6 +74,9 @@ class VMObserved:
     tailnet_address: str | None = None
     tailnet_device_id: str | None = None
     ssh_port: int = 22
+    firewall: FirewallSeen | None = None
+    """The VM firewall's options and rules; None when not observed (absent, unmanaged)."""
+    firewall_inputs: FirewallInputs | None = None
 
 
 def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
@@ -124,6 +136,7 @@ def _changes(desired: VM, seen: VMObserved) -> list[Action]:
     wanted_gib = desired.spec.disk.size_gib
     if seen.disk_gib is not None and seen.disk_gib < wanted_gib:
         actions.append(ResizeDisk(node, vmid, seen.disk, seen.disk_gib, wanted_gib))
+    actions.extend(_firewall(desired, seen))
     if seen.ha_managed:
         return actions  # Proxmox HA owns the power state: reported, not fought over
     running = seen.status == "running"
@@ -142,6 +155,28 @@ def _changes(desired: VM, seen: VMObserved) -> list[Action]:
     return actions
 
 
+def _firewall(desired: VM, seen: VMObserved) -> list[Action]:
+    if seen.firewall is None or seen.firewall_inputs is None or not desired.spec.firewall.manage:
+        return []
+    assert seen.node is not None and seen.vmid is not None
+    rules = desired_rules(desired, seen.firewall_inputs)
+    return firewall_actions(seen.node, seen.vmid, rules, seen.firewall)
+
+
+def _firewall_details(seen: VMObserved) -> tuple[dict[str, object], float | None]:
+    """The firewall's summary for status, and how soon to look again for missing addresses."""
+    if seen.firewall is None or seen.firewall_inputs is None:
+        return {}, None
+    waiting = missing_inputs(seen.firewall_inputs)
+    summary: dict[str, object] = {
+        "rules": sum(1 for r in seen.firewall.rules if r.owner_id is not None),
+        "unowned": unowned(seen.firewall),
+    }
+    if waiting:
+        summary["waitingFor"] = list(waiting)
+    return {"firewall": summary}, (5.0 if waiting else None)
+
+
 def _usable(desired: VM, seen: VMObserved) -> Plan:
     assert seen.vmid is not None
     details: dict[str, object] = {
@@ -150,13 +185,18 @@ def _usable(desired: VM, seen: VMObserved) -> Plan:
         "status": seen.status,
         "haManaged": seen.ha_managed,
     }
+    firewall, look_again = _firewall_details(seen)
+    details.update(firewall)
     if seen.disk_gib is not None and seen.disk_gib > desired.spec.disk.size_gib:
         details["note"] = (
             f"disk is {seen.disk_gib} GiB, larger than declared; disks are never shrunk"
         )
     if desired.spec.power_state == "stopped" or (seen.ha_managed and seen.status != "running"):
         return Plan(
-            reason=f"VM {seen.vmid} is {seen.status} as declared", ready=True, details=details
+            reason=f"VM {seen.vmid} is {seen.status} as declared",
+            ready=True,
+            details=details,
+            requeue_after=look_again,
         )
     if not seen.agent_running:
         return Plan(waiting="waiting for the guest agent", requeue_after=WAIT, details=details)
@@ -181,7 +221,10 @@ def _usable(desired: VM, seen: VMObserved) -> Plan:
             )
         return Plan(actions=(TrustHostKey(address, seen.ssh_port, seen.host_key),))
     return Plan(
-        reason=f"VM {seen.vmid} runs on {seen.node} at {address}", ready=True, details=details
+        reason=f"VM {seen.vmid} runs on {seen.node} at {address}",
+        ready=True,
+        details=details,
+        requeue_after=look_again,
     )
 
 
