@@ -7,12 +7,20 @@ writes a complete one for the simulated estate.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path("/etc/homeport/homeport.toml")
 
@@ -165,6 +173,185 @@ class TelemetrySettings(Section):
     """Structured log output of the daemon."""
 
 
+class FirewallSettings(Section):
+    """Where the VM firewall rules homeport derives let traffic in from (docs/security.md)."""
+
+    tailnet_ranges: list[str] = Field(
+        default_factory=lambda: ["100.64.0.0/10", "fd7a:115c:a1e0::/48"]
+    )
+    """The tailnet's address ranges: SSH to VMs is allowed from here, and the audit counts a
+    listener or a Machine's firewall rule as private only inside them."""
+    control_plane: list[str] = Field(default_factory=list)
+    """The control plane's (tailnet) addresses: SSH, health probes and Caddy's admin API are
+    allowed from here. Empty: the tailnet ranges stand in for it."""
+
+    @field_validator("tailnet_ranges", "control_plane")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an address or CIDR range") from None
+        return values
+
+
+class AuditSettings(Section):
+    interval: float = Field(default=300.0, ge=0.0)
+    """Seconds between the daemon's audit runs (conditions `AuditFinding`); 0 turns them off."""
+    ssh_machines: bool = True
+    """Also read `sshd -T` on the Machines (over SSH to their tailnet address) when reachable."""
+
+
+NotifyTopic = Literal[
+    "FailoverStarted",
+    "FailoverCompleted",
+    "ReconcileStalled",
+    "BackupStale",
+    "BackupFailed",
+    "RestoreTestFailed",
+    "AuditFinding",
+    "LeaderChanged",
+]
+
+
+def _secret_ref(value: str | None) -> str | None:
+    if value is not None and (value.startswith("/") or ".." in value.split("/")):
+        raise ValueError(f"{value!r} must be a path relative to [secrets] directory")
+    return value
+
+
+class WebhookSink(Section):
+    """A generic webhook: a JSON body POSTed, signed with HMAC-SHA256 when a secret is set."""
+
+    type: Literal["webhook"]
+    name: str
+    """Name the rules refer to."""
+    url: str
+    """Where to POST, e.g. `https://hooks.example.com/homeport`."""
+    secret: str | None = None
+    """File in the secrets directory holding the HMAC key; the body's signature goes in
+    `signature_header` as `sha256=<hex>`."""
+    signature_header: str = "X-Homeport-Signature"
+    """Header carrying the signature."""
+    timeout: float = 10.0
+    """Seconds per delivery attempt."""
+    ca_file: Path | None = None
+    """CA bundle for the receiver's certificate (system CAs when unset)."""
+    verify_tls: bool = True
+    """Verify the receiver's certificate. `false` is reported by `homeport audit`."""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        return _secret_ref(value)
+
+
+class SmtpSink(Section):
+    """Mail through an SMTP server (the standard library's smtplib), upgraded with STARTTLS."""
+
+    type: Literal["smtp"]
+    name: str
+    """Name the rules refer to."""
+    host: str
+    """SMTP server."""
+    port: int = 587
+    """Submission port."""
+    starttls: bool = True
+    """Upgrade the connection with STARTTLS before logging in (always verified). `false`
+    sends in the clear and is reported by `homeport audit` unless the server is loopback."""
+    username: str | None = None
+    """Login user; no login when unset."""
+    password_secret: str | None = None
+    """File in the secrets directory holding the login password."""
+    sender: str
+    """The From address."""
+    recipients: list[str] = Field(min_length=1)
+    """The To addresses."""
+    timeout: float = 10.0
+    """Seconds per delivery attempt."""
+    ca_file: Path | None = None
+    """CA bundle for the server's certificate (system CAs when unset)."""
+
+    @field_validator("password_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        return _secret_ref(value)
+
+
+class TelegramSink(Section):
+    """A Telegram-compatible bot API: `POST {api_url}/bot<token>/sendMessage`."""
+
+    type: Literal["telegram"]
+    name: str
+    """Name the rules refer to."""
+    api_url: str = "https://api.telegram.org"
+    """Bot API base URL."""
+    token_secret: str
+    """File in the secrets directory holding the bot token."""
+    chat_id: str
+    """Chat to send to."""
+    timeout: float = 10.0
+    """Seconds per delivery attempt."""
+    ca_file: Path | None = None
+    """CA bundle for the API's certificate (system CAs when unset)."""
+    verify_tls: bool = True
+    """Verify the API's certificate. `false` is reported by `homeport audit`."""
+
+    @field_validator("token_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        return _secret_ref(value)
+
+
+NotifySink = Annotated[WebhookSink | SmtpSink | TelegramSink, Field(discriminator="type")]
+
+
+class NotifyRule(Section):
+    """Which notifications go to which sinks."""
+
+    events: list[NotifyTopic | Literal["*"]] = Field(min_length=1)
+    """Topics, or `*` for all of them."""
+    sinks: list[str] = Field(min_length=1)
+    """Names of the sinks they go to."""
+    kinds: list[str] = Field(default_factory=list)
+    """Only about objects of these kinds (e.g. `StandbyPair`); empty: any."""
+
+
+class NotifySettings(Section):
+    """Notifications: sinks, rules, and how deliveries are spaced (docs/security.md)."""
+
+    sinks: list[NotifySink] = Field(default_factory=list)
+    """Where notifications go (`[[notify.sinks]]`, each with a `type`)."""
+    rules: list[NotifyRule] = Field(default_factory=list)
+    """Which topics go where (`[[notify.rules]]`); without rules every topic goes everywhere."""
+    dedupe_seconds: float = Field(default=900.0, ge=0.0)
+    """The same notification (topic, object, text) is sent once within this window."""
+    rate_per_minute: int = Field(default=20, ge=1)
+    """Most notifications one sink gets per minute; the rest wait their turn."""
+    retries: int = Field(default=5, ge=0)
+    """Further attempts after a failed delivery, with exponential backoff."""
+    retry_base: float = Field(default=2.0, gt=0.0)
+    """First retry delay in seconds; doubles per attempt up to `retry_max`."""
+    retry_max: float = Field(default=300.0, gt=0.0)
+    """Longest retry delay in seconds."""
+    queue_size: int = Field(default=1000, ge=1)
+    """Notifications waiting per sink; beyond it the oldest is dropped (and logged)."""
+    poll_interval: float = Field(default=1.0, gt=0.0)
+    """Seconds between looks at new events and conditions."""
+
+    @model_validator(mode="after")
+    def _names(self) -> NotifySettings:
+        names = [s.name for s in self.sinks]
+        if len(set(names)) != len(names):
+            raise ValueError("[[notify.sinks]] names must be unique")
+        for rule in self.rules:
+            unknown = sorted(set(rule.sinks) - set(names))
+            if unknown:
+                raise ValueError(f"[[notify.rules]] names unknown sinks: {', '.join(unknown)}")
+        return self
+
+
 class Settings(Section):
     """The whole configuration."""
 
@@ -177,6 +364,9 @@ class Settings(Section):
     caddy: CaddySettings = Field(default_factory=CaddySettings)
     tailscale: TailscaleSettings = Field(default_factory=TailscaleSettings)
     git: GitSettings = Field(default_factory=GitSettings)
+    firewall: FirewallSettings = Field(default_factory=FirewallSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
@@ -192,6 +382,8 @@ def _absolute(settings: Settings, base: Path) -> Settings:
                 updates[name] = (base / value).resolve()
             elif isinstance(value, BaseModel):
                 updates[name] = fix(value)
+            elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
+                updates[name] = [fix(v) if isinstance(v, BaseModel) else v for v in value]
         return section.model_copy(update=updates)
 
     fixed = fix(settings)
