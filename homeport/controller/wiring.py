@@ -7,6 +7,7 @@ which kind; ``homeport run``, ``homeport plan`` and the demo use it.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 from opentelemetry.trace import Tracer
@@ -106,6 +107,9 @@ def build_reconcilers(settings: Settings) -> dict[str, Reconciler[Any, Any]]:
             ssh_port=settings.ssh.port,
             homeport_public_key=public_key_of(key_file) if Path(f"{key_file}.pub").exists() else "",
             auth_key_expiry=settings.tailscale.auth_key_expiry,
+            tailnet_ranges=tuple(settings.firewall.tailnet_ranges),
+            control_plane=tuple(settings.firewall.control_plane),
+            caddy_admin_port=urlsplit(settings.caddy.admin_url).port,
         )
     )
     app = AppReconciler(
