@@ -58,7 +58,7 @@ from homeport.reconcilers.standbypair.plan import (
     PairObserved,
     plan_pair,
 )
-from homeport.reconcilers.standbypair.runtime import PairRuntime
+from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
 
 log = logging.getLogger(__name__)
 FENCE_TIMEOUT = 30.0
@@ -71,10 +71,12 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
     # Never wait for the primary to be Ready: that is exactly when a pair must act.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
 
-    def __init__(self, *, secrets_dir: Path, ssh_port: int) -> None:
+    def __init__(
+        self, *, secrets_dir: Path, ssh_port: int, on_probe: ProbeObserver | None = None
+    ) -> None:
         self.secrets_dir = secrets_dir
         self.ssh_port = ssh_port
-        self.runtime = PairRuntime(ssh_port)
+        self.runtime = PairRuntime(ssh_port, on_probe=on_probe)
 
     async def background(self, env: BackgroundEnv) -> None:
         await self.runtime.run(env)

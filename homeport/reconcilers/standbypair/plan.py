@@ -277,7 +277,7 @@ def _healthy(
         ready=True,
         details=details,
         conditions=tuple(conditions),
-        requeue_after=30,
+        requeue_after=5,  # keeps the lag and the members' health in status fresh
     )
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from homeport.clients.errors import SSHError
-from homeport.clients.probes import Prober
+from homeport.clients.probes import Prober, ProbeResult
 from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
@@ -23,7 +24,7 @@ from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
 
 log = logging.getLogger(__name__)
-REPLICATION_TIMEOUT = 600.0
+REPLICATION_TIMEOUT = 300.0
 
 
 @dataclass
@@ -51,9 +52,15 @@ class ProbeTracker:
         return crossed
 
 
+ROLES = ("primary", "standby")
+ProbeObserver = Callable[[str, str, ProbeResult], None]
+"""Told (pair, role, result) after every probe (telemetry: the probe-latency metric)."""
+
+
 class PairRuntime:
-    def __init__(self, ssh_port: int) -> None:
+    def __init__(self, ssh_port: int, *, on_probe: ProbeObserver | None = None) -> None:
         self.ssh_port = ssh_port
+        self.on_probe = on_probe
         self.trackers: dict[str, ProbeTracker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -76,23 +83,43 @@ class PairRuntime:
             self._tasks.clear()
 
     async def _pair_loop(self, name: str, env: BackgroundEnv) -> None:
-        last_attempt = -1e9
+        """Probes and replication as two tasks: a hung rsync must never delay a probe."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._probe_loop(name, env))
+            group.create_task(self._replication_loop(name, env))
+
+    def _pair(self, name: str, env: BackgroundEnv) -> tuple[StandbyPair | None, ReconcileContext]:
+        ctx = env.context("StandbyPair", name)
+        pair = ctx.desired("StandbyPair", name)
+        return (pair if isinstance(pair, StandbyPair) else None), ctx
+
+    async def _probe_loop(self, name: str, env: BackgroundEnv) -> None:
         while not env.stop.is_set():
-            ctx = env.context("StandbyPair", name)
-            pair = ctx.desired("StandbyPair", name)
-            if not isinstance(pair, StandbyPair):
+            pair, ctx = self._pair(name, env)
+            if pair is None:
                 return
             started = env.monotonic()
             try:
                 await self._probe_both(pair, ctx, env)
-                if self._sync_due(pair, ctx, env, last_attempt):
-                    last_attempt = env.monotonic()
-                    await self.replicate(pair, ctx)
-            except Exception:  # a bug in one loop must not silence the probes for good
-                log.exception("background loop of StandbyPair %s failed", name)
+            except Exception:  # a bug must not silence the probes for good
+                log.exception("probes of StandbyPair %s failed", name)
             await env.sleep(
                 max(0.0, pair.spec.probe.interval_seconds - (env.monotonic() - started))
             )
+
+    async def _replication_loop(self, name: str, env: BackgroundEnv) -> None:
+        last_attempt = -1e9
+        while not env.stop.is_set():
+            pair, ctx = self._pair(name, env)
+            if pair is None:
+                return
+            try:
+                if self._sync_due(pair, ctx, env, last_attempt):
+                    last_attempt = env.monotonic()
+                    await self.replicate(pair, ctx)
+            except Exception:
+                log.exception("replication of StandbyPair %s failed", name)
+            await env.sleep(min(1.0, pair.spec.replication.interval_seconds))
 
     def _sync_due(
         self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv, last_attempt: float
@@ -114,10 +141,13 @@ class PairRuntime:
     ) -> None:
         memory = load_memory(pair, ctx)
         members = [member(memory.primary, ctx), member(memory.standby, ctx)]
-        results = await asyncio.gather(*(self._probe(pair, m, ctx) for m in members))
+        results = await asyncio.gather(
+            *(self._probe(pair, m, role, ctx) for m, role in zip(members, ROLES, strict=True))
+        )
         now = env.now()
         for target, (ok, error) in zip(members, results, strict=True):
             tracker = self.trackers.setdefault(target.app, ProbeTracker())
+            was_healthy = tracker.view.healthy
             crossed = tracker.record(ok, error, now, pair.spec.probe.failure_threshold)
             if crossed and target.app == memory.primary:
                 log.warning(
@@ -128,17 +158,21 @@ class PairRuntime:
                     error,
                 )
                 env.wake("StandbyPair", pair.name)
+            elif target.app == memory.standby and (crossed or (ok and was_healthy is False)):
+                env.wake("StandbyPair", pair.name)  # the standby went down or came back
         if memory.phase == HEALTHY and self.trackers[memory.primary].view.failures == 1:
             env.wake("StandbyPair", pair.name)  # report Detecting at once
 
     async def _probe(
-        self, pair: StandbyPair, target: Member, ctx: ReconcileContext
+        self, pair: StandbyPair, target: Member, role: str, ctx: ReconcileContext
     ) -> tuple[bool, str | None]:
         if target.host is None:
             return False, "address unknown"
         prober: Prober = ctx.client("prober")
         url = f"http://{target.host}:{target.port}{pair.spec.probe.path}"
         result = await prober.http(url, timeout=pair.spec.probe.timeout_seconds)
+        if self.on_probe is not None:
+            self.on_probe(pair.name, role, result)
         return result.ok, result.error
 
     async def replicate(self, pair: StandbyPair, ctx: ReconcileContext) -> None:

@@ -1,0 +1,249 @@
+"""Failover scenarios on the simulator + real Caddy, with HTTP traffic flowing through Caddy
+for the whole test. Each asserts the outcome, that at no instant two primaries were
+reachable through Caddy, and that requests failed only inside the measured outage window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homeport.controller.store import Store
+from tests.harness import EstateHarness, until
+from tests.scenarios.traffic import Traffic
+
+pytestmark = [pytest.mark.scenario, pytest.mark.integration]
+ESTATE = Path(__file__).parent / "pair_estate"
+UNIT = "homeport-shop-a.service"
+
+
+@dataclass
+class Scenario:
+    h: EstateHarness
+    traffic: Traffic
+
+    def memory(self) -> dict[str, Any]:
+        store = Store.open(self.h.settings.store.path, readonly=True)
+        try:
+            return store.memory.get("StandbyPair", "shop")
+        finally:
+            store.close()
+
+    def failovers(self) -> list[dict[str, Any]]:
+        store = Store.open(self.h.settings.store.path, readonly=True)
+        try:
+            return store.failovers.for_pair("shop")
+        finally:
+            store.close()
+
+    def vm(self, name: str) -> tuple[int, str]:
+        obj = self.h.object("VM", name)
+        assert obj is not None
+        return int(obj.status.details["vmid"]), str(obj.status.details["node"])
+
+    async def wait_promoted(self, epoch: int = 2, timeout: float = 30) -> None:
+        await until(
+            lambda: self.memory().get("epoch") == epoch and self.memory().get("phase") != "Fencing",
+            timeout=timeout,
+            what=f"epoch {epoch}",
+        )
+        await until(
+            lambda: "homeport-shop-b" in self.traffic.served_by(),
+            timeout=timeout,
+            what="traffic served by the standby",
+        )
+
+    async def wait_healthy(self, timeout: float = 60) -> None:
+        await until(
+            lambda: self.memory().get("phase") == "Healthy" and self.memory().get("epoch", 1) > 1,
+            timeout=timeout,
+            what="the pair Healthy again",
+        )
+
+    def condition(self, kind: str) -> tuple[str, str] | None:
+        obj = self.h.object("StandbyPair", "shop")
+        assert obj is not None
+        found = next((c for c in obj.status.conditions if c.type == kind), None)
+        return (found.status, found.message) if found else None
+
+    def check_traffic(self, fault_at: float) -> None:
+        self.traffic.check_one_primary_at_a_time()
+        window = self.traffic.outage(fault_at)
+        if window is not None:
+            outside = self.traffic.failures_outside(fault_at + window[0], fault_at + window[1])
+            assert outside == [], f"requests failed outside the outage window: {outside[:3]}"
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Scenario]:
+    async with EstateHarness.running(tmp_path, manifests=ESTATE) as h:
+        await h.converged(timeout=60)
+        scenario = Scenario(
+            h, Traffic(h.estate.endpoints()["caddy"]["http"] + "/", "shop.example.com")
+        )
+        await until(
+            lambda: bool(scenario.memory().get("established")), timeout=30, what="pair established"
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(scenario.traffic.run(stop))
+        await until(lambda: len(scenario.traffic.samples) > 5, what="traffic")
+        try:
+            yield scenario
+        finally:
+            stop.set()
+            await task
+
+
+async def test_primary_vm_crash(pair: Scenario) -> None:
+    vmid, _ = pair.vm("shop-a")
+    crashed = time.monotonic()
+    await pair.h.estate.guests.crash_vm(vmid)
+    await pair.wait_promoted()
+    record = pair.failovers()[-1]
+    phases = [s["phase"] for s in record["timeline"]]
+    assert phases[:3] == ["FailureStarted", "Detected", "Fencing"]
+    assert phases.index("Fenced") < phases.index("Promoted") < phases.index("Rerouted")
+    assert "stopped on pve1 (confirmed)" in next(
+        s["detail"] for s in record["timeline"] if s["phase"] == "Fenced"
+    )
+    assert record["rpo_seconds"] is not None
+    await pair.wait_healthy()
+    pair.check_traffic(crashed)
+    assert pair.traffic.samples[-1].app == "homeport-shop-b"
+    assert pair.traffic.samples[-1].epoch == 2
+
+
+async def test_primary_node_crash(pair: Scenario) -> None:
+    crashed = time.monotonic()
+    pair.h.estate.pve.faults.crash_node("pve1")  # type: ignore[union-attr]
+    await pair.wait_promoted()
+    fenced = next(s["detail"] for s in pair.failovers()[-1]["timeline"] if s["phase"] == "Fenced")
+    assert "pve1" in fenced
+    pair.h.estate.pve.faults.recover_node("pve1")  # type: ignore[union-attr]
+    await pair.wait_healthy(timeout=90)
+    pair.check_traffic(crashed)
+
+
+async def test_primary_node_partitioned(pair: Scenario) -> None:
+    cut = time.monotonic()
+    pair.h.estate.pve.faults.partition_node("pve1")  # type: ignore[union-attr]
+    await pair.wait_promoted()
+    memory = pair.memory()
+    fenced = next(s["detail"] for s in pair.failovers()[-1]["timeline"] if s["phase"] == "Fenced")
+    assert memory["quarantine"] is not None or "down according to the quorate cluster" in fenced, (
+        fenced
+    )
+    pair.h.estate.pve.faults.recover_node("pve1")  # type: ignore[union-attr]
+    await pair.wait_healthy(timeout=90)
+    assert pair.memory()["quarantine"] is None
+    pair.check_traffic(cut)
+
+
+async def test_app_hangs_with_its_port_open(pair: Scenario) -> None:
+    vmid, _ = pair.vm("shop-a")
+    hung = time.monotonic()
+    pair.h.estate.guests.hang_app(vmid, UNIT)  # type: ignore[union-attr]
+    await pair.wait_promoted()
+    assert pair.failovers()[-1]["trigger"] == "automatic"
+    pair.h.estate.guests.heal_app(vmid, UNIT)  # type: ignore[union-attr]
+    await pair.wait_healthy()
+    pair.check_traffic(hung)
+
+
+async def test_app_returns_500(pair: Scenario) -> None:
+    vmid, _ = pair.vm("shop-a")
+    broke = time.monotonic()
+    pair.h.estate.guests.fail_app(vmid, UNIT, 500)  # type: ignore[union-attr]
+    await pair.wait_promoted()
+    pair.h.estate.guests.heal_app(vmid, UNIT)  # type: ignore[union-attr]
+    await pair.wait_healthy()
+    pair.check_traffic(broke)
+
+
+async def test_standby_down_at_failover_time(pair: Scenario) -> None:
+    standby_vmid, _ = pair.vm("shop-b")
+    primary_vmid, _ = pair.vm("shop-a")
+    guests = pair.h.estate.guests
+    assert guests is not None
+    guests.fail_app(standby_vmid, "homeport-shop-b.service", 503)
+    await until(
+        lambda: pair.memory().get("phase") == "Healthy" and pair.condition("Degraded") is not None,
+        what="standby reported down",
+    )
+    guests.fail_app(primary_vmid, UNIT, 500)
+    await until(
+        lambda: (pair.condition("Degraded") or ("", ""))[1].find("not healthy either") >= 0,
+        what="both down reported",
+    )
+    assert pair.memory()["epoch"] == 1  # nothing to promote: no failover
+    recovered = time.monotonic()
+    guests.heal_app(standby_vmid, "homeport-shop-b.service")
+    await pair.wait_promoted()
+    guests.heal_app(primary_vmid, UNIT)
+    await pair.wait_healthy()
+    pair.traffic.check_one_primary_at_a_time()
+    assert all(s.status == 200 for s in pair.traffic.samples if s.at > recovered + 5)
+
+
+async def test_replication_lag_blocks_automatic_promotion(pair: Scenario) -> None:
+    ssh = pair.h.clients["ssh"]
+    primary = pair.h.object("VM", "shop-a")
+    assert primary is not None
+    # Break replication the way a rotated host key would: the primary no longer trusts the standby.
+    await ssh.run(
+        primary.status.details["address"],
+        ["rm", "-f", "/root/.ssh/homeport-replication-known-hosts"],
+    )
+    await until(
+        lambda: (pair.h.object("StandbyPair", "shop").status.details.get("lagSeconds") or 0) > 5,  # type: ignore[union-attr]
+        timeout=30,
+        what="replication lag above the maximum",
+    )
+    vmid, _ = pair.vm("shop-a")
+    pair.h.estate.guests.fail_app(vmid, UNIT, 500)  # type: ignore[union-attr]
+    await until(
+        lambda: (pair.condition("Stalled") or ("", ""))[1].startswith(
+            "automatic promotion refused"
+        ),
+        what="promotion refused for the data-loss gate",
+    )
+    assert pair.memory()["epoch"] == 1
+    store = Store.open(
+        pair.h.settings.store.path
+    )  # what `homeport failover shop --accept-data-loss` writes
+    try:
+        store.memory.set(
+            "StandbyPair.request", "shop", {"op": "failover", "accept_data_loss": True}, now="-"
+        )
+    finally:
+        store.close()
+    assert pair.h.daemon is not None and pair.h.daemon.engine is not None
+    pair.h.daemon.engine.queue.add(("StandbyPair", "shop"))
+    await pair.wait_promoted()
+    assert pair.failovers()[-1]["trigger"] == "manual"
+    assert pair.failovers()[-1]["rpo_seconds"] > 5
+    pair.traffic.check_one_primary_at_a_time()
+
+
+async def test_proxmox_api_down_while_fencing(pair: Scenario) -> None:
+    faults = pair.h.estate.pve.faults  # type: ignore[union-attr]
+    faults.api_error(
+        r"/status/stop$", method="POST", status=500, message="cannot connect to pvedaemon"
+    )
+    vmid, _ = pair.vm("shop-a")
+    broke = time.monotonic()
+    pair.h.estate.guests.fail_app(vmid, UNIT, 500)  # type: ignore[union-attr]
+    await pair.wait_promoted()
+    assert (
+        pair.memory()["quarantine"] is not None
+    )  # ingress cut, primary quarantined: no split brain
+    faults.clear()
+    pair.h.estate.guests.heal_app(vmid, UNIT)  # type: ignore[union-attr]
+    await pair.wait_healthy()
+    pair.check_traffic(broke)
