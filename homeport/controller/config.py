@@ -78,6 +78,16 @@ class ControllerSettings(Section):
     """On SIGTERM, how long running reconciles may take to finish before exiting."""
 
 
+class BackupsSettings(Section):
+    scratch_vmid_min: int = 9900
+    """Lowest VMID of the scratch VMs restore tests restore into (keep it apart from vmid_min..max)."""
+    scratch_vmid_max: int = 9999
+    """Highest scratch VMID."""
+    health_source: str | None = None
+    """CIDR the control plane's health checks come from; the only source a scratch VM's
+    firewall admits (to the Apps' ports). None admits those ports from anywhere on its LAN."""
+
+
 class SecretsSettings(Section):
     directory: Path = Path("/etc/homeport/secrets")
     """Where secret files live on the control plane (never in git); referenced by Apps."""
@@ -369,6 +379,7 @@ class Settings(Section):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    backups: BackupsSettings = Field(default_factory=BackupsSettings)
 
 
 def _absolute(settings: Settings, base: Path) -> Settings:

@@ -24,6 +24,7 @@ from homeport.clients.tailscale import TailscaleClient
 from homeport.clients.tailscale import TailscaleSettings as TailscaleClientSettings
 from homeport.controller.config import Settings
 from homeport.reconcilers.app import AppReconciler, AppSettings
+from homeport.reconcilers.backuppolicy import BackupPolicyReconciler, BackupSettings
 from homeport.reconcilers.base import Reconciler
 from homeport.reconcilers.machine import MachineReconciler
 from homeport.reconcilers.proxyroute import ProxyRouteReconciler
@@ -122,5 +123,12 @@ def build_reconcilers(settings: Settings) -> dict[str, Reconciler[Any, Any]]:
         app,
         pair,
         ProxyRouteReconciler(),
+        BackupPolicyReconciler(
+            BackupSettings(
+                scratch_vmid_min=settings.backups.scratch_vmid_min,
+                scratch_vmid_max=settings.backups.scratch_vmid_max,
+                health_source=settings.backups.health_source,
+            )
+        ),
     ]
     return {r.kind: r for r in reconcilers}

@@ -54,8 +54,7 @@ def freshness(
 
 
 def _hours(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.1f}d"
+    return f"{delta.total_seconds() / 3600:.1f}h"
 
 
 def is_offsite(target: CopyTarget, node_host: str | None, shared: frozenset[str]) -> bool:
@@ -82,7 +81,7 @@ def three_two_one(
         (volid, key)
         for volid, targets in vm.copies.items()
         for key, copy in targets.items()
-        if copy.state == "verified" and ctimes.get(volid, copy_ctime(copy)) >= limit
+        if copy.state == "verified" and ctimes.get(volid, copy.ctime) >= limit
     ]
     if not verified:
         return {"holds": False, "copies": copies, "missing": "no verified offsite copy yet"}
@@ -101,7 +100,3 @@ def three_two_one(
             "missing": "the verified copies are on the machine holding the archive",
         }
     return {"holds": True, "copies": copies, "missing": None}
-
-
-def copy_ctime(copy: Any) -> int:
-    return int(getattr(copy, "ctime", 0) or 0)

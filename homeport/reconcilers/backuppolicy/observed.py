@@ -44,6 +44,8 @@ class OffsiteCopy:
     at: str
     attempts: int = 1
     error: str | None = None
+    ctime: int = 0
+    """The archive's creation time (it may have been pruned from the backup storage since)."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class AppCheck:
     path: str
     checkable: bool
     """False for an App bound to localhost: not reachable from the control plane."""
+    timeout: float = 2.0
+    expect_status: int = 200
 
 
 @dataclass(frozen=True)
@@ -118,12 +122,16 @@ class BackupObserved:
     node_hosts: Mapping[str, str] = field(default_factory=dict)
     """Node → its SSH address (tailnet), for reading archives."""
     targets: tuple[CopyTarget, ...] = ()
+    shared_storages: frozenset[str] = frozenset()
+    """Storages every node sees (network storages, or flagged shared)."""
     target_problems: tuple[str, ...] = ()
     """Why a declared offsite target cannot be used (e.g. a storage without a path)."""
     scratch: tuple[ScratchVM, ...] = ()
     scratch_allocated: int | None = None
     scratch_candidate: int | None = None
     restore_node: str | None = None
-    restore_storage: str = "local-lvm"
+    """The node of ``restoreTest.machine`` (None: each VM's own node)."""
+    machine_storage: Mapping[str, str] = field(default_factory=dict)
+    """Node → the disk storage of its Machine (where scratch VMs' disks go)."""
     health_source: str | None = None
     memory: Mapping[str, Any] = field(default_factory=dict)
