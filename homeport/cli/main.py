@@ -30,7 +30,15 @@ def root(
 
 
 def _register() -> None:
-    from homeport.cli import plan_cmd, read_cmd, run_cmd, schema_cmd, source_cmd, validate_cmd
+    from homeport.cli import (
+        operate_cmd,
+        plan_cmd,
+        read_cmd,
+        run_cmd,
+        schema_cmd,
+        source_cmd,
+        validate_cmd,
+    )
 
     app.command()(validate_cmd.validate)
     app.command()(source_cmd.init)
@@ -41,6 +49,11 @@ def _register() -> None:
     app.command()(read_cmd.events)
     app.command()(plan_cmd.plan)
     app.command()(source_cmd.approve)
+    app.command()(operate_cmd.failover)
+    app.command()(operate_cmd.failback)
+    app.command()(operate_cmd.reconcile)
+    app.command()(operate_cmd.suspend)
+    app.command()(operate_cmd.resume)
     app.command()(schema_cmd.schema)
     app.command()(schema_cmd.docs)
 

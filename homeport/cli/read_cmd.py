@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,7 @@ def describe(
             raise typer.Exit(1)
         events = store.events.for_object(kind_name, name)
         journal = store.journal.for_object(kind_name, name)
+        failovers = store.failovers.for_pair(name) if kind_name == "StandbyPair" else []
     finally:
         store.close()
     document = object_document(obj)
@@ -198,6 +200,8 @@ def describe(
         {"at": j.started_at, "action": j.description, "state": j.state, "error": j.error}
         for j in journal
     ]
+    if failovers:
+        document["failovers"] = failovers
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)
         return
@@ -217,6 +221,10 @@ def describe(
     if obj.status.details:
         out.print("[bold]Details[/]")
         out.print(yaml.safe_dump(obj.status.details, sort_keys=True).rstrip(), markup=False)
+    if failovers:
+        out.print("[bold]Failovers[/]")
+        for record in failovers:
+            _print_failover(out, record)
     out.print("[bold]Events[/]")
     for e in events:
         out.print(f"  {age(e.at)} ago  {e.type}  {e.reason}  {e.message}", markup=False)
@@ -224,6 +232,25 @@ def describe(
     for j in journal:
         suffix = f"  {j.error}" if j.error else ""
         out.print(f"  {age(j.started_at)} ago  {j.state}  {j.description}{suffix}", markup=False)
+
+
+def _print_failover(out: Any, record: dict[str, Any]) -> None:
+    rpo = record.get("rpo_seconds")
+    loss = f", data-loss window {rpo:.1f}s" if isinstance(rpo, int | float) else ""
+    out.print(
+        f"  epoch {record['epoch']}: {record['trigger']} {record['from_app']} → {record['to_app']}, "
+        f"{record.get('outcome') or 'in progress'}{loss}",
+        markup=False,
+    )
+    previous: datetime | None = None
+    for step in record.get("timeline") or []:
+        at = datetime.fromisoformat(step["at"])
+        took = f"+{(at - previous).total_seconds():.2f}s" if previous else ""
+        previous = at
+        out.print(
+            f"    {step['at'][11:23]}  {took:>8}  {step['phase']:<15} {step.get('detail', '')}",
+            markup=False,
+        )
 
 
 def _print_events(items: list[Event], output: OutputFormat) -> None:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import typer
+
 from homeport.cli.common import CONFIG_OPTION, settings_or_exit
+from homeport.cli.output import console
+from homeport.controller.config import ConfigError
 from homeport.controller.daemon import Daemon, install_signal_handlers
 from homeport.controller.logs import configure_logging
+from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 
 
@@ -18,17 +24,30 @@ def run(config: Path | None = CONFIG_OPTION) -> None:
     """
     settings = settings_or_exit(config)
     configure_logging(settings.telemetry.log_format)
+    try:
+        telemetry = Telemetry.from_settings(settings.telemetry)
+    except ConfigError as exc:
+        console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if telemetry.scrape_url:
+        logging.getLogger(__name__).info("serving metrics on %s", telemetry.scrape_url)
 
     async def main() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        clients = await build_clients(settings)
+        clients = await build_clients(settings, tracer=telemetry.client_tracer)
         try:
             daemon = Daemon(
-                settings=settings, reconcilers=build_reconcilers(settings), clients=clients
+                settings=settings,
+                reconcilers=build_reconcilers(settings, on_probe=telemetry.observe_probe),
+                clients=clients,
+                telemetry=telemetry,
             )
             await daemon.run(stop)
         finally:
             await close_clients(clients)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        telemetry.shutdown()  # flushes the last spans and metrics

@@ -24,6 +24,7 @@ from homeport.controller.coordination import Leadership
 from homeport.controller.graph import DependencyGraph, startup_order
 from homeport.controller.queue import QueueShutDown, WorkQueue
 from homeport.controller.store import Key, Store, StoredObject
+from homeport.controller.telemetry.hooks import Telemetry
 from homeport.kinds import ObjectStatus
 from homeport.kinds.common import PRUNE_ANNOTATION
 from homeport.reconcilers.base import Plan, Reconciler
@@ -41,6 +42,7 @@ class Outcome:
     actions: tuple[str, ...] = ()
     requeue_after: float | None = None
     message: str = ""
+    reason: str = ""  # why it failed (error, stalled): a type or reason, never a message
 
 
 class NotLeader(TemporaryError):
@@ -62,6 +64,7 @@ class Engine:
         leadership: Leadership,
         queue: WorkQueue[Key] | None = None,
         observers: list[Observer] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.store = store
         self.reconcilers = reconcilers
@@ -71,6 +74,7 @@ class Engine:
         self.leadership = leadership
         self.queue: WorkQueue[Key] = queue or WorkQueue(clock)
         self.observers = observers or []
+        self.telemetry = telemetry or Telemetry.disabled()
         context.waker = self.queue.add
         self.queue.backoff.base = settings.backoff_base
         self.queue.backoff.cap = settings.backoff_max
@@ -127,7 +131,9 @@ class Engine:
     # -- one reconcile -------------------------------------------------------------
     async def reconcile(self, key: Key) -> Outcome:
         started = time.perf_counter()
-        outcome = await self._reconcile(key)
+        with self.telemetry.reconcile(key) as span:
+            outcome = await self._reconcile(key)
+            span.finish(outcome.result, outcome.reason)
         self._schedule(outcome)
         for observer in self.observers:
             observer(outcome, time.perf_counter() - started)
@@ -147,11 +153,12 @@ class Engine:
         obj = self.store.objects.get(key)
         if obj is None:
             return Outcome(key, "gone")
+        self.telemetry.note_generation(obj.generation)
         reconciler = self.reconcilers.get(key[0])
         if reconciler is None:
             return self._waiting(obj, "NoReconciler", f"no reconciler for kind {key[0]}", None)
         resource = None if obj.deleting else obj.resource()
-        if resource is not None and resource.suspended:
+        if resource is not None and (resource.suspended or self._suspended_by_cli(key)):
             return self._suspended(obj)
         graph = DependencyGraph(self.store.objects.all())
         if obj.deleting:
@@ -177,7 +184,8 @@ class Engine:
                 )
         ctx = self.context.for_object(key)
         try:
-            observed = await reconciler.observe(resource, key[1], ctx)
+            with self.telemetry.observe(key):
+                observed = await reconciler.observe(resource, key[1], ctx)
             plan = reconciler.plan(resource, observed, now=self.clock.now())
             if plan.actions:
                 return await self._act(obj, reconciler, plan)
@@ -189,6 +197,9 @@ class Engine:
         except Exception as exc:  # a reconciler bug must not stop the estate
             log.exception("reconcile of %s/%s failed", *key)
             return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
+
+    def _suspended_by_cli(self, key: Key) -> bool:
+        return bool(self.store.memory.get(f"{key[0]}.suspend", key[1]))
 
     @staticmethod
     def _gating(reconciler: Reconciler[Any, Any], resource: Any, unready: list[Key]) -> list[Key]:
@@ -220,7 +231,8 @@ class Engine:
                     now=self.clock.now(),
                 )
             try:
-                await reconciler.act(action, ctx)
+                with self.telemetry.act(obj.key, action):
+                    await reconciler.act(action, ctx)
             except BaseException as exc:
                 if entry is not None:
                     self.store.journal.finish(
@@ -353,7 +365,7 @@ class Engine:
             now=self.clock.now(),
             warning=True,
         )
-        return Outcome(obj.key, "stalled", message=message)
+        return Outcome(obj.key, "stalled", message=message, reason=exc.reason)
 
     def _retry(self, obj: StoredObject, reason: str, message: str, delay: float | None) -> Outcome:
         self._write_status(
@@ -371,7 +383,7 @@ class Engine:
             self.queue.add_after(obj.key, delay)
         else:
             delay = self.queue.add_rate_limited(obj.key)
-        return Outcome(obj.key, "error", requeue_after=delay, message=message)
+        return Outcome(obj.key, "error", requeue_after=delay, message=message, reason=reason)
 
     def _forget(self, obj: StoredObject, reason: str, message: str) -> Outcome:
         self.store.objects.forget(obj.key)

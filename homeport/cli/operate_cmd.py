@@ -1,0 +1,201 @@
+"""Operator commands: ``failover``, ``failback``, ``reconcile``, ``suspend``, ``resume``.
+
+They record a durable request in the store (so a daemon that is down or restarting still
+sees it) and poke the daemon through its control socket to act on it at once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from homeport.cli.common import CONFIG_OPTION, settings_or_exit
+from homeport.cli.output import console
+from homeport.controller.config import Settings
+from homeport.controller.control import send_request
+from homeport.controller.store import Store
+from homeport.kinds import lookup_kind
+
+SUSPEND_SLOT = "suspend"
+
+
+def _store(settings: Settings) -> Store:
+    if not settings.store.path.exists():
+        console(stderr=True).print(
+            f"error: {settings.store.path}: no store yet (has the daemon run?)", markup=False
+        )
+        raise typer.Exit(2)
+    return Store.open(settings.store.path)
+
+
+def _pair_or_exit(store: Store, name: str) -> None:
+    obj = store.objects.get(("StandbyPair", name))
+    if obj is None or obj.deleting:
+        console(stderr=True).print(
+            f"error: StandbyPair/{name} not found (see `homeport get standbypairs`)", markup=False
+        )
+        raise typer.Exit(1)
+
+
+def _poke(settings: Settings, kind: str, name: str) -> str:
+    woke = send_request(settings.store.path, {"op": "reconcile", "kind": kind, "name": name})
+    return "" if woke else " (the daemon is not running: it acts on it when it starts)"
+
+
+def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: float) -> None:
+    store = _store(settings)
+    try:
+        _pair_or_exit(store, name)
+        before = store.failovers.for_pair(name)
+        request["at"] = datetime.now(UTC).isoformat()
+        store.memory.set("StandbyPair.request", name, request, now=request["at"])
+    finally:
+        store.close()
+    out = console()
+    out.print(
+        f"requested {request['op']} of StandbyPair/{name}{_poke(settings, 'StandbyPair', name)}",
+        markup=False,
+    )
+    if wait <= 0:
+        out.print("follow it with: homeport events --follow", markup=False)
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        store = Store.open(settings.store.path, readonly=True)
+        try:
+            records = store.failovers.for_pair(name)
+            pending = store.memory.get("StandbyPair.request", name)
+        finally:
+            store.close()
+        if len(records) > len(before) and records[-1]["outcome"] == "completed":
+            record = records[-1]
+            out.print(
+                f"done: {record['from_app']} → {record['to_app']} (epoch {record['epoch']})",
+                markup=False,
+            )
+            return
+        if not pending and len(records) == len(before):
+            out.print(
+                "the daemon dropped the request; see `homeport describe standbypair "
+                f"{name}` and `homeport events`",
+                markup=False,
+            )
+            raise typer.Exit(1)
+    out.print(f"not done after {wait:g}s; see `homeport describe standbypair {name}`", markup=False)
+    raise typer.Exit(1)
+
+
+def failover(
+    pair: str = typer.Argument(..., help="The StandbyPair."),
+    accept_data_loss: bool = typer.Option(
+        False, "--accept-data-loss", help="Promote even though the standby lags more than allowed."
+    ),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Wait up to this many seconds for it to finish."
+    ),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Swap a pair's primary and standby now.
+
+    With both healthy it is a planned switchover: drain, final sync, swap, zero data loss.
+    With the primary down it fails over; `--accept-data-loss` overrides the lag gate.
+
+    Example: [bold]homeport failover shop --wait 30[/bold]
+    """
+    settings = settings_or_exit(config)
+    _request_pair(settings, pair, {"op": "failover", "accept_data_loss": accept_data_loss}, wait)
+
+
+def failback(
+    pair: str = typer.Argument(..., help="The StandbyPair."),
+    wait: float = typer.Option(
+        0.0, "--wait", help="Wait up to this many seconds for it to finish."
+    ),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Switch a pair back to its declared primary (a planned, zero-loss switchover).
+
+    Example: [bold]homeport failback shop[/bold]
+    """
+    settings = settings_or_exit(config)
+    _request_pair(settings, pair, {"op": "failback"}, wait)
+
+
+def _object_or_exit(store: Store, kind: str, name: str) -> str:
+    model = lookup_kind(kind)
+    if model is None:
+        console(stderr=True).print(f"error: unknown kind {kind!r}", markup=False)
+        raise typer.Exit(2)
+    if store.objects.get((model.kind_name, name)) is None:
+        console(stderr=True).print(f"error: {model.kind_name}/{name} not found", markup=False)
+        raise typer.Exit(1)
+    return model.kind_name
+
+
+def reconcile(
+    kind: str = typer.Argument(..., help="Kind of the object."),
+    name: str = typer.Argument(..., help="Name of the object."),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Ask the daemon to reconcile one object now (like `flux reconcile`).
+
+    Example: [bold]homeport reconcile app shop-a[/bold]
+    """
+    settings = settings_or_exit(config)
+    store = Store.open(settings.store.path, readonly=True) if settings.store.path.exists() else None
+    if store is None:
+        console(stderr=True).print("error: no store yet (has the daemon run?)", markup=False)
+        raise typer.Exit(2)
+    try:
+        kind_name = _object_or_exit(store, kind, name)
+    finally:
+        store.close()
+    if not send_request(settings.store.path, {"op": "reconcile", "kind": kind_name, "name": name}):
+        console(stderr=True).print("error: the daemon is not running", markup=False)
+        raise typer.Exit(1)
+    console().print(f"reconcile of {kind_name}/{name} requested", markup=False)
+
+
+def _suspend(kind: str, name: str, config: Path | None, suspended: bool) -> None:
+    settings = settings_or_exit(config)
+    store = _store(settings)
+    try:
+        kind_name = _object_or_exit(store, kind, name)
+        now = datetime.now(UTC).isoformat()
+        if suspended:
+            store.memory.set(f"{kind_name}.{SUSPEND_SLOT}", name, {"by": "cli", "at": now}, now=now)
+        else:
+            store.memory.forget(f"{kind_name}.{SUSPEND_SLOT}", name)
+    finally:
+        store.close()
+    word = "suspended" if suspended else "resumed"
+    console().print(f"{kind_name}/{name} {word}{_poke(settings, kind_name, name)}", markup=False)
+
+
+def suspend(
+    kind: str = typer.Argument(..., help="Kind of the object."),
+    name: str = typer.Argument(..., help="Name of the object."),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Pause reconciliation of one object without a commit (until `homeport resume`).
+
+    Example: [bold]homeport suspend vm dev-1[/bold]
+    """
+    _suspend(kind, name, config, True)
+
+
+def resume(
+    kind: str = typer.Argument(..., help="Kind of the object."),
+    name: str = typer.Argument(..., help="Name of the object."),
+    config: Path | None = CONFIG_OPTION,
+) -> None:
+    """Resume reconciliation of an object paused with `homeport suspend`.
+
+    Example: [bold]homeport resume vm dev-1[/bold]
+    """
+    _suspend(kind, name, config, False)
