@@ -18,7 +18,9 @@ from homeport.controller.store.backups import BackupLog
 from homeport.controller.store.database import open_database
 from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
+from homeport.controller.store.notifications import NotificationLog, NotificationRecord
 from homeport.controller.store.objects import DesiredObject, Key, ObjectStore, StoredObject
+from homeport.controller.store.power import PowerLog, PowerOp
 from homeport.controller.store.records import Event, EventLog, RevisionLog, RevisionRecord
 
 
@@ -128,6 +130,9 @@ class Store:
         self.source_state = KeyValue(db, "source_state")
         self.memory = Memory(db)
         self.failovers = FailoverLog(db)
+        self.power = PowerLog(db)
+        self.notifications = NotificationLog(db)
+        self.notify_state = KeyValue(db, "notify_state")
         self.backups = BackupLog(db)
 
     @classmethod
@@ -145,6 +150,8 @@ __all__ = [
     "JournalEntry",
     "Key",
     "Lease",
+    "NotificationRecord",
+    "PowerOp",
     "RevisionRecord",
     "Store",
     "StoredObject",

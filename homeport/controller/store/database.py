@@ -152,7 +152,47 @@ def _v2(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
+def _v3(db: sqlite_utils.Database) -> None:
+    # Estate power operations (`homeport estate shutdown|start`), resumable after a crash.
+    db.table("power_ops").create(
+        {
+            "id": int,
+            "op": str,  # shutdown | start
+            "target_layer": int,
+            "state": str,  # running | done | failed | superseded
+            "holder": str,
+            "started_at": str,
+            "finished_at": str,
+            "progress": str,  # JSON: per layer, its VMs and timings
+            "error": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    # Notifications sent (or not) per sink, for deduplication and `homeport notifications`.
+    db.table("notifications").create(
+        {
+            "id": int,
+            "topic": str,
+            "kind": str,
+            "name": str,
+            "sink": str,
+            "dedupe_key": str,
+            "title": str,
+            "state": str,  # queued | sent | failed | dropped
+            "attempts": int,
+            "created_at": str,
+            "finished_at": str,
+            "error": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("notifications").create_index(["sink", "dedupe_key"], if_not_exists=True)
+    db.table("notify_state").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
