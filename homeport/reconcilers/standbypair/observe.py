@@ -12,6 +12,7 @@ from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
 from homeport.reconcilers.standbypair.memory import PairMemory
 from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
 
@@ -79,6 +80,7 @@ async def observe_pair(
     except Exception:  # the API being down must not block a failover decision
         nodes_online = {}
     request: dict[str, Any] = ctx.recall(f"StandbyPair.{REQUEST_SLOT}", desired.name)
+    power = ctx.recall(HOLD_KIND, HOLD_NAME)
     return PairObserved(
         name=desired.name,
         memory=memory,
@@ -89,4 +91,6 @@ async def observe_pair(
         routes=routes_of(desired.name, ctx),
         request=request or None,
         ssh_port=ssh_port,
+        power_held=held(power, "StandbyPair", desired.name),
+        power_released_at=released_at(power, "StandbyPair", desired.name),
     )

@@ -96,6 +96,10 @@ class PairObserved:
     routes: tuple[PairRoute, ...] = ()
     request: Mapping[str, Any] | None = None
     ssh_port: int = 22
+    power_held: str | None = None
+    """Why the pair is held by a planned estate shutdown (``powerhold.py``), if it is."""
+    power_released_at: str | None = None
+    """When the last ``homeport estate start`` released the pair."""
 
 
 # -- Caddy routes ---------------------------------------------------------------------
@@ -208,11 +212,32 @@ def _crossed(desired: StandbyPair, probe: ProbeView) -> bool:
     return probe.healthy is False and probe.failures >= desired.spec.probe.failure_threshold
 
 
+def _planned_outage(seen: PairObserved, probe: ProbeView) -> bool:
+    """The failures come from a planned estate shutdown: held now, or a failure streak that
+    began before ``homeport estate start`` released the pair. Never a reason to fail over."""
+    if seen.power_held:
+        return True
+    released, since = seen.power_released_at, probe.failed_since
+    return bool(
+        released and since and datetime.fromisoformat(since) <= datetime.fromisoformat(released)
+    )
+
+
 def _healthy(
     desired: StandbyPair, seen: PairObserved, now: datetime, details: dict[str, Any]
 ) -> Plan:
     memory, spec = seen.memory, desired.spec
-    if _crossed(desired, seen.primary_probe) and memory.established:
+    if seen.power_held:
+        return Plan(
+            waiting=f"automatic failover suspended: {seen.power_held}",
+            state_reason="EstateShutdown",
+            details=details,
+        )
+    if (
+        _crossed(desired, seen.primary_probe)
+        and memory.established
+        and not _planned_outage(seen, seen.primary_probe)
+    ):
         return _automatic(desired, seen, now, details)
     if seen.primary.maintenance and seen.standby_probe.healthy:
         return Plan(

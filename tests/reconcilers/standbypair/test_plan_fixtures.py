@@ -61,6 +61,8 @@ def observed_for(case: Case) -> PairObserved:
         ),
         request=data.pop("request", None),
         ssh_port=2222,
+        power_held=data.pop("power_held", None),
+        power_released_at=data.pop("power_released_at", None),
     )
 
 

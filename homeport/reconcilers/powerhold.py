@@ -1,0 +1,33 @@
+"""Power holds: what a planned estate shutdown stopped, kept from reconciling until
+``homeport estate start`` brings it back (``controller/power`` writes them).
+
+One document in the store's durable memory, kind ``Estate``, name ``power``: ``held``
+maps ``Kind/name`` to why it is held; ``released`` maps ``Kind/name`` to when the start
+let it go. The engine skips held objects; a StandbyPair reads its own entries (through
+``ctx.recall``) so that neither the planned outage nor the probe failures it left behind
+ever start a failover. Shared by the controller and the reconcilers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+HOLD_KIND = "Estate"
+HOLD_NAME = "power"
+
+
+def hold_key(kind: str, name: str) -> str:
+    return f"{kind}/{name}"
+
+
+def held(document: Mapping[str, Any], kind: str, name: str) -> str | None:
+    """Why ``kind/name`` is held, or None."""
+    value = (document.get("held") or {}).get(hold_key(kind, name))
+    return str(value) if value else None
+
+
+def released_at(document: Mapping[str, Any], kind: str, name: str) -> str | None:
+    """When the last ``estate start`` released ``kind/name`` (ISO time), or None."""
+    value = (document.get("released") or {}).get(hold_key(kind, name))
+    return str(value) if value else None
