@@ -1,6 +1,6 @@
 """The reconcile loop: workers take keys from the queue and converge one object each.
 
-For a key: skip if suspended; wait for dependencies (or, when pruning, for dependents
+For a key: skip if suspended or held by an estate shutdown; wait for dependencies (or, when pruning, for dependents
 to be gone); observe → plan (pure) → journal and act each action → write status and
 conditions; requeue (after actions at once, when waiting after ``requeue_after``,
 otherwise after the resync period). Errors are handled here and only here (see
@@ -29,6 +29,7 @@ from homeport.kinds import ObjectStatus
 from homeport.kinds.common import PRUNE_ANNOTATION
 from homeport.reconcilers.base import Plan, Reconciler
 from homeport.reconcilers.errors import PermanentError, TemporaryError
+from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class Outcome:
     """What one reconcile did, for metrics, tests and logs."""
 
     key: Key
-    result: str  # converged | progressing | waiting | suspended | stalled | error | pruned | gone
+    result: str  # converged | progressing | waiting | suspended | held | stalled | error | pruned | gone
     actions: tuple[str, ...] = ()
     requeue_after: float | None = None
     message: str = ""
@@ -160,6 +161,9 @@ class Engine:
         resource = None if obj.deleting else obj.resource()
         if resource is not None and (resource.suspended or self._suspended_by_cli(key)):
             return self._suspended(obj)
+        hold = None if obj.deleting else held(self.store.memory.get(HOLD_KIND, HOLD_NAME), *key)
+        if hold is not None:
+            return self._held(obj, hold)
         graph = DependencyGraph(self.store.objects.all())
         if obj.deleting:
             if (
@@ -348,6 +352,17 @@ class Engine:
             obj, ready=None, reconciling=("False", "Suspended", "spec.suspend is true")
         )
         return Outcome(obj.key, "suspended", message="suspended")
+
+    def _held(self, obj: StoredObject, why: str) -> Outcome:
+        """Stopped by a planned estate shutdown (``reconcilers/powerhold.py``): left alone and
+        looked at again until ``homeport estate start`` releases it."""
+        self._write_status(
+            obj,
+            ready=("False", "EstateShutdown", why),
+            reconciling=("False", "EstateShutdown", why),
+        )
+        after = min(self.settings.resync_interval, 5.0)
+        return Outcome(obj.key, "held", requeue_after=after, message=why)
 
     def _stalled(self, obj: StoredObject, exc: PermanentError) -> Outcome:
         message = f"{exc} ({exc.fix})" if exc.fix else str(exc)
