@@ -1,7 +1,7 @@
 """The reconcile loop: workers take keys from the queue and converge one object each.
 
-For a key: skip if suspended or held by an estate shutdown; wait for dependencies (or, when pruning, for dependents
-to be gone); observe → plan (pure) → journal and act each action → write status and
+For a key: skip if suspended or held by an estate shutdown; wait for dependencies (or,
+when pruning, for dependents to be gone); observe → plan (pure) → journal and act each action → write status and
 conditions; requeue (after actions at once, when waiting after ``requeue_after``,
 otherwise after the resync period). Errors are handled here and only here (see
 ``reconcilers/errors.py``). Mutating actions run only while this daemon leads.
@@ -39,7 +39,8 @@ class Outcome:
     """What one reconcile did, for metrics, tests and logs."""
 
     key: Key
-    result: str  # converged | progressing | waiting | suspended | held | stalled | error | pruned | gone
+    # converged | progressing | waiting | suspended | held | stalled | error | pruned | gone
+    result: str
     actions: tuple[str, ...] = ()
     requeue_after: float | None = None
     message: str = ""
