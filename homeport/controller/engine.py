@@ -1,10 +1,10 @@
 """The reconcile loop: workers take keys from the queue and converge one object each.
 
 For a key: skip if suspended or held by an estate shutdown; wait for dependencies (or,
-when pruning, for dependents to be gone); observe → plan (pure) → journal and act each action → write status and
-conditions; requeue (after actions at once, when waiting after ``requeue_after``,
-otherwise after the resync period). Errors are handled here and only here (see
-``reconcilers/errors.py``). Mutating actions run only while this daemon leads.
+when pruning, for dependents to be gone); observe → plan (pure) → journal and act each
+action → write status and conditions; requeue (after actions at once, when waiting after
+``requeue_after``, otherwise after the resync period). Errors are handled here and only
+here (see ``reconcilers/errors.py``). Mutating actions run only while this daemon leads.
 """
 
 from __future__ import annotations
