@@ -1,11 +1,12 @@
 """A Proxmox node's filesystem as its root shell sees it (``node_shell.py``).
 
-Ordinary paths live in ``<state>/nodes/<node>/rootfs``. The backup directory of every file
-storage that holds backups (``<storage path>/dump``, e.g. ``/var/lib/vz/dump`` for ``local``
-or ``/mnt/pve/nas/dump`` for ``nas``) is the world's archive directory for that storage and
-scope, where ``backups.py`` writes vzdump archives. Like PVE, which lists a ``dump/``
-directory's files as backup volumes, a file whose name follows vzdump's naming scheme that
-appears there (``cp``, ``mv``) becomes a backup volume, and one removed from there is gone.
+Ordinary paths live under the node's root directory (the estate uses
+``<state>/nodes/<node>``). The backup directory of every file storage that holds backups
+(``<storage path>/dump``, e.g. ``/var/lib/vz/dump`` for ``local`` or ``/mnt/pve/nas/dump``
+for ``nas``) is the world's archive directory for that storage and scope, where
+``backups.py`` writes vzdump archives. Like PVE, which lists a ``dump/`` directory's files
+as backup volumes, a file whose name follows vzdump's naming scheme that appears there
+(``cp``, ``mv``) becomes a backup volume, and one removed from there is gone.
 """
 
 from __future__ import annotations
