@@ -92,17 +92,19 @@ async def run(runs: int) -> None:
                     await h.estate.guests.crash_vm(int(vm.status.details["vmid"]))  # type: ignore[union-attr]
                     unit = f"homeport-{new}"
                     await until(
-                        lambda: any(s.at > crashed and s.app == unit for s in traffic.samples),  # noqa: B023
+                        lambda crashed=crashed, unit=unit: any(
+                            s.at > crashed and s.app == unit for s in traffic.samples
+                        ),  # type: ignore[misc]
                         timeout=30,
                         what="the standby serving",
                     )
                     first = next(s.at for s in traffic.samples if s.at > crashed and s.app == unit)
                     served.append(first - crashed)
                     await until(
-                        lambda: int(memory(h).get("epoch", 0)) == epoch + 1,
+                        lambda epoch=epoch: int(memory(h).get("epoch", 0)) == epoch + 1,  # type: ignore[misc]
                         timeout=30,
                         what="epoch",
-                    )  # type: ignore[call-overload] # noqa: B023
+                    )
                     for label, value in phase_durations(last_record(h)).items():
                         phases[label].append(value)
                     print(
@@ -111,7 +113,7 @@ async def run(runs: int) -> None:
                     )
                     await until(
                         lambda: memory(h).get("phase") == "Healthy",
-                        timeout=60,  # noqa: B023
+                        timeout=60,
                         what="standby rebuilt",
                     )
                     await until(lambda: bool(memory(h).get("last_sync")), timeout=30, what="synced")

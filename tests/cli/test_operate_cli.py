@@ -57,6 +57,7 @@ async def test_switchover_failback_and_the_timeline(tmp_path: Path) -> None:
         )
         assert document["failovers"][-1]["to_app"] == "shop-b"
 
+        await h.converged({"StandbyPair"}, timeout=30)
         back = await cli(h, "failback", "shop", "--wait", "30")
         assert back.exit_code == 0, back.output
         assert "done: shop-b → shop-a (epoch 3)" in back.output

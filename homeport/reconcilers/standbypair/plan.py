@@ -43,6 +43,7 @@ from homeport.reconcilers.standbypair.memory import (
 )
 
 PROMOTE_TIMEOUT = 30.0
+REQUEST_EXPIRY = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def _details(desired: StandbyPair, seen: PairObserved, now: datetime) -> dict[st
         "standbyHealthy": seen.standby_probe.healthy,
         "quarantine": memory.quarantine,
         "detecting": seen.primary_probe.failures > 0 and memory.phase == HEALTHY,
+        "pendingRequest": seen.request.get("op") if seen.request else None,
     }
 
 
@@ -480,13 +482,22 @@ def _request(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Ac
     if op in ("failover", "failback"):
         if memory.phase == DEGRADED:
             return [ClearRequest(op, "the pair is Degraded: the standby must be rebuilt first")]
+        at = request.get("at")
+        if (
+            isinstance(at, str)
+            and at[:4].isdigit()
+            and now - datetime.fromisoformat(at) > REQUEST_EXPIRY
+        ):
+            return [
+                ClearRequest(op, f"expired after {REQUEST_EXPIRY.total_seconds() / 60:.0f} minutes")
+            ]
         if seen.primary_probe.healthy and seen.standby_probe.healthy and memory.phase == HEALTHY:
             return [
                 *_switchover(desired, seen, now, op, f"requested by `homeport {op}`"),
                 ClearRequest(op, "done"),
             ]
         if not seen.standby_probe.healthy:
-            return [ClearRequest(op, f"the standby {memory.standby} is not healthy")]
+            return None  # keep the request until the standby is healthy (or it expires)
         gate = _data_loss_gate(desired, seen, now, accept=bool(request.get("accept_data_loss")))
         if gate is not None:
             return None  # keep the request; the plan reports the gate
