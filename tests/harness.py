@@ -21,6 +21,7 @@ import httpx
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store, StoredObject
+from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
@@ -93,12 +94,18 @@ class EstateHarness:
                 await harness.stop_daemon()
             await estate.stop()
 
-    async def start_daemon(self) -> None:
-        self.clients = await build_clients(self.settings)
+    async def start_daemon(self, *, telemetry: Telemetry | None = None) -> None:
+        """Start the daemon; ``telemetry`` (the test owns and shuts it down) traces and
+        measures it, as ``homeport run`` wires it."""
+        tracer = telemetry.client_tracer if telemetry else None
+        self.clients = await build_clients(self.settings, tracer=tracer)
         self.daemon = Daemon(
             settings=self.settings,
-            reconcilers=build_reconcilers(self.settings),
+            reconcilers=build_reconcilers(
+                self.settings, on_probe=telemetry.observe_probe if telemetry else None
+            ),
             clients=self.clients,
+            telemetry=telemetry,
         )
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(self.daemon.run(self._stop))

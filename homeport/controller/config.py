@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from homeport.controller.telemetry.addresses import scrape_address
+
 DEFAULT_CONFIG_PATH = Path("/etc/homeport/homeport.toml")
 
 
@@ -179,6 +181,13 @@ class TelemetrySettings(Section):
     """OTLP/HTTP endpoint, e.g. `http://127.0.0.1:4318`."""
     prometheus_listen: str = "127.0.0.1:9464"
     """Prometheus scrape address: localhost or the tailnet address only."""
+
+    @field_validator("prometheus_listen")
+    @classmethod
+    def _scrape_address(cls, value: str) -> str:
+        scrape_address(value)  # metrics name the whole estate: never on a public interface
+        return value
+
     log_format: Literal["text", "json"] = "text"
     """Structured log output of the daemon."""
 

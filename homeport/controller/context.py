@@ -17,11 +17,21 @@ from homeport.controller.clock import Clock
 from homeport.controller.store import Key, Store
 from homeport.kinds import Resource
 
+FailoverObserver = Callable[[str, int, Mapping[str, Any]], None]
+"""Told (pair, epoch, fields) after each write of a failover record (telemetry)."""
+
 
 class ControllerContext:
     def __init__(
-        self, *, store: Store, clock: Clock, clients: Mapping[str, Any], ttl: float = 2.0
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        clients: Mapping[str, Any],
+        ttl: float = 2.0,
+        on_failover: FailoverObserver | None = None,
     ) -> None:
+        self.on_failover = on_failover
         self.store = store
         self.clock = clock
         self.clients = dict(clients)
@@ -128,6 +138,8 @@ class ObjectContext:
 
     def record_failover(self, epoch: int, fields: Mapping[str, Any]) -> None:
         self.base.store.failovers.upsert(self.key[1], epoch, dict(fields))
+        if self.base.on_failover is not None:
+            self.base.on_failover(self.key[1], epoch, fields)
 
     def record_backup(self, volid: str, fields: Mapping[str, Any]) -> None:
         self.base.store.backups.record(volid, fields, now=self.now().isoformat())

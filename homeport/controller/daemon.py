@@ -27,6 +27,7 @@ from homeport.controller.coordination import Leadership, LocalLeadership
 from homeport.controller.engine import Engine, Observer
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
+from homeport.controller.telemetry.hooks import Telemetry
 from homeport.reconcilers.base import Reconciler
 from homeport.source.sources import DirectorySource, GitSource, Source
 
@@ -64,6 +65,8 @@ class Daemon:
     leadership: Leadership | None = None
     store: Store | None = None
     engine: Engine | None = None
+    telemetry: Telemetry | None = None
+    """Spans and metrics (owned by the caller, who shuts it down); None: disabled."""
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -76,7 +79,13 @@ class Daemon:
             renew_interval=settings.coordination.renew_interval,
         )
         self.leadership = leadership
-        context = ControllerContext(store=store, clock=self.clock, clients=self.clients)
+        telemetry = self.telemetry or Telemetry.disabled()
+        context = ControllerContext(
+            store=store,
+            clock=self.clock,
+            clients=self.clients,
+            on_failover=telemetry.observe_failover,
+        )
         engine = self.engine = Engine(
             store=store,
             reconcilers=self.reconcilers,
@@ -84,8 +93,10 @@ class Daemon:
             clock=self.clock,
             settings=settings.controller,
             leadership=leadership,
-            observers=self.observers,
+            observers=[*self.observers, telemetry.observe_outcome],
+            telemetry=telemetry,
         )
+        telemetry.watch(queue=engine.queue, store_path=settings.store.path, clock=self.clock)
         source = make_source(settings)
         sync = RevisionSync(
             source=source,
@@ -122,6 +133,7 @@ class Daemon:
                 notify_systemd("READY=1")
         finally:
             notify_systemd("STOPPING=1")
+            telemetry.unwatch()
             store.close()
             log.info("homeport daemon stopped")
 

@@ -7,8 +7,8 @@ which kind; ``homeport run``, ``homeport plan`` and the demo use it.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.trace import Tracer
 
@@ -29,6 +29,7 @@ from homeport.reconcilers.base import Reconciler
 from homeport.reconcilers.machine import MachineReconciler
 from homeport.reconcilers.proxyroute import ProxyRouteReconciler
 from homeport.reconcilers.standbypair import StandbyPairReconciler
+from homeport.reconcilers.standbypair.runtime import ProbeObserver
 from homeport.reconcilers.vm import VMReconciler, VMSettings
 from homeport.reconcilers.vm.observe import public_key_of
 
@@ -98,8 +99,10 @@ async def close_clients(clients: dict[str, Any]) -> None:
             await close()
 
 
-def build_reconcilers(settings: Settings) -> dict[str, Reconciler[Any, Any]]:
-    """One reconciler per kind."""
+def build_reconcilers(
+    settings: Settings, *, on_probe: ProbeObserver | None = None
+) -> dict[str, Reconciler[Any, Any]]:
+    """One reconciler per kind; ``on_probe`` hears every StandbyPair probe (telemetry)."""
     key_file: Path = settings.ssh.key_file
     vm = VMReconciler(
         VMSettings(
@@ -116,7 +119,9 @@ def build_reconcilers(settings: Settings) -> dict[str, Reconciler[Any, Any]]:
     app = AppReconciler(
         AppSettings(secrets_dir=settings.secrets.directory, url_rewrites=settings.git.url_rewrites)
     )
-    pair = StandbyPairReconciler(secrets_dir=settings.secrets.directory, ssh_port=settings.ssh.port)
+    pair = StandbyPairReconciler(
+        secrets_dir=settings.secrets.directory, ssh_port=settings.ssh.port, on_probe=on_probe
+    )
     reconcilers: list[Reconciler[Any, Any]] = [
         MachineReconciler(),
         vm,

@@ -37,6 +37,12 @@ class Action(ABC):
     def describe(self) -> str:
         """One line saying what changes, e.g. ``clone template 9000 → vmid 1004 on pve2``."""
 
+    @property
+    def corrects_drift(self) -> bool:
+        """This action undoes a change made outside homeport (counted as a drift correction),
+        rather than applying a change of the desired state."""
+        return False
+
     def identity(self) -> str:
         """Stable text identifying this action for its idempotency key."""
         return self.describe()

@@ -6,6 +6,13 @@ from dataclasses import dataclass
 
 from homeport.reconcilers.base import Action
 
+DRIFT = "drift:"
+"""How ``plan`` starts a reason that undoes an edit made on the VM outside homeport."""
+
+
+def _undoes_drift(why: str) -> bool:
+    return any(reason.startswith(DRIFT) for reason in why.split("; "))
+
 
 @dataclass(frozen=True)
 class EnsureLayout(Action):
@@ -41,6 +48,10 @@ class InstallUnit(Action):
     why: str
     verb = "install-unit"
 
+    @property
+    def corrects_drift(self) -> bool:
+        return _undoes_drift(self.why)
+
     def describe(self) -> str:
         return f"install {self.path} ({self.why})"
 
@@ -52,6 +63,10 @@ class InstallEnvFile(Action):
     sha: str
     why: str
     verb = "install-env"
+
+    @property
+    def corrects_drift(self) -> bool:
+        return _undoes_drift(self.why)
 
     def describe(self) -> str:
         return f"write {self.path} 0600 ({self.why}; values not shown)"
@@ -78,6 +93,10 @@ class RestartUnit(Action):
     why: str
     enable: bool = True
     verb = "restart"
+
+    @property
+    def corrects_drift(self) -> bool:
+        return _undoes_drift(self.why)
 
     def describe(self) -> str:
         return (

@@ -1,0 +1,11 @@
+"""OpenTelemetry for the daemon: traces and metrics, exported where the config says.
+
+``hooks.Telemetry`` is what the daemon's parts call: the engine opens a span per reconcile
+(``spans``) with children per observe and per action, beneath which the clients open theirs
+(``homeport.clients.tracing``); the engine, the controller context and the StandbyPair probe
+loop feed the instruments (``instruments``), which read the queue and the store for the
+observable gauges (``readings``). ``exporters`` builds the providers from ``[telemetry]``;
+``addresses`` keeps the Prometheus endpoint off public interfaces.
+
+This package imports nothing at its top so that ``config`` can use ``addresses``.
+"""
