@@ -78,8 +78,10 @@ class RevisionSync:
         decision = decide(
             adopted, candidate, max_prune_fraction=self.max_prune_fraction, approvals=approvals
         )
+        result = self._record(decision, info, validation)
+        # Only now: a crash before this line must make the restarted daemon look again.
         self.store.source_state.set(LAST_SEEN, seen)
-        return self._record(decision, info, validation)
+        return result
 
     def _read(self, info: RevisionInfo, adopted: Adopted | None) -> tuple[ValidationResult, bool]:
         result = validate_sources(self.source.files(info.sha))
