@@ -5,12 +5,16 @@ per node at a time (a node-wide lock), each guest under `lock: backup`; the arch
 `backup` volume `local:backup/vzdump-qemu-<vmid>-YYYY_MM_DD-HH_MM_SS.vma.zst` whose guest
 disk state the guest runtime writes into a file under the state dir. After each guest, its
 backups on that storage are pruned with `prune.mark_backups`. Restore is `POST .../qemu`
-with `archive`. `backup_jobs` drives scheduled runs through `request_vzdump`.
+with `archive`; an archive whose bytes changed since it was written (bit rot, a damaged
+copy) fails its restore the way zstd's frame checksum makes it fail on PVE. `backup_jobs`
+drives scheduled runs through `request_vzdump`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 GIB = 1 << 30
 MIB = 1 << 20
 EXTENSIONS = {"0": "vma", "1": "vma.lzo", "lzo": "vma.lzo", "gzip": "vma.gz", "zstd": "vma.zst"}
+CHECKSUM = "frame_checksum"
+"""`Volume.extra` key: what the compressor's frame checksums cover, modelled as a sha256."""
 _NAME_RE = re.compile(r"^vzdump-qemu-(\d+)-(\d{4})_(\d{2})_(\d{2})-(\d{2})_(\d{2})_(\d{2})\.")
 
 
@@ -155,6 +161,7 @@ async def _write_archive(
         await world.guests.runtime.snapshot_disk(vm.vmid, world.archive_root / relative)
     except Exception as err:
         raise PveError(f"vma_queue_write: write error - {err}") from err
+    checksum = await asyncio.to_thread(file_checksum, world.archive_root / relative)
     volume = st.Volume(
         volid=f"{storage.id}:backup/{name}",
         storage=storage.id,
@@ -169,6 +176,7 @@ async def _write_archive(
         protected=bool(params.get("protected")),
         archive=str(relative),
         config={k: v for k, v in vm.conf.items() if k != "lock"},
+        extra={CHECKSUM: checksum},
     )
     world.volumes.add(volume)
     ctx.log(f"INFO: archive file size: {size / GIB:.2f}GB")
@@ -369,6 +377,7 @@ async def _restore_disks(
         params.pop(key, None)
     for key, value in sorted(params.items()):
         conf[key] = prepare_value(world, vm, key, value)
+    await _check_frames(ctx, vm, archive)
     try:
         await world.guests.runtime.restore_disk(
             vm.vmid, world.archive_root / (archive.archive or "")
@@ -408,6 +417,32 @@ async def _restore_drive(
     ctx.log(f"new volume ID is '{volume.volid}'")
     await ctx.sleep(world.timings.restore_per_32g * size / (32 * GIB))
     return qc.set_drive_file(value, volume.volid)
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+async def _check_frames(ctx: TaskContext, vm: Vm, archive: st.Volume) -> None:
+    """The decompressor's own checksums (zstd frames, gzip/lzo CRCs): a damaged archive
+    fails its restore, as it does on PVE."""
+    expected = (archive.extra or {}).get(CHECKSUM)
+    path = ctx.world.archive_root / (archive.archive or "")
+    if expected is None or not path.is_file():
+        return
+    if await asyncio.to_thread(file_checksum, path) == expected:
+        return
+    shown = storage_path(ctx.world, archive)
+    tool = {"zst": "zstd", "lzo": "lzop", "gz": "gzip"}.get(shown.rsplit(".", 1)[-1], "vma")
+    ctx.log(f"{tool}: {shown}: Decoding error (36) : Restored data doesn't match checksum")
+    raise PveError(
+        f"unable to restore VM {vm.vmid} - command '{tool} -q -d -c {shown} | vma extract -v "
+        f"-r /var/tmp/vzdumptmp.fifo - /var/tmp/vzdumptmp' failed: exit code 1"
+    )
 
 
 def _size_of(value: str) -> int:

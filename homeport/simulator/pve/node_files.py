@@ -104,6 +104,7 @@ class NodeFiles:
             ctime=ctime_from_name(name) or int(host.stat().st_mtime),
             archive=str(host.relative_to(self.world.archive_root)),
             config=dict(template.config) if template and template.config else None,
+            extra=dict(template.extra) if template else {},
         )
         self.world.volumes.add(volume)
         self.world.changed()

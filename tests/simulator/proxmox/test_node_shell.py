@@ -123,11 +123,24 @@ def test_damaged_reads_bit_rot_and_a_full_storage(sim: Target, shell: NodeSshd) 
     assert full[0] == 1 and b"No space left on device" in full[2]
     assert sim.api.nodes("pve2").storage("nas").content.get(content="backup") == []
     sim.faults.clear()
+    # A copy damaged on the way is an archive that no longer restores (its frame checksums).
+    sim.faults.corrupt_reads("pve2", count=1)
+    (copied,) = _run(shell, ["cp", path, f"/mnt/pve/nas/dump/{name}"])
+    assert copied[0] == 0
+    damaged_copy = sim.wait_task(
+        "pve2", sim.api.nodes("pve2").qemu.post(vmid=705, archive=f"nas:backup/{name}")
+    )
+    assert damaged_copy["exitstatus"].startswith("unable to restore VM 705 - command 'zstd")
     sim.faults.corrupt_archive(volid, "pve2")
     (rotten,) = _run(shell, ["sha256sum", path])
     assert rotten[1].split()[0].decode() != good
-    failed = sim.wait_task("pve2", sim.api.nodes("pve2").qemu.post(vmid=704, archive=volid))
+    upid = sim.api.nodes("pve2").qemu.post(vmid=704, archive=volid)
+    failed = sim.wait_task("pve2", upid)
     assert failed["exitstatus"].startswith("unable to restore VM 704")
+    assert any(
+        "Restored data doesn't match checksum" in line for line in sim.task_log("pve2", upid)
+    )
+    assert 704 not in [v["vmid"] for v in sim.api.cluster.resources.get(type="vm")]
 
 
 def test_only_root_with_the_authorised_key(sim: Target, shell: NodeSshd) -> None:
