@@ -31,6 +31,7 @@ def root(
 
 def _register() -> None:
     from homeport.cli import (
+        estate_cmd,
         operate_cmd,
         plan_cmd,
         read_cmd,
@@ -56,6 +57,7 @@ def _register() -> None:
     app.command()(operate_cmd.resume)
     app.command()(schema_cmd.schema)
     app.command()(schema_cmd.docs)
+    app.add_typer(estate_cmd.app, name="estate")
 
 
 _register()

@@ -1,0 +1,178 @@
+"""Estate power events on the simulated estate, with traffic through Caddy and a daemon:
+``homeport estate shutdown`` then ``start``, each crashed half-way and resumed by running
+the same command again. The stops and starts follow the layers, no StandbyPair fails
+over, and the estate is healthy and serving at the end.
+
+Asserts on the world (the simulator's VMs, Caddy's answers) and on the store's record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from homeport.cli.main import app
+from homeport.controller.clock import SystemClock
+from homeport.controller.power import EstatePower, PowerSettings
+from homeport.controller.store import Store
+from homeport.controller.wiring import build_clients, close_clients
+from tests.harness import EstateHarness, until
+
+pytestmark = pytest.mark.integration
+KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}
+LAYERS = {
+    "caddy-router": 1,
+    "shop-a": 3,
+    "shop-b": 3,
+    "community-a": 3,
+    "community-b": 3,
+    "dev-1": 4,
+}
+HOSTS = ("shop.example.com", "community.example.com")
+
+
+def world_status(h: EstateHarness) -> dict[str, str]:
+    assert h.estate.pve is not None
+    return {v.name: v.status for v in h.estate.pve.world.vms.values() if v.name in LAYERS}
+
+
+def read_store(h: EstateHarness, read: Any) -> Any:
+    store = Store.open(h.settings.store.path, readonly=True)
+    try:
+        return read(store)
+    finally:
+        store.close()
+
+
+def power_events(h: EstateHarness, reason: str) -> list[tuple[int, str]]:
+    events = read_store(h, lambda s: s.events.since(0, 100_000))
+    return [(e.id, e.name) for e in events if e.reason == reason and e.kind == "VM"]
+
+
+def in_layer_order(events: list[tuple[int, str]], *, descending: bool) -> bool:
+    """Every VM of a layer has its event before any VM of the next layer."""
+    layers = [LAYERS[name] for _, name in sorted(events)]
+    return layers == sorted(layers, reverse=descending)
+
+
+def layer_done(h: EstateHarness, layer: int) -> bool:
+    op = read_store(h, lambda s: s.power.unfinished())
+    return op is not None and bool(op.layer(layer).get("finishedAt"))
+
+
+async def serving(h: EstateHarness) -> bool:
+    answers = [await h.through_caddy(host) for host in HOSTS]
+    return all(a.status_code == 200 for a in answers)
+
+
+async def until_serving(h: EstateHarness) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not await serving(h):
+        assert loop.time() < deadline, "Caddy does not serve the apps again"
+        await asyncio.sleep(0.1)
+
+
+async def crash_after_layer(h: EstateHarness, operation: str, layer: int) -> None:
+    """Run the operation in this process and kill it once ``layer`` is done."""
+    clients = await build_clients(h.settings)
+    store = Store.open(h.settings.store.path)
+    power = EstatePower(
+        store=store,
+        clients=clients,
+        clock=SystemClock(),
+        settings=PowerSettings(layer_timeout=60, poll_interval=0.1),
+        ssh_port=h.settings.ssh.port,
+        store_path=h.settings.store.path,
+    )
+    task = asyncio.create_task(getattr(power, operation)())
+    try:
+        await until(lambda: layer_done(h, layer) or task.done(), timeout=60, what=f"layer {layer}")
+        assert not task.done(), "the operation finished before it could crash"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        store.close()
+        await close_clients(clients)
+
+
+async def cli(h: EstateHarness, *args: str) -> Any:
+    """The real command, in a thread of its own (it runs its own event loop)."""
+    argv = ["estate", *args, "--config", str(h.estate.config_path), "-o", "json", "--timeout", "60"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -> None:
+    async with EstateHarness.running(tmp_path) as h:
+        await h.converged(KINDS)
+        await until_serving(h)
+        assert h.daemon is not None
+        trackers = h.daemon.reconcilers["StandbyPair"].runtime.trackers  # type: ignore[attr-defined]
+
+        # Shutdown: killed after the user-facing layer, then resumed by the command.
+        await crash_after_layer(h, "shutdown", 4)
+        assert world_status(h)["dev-1"] == "stopped"
+        report = await cli(h, "shutdown", "--yes")
+        assert report["state"] == "done"
+        assert set(world_status(h).values()) == {"stopped"}
+        stops = power_events(h, "EstateStop")
+        assert sorted(name for _, name in stops) == sorted(LAYERS)  # each VM stopped once
+        assert in_layer_order(stops, descending=True), stops
+
+        # While down, the probes keep failing far past the threshold: nothing fails over.
+        await until(
+            lambda: min(t.view.failures for t in trackers.values()) >= 5, what="failing probes"
+        )
+
+        def all_held() -> bool:
+            held = [o for o in h.objects() if o.kind in ("VM", "App", "StandbyPair")]
+            return all(
+                c.reason == "EstateShutdown" and c.status == "False"
+                for o in held
+                for c in o.status.conditions
+                if c.type == "Ready"
+            )
+
+        await until(all_held, what="VMs, Apps and pairs held (Ready=False EstateShutdown)")
+
+        # Start: killed after infrastructure, then resumed by the command.
+        await crash_after_layer(h, "start", 1)
+        assert world_status(h)["caddy-router"] == "running"
+        report = await cli(h, "start")
+        assert report["state"] == "done"
+        assert all(entry["seconds"] >= 0 for entry in report["layers"].values())
+        assert set(report["layers"]) == {"1", "3", "4"}
+        starts = power_events(h, "EstateStart")
+        assert sorted(name for _, name in starts) == sorted(LAYERS)
+        assert in_layer_order(starts, descending=False), starts
+
+        await h.converged(KINDS)
+        await until_serving(h)
+        status = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["estate", "status", "--config", str(h.estate.config_path), "-o", "json"],
+        )
+        assert json.loads(status.stdout)["held"] == {}
+
+        # No failover was ever triggered; both pairs still serve from their primaries.
+        assert (
+            read_store(
+                h, lambda s: s.failovers.for_pair("shop") + s.failovers.for_pair("community")
+            )
+            == []
+        )
+        events = read_store(h, lambda s: s.events.since(0, 100_000))
+        assert not [e for e in events if e.reason.startswith("Failover")]
+        for pair, primary in (("shop", "shop-a"), ("community", "community-a")):
+            obj = h.object("StandbyPair", pair)
+            assert obj is not None
+            assert (obj.status.details["primary"], obj.status.details["epoch"]) == (primary, 1)
