@@ -5,7 +5,8 @@
 (``homeport.clients.tracing``); the engine, the controller context and the StandbyPair probe
 loop feed the instruments (``instruments``), which read the queue and the store for the
 observable gauges (``readings``). ``exporters`` builds the providers from ``[telemetry]``;
-``addresses`` keeps the Prometheus endpoint off public interfaces.
+``addresses`` keeps the Prometheus endpoint off public interfaces; ``sampling`` drops
+the probe loop's own root spans.
 
 This package imports nothing at its top so that ``config`` can use ``addresses``.
 """

@@ -36,6 +36,7 @@ from prometheus_client.process_collector import ProcessCollector
 from homeport import __version__
 from homeport.controller.config import ConfigError, TelemetrySettings
 from homeport.controller.telemetry.addresses import scrape_address
+from homeport.controller.telemetry.sampling import homeport_sampler
 
 
 def service_resource() -> Resource:
@@ -85,7 +86,7 @@ def build_providers(settings: TelemetrySettings) -> Providers:
     resource = service_resource()
     tracer_provider = None
     if settings.traces != "none":
-        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider = TracerProvider(resource=resource, sampler=homeport_sampler())
         tracer_provider.add_span_processor(BatchSpanProcessor(_span_exporter(settings)))
     if settings.metrics == "none":
         return Providers(tracer_provider, None)

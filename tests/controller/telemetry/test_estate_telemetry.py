@@ -26,6 +26,7 @@ from homeport.controller.control import send_request
 from homeport.controller.store import Store
 from homeport.controller.telemetry.exporters import service_resource
 from homeport.controller.telemetry.hooks import Telemetry
+from homeport.controller.telemetry.sampling import homeport_sampler
 from homeport.reconcilers.appfiles import AppPaths
 from tests.harness import EstateHarness, until
 
@@ -67,7 +68,7 @@ class Recorded:
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     """One run of the estate, recorded in memory, for every test here (the slow part)."""
     spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider(resource=service_resource())
+    tracer_provider = TracerProvider(resource=service_resource(), sampler=homeport_sampler())
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(resource=service_resource(), metric_readers=[reader])
@@ -229,6 +230,15 @@ def test_actions_are_children_and_external_calls_grandchildren(
     calls = [c for act in acts for c in recorded.children(act)]
     assert calls and all(c.kind is SpanKind.CLIENT for c in calls)
     assert any(c.name.startswith(client) for c in calls), {c.name for c in calls}
+
+
+def test_probes_are_traced_inside_reconciles_only(recorded: Recorded) -> None:
+    probes = [s for s in recorded.spans if s.name.startswith("probe ")]
+    assert probes, "a promotion waits for the standby's health"
+    assert all(s.parent is not None for s in probes)
+    parents = {recorded.parent(s).name for s in probes}
+    assert "act promote" in parents
+    assert all(name.startswith(("act ", "observe ")) for name in parents), parents
 
 
 def test_observation_calls_hang_under_an_observe_span(recorded: Recorded) -> None:
