@@ -1,5 +1,6 @@
 """Firewall: per VM (`.../qemu/{vmid}/firewall/options`, `.../firewall/rules[/{pos}]`),
-per node and cluster-wide options (`/nodes/{node}/firewall/options`, `/cluster/firewall/options`).
+per node and cluster-wide options (`/nodes/{node}/firewall/options`, `/cluster/firewall/options`)
+and rules (`/nodes/{node}/firewall/rules[/{pos}]`, `/cluster/firewall/rules[/{pos}]`).
 
 Behaviour in `pve.firewall`.
 """
@@ -127,7 +128,51 @@ async def set_cluster_options(call: Call) -> Any:
     call.world.changed()
 
 
+def _host_rules(call: Call) -> list[dict[str, Any]]:
+    if "node" in call.params:
+        return call.world.nodes[call.node].firewall_rules
+    return call.world.cluster_firewall_rules
+
+
+async def list_host_rules(call: Call) -> Any:
+    return firewall.host_rules_view(_host_rules(call))
+
+
+async def get_host_rule(call: Call) -> Any:
+    return firewall.host_rule_view(_host_rules(call), int(call.params["pos"]))
+
+
+async def create_host_rule(call: Call) -> Any:
+    firewall.create_host_rule(_host_rules(call), call.params)
+    call.world.changed()
+
+
+async def delete_host_rule(call: Call) -> Any:
+    firewall.delete_host_rule(_host_rules(call), int(call.params["pos"]), call.params)
+    call.world.changed()
+
+
+HOST_RULE = {**RULE, "action": RULE["action"].required, "type": RULE["type"].required, "pos": POS}
+DIGEST = {"digest": Param(max_length=64)}
+
+
+def _host_rule_routes(base: str, scope: dict[str, Param]) -> list[Route]:
+    return [
+        route("GET", f"{base}/rules", list_host_rules, schema(scope)),
+        route("POST", f"{base}/rules", create_host_rule, schema({**scope, **HOST_RULE})),
+        route("GET", f"{base}/rules/{{pos}}", get_host_rule, schema({**scope, "pos": POS})),
+        route(
+            "DELETE",
+            f"{base}/rules/{{pos}}",
+            delete_host_rule,
+            schema({**scope, "pos": POS, **DIGEST}),
+        ),
+    ]
+
+
 ROUTES: list[Route] = [
+    *_host_rule_routes("/nodes/{node}/firewall", {"node": NODE}),
+    *_host_rule_routes("/cluster/firewall", {}),
     route("GET", "/nodes/{node}/firewall/options", get_node_options, schema(node=NODE)),
     route(
         "PUT",

@@ -3,7 +3,9 @@
 Options show only the keys that are set, plus the file's `digest`; rules show their list
 position `pos` and the digest of the whole list. New rules are unshifted to position 0 and
 are disabled (`enable: 0`) unless told otherwise. A stale digest fails with PVE's
-"detected modified configuration" error. Called by `proxmox_api.routes_firewall`.
+"detected modified configuration" error. Node (`host.fw`) and cluster (`cluster.fw`) rule
+lists behave the same (`host_rules_view`, `create_host_rule`, ...). Called by
+`proxmox_api.routes_firewall`.
 """
 
 from __future__ import annotations
@@ -121,3 +123,32 @@ def delete_rule(vm: Vm, pos: int, params: dict[str, Any]) -> None:
     _check_digest(rules_digest(vm), params.get("digest"))
     _rule_at(vm, pos)
     vm.firewall_rules.pop(pos)
+
+
+# -- node and cluster rules (`host.fw`, `cluster.fw`): the same list semantics as a VM's --
+
+
+def host_rules_view(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    digest = _digest(rules)
+    return [_rule_view(rule, pos, digest) for pos, rule in enumerate(rules)]
+
+
+def host_rule_view(rules: list[dict[str, Any]], pos: int) -> dict[str, Any]:
+    if not 0 <= pos < len(rules):
+        raise PveError(f"no rule at position {pos}")
+    return _rule_view(rules[pos], pos, _digest(rules))
+
+
+def create_host_rule(rules: list[dict[str, Any]], params: dict[str, Any]) -> None:
+    _check_digest(_digest(rules), params.get("digest"))
+    rule = {k: params[k] for k in RULE_KEYS if k in params}
+    rule.setdefault("enable", 0)
+    pos = params.get("pos")
+    rules.insert(0 if pos is None else min(int(pos), len(rules)), rule)
+
+
+def delete_host_rule(rules: list[dict[str, Any]], pos: int, params: dict[str, Any]) -> None:
+    _check_digest(_digest(rules), params.get("digest"))
+    if not 0 <= pos < len(rules):
+        raise PveError(f"no rule at position {pos}")
+    rules.pop(pos)

@@ -2,7 +2,8 @@
 
 Real PVE nodes are Debian hosts with OpenSSH; the estates homeport serves reach them over
 the tailnet with keys only (seed 000). homeport uses a node's shell to read backup
-archives for offsite copies: ``sha256sum``, ``stat -c``, ``test``, ``mkdir -p``,
+archives for offsite copies, and its sshd settings for the audit: ``sha256sum``,
+``stat -c``, ``sshd -T``, ``test``, ``mkdir -p``,
 ``install -d``, ``cp``, ``mv``, ``rm``, ``ls -1``, ``cat``, ``true`` and SFTP. Paths go
 through ``node_files.py`` (storage ``dump/`` directories are the world's archives). One
 command per exec, split with ``shlex``; shell syntax is refused (exit 2) as in the guests.
@@ -36,6 +37,15 @@ if TYPE_CHECKING:
 Result = tuple[int, bytes, bytes]
 HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
 _SHELL = set("|&;<>()$`*?\n")
+NODE_SSHD_CONFIG = "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+NODE_SSHD_DEFAULTS = {
+    "port": "22",
+    "permitrootlogin": "without-password",
+    "pubkeyauthentication": "yes",
+    "passwordauthentication": "yes",
+    "kbdinteractiveauthentication": "yes",
+}
+_SSHD_ALIASES = {"prohibit-password": "without-password"}
 
 
 def _err(rc: int, text: str) -> Result:
@@ -122,6 +132,22 @@ class NodeShell:
         for key, value in fields.items():
             text = text.replace(key, value)
         return 0, (text + "\n").encode(), b""
+
+    async def _sshd(self, args: list[str]) -> Result:
+        """``sshd -T``: the effective settings of the node's ``/etc/ssh/sshd_config``
+        (without one, the key-only configuration the estates give their hosts)."""
+        if args != ["-T"]:
+            return _err(1, "homeport-sim: only 'sshd -T' is simulated on nodes\n")
+        host = self.files.host("/etc/ssh/sshd_config")
+        text = host.read_text() if host.is_file() else NODE_SSHD_CONFIG
+        settings: dict[str, str] = {}
+        for line in text.splitlines():
+            words = line.split()
+            if words and not words[0].startswith("#"):
+                value = " ".join(words[1:]).lower()
+                settings.setdefault(words[0].lower(), _SSHD_ALIASES.get(value, value))
+        effective = {**NODE_SSHD_DEFAULTS, **settings}
+        return 0, "".join(f"{k} {v}\n" for k, v in effective.items()).encode(), b""
 
     async def _test(self, args: list[str]) -> Result:
         if len(args) != 2 or args[0] not in ("-e", "-f", "-d", "-s"):

@@ -39,6 +39,7 @@ class Node:
     down_since: float | None = None
     pid_counter: int = 0
     firewall: dict[str, Any] = field(default_factory=dict)
+    firewall_rules: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def reachable(self) -> bool:

@@ -59,6 +59,7 @@ def dump_world(world: World) -> dict[str, Any]:
         "replication": [_job(j) for j in world.replication.jobs.values()],
         "ha": world.ha.resources,
         "cluster_firewall": world.cluster_firewall,
+        "cluster_firewall_rules": world.cluster_firewall_rules,
     }
 
 
@@ -120,6 +121,7 @@ def load_world(world: World, data: dict[str, Any]) -> None:
         world.replication.jobs[job.id] = job
     world.ha.resources = data["ha"]
     world.cluster_firewall = data.get("cluster_firewall", {})
+    world.cluster_firewall_rules = data.get("cluster_firewall_rules", [])
 
 
 def _load_task(raw: dict[str, Any]) -> Task:

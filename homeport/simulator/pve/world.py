@@ -59,6 +59,7 @@ class World:
         self.backup_jobs = BackupJobs()
         self.next_address = 0
         self.cluster_firewall: dict[str, Any] = {}
+        self.cluster_firewall_rules: list[dict[str, Any]] = []
         self.agent_exec: dict[tuple[int, int], ExecResult] = {}
         self.internal_errors: list[str] = []
         self.guest_errors: list[str] = []
