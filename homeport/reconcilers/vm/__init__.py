@@ -32,7 +32,6 @@ from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firew
 from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
 
-AUTH_KEY_PATH = "/etc/homeport/tailscale-authkey"
 CLONE_TIMEOUT = 1800.0
 TASK_TIMEOUT = 600.0
 
@@ -159,29 +158,24 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             expiry_seconds=self.settings.auth_key_expiry,
             description=f"homeport VM/{action.hostname}",
         )
-        node, vmid = action.node, action.vmid
-        # The key travels over the authenticated Proxmox API only, and never rests on disk
-        # longer than the join takes.
-        await px.agent.run(node, vmid, ["install", "-d", "-m", "0700", "/etc/homeport"], timeout=30)
-        await px.agent.file_write(node, vmid, AUTH_KEY_PATH, key.key)
-        try:
-            result = await px.agent.run(
-                node,
-                vmid,
-                [
-                    "tailscale",
-                    "up",
-                    f"--auth-key=file:{AUTH_KEY_PATH}",
-                    f"--hostname={action.hostname}",
-                ],
-                timeout=60,
-            )
-        finally:
-            await px.agent.run(node, vmid, ["rm", "-f", AUTH_KEY_PATH], timeout=30)
+        # The key travels over the authenticated Proxmox API only, into the command's stdin:
+        # it never rests on the guest's disk, so a crash mid-join cannot leave it behind.
+        result = await px.agent.run(
+            action.node,
+            action.vmid,
+            [
+                "tailscale",
+                "up",
+                "--auth-key=file:/dev/stdin",
+                f"--hostname={action.hostname}",
+            ],
+            input_data=key.key,
+            timeout=60,
+        )
         ctx.invalidate(DEVICES)
         if result.exitcode != 0:
             raise TemporaryError(
-                f"tailscale up failed in VM {vmid}: {result.err_data.strip()[:200]}"
+                f"tailscale up failed in VM {action.vmid}: {result.err_data.strip()[:200]}"
             )
 
     async def _forget(self, action: ForgetVM, ctx: ReconcileContext) -> None:

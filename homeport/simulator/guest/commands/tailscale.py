@@ -1,7 +1,8 @@
 """The ``tailscale`` CLI inside a guest: ``up``, ``ip``, ``status``, ``down``, ``logout``.
 
 Talks to the tailnet through ``tailnet_link.TailnetControl``. ``--auth-key`` accepts the key
-itself or ``file:PATH`` (a guest path), as tailscale ≥ 1.66 does.
+itself or ``file:PATH`` (a guest path, ``file:/dev/stdin`` reading the exec's input), as
+tailscale ≥ 1.66 does.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ async def _up(ctx: ExecContext, args: list[str]) -> Completed:
     if _current(ctx) is not None:
         return Completed()
     key = values.get("--auth-key", values.get("--authkey", ""))
-    if key.startswith("file:"):
+    if key == "file:/dev/stdin":  # the key handed over on stdin, never written to disk
+        key = (await ctx.stdin()).decode(errors="replace").strip()
+    elif key.startswith("file:"):
         path = key[len("file:") :]
         try:
             key = ctx.host(path).read_text().strip()
