@@ -75,8 +75,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     telemetry = Telemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
         tmp_path = tmp_path_factory.mktemp("estate")
-        secrets = asyncio.run(run_estate(tmp_path, telemetry, reader))
-        metrics = collect(reader)
+        secrets, metrics = asyncio.run(run_estate(tmp_path, telemetry, reader))
     finally:
         meter_provider.shutdown()
         tracer_provider.shutdown()
@@ -85,18 +84,19 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
 
 async def run_estate(
     tmp_path: Path, telemetry: Telemetry, reader: InMemoryMetricReader
-) -> list[str]:
+) -> tuple[list[str], dict[str, list[Point]]]:
+    """Converge, correct a drift, back up, fail over; the secrets and the metrics (collected
+    while the daemon still runs: the gauges read its queue and store)."""
     async with EstateHarness.running(tmp_path, time_scale=50, start_daemon=False) as h:
         secrets = plant_secret(h.settings)
         await h.start_daemon(telemetry=telemetry)
         await h.converged(KINDS, timeout=60)
         assert PLANTED in await env_file(h, "shop-a")  # the secret went through homeport
         await correct_drift(h, reader)
+        await back_up(h, reader)
         await fail_over(h)
-        queue = collect(reader)["homeport.queue.depth"]  # observed while the daemon runs
-        assert len(queue) == 1 and isinstance(queue[0], NumberDataPoint)
-        assert queue[0].value >= 0
-    return secrets
+        metrics = collect(reader)
+    return secrets, metrics
 
 
 async def env_file(h: EstateHarness, app: str) -> str:
@@ -142,6 +142,21 @@ async def correct_drift(h: EstateHarness, reader: InMemoryMetricReader) -> None:
         lambda: bool(collect(reader).get("homeport.drift.corrections")), what="a drift correction"
     )
     assert await mode() == "600"
+
+
+async def back_up(h: EstateHarness, reader: InMemoryMetricReader) -> None:
+    """Back dev-1 up now (as its weekly policy would) and have the policy look again: the
+    backup-age gauge reads the newest archive from the details the policy publishes."""
+    vm = h.object("VM", "dev-1")
+    assert vm is not None
+    px = h.clients["proxmox"]
+    details = vm.status.details
+    task = await px.backups.vzdump(details["node"], vmids=[details["vmid"]], storage="local")
+    assert task is not None
+    await px.tasks.wait(task, timeout=30)
+    request = {"op": "reconcile", "kind": "BackupPolicy", "name": "weekly-dev"}
+    assert send_request(h.settings.store.path, request)
+    await until(lambda: bool(collect(reader).get("homeport.backup.age")), what="a backup age")
 
 
 async def fail_over(h: EstateHarness) -> None:
@@ -311,6 +326,19 @@ def test_failovers_and_their_phases(recorded: Recorded) -> None:
         assert isinstance(point, HistogramDataPoint)
         assert point.count == 1
         assert 0 <= point.sum < 30
+
+
+def test_queue_depth(recorded: Recorded) -> None:
+    [depth] = recorded.points("homeport.queue.depth")
+    assert isinstance(depth, NumberDataPoint)
+    assert 0 <= depth.value <= 30  # the estate's objects at most
+
+
+def test_backup_age_per_vm(recorded: Recorded) -> None:
+    [age] = recorded.points("homeport.backup.age")
+    assert dict(age.attributes or {}) == {"homeport.vm": "dev-1", "homeport.policy": "weekly-dev"}
+    assert isinstance(age, NumberDataPoint)
+    assert 0 <= age.value < 24 * 3600  # just backed up (the simulator's clock runs ahead)
 
 
 def test_probe_latency_by_pair_and_role(recorded: Recorded) -> None:
