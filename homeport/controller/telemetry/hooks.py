@@ -131,7 +131,10 @@ class Telemetry:
 
     def observe_probe(self, pair: str, role: str, result: ProbeResult) -> None:
         error = None if result.ok else (result.error or "failed")
-        self.instruments.probed(pair, role, result.latency, error)
+        try:
+            self.instruments.probed(pair, role, result.latency, error)
+        except Exception:  # metrics must never cost a probe (failover detection)
+            log.exception("probe metrics of %s", pair)
 
     # -- gauges ---------------------------------------------------------------------------
     def watch(self, *, queue: WorkQueue[Key], store_path: Path, clock: Clock) -> None:
