@@ -36,6 +36,7 @@ from homeport.reconcilers.backuppolicy.observed import (
 )
 from homeport.reconcilers.backuppolicy.restoretest import SCRATCH_TAG
 from homeport.reconcilers.backuppolicy.scratch import observe_scratch
+from homeport.reconcilers.backuppolicy.selection import selects
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.ownership import owner_in_description
 
@@ -172,18 +173,12 @@ def selected_vms(
     policy: BackupPolicy, ctx: ReconcileContext
 ) -> tuple[list[tuple[VM, Mapping[str, Any]]], list[str]]:
     """VMs named or matching the labels, with their status details; and missing names."""
-    selector = policy.spec.selector
-    chosen: dict[str, tuple[VM, Mapping[str, Any]]] = {}
-    for resource, details in ctx.objects("VM"):
-        if not isinstance(resource, VM):
-            continue
-        labels = resource.metadata.labels
-        by_labels = bool(selector.match_labels) and all(
-            labels.get(k) == v for k, v in selector.match_labels.items()
-        )
-        if resource.name in selector.names or by_labels:
-            chosen[resource.name] = (resource, details)
-    missing = sorted(n for n in selector.names if n not in chosen)
+    chosen = {
+        resource.name: (resource, details)
+        for resource, details in ctx.objects("VM")
+        if isinstance(resource, VM) and selects(policy, resource)
+    }
+    missing = sorted(n for n in policy.spec.selector.names if n not in chosen)
     return [chosen[n] for n in sorted(chosen)], missing
 
 

@@ -1,0 +1,395 @@
+"""``homeport backup now VM`` and ``homeport restore VM --from VOLID [--as NEW-NAME]``.
+
+On-demand backups and restores, next to the scheduled jobs the BackupPolicy reconciler
+keeps. They reach Proxmox through the same clients the daemon uses
+(``controller.wiring.build_clients``), find the VM's vmid and node in the store (its
+published status), and record what they did there: a journal entry (intent, then the
+outcome) and an event on the VM, as the daemon does for its own actions. Errors are one
+line naming the fix, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from homeport.cli.common import CONFIG_OPTION, settings_or_exit
+from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.clients.errors import ClientError, TaskFailed
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.controller.config import Settings
+from homeport.controller.store import Store, StoredObject
+from homeport.controller.wiring import build_clients, close_clients
+from homeport.kinds import VM, BackupPolicy
+from homeport.kinds.common import check_dns_label
+from homeport.reconcilers.backuppolicy.job import COMPRESS, owner_marker
+from homeport.reconcilers.backuppolicy.selection import selects
+
+TASK_TIMEOUT = 6 * 3600.0
+
+backup_app = typer.Typer(
+    help="Backups on demand (the scheduled ones are BackupPolicy jobs in Proxmox).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+
+
+class CommandError(Exception):
+    """What went wrong, with the fix: printed as one line, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Target:
+    """A VM as the store knows it: its manifest and where Proxmox has it."""
+
+    obj: StoredObject
+    vm: VM
+    vmid: int
+    node: str
+
+
+@backup_app.command("now")
+def backup_now(
+    vm: str = typer.Argument(..., help="The VM to back up (its name in the manifests)."),
+    storage: str = typer.Option(
+        None, "--storage", help="Backup storage (default: that of a policy covering the VM)."
+    ),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the backup to finish."),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Back up one VM now (a vzdump run), as its BackupPolicy would.
+
+    Storage, mode and compression come from a policy covering the VM (else local storage, snapshot mode, zstd); the archive's notes carry the policy's marker. An on-demand run applies no retention, so it prunes no archive.
+
+    Example: [bold]homeport backup now shop-a[/bold]
+    """
+    settings = settings_or_exit(config)
+    result = _run(settings, lambda store, px: _backup(store, px, vm, storage, wait))
+    _show(result, output)
+
+
+def restore(
+    vm: str = typer.Argument(..., help="The VM whose archive to restore."),
+    from_: str = typer.Option(
+        ..., "--from", help="The archive's volume id, e.g. local:backup/vzdump-qemu-…vma.zst."
+    ),
+    as_: str = typer.Option(
+        None,
+        "--as",
+        help="Restore into a new VM of this name (new vmid and MACs, not started) "
+        "instead of over the VM itself.",
+    ),
+    node: str = typer.Option(None, "--node", help="Node to restore on (default: the VM's)."),
+    storage: str = typer.Option(None, "--storage", help="Storage for the restored disks."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Confirm overwriting the VM itself (without --as)."
+    ),
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Restore a VM from one of its archives: into a new VM, or over the VM itself.
+
+    With [bold]--as NEW-NAME[/bold] the archive becomes a new, stopped VM that homeport does not manage (a free vmid, new MACs, static addresses swapped for DHCP). Starting it brings up a copy of the original, tailnet identity included: isolate it first.
+
+    Without --as the VM itself is stopped and overwritten: its manifest must be suspended first (spec.suspend: true) so the daemon does not start it mid-way, and --yes must confirm.
+
+    Example: [bold]homeport restore shop-a --from local:backup/vzdump-qemu-1004-2026_01_10-02_00_03.vma.zst --as shop-a-copy[/bold]
+    """
+    settings = settings_or_exit(config)
+    result = _run(
+        settings,
+        lambda store, px: _restore(store, px, vm, from_, as_, node, storage, yes),
+    )
+    _show(result, output)
+
+
+# -- running a command -------------------------------------------------------------------
+
+Work = Callable[[Store, ProxmoxClient], Awaitable[dict[str, Any]]]
+
+
+def _run(settings: Settings, work: Work) -> dict[str, Any]:
+    err = console(stderr=True)
+    if not settings.store.path.exists():
+        err.print(f"error: {settings.store.path}: no store yet (has the daemon run?)", markup=False)
+        raise typer.Exit(2)
+
+    async def go() -> dict[str, Any]:
+        clients = await build_clients(settings)
+        store = Store.open(settings.store.path)
+        try:
+            return await work(store, clients["proxmox"])
+        finally:
+            store.close()
+            await close_clients(clients)
+
+    try:
+        return asyncio.run(go())
+    except CommandError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(exc.code) from None
+    except (ClientError, OSError) as exc:
+        err.print(f"error: {type(exc).__name__}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def _show(result: dict[str, Any], output: OutputFormat) -> None:
+    if output in (OutputFormat.json, OutputFormat.yaml):
+        print_data(result, output)
+        return
+    console().print(result["message"], markup=False)
+
+
+def _target(store: Store, name: str) -> Target:
+    obj = store.objects.get(("VM", name))
+    if obj is None or obj.deleting:
+        raise CommandError(f"VM {name!r} is not in the adopted revision (see homeport get vm)", 2)
+    resource = obj.resource()
+    assert isinstance(resource, VM)
+    vmid, node = obj.status.details.get("vmid"), obj.status.details.get("node")
+    if not isinstance(vmid, int) or not node:
+        raise CommandError(f"VM {name!r} has no vmid/node yet: wait until it is Ready", 2)
+    return Target(obj, resource, vmid, str(node))
+
+
+def _policy_for(store: Store, vm: VM) -> BackupPolicy | None:
+    policies = [o.resource() for o in store.objects.of_kind("BackupPolicy") if not o.deleting]
+    return next((p for p in policies if isinstance(p, BackupPolicy) and selects(p, vm)), None)
+
+
+class _Journal:
+    """One journal entry and one event for what a command does to a VM."""
+
+    def __init__(self, store: Store, target: Target, verb: str, description: str) -> None:
+        self.store, self.target, self.verb = store, target, verb
+        self.entry = store.journal.intent(
+            kind="VM",
+            name=target.vm.name,
+            generation=target.obj.generation,
+            verb=verb,
+            idempotency_key=f"VM/{target.vm.name}/cli/{verb}/{_now().isoformat()}",
+            description=description,
+            fencing_token=0,
+            holder=f"cli:{_user()}",
+            now=_now(),
+        )
+
+    def done(self, reason: str, message: str) -> None:
+        self.store.journal.finish(self.entry, now=_now())
+        self._event(reason, message, warning=False)
+
+    def failed(self, reason: str, message: str) -> None:
+        self.store.journal.finish(self.entry, now=_now(), error=message)
+        self._event(reason, message, warning=True)
+
+    def _event(self, reason: str, message: str, *, warning: bool) -> None:
+        self.store.events.emit(
+            kind="VM",
+            name=self.target.vm.name,
+            reason=reason,
+            message=message,
+            now=_now(),
+            warning=warning,
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+async def _wait(px: ProxmoxClient, task: Any, journal: _Journal, what: str) -> None:
+    try:
+        await px.tasks.wait(task, timeout=TASK_TIMEOUT)
+    except TaskFailed as exc:
+        tail = " | ".join(exc.log_tail[-3:])
+        journal.failed(f"{what}Failed", f"{exc.exitstatus} ({tail})")
+        raise CommandError(f"{what.lower()} failed: {exc.exitstatus}; log: {tail}") from None
+
+
+# -- backup now --------------------------------------------------------------------------
+
+
+async def _backup(
+    store: Store, px: ProxmoxClient, name: str, storage: str | None, wait: bool
+) -> dict[str, Any]:
+    target = _target(store, name)
+    policy = _policy_for(store, target.vm)
+    storage = storage or (policy.spec.storage if policy else "local")
+    mode = policy.spec.mode if policy else "snapshot"
+    compress = COMPRESS[policy.spec.compress] if policy else "zstd"
+    notes = f"{{{{guestname}}}} ({owner_marker(policy.name)})" if policy else "{{guestname}}"
+    journal = _Journal(
+        store,
+        target,
+        "backup-now",
+        f"back up VM {target.vmid} on {target.node} to {storage} now ({mode}, {compress})",
+    )
+    started = int(_now().timestamp())
+    task = await px.backups.vzdump(
+        target.node,
+        vmids=[target.vmid],
+        storage=storage,
+        mode=mode,
+        compress=compress,
+        notes_template=notes,
+    )
+    if task is None:
+        journal.failed("BackupFailed", f"VM {target.vmid} is not on {target.node}")
+        raise CommandError(f"VM {target.vmid} is not on {target.node} (did it move? retry)")
+    if not wait:
+        journal.done("BackupStarted", f"vzdump of VM {name} started: {task.upid}")
+        return {"vm": name, "task": task.upid, "message": f"backup of {name} started: {task.upid}"}
+    await _wait(px, task, journal, "Backup")
+    archives = await px.backups.backups(target.node, storage, vmid=target.vmid)
+    newest = max(archives, key=lambda a: (a.ctime, a.volid)) if archives else None
+    volid = newest.volid if newest and newest.ctime >= started - 5 else None
+    journal.done("BackupNow", f"backed up VM {name} to {volid or storage}")
+    return {
+        "vm": name,
+        "vmid": target.vmid,
+        "task": task.upid,
+        "volid": volid,
+        "message": f"backed up {name} (vmid {target.vmid}): {volid or 'archive not listed yet'}",
+    }
+
+
+# -- restore -----------------------------------------------------------------------------
+
+
+async def _restore(
+    store: Store,
+    px: ProxmoxClient,
+    name: str,
+    volid: str,
+    new_name: str | None,
+    node: str | None,
+    storage: str | None,
+    yes: bool,
+) -> dict[str, Any]:
+    target = _target(store, name)
+    node = node or target.node
+    if ":" not in volid or "/" not in volid:
+        raise CommandError(f"{volid!r} is not a volume id like local:backup/vzdump-qemu-…", 2)
+    info = await px.backups.volume(node, volid.split(":", 1)[0], volid)
+    if info is None:
+        raise CommandError(
+            f"archive {volid} not found on {node} (node-local archives are seen only on "
+            "their node: pass --node)",
+            2,
+        )
+    archive_vmid = _archive_vmid(volid)
+    if archive_vmid is not None and archive_vmid != target.vmid:
+        raise CommandError(f"{volid} is an archive of vmid {archive_vmid}, not of {name}", 2)
+    if new_name is not None:
+        return await _restore_as(store, px, target, volid, new_name, node, storage)
+    return await _restore_over(store, px, target, volid, node, storage, yes)
+
+
+def _archive_vmid(volid: str) -> int | None:
+    stem = volid.rsplit("/", 1)[-1]
+    parts = stem.split("-")
+    return int(parts[2]) if len(parts) > 2 and parts[0] == "vzdump" and parts[2].isdigit() else None
+
+
+async def _free_vmid(store: Store, px: ProxmoxClient) -> int:
+    """The lowest vmid neither in the cluster nor held by any of homeport's pools."""
+    used = {v.vmid for v in (await px.cluster_resources()).vms}
+    used |= store.allocations.taken("vmid") | store.allocations.taken("restore-vmid")
+    return next(v for v in range(100, 1_000_000_000) if v not in used)
+
+
+async def _restore_as(
+    store: Store,
+    px: ProxmoxClient,
+    target: Target,
+    volid: str,
+    new_name: str,
+    node: str,
+    storage: str | None,
+) -> dict[str, Any]:
+    try:
+        check_dns_label(new_name)
+    except ValueError as exc:
+        raise CommandError(f"--as: {exc}", 2) from None
+    resources = await px.cluster_resources()
+    if any(v.name == new_name for v in resources.vms) or store.objects.get(("VM", new_name)):
+        raise CommandError(f"a VM named {new_name!r} already exists: pick another name", 2)
+    vmid = await _free_vmid(store, px)
+    options: dict[str, Any] = {
+        "name": new_name,
+        "description": f"restored by homeport from {volid} (a copy of VM/{target.vm.name}); "
+        "homeport leaves it alone unless a manifest adopts it (homeport.dev/adopt: 'true')",
+        "tags": "homeport-restored",
+        "onboot": False,
+        "protection": False,
+        **{
+            f"ipconfig{i}": "ip=dhcp"
+            for i, nic in enumerate(target.vm.spec.network)
+            if nic.ip != "dhcp"
+        },
+    }
+    journal = _Journal(
+        store, target, "restore", f"restore {volid} as new VM {vmid} {new_name!r} on {node}"
+    )
+    task = await px.backups.restore(
+        node, vmid=vmid, archive=volid, storage=storage, unique=True, options=options
+    )
+    await _wait(px, task, journal, "Restore")
+    message = f"restored {volid} as VM {vmid} {new_name!r} on {node} (stopped)"
+    journal.done("Restored", message)
+    return {"vm": target.vm.name, "vmid": vmid, "name": new_name, "node": node, "message": message}
+
+
+async def _restore_over(
+    store: Store,
+    px: ProxmoxClient,
+    target: Target,
+    volid: str,
+    node: str,
+    storage: str | None,
+    yes: bool,
+) -> dict[str, Any]:
+    name = target.vm.name
+    if not target.vm.spec.suspend:
+        raise CommandError(
+            f"VM {name} is reconciled by the daemon, which would start it mid-restore: set "
+            f"spec.suspend: true on VM/{name} and push it first, or restore with --as NEW-NAME",
+            2,
+        )
+    if not yes:
+        raise CommandError(f"restoring over VM {name} replaces its disks: confirm with --yes", 2)
+    if node != target.node:
+        raise CommandError(f"VM {name} lives on {target.node}: restore it there (--node)", 2)
+    journal = _Journal(store, target, "restore", f"restore {volid} over VM {target.vmid} {name!r}")
+    stopped = await px.stop_vm(node, target.vmid)
+    if stopped is not None:
+        await _wait(px, stopped, journal, "Stop")
+    task = await px.backups.restore(
+        node, vmid=target.vmid, archive=volid, storage=storage, unique=False, force=True
+    )
+    await _wait(px, task, journal, "Restore")
+    message = f"restored {volid} over VM {target.vmid} {name!r} (stopped; unsuspend it to resume)"
+    journal.done("Restored", message)
+    return {"vm": name, "vmid": target.vmid, "node": node, "message": message}
+
+
+__all__ = ["backup_app", "restore"]

@@ -1,0 +1,83 @@
+"""`homeport backup now` and `homeport restore` against a live simulated estate: what they
+do in Proxmox, what they record in the store, and their one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from homeport.cli.main import app
+from tests.reconcilers.backuppolicy.simestate import BackupEstate, backup_estate, policy, vm
+
+pytestmark = pytest.mark.integration
+
+NIGHTLY = policy(
+    "nightly",
+    """  selector: {names: [web]}
+  storage: local
+  compress: lzo
+  restoreTest: null
+""",
+)
+
+
+async def cli(estate: BackupEstate, *args: str) -> Result:
+    """Run the CLI in a thread: the simulator and the daemon keep running in this loop."""
+    argv = [*args, "--config", str(estate.estate.config_path)]
+    return await asyncio.to_thread(CliRunner().invoke, app, argv)
+
+
+async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
+    async with backup_estate(tmp_path, vm("web") + NIGHTLY) as estate:
+        await estate.ready({"VM", "BackupPolicy"})
+        vmid = estate.vmid("web")
+
+        done = await cli(estate, "backup", "now", "web", "-o", "json")
+        assert done.exit_code == 0, done.output
+        result = json.loads(done.stdout)
+        (volid,) = estate.archives(vmid)
+        assert result["volid"] == volid and volid.endswith(".vma.lzo")  # the policy's options
+        archive = next(v for v in estate.world.volumes.by_key.values() if v.volid == volid)
+        assert archive.notes == "web (managed by homeport: BackupPolicy/nightly)"
+        journal = estate.read(lambda s: s.journal.for_object("VM", "web", 100))
+        assert [(e.verb, e.state) for e in journal if e.holder.startswith("cli:")] == [
+            ("backup-now", "done")
+        ]
+        assert (
+            estate.read(lambda s: [e.reason for e in s.events.for_object("VM", "web", 50)])[-1]
+            == "BackupNow"
+        )
+
+        restored = await cli(estate, "restore", "web", "--from", volid, "--as", "web-copy")
+        assert restored.exit_code == 0, restored.output
+        (copy,) = [v for v in estate.world.vms.values() if v.conf.get("name") == "web-copy"]
+        assert not copy.running and copy.node == "pve1"
+        assert copy.conf["tags"] == "homeport-restored" and copy.conf["onboot"] == 0
+        assert "restored by homeport from" in copy.conf["description"]
+        assert "managed by homeport" not in copy.conf["description"]  # not homeport's to prune
+        assert copy.conf["net0"] != estate.world.vms[vmid].conf["net0"]  # new MAC
+        assert f"restored {volid} as VM {copy.vmid} 'web-copy' on pve1" in restored.stdout
+
+        # Mistakes end in one line naming the fix, never a traceback.
+        unknown = await cli(estate, "backup", "now", "nosuch")
+        assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+        assert "VM 'nosuch' is not in the adopted revision" in unknown.output
+        missing = await cli(
+            estate,
+            "restore",
+            "web",
+            "--from",
+            f"local:backup/vzdump-qemu-{vmid}-x.vma",
+            "--as",
+            "x",
+        )
+        assert missing.exit_code == 2 and "not found on pve1" in missing.output
+        taken = await cli(estate, "restore", "web", "--from", volid, "--as", "web-copy")
+        assert taken.exit_code == 2 and "already exists" in taken.output
+        in_place = await cli(estate, "restore", "web", "--from", volid)
+        assert in_place.exit_code == 2 and "spec.suspend: true" in in_place.output
+        assert "Traceback" not in in_place.output + missing.output + taken.output
