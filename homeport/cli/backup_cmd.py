@@ -110,7 +110,7 @@ def restore(
     settings = settings_or_exit(config)
     result = _run(
         settings,
-        lambda store, px: _restore(store, px, vm, from_, as_, node, storage, yes),
+        lambda store, px: _restore(store, px, settings, vm, from_, as_, node, storage, yes),
     )
     _show(result, output)
 
@@ -278,6 +278,7 @@ async def _backup(
 async def _restore(
     store: Store,
     px: ProxmoxClient,
+    settings: Settings,
     name: str,
     volid: str,
     new_name: str | None,
@@ -300,7 +301,7 @@ async def _restore(
     if archive_vmid is not None and archive_vmid != target.vmid:
         raise CommandError(f"{volid} is an archive of vmid {archive_vmid}, not of {name}", 2)
     if new_name is not None:
-        return await _restore_as(store, px, target, volid, new_name, node, storage)
+        return await _restore_as(store, px, settings, target, volid, new_name, node, storage)
     return await _restore_over(store, px, target, volid, node, storage, yes)
 
 
@@ -310,16 +311,26 @@ def _archive_vmid(volid: str) -> int | None:
     return int(parts[2]) if len(parts) > 2 and parts[0] == "vzdump" and parts[2].isdigit() else None
 
 
-async def _free_vmid(store: Store, px: ProxmoxClient) -> int:
-    """The lowest vmid neither in the cluster nor held by any of homeport's pools."""
+async def _free_vmid(store: Store, px: ProxmoxClient, settings: Settings) -> int:
+    """The lowest vmid in the cluster's free space outside homeport's own ranges (the VMs'
+    and the restore tests' scratch VMs'), so no reconciler ever wants it."""
     used = {v.vmid for v in (await px.cluster_resources()).vms}
     used |= store.allocations.taken("vmid") | store.allocations.taken("restore-vmid")
-    return next(v for v in range(100, 1_000_000_000) if v not in used)
+    ranges = (
+        (settings.controller.vmid_min, settings.controller.vmid_max),
+        (settings.backups.scratch_vmid_min, settings.backups.scratch_vmid_max),
+    )
+    return next(
+        v
+        for v in range(100, 1_000_000_000)
+        if v not in used and not any(low <= v <= high for low, high in ranges)
+    )
 
 
 async def _restore_as(
     store: Store,
     px: ProxmoxClient,
+    settings: Settings,
     target: Target,
     volid: str,
     new_name: str,
@@ -333,7 +344,7 @@ async def _restore_as(
     resources = await px.cluster_resources()
     if any(v.name == new_name for v in resources.vms) or store.objects.get(("VM", new_name)):
         raise CommandError(f"a VM named {new_name!r} already exists: pick another name", 2)
-    vmid = await _free_vmid(store, px)
+    vmid = await _free_vmid(store, px, settings)
     options: dict[str, Any] = {
         "name": new_name,
         "description": f"restored by homeport from {volid} (a copy of VM/{target.vm.name}); "

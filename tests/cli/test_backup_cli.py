@@ -56,6 +56,7 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         assert restored.exit_code == 0, restored.output
         (copy,) = [v for v in estate.world.vms.values() if v.conf.get("name") == "web-copy"]
         assert not copy.running and copy.node == "pve1"
+        assert copy.vmid < 1000  # outside the VMs' (1000-1999) and scratch (9900-9999) ranges
         assert copy.conf["tags"] == "homeport-restored" and copy.conf["onboot"] == 0
         assert "restored by homeport from" in copy.conf["description"]
         assert "managed by homeport" not in copy.conf["description"]  # not homeport's to prune
