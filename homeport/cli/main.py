@@ -31,6 +31,7 @@ def root(
 
 def _register() -> None:
     from homeport.cli import (
+        audit_cmd,
         backup_cmd,
         estate_cmd,
         operate_cmd,
@@ -58,6 +59,7 @@ def _register() -> None:
     app.command()(operate_cmd.resume)
     app.command()(schema_cmd.schema)
     app.command()(schema_cmd.docs)
+    app.command()(audit_cmd.audit)
     app.add_typer(estate_cmd.app, name="estate")
     app.add_typer(backup_cmd.backup_app, name="backup")
     app.command()(backup_cmd.restore)

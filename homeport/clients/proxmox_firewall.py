@@ -1,6 +1,7 @@
-"""A VM's Proxmox firewall: options and rules, guarded by the digests PVE returns.
+"""A VM's Proxmox firewall: options and rules, guarded by the digests PVE returns; and the
+read side of the nodes' and the datacenter's firewall.
 
-Used by the VM reconciler. Rules are addressed by position, which shifts on every insert
+Used by the VM reconciler and ``homeport audit``. Rules are addressed by position, which shifts on every insert
 and delete: every rule write carries the list ``digest`` so a concurrent change fails
 with ``ChecksumMismatch`` instead of hitting the wrong rule. New rules default to
 *disabled* in PVE (reference §10), so ``FirewallRuleSpec.enable`` is always sent.
@@ -130,6 +131,30 @@ class ProxmoxFirewall:
             node=node,
             vmid=vmid,
         )
+
+    # -- the hosts' firewall (read by ``homeport audit``) ---------------------------------
+    async def cluster_options(self) -> FirewallOptions:
+        """Datacenter options (``cluster.fw``): nothing filters unless ``enable`` is 1."""
+        data = await self._transport.read("firewall.cluster_options", _host(None, "options"))
+        return FirewallOptions.parse(expect_dict(data, "firewall.cluster_options"))
+
+    async def node_options(self, node: str) -> FirewallOptions:
+        data = await self._transport.read(
+            "firewall.node_options", _host(node, "options"), node=node
+        )
+        return FirewallOptions.parse(expect_dict(data, "firewall.node_options"))
+
+    async def cluster_rules(self) -> FirewallRules:
+        data = await self._transport.read("firewall.cluster_rules", _host(None, "rules"))
+        return FirewallRules.parse(expect_list(data, "firewall.cluster_rules"))
+
+    async def node_rules(self, node: str) -> FirewallRules:
+        data = await self._transport.read("firewall.node_rules", _host(node, "rules"), node=node)
+        return FirewallRules.parse(expect_list(data, "firewall.node_rules"))
+
+
+def _host(node: str | None, what: str) -> tuple[str, ...]:
+    return ("nodes", node, "firewall", what) if node else ("cluster", "firewall", what)
 
 
 def _fw(node: str, vmid: int, *rest: str) -> tuple[str | int, ...]:

@@ -2,8 +2,9 @@
 
 Wires the parts together and runs them under one TaskGroup until SIGTERM: leadership
 (``coordination``), the source watcher and revision sync (``revisions``), the engine's
-workers (``engine``), and the control socket (``control``). On SIGTERM it stops taking
-work, lets running reconciles finish (``drain_timeout``), releases the lease and exits.
+workers (``engine``), the control socket (``control``) and the periodic audit
+(``audit``). On SIGTERM it stops taking work, lets running reconciles finish
+(``drain_timeout``), releases the lease and exits.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.controller.audit import run_audits
 from homeport.controller.background import ControllerBackgroundEnv, run_backgrounds
 from homeport.controller.clock import Clock, SystemClock
 from homeport.controller.config import Settings
@@ -130,6 +132,16 @@ class Daemon:
                     stop=stop,
                 )
                 group.create_task(run_backgrounds(self.reconcilers, background))
+                group.create_task(
+                    run_audits(
+                        settings=settings,
+                        clients=self.clients,
+                        store=store,
+                        clock=self.clock,
+                        leadership=leadership,
+                        stop=stop,
+                    )
+                )
                 notify_systemd("READY=1")
         finally:
             notify_systemd("STOPPING=1")

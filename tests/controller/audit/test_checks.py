@@ -1,0 +1,135 @@
+"""The audit's pure checks and parsers, on captured outputs; no sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from homeport.controller.audit import checks
+from homeport.controller.config import NotifySettings, Settings, SmtpSink, WebhookSink
+
+TAILNET = checks.networks(["100.64.0.0/10", "fd7a:115c:a1e0::/48"])
+SS = """LISTEN 0      4096     127.0.0.53%lo:53              0.0.0.0:*
+LISTEN 0      128            0.0.0.0:2222           0.0.0.0:*
+LISTEN 0      128       100.101.7.9:8080           0.0.0.0:*
+LISTEN 0      128            0.0.0.0:9090           0.0.0.0:*
+LISTEN 0      128               [::]:2222              [::]:*
+LISTEN 0      128                  *:3000                 *:*
+"""
+
+
+def test_ss_listeners_are_parsed() -> None:
+    assert checks.parse_ss_listeners(SS) == [
+        ("127.0.0.53", 53),
+        ("0.0.0.0", 2222),
+        ("100.101.7.9", 8080),
+        ("0.0.0.0", 9090),
+        ("::", 2222),
+        ("*", 3000),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("port", "found"),
+    [(8080, False), (9090, True), (3000, True), (2222, True), (53, False), (7000, False)],
+)
+def test_app_listeners(port: int, found: bool) -> None:
+    listeners = checks.parse_ss_listeners(SS)
+    result = checks.app_listeners(
+        "web", port, listeners, own_addresses=["100.101.7.9"], tailnet=TAILNET
+    )
+    assert bool(result) is found
+
+
+def test_sshd_password_and_keyboard_interactive() -> None:
+    settings = checks.parse_sshd_t(
+        "port 22\nPasswordAuthentication no\nkbdinteractiveauthentication yes\n"
+    )
+    (finding,) = checks.ssh_password("Machine", "dell", settings)
+    assert "kbdinteractiveauthentication yes" in finding.message
+    assert checks.ssh_password("VM", "x", {"passwordauthentication": "no"}) == []
+
+
+def test_machine_firewall_rules_judged_against_the_tailnet() -> None:
+    on = {"enable": 1, "policy_in": "DROP"}
+
+    def judge(rule: dict[str, object]) -> list[str]:
+        found = checks.machine_firewall(
+            "dell", cluster=on, node={}, rules=[rule], ssh_port=22, tailnet=TAILNET
+        )
+        return [f.message for f in found]
+
+    base = {"pos": 0, "type": "in", "action": "ACCEPT", "enable": 1}
+    assert judge({**base, "proto": "tcp", "dport": "8006", "source": "100.64.0.0/10"}) == []
+    assert judge({**base, "macro": "SSH", "source": "+management"}) == []  # cannot judge an ipset
+    assert judge({**base, "proto": "tcp", "dport": "8000:8100"})  # 8006 from anywhere
+    assert judge({**base, "macro": "SSH", "source": "192.0.2.0/24"})
+    assert judge({**base, "proto": "tcp", "dport": "8006", "enable": 0}) == []
+    assert judge({**base, "proto": "tcp", "dport": "443"}) == []
+    off = checks.machine_firewall(
+        "dell", cluster={"enable": 0}, node={}, rules=[], ssh_port=22, tailnet=TAILNET
+    )
+    assert "not active" in off[0].message
+
+
+def test_vm_firewall() -> None:
+    rules = [
+        {
+            "pos": 0,
+            "type": "in",
+            "action": "ACCEPT",
+            "enable": 1,
+            "dport": "22",
+            "comment": "homeport:ssh-tailnet-0",
+        },
+        {"pos": 1, "type": "in", "action": "DROP", "enable": 1, "source": "192.0.2.9"},
+        {"pos": 2, "type": "in", "action": "ACCEPT", "enable": 1, "proto": "tcp", "dport": "5432"},
+    ]
+    found = checks.vm_firewall("db", {"enable": 1}, {"net0": True, "net1": False}, rules)
+    assert [f.check for f in found] == ["vm-firewall-disabled", "vm-firewall-unowned-rule"]
+    assert "net1" in found[0].message and "pos 2" in found[1].message
+
+
+def test_env_file_modes() -> None:
+    assert checks.env_file_mode("a", "/e", 0o100600) == []
+    assert "its group" in checks.env_file_mode("a", "/e", 0o100640)[0].message
+    assert "every user" in checks.env_file_mode("a", "/e", 0o100604)[0].message
+
+
+def test_manifest_secrets_never_repeat_the_value() -> None:
+    document = {
+        "kind": "App",
+        "metadata": {"name": "api"},
+        "spec": {"env": {"STRIPE_KEY": "sk_live_abcdefghijklmnop1234"}},
+    }
+    (finding,) = checks.manifest_secrets("apps/api.yaml", document)
+    assert (finding.kind, finding.name) == ("App", "api")
+    assert "sk_live" not in finding.message and "spec.env.STRIPE_KEY" in finding.message
+
+
+def test_config_tls(tmp_path: Path) -> None:
+    settings = Settings.model_validate({"source": {"directory": str(tmp_path)}})
+    assert checks.config_tls(settings) == []
+    sinks = [
+        WebhookSink(type="webhook", name="local", url="http://127.0.0.1:9/hook"),
+        WebhookSink(type="webhook", name="plain", url="http://hooks.example.com/hook"),
+        SmtpSink(
+            type="smtp",
+            name="mail",
+            host="smtp.example.com",
+            starttls=False,
+            sender="a@b",
+            recipients=["c@d"],
+        ),
+        SmtpSink(
+            type="smtp",
+            name="relay",
+            host="127.0.0.1",
+            starttls=False,
+            sender="a@b",
+            recipients=["c@d"],
+        ),
+    ]
+    noisy = settings.model_copy(update={"notify": NotifySettings(sinks=sinks)})
+    assert sorted(f.name for f in checks.config_tls(noisy)) == ["mail", "plain"]
