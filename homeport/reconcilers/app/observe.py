@@ -98,7 +98,20 @@ async def observe_app(
             return replace(seen, repo=repo, resolve_error=str(exc))
         paired = pair_role(name, ctx)
         if paired is not None:
-            seen = replace(seen, pair_role=paired[1], pair_epoch=paired[2])
+            pair, role, epoch = paired
+            peer = pair.spec.standby if name == pair.spec.primary else pair.spec.primary
+            peer_details = ctx.status_details("App", peer)
+            peer_ready = ctx.is_ready("App", peer)
+            seen = replace(
+                seen,
+                pair_role=role,
+                pair_epoch=epoch,
+                peer=peer,
+                peer_release=str(peer_details.get("release"))
+                if peer_ready and peer_details.get("release")
+                else None,
+                peer_failed=tuple(peer_details.get("failedReleases") or ()),
+            )
         unit = render_unit(desired, address)
         env = render_env_for(desired, settings.secrets_dir, ctx)
         seen = replace(seen, desired_unit_sha=sha256(unit), desired_env_sha=sha256(env))

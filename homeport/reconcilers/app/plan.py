@@ -9,7 +9,7 @@ and a new release's start-up from an App that fell over later.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,11 @@ class AppObserved:
     desired_env_sha: str = ""
     pair_epoch: int | None = None
     pair_role: str | None = None
+    peer: str | None = None
+    """The other App of its StandbyPair, if any."""
+    peer_release: str | None = None
+    """The release the peer runs healthily (its status), for the canary rule."""
+    peer_failed: tuple[str, ...] = ()
     active_state: str = "absent"
     enabled: bool = False
     healthy: bool | None = None
@@ -92,11 +97,36 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
             ),
         )
         target = seen.current or str(seen.previous.get("release") or target)
+    held = _canary(seen, target)
+    if held is not None:
+        target, condition = held
+        conditions = (*conditions, *((condition,) if condition else ()))
     deploy = _deploy(desired, seen, target, now)
     if deploy is not None:
         actions, details = deploy
         return Plan(actions=tuple(actions), details=details, conditions=conditions)
-    return _steady(desired, seen, target, failed, conditions, now)
+    plan = _steady(desired, seen, target, failed, conditions, now)
+    if held is not None and held[1] is None and plan.ready:
+        # Holding a new release back until the standby runs it: look again soon.
+        reason = f"{plan.reason}; {seen.release[:12]} goes to the standby {seen.peer} first"
+        return replace(plan, reason=reason, requeue_after=2.0)
+    return plan
+
+
+def _canary(seen: AppObserved, target: str) -> tuple[str, ConditionUpdate | None] | None:
+    """A pair's primary takes a new release only after its standby runs it healthily;
+    a release that failed on the standby never reaches the primary."""
+    if seen.pair_role != "primary" or seen.current is None or target == seen.current:
+        return None
+    if target in seen.peer_failed:
+        message = (
+            f"release {target[:12]} failed on the standby {seen.peer} and was rolled back there; "
+            f"the primary stays on {seen.current[:12]}"
+        )
+        return seen.current, ConditionUpdate("Degraded", "True", "ReleaseFailedOnStandby", message)
+    if seen.peer_release != target:
+        return seen.current, None  # the standby goes first (canary)
+    return None
 
 
 def _deploy(
