@@ -10,24 +10,18 @@ finds goes into ``BackupObserved`` for the pure plan.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import Any
 
-from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox import ProxmoxClient
-from homeport.clients.proxmox_backups import StorageConfig
 from homeport.clients.proxmox_models import ClusterResources, VmResource
-from homeport.clients.tailscale import Device
 from homeport.kinds import VM, App, BackupPolicy, Machine
-from homeport.reconcilers.backuppolicy.actions import CopyTarget
+from homeport.reconcilers.backuppolicy.failures import failures
 from homeport.reconcilers.backuppolicy.job import job_id, observed_fields
 from homeport.reconcilers.backuppolicy.observed import (
     AppCheck,
     Archive,
-    BackupFailure,
     BackupObserved,
     ObservedJob,
     OffsiteCopy,
@@ -37,17 +31,20 @@ from homeport.reconcilers.backuppolicy.observed import (
 from homeport.reconcilers.backuppolicy.restoretest import SCRATCH_TAG
 from homeport.reconcilers.backuppolicy.scratch import observe_scratch
 from homeport.reconcilers.backuppolicy.selection import selects
+from homeport.reconcilers.backuppolicy.targets import (
+    devices,
+    node_host,
+    offsite_targets,
+    restore_node,
+    storage_config,
+    storage_use,
+)
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.ownership import owner_in_description
 
 RESOURCES = "proxmox.resources"  # the same snapshot the VM reconciler shares
-DEVICES = "tailscale.devices"
 JOBS = "proxmox.backup-jobs"
 SCRATCH_POOL = "restore-vmid"
-FAILURE_LOOKBACK = timedelta(days=8)
-LOG_TAIL = 8
-_GUEST_ERROR = re.compile(r"ERROR: Backup of VM (\d+) failed - (.*)")
-_JOB_START = re.compile(r"starting new backup job: vzdump ([\d ]+)")
 
 
 @dataclass(frozen=True)
@@ -188,16 +185,16 @@ async def _selected(
     snapshot = await resources(ctx)
     chosen, missing = selected_vms(desired, ctx)
     storage = desired.spec.storage
-    config = await _storage_config(ctx, storage)
+    config = await storage_config(ctx, storage)
     shared = config is not None and config.shared
-    devices = await _devices(ctx)
+    tailnet = await devices(ctx)
     machines = [m for m, _ in ctx.objects("Machine") if isinstance(m, Machine)]
     vms = []
     for vm, details in chosen:
         vmid = details.get("vmid")
         found = snapshot.vm(int(vmid)) if isinstance(vmid, int) else None
         vms.append(await _vm(ctx, vm, found, storage, shared, snapshot))
-    targets, problems, shared_storages = await _targets(desired, ctx, devices, machines)
+    targets, problems, shared_storages = await offsite_targets(desired, ctx, tailnet, machines)
     if shared:
         shared_storages = shared_storages | {storage}
     nodes = sorted({a.node for v in vms for a in v.archives} | {v.node for v in vms if v.node})
@@ -205,12 +202,12 @@ async def _selected(
         base,
         vms=tuple(vms),
         missing=tuple(missing),
-        storage_use=await _storage_use(ctx, storage, nodes),
-        node_hosts={n: _node_host(n, machines, devices) for n in nodes},
+        storage_use=await storage_use(ctx, storage, nodes),
+        node_hosts={n: node_host(n, machines, tailnet) for n in nodes},
         targets=targets,
         target_problems=problems,
         shared_storages=frozenset(shared_storages),
-        restore_node=_restore_node(desired, machines),
+        restore_node=restore_node(desired, machines),
         machine_storage={m.spec.node: m.spec.storage for m in machines},
     )
 
@@ -246,7 +243,7 @@ async def _vm(
         vmid=found.vmid,
         node=found.node,
         archives=archives,
-        failures=await _failures(ctx, found.node, found.vmid, newest),
+        failures=await failures(ctx, found.node, found.vmid, newest),
         copies=_copies(ctx, vm.name),
         apps=_apps(ctx, vm.name),
         static_ipconfigs=tuple(
@@ -261,48 +258,6 @@ async def _listing(ctx: ReconcileContext, node: str, storage: str) -> list[Any]:
         f"proxmox.backups:{node}:{storage}", lambda: backups.backups(node, storage)
     )
     return result
-
-
-async def _failures(
-    ctx: ReconcileContext, node: str, vmid: int, newest: int
-) -> tuple[BackupFailure, ...]:
-    px = px_of(ctx)
-    since = int((ctx.now() - FAILURE_LOOKBACK).timestamp()) // 3600 * 3600
-    runs = await ctx.shared(
-        f"proxmox.vzdump-failures:{node}",
-        lambda: px.backups.vzdump_runs(node, since=since, errors=True),
-    )
-    failures = []
-    for run in runs:
-        if not run.failed or (run.endtime or run.starttime) <= newest:
-            continue
-        log: list[str] = await ctx.shared(
-            f"proxmox.task-log:{run.upid}", lambda run=run: px.tasks.log(node, run.upid)
-        )
-        if vmid in _vmids_failed(run.id, log) or (not run.id and not _covered(log)):
-            at = run.endtime or run.starttime
-            failures.append(BackupFailure(run.upid, node, at, run.status, tuple(log[-LOG_TAIL:])))
-    return tuple(failures)
-
-
-def _covered(log: list[str]) -> set[int]:
-    for line in log:
-        match = _JOB_START.search(line)
-        if match:
-            return {int(v) for v in match.group(1).split()}
-    return set()
-
-
-def _vmids_failed(task_id: str, log: list[str]) -> set[int]:
-    """The guests a failed vzdump run failed for: its per-guest errors, else the guests it
-    covered (a run that died as a whole), else its task id."""
-    failed = {int(m.group(1)) for line in log if (m := _GUEST_ERROR.search(line))}
-    if failed:
-        return failed
-    covered = _covered(log)
-    if covered:
-        return covered
-    return {int(task_id)} if task_id.isdigit() else set()
 
 
 def _copies(ctx: ReconcileContext, vm: str) -> dict[str, dict[str, OffsiteCopy]]:
@@ -321,126 +276,3 @@ def _copies(ctx: ReconcileContext, vm: str) -> dict[str, dict[str, OffsiteCopy]]
             if isinstance(entry, Mapping)
         }
     return copies
-
-
-# -- storages, targets, addresses --------------------------------------------------------
-
-
-async def _storage_config(ctx: ReconcileContext, storage: str) -> StorageConfig | None:
-    backups = px_of(ctx).backups
-    result: StorageConfig | None = await ctx.shared(
-        f"proxmox.storage-config:{storage}", lambda: backups.storage_config(storage)
-    )
-    return result
-
-
-async def _storage_use(ctx: ReconcileContext, storage: str, nodes: list[str]) -> dict[str, float]:
-    backups = px_of(ctx).backups
-    use = {}
-    for node in nodes:
-        try:
-            infos = await ctx.shared(
-                f"proxmox.storages:{node}", lambda node=node: backups.storages(node)
-            )
-        except ProxmoxError:
-            continue  # an offline node: its storage is not judged
-        info = next((i for i in infos if i.storage == storage), None)
-        if info is not None and info.total:
-            use[node] = info.used / info.total
-    return use
-
-
-async def _devices(ctx: ReconcileContext) -> list[Device]:
-    tailnet = ctx.client("tailscale")
-    result: list[Device] = await ctx.shared(DEVICES, tailnet.devices)
-    return result
-
-
-def _address(
-    host: str, ctx: ReconcileContext, devices: list[Device], machines: list[Machine]
-) -> str:
-    """A host named in a manifest, as homeport dials it: a VM's address, a Machine's (or any
-    device's) tailnet address, else the name itself."""
-    vm_address = ctx.status_details("VM", host).get("address")
-    if vm_address:
-        return str(vm_address)
-    machine = next(
-        (m for m in machines if host in (m.name, m.spec.node, m.spec.tailscale_hostname)), None
-    )
-    hostname = (machine.spec.tailscale_hostname or machine.spec.node) if machine else host
-    device = next((d for d in devices if d.hostname == hostname and d.ipv4), None)
-    return device.ipv4 if device and device.ipv4 else hostname
-
-
-def _node_host(node: str, machines: list[Machine], devices: list[Device]) -> str:
-    machine = next((m for m in machines if m.spec.node == node), None)
-    hostname = (machine.spec.tailscale_hostname if machine else None) or node
-    device = next((d for d in devices if d.hostname == hostname and d.ipv4), None)
-    return device.ipv4 if device and device.ipv4 else hostname
-
-
-async def _targets(
-    desired: BackupPolicy,
-    ctx: ReconcileContext,
-    devices: list[Device],
-    machines: list[Machine],
-) -> tuple[tuple[CopyTarget, ...], tuple[str, ...], set[str]]:
-    offsite = desired.spec.offsite
-    targets: list[CopyTarget] = []
-    problems: list[str] = []
-    shared: set[str] = set()
-    if offsite is None:
-        return (), (), shared
-    if offsite.storage is not None:
-        config = await _storage_config(ctx, offsite.storage)
-        problem = _storage_problem(desired, offsite.storage, config)
-        if problem:
-            problems.append(problem)
-        elif config is not None:
-            if config.shared:
-                shared.add(config.storage)
-            targets.append(
-                CopyTarget(
-                    key=f"storage:{config.storage}",
-                    kind="storage",
-                    storage=config.storage,
-                    directory=f"{config.path}/dump",
-                )
-            )
-    if offsite.ssh is not None:
-        ssh = offsite.ssh
-        address = _address(ssh.host, ctx, devices, machines)
-        targets.append(
-            CopyTarget(
-                key=f"ssh:{ssh.host}:{ssh.path}",
-                kind="ssh",
-                directory=ssh.path,
-                host=f"{ssh.user}@{address}",
-            )
-        )
-    return tuple(targets), tuple(problems), shared
-
-
-def _storage_problem(
-    desired: BackupPolicy, storage: str, config: StorageConfig | None
-) -> str | None:
-    if config is None:
-        return f"offsite storage {storage!r} does not exist"
-    if storage == desired.spec.storage:
-        return f"offsite storage {storage!r} is the backup storage itself"
-    if not config.path:
-        return (
-            f"offsite storage {storage!r} ({config.type}) has no directory to copy archives "
-            "into; use a dir/NFS/CIFS storage or offsite.ssh"
-        )
-    if "backup" not in config.content:
-        return f"offsite storage {storage!r} does not hold backups (content: {','.join(config.content)})"
-    return None
-
-
-def _restore_node(desired: BackupPolicy, machines: list[Machine]) -> str | None:
-    spec = desired.spec.restore_test
-    if spec is None or spec.machine is None:
-        return None
-    machine = next((m for m in machines if m.name == spec.machine), None)
-    return machine.spec.node if machine else None

@@ -7,8 +7,8 @@ from typing import Any
 
 from homeport.kinds import VM, BackupPolicy
 from homeport.reconcilers.backuppolicy import job_spec
+from homeport.reconcilers.backuppolicy.failures import vmids_failed
 from homeport.reconcilers.backuppolicy.job import desired_fields, job_id, observed_fields
-from homeport.reconcilers.backuppolicy.observe import _vmids_failed
 from homeport.reconcilers.backuppolicy.selection import selects
 
 
@@ -70,11 +70,11 @@ def test_a_failed_run_is_attributed_to_the_guests_it_failed_for() -> None:
         "INFO: Backup job finished with errors",
         "TASK ERROR: job errors",
     ]
-    assert _vmids_failed("", per_guest) == {102}
+    assert vmids_failed("", per_guest) == {102}
     whole = ["INFO: starting new backup job: vzdump 101 102", "TASK ERROR: got timeout"]
-    assert _vmids_failed("", whole) == {101, 102}
-    assert _vmids_failed("101", ["TASK ERROR: job errors"]) == {101}
-    assert _vmids_failed("", ["TASK ERROR: job errors"]) == set()
+    assert vmids_failed("", whole) == {101, 102}
+    assert vmids_failed("101", ["TASK ERROR: job errors"]) == {101}
+    assert vmids_failed("", ["TASK ERROR: job errors"]) == set()
 
 
 def test_long_policy_names_get_a_job_id_within_pve_limits() -> None:
