@@ -2,8 +2,8 @@
 
 Wires the parts together and runs them under one TaskGroup until SIGTERM: leadership
 (``coordination``), the source watcher and revision sync (``revisions``), the engine's
-workers (``engine``), the control socket (``control``) and the periodic audit
-(``audit``). On SIGTERM it stops taking work, lets running reconciles finish
+workers (``engine``), the control socket (``control``), the periodic audit (``audit``)
+and the notifier (``notify``). On SIGTERM it stops taking work, lets running reconciles finish
 (``drain_timeout``), releases the lease and exits.
 """
 
@@ -27,6 +27,7 @@ from homeport.controller.context import ControllerContext
 from homeport.controller.control import serve_requests
 from homeport.controller.coordination import Leadership, LocalLeadership
 from homeport.controller.engine import Engine, Observer
+from homeport.controller.notify import run_notifier
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.controller.telemetry.hooks import Telemetry
@@ -136,6 +137,15 @@ class Daemon:
                     run_audits(
                         settings=settings,
                         clients=self.clients,
+                        store=store,
+                        clock=self.clock,
+                        leadership=leadership,
+                        stop=stop,
+                    )
+                )
+                group.create_task(
+                    run_notifier(
+                        settings=settings,
                         store=store,
                         clock=self.clock,
                         leadership=leadership,
