@@ -152,6 +152,30 @@ class EstateHarness:
             message = f"not converged:\n  {problems}\nsimulator guest errors: {errors}"
             raise AssertionError(message) from None
 
+    def journal_size(self) -> int:
+        if not self.settings.store.path.exists():
+            return 0
+        store = Store.open(self.settings.store.path, readonly=True)
+        try:
+            return len(store.journal.entries())
+        finally:
+            store.close()
+
+    async def settled(
+        self, kinds: set[str] | None = None, *, timeout: float = 120.0, quiet: float = 2.0
+    ) -> None:
+        """Converged, and nothing changed in the world for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            await self.converged(kinds, timeout=max(1.0, deadline - loop.time()))
+            before = self.journal_size()
+            await asyncio.sleep(quiet)
+            if self.journal_size() == before and not self.not_ready(kinds):
+                return
+            if loop.time() > deadline:
+                raise AssertionError("the estate never settled")
+
     # -- the world through its sockets -------------------------------------------------
     async def through_caddy(self, host: str, path: str = "/") -> httpx.Response:
         caddy = self.estate.endpoints()["caddy"]

@@ -143,6 +143,11 @@ class WorkQueue(Generic[K]):
         """Keys waiting (ready or delayed), for the queue-depth metric."""
         return len(self._queued) + len(self._due)
 
+    def busy(self) -> bool:
+        """Keys ready to run or running (delayed keys, like periodic resyncs, do not count)."""
+        self._promote_due()
+        return bool(self._queued or self._processing)
+
     def is_processing(self, key: K) -> bool:
         return key in self._processing
 

@@ -114,3 +114,17 @@ def test_depth_counts_ready_and_delayed() -> None:
     queue.add("a")
     queue.add_after("b", 1.0)
     assert queue.depth() == 2
+
+
+def test_busy_ignores_delayed_keys() -> None:
+    clock, queue = make()
+    queue.add_after("later", 5.0)
+    assert not queue.busy()
+    queue.add("now")
+    assert queue.busy()
+    assert queue.pop_ready() == "now"
+    assert queue.busy()
+    queue.done("now")
+    assert not queue.busy()
+    clock.advance(5.0)
+    assert queue.busy()

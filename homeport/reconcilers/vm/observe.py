@@ -179,13 +179,19 @@ async def observe_vm(
         )
     size = config.disk_size(base.disk)
     agent_running, guest_address, host_key = False, None, None
+    joins = desired is None or desired.spec.tailnet.join
+    known_hosts = ctx.client("ssh").known_hosts
+    pinned = known_hosts.pinned(tailnet_address, settings.ssh_port) if tailnet_address else []
     if found.running and config.text("agent") not in (None, "0"):
-        agent_running, guest_address, host_key = await _guest(px, found.node, found.vmid)
-    trusted = False
-    address = tailnet_address if (desired is None or desired.spec.tailnet.join) else guest_address
-    if address and host_key:
-        pinned = ctx.client("ssh").known_hosts.pinned(address, settings.ssh_port)
-        trusted = normalise_key(host_key) in pinned
+        # The host key is read through the agent (an exec) only while none is pinned: a
+        # converged VM costs no guest command; a changed key shows as a HostKeyMismatch.
+        agent_running, guest_address, host_key = await _guest(
+            px, found.node, found.vmid, read_host_key=not (joins and pinned)
+        )
+    address = tailnet_address if joins else guest_address
+    if address and not joins:
+        pinned = known_hosts.pinned(address, settings.ssh_port)
+    trusted = bool(pinned) and (host_key is None or normalise_key(host_key) in pinned)
     firewall, inputs = None, None
     if desired is not None and desired.spec.firewall.manage:
         firewall = await _firewall(px, found)
@@ -211,19 +217,25 @@ async def observe_vm(
     )
 
 
-async def _guest(px: ProxmoxClient, node: str, vmid: int) -> tuple[bool, str | None, str | None]:
+async def _guest(
+    px: ProxmoxClient, node: str, vmid: int, *, read_host_key: bool
+) -> tuple[bool, str | None, str | None]:
     try:
         if not await px.agent.ping(node, vmid):
             return False, None, None
         interfaces = await px.agent.network_interfaces(node, vmid)
-        result = await px.agent.run(node, vmid, ["cat", HOST_KEY_PATH], timeout=10)
+        result = (
+            await px.agent.run(node, vmid, ["cat", HOST_KEY_PATH], timeout=10)
+            if read_host_key
+            else None
+        )
     except (AgentNotReady, ProxmoxError):
         return False, None, None
     address = next(
         (a.address for i in interfaces if i.name != "lo" for a in i.addresses if a.type == "ipv4"),
         None,
     )
-    key = (result.out_data or "").strip() if result.exitcode == 0 else None
+    key = (result.out_data or "").strip() if result is not None and result.exitcode == 0 else None
     return True, address, key or None
 
 
