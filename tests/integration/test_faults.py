@@ -1,0 +1,132 @@
+"""Faults during convergence: each ends converged (or with a clear condition), never with a
+duplicate or a half-written file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from homeport.controller.store import Store
+from homeport.reconcilers.ownership import owner_in_description
+from tests.harness import EstateHarness, until
+
+pytestmark = [pytest.mark.integration, pytest.mark.scenario]
+ESTATE = Path(__file__).parents[1] / "scenarios" / "pair_estate"
+
+
+async def one_vm_per_manifest(h: EstateHarness) -> None:
+    px = h.clients["proxmox"]
+    resources = await px.cluster_resources()
+    guests = [vm for vm in resources.vms if not vm.template]
+    names = sorted(vm.name or "" for vm in guests)
+    assert names == ["shop-a", "shop-b"], f"duplicated or orphaned VMs: {names}"
+    for vm in guests:
+        config = await px.vm_config(vm.node, vm.vmid)
+        assert owner_in_description(config.text("description")) == f"VM/{vm.name}"
+
+
+def journal_clean(h: EstateHarness) -> None:
+    store = Store.open(h.settings.store.path, readonly=True)
+    try:
+        entries = store.journal.entries()
+    finally:
+        store.close()
+    clones = [e for e in entries if e.verb == "clone" and e.state == "done"]
+    assert len(clones) == len({e.name for e in clones}), "a VM was cloned twice"
+    assert not [e for e in entries if e.state == "intent"]
+
+
+async def test_proxmox_5xx_timeouts_and_slowness(tmp_path: Path) -> None:
+    async with EstateHarness.running(tmp_path, manifests=ESTATE, start_daemon=False) as h:
+        faults = h.estate.pve.faults  # type: ignore[union-attr]
+        faults.api_error(probability=0.15, status=596, message="Connection timed out")
+        faults.api_slow(probability=0.1, delay=0.3)
+        faults.api_timeout(r"/status/current$", method="GET", count=3)
+        await h.start_daemon()
+        await h.settled(timeout=150)
+        faults.clear()
+        await one_vm_per_manifest(h)
+        journal_clean(h)
+
+
+async def test_lost_response_after_a_clone_never_clones_twice(tmp_path: Path) -> None:
+    async with EstateHarness.running(tmp_path, manifests=ESTATE, start_daemon=False) as h:
+        faults = h.estate.pve.faults  # type: ignore[union-attr]
+        faults.api_drop_response(r"/clone$", method="POST", count=2)
+        await h.start_daemon()
+        await h.settled(timeout=120)
+        await one_vm_per_manifest(h)
+        journal_clean(h)
+        store = Store.open(h.settings.store.path, readonly=True)
+        try:
+            failed = [
+                e for e in store.journal.entries() if e.verb == "clone" and e.state == "failed"
+            ]
+        finally:
+            store.close()
+        assert failed, "the dropped responses were not seen by the controller"
+
+
+async def test_ssh_drops_mid_install_leave_no_half_written_file(tmp_path: Path) -> None:
+    async with EstateHarness.running(tmp_path, manifests=ESTATE, start_daemon=False) as h:
+        guests = h.estate.guests
+        assert guests is not None
+        await h.start_daemon()
+        await until(
+            lambda: (
+                (h.object("VM", "shop-a") or None) is not None
+                and bool(h.object("VM", "shop-a").status.details.get("address"))
+            ),  # type: ignore[union-attr]
+            timeout=60,
+            what="shop-a reachable",
+        )
+        vmid = int(h.object("VM", "shop-a").status.details["vmid"])  # type: ignore[union-attr]
+        for _ in range(6):  # the VM's network flaps while the App is being deployed
+            await guests.set_reachable(vmid, False)
+            await asyncio.sleep(0.15)
+            await guests.set_reachable(vmid, True)
+            await asyncio.sleep(0.25)
+        await h.settled(timeout=120)
+        ssh = h.clients["ssh"]
+        address = h.object("VM", "shop-a").status.details["address"]  # type: ignore[union-attr]
+        env = await ssh.stat(address, "/etc/homeport/apps/shop-a.env")
+        assert env is not None
+        assert env.mode == 0o600
+        assert b"DATABASE_URL=" in (
+            await ssh.read_file(address, "/etc/homeport/apps/shop-a.env") or b""
+        )
+        for folder in ("/etc/homeport/apps", "/etc/systemd/system", "/srv/apps/shop-a/releases"):
+            listing = await ssh.run(address, ["ls", "-1A", folder])
+            leftovers = [
+                n
+                for n in listing.text.split()
+                if n.startswith(".") or n.endswith((".partial", ".tmp"))
+            ]
+            assert leftovers == [], f"half-written files in {folder}: {leftovers}"
+
+
+async def test_caddy_down_then_back_with_an_empty_config(tmp_path: Path) -> None:
+    async with EstateHarness.running(tmp_path, manifests=ESTATE) as h:
+        await h.settled(timeout=120)
+        caddy = h.estate.caddy
+        assert caddy is not None
+        await caddy.stop()  # the router VM reboots: its admin API is gone, its config too
+        assert h.daemon is not None and h.daemon.engine is not None
+        h.daemon.engine.queue.add(("ProxyRoute", "shop"))
+        await until(
+            lambda: not h.object("ProxyRoute", "shop").ready, what="the route reported unhealthy"
+        )  # type: ignore[union-attr]
+        message = h.object("ProxyRoute", "shop").status.conditions[0].message  # type: ignore[union-attr]
+        assert "Caddy" in message or "connect" in message.lower(), message
+        from homeport.simulator.caddy_process import start_caddy
+
+        port = int(caddy.admin_url.rsplit(":", 1)[1])
+        h.estate.caddy = await start_caddy(caddy.directory, admin_port=port)
+        h.daemon.engine.queue.add(("ProxyRoute", "shop"))
+        await until(lambda: h.object("ProxyRoute", "shop").ready, timeout=60, what="the route back")  # type: ignore[union-attr]
+        response = await h.through_caddy("shop.example.com")
+        assert response.status_code == 200
+        assert response.json()["app"] == "homeport-shop-a"
