@@ -79,9 +79,15 @@ async def until_serving(h: EstateHarness) -> None:
 
 
 async def crash_after_layer(h: EstateHarness, operation: str, layer: int) -> None:
-    """Run the operation in this process and kill it once ``layer`` is done."""
+    """Run the operation in this process and kill it the moment ``layer`` is done."""
     clients = await build_clients(h.settings)
     store = Store.open(h.settings.store.path)
+    task: asyncio.Task[Any] | None = None
+
+    def say(text: str) -> None:
+        if text.startswith(f"layer {layer} (") and ": done in " in text and task is not None:
+            task.cancel()  # lands at the next layer's first await: nothing of it has begun
+
     power = EstatePower(
         store=store,
         clients=clients,
@@ -89,14 +95,13 @@ async def crash_after_layer(h: EstateHarness, operation: str, layer: int) -> Non
         settings=PowerSettings(layer_timeout=60, poll_interval=0.1),
         ssh_port=h.settings.ssh.port,
         store_path=h.settings.store.path,
+        say=say,
     )
     task = asyncio.create_task(getattr(power, operation)())
     try:
-        await until(lambda: layer_done(h, layer) or task.done(), timeout=60, what=f"layer {layer}")
-        assert not task.done(), "the operation finished before it could crash"
-        task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        assert layer_done(h, layer), "killed before the layer was done"
     finally:
         store.close()
         await close_clients(clients)
@@ -126,6 +131,11 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
         stops = power_events(h, "EstateStop")
         assert sorted(name for _, name in stops) == sorted(LAYERS)  # each VM stopped once
         assert in_layer_order(stops, descending=True), stops
+        # Each pair's primary was stopped and synced to its standby before going down.
+        synced = read_store(
+            h, lambda s: [e.name for e in s.events.since(0, 100_000) if e.reason == "FinalSync"]
+        )
+        assert sorted(synced) == ["community", "shop"]
 
         # While down, the probes keep failing far past the threshold: nothing fails over.
         await until(

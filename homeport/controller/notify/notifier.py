@@ -113,6 +113,7 @@ class Notifier:
         self.queues = {name: SinkQueue(s, settings, store, clock) for name, s in senders.items()}
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._start_cursor()
         workers = [asyncio.create_task(q.run(stop)) for q in self.queues.values()]
         try:
             while not stop.is_set():
@@ -152,12 +153,14 @@ class Notifier:
         )
         self.store.notify_state.set(LEADER, {"holder": lease.holder, "token": lease.token})
 
-    def _events(self) -> None:
-        cursor = self.store.notify_state.get(CURSOR)
-        if cursor is None:  # first start: from now on, not the whole history
+    def _start_cursor(self) -> None:
+        """The very first start notifies from now on, not the whole history."""
+        if self.store.notify_state.get(CURSOR) is None:
             recent = self.store.events.recent(1)
-            cursor = recent[-1].id if recent else 0
-            self.store.notify_state.set(CURSOR, cursor)
+            self.store.notify_state.set(CURSOR, recent[-1].id if recent else 0)
+
+    def _events(self) -> None:
+        cursor = self.store.notify_state.get(CURSOR) or 0
         for event in self.store.events.since(int(cursor), 500):
             trigger = from_event(event)
             if trigger is not None:

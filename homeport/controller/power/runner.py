@@ -7,8 +7,8 @@ no StandbyPair fails over; ``estate start`` releases each layer once it passed i
 checks, and pokes the daemon to reconcile what it released.
 
 Every step is recorded before and after (``store.power``: the operation and its progress
-per layer; ``store.journal``: each VM's shutdown or start; events on the VMs and on
-``Estate/power``). A run that died half-way is resumed by running the same command again:
+per layer; ``store.journal``: each VM's shutdown or start; an ``EstateStop``/``EstateStart``
+event on a VM when its shutdown or start is issued; events on ``Estate/power``). A run that died half-way is resumed by running the same command again:
 finished layers are skipped and every step looks at the world first (a stopped VM is not
 stopped twice). One operation runs at a time (the ``estate-power`` lease).
 """
@@ -300,6 +300,12 @@ class EstatePower:
         where = await self._locate(vm.name)
         if where is not None and where.status != "stopped":
             what = f"VM {where.vmid}: shut down for `homeport estate shutdown` #{op.id}"
+            self._event(
+                "EstateStop",
+                f"layer {layer} ({layer_name(layer)}): shutting VM {where.vmid} on {where.node} down",
+                kind="VM",
+                name=vm.name,
+            )
             with self._journaled(op, vm.name, "estate-stop", what):
                 task = await self.px.shutdown_vm(
                     where.node, where.vmid, timeout=self.settings.shutdown_timeout, force_stop=True
@@ -307,12 +313,6 @@ class EstatePower:
                 if task is not None:
                     await self.px.tasks.wait(task, timeout=self.settings.layer_timeout)
                 await self._wait_status(where, "stopped")
-            self._event(
-                "EstateStop",
-                f"layer {layer} ({layer_name(layer)}): VM {where.vmid} on {where.node} shut down",
-                kind="VM",
-                name=vm.name,
-            )
         entry["vms"][vm.name] = "stopped" if where else "absent"
         self._save(op)
 
@@ -320,17 +320,17 @@ class EstatePower:
         where = await self._locate(vm.name)
         if where is not None and where.status != "running":
             what = f"VM {where.vmid}: start for `homeport estate start` #{op.id}"
+            self._event(
+                "EstateStart",
+                f"layer {layer} ({layer_name(layer)}): starting VM {where.vmid} on {where.node}",
+                kind="VM",
+                name=vm.name,
+            )
             with self._journaled(op, vm.name, "estate-start", what):
                 task = await self.px.start_vm(where.node, where.vmid)
                 if task is not None:
                     await self.px.tasks.wait(task, timeout=self.settings.layer_timeout)
                 await self._wait_status(where, "running")
-            self._event(
-                "EstateStart",
-                f"layer {layer} ({layer_name(layer)}): VM {where.vmid} on {where.node} started",
-                kind="VM",
-                name=vm.name,
-            )
         entry["vms"][vm.name] = "running" if where else "absent"
         self._save(op)
 

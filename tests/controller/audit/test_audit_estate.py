@@ -1,7 +1,8 @@
 """``homeport audit`` on the simulated estate: a clean estate has no finding, and each
 check finds the deviation planted for it in the world (through the guests' files over
 SSH, the Proxmox API, the nodes' files, git, the config) and nothing else. The daemon's
-periodic audit shows findings as ``AuditFinding`` conditions and events.
+periodic audit shows findings as ``AuditFinding`` conditions and events, and its notifier
+sends them (and a real failover, with its timeline and RPO) to a webhook and a mailbox.
 
 One converged estate serves the module; each test plants, audits and repairs. The daemon
 is stopped for the per-check tests so that no reconcile repairs a plant under the audit.
@@ -10,9 +11,11 @@ is stopped for the per-check tests so that no reconcile repairs a plant under th
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +31,71 @@ from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
 from homeport.kinds import App
 from homeport.reconcilers.appfiles import AppPaths
+from tests.controller.notify.receivers import Mailbox, WebReceiver, smtp_server, web_receiver
 from tests.harness import EstateHarness, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}
+HMAC_KEY = "whsec-audit-estate"
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def h(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EstateHarness]:
+async def web() -> AsyncIterator[WebReceiver]:
+    async for receiver in web_receiver():
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
+    yield from smtp_server(tmp_path_factory.mktemp("smtp"), user="homeport", password="pw-smtp")
+
+
+def _notify(harness: EstateHarness, web: WebReceiver, mailbox: Mailbox) -> NotifySettings:
+    secrets = harness.settings.secrets.directory / "notify"
+    secrets.mkdir(mode=0o700, exist_ok=True)
+    for name, value in (("hook", HMAC_KEY), ("smtp", "pw-smtp")):
+        (secrets / name).write_text(value)
+        (secrets / name).chmod(0o600)
+    return NotifySettings.model_validate(
+        {
+            "sinks": [
+                {
+                    "type": "webhook",
+                    "name": "hook",
+                    "url": f"{web.url}/hook",
+                    "secret": "notify/hook",
+                },
+                {
+                    "type": "smtp",
+                    "name": "mail",
+                    "host": mailbox.host,
+                    "port": mailbox.port,
+                    "username": "homeport",
+                    "password_secret": "notify/smtp",
+                    "sender": "homeport@example.com",
+                    "recipients": ["ops@example.com"],
+                    "ca_file": str(mailbox.ca_file),
+                },
+            ],
+            "rules": [
+                {"events": ["*"], "sinks": ["hook"]},
+                {"events": ["FailoverStarted", "FailoverCompleted"], "sinks": ["mail"]},
+            ],
+            "poll_interval": 0.1,
+        }
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def h(
+    tmp_path_factory: pytest.TempPathFactory, web: WebReceiver, mailbox: Mailbox
+) -> AsyncIterator[EstateHarness]:
     async with EstateHarness.running(
         tmp_path_factory.mktemp("audit"), start_daemon=False
     ) as harness:
-        # The daemon audits every second here, to show its conditions.
+        # The daemon audits twice a second here, and notifies a webhook and a mailbox.
         harness.settings = harness.settings.model_copy(
-            update={"audit": AuditSettings(interval=0.5)}
+            update={"audit": AuditSettings(interval=0.5), "notify": _notify(harness, web, mailbox)}
         )
         await harness.start_daemon()
         await harness.converged(KINDS)
@@ -85,6 +139,11 @@ async def audit(h: EstateHarness, clients: dict[str, Any]) -> AuditReport:
         store.close()
 
 
+async def daemon_running(h: EstateHarness) -> None:
+    if h._task is None:  # stopped by a per-check test
+        await h.start_daemon()
+
+
 async def frozen(h: EstateHarness) -> None:
     """No daemon: nothing repairs a plant before the audit sees it."""
     await h.stop_daemon()
@@ -110,6 +169,18 @@ async def planted(
         await repair()
 
 
+def notified(web: WebReceiver, topic: str) -> list[dict[str, Any]]:
+    """Webhook deliveries of ``topic``, their HMAC signature checked."""
+    found = []
+    for request in web.at("/hook"):
+        digest = hmac.new(HMAC_KEY.encode(), request.body, hashlib.sha256).hexdigest()
+        assert request.headers["X-Homeport-Signature"] == f"sha256={digest}"
+        body = request.json()
+        if body["topic"] == topic:
+            found.append(body)
+    return found
+
+
 def world_vm(h: EstateHarness, name: str) -> Any:
     assert h.estate.pve is not None
     return next(v for v in h.estate.pve.world.vms.values() if v.name == name)
@@ -133,10 +204,9 @@ async def test_a_clean_estate_has_no_finding(h: EstateHarness, clients: dict[str
 
 
 async def test_the_daemon_shows_findings_as_conditions_and_events(
-    h: EstateHarness, clients: dict[str, Any]
+    h: EstateHarness, clients: dict[str, Any], web: WebReceiver
 ) -> None:
-    if h.daemon is None:
-        await h.start_daemon()
+    await daemon_running(h)
     path = "/etc/ssh/sshd_config.d/00-passwords.conf"
     host = address(h, "dev-1")
     try:
@@ -156,6 +226,15 @@ async def test_the_daemon_shows_findings_as_conditions_and_events(
         finally:
             store.close()
         assert len(events) == 1 and events[0].type == "Warning"
+
+        def about_dev1() -> list[dict[str, Any]]:
+            return [n for n in notified(web, "AuditFinding") if n["object"]["name"] == "dev-1"]
+
+        await until(lambda: bool(about_dev1()), what="the finding notified")
+        (sent,) = about_dev1()
+        assert sent["object"] == {"kind": "VM", "name": "dev-1"}
+        assert "ssh-password-auth" in sent["text"]
+        assert len(notified(web, "LeaderChanged")) == 1
     finally:
         await clients["ssh"].run(host, ["rm", "-f", path])
     await until(lambda: condition() is None, what="the condition gone once repaired")
@@ -379,3 +458,32 @@ async def test_tls_verification_disabled_in_the_config(
 
     report = await planted(h, clients, plant, repair)
     assert checks_found(report) == {("tls-verification-disabled", "Config", "ops")}
+
+
+# -- last: the daemon notifies a real failover ------------------------------------------
+
+
+async def test_a_failover_is_notified_once_with_its_timeline_and_rpo(
+    h: EstateHarness, web: WebReceiver, mailbox: Mailbox
+) -> None:
+    await daemon_running(h)
+    await h.converged({"StandbyPair"})
+    assert h.estate.guests is not None
+    await h.estate.guests.crash_vm(world_vm(h, "shop-a").vmid)
+    await until(lambda: bool(notified(web, "FailoverCompleted")), what="the failover notified")
+    await until(lambda: len(mailbox.messages) == 2, what="two mails")
+    (started,) = notified(web, "FailoverStarted")
+    (done,) = notified(web, "FailoverCompleted")
+    assert started["object"] == done["object"] == {"kind": "StandbyPair", "name": "shop"}
+    details = done["details"]
+    assert (details["from"], details["to"], details["epoch"]) == ("shop-a", "shop-b", 2)
+    phases = [step["phase"] for step in details["timeline"]]
+    assert phases[:3] == ["FailureStarted", "Detected", "Fencing"] and "Rerouted" in phases
+    assert isinstance(details["rpoSeconds"], float)
+    assert f"RPO (data-loss window): {details['rpoSeconds']:.1f}s" in done["text"]
+    subjects = sorted(str(m["Subject"]) for m in mailbox.messages)
+    assert subjects == [
+        "[homeport] failover finished: StandbyPair shop",
+        "[homeport] failover started: StandbyPair shop",
+    ]
+    assert "Rerouted" in mailbox.messages[-1].get_payload(decode=True).decode()
