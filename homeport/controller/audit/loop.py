@@ -85,10 +85,13 @@ async def run_audits(
 ) -> None:
     """Audit every ``[audit] interval`` seconds while leading, until ``stop``."""
     interval = settings.audit.interval
-    if interval <= 0:
+    if interval <= 0 or "proxmox" not in clients:
         return
     while not stop.is_set():
-        if leadership.is_leader():
+        # The first run waits one interval: a starting estate is still converging.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if not stop.is_set() and leadership.is_leader():
             try:
                 report = await run_audit(settings, clients, store)
                 new = publish(store, report, clock)
@@ -96,5 +99,3 @@ async def run_audits(
                     log.warning("audit: %d new finding(s)", len(new))
             except Exception:  # the audit must never take the daemon down
                 log.exception("audit run failed; trying again next interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
