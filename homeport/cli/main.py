@@ -33,12 +33,14 @@ def _register() -> None:
     from homeport.cli import (
         audit_cmd,
         backup_cmd,
+        demo,
         estate_cmd,
         operate_cmd,
         plan_cmd,
         read_cmd,
         run_cmd,
         schema_cmd,
+        sim_cmd,
         source_cmd,
         validate_cmd,
     )
@@ -57,6 +59,8 @@ def _register() -> None:
     app.command()(operate_cmd.reconcile)
     app.command()(operate_cmd.suspend)
     app.command()(operate_cmd.resume)
+    app.add_typer(sim_cmd.sim, name="sim")
+    app.command()(demo.demo)
     app.command()(schema_cmd.schema)
     app.command()(schema_cmd.docs)
     app.command()(audit_cmd.audit)

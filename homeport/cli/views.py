@@ -65,3 +65,31 @@ def object_document(obj: StoredObject) -> dict[str, Any]:
     document["status"]["source"] = f"{obj.file}:{obj.line}"
     document["status"]["deleting"] = obj.deleting
     return document
+
+
+def summary_of(obj: StoredObject) -> str:
+    """One short line of an object's most telling details, for tables."""
+    d = obj.status.details
+    if obj.kind == "VM":
+        return f"{d.get('vmid')} on {d.get('node')} at {d.get('address')}" if d.get("vmid") else ""
+    if obj.kind == "App":
+        return (
+            f"{str(d.get('release', ''))[:12]} at {d.get('address')}:{d.get('port')}"
+            if d.get("release")
+            else ""
+        )
+    if obj.kind == "StandbyPair":
+        lag = d.get("lagSeconds")
+        return f"{d.get('primary')} serves, epoch {d.get('epoch')}" + (
+            f", lag {lag}s" if lag is not None else ""
+        )
+    if obj.kind == "ProxyRoute":
+        return f"→ {d.get('upstream')}" if d.get("upstream") else ""
+    if obj.kind == "Machine":
+        version = str(d.get("version", ""))
+        return (
+            f"{d.get('node')}, PVE {version.split('/')[1]}"
+            if version.count("/") >= 1
+            else str(d.get("node") or "")
+        )
+    return ""

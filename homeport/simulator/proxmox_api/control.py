@@ -7,6 +7,9 @@ Same listener and credentials as the PVE API; JSON in, JSON out (`{"data": ...}`
     POST /_sim/clock/advance   body: {"seconds": N}
     GET  /_sim/check           -> invariant violations
     GET  /_sim/state           -> simulated time, nodes (crashed/partitioned), fault counts
+    POST /_sim/guests/<vmid>/<name>  body: keyword arguments of the guest runtime's fault
+                               (hang_vm, crash_vm, resume_vm, refuse_ssh, hang_app, fail_app,
+                               heal_app, fill_disk, set_reachable)
 """
 
 from __future__ import annotations
@@ -40,6 +43,19 @@ FAULTS = (
 )
 
 
+GUEST_FAULTS = (
+    "hang_vm",
+    "crash_vm",
+    "resume_vm",
+    "refuse_ssh",
+    "hang_app",
+    "fail_app",
+    "heal_app",
+    "fill_disk",
+    "set_reachable",
+)
+
+
 class Control:
     def __init__(self, context: ApiContext) -> None:
         self._context = context
@@ -65,6 +81,13 @@ class Control:
             return None
         if method == "POST" and len(parts) == 2 and parts[0] == "faults" and parts[1] in FAULTS:
             return self._inject(parts[1], args)
+        if (
+            method == "POST"
+            and len(parts) == 3
+            and parts[0] == "guests"
+            and parts[2] in GUEST_FAULTS
+        ):
+            return self._guest_fault(int(parts[1]), parts[2], args)
         raise PveError(f"Method '{method} {path}' not implemented", status=501)
 
     def _inject(self, name: str, args: dict[str, Any]) -> Any:
@@ -77,6 +100,19 @@ class Control:
             self._rules.append(result)
             return {"rule": len(self._rules) - 1}
         return None
+
+    def _guest_fault(self, vmid: int, name: str, args: dict[str, Any]) -> Any:
+        """A fault of the guest runtime (the VM's OS and apps), if the runtime offers it."""
+        world = self._context.world
+        if vmid not in world.vms:
+            raise PveError(f"Configuration file 'nodes/*/qemu-server/{vmid}.conf' does not exist")
+        fault = getattr(world.guests.runtime, name, None)
+        if fault is None:
+            raise PveError(f"the guest runtime has no fault {name!r}", status=400)
+        try:
+            return fault(vmid, **args)
+        except TypeError as err:
+            raise PveError(f"bad arguments for {name}: {err}", status=400) from err
 
     def _state(self) -> dict[str, Any]:
         world = self._context.world

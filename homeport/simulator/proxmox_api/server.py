@@ -10,6 +10,7 @@ holds the request until the client hangs up or the server stops.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import ssl
 import urllib.parse
@@ -124,6 +125,8 @@ class ProxmoxApiServer:
         if path.startswith(CONTROL + "/"):
             self._identify(request, path)
             data = self._control.handle(request.method, path, body)
+            if inspect.isawaitable(data):
+                data = await data
             return success(data, None, self._context.world.clock.now())
         if not (path == PREFIX or path.startswith(PREFIX + "/")):
             raise PveError("no such uri", status=501)
