@@ -1,7 +1,8 @@
 """BackupPolicy: scheduled vzdump backups of selected VMs, retention, offsite copies, restore tests.
 
-Selects VMs (``vm.py``); converged by ``reconcilers/backuppolicy.py`` as one Proxmox
-backup job (``/cluster/backup``) per policy.
+Selects VMs (``vm.py``); converged by ``reconcilers/backuppolicy/`` as one Proxmox
+backup job (``/cluster/backup``) per policy, with freshness, offsite copies and restore
+tests (``docs/backups.md``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class SSHTarget(KindModel):
     """A directory on another machine reached over SSH (tailnet only)."""
 
     host: str
-    """Hostname or tailnet address."""
+    """A VM or Machine of the estate (its tailnet address is used), a tailnet hostname or an address."""
     path: str
     """Absolute directory for the copies, e.g. `/srv/backups/offsite`."""
     user: str = "root"
@@ -101,7 +102,7 @@ class RestoreTest(KindModel):
     every_days: PositiveInt = 7
     """Cadence in days, per VM."""
     machine: DnsLabel | None = None
-    """Machine to restore onto; default the VM's own."""
+    """Machine to restore onto when it can read the archive (shared storage, or a verified copy on a shared offsite storage); otherwise, and by default, the node holding the archive."""
     timeout_seconds: PositiveFloat = 900
     """Give up (and fail the test) after this long."""
 
