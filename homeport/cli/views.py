@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +86,8 @@ def summary_of(obj: StoredObject) -> str:
         )
     if obj.kind == "ProxyRoute":
         return f"→ {d.get('upstream')}" if d.get("upstream") else ""
+    if obj.kind == "BackupPolicy":
+        return _backup_summary(d)
     if obj.kind == "Machine":
         version = str(d.get("version", ""))
         return (
@@ -93,3 +96,14 @@ def summary_of(obj: StoredObject) -> str:
             else str(d.get("node") or "")
         )
     return ""
+
+
+def _backup_summary(d: Mapping[str, Any]) -> str:
+    """``5 VM(s), backups ≤ 26h old, 3-2-1 for 4/5``: the worst newest-backup age."""
+    vms = d.get("vms") or {}
+    if not isinstance(vms, Mapping) or not vms:
+        return str(d.get("job") or "")
+    ages = [v["ageHours"] for v in vms.values() if v.get("ageHours") is not None]
+    holds = sum(1 for v in vms.values() if (v.get("threeTwoOne") or {}).get("holds"))
+    age = f", backups ≤ {max(ages):.0f}h old" if len(ages) == len(vms) else ", some never backed up"
+    return f"{len(vms)} VM(s){age}, 3-2-1 for {holds}/{len(vms)}"
