@@ -54,7 +54,9 @@ def decide(
 ) -> Decision:
     """The adoption policy; ``approvals`` holds approved shas (and ``delete-branch``)."""
     if candidate.sha is None:
-        if adopted is not None and adopted.keys and DELETE_BRANCH not in approvals:
+        if adopted is None:
+            return Decision("unchanged", "NoCommits", "the branch has no commits yet")
+        if adopted.keys and DELETE_BRANCH not in approvals:
             return Decision(
                 "hold",
                 "BranchDeleted",

@@ -85,7 +85,10 @@ class RevisionSync:
 
     def _read(self, info: RevisionInfo, adopted: Adopted | None) -> tuple[ValidationResult, bool]:
         result = validate_sources(self.source.files(info.sha))
-        fast_forward = adopted is None or self.source.descends(adopted.sha, info.sha)
+        # After an approved branch deletion nothing runs: any new history starts afresh.
+        fast_forward = (
+            adopted is None or not adopted.sha or self.source.descends(adopted.sha, info.sha)
+        )
         return result, fast_forward
 
     def _record(
