@@ -26,9 +26,12 @@ class Freshness:
     age: timedelta | None
     """Age of the newest archive (None: there is none)."""
     stale: bool | None
-    """None: no archive yet and not long enough covered to tell."""
+    """None: no archive yet and not long enough covered to tell, or its node is unreachable."""
+    unreachable: str | None = None
 
     def describe(self, vm: str) -> str:
+        if self.unreachable:
+            return f"{vm}: archives unreadable ({self.unreachable})"
         if self.age is None:
             return f"{vm}: no backup yet"
         return f"{vm}: newest backup {_hours(self.age)} old"
@@ -43,6 +46,8 @@ def freshness(
     vm: SelectedVM, allowed: timedelta, memory: dict[str, Any], now: datetime
 ) -> Freshness:
     newest = vm.newest
+    if vm.unreachable:
+        return Freshness(allowed, None, None, vm.unreachable)
     if newest is not None:
         age = now - datetime.fromtimestamp(newest.ctime, now.tzinfo)
         return Freshness(allowed, age, age > allowed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.reconcilers.backuppolicy.observed import BackupFailure
 from homeport.reconcilers.base import ReconcileContext
@@ -24,10 +25,13 @@ async def failures(
 ) -> tuple[BackupFailure, ...]:
     px: ProxmoxClient = ctx.client("proxmox")
     since = int((ctx.now() - FAILURE_LOOKBACK).timestamp()) // 3600 * 3600
-    runs = await ctx.shared(
-        f"proxmox.vzdump-failures:{node}",
-        lambda: px.backups.vzdump_runs(node, since=since, errors=True),
-    )
+    try:
+        runs = await ctx.shared(
+            f"proxmox.vzdump-failures:{node}",
+            lambda: px.backups.vzdump_runs(node, since=since, errors=True),
+        )
+    except ProxmoxError:
+        return ()  # the node does not answer: its runs are read once it does
     found = []
     for run in runs:
         if not run.failed or (run.endtime or run.starttime) <= newest:

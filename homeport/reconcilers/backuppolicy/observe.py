@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources, VmResource
 from homeport.kinds import VM, App, BackupPolicy, Machine
@@ -127,7 +128,10 @@ async def _scratch(
     px = px_of(ctx)
     found = []
     for resource in (v for v in snapshot.vms if SCRATCH_TAG in v.tags):
-        config = await px.vm_config(resource.node, resource.vmid)
+        try:
+            config = await px.vm_config(resource.node, resource.vmid)
+        except ProxmoxError:
+            continue  # on a node that does not answer: looked at again once it does
         if owner_in_description(config.text("description")) != f"BackupPolicy/{name}":
             continue
         apps = _test_apps(ctx, desired, memory)
@@ -226,13 +230,16 @@ async def _vm(
     if shared:
         online = [n.node for n in snapshot.nodes if n.status == "online"]
         node = node if node in online or not online else online[0]
+    try:
+        listing = await _listing(ctx, node, storage)
+    except ProxmoxError as exc:
+        # Its node does not answer: nothing is judged about this VM until it does.
+        return SelectedVM(
+            name=vm.name, vmid=found.vmid, node=found.node, unreachable=exc.message[:120]
+        )
     archives = tuple(
         sorted(
-            (
-                Archive(b.volid, b.ctime, b.size, node)
-                for b in await _listing(ctx, node, storage)
-                if b.vmid == found.vmid
-            ),
+            (Archive(b.volid, b.ctime, b.size, node) for b in listing if b.vmid == found.vmid),
             key=lambda a: (a.ctime, a.volid),
             reverse=True,
         )

@@ -76,6 +76,8 @@ class SelectedVM:
     apps: tuple[AppCheck, ...] = ()
     static_ipconfigs: tuple[str, ...] = ()
     """``ipconfigN`` keys with a static address (a restored copy gets DHCP instead)."""
+    unreachable: str | None = None
+    """Why its node's archives could not be read (nothing is judged about it meanwhile)."""
 
     @property
     def newest(self) -> Archive | None:

@@ -223,7 +223,9 @@ def _stale_condition(
             "BackupStale", "True", "NoRecentBackup", f"{'; '.join(stale)} ({limit})"
         )
     if unknown:
-        return ConditionUpdate("BackupStale", "Unknown", "NoBackupYet", "; ".join(unknown))
+        unreadable = any("archives unreadable" in u for u in unknown)
+        reason = "ArchivesUnreadable" if unreadable else "NoBackupYet"
+        return ConditionUpdate("BackupStale", "Unknown", reason, "; ".join(unknown))
     return ConditionUpdate(
         "BackupStale", "False", "Fresh", f"every selected VM has a backup within {limit}"
     )
