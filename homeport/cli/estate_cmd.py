@@ -143,7 +143,10 @@ def start(
 
 @app.command()
 def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
-    """Show the last power operations and what is held from reconciling."""
+    """Show the last power operations and what is held from reconciling.
+
+    Example: [bold]homeport estate status[/bold]
+    """
     settings = settings_or_exit(config)
     store = open_store_readonly(settings)
     try:

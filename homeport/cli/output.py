@@ -28,10 +28,11 @@ OUTPUT_OPTION = typer.Option(
 )
 
 
-def console(stderr: bool = False) -> Console:
-    """A rich console that colours only when writing to a terminal."""
+def console(stderr: bool = False, *, wrap: bool = True) -> Console:
+    """A rich console that colours only when writing to a terminal and folds long lines to
+    its width (``wrap=False`` keeps one line per item, e.g. ``file:line`` problems)."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, highlight=False, soft_wrap=True, force_terminal=None)
+    return Console(file=stream, highlight=False, soft_wrap=not wrap, force_terminal=None)
 
 
 def print_data(data: Any, fmt: OutputFormat) -> None:

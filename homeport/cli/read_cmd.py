@@ -6,7 +6,6 @@ Reads open the store read-only (WAL: never blocks the daemon).
 from __future__ import annotations
 
 import time
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,10 @@ from rich.table import Table
 
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
-from homeport.cli.views import age, message_of, object_document, state_of
-from homeport.controller.revisions import ADOPTED, HELD, REJECTED
-from homeport.controller.store import Event, Store, StoredObject
+from homeport.cli.status_view import render_status, status_document
+from homeport.cli.views import age, message_of, object_document, state_of, summary_of
+from homeport.controller.store import Event, StoredObject
 from homeport.kinds import lookup_kind
-
-# States that mean "on its way", not "something is wrong".
-BENIGN_STATES = {
-    "Ready",
-    "Pending",
-    "Suspended",
-    "Progressing",
-    "Waiting",
-    "DependencyNotReady",
-    "Pruning",
-    "DependentsExist",
-    "Converged",
-}
 
 
 def _kind_or_exit(kind: str) -> str:
@@ -47,34 +33,6 @@ def _kind_or_exit(kind: str) -> str:
     return model.kind_name
 
 
-def _status_document(store: Store) -> dict[str, Any]:
-    adopted = store.source_state.get(ADOPTED) or {}
-    record = store.revisions.find(adopted["sha"]) if adopted else None
-    objects = store.objects.all()
-    states = Counter(state_of(o) for o in objects)
-    problems = [
-        {"object": f"{o.kind}/{o.name}", "state": state_of(o), "message": message_of(o)}
-        for o in objects
-        if state_of(o) not in BENIGN_STATES
-    ]
-    warnings = [e for e in store.events.recent(200) if e.type == "Warning"][-5:]
-    return {
-        "revision": {
-            "sha": adopted.get("sha"),
-            "adoptedAt": record.recorded_at if record else None,
-            "message": record.message if record else None,
-            "held": store.source_state.get(HELD),
-            "rejected": store.source_state.get(REJECTED),
-        },
-        "objects": {"total": len(objects), "byState": dict(sorted(states.items()))},
-        "problems": problems,
-        "recentWarnings": [
-            {"at": e.at, "object": f"{e.kind}/{e.name}", "reason": e.reason, "message": e.message}
-            for e in warnings
-        ],
-    }
-
-
 def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
     """Is everything fine, and if not, what exactly is wrong — in one screen.
 
@@ -82,39 +40,13 @@ def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OP
     """
     store = open_store_readonly(settings_or_exit(config))
     try:
-        document = _status_document(store)
+        document = status_document(store)
     finally:
         store.close()
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)
         return
-    out = console()
-    revision = document["revision"]
-    if revision["sha"]:
-        out.print(
-            f"Revision  {revision['sha'][:12]}  adopted {age(revision['adoptedAt'])} ago",
-            markup=False,
-        )
-    else:
-        out.print("Revision  none adopted yet", markup=False)
-    if revision["held"]:
-        out.print(
-            f"[yellow]Held[/]      {revision['held']['sha'][:12]}: {revision['held']['message']}"
-        )
-    if revision["rejected"]:
-        out.print(f"[red]Rejected[/]  {revision['rejected']['sha'][:12]}:")
-        for line in revision["rejected"]["errors"][:10]:
-            out.print(f"  {line}", markup=False)
-    counts = ", ".join(f"{n} {state}" for state, n in document["objects"]["byState"].items())
-    out.print(f"Objects   {document['objects']['total']} ({counts or 'none'})", markup=False)
-    if document["problems"]:
-        out.print("Problems", style="bold red")
-        for problem in document["problems"]:
-            out.print(
-                f"  {problem['object']}: {problem['state']}: {problem['message']}", markup=False
-            )
-    else:
-        out.print("Problems  none", markup=False)
+    render_status(document, console())
 
 
 def _table(objects: list[StoredObject], wide: bool) -> Table:
@@ -122,19 +54,17 @@ def _table(objects: list[StoredObject], wide: bool) -> Table:
     columns = (
         ["KIND", "NAME", "STATE", "AGE"]
         + (["GEN", "REVISION", "SOURCE"] if wide else [])
-        + ["MESSAGE"]
+        + ["DETAILS", "MESSAGE"]
     )
     for column in columns:
-        table.add_column(
-            column,
-            overflow="fold" if column == "MESSAGE" else "ellipsis",
-            no_wrap=column != "MESSAGE",
-        )
+        # Identity columns never wrap; details and messages fold to fit the terminal.
+        folds = column in ("DETAILS", "MESSAGE")
+        table.add_column(column, overflow="fold" if folds else "ellipsis", no_wrap=not folds)
     for obj in objects:
         row = [obj.kind, obj.name, state_of(obj), age(obj.created_at)]
         if wide:
             row += [str(obj.generation), obj.revision[:12], f"{obj.file}:{obj.line}"]
-        table.add_row(*row, message_of(obj))
+        table.add_row(*row, summary_of(obj), "" if obj.ready else message_of(obj))
     return table
 
 

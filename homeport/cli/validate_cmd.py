@@ -27,13 +27,13 @@ def validate(
         print_data([error.as_json() for error in result.errors], output)
         raise typer.Exit(1 if result.errors else 0)
     if result.errors:
-        err = console(stderr=True)
+        err = console(stderr=True, wrap=False)
         for error in result.errors:
             err.print(error.render(), markup=False)
         err.print(f"{len(result.errors)} problem(s) in {result.files} file(s)", style="bold red")
         raise typer.Exit(1)
     counts = Counter(obj.kind for obj in result.objects)
     summary = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items())) or "no objects"
-    console().print(
+    console(wrap=False).print(
         f"valid: {len(result.objects)} objects in {result.files} file(s) ({summary})", markup=False
     )
