@@ -104,7 +104,7 @@ class RestoreTest(KindModel):
     machine: DnsLabel | None = None
     """Machine to restore onto when it can read the archive (shared storage, or a verified copy on a shared offsite storage); otherwise, and by default, the node holding the archive."""
     timeout_seconds: PositiveFloat = 900
-    """Give up (and fail the test) after this long."""
+    """Give up (and fail the test) when the restored VM has not passed its health checks this long after it booted."""
 
 
 class BackupPolicySpec(SpecBase):

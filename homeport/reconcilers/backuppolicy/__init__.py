@@ -179,7 +179,7 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             task = await px.start_vm(action.node, action.vmid)
             if task is not None:
                 await px.tasks.wait(task, timeout=TASK_TIMEOUT)
-            _update_test(ctx, {"phase": "checking"})
+            _update_test(ctx, {"phase": "checking", "bootedAt": ctx.now().isoformat()})
         elif isinstance(action, FinishRestoreTest):
             self._finish(action, ctx)
         elif isinstance(action, DestroyScratchVM):
