@@ -49,9 +49,10 @@ class Probe(KindModel):
 class Replication(KindModel):
     """How the primary's state reaches the standby."""
 
-    method: Literal["rsync", "storage", "none"] = "rsync"
-    """`rsync`: copy the App's data directory over SSH, VM to VM; `storage`: Proxmox storage
-    replication (ZFS); `none`: stateless App."""
+    method: Literal["rsync", "none"] = "rsync"
+    """`rsync`: copy the App's data directory over SSH, VM to VM (the lag gates automatic
+    promotion); `none`: a stateless App. (Proxmox storage replication replicates a VM's
+    disks to another node, not one App's data to its standby, so it is not a method here.)"""
     interval_seconds: PositiveFloat = 60.0
     """Time between syncs."""
     max_lag_seconds: PositiveFloat = 300.0
