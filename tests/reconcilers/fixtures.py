@@ -47,5 +47,53 @@ def check_plan(plan: Plan, expect: dict[str, Any]) -> None:
         assert plan.waiting is not None and expect["waiting"] in plan.waiting, (
             f"waiting: {plan.waiting}"
         )
+    if "state_reason" in expect:
+        assert plan.state_reason == expect["state_reason"], f"state_reason: {plan.state_reason}"
     for key, value in expect.get("details", {}).items():
         assert plan.details.get(key) == value, f"details.{key}: {plan.details.get(key)}"
+
+
+def resource(kind: str, name: str, spec: dict[str, Any]) -> Resource:
+    return KINDS[kind].model_validate(
+        {
+            "apiVersion": "homeport.dev/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+    )
+
+
+@dataclass
+class ReadContext:
+    """The read side of a reconcile context over fixed objects, statuses and memories."""
+
+    objects_: dict[tuple[str, str], Resource]
+    statuses: dict[tuple[str, str], dict[str, Any]]
+    memories: dict[tuple[str, str], dict[str, Any]]
+
+    def desired(self, kind: str, name: str) -> Resource | None:
+        return self.objects_.get((kind, name))
+
+    def status_details(self, kind: str, name: str) -> dict[str, Any]:
+        return self.statuses.get((kind, name), {})
+
+    def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
+        assert kind is not None and name is not None
+        return dict(self.memories.get((kind, name), {}))
+
+    def objects(self, kind: str) -> list[tuple[Resource, dict[str, Any]]]:
+        return [
+            (obj, self.status_details(k, n))
+            for (k, n), obj in sorted(self.objects_.items())
+            if k == kind
+        ]
+
+
+def check_conditions(plan: Plan, expected: list[dict[str, str]]) -> None:
+    """Exactly the expected extra conditions, each message containing the expected text."""
+    assert [(c.type, c.reason) for c in plan.conditions] == [
+        (e["type"], e["reason"]) for e in expected
+    ], f"conditions: {plan.conditions}"
+    for got, want in zip(plan.conditions, expected, strict=True):
+        assert want.get("message", "") in got.message, f"condition message: {got.message}"
