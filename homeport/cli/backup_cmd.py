@@ -123,7 +123,11 @@ Work = Callable[[Store, ProxmoxClient], Awaitable[dict[str, Any]]]
 def _run(settings: Settings, work: Work) -> dict[str, Any]:
     err = console(stderr=True)
     if not settings.store.path.exists():
-        err.print(f"error: {settings.store.path}: no store yet (has the daemon run?)", markup=False)
+        err.print(
+            f"error: {settings.store.path}: no store yet (has the daemon run?)",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(2)
 
     async def go() -> dict[str, Any]:
@@ -138,10 +142,10 @@ def _run(settings: Settings, work: Work) -> dict[str, Any]:
     try:
         return asyncio.run(go())
     except CommandError as exc:
-        err.print(f"error: {exc}", markup=False)
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.code) from None
     except (ClientError, OSError) as exc:
-        err.print(f"error: {type(exc).__name__}: {exc}", markup=False)
+        err.print(f"error: {type(exc).__name__}: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -149,7 +153,7 @@ def _show(result: dict[str, Any], output: OutputFormat) -> None:
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(result, output)
         return
-    console().print(result["message"], markup=False)
+    console().print(result["message"], markup=False, soft_wrap=True)
 
 
 def _target(store: Store, name: str) -> Target:
