@@ -247,3 +247,46 @@ async def test_proxmox_api_down_while_fencing(pair: Scenario) -> None:
     pair.h.estate.guests.heal_app(vmid, UNIT)  # type: ignore[union-attr]
     await pair.wait_healthy()
     pair.check_traffic(broke)
+
+
+def _machine_object(pair: Scenario, name: str) -> tuple[str, str]:
+    obj = pair.h.object("Machine", name)
+    assert obj is not None
+    ready = next(c for c in obj.status.conditions if c.type == "Ready")
+    return ready.status, ready.reason
+
+
+async def test_machine_maintenance_drains_its_primaries(pair: Scenario) -> None:
+    manifest = (ESTATE / "estate.yaml").read_text()
+    drained = manifest.replace(
+        "spec: {node: pve1, capacity: {cores: 16, memoryMiB: 65536}}",
+        "spec: {node: pve1, capacity: {cores: 16, memoryMiB: 65536}, maintenance: true}",
+    )
+    assert drained != manifest
+    started = time.monotonic()
+    pair.h.push({"manifests/estate.yaml": drained}, "pve1 into maintenance")
+    await pair.wait_promoted()
+    record = pair.failovers()[-1]
+    assert record["trigger"] == "maintenance"
+    assert record["rpo_seconds"] == 0.0
+    phases = [s["phase"] for s in record["timeline"]]
+    assert phases.index("Fenced") < phases.index("Promoted") < phases.index("Rerouted")
+    await until(
+        lambda: _machine_object(pair, "m1") == ("False", "Maintenance"),
+        timeout=30,
+        what="m1 drained and in maintenance",
+    )
+    # A planned switchover keeps the primary's VM running (it is only drained), and the
+    # other Machine is untouched.
+    assert _machine_object(pair, "m2")[0] == "True"
+    shop_a = pair.h.object("VM", "shop-a")
+    assert shop_a is not None and shop_a.status.details["status"] == "running"
+    await pair.wait_healthy()
+    pair.check_traffic(started)
+
+    # Ending maintenance makes the Machine Ready again; the pair stays where it is
+    # (failing back is the operator's call: `homeport failback`).
+    pair.h.push({"manifests/estate.yaml": manifest}, "pve1 back from maintenance")
+    await until(lambda: _machine_object(pair, "m1")[0] == "True", timeout=30, what="m1 Ready")
+    assert pair.memory()["primary"] == "shop-b"
+    assert pair.memory()["epoch"] == 2
