@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -97,17 +98,35 @@ def _client(state: Path) -> httpx.Client:
     secret = (state / "controlplane" / "proxmox-token").read_text().strip()
     return httpx.Client(
         base_url=endpoints["url"].removesuffix("/api2/json"),
-        verify=endpoints["ca"],
+        verify=ssl.create_default_context(cafile=endpoints["ca"]),
         headers={"Authorization": f"PVEAPIToken={endpoints['token_id']}={secret}"},
         timeout=10,
         trust_env=False,
     )
 
 
-def _vmid(client: httpx.Client, vm: str) -> int:
+def _call(
+    state: Path, method: str, path: str, body: dict[str, Any] | None = None
+) -> httpx.Response:
+    """One request to the control endpoint; an estate that does not answer is one line."""
+    with _client(state) as client:
+        try:
+            if method == "GET":
+                return client.get(path)
+            return client.post(path, json=body or {})
+        except httpx.TransportError as exc:
+            console(stderr=True).print(
+                f"error: the simulated estate in {state} does not answer ({exc}): "
+                f"is `homeport sim up --state {state}` running?",
+                markup=False,
+            )
+            raise typer.Exit(2) from None
+
+
+def _vmid(state: Path, vm: str) -> int:
     if vm.isdigit():
         return int(vm)
-    resources = client.get("/api2/json/cluster/resources", params={"type": "vm"}).json()["data"]
+    resources = _call(state, "GET", "/api2/json/cluster/resources?type=vm").json()["data"]
     found = [r["vmid"] for r in resources if r.get("name") == vm and not r.get("template")]
     if not found:
         console(stderr=True).print(f"error: no VM named {vm!r}", markup=False)
@@ -135,21 +154,27 @@ def fault(
     [bold]homeport sim fault fail_app --vm shop-a --app shop-a --args '{"status": 500}'[/bold]
     """
     extra: dict[str, Any] = json.loads(args)
-    with _client(state) as client:
-        if name in GUEST_FAULTS:
-            if vm is None:
-                raise typer.BadParameter("guest faults need --vm")
-            if app is not None:
-                extra["unit"] = f"homeport-{app}.service"
-            path = f"/_sim/guests/{_vmid(client, vm)}/{name}"
-        else:
-            if node is not None:
-                extra["node"] = node
-            path = f"/_sim/faults/{name}"
-        response = client.post(path, json=extra)
+    if name in GUEST_FAULTS:
+        if vm is None:
+            raise typer.BadParameter("guest faults need --vm")
+        if app is not None:
+            extra["unit"] = f"homeport-{app}.service"
+        path = f"/_sim/guests/{_vmid(state, vm)}/{name}"
+    else:
+        if node is not None:
+            extra["node"] = node
+        path = f"/_sim/faults/{name}"
+    response = _call(state, "POST", path, extra)
     if response.status_code != 200:
+        if response.status_code == 501:
+            why = f"no fault named {name!r}; `homeport sim fault --help` lists them"
+        else:
+            try:
+                why = str(response.json().get("message") or response.text).strip()
+            except ValueError:
+                why = response.text.strip()
         console(stderr=True).print(
-            f"error: {response.status_code} {response.reason_phrase}", markup=False
+            f"error: fault {name!r} refused ({response.status_code}): {why}", markup=False
         )
         raise typer.Exit(1)
     console().print(f"injected {name} {json.dumps(response.json().get('data'))}", markup=False)
@@ -161,8 +186,7 @@ def check(state: Path = STATE_OPTION) -> None:
 
     Example: [bold]homeport sim check --state .demo[/bold]
     """
-    with _client(state) as client:
-        violations = client.get("/_sim/check").json()["data"]
+    violations = _call(state, "GET", "/_sim/check").json()["data"]
     if violations:
         for violation in violations:
             console(stderr=True).print(violation, markup=False)
