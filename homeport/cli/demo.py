@@ -14,6 +14,7 @@ import asyncio
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 from collections import Counter
@@ -190,7 +191,9 @@ class Tour:
 
     async def request(self, host: str) -> dict[str, Any]:
         caddy = self.estate.endpoints()["caddy"]
-        async with httpx.AsyncClient(verify=caddy["ca"], timeout=3.0, trust_env=False) as client:
+        async with httpx.AsyncClient(
+            verify=ssl.create_default_context(cafile=caddy["ca"]), timeout=3.0, trust_env=False
+        ) as client:
             response = await client.get(
                 f"{caddy['https']}/", headers={"Host": host}, extensions={"sni_hostname": host}
             )
@@ -206,7 +209,7 @@ class Tour:
         endpoints = self.estate.endpoints()["proxmox"]
         secret = (self.estate.control / "proxmox-token").read_text().strip()
         async with httpx.AsyncClient(
-            verify=endpoints["ca"],
+            verify=ssl.create_default_context(cafile=endpoints["ca"]),
             trust_env=False,
             timeout=10,
             headers={"Authorization": f"PVEAPIToken={endpoints['token_id']}={secret}"},

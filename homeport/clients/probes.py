@@ -10,6 +10,7 @@ run at once and a slow one never delays another.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -43,7 +44,7 @@ class Prober:
         clock: Clock = loop_clock,
     ) -> None:
         self._client = httpx.AsyncClient(
-            verify=verify,
+            verify=ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify,
             follow_redirects=False,
             trust_env=False,
             limits=httpx.Limits(max_keepalive_connections=0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,7 +138,11 @@ class TailscaleClient:
     ) -> None:
         self.settings = settings
         self.stats = CallStats()
-        verify: bool | str = str(settings.ca_bundle) if settings.ca_bundle else True
+        verify: bool | ssl.SSLContext = (
+            ssl.create_default_context(cafile=str(settings.ca_bundle))
+            if settings.ca_bundle
+            else True
+        )
         self._http = httpx.AsyncClient(
             base_url=settings.api_url.rstrip("/") + "/api/v2",
             auth=_Bearer(read_secret_file(settings.token_file)),

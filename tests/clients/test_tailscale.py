@@ -171,3 +171,18 @@ async def test_key_request_body_and_bearer_auth(tmp_path: Path) -> None:
         "expirySeconds": 600,
         "description": "d",
     }
+
+
+async def test_a_private_ca_bundle_is_trusted_through_an_ssl_context(tmp_path: Path) -> None:
+    # e.g. a Headscale control server behind a private CA; a path handed to httpx as
+    # ``verify`` is deprecated (and an error under this suite's warning filter).
+    import certifi
+
+    settings = TailscaleSettings(
+        api_url="https://headscale.internal",
+        token_file=tmp_path / "token",
+        ca_bundle=Path(certifi.where()),
+    )
+    (tmp_path / "token").write_text("tskey-api-x\n")
+    async with TailscaleClient(settings) as ts:
+        assert ts.settings.ca_bundle == Path(certifi.where())
