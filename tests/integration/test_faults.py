@@ -5,8 +5,10 @@ duplicate or a half-written file.
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from homeport.controller.store import Store
@@ -130,3 +132,51 @@ async def test_caddy_down_then_back_with_an_empty_config(tmp_path: Path) -> None
         response = await h.through_caddy("shop.example.com")
         assert response.status_code == 200
         assert response.json()["app"] == "homeport-shop-a"
+
+
+async def test_caddy_rejecting_the_config_is_a_clear_condition_then_converges(
+    tmp_path: Path,
+) -> None:
+    """The router's Caddy comes back empty while something else holds the port homeport's
+    server listens on: Caddy rejects the server block (it cannot bind), keeps its previous
+    config, and says why; the route reports that, and converges once the port is free."""
+    async with EstateHarness.running(tmp_path, manifests=ESTATE) as h:
+        await h.settled(timeout=120)
+        caddy = h.estate.caddy
+        assert caddy is not None and h.daemon is not None and h.daemon.engine is not None
+        http = h.estate.endpoints()["caddy"]["http"]
+        host, port = http.removeprefix("http://").rsplit(":", 1)
+        await caddy.stop()
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            squatter.bind((host, int(port)))
+            squatter.listen()
+            from homeport.simulator.caddy_process import start_caddy
+
+            admin_port = int(caddy.admin_url.rsplit(":", 1)[1])
+            h.estate.caddy = await start_caddy(caddy.directory, admin_port=admin_port)
+            h.daemon.engine.queue.add(("ProxyRoute", "shop"))
+
+            def rejected() -> str | None:
+                route = h.object("ProxyRoute", "shop")
+                assert route is not None
+                ready = next(c for c in route.status.conditions if c.type == "Ready")
+                return ready.message if ready.status == "False" else None
+
+            await until(lambda: rejected() is not None, timeout=30, what="the rejection reported")
+            message = rejected() or ""
+            assert "Caddy" in message and "address already in use" in message, message
+            async with httpx.AsyncClient(trust_env=False) as client:
+                config = (await client.get(f"{caddy.admin_url}/config/")).json()
+            assert not (config or {}).get("apps"), "a rejected load must leave Caddy unchanged"
+        finally:
+            squatter.close()
+        h.daemon.engine.queue.add(("ProxyRoute", "shop"))
+        await until(
+            lambda: h.object("ProxyRoute", "shop").ready,  # type: ignore[union-attr]
+            timeout=60,
+            what="the route once the port is free",
+        )
+        response = await h.through_caddy("shop.example.com")
+        assert response.status_code == 200
