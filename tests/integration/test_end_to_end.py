@@ -20,6 +20,7 @@ import pytest
 from homeport.controller.clock import SystemClock
 from homeport.controller.preview import preview
 from homeport.controller.store import Store
+from homeport.kinds import KINDS
 from homeport.simulator.sample_apps import commit_release, work_clone
 from tests.harness import EstateHarness, until
 from tests.scenarios.traffic import Traffic
@@ -113,6 +114,8 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             store.close()
         changes = [o for o in report.objects if o.actions]
         assert changes == [], changes
+        # Every kind took part: plan → act → observe → plan again is empty for each.
+        assert {o.kind for o in report.objects} == set(KINDS)
         assert report.exit_code == 0
 
         traffic = Traffic(h.estate.endpoints()["caddy"]["http"] + "/", "shop.example.com")
