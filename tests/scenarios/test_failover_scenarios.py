@@ -279,6 +279,11 @@ async def test_machine_maintenance_drains_its_primaries(pair: Scenario) -> None:
     # A planned switchover keeps the primary's VM running (it is only drained), and the
     # other Machine is untouched.
     assert _machine_object(pair, "m2")[0] == "True"
+    m2 = pair.h.object("Machine", "m2")
+    assert m2 is not None
+    assert m2.status.details["node"] == "pve2" and m2.status.details["cpus"] > 0
+    assert m2.status.details["version"].startswith("pve-manager/")
+    assert m2.status.details["firewall"] in ("on", "off")
     shop_a = pair.h.object("VM", "shop-a")
     assert shop_a is not None and shop_a.status.details["status"] == "running"
     await pair.wait_healthy()

@@ -1,6 +1,7 @@
 """Machine: a physical Proxmox host, observed (never changed) and drained on request.
 
-Reports the node's health, version, capacity and use. ``maintenance: true`` drains it:
+Reports the node's health, version, capacity and use, storage and whether PVE's firewall
+filters it (``homeport audit`` says what is wrong with it). ``maintenance: true`` drains it:
 StandbyPairs switch their primaries away (the pair reconciler reads the flag), no new VM
 is placed on it (the VM plan reads it); once no primary remains the Machine reports
 ``Ready=False, reason=Maintenance``.
@@ -34,6 +35,8 @@ class MachineObserved:
     cpu_use: float = 0.0
     memory_used_mib: int = 0
     quorate: bool = True
+    firewall: bool | None = None
+    """Whether PVE's firewall filters this host (datacenter *and* node enabled); None: unread."""
     primaries_here: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -50,6 +53,7 @@ def plan_machine(desired: Machine | None, seen: MachineObserved, *, now: datetim
         "cpuUse": round(seen.cpu_use, 3),
         "memoryUsedMiB": seen.memory_used_mib,
         "maintenance": desired.spec.maintenance,
+        "firewall": None if seen.firewall is None else ("on" if seen.firewall else "off"),
         **seen.extra,
     }
     if not seen.online:
@@ -137,8 +141,16 @@ class MachineReconciler(Reconciler[Machine, MachineObserved]):
         try:
             status = await px.node_status(node)
             cluster = await ctx.shared("proxmox.cluster_status", px.cluster_status)
+            datacenter = await ctx.shared("proxmox.cluster_firewall", px.firewall.cluster_options)
+            host = await px.firewall.node_options(node)
         except ProxmoxError:
             return MachineObserved(node=node, online=False)
+        # PVE filters a host only when the datacenter enables the firewall (default off) and
+        # the node does not disable it (default on).
+        firewall = (
+            str(datacenter.values.get("enable", "0")) == "1"
+            and str(host.values.get("enable", "1")) != "0"
+        )
         return MachineObserved(
             node=node,
             online=True,
@@ -148,6 +160,7 @@ class MachineReconciler(Reconciler[Machine, MachineObserved]):
             cpu_use=status.cpu,
             memory_used_mib=status.memory_used // MIB,
             quorate=cluster.quorate,
+            firewall=firewall,
             primaries_here=seen.primaries_here,
             extra={
                 "storageUsedPercent": round(100 * entry.disk / entry.maxdisk, 1)
