@@ -53,6 +53,11 @@ class SourceSettings(Section):
     """Safety-net poll of the refs, in seconds, in case a hook or a file event was missed."""
     max_prune_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     """A revision removing more than this share of the estate at once is held for approval."""
+    peers: dict[str, str] = Field(default_factory=dict)
+    """Other control planes' repositories (name = git URL, e.g. `ssh://cp2/srv/homeport/estate.git`):
+    every push is mirrored to them, and they are fetched from to catch up (docs/ha.md)."""
+    peer_fetch_interval: float = Field(default=15.0, gt=0.0)
+    """Seconds between fetches from the peers (also done at start)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceSettings:
@@ -161,15 +166,66 @@ class GitSettings(Section):
     `url.<base>.insteadOf` (e.g. a local mirror for `https://git.example.com/`)."""
 
 
+ETCD_LEASE_DURATION = 6.0
+ETCD_RENEW_INTERVAL = 2.0
+
+
 class CoordinationSettings(Section):
+    """Who acts: one daemon (`local`) or one of several control planes (`etcd`, docs/ha.md)."""
+
     backend: Literal["local", "etcd"] = "local"
     """`local`: a lease row in the store; `etcd`: a real etcd cluster."""
-    lease_duration: float = 15.0
-    """How long leadership lasts without renewal, in seconds."""
-    renew_interval: float = 5.0
-    """How often the leader renews, in seconds."""
+    lease_duration: float = Field(default=15.0, gt=0.0)
+    """How long leadership lasts without renewal, in seconds (default 15 with `local`,
+    6 with `etcd`: a dead leader is replaced within about this long)."""
+    renew_interval: float = Field(default=5.0, gt=0.0)
+    """How often the leader renews, in seconds (default 5 with `local`, 2 with `etcd`). The
+    leader stops acting one renew interval before its lease could expire."""
     identity: str | None = None
     """Name of this control plane (default: hostname and pid)."""
+    endpoints: list[str] = Field(default_factory=list)
+    """`etcd`: client URLs of the members, e.g. `https://10.0.0.1:2379` (one per member)."""
+    prefix: str = "/homeport"
+    """`etcd`: key prefix of this estate's shared state (several estates may share a cluster)."""
+    ca_file: Path | None = None
+    """`etcd`: CA bundle that signed the members' certificates (system CAs when unset)."""
+    cert_file: Path | None = None
+    """`etcd`: this control plane's client certificate (`--client-cert-auth` on the members)."""
+    key_file: Path | None = None
+    """`etcd`: the client certificate's private key."""
+    username: str | None = None
+    """`etcd`: user for etcd's own authentication (none when unset)."""
+    password_file: Path | None = None
+    """`etcd`: file holding that user's password (never in this file)."""
+    timeout: float = Field(default=2.0, gt=0.0)
+    """`etcd`: seconds per request to one member before trying the next."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _etcd_defaults(cls, data: Any) -> Any:
+        # Seconds-level takeover needs a short lease; the store lease keeps its own defaults.
+        if isinstance(data, dict) and data.get("backend") == "etcd":
+            data = {
+                "lease_duration": ETCD_LEASE_DURATION,
+                "renew_interval": ETCD_RENEW_INTERVAL,
+                **data,
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CoordinationSettings:
+        if self.backend != "etcd":
+            return self
+        if self.renew_interval * 2 > self.lease_duration:
+            # The leader acts from a renewal until one renew interval before expiry.
+            raise ValueError("renew_interval must be at most half of lease_duration")
+        if not self.endpoints:
+            raise ValueError('backend = "etcd" needs endpoints (the members\' client URLs)')
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("set both cert_file and key_file, or neither")
+        if self.username is not None and self.password_file is None:
+            raise ValueError("username needs password_file")
+        return self
 
 
 class TelemetrySettings(Section):

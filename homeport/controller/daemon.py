@@ -27,6 +27,7 @@ from homeport.controller.context import ControllerContext
 from homeport.controller.control import serve_requests
 from homeport.controller.coordination import Leadership, LocalLeadership
 from homeport.controller.engine import Engine, Observer
+from homeport.controller.ha.planes import ControlPlanes
 from homeport.controller.notify import run_notifier
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
@@ -74,12 +75,18 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         store = self.store = Store.open(settings.store.path)
-        leadership = self.leadership or LocalLeadership(
-            store,
-            self.clock,
-            holder=settings.coordination.identity,
-            duration=settings.coordination.lease_duration,
-            renew_interval=settings.coordination.renew_interval,
+        source = make_source(settings)
+        # Other control planes (docs/ha.md): the etcd backend's leadership, replica and
+        # followers, and the git mirror; with neither configured it does nothing.
+        planes = ControlPlanes(settings=settings, store=store, clock=self.clock, source=source)
+        leadership = self.leadership or planes.leadership_or(
+            lambda: LocalLeadership(
+                store,
+                self.clock,
+                holder=settings.coordination.identity,
+                duration=settings.coordination.lease_duration,
+                renew_interval=settings.coordination.renew_interval,
+            )
         )
         self.leadership = leadership
         telemetry = self.telemetry or Telemetry.disabled()
@@ -100,7 +107,6 @@ class Daemon:
             telemetry=telemetry,
         )
         telemetry.watch(queue=engine.queue, store_path=settings.store.path, clock=self.clock)
-        source = make_source(settings)
         sync = RevisionSync(
             source=source,
             store=store,
@@ -109,6 +115,7 @@ class Daemon:
         )
         wake = asyncio.Event()
         wake.set()
+        planes.bind(enqueue=lambda keys: _requeue(engine, keys), wake_sync=wake.set)
 
         def handle(message: dict[str, Any]) -> None:
             if message.get("op") == "reconcile":
@@ -121,6 +128,7 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(leadership.run(stop))
+                group.create_task(planes.run(stop))
                 group.create_task(source.watch(wake.set, stop))
                 group.create_task(serve_requests(settings.store.path, handle, stop))
                 group.create_task(self._sync_loop(sync, engine, leadership, wake, stop))
@@ -156,6 +164,7 @@ class Daemon:
         finally:
             notify_systemd("STOPPING=1")
             telemetry.unwatch()
+            await planes.close()
             store.close()
             log.info("homeport daemon stopped")
 
@@ -202,6 +211,13 @@ class Daemon:
                 log.warning("%s", error.render())
             if result.touched:
                 engine.enqueue(result.touched)
+
+
+def _requeue(engine: Engine, first: list[tuple[str, str]]) -> None:
+    """After a take-over: the objects whose actions were interrupted first, then all."""
+    for key in first:
+        engine.queue.add(key)
+    engine.enqueue_all()
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

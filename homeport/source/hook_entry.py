@@ -1,7 +1,9 @@
 """Entry point of the git hooks: ``python -m homeport.source.hook_entry pre-receive ...``.
 
 Kept apart from the CLI so a push only pays for importing validation, not the daemon;
-the post-receive hook imports nothing of homeport at all.
+the post-receive hook imports nothing of homeport at all. With peers (other control
+planes, ``source/mirror.py``) it also starts one detached ``mirror-push`` per peer and
+returns at once: the pusher never waits for the other planes.
 """
 
 from __future__ import annotations
@@ -9,10 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 POKE_SOCKET = "homeport.sock"
+PEER_REMOTES = r"^remote\.homeport-peer-.*\.url$"
+ZERO = "0" * 40
 
 
 def poke_daemon(repo: Path) -> None:
@@ -27,14 +32,72 @@ def poke_daemon(repo: Path) -> None:
                 pass
 
 
+def peer_remotes(repo: Path) -> list[str]:
+    """The remotes ``GitMirror.configure`` set up for the other control planes."""
+    found = subprocess.run(
+        ["git", "--git-dir", str(repo), "config", "--get-regexp", PEER_REMOTES],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [
+        line.split()[0].split(".", 1)[1].rsplit(".", 1)[0]
+        for line in found.stdout.split("\n")
+        if line
+    ]
+
+
+def mirror_to_peers(repo: Path, updates: list[str]) -> list[str]:
+    """post-receive: hand ``old new ref`` updates to a detached push per peer."""
+    lines = [u for u in updates if len(u.split()) == 3 and u.split()[2].startswith("refs/heads/")]
+    if not lines:
+        return []
+    remotes = peer_remotes(repo)
+    for remote in remotes:
+        args = [sys.executable, "-m", "homeport.source.hook_entry", "mirror-push", remote]
+        subprocess.Popen(
+            [*args, *(part for line in lines for part in line.split())],
+            cwd=repo,
+            env={**os.environ, "GIT_DIR": str(repo)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return remotes
+
+
+def mirror_push(repo: Path, remote: str, updates: list[str]) -> int:
+    """Push each (old, new, ref) to ``remote``: as received if the peer still has ``old``
+    (force-pushes and deletions too), else only as a fast-forward; what fails is left to
+    the daemons' periodic catch-up."""
+    failed = 0
+    for old, new, ref in zip(updates[0::3], updates[1::3], updates[2::3], strict=True):
+        refspec = f"{'' if new == ZERO else new}:{ref}"
+        lease = f"--force-with-lease={ref}:{'' if old == ZERO else old}"
+        if _push(repo, lease, remote, refspec) == 0:
+            continue
+        # The peer lagged or moved on: only a fast-forward, never a blind delete or rewrite.
+        failed += new == ZERO or _push(repo, remote, refspec) != 0
+    return 1 if failed else 0
+
+
+def _push(repo: Path, *args: str) -> int:
+    command = ["git", "--git-dir", str(repo), "push", "--quiet", *args]
+    return subprocess.run(command, capture_output=True, check=False, timeout=120).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeport-hook")
-    parser.add_argument("hook", choices=["pre-receive", "post-receive"])
+    parser.add_argument("hook", choices=["pre-receive", "post-receive", "mirror-push"])
     parser.add_argument("--branch", default="main")
     parser.add_argument("--path", default=".")
+    parser.add_argument("rest", nargs="*", help="mirror-push: REMOTE then OLD NEW REF ...")
     args = parser.parse_args(argv)
     # Git runs hooks inside the repository; GIT_DIR may be relative.
     repo = Path(os.environ.get("GIT_DIR", ".")).resolve()
+    if args.hook == "mirror-push":
+        return mirror_push(repo, args.rest[0], args.rest[1:])
     if args.hook == "pre-receive":
         # Imported here: the post-receive hook must stay cheap.
         from homeport.source.hooks import pre_receive
@@ -46,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             print(message, file=sys.stderr)
         return code
     poke_daemon(repo)
+    mirror_to_peers(repo, sys.stdin.read().splitlines())
     return 0
 
 

@@ -22,32 +22,50 @@ from homeport.controller.store.notifications import NotificationLog, Notificatio
 from homeport.controller.store.objects import DesiredObject, Key, ObjectStore, StoredObject
 from homeport.controller.store.power import PowerLog, PowerOp
 from homeport.controller.store.records import Event, EventLog, RevisionLog, RevisionRecord
+from homeport.controller.store.replica import Replica, ReplicaLink, SharedKey, shared_write
 
 
 class KeyValue:
-    """Small named values (e.g. the source's last adopted sha, approvals)."""
+    """Small named values (e.g. the source's last adopted sha, approvals); the ``shared``
+    ones are written through to the replica as ``(shared_as, key)``."""
 
-    def __init__(self, db: sqlite_utils.Database, table: str) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        table: str,
+        *,
+        link: ReplicaLink | None = None,
+        shared: frozenset[str] = frozenset(),
+        shared_as: str = "",
+    ) -> None:
         self.db = db
         self.table = table
+        self.link = link or ReplicaLink()
+        self.shared = shared
+        self.shared_as = shared_as or table
 
     def get(self, key: str, default: Any = None) -> Any:
         row = self.db.execute(f"SELECT value FROM {self.table} WHERE key = ?", [key]).fetchone()
         return json.loads(row[0]) if row else default
 
     def set(self, key: str, value: Any) -> None:
-        self.db.execute(
-            f"INSERT INTO {self.table} (key, value) VALUES (?, ?)"
-            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [key, json.dumps(value)],
-        )
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute(
+                f"INSERT INTO {self.table} (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, json.dumps(value)],
+            )
+            if replica is not None and key in self.shared:
+                replica.put((self.shared_as, key), value)
 
 
 class Memory:
-    """Reconcilers' durable per-object memory (JSON documents keyed by kind and name)."""
+    """Reconcilers' durable per-object memory (JSON documents keyed by kind and name);
+    shared with the other control planes as ``("memory", kind, name)``."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
         self.db = db
+        self.link = link or ReplicaLink()
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         row = self.db.execute(
@@ -56,15 +74,26 @@ class Memory:
         return dict(json.loads(row[0])) if row else {}
 
     def set(self, kind: str, name: str, value: dict[str, Any], *, now: str) -> None:
-        self.db.execute(
-            "INSERT INTO memory (kind, name, value, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(kind, name) DO UPDATE SET value = excluded.value,"
-            " updated_at = excluded.updated_at",
-            [kind, name, json.dumps(value, default=str), now],
-        )
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute(
+                "INSERT INTO memory (kind, name, value, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(kind, name) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                [kind, name, json.dumps(value, default=str), now],
+            )
+            if replica is not None:
+                replica.put(("memory", kind, name), value)
 
     def forget(self, kind: str, name: str) -> None:
-        self.db.execute("DELETE FROM memory WHERE kind = ? AND name = ?", [kind, name])
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute("DELETE FROM memory WHERE kind = ? AND name = ?", [kind, name])
+            if replica is not None:
+                replica.delete(("memory", kind, name))
+
+    def names(self) -> frozenset[tuple[str, str]]:
+        """(kind, name) of every memory document."""
+        rows = self.db.execute("SELECT kind, name FROM memory")
+        return frozenset((str(k), str(n)) for k, n in rows)
 
 
 class FailoverLog:
@@ -82,10 +111,17 @@ class FailoverLog:
         "outcome",
     )
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
         self.db = db
+        self.link = link or ReplicaLink()
 
     def upsert(self, pair: str, epoch: int, fields: dict[str, Any]) -> None:
+        with shared_write(self.db, self.link) as replica:
+            self._upsert(pair, epoch, fields)
+            if replica is not None:
+                replica.put(("failover", pair, epoch), self.get(pair, epoch), required=False)
+
+    def _upsert(self, pair: str, epoch: int, fields: dict[str, Any]) -> None:
         row = self.db.execute(
             "SELECT id FROM failovers WHERE pair = ? AND epoch = ?", [pair, epoch]
         ).fetchone()
@@ -106,6 +142,19 @@ class FailoverLog:
                 f"UPDATE failovers SET {assignments} WHERE id = ?", [*values.values(), row[0]]
             )
 
+    def get(self, pair: str, epoch: int) -> dict[str, Any]:
+        """One record's columns (``timeline`` parsed), empty when there is none."""
+        cursor = self.db.execute(
+            f"SELECT {', '.join(self.COLUMNS)} FROM failovers WHERE pair = ? AND epoch = ?",
+            [pair, epoch],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return {}
+        record = dict(zip(self.COLUMNS, row, strict=True))
+        record["timeline"] = json.loads(record["timeline"] or "[]")
+        return record
+
     def for_pair(self, pair: str, limit: int = 10) -> list[dict[str, Any]]:
         rows = self.db["failovers"].rows_where("pair = ?", [pair], order_by="id desc", limit=limit)
         result = []
@@ -121,15 +170,23 @@ class Store:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
-        self.objects = ObjectStore(db)
+        self.link = ReplicaLink()
+        self.objects = ObjectStore(db, self.link)
         self.revisions = RevisionLog(db)
         self.events = EventLog(db)
-        self.journal = Journal(db)
-        self.allocations = Allocations(db)
+        self.journal = Journal(db, self.link)
+        self.allocations = Allocations(db, self.link)
         self.leases = LeaseTable(db)
-        self.source_state = KeyValue(db, "source_state")
-        self.memory = Memory(db)
-        self.failovers = FailoverLog(db)
+        # The adopted revision and approvals are shared (``controller/revisions.py`` names).
+        self.source_state = KeyValue(
+            db,
+            "source_state",
+            link=self.link,
+            shared=frozenset({"adopted", "approvals"}),
+            shared_as="source",
+        )
+        self.memory = Memory(db, self.link)
+        self.failovers = FailoverLog(db, self.link)
         self.power = PowerLog(db)
         self.notifications = NotificationLog(db)
         self.notify_state = KeyValue(db, "notify_state")
@@ -138,6 +195,10 @@ class Store:
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Store:
         return cls(open_database(path, readonly=readonly))
+
+    def replicate_to(self, replica: Replica | None) -> None:
+        """Write shared rows through ``replica`` from now on (None: local only again)."""
+        self.link.replica = replica
 
     def close(self) -> None:
         self.db.close()
@@ -152,7 +213,9 @@ __all__ = [
     "Lease",
     "NotificationRecord",
     "PowerOp",
+    "Replica",
     "RevisionRecord",
+    "SharedKey",
     "Store",
     "StoredObject",
 ]

@@ -12,14 +12,19 @@ from datetime import datetime
 
 import sqlite_utils
 
+from homeport.controller.store.replica import ReplicaLink, shared_write
+
 
 class AllocationError(Exception):
     """The pool is exhausted."""
 
 
 class Allocations:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    """Shared with the other control planes as ``("alloc", pool, kind, name)``."""
+
+    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
         self.db = db
+        self.link = link or ReplicaLink()
 
     def get(self, pool: str, kind: str, name: str) -> int | None:
         row = self.db.execute(
@@ -53,15 +58,31 @@ class Allocations:
         candidates = [preferred] if preferred is not None else range(low, high + 1)
         for value in candidates:
             if value not in blocked:
-                self.db.execute(
-                    "INSERT INTO allocations (pool, value, kind, name, allocated_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [pool, value, kind, name, now.isoformat()],
-                )
+                self.put(pool, kind, name, value, at=now.isoformat())
                 return value
         raise AllocationError(f"no free {pool} in [{low}, {high}] for {kind}/{name}")
 
+    def put(self, pool: str, kind: str, name: str, value: int, *, at: str) -> None:
+        """Record one allocation as it is (no pool search)."""
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute(
+                "INSERT INTO allocations (pool, value, kind, name, allocated_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [pool, value, kind, name, at],
+            )
+            if replica is not None:
+                replica.put(("alloc", pool, kind, name), {"value": value, "at": at})
+
     def release(self, pool: str, kind: str, name: str) -> None:
-        self.db.execute(
-            "DELETE FROM allocations WHERE pool = ? AND kind = ? AND name = ?", [pool, kind, name]
-        )
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute(
+                "DELETE FROM allocations WHERE pool = ? AND kind = ? AND name = ?",
+                [pool, kind, name],
+            )
+            if replica is not None:
+                replica.delete(("alloc", pool, kind, name))
+
+    def all(self) -> dict[tuple[str, str, str], tuple[int, str]]:
+        """(pool, kind, name) → (value, allocated_at)."""
+        rows = self.db.execute("SELECT pool, kind, name, value, allocated_at FROM allocations")
+        return {(p, k, n): (int(v), str(a)) for p, k, n, v, a in rows}

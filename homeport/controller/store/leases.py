@@ -59,6 +59,16 @@ class LeaseTable:
                 )
             return Lease(name, holder, token, now + duration)
 
+    def record(self, lease: Lease, *, stamp: datetime) -> None:
+        """Note a lease held elsewhere (the etcd backend's view of its leader), as is."""
+        self.db.execute(
+            "INSERT INTO leases (name, holder, token, expires, acquired_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, token = excluded.token,"
+            " expires = excluded.expires, acquired_at = CASE WHEN leases.token = excluded.token"
+            " THEN leases.acquired_at ELSE excluded.acquired_at END",
+            [lease.name, lease.holder, lease.token, lease.expires, stamp.isoformat()],
+        )
+
     def release(self, name: str, holder: str) -> None:
         self.db.execute(
             "UPDATE leases SET expires = 0 WHERE name = ? AND holder = ?", [name, holder]

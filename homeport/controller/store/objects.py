@@ -3,6 +3,10 @@
 Written atomically per revision by ``adopt_revision`` (all objects or none); status is
 written by the engine after each reconcile. Objects removed from git stay, marked
 ``deleting``, until their reconciler has pruned what they own.
+
+Shared with the other control planes (etcd backend): status as ``("status", kind, name)``
+and objects awaiting their prune as ``("prune", kind, name)`` with their last manifest, so
+a new leader finishes prunes of objects it never saw.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from homeport.controller.store.replica import Replica, ReplicaLink, shared_write
 from homeport.controller.store.transaction import transaction
 from homeport.kinds import KINDS, ObjectStatus, Resource
 
@@ -94,8 +99,9 @@ def _row_to_object(row: dict[str, Any]) -> StoredObject:
 
 
 class ObjectStore:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
         self.db = db
+        self.link = link or ReplicaLink()
 
     def all(self) -> list[StoredObject]:
         return [_row_to_object(r) for r in self.db["objects"].rows_where(order_by="kind, name")]
@@ -123,6 +129,7 @@ class ObjectStore:
         existing = {o.key: o for o in self.all()}
         created: set[Key] = set()
         changed: set[Key] = set()
+        replica = self.link.active()
         with transaction(self.db):
             for item in desired:
                 manifest = canonical_manifest(item.resource)
@@ -149,6 +156,8 @@ class ObjectStore:
                     continue
                 old_digest = spec_hash(old.manifest)
                 bump = 1 if old_digest != digest or old.deleting else 0
+                if old.deleting and replica is not None:
+                    replica.delete(("prune", *item.key))
                 if bump:
                     changed.add(item.key)
                 self.db.execute(
@@ -175,14 +184,48 @@ class ObjectStore:
                     "UPDATE objects SET deleting = 1, updated_at = ? WHERE kind = ? AND name = ?",
                     [stamp, *key],
                 )
+            if replica is not None:
+                _share_prunes(replica, {k: existing[k] for k in removed})
         return created, changed, removed
 
     def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:
-        self.db.execute(
-            "UPDATE objects SET status = ?, updated_at = updated_at WHERE kind = ? AND name = ?",
-            [status.model_dump_json(), *key],
-        )
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute(
+                "UPDATE objects SET status = ?, updated_at = updated_at WHERE kind = ? AND name = ?",
+                [status.model_dump_json(), *key],
+            )
+            if replica is not None:  # observation: a new leader rebuilds it anyway
+                replica.put(("status", *key), status.model_dump(mode="json"), required=False)
 
     def forget(self, key: Key) -> None:
         """Drop an object whose prune has finished."""
-        self.db.execute("DELETE FROM objects WHERE kind = ? AND name = ?", list(key))
+        with shared_write(self.db, self.link) as replica:
+            self.db.execute("DELETE FROM objects WHERE kind = ? AND name = ?", list(key))
+            if replica is not None:
+                replica.delete(("prune", *key), required=False)
+                replica.delete(("status", *key), required=False)
+
+    def insert_deleting(self, manifest: dict[str, Any], *, revision: str, now: datetime) -> None:
+        """An object another control plane was pruning when this one took over."""
+        resource = KINDS[manifest["kind"]].model_validate(manifest)
+        stamp = now.isoformat()
+        self.db.execute(
+            "INSERT OR IGNORE INTO objects (kind, name, manifest, spec_hash, generation, revision,"
+            " file, line, deleting, status, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 1, ?, '', 0, 1, ?, ?, ?)",
+            [
+                resource.kind_name,
+                resource.metadata.name,
+                json.dumps(manifest),
+                spec_hash(manifest),
+                revision,
+                ObjectStatus().model_dump_json(),
+                stamp,
+                stamp,
+            ],
+        )
+
+
+def _share_prunes(replica: Replica, removed: dict[Key, StoredObject]) -> None:
+    for key, obj in removed.items():
+        replica.put(("prune", *key), obj.manifest)
