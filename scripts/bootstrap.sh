@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything homeport's demo and tests need on a fresh Debian machine:
-# Debian's caddy and git, then a virtualenv with homeport and its dev tools.
+# Debian's caddy, git, rsync and etcd-server (the HA tests start their own etcd members on
+# free loopback ports, never the system's), then a virtualenv with homeport and its dev tools.
 # Idempotent: re-running it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ need=()
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
