@@ -235,7 +235,8 @@ class DeleteFirewallRule(Action):
     rule_id: str
     pos: int
     seen: str
+    why: str = "homeport no longer wants"
     verb = "firewall-remove"
 
     def describe(self) -> str:
-        return f"VM {self.vmid}: remove firewall rule {self.rule_id} homeport no longer wants ({self.seen})"
+        return f"VM {self.vmid}: remove firewall rule {self.rule_id} {self.why} ({self.seen})"

@@ -206,9 +206,9 @@ def firewall_actions(
         else:
             stale.append(rule)
     for rule in sorted(stale, key=lambda r: -r.pos):
-        actions.append(
-            DeleteFirewallRule(node, vmid, rule.owner_id or "", rule.pos, describe_seen(rule))
-        )
+        rule_id = rule.owner_id or ""
+        why = "(a duplicate)" if rule_id in kept else "homeport no longer wants"
+        actions.append(DeleteFirewallRule(node, vmid, rule_id, rule.pos, describe_seen(rule), why))
     for rule_id, rule in kept.items():
         changed, delete = _differences(wanted[rule_id], rule)
         if changed:
