@@ -17,6 +17,7 @@ from homeport.cli.common import CONFIG_OPTION, settings_or_exit
 from homeport.cli.output import console
 from homeport.controller.config import Settings
 from homeport.controller.control import send_request
+from homeport.controller.ha.planes import operator_writes
 from homeport.controller.store import Store
 from homeport.kinds import lookup_kind
 
@@ -52,7 +53,8 @@ def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: 
         _pair_or_exit(store, name)
         before = store.failovers.for_pair(name)
         request["at"] = datetime.now(UTC).isoformat()
-        store.memory.set("StandbyPair.request", name, request, now=request["at"])
+        with operator_writes(store, settings):
+            store.memory.set("StandbyPair.request", name, request, now=request["at"])
     finally:
         store.close()
     out = console()
@@ -167,10 +169,12 @@ def _suspend(kind: str, name: str, config: Path | None, suspended: bool) -> None
     try:
         kind_name = _object_or_exit(store, kind, name)
         now = datetime.now(UTC).isoformat()
-        if suspended:
-            store.memory.set(f"{kind_name}.{SUSPEND_SLOT}", name, {"by": "cli", "at": now}, now=now)
-        else:
-            store.memory.forget(f"{kind_name}.{SUSPEND_SLOT}", name)
+        with operator_writes(store, settings):
+            if suspended:
+                document = {"by": "cli", "at": now}
+                store.memory.set(f"{kind_name}.{SUSPEND_SLOT}", name, document, now=now)
+            else:
+                store.memory.forget(f"{kind_name}.{SUSPEND_SLOT}", name)
     finally:
         store.close()
     word = "suspended" if suspended else "resumed"

@@ -15,9 +15,11 @@ import yaml
 from rich.table import Table
 
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
+from homeport.cli.coordination_view import render_coordination
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.cli.status_view import render_status, status_document
 from homeport.cli.views import age, message_of, object_document, state_of, summary_of
+from homeport.controller.ha.status import coordination_document
 from homeport.controller.store import Event, StoredObject
 from homeport.kinds import lookup_kind
 
@@ -38,15 +40,20 @@ def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OP
 
     Example: [bold]homeport status[/bold]  or  [bold]homeport status -o json[/bold]
     """
-    store = open_store_readonly(settings_or_exit(config))
+    settings = settings_or_exit(config)
+    store = open_store_readonly(settings)
     try:
         document = status_document(store)
     finally:
         store.close()
+    if settings.coordination.backend == "etcd":  # the control planes, live (docs/ha.md)
+        document["coordination"] = coordination_document(settings)
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)
         return
     render_status(document, console())
+    if "coordination" in document:
+        render_coordination(document["coordination"], console())
 
 
 def _table(objects: list[StoredObject], wide: bool) -> Table:

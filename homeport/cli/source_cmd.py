@@ -12,6 +12,7 @@ from homeport.controller.adoption import DELETE_BRANCH
 from homeport.controller.clock import SystemClock
 from homeport.controller.control import send_request
 from homeport.controller.daemon import make_source
+from homeport.controller.ha.planes import operator_writes
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
@@ -59,7 +60,8 @@ def approve(
         what = DELETE_BRANCH if delete_branch else revision
         if not delete_branch and len(revision) < 7:
             raise typer.BadParameter("give at least 7 characters of the sha")
-        sync.approve(what)
+        with operator_writes(store, settings):
+            sync.approve(what)
     finally:
         store.close()
     woke = send_request(settings.store.path, {"op": "sync"})

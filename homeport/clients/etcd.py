@@ -155,8 +155,12 @@ def range_op(key: str) -> dict[str, Any]:
     return {"request_range": {"key": encode(key)}}
 
 
-def _range_body(key: str, prefix: bool, limit: int, keys_only: bool) -> dict[str, Any]:
+def _range_body(
+    key: str, prefix: bool, limit: int, keys_only: bool, serializable: bool = False
+) -> dict[str, Any]:
     body: dict[str, Any] = {"key": encode(key)}
+    if serializable:
+        body["serializable"] = True  # the member's own copy: answers without quorum
     if prefix:
         body["range_end"] = encode(prefix_end(key))
     if limit:
@@ -452,9 +456,16 @@ class EtcdSyncClient:
         return _txn_result(self.call("/v3/kv/txn", _txn_body(compare, success, failure)))
 
     def range(
-        self, key: str, *, prefix: bool = False, limit: int = 0, keys_only: bool = False
+        self,
+        key: str,
+        *,
+        prefix: bool = False,
+        limit: int = 0,
+        keys_only: bool = False,
+        serializable: bool = False,
     ) -> tuple[list[KeyValue], int]:
-        data = self.call("/v3/kv/range", _range_body(key, prefix, limit, keys_only))
+        body = _range_body(key, prefix, limit, keys_only, serializable)
+        data = self.call("/v3/kv/range", body)
         kvs = [KeyValue.parse(kv) for kv in data.get("kvs", [])]
         return kvs, int(data.get("header", {}).get("revision", 0))
 
@@ -463,9 +474,9 @@ class EtcdSyncClient:
 
     def status(self, url: str) -> dict[str, Any]:
         """One member's status, asked of that member only (raises when it does not answer)."""
-        self._authenticate(url.rstrip("/"))
-        headers = {"Authorization": self._token} if self._token else {}
         try:
+            self._authenticate(url.rstrip("/"))
+            headers = {"Authorization": self._token} if self._token else {}
             response = self._http.post(
                 f"{url.rstrip('/')}/v3/maintenance/status", json={}, headers=headers
             )

@@ -115,7 +115,9 @@ class Daemon:
         )
         wake = asyncio.Event()
         wake.set()
-        planes.bind(enqueue=lambda keys: _requeue(engine, keys), wake_sync=wake.set)
+        planes.bind(
+            enqueue=lambda keys: _requeue(engine, keys), wake_sync=wake.set, touch=engine.queue.add
+        )
 
         def handle(message: dict[str, Any]) -> None:
             if message.get("op") == "reconcile":

@@ -41,7 +41,10 @@ class SharedStateFollower:
         on_leader_key: Callable[[], None],
         on_adopted: Callable[[dict[str, Any] | None], None],
         on_approvals: Callable[[], None],
+        on_object: Callable[[tuple[str, str]], None] = lambda key: None,
     ) -> None:
+        self.on_object = on_object
+        """A row about one object came from elsewhere (an operator's request): look at it."""
         self.client = client
         self.keys = keys
         self.store = store
@@ -127,6 +130,8 @@ class SharedStateFollower:
                     self._put(key, event.kv.json())
             if key == ("source", "adopted"):
                 self.on_adopted(event.kv.json() if event.kind != "DELETE" else None)
+            elif key[0] == "memory":
+                self.on_object((str(key[1]).split(".")[0], str(key[2])))
 
     def _newer_here(self, key: SharedKey, revision: int) -> bool:
         return self.replica.written.get(self.keys.key(key), 0) >= revision

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,6 +53,22 @@ def etcd_settings(settings: CoordinationSettings) -> EtcdSettings:
     )
 
 
+@contextlib.contextmanager
+def operator_writes(store: Store, settings: Settings) -> Iterator[None]:
+    """The CLI's requests (approvals, suspensions, failovers) also go to etcd — unfenced:
+    they are for whichever daemon leads, which sees them through its watch."""
+    if settings.coordination.backend != "etcd":
+        yield
+        return
+    client = EtcdSyncClient(etcd_settings(settings.coordination))
+    store.replicate_to(EtcdReplica(client, Keyspace(settings.coordination.prefix), None))
+    try:
+        yield
+    finally:
+        store.replicate_to(None)
+        client.close()
+
+
 class ControlPlanes:
     def __init__(self, *, settings: Settings, store: Store, clock: Clock, source: Source) -> None:
         self.settings = settings
@@ -62,6 +78,7 @@ class ControlPlanes:
         self.leadership: EtcdLeadership | None = None
         self._enqueue: Callable[[list[Key]], None] = lambda keys: None
         self._wake: Callable[[], None] = lambda: None
+        self._touch: Callable[[Key], None] = lambda key: None
         self._problem: str | None = None
         coordination = settings.coordination
         if coordination.backend != "etcd":
@@ -99,6 +116,7 @@ class ControlPlanes:
             on_leader_key=self.leadership.leader_changed,
             on_adopted=self.revisions.follow,
             on_approvals=lambda: self._wake(),
+            on_object=lambda key: self._touch(key),
         )
         self.takeover = TakeOver(
             client=self.client,
@@ -115,10 +133,18 @@ class ControlPlanes:
     def leadership_or(self, fallback: Callable[[], Leadership]) -> Leadership:
         return self.leadership if self.leadership is not None else fallback()
 
-    def bind(self, *, enqueue: Callable[[list[Key]], None], wake_sync: Callable[[], None]) -> None:
-        """What a take-over queues (every object, interrupted ones first) and wakes."""
+    def bind(
+        self,
+        *,
+        enqueue: Callable[[list[Key]], None],
+        wake_sync: Callable[[], None],
+        touch: Callable[[Key], None],
+    ) -> None:
+        """What a take-over queues (every object, interrupted ones first), what wakes the
+        revision sync, and what reconciles one object (an operator's request arrived)."""
         self._enqueue = enqueue
         self._wake = wake_sync
+        self._touch = touch
 
     async def run(self, stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as group:

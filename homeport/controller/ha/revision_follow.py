@@ -61,11 +61,13 @@ class RevisionFollower:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=retry)
             self._changed.clear()
-            if stop.is_set() or self.wanted is None or self.leading():
+            if self.leading():
+                self.wanted = None  # what the leader adopts itself is newer
+            if stop.is_set() or self.wanted is None:
                 continue
             try:
                 await self.apply(self.wanted)
-            except RevisionUnavailable as exc:
+            except RevisionUnavailable as exc:  # kept: tried again after ``retry``
                 log.warning("cannot follow the adopted revision yet: %s", exc)
 
     def current(self) -> str | None:
@@ -73,10 +75,12 @@ class RevisionFollower:
         return local.get("sha")
 
     async def apply(self, adopted: dict[str, Any]) -> bool:
-        """Make the local objects those of ``adopted``; False when they already were."""
+        """Make the local objects those of ``adopted``; False when they already were.
+        Done with it either way: a record this plane adopts itself later supersedes it."""
         async with self._lock:
             sha = str(adopted.get("sha") or "")
             if self.store.source_state.get(ADOPTED) is not None and self.current() == sha:
+                self._done(adopted)
                 return False
             desired = await self._desired(sha)
             now = self.clock.now()
@@ -86,7 +90,12 @@ class RevisionFollower:
                     ADOPTED, {"sha": sha, "keys": sorted(d.key for d in desired)}
                 )
             log.info("following revision %s adopted by the leader", sha[:12] or "(deleted)")
+            self._done(adopted)
             return True
+
+    def _done(self, adopted: dict[str, Any]) -> None:
+        if self.wanted is adopted:
+            self.wanted = None
 
     async def _desired(self, sha: str) -> list[DesiredObject]:
         if not sha:
