@@ -204,7 +204,11 @@ def _failure(response: httpx.Response) -> EtcdError:
         data = {}
     message = str(data.get("message") or data.get("error") or response.text[:200]).strip()
     code = int(data.get("code", 0) or 0)
-    if code in _AUTH_CODES or response.status_code in (401, 403):
+    if (
+        code in _AUTH_CODES
+        or response.status_code in (401, 403)
+        or "authentication failed" in message
+    ):
         return EtcdAuthFailed(f"etcd: {message}", code)
     if code in _RETRY_CODES or response.status_code in (502, 503, 504):
         return EtcdUnavailable(f"etcd: {message}", code)
