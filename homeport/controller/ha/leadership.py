@@ -232,9 +232,9 @@ class EtcdLeadership:
         return leader is not None and leader.create_revision == self._token
 
     # -- bookkeeping ----------------------------------------------------------------------
-    def _lost(self, why: str) -> None:
+    def _lost(self, why: str, *, level: int = logging.WARNING) -> None:
         if self._token:
-            log.warning("lost leadership (fencing token %d): %s", self._token, why)
+            log.log(level, "lost leadership (fencing token %d): %s", self._token, why)
         self._token = 0
         self._prepared = False
         if self._preparing is not None and not self._preparing.done():
@@ -284,7 +284,9 @@ class EtcdLeadership:
                 waiter.cancel()
 
     async def _resign(self) -> None:
-        self._lost("stopping")
+        self._lost(
+            "stopping; the lease is revoked so that another plane leads at once", level=logging.INFO
+        )
         self._prepared = False
         if not self._lease:
             return
