@@ -367,6 +367,8 @@ class EtcdClient:
                     batch = _watch_batch(line)
                     if batch is not None:
                         yield batch
+        except httpx.ReadTimeout:
+            return  # quiet for ``idle_timeout``: the caller watches again from where it was
         except httpx.HTTPError as exc:
             self.endpoints.failed(endpoint)
             raise EtcdUnavailable(f"watch on {endpoint}: {type(exc).__name__} {exc}", 14) from None

@@ -28,6 +28,7 @@ from homeport.controller.store.replica import SharedKey
 from homeport.reconcilers.errors import TemporaryError
 
 log = logging.getLogger(__name__)
+WRITTEN_KEPT = 20_000
 
 
 class FencedOut(TemporaryError):
@@ -72,7 +73,12 @@ class EtcdReplica:
 
     def _write(self, target: str, operation: dict[str, Any], *, required: bool) -> None:
         try:
-            self.written[target] = self._commit(operation)
+            revision = self._commit(operation)
+            self.written.pop(target, None)  # to the end: the most recent writes are kept
+            self.written[target] = revision
+            if len(self.written) > WRITTEN_KEPT:  # old writes are long past any watch event
+                for key in list(self.written)[: WRITTEN_KEPT // 2]:
+                    del self.written[key]
         except (FencedOut, SharedStateUnavailable) as exc:
             if required:
                 raise
