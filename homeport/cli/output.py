@@ -28,11 +28,13 @@ OUTPUT_OPTION = typer.Option(
 )
 
 
-def console(stderr: bool = False, *, wrap: bool = True) -> Console:
-    """A rich console that colours only when writing to a terminal and folds long lines to
-    its width (``wrap=False`` keeps one line per item, e.g. ``file:line`` problems)."""
+def console(stderr: bool = False, *, wrap: bool | None = None) -> Console:
+    """A rich console that colours only when writing to a terminal. Standard output folds
+    long lines to its width; standard error never does (``wrap=False``): an error is one
+    line to read and grep, wherever the terminal or the temporary path happens to end."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, highlight=False, soft_wrap=not wrap, force_terminal=None)
+    fold = not stderr if wrap is None else wrap
+    return Console(file=stream, highlight=False, soft_wrap=not fold, force_terminal=None)
 
 
 def print_data(data: Any, fmt: OutputFormat) -> None:
