@@ -35,4 +35,4 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests -m "not integration and not scenario"
 
 test: lint
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q --durations=15 tests
