@@ -48,15 +48,19 @@ async def test_failover_interrupted_by_a_leader_change_completes_once(tmp_path: 
             )
             memory = await world.view.memory("StandbyPair", "shop")
             assert memory["primary"] == "shop-b" and memory["failover"] is None
-            journal = await world.view.journal()
-            done = Counter(
-                e["verb"] for e in journal if e["state"] == "done" and e["kind"] == "StandbyPair"
-            )
-            assert done["failover"] == 1, done  # one epoch bump
-            assert done["promote"] == 1, done  # one promotion
+            journal = [e for e in await world.view.journal() if e["kind"] == "StandbyPair"]
+            done = Counter(e["verb"] for e in journal if e["state"] == "done")
+            # One epoch bump: cp1 started the failover (killed right after: its intent is
+            # left "interrupted", its effect — epoch 2, phase Fencing — is in the memory),
+            # and cp2 carried on with it instead of starting another.
+            started = [e for e in journal if e["verb"] == "failover"]
+            assert len(started) == 1, started
+            assert started[0]["holder"].startswith("cp1:")
+            assert started[0]["state"] in ("done", "interrupted")
+            assert done["promote"] == 1, done  # one promotion, by cp2
             assert done["failover-done"] == 1, done
-            holders = {e["verb"]: e["holder"] for e in journal if e["kind"] == "StandbyPair"}
-            assert holders["failover"].startswith("cp1:") and holders["promote"].startswith("cp2:")
+            promote = next(e for e in journal if e["verb"] == "promote" and e["state"] == "done")
+            assert promote["holder"].startswith("cp2:")
             records = await failover_records(world)
             assert [r["epoch"] for r in records] == [2], records
             assert records[0]["outcome"] == "completed"
