@@ -21,7 +21,7 @@ from homeport.controller.conditions import drop_condition, set_condition
 from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
 from homeport.controller.coordination import Leadership
-from homeport.controller.graph import DependencyGraph, startup_order
+from homeport.controller.graph import DependencyGraph, startup_order, unready_dependencies
 from homeport.controller.queue import QueueShutDown, WorkQueue
 from homeport.controller.store import Key, Store, StoredObject
 from homeport.controller.telemetry.hooks import Telemetry
@@ -165,7 +165,6 @@ class Engine:
         hold = None if obj.deleting else held(self.store.memory.get(HOLD_KIND, HOLD_NAME), *key)
         if hold is not None:
             return self._held(obj, hold)
-        graph = DependencyGraph(self.store.objects.all())
         if obj.deleting:
             if (
                 obj.manifest.get("metadata", {}).get("annotations", {}).get(PRUNE_ANNOTATION)
@@ -174,14 +173,16 @@ class Engine:
                 return self._forget(
                     obj, "PruneDisabled", "removed from git; left in place (prune disabled)"
                 )
-            blocking = graph.blocking_deletion(key)
+            blocking = self._graph().blocking_deletion(key)
             if blocking:
                 names = ", ".join(f"{k}/{n}" for k, n in blocking)
                 return self._waiting(
                     obj, "DependentsExist", f"waiting for {names} to be pruned first", None
                 )
         else:
-            unready = self._gating(reconciler, resource, graph.unready(key))
+            unready = self._gating(
+                reconciler, resource, unready_dependencies(obj, self.store.objects.get)
+            )
             if unready:
                 names = ", ".join(f"{k}/{n}" for k, n in unready)
                 return self._waiting(
@@ -194,7 +195,7 @@ class Engine:
             plan = reconciler.plan(resource, observed, now=self.clock.now())
             if plan.actions:
                 return await self._act(obj, reconciler, plan)
-            return self._settled(obj, plan, graph)
+            return self._settled(obj, plan)
         except PermanentError as exc:
             return self._stalled(obj, exc)
         except TemporaryError as exc:
@@ -309,7 +310,13 @@ class Engine:
             )
         return became_ready
 
-    def _settled(self, obj: StoredObject, plan: Plan, graph: DependencyGraph) -> Outcome:
+    def _graph(self) -> DependencyGraph:
+        """Every object's edges. It loads the whole estate, so it is built only where one
+        object's own references do not tell (a prune's dependents, a dependency turning
+        Ready): once per reconcile, it made a cold convergence quadratic in the estate."""
+        return DependencyGraph(self.store.objects.all())
+
+    def _settled(self, obj: StoredObject, plan: Plan) -> Outcome:
         if obj.deleting:
             if plan.gone:
                 return self._forget(obj, "Pruned", plan.reason or "removed")
@@ -327,7 +334,7 @@ class Engine:
             applied=True,
         )
         if became_ready:
-            for dependent in graph.dependents(obj.key):
+            for dependent in self._graph().dependents(obj.key):
                 self.queue.add(dependent)
         resync = (
             plan.requeue_after if plan.requeue_after is not None else self.settings.resync_interval

@@ -9,7 +9,7 @@ dependencies to be Ready; a removed object waits until nothing depends on it any
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from homeport.controller.store import Key, StoredObject
 from homeport.kinds import VM, App, Resource
@@ -19,6 +19,19 @@ KIND_ORDER = {"Machine": 0, "VM": 1, "App": 2, "StandbyPair": 3, "ProxyRoute": 4
 
 def dependencies_of(obj: StoredObject) -> list[Key]:
     return [(ref.kind, ref.name) for ref in obj.resource().dependencies()]
+
+
+def unready_dependencies(
+    obj: StoredObject, lookup: Callable[[Key], StoredObject | None]
+) -> list[Key]:
+    """Dependencies of ``obj`` that are missing, being deleted or not Ready, each looked up
+    on its own (no need to load the whole estate to gate one object)."""
+    waiting = []
+    for dep in dependencies_of(obj):
+        found = lookup(dep)
+        if found is None or found.deleting or not found.ready:
+            waiting.append(dep)
+    return waiting
 
 
 class DependencyGraph:
