@@ -295,3 +295,34 @@ async def test_machine_maintenance_drains_its_primaries(pair: Scenario) -> None:
     await until(lambda: _machine_object(pair, "m1")[0] == "True", timeout=30, what="m1 Ready")
     assert pair.memory()["primary"] == "shop-b"
     assert pair.memory()["epoch"] == 2
+
+
+async def test_automatic_failback_once_the_old_primary_stayed_healthy(pair: Scenario) -> None:
+    manifest = (ESTATE / "estate.yaml").read_text()
+    automatic = manifest.replace(
+        "  failover: {maxPerHour: 5}\n",
+        "  failover: {maxPerHour: 5}\n  failback: {mode: automatic, afterHealthySeconds: 3}\n",
+    )
+    assert automatic != manifest
+    pair.h.push({"manifests/estate.yaml": automatic}, "automatic failback")
+    await until(
+        lambda: pair.h.object("StandbyPair", "shop").generation > 1,  # type: ignore[union-attr]
+        timeout=30,
+        what="the new pair spec adopted",
+    )
+    vmid, _ = pair.vm("shop-a")
+    crashed = time.monotonic()
+    await pair.h.estate.guests.crash_vm(vmid)  # type: ignore[union-attr]
+    await pair.wait_promoted()
+    await until(
+        lambda: pair.memory().get("epoch") == 3 and pair.memory().get("phase") == "Healthy",
+        timeout=90,
+        what="the failback to shop-a (epoch 3)",
+    )
+    back = pair.failovers()[-1]
+    assert back["trigger"] == "failback" and back["rpo_seconds"] == 0.0
+    assert back["from_app"] == "shop-b" and back["to_app"] == "shop-a"
+    await until(
+        lambda: pair.traffic.samples[-1].app == "homeport-shop-a", timeout=30, what="shop-a serves"
+    )
+    pair.check_traffic(crashed)

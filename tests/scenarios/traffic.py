@@ -49,11 +49,19 @@ class Traffic:
         return order
 
     def check_one_primary_at_a_time(self) -> None:
-        """Once the new primary answered, the old one never answers again; epochs never go down."""
-        order = self.served_by()
-        assert len(order) == len(set(order)), (
-            f"two primaries reachable through Caddy: served by {order}"
-        )
+        """One App per epoch; once an epoch's primary answered, no earlier (epoch, App)
+        answers again (a failback to the first App comes with a newer epoch); epochs never
+        go down."""
+        runs: list[tuple[int | None, str]] = []
+        for sample in self.samples:
+            if sample.app and (not runs or runs[-1] != (sample.epoch, sample.app)):
+                runs.append((sample.epoch, sample.app))
+        assert len(runs) == len(set(runs)), f"two primaries reachable through Caddy: {runs}"
+        apps_per_epoch: dict[int | None, set[str]] = {}
+        for epoch, app in runs:
+            apps_per_epoch.setdefault(epoch, set()).add(app)
+        shared = {e: a for e, a in apps_per_epoch.items() if len(a) > 1}
+        assert not shared, f"one epoch served by two Apps: {shared}"
         epochs = [int(s.epoch) for s in self.samples if s.epoch is not None]
         assert epochs == sorted(epochs), "a response carried an older epoch after a newer one"
 

@@ -17,6 +17,7 @@ from homeport.clients.systemd import Systemd
 from homeport.kinds import App
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
+from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
@@ -170,14 +171,7 @@ async def _health(seen: AppObserved, desired: App, ctx: ReconcileContext) -> App
     address = seen.host if desired.spec.bind != "localhost" else None
     if address is None:
         return replace(seen, healthy=True)  # a localhost-only App is checked by systemd alone
-    host = f"[{address}]" if ":" in address else address
-    if check.type == "tcp":
-        result = await prober.tcp(address, desired.spec.port, timeout=check.timeout_seconds)
-    else:
-        url = f"http://{host}:{desired.spec.port}{check.path}"
-        result = await prober.http(
-            url, timeout=check.timeout_seconds, expected_status=check.expect_status
-        )
+    result = await check_health(prober, check, address, desired.spec.port)
     return replace(seen, healthy=result.ok, health_error=result.error)
 
 

@@ -186,6 +186,12 @@ def _steady(
 ) -> Plan:
     prev = seen.previous
     details: dict[str, Any] = {"address": seen.host, "port": desired.spec.port, "release": target}
+    # What is on the VM now is what homeport wants: remember it as installed, so a later
+    # change is not taken for drift (a StandbyPair rewrites the env file when it promotes).
+    if seen.env_sha == seen.desired_env_sha:
+        details["envSha"] = seen.env_sha
+    if seen.unit_sha == seen.desired_unit_sha:
+        details["unitSha"] = seen.unit_sha
     if seen.pair_epoch is not None:
         details.update(epoch=seen.pair_epoch, role=seen.pair_role)
     if seen.healthy:

@@ -26,6 +26,7 @@ from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App, StandbyPair
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
+from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.standbypair.actions import (
@@ -212,6 +213,8 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
         )
 
     async def _routes(self, routes: tuple[RouteTarget, ...], ctx: ReconcileContext) -> None:
+        if not routes:
+            return  # a pair nobody routes to fails over without Caddy
         caddy: CaddyClient = ctx.client("caddy")
         await caddy.ensure_server()
         for target in routes:
@@ -275,17 +278,32 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
         old = str(record.get("from") or memory.primary)
         memory.primary, memory.standby = action.app, old if old != action.app else memory.standby
         ctx.remember(memory.dump())  # the new epoch and roles are what the env files render
-        await self._restart_with_env(action.app, action.host, action.unit, action.env_path, ctx)
+        # A retried promotion (the App was slower than its startup grace) must not restart
+        # the App again; the failover record says which restarts already happened, so a
+        # daemon that died between writing the env file and the restart still restarts.
+        targets = [(action.app, action.host, action.unit, action.env_path)]
         if action.demote is not None:
-            app, host, unit, env_path = action.demote
-            await self._restart_with_env(app, host, unit, env_path, ctx)
+            targets.append(action.demote)
+        for app, host, unit, env_path in targets:
+            restarted = list((memory.failover or {}).get("restarted") or [])
+            await self._restart_with_env(app, host, unit, env_path, ctx, again=app in restarted)
+            if memory.failover is not None and app not in restarted:
+                memory.failover["restarted"] = [*restarted, app]
+                ctx.remember(memory.dump())
         await self._wait_healthy(action, ctx)
         memory = load_memory(pair, ctx)
         memory.phase = REROUTING
         self._step(memory, ctx, "Promoted", f"{action.app} serves with epoch {action.epoch}")
 
     async def _restart_with_env(
-        self, app_name: str, host: str, unit: str, env_path: str, ctx: ReconcileContext
+        self,
+        app_name: str,
+        host: str,
+        unit: str,
+        env_path: str,
+        ctx: ReconcileContext,
+        *,
+        again: bool = False,
     ) -> None:
         app = ctx.desired("App", app_name)
         if not isinstance(app, App):
@@ -294,17 +312,18 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
         systemd: Systemd = ctx.client("systemd")
         content = render_env_for(app, self.secrets_dir, ctx)
         await ssh.run(host, ["install", "-d", "-m", "0700", ENV_DIR])
-        await ssh.install_file(
+        changed = await ssh.install_file(
             host, env_path, Secret(content.decode()), mode=0o600, owner="root", group="root"
         )
-        await systemd.restart(host, unit)
+        if changed or not again or not await systemd.is_active(host, unit):
+            await systemd.restart(host, unit)
 
     async def _wait_healthy(self, action: Promote, ctx: ReconcileContext) -> None:
         prober: Prober = ctx.client("prober")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + action.timeout
         while True:
-            result = await prober.http(action.health_url, timeout=2.0)
+            result = await check_health(prober, action.health, action.host, action.port)
             if result.ok:
                 return
             if loop.time() > deadline:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action
 
 
@@ -81,8 +82,10 @@ class Promote(Action):
     unit: str
     env_path: str
     epoch: int
-    health_url: str
+    port: int
+    health: HealthCheck
     timeout: float
+    """The App's startup grace: how long the promoted App may take to pass its check."""
     demote: tuple[str, str, str, str] | None = None
     """(app, host, unit, env path) of the old primary to restart as standby (switchover)."""
     verb = "promote"

@@ -43,7 +43,7 @@ def member(
         app=app_name,
         host=str(vm_details["address"]) if vm_details.get("address") else None,
         port=app.spec.port,
-        health_path=app.spec.health_check.path,
+        health=app.spec.health_check,
         unit=paths.unit_name,
         env_path=paths.env_path,
         data_dir=app.data_dir,

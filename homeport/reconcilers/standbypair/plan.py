@@ -16,6 +16,7 @@ from typing import Any
 from homeport.clients.caddy_config import RouteSpec, reverse_proxy_route
 from homeport.clients.caddy_config import upstream as dial
 from homeport.kinds import StandbyPair
+from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
@@ -42,7 +43,6 @@ from homeport.reconcilers.standbypair.memory import (
     PairMemory,
 )
 
-PROMOTE_TIMEOUT = 30.0
 REQUEST_EXPIRY = timedelta(minutes=10)
 
 
@@ -53,7 +53,6 @@ class Member:
     app: str
     host: str | None = None
     port: int = 0
-    health_path: str = "/healthz"
     unit: str = ""
     env_path: str = ""
     data_dir: str = ""
@@ -63,15 +62,15 @@ class Member:
     app_ready: bool = False
     app_epoch: int | None = None
     maintenance: bool = False
-
-    @property
-    def health_url(self) -> str:
-        return f"http://{self.host}:{self.port}{self.health_path}"
+    health: HealthCheck = field(default_factory=HealthCheck)
+    """The App's declared health check (type, path, expected status, startup grace)."""
 
 
 @dataclass(frozen=True)
 class ProbeView:
     healthy: bool | None = None
+    healthy_since: str | None = None
+    """Start of the current run of passed probes."""
     failures: int = 0
     failed_since: str | None = None
     detected_at: str | None = None
@@ -113,7 +112,9 @@ def serving_route(route: PairRoute, member: Member, epoch: int) -> dict[str, Any
             hosts=[route.host],
             upstreams=[dial(member.host or "", member.port)],
             path_prefix=route.path_prefix,
-            health_uri=member.health_path if route.health_check else None,
+            health_uri=member.health.path
+            if route.health_check and member.health.type == "http"
+            else None,
             epoch=epoch,
         )
     )
@@ -241,7 +242,7 @@ def _healthy(
         and not _planned_outage(seen, seen.primary_probe)
     ):
         return _automatic(desired, seen, now, details)
-    if seen.primary.maintenance and seen.standby_probe.healthy:
+    if seen.primary.maintenance and seen.standby_probe.healthy and not seen.standby.maintenance:
         return Plan(
             actions=tuple(
                 _switchover(
@@ -249,6 +250,14 @@ def _healthy(
                 )
             ),
             details=details,
+        )
+    if _failback_due(desired, seen, now):
+        reason = (
+            f"{memory.standby} healthy for {spec.failback.after_healthy_seconds:.0f}s "
+            "(automatic failback)"
+        )
+        return Plan(
+            actions=tuple(_switchover(desired, seen, now, "failback", reason)), details=details
         )
     keys = [memory.primary, memory.standby]
     if (
@@ -290,6 +299,16 @@ def _healthy(
             details=details,
             conditions=tuple(conditions),
         )
+    if seen.primary.maintenance and seen.standby.maintenance:
+        conditions.append(
+            ConditionUpdate(
+                "Degraded",
+                "True",
+                "BothInMaintenance",
+                f"the Machines of both {memory.primary} and {memory.standby} are in maintenance;"
+                " the primary stays where it is until one of them ends its maintenance",
+            )
+        )
     if not seen.standby_probe.healthy:
         conditions.append(
             ConditionUpdate(
@@ -305,6 +324,23 @@ def _healthy(
         details=details,
         conditions=tuple(conditions),
         requeue_after=5,  # keeps the lag and the members' health in status fresh
+    )
+
+
+def _failback_due(desired: StandbyPair, seen: PairObserved, now: datetime) -> bool:
+    """Automatic failback: the declared primary serves again once it has been a healthy
+    standby for ``afterHealthySeconds`` (a planned switchover: drained, synced, no loss)."""
+    policy, memory = desired.spec.failback, seen.memory
+    since = seen.standby_probe.healthy_since
+    return (
+        policy.mode == "automatic"
+        and memory.standby == desired.spec.primary
+        and memory.established
+        and bool(seen.primary_probe.healthy)
+        and bool(seen.standby_probe.healthy)
+        and since is not None
+        and (now - datetime.fromisoformat(since)).total_seconds() >= policy.after_healthy_seconds
+        and not seen.standby.maintenance
     )
 
 
@@ -448,8 +484,9 @@ def _steps(
                 new.unit,
                 new.env_path,
                 epoch,
-                new.health_url,
-                PROMOTE_TIMEOUT,
+                new.port,
+                new.health,
+                new.health.startup_grace_seconds,
                 demote,
             )
         )

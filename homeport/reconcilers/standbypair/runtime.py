@@ -18,6 +18,7 @@ from homeport.clients.errors import SSHError
 from homeport.clients.probes import Prober, ProbeResult
 from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
+from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
 from homeport.reconcilers.standbypair.memory import HEALTHY
 from homeport.reconcilers.standbypair.observe import load_memory, member
@@ -36,7 +37,8 @@ class ProbeTracker:
     def record(self, ok: bool, error: str | None, at: datetime, threshold: int) -> bool:
         """Record one probe; True when this failure crosses the threshold."""
         if ok:
-            self.view = ProbeView(healthy=True)
+            since = self.view.healthy_since if self.view.healthy else at.isoformat()
+            self.view = ProbeView(healthy=True, healthy_since=since)
             return False
         failures = self.view.failures + 1
         since = self.view.failed_since or at.isoformat()
@@ -169,8 +171,15 @@ class PairRuntime:
         if target.host is None:
             return False, "address unknown"
         prober: Prober = ctx.client("prober")
-        url = f"http://{target.host}:{target.port}{pair.spec.probe.path}"
-        result = await prober.http(url, timeout=pair.spec.probe.timeout_seconds)
+        # The pair's own path and timeout, the App's kind of check and expected status.
+        result = await check_health(
+            prober,
+            target.health,
+            target.host,
+            target.port,
+            path=pair.spec.probe.path,
+            timeout=pair.spec.probe.timeout_seconds,
+        )
         if self.on_probe is not None:
             self.on_probe(pair.name, role, result)
         return result.ok, result.error

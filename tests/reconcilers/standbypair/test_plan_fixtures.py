@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from homeport.kinds import StandbyPair
+from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.standbypair import plan_pair
 from homeport.reconcilers.standbypair.memory import PairMemory
-from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
+from homeport.reconcilers.standbypair.plan import (
+    Member,
+    PairObserved,
+    PairRoute,
+    ProbeView,
+    serving_route,
+)
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -30,7 +37,10 @@ def _member(app: str, data: dict[str, Any]) -> Member:
         "app_ready": True,
         "app_epoch": 1,
     }
-    return Member(app=app, **{**defaults, **data})
+    merged = {**defaults, **data}
+    if "health" in merged:
+        merged["health"] = HealthCheck.model_validate(merged["health"])
+    return Member(app=app, **merged)
 
 
 def observed_for(case: Case) -> PairObserved:
@@ -82,3 +92,15 @@ def test_pair_plan(case: Case) -> None:
         ), [c.message for c in plan.conditions]
     if "state_reason" in case.expect:
         assert plan.state_reason == case.expect["state_reason"]
+
+
+@pytest.mark.parametrize(
+    ("check", "uri"), [({"type": "http"}, "/healthz"), ({"type": "tcp"}, None)]
+)
+def test_caddy_checks_a_pair_member_the_way_its_app_is_checked(
+    check: dict[str, str], uri: str | None
+) -> None:
+    member = _member("shop-b", {"health": check})
+    route = serving_route(PairRoute("shop", "shop.example.com"), member, 2)
+    active = route["handle"][0].get("health_checks", {}).get("active")
+    assert (active["uri"] if active else None) == uri
