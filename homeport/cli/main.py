@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from homeport import __version__
+from homeport.cli.output import console
+from homeport.controller.config import ConfigError
 
 app = typer.Typer(
     name="homeport",
@@ -73,4 +77,10 @@ _register()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ConfigError as exc:
+        # A command found its configuration unusable after startup (e.g. a token file it
+        # reads when it connects): one line, the same as a config file error.
+        console(stderr=True).print(f"error: {exc}", markup=False)
+        sys.exit(2)

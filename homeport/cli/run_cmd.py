@@ -49,5 +49,8 @@ def run(config: Path | None = CONFIG_OPTION) -> None:
 
     try:
         asyncio.run(main())
+    except ConfigError as exc:
+        console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
     finally:
         telemetry.shutdown()  # flushes the last spans and metrics

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncssh
 from opentelemetry.trace import Tracer
 
 from homeport.clients.caddy import CaddyClient
@@ -22,7 +23,7 @@ from homeport.clients.ssh import SSHSettings as SSHClientSettings
 from homeport.clients.systemd import Systemd
 from homeport.clients.tailscale import TailscaleClient
 from homeport.clients.tailscale import TailscaleSettings as TailscaleClientSettings
-from homeport.controller.config import Settings
+from homeport.controller.config import ConfigError, Settings
 from homeport.reconcilers.app import AppReconciler, AppSettings
 from homeport.reconcilers.backuppolicy import BackupPolicyReconciler, BackupSettings
 from homeport.reconcilers.base import Reconciler
@@ -34,8 +35,59 @@ from homeport.reconcilers.vm import VMReconciler, VMSettings
 from homeport.reconcilers.vm.observe import public_key_of
 
 
+class CredentialsError(ConfigError):
+    """A token or key file the configuration names cannot be used; says which and how."""
+
+
 async def build_clients(settings: Settings, *, tracer: Tracer | None = None) -> dict[str, Any]:
-    """One client per protocol, named as reconcilers ask for them (``ctx.client(name)``)."""
+    """One client per protocol, named as reconcilers ask for them (``ctx.client(name)``).
+
+    Raises ``CredentialsError`` (a ``ConfigError``) when a token or key file is unusable."""
+    try:
+        return _build_clients(settings, tracer)
+    except (OSError, ValueError, asyncssh.KeyImportError) as exc:
+        problem = _credential_problem(settings) or f"cannot set up the clients: {exc}"
+        raise CredentialsError(problem) from None
+
+
+def _credential_problem(settings: Settings) -> str | None:
+    """The first credential file that cannot be used, and how to fix it."""
+    checks = [
+        (
+            "[proxmox] token_file",
+            settings.proxmox.token_file,
+            "write the API token's secret there (mode 0600), see docs/quickstart.md",
+        ),
+        (
+            "[ssh] key_file",
+            settings.ssh.key_file,
+            "create it with `ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)",
+        ),
+        (
+            "[tailscale] token_file",
+            settings.tailscale.token_file,
+            "write a Tailscale API access token there (mode 0600)",
+        ),
+    ]
+    for what, path, fix in checks:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return f"cannot read {what} {path}: {reason}; {fix}"
+        if not text.strip():
+            return f"{what} {path} is empty; {fix}"
+    try:
+        asyncssh.read_private_key(str(settings.ssh.key_file))
+    except (asyncssh.KeyImportError, ValueError) as exc:
+        return (
+            f"cannot use [ssh] key_file {settings.ssh.key_file}: {exc}; create it with "
+            "`ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)"
+        )
+    return None
+
+
+def _build_clients(settings: Settings, tracer: Tracer | None) -> dict[str, Any]:
     px = settings.proxmox
     proxmox = ProxmoxClient(
         ProxmoxClientSettings(
@@ -99,6 +151,19 @@ async def close_clients(clients: dict[str, Any]) -> None:
             await close()
 
 
+def _public_key(key_file: Path) -> str:
+    """The public half of homeport's SSH key, for cloud-init: derived from the private key,
+    so a missing ``.pub`` file never leaves new VMs without homeport's key."""
+    try:
+        return public_key_of(key_file)
+    except (OSError, asyncssh.KeyImportError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CredentialsError(
+            f"cannot read [ssh] key_file {key_file}: {reason}; create it with "
+            "`ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)"
+        ) from None
+
+
 def build_reconcilers(
     settings: Settings, *, on_probe: ProbeObserver | None = None
 ) -> dict[str, Reconciler[Any, Any]]:
@@ -109,7 +174,7 @@ def build_reconcilers(
             vmid_min=settings.controller.vmid_min,
             vmid_max=settings.controller.vmid_max,
             ssh_port=settings.ssh.port,
-            homeport_public_key=public_key_of(key_file) if Path(f"{key_file}.pub").exists() else "",
+            homeport_public_key=_public_key(key_file),
             auth_key_expiry=settings.tailscale.auth_key_expiry,
             tailnet_ranges=tuple(settings.firewall.tailnet_ranges),
             control_plane=tuple(settings.firewall.control_plane),

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import asyncssh
+
 from homeport.clients.errors import AgentNotReady, ProxmoxError
 from homeport.clients.known_hosts import normalise_key
 from homeport.clients.proxmox import ProxmoxClient
@@ -28,6 +30,7 @@ from homeport.reconcilers.vm.plan import VMObserved
 
 RESOURCES = "proxmox.resources"
 DEVICES = "tailscale.devices"
+ESTATE_INDEX = "estate.firewall-index"
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
 GIB = 1024**3
 
@@ -195,7 +198,7 @@ async def observe_vm(
     firewall, inputs = None, None
     if desired is not None and desired.spec.firewall.manage:
         firewall = await _firewall(px, found)
-        inputs = firewall_inputs(desired, ctx, settings)
+        inputs = await firewall_inputs(desired, ctx, settings)
     return replace(
         base,
         firewall=firewall,
@@ -269,39 +272,69 @@ def _address(details: object) -> str | None:
     return str(value) if value else None
 
 
-def firewall_inputs(desired: VM, ctx: ReconcileContext, settings: VMSettings) -> FirewallInputs:
+@dataclass(frozen=True)
+class EstateIndex:
+    """What every VM's firewall rules are derived from, read once per resync (shared)."""
+
+    apps: dict[str, list[App]]
+    """VM → its Apps."""
+    addresses: dict[str, str | None]
+    """VM → its address."""
+    routers: list[str]
+    """The router VMs."""
+    pairs: list[StandbyPair]
+
+
+async def estate_index(ctx: ReconcileContext) -> EstateIndex:
+    async def load() -> EstateIndex:
+        apps: dict[str, list[App]] = {}
+        for app, _ in ctx.objects("App"):
+            if isinstance(app, App):
+                apps.setdefault(app.spec.vm, []).append(app)
+        vms = [(vm, details) for vm, details in ctx.objects("VM") if isinstance(vm, VM)]
+        return EstateIndex(
+            apps=apps,
+            addresses={vm.name: _address(dict(details)) for vm, details in vms},
+            routers=[vm.name for vm, _ in vms if vm.spec.role == "router"],
+            pairs=[p for p, _ in ctx.objects("StandbyPair") if isinstance(p, StandbyPair)],
+        )
+
+    index: EstateIndex = await ctx.shared(ESTATE_INDEX, load)
+    return index
+
+
+async def firewall_inputs(
+    desired: VM, ctx: ReconcileContext, settings: VMSettings
+) -> FirewallInputs:
     """What the VM's rules follow from: its Apps, the routers, its pairs' peers, the config."""
-    here = [a for a, _ in ctx.objects("App") if isinstance(a, App) and a.spec.vm == desired.name]
-    routers = [
-        (vm.name, _address(dict(details)))
-        for vm, details in ctx.objects("VM")
-        if isinstance(vm, VM) and vm.spec.role == "router" and vm.name != desired.name
-    ]
+    index = await estate_index(ctx)
+    here = index.apps.get(desired.name, [])
+    routers = [(r, index.addresses.get(r)) for r in index.routers if r != desired.name]
     return FirewallInputs(
         ssh_port=settings.ssh_port,
         tailnet_ranges=settings.tailnet_ranges,
         control_plane=settings.control_plane,
         apps=tuple(sorted((a.name, a.spec.port) for a in here if a.spec.bind != "localhost")),
         routers=tuple(sorted(routers)),
-        peers=tuple(sorted(_peers(desired, {a.name for a in here}, ctx))),
+        peers=tuple(sorted(_peers(desired, {a.name for a in here}, index))),
         caddy_admin_port=settings.caddy_admin_port,
     )
 
 
-def _peers(desired: VM, apps: set[str], ctx: ReconcileContext) -> list[tuple[str, str, str | None]]:
+def _peers(desired: VM, apps: set[str], index: EstateIndex) -> list[tuple[str, str, str | None]]:
     """(pair, peer VM, its address) for every StandbyPair with a member on this VM."""
+    vm_of = {a.name: vm for vm, listed in index.apps.items() for a in listed}
     found = []
-    for pair, _ in ctx.objects("StandbyPair"):
-        if not isinstance(pair, StandbyPair):
-            continue
+    for pair in index.pairs:
         members = (pair.spec.primary, pair.spec.standby)
         for here, there in (members, members[::-1]):
-            peer = ctx.desired("App", there) if here in apps else None
-            if isinstance(peer, App) and peer.spec.vm != desired.name:
-                address = _address(dict(ctx.status_details("VM", peer.spec.vm)))
-                found.append((pair.name, peer.spec.vm, address))
+            peer_vm = vm_of.get(there) if here in apps else None
+            if peer_vm is not None and peer_vm != desired.name:
+                found.append((pair.name, peer_vm, index.addresses.get(peer_vm)))
     return found
 
 
 def public_key_of(private_key_file: Path) -> str:
-    return " ".join(Path(f"{private_key_file}.pub").read_text().split()[:2])
+    """``type base64`` of the key pair's public half, derived from the private key."""
+    key = asyncssh.read_private_key(str(private_key_file))
+    return " ".join(key.export_public_key().decode().split()[:2])
