@@ -31,6 +31,7 @@ from homeport.controller.ha.planes import ControlPlanes
 from homeport.controller.notify import run_notifier
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
+from homeport.controller.storelock import exclusive_store
 from homeport.controller.telemetry.hooks import Telemetry
 from homeport.reconcilers.base import Reconciler
 from homeport.source.sources import DirectorySource, GitSource, Source
@@ -73,6 +74,10 @@ class Daemon:
     """Spans and metrics (owned by the caller, who shuts it down); None: disabled."""
 
     async def run(self, stop: asyncio.Event) -> None:
+        with exclusive_store(self.settings.store.path):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         store = self.store = Store.open(settings.store.path)
         source = make_source(settings)

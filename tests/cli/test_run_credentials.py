@@ -14,35 +14,12 @@ import pytest
 from homeport.controller.config import load_settings
 from homeport.controller.wiring import build_reconcilers
 from homeport.reconcilers.vm import VMReconciler
-
-CONFIG = """
-[store]
-path = "state.db"
-[source]
-directory = "manifests"
-[proxmox]
-port = 9
-token_file = "proxmox-token"
-[tailscale]
-token_file = "tailscale-token"
-[ssh]
-key_file = "id_ed25519"
-known_hosts = "known_hosts"
-[secrets]
-directory = "secrets"
-"""
+from tests.daemon_config import write_daemon_config
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    (tmp_path / "manifests").mkdir()
-    (tmp_path / "proxmox-token").write_text("00000000-0000-0000-0000-000000000000\n")
-    (tmp_path / "tailscale-token").write_text("tskey-api-test\n")
-    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(tmp_path / "id_ed25519"))
-    (tmp_path / "known_hosts").touch()
-    path = tmp_path / "homeport.toml"
-    path.write_text(CONFIG)
-    return path
+    return write_daemon_config(tmp_path)
 
 
 def homeport(*args: str) -> subprocess.CompletedProcess[str]:

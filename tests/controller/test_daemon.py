@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from homeport.controller.config import Settings
+from homeport.controller.control import control_socket_path
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store
+from homeport.controller.storelock import StoreInUse
 from homeport.source.hooks import init_repository
 from tests.controller.fakes import FakeReconciler, FakeWorld
 from tests.gitwork import WorkClone, machine
@@ -84,7 +86,9 @@ async def test_push_is_adopted_and_converged(tmp_path: Path) -> None:
     assert world.mutations == ["create Machine/a size=8", "create Machine/b size=8"]
 
 
-async def test_second_daemon_on_the_same_store_waits(tmp_path: Path) -> None:
+async def test_second_daemon_on_the_same_store_is_refused(tmp_path: Path) -> None:
+    """Two daemons on one store would share its control socket and journal: the second
+    stops before touching anything, and the first carries on, still reachable."""
     repo = init_repository(tmp_path / "estate.git")
     work = WorkClone(repo, tmp_path / "work")
     work.write("m.yaml", machine("a"))
@@ -99,12 +103,15 @@ async def test_second_daemon_on_the_same_store_waits(tmp_path: Path) -> None:
     )
     async with running(first):
         await until(lambda: ("Machine", "a") in world.things)
-        async with running(second):
-            await asyncio.sleep(0.5)
-            assert first.leadership is not None
-            assert second.leadership is not None
-            assert first.leadership.is_leader()
-            assert not second.leadership.is_leader()
+        with pytest.raises(StoreInUse, match="another homeport daemon"):
+            await second.run(asyncio.Event())
+        assert second.store is None
+        assert first.leadership is not None and first.leadership.is_leader()
+        assert control_socket_path(settings.store.path).exists()
+        work.write("m.yaml", machine("a").replace("cores: 8", "cores: 4"))
+        work.commit()
+        work.push()
+        await until(lambda: world.things[("Machine", "a")] == {"size": 4})
     assert second_world.mutations == []
 
 
