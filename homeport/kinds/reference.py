@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from homeport.kinds import KIND_MODELS
-from homeport.kinds.common import API_VERSION, ObjectStatus, Resource
+from homeport.kinds.common import API_VERSION, ObjectMeta, ObjectStatus, Resource
 
 INTRO = f"""# Manifest reference
 
@@ -163,6 +163,8 @@ def render_reference() -> str:
         lines += _model_table(model)
         seen.add(spec_model)
         lines += _model_table(spec_model) + _walk(spec_model, seen)
+    lines += ["## Metadata", "", "Every object's `metadata`, whatever its kind.", ""]
+    lines += _model_table(ObjectMeta) + _walk(ObjectMeta, seen)
     lines += ["## Status", "", "Written by homeport to its store for every object.", ""]
     lines += _model_table(ObjectStatus) + _walk(ObjectStatus, seen)
     return "\n".join(lines).rstrip() + "\n"

@@ -105,7 +105,7 @@ def _v1(db: sqlite_utils.Database) -> None:
             "id": int,
             "pair": str,
             "epoch": int,
-            "trigger": str,  # automatic | manual | failback | switchover
+            "trigger": str,  # automatic | manual | failover | failback | maintenance
             "from_app": str,
             "to_app": str,
             "phase": str,
@@ -203,8 +203,16 @@ def migrate(db: sqlite_utils.Database) -> int:
     """Apply pending migrations; return the resulting version."""
     version = schema_version(db)
     for target, migration in enumerate(MIGRATIONS[version:], start=version + 1):
-        migration(db)
-        db.execute(f"PRAGMA user_version = {target}")
+        # The connection is in autocommit mode: the transaction is explicit, so a crash
+        # or an error mid-migration leaves the schema at version N, never half of N+1.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migration(db)
+            db.execute(f"PRAGMA user_version = {target}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
     return schema_version(db)
 
 

@@ -21,7 +21,7 @@ class RouteTarget:
 @dataclass(frozen=True)
 class StartFailover(Action):
     epoch: int
-    trigger: str  # automatic | switchover | failback
+    trigger: str  # automatic | manual (primary down) | failover | failback | maintenance
     from_app: str
     to_app: str
     reason: str

@@ -32,9 +32,9 @@ class PairMemory:
     automatic_failovers: list[str] = field(default_factory=list)
     """Timestamps of automatic failovers (the failover budget counts the last hour)."""
     replication_keys: list[str] = field(default_factory=list)
+    """The (primary, standby) Apps whose VMs hold the replication key."""
     established: bool = False
     """Both members were healthy (and synced) once; before that nothing fails over."""
-    """The (primary, standby) Apps whose VMs hold the replication key."""
 
     @classmethod
     def load(cls, data: dict[str, Any], *, primary: str, standby: str) -> PairMemory:
