@@ -33,6 +33,9 @@ from homeport.clients.errors import ClientError
 # UNAVAILABLE. ("etcdserver: request timed out" arrives as UNKNOWN on etcd 3.4.)
 _RETRY_CODES = {2, 4, 14}
 _AUTH_CODES = {7, 16}
+# A TLS alert that arrives after the handshake (TLS 1.3: a member refusing the client's
+# certificate) can surface as ssl.SSLError rather than as an httpx error.
+TRANSPORT_ERRORS = (httpx.HTTPError, ssl.SSLError)
 
 
 class EtcdError(ClientError):
@@ -269,7 +272,7 @@ class EtcdClient:
                     response = await self._http.post(
                         f"{endpoint}{path}", json=dict(body), headers=self._headers()
                     )
-                except httpx.HTTPError as exc:
+                except TRANSPORT_ERRORS as exc:
                     problems.append(f"{endpoint}: {type(exc).__name__} {exc}".strip())
                     self.endpoints.failed(endpoint)
                     break
@@ -369,7 +372,7 @@ class EtcdClient:
                         yield batch
         except httpx.ReadTimeout:
             return  # quiet for ``idle_timeout``: the caller watches again from where it was
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             self.endpoints.failed(endpoint)
             raise EtcdUnavailable(f"watch on {endpoint}: {type(exc).__name__} {exc}", 14) from None
 
@@ -436,7 +439,7 @@ class EtcdSyncClient:
                     response = self._http.post(
                         f"{endpoint}{path}", json=dict(body), headers=headers
                     )
-                except httpx.HTTPError as exc:
+                except TRANSPORT_ERRORS as exc:
                     problems.append(f"{endpoint}: {type(exc).__name__} {exc}".strip())
                     self.endpoints.failed(endpoint)
                     break
@@ -486,7 +489,7 @@ class EtcdSyncClient:
             response = self._http.post(
                 f"{url.rstrip('/')}/v3/maintenance/status", json={}, headers=headers
             )
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             raise EtcdUnavailable(f"{url}: {type(exc).__name__} {exc}".strip(), 14) from None
         if response.status_code != 200:
             raise _failure(response)

@@ -9,14 +9,17 @@ mutation so the next reconcile sees the change.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from homeport.controller.clock import Clock
+from homeport.controller.logs import object_fields
 from homeport.controller.store import Key, Store
 from homeport.kinds import Resource
 
+log = logging.getLogger(__name__)
 FailoverObserver = Callable[[str, int, Mapping[str, Any]], None]
 """Told (pair, epoch, fields) after each write of a failover record (telemetry)."""
 
@@ -148,6 +151,14 @@ class ObjectContext:
         return self.base.store.backups.for_vm(vm)
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        log.log(
+            logging.WARNING if warning else logging.INFO,
+            "%s/%s: %s: %s",
+            *self.key,
+            reason,
+            message,
+            extra=object_fields(*self.key, reason=reason),
+        )
         self.base.store.events.emit(
             kind=self.key[0],
             name=self.key[1],

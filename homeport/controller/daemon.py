@@ -213,6 +213,7 @@ class Daemon:
                 result.decision.outcome,
                 result.decision.reason,
                 result.decision.message,
+                extra={"revision": sha},
             )
             for error in result.errors:
                 log.warning("%s", error.render())

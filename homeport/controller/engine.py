@@ -22,6 +22,7 @@ from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
 from homeport.controller.coordination import Leadership
 from homeport.controller.graph import DependencyGraph, startup_order, unready_dependencies
+from homeport.controller.logs import object_fields
 from homeport.controller.queue import QueueShutDown, WorkQueue
 from homeport.controller.store import Key, Store, StoredObject
 from homeport.controller.telemetry.hooks import Telemetry
@@ -102,7 +103,10 @@ class Engine:
         interrupted = self.store.journal.mark_interrupted(now=self.clock.now())
         for entry in interrupted:
             log.warning(
-                "action interrupted by the last shutdown: %s %s", entry.kind, entry.description
+                "action interrupted by the last shutdown: %s %s",
+                entry.kind,
+                entry.description,
+                extra=object_fields(entry.kind, entry.name, action=entry.verb),
             )
             self.queue.add((entry.kind, entry.name))
         self.enqueue_all()
@@ -201,7 +205,7 @@ class Engine:
         except TemporaryError as exc:
             return self._retry(obj, exc.reason, str(exc), exc.delay)
         except Exception as exc:  # a reconciler bug must not stop the estate
-            log.exception("reconcile of %s/%s failed", *key)
+            log.exception("reconcile of %s/%s failed", *key, extra=object_fields(*key))
             return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
 
     def _suspended_by_cli(self, key: Key) -> bool:
@@ -305,10 +309,30 @@ class Engine:
             self.store.objects.set_status(obj.key, new, now)
         became_ready = ready is not None and ready[0] == "True" and not was_ready
         if became_ready:
-            self.store.events.emit(
-                kind=obj.kind, name=obj.name, reason="Ready", message="converged", now=now
-            )
+            self._event(obj, "Ready", "converged")
         return became_ready
+
+    def _event(
+        self, obj: StoredObject, reason: str, message: str, *, level: int = logging.INFO
+    ) -> None:
+        """An event in the store (``homeport events``) and the same line in the log."""
+        log.log(
+            level,
+            "%s/%s: %s: %s",
+            obj.kind,
+            obj.name,
+            reason,
+            message,
+            extra=object_fields(obj.kind, obj.name, reason=reason, revision=obj.revision[:12]),
+        )
+        self.store.events.emit(
+            kind=obj.kind,
+            name=obj.name,
+            reason=reason,
+            message=message,
+            now=self.clock.now(),
+            warning=level >= logging.WARNING,
+        )
 
     def _graph(self) -> DependencyGraph:
         """Every object's edges. It loads the whole estate, so it is built only where one
@@ -380,28 +404,14 @@ class Engine:
             reconciling=("False", exc.reason, message),
             stalled=("True", exc.reason, message),
         )
-        self.store.events.emit(
-            kind=obj.kind,
-            name=obj.name,
-            reason=exc.reason,
-            message=message,
-            now=self.clock.now(),
-            warning=True,
-        )
+        self._event(obj, exc.reason, message, level=logging.ERROR)
         return Outcome(obj.key, "stalled", message=message, reason=exc.reason)
 
     def _retry(self, obj: StoredObject, reason: str, message: str, delay: float | None) -> Outcome:
         self._write_status(
             obj, ready=("False", reason, message), reconciling=("True", reason, message)
         )
-        self.store.events.emit(
-            kind=obj.kind,
-            name=obj.name,
-            reason=reason,
-            message=message,
-            now=self.clock.now(),
-            warning=True,
-        )
+        self._event(obj, reason, message, level=logging.WARNING)
         if delay is not None:
             self.queue.add_after(obj.key, delay)
         else:
@@ -411,9 +421,7 @@ class Engine:
     def _forget(self, obj: StoredObject, reason: str, message: str) -> Outcome:
         self.store.objects.forget(obj.key)
         self.store.memory.forget(*obj.key)
-        self.store.events.emit(
-            kind=obj.kind, name=obj.name, reason=reason, message=message, now=self.clock.now()
-        )
+        self._event(obj, reason, message)
         for dep in DependencyGraph([obj]).requires.get(obj.key, []):
             self.queue.add(dep)  # a dependency may be waiting for this prune
         return Outcome(obj.key, "pruned", message=message)

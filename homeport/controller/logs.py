@@ -10,6 +10,15 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+FIELDS = (
+    ("object_kind", "kind"),
+    ("object_name", "name"),
+    ("reason", "reason"),
+    ("action", "action"),
+    ("revision", "revision"),
+)
+"""(LogRecord attribute, JSON field) of the structured fields."""
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -19,12 +28,29 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("kind", "name", "action", "revision"):
-            if hasattr(record, key):
-                entry[key] = getattr(record, key)
+        # LogRecord owns ``name`` (the logger's): the object's is carried as ``object_name``.
+        for field, key in FIELDS:
+            if hasattr(record, field):
+                entry[key] = getattr(record, field)
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+def object_fields(
+    kind: str,
+    name: str,
+    *,
+    reason: str | None = None,
+    action: str | None = None,
+    revision: str | None = None,
+) -> dict[str, str]:
+    """``extra=`` for a log line about one object: JSON logs carry them as fields."""
+    fields = {"object_kind": kind, "object_name": name}
+    for key, value in (("reason", reason), ("action", action), ("revision", revision)):
+        if value:
+            fields[key] = value
+    return fields
 
 
 def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from homeport.controller.clock import FakeClock
@@ -86,7 +86,7 @@ def run_sequence(ops: list[tuple[object, ...]]) -> None:
         state: dict[str, int] = {}
         files: dict[str, str] = {}
         try:
-            for op in ops:
+            for step, op in enumerate(ops):
                 valid = True
                 if op[0] == "set":
                     name, cores = str(op[1]), int(op[2])  # type: ignore[call-overload]
@@ -97,7 +97,7 @@ def run_sequence(ops: list[tuple[object, ...]]) -> None:
                     work.remove(files.pop(str(op[1])))
                     del state[str(op[1])]
                 elif op[0] == "rename" and op[1] in state:
-                    new = f"moved/{op[1]}-{len(files)}.yml"
+                    new = f"moved/{op[1]}-{step}.yml"  # unique: a rename always moves the file
                     (work.path / "moved").mkdir(exist_ok=True)
                     work.git("mv", files[str(op[1])], new)
                     files[str(op[1])] = new
@@ -142,5 +142,6 @@ def run_sequence(ops: list[tuple[object, ...]]) -> None:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
+@example([("set", "a", 1), ("rename", "a"), ("rename", "a")])  # a file moved twice
 def test_adopted_state_always_matches_the_policy(ops: list[tuple[object, ...]]) -> None:
     run_sequence(ops)
