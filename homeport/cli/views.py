@@ -32,20 +32,25 @@ def state_of(obj: StoredObject) -> str:
     """One word for the object's state: Ready, Progressing, Waiting, Stalled, Degraded, ..."""
     if obj.deleting:
         return "Pruning"
+    reconciling = condition(obj, "Reconciling")
+    if reconciling is not None and reconciling.reason == "Suspended":
+        return "Suspended"  # whatever Ready last said, nothing is converged meanwhile
     if obj.condition("Stalled") == "True":
         return "Stalled"
     if obj.condition("Degraded") == "True":
         return "Degraded"
     ready = condition(obj, "Ready")
     if ready is None:
-        reconciling = condition(obj, "Reconciling")
-        return "Suspended" if reconciling and reconciling.reason == "Suspended" else "Pending"
+        return "Pending"
     if ready.status == "True":
         return "Ready"
     return ready.reason or "NotReady"
 
 
 def message_of(obj: StoredObject) -> str:
+    reconciling = condition(obj, "Reconciling")
+    if reconciling is not None and reconciling.reason == "Suspended":
+        return reconciling.message
     for type_ in ("Stalled", "Degraded", "Ready", "Reconciling"):
         found = condition(obj, type_)
         if (

@@ -164,8 +164,15 @@ class Engine:
         if reconciler is None:
             return self._waiting(obj, "NoReconciler", f"no reconciler for kind {key[0]}", None)
         resource = None if obj.deleting else obj.resource()
-        if resource is not None and (resource.suspended or self._suspended_by_cli(key)):
-            return self._suspended(obj)
+        if resource is not None and resource.suspended:
+            return self._suspended(obj, "spec.suspend is true")
+        by_cli = None if resource is None else self._suspended_by_cli(key)
+        if by_cli:
+            return self._suspended(
+                obj,
+                f"suspended by `homeport suspend` at {by_cli}; "
+                f"`homeport resume {key[0].lower()} {key[1]}` resumes it",
+            )
         hold = None if obj.deleting else held(self.store.memory.get(HOLD_KIND, HOLD_NAME), *key)
         if hold is not None:
             return self._held(obj, hold)
@@ -208,8 +215,10 @@ class Engine:
             log.exception("reconcile of %s/%s failed", *key, extra=object_fields(*key))
             return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
 
-    def _suspended_by_cli(self, key: Key) -> bool:
-        return bool(self.store.memory.get(f"{key[0]}.suspend", key[1]))
+    def _suspended_by_cli(self, key: Key) -> str | None:
+        """When ``homeport suspend`` paused the object (None: it did not)."""
+        request = self.store.memory.get(f"{key[0]}.suspend", key[1])
+        return str(request.get("at") or "an unknown time") if request else None
 
     @staticmethod
     def _gating(reconciler: Reconciler[Any, Any], resource: Any, unready: list[Key]) -> list[Key]:
@@ -379,10 +388,8 @@ class Engine:
         after = requeue_after if requeue_after is not None else self.settings.resync_interval
         return Outcome(obj.key, "waiting", requeue_after=after, message=message)
 
-    def _suspended(self, obj: StoredObject) -> Outcome:
-        self._write_status(
-            obj, ready=None, reconciling=("False", "Suspended", "spec.suspend is true")
-        )
+    def _suspended(self, obj: StoredObject, why: str) -> Outcome:
+        self._write_status(obj, ready=None, reconciling=("False", "Suspended", why))
         return Outcome(obj.key, "suspended", message="suspended")
 
     def _held(self, obj: StoredObject, why: str) -> Outcome:

@@ -74,6 +74,12 @@ async def test_suspend_resume_and_reconcile(tmp_path: Path) -> None:
             ),  # type: ignore[union-attr]
             what="suspended",
         )
+        listed = await cli(h, "get", "apps")
+        row = next(line for line in listed.output.splitlines() if "shop-b" in line)
+        assert "Suspended" in row, listed.output
+        described = await cli(h, "describe", "app", "shop-b")
+        assert "suspended by `homeport suspend` at" in described.output
+        assert "homeport resume app shop-b" in described.output
         assert (await cli(h, "resume", "app", "shop-b")).exit_code == 0
         assert (await cli(h, "reconcile", "app", "shop-b")).exit_code == 0
         await until(
