@@ -96,8 +96,14 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         elif isinstance(action, PowerVM):
             await self._power(px, action)
         elif isinstance(action, MigrateVM):
+            # A live migration must be allowed to copy local disks (local-lvm, ZFS):
+            # without the flag PVE aborts it; with shared storage there is nothing to copy.
             task = await px.migrate_vm(
-                action.node, action.vmid, target=action.target, online=action.online
+                action.node,
+                action.vmid,
+                target=action.target,
+                online=action.online,
+                with_local_disks=action.online,
             )
             await self._wait(px, task, CLONE_TIMEOUT)
         elif isinstance(action, JoinTailnet):

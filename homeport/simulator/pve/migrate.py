@@ -78,10 +78,13 @@ def request_migrate(world: World, node: str, vmid: int, params: dict[str, Any], 
             f"Cannot live-migrate replicated VM to node '{target}' - not a replication target"
         )
     kind = "hamigrate" if world.ha.managed(vmid) else "qmigrate"
-    return world.tasks.spawn(world, node, kind, str(vmid), user, _worker(vmid, target, online_mode))
+    local_disks = bool(params.get("with-local-disks"))
+    return world.tasks.spawn(
+        world, node, kind, str(vmid), user, _worker(vmid, target, online_mode, local_disks)
+    )
 
 
-def _worker(vmid: int, target: str, online_mode: bool) -> Worker:
+def _worker(vmid: int, target: str, online_mode: bool, with_local_disks: bool) -> Worker:
     async def worker(ctx: TaskContext) -> None:
         world = ctx.world
         await ctx.lock_vm(vmid)
@@ -97,7 +100,7 @@ def _worker(vmid: int, target: str, online_mode: bool) -> Worker:
             raise PveError("migration aborted")
         vm.set_lock("migrate", ctx.task.text)
         try:
-            await _migrate(ctx, vm, target, online_mode)
+            await _migrate(ctx, vm, target, online_mode, with_local_disks)
         except Exception:
             vm.clear_lock()
             raise
@@ -107,7 +110,9 @@ def _worker(vmid: int, target: str, online_mode: bool) -> Worker:
     return worker
 
 
-async def _migrate(ctx: TaskContext, vm: Vm, target: str, online_mode: bool) -> None:
+async def _migrate(
+    ctx: TaskContext, vm: Vm, target: str, online_mode: bool, with_local_disks: bool
+) -> None:
     world = ctx.world
     source = vm.node
     ctx.log(f"starting migration of VM {vm.vmid} to node '{target}' ({world.nodes[target].ip})")
@@ -120,6 +125,15 @@ async def _migrate(ctx: TaskContext, vm: Vm, target: str, online_mode: bool) -> 
             await ctx.sleep(1)
             continue
         ctx.log(f"found local disk '{volume.volid}' (attached)")
+        if online_mode and not with_local_disks:
+            # QemuMigrate.pm refuses inside the task (phase 1), as PVE logs it.
+            ctx.log(
+                f"can't migrate local disk '{volume.volid}': can't live migrate attached "
+                "local disks without with-local-disks option"
+            )
+            ctx.log("ERROR: Failed to sync data - can't migrate VM - check log")
+            ctx.log("aborting phase 1 - cleanup resources")
+            raise PveError("migration aborted")
         storage = world.storages[volume.storage]
         st.check_space(world, storage, target, volume.used, st.no_space_copy(volume.size))
         await ctx.sleep(world.timings.migrate_per_32g * volume.size / (32 * GIB))

@@ -120,7 +120,9 @@ def test_migrate_offline_and_online(sim: Target) -> None:
     with pytest.raises(ResourceException) as err:
         moved.migrate.post(target="pve1")
     assert err.value.content == "can't migrate running VM without --online"
-    sim.ok("pve3", moved.migrate.post(target="pve1", online=1))
+    refused = sim.wait_task("pve3", moved.migrate.post(target="pve1", online=1))
+    assert refused["exitstatus"] == "migration aborted"
+    sim.ok("pve3", moved.migrate.post(target="pve1", online=1, **{"with-local-disks": 1}))
     assert sim.api.nodes("pve1").qemu(220).status.current.get()["status"] == "running"
 
 
