@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import asyncssh
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from homeport.cli.main import app
+from tests.daemon_config import write_daemon_config
 from tests.gitwork import machine
 
 pytestmark = pytest.mark.integration
@@ -33,37 +33,9 @@ def free_port() -> int:
 def write_config(tmp_path: Path, listen: str) -> Path:
     """A daemon over a directory of manifests whose Proxmox API is not there (port 9 on
     loopback): every reconcile fails at once, which is enough to be measured."""
-    (tmp_path / "manifests").mkdir()
+    telemetry = f'[telemetry]\nmetrics = "prometheus"\nprometheus_listen = "{listen}"\n'
+    config = write_daemon_config(tmp_path, extra=telemetry)
     (tmp_path / "manifests" / "machines.yaml").write_text(machine("pve1"))
-    (tmp_path / "proxmox-token").write_text("00000000-0000-0000-0000-000000000000\n")
-    (tmp_path / "tailscale-token").write_text("tskey-api-test\n")
-    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(tmp_path / "id_ed25519"))
-    (tmp_path / "known_hosts").touch()
-    config = tmp_path / "homeport.toml"
-    config.write_text(
-        f"""
-[store]
-path = "state.db"
-[source]
-directory = "manifests"
-[controller]
-backoff_base = 0.2
-[proxmox]
-port = 9
-token_file = "proxmox-token"
-timeout = 1.0
-[tailscale]
-token_file = "tailscale-token"
-[ssh]
-key_file = "id_ed25519"
-known_hosts = "known_hosts"
-[secrets]
-directory = "secrets"
-[telemetry]
-metrics = "prometheus"
-prometheus_listen = "{listen}"
-"""
-    )
     return config
 
 
