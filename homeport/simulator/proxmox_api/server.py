@@ -112,6 +112,8 @@ class ProxmoxApiServer:
             )
         except PveError as err:
             return failure(err, now)
+        except ConnectionResetError:
+            raise  # the client went away mid-request (killed, timed out): nobody to answer
         except Exception as err:
             # A simulator bug: answer like a crashed handler, and make check() report it.
             self._context.world.internal_error(f"{request.method} {request.path}: {err!r}")
