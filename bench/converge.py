@@ -1,0 +1,620 @@
+"""Benchmark: how fast homeport converges a simulated estate, and what a resync costs.
+
+Against the simulator (Proxmox VE API over HTTPS, one SSH guest per VM, the tailnet API and
+a real Caddy), with the daemon in this process (same event loop as the simulator, like the
+integration tests), it prints:
+
+1. cold convergence of synthetic estates of 100 and 1000 objects: Machines (one per
+   Proxmox node), VMs cloned from the node's template and joined to the tailnet, Apps
+   (one per VM, on three VMs out of four; the rest are bare VMs) and one public
+   ProxyRoute per App; from ``git push`` until every object is Ready. The routes leave
+   Caddy's active upstream health checks off: the simulated apps live in this process,
+   and hundreds of upstreams checked every 5 s would load the simulator, not homeport;
+2. push-to-converged latency of one changed object among the largest estate: alternately
+   one App's env (new EnvironmentFile, restart, health check) and one bare VM's memory
+   (config change, pending → reboot, guest agent); from the start of ``git push`` until
+   that object is Ready at its new generation (and the world shows the change);
+3. the external calls of one full resync once converged, per kind of call, from the
+   clients' ``CallStats`` (Proxmox, Caddy, Tailscale) and counting wrappers around the SSH
+   pool, the HTTP prober and ``git ls-remote``: reads, and mutations, which must be 0.
+
+    .venv/bin/python bench/converge.py [--quick] [--sizes 100,1000] [--changes 24]
+
+``--quick`` (a smoke test) converges 20 objects and times 4 changes. Exit status 0, or 1
+when a resync of the converged estate mutated anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import resource
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from homeport.controller.config import Settings, load_settings
+from homeport.controller.daemon import Daemon
+from homeport.controller.store import Key
+from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
+from homeport.reconcilers.app import observe as app_observe
+from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
+from homeport.simulator.settings import Timings
+from homeport.source.hooks import init_repository
+
+TIMINGS = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)
+SAMPLE_REPOS = ("shop", "community")
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+# -- the synthetic estate ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Shape:
+    """How many objects of each kind make up ``total``."""
+
+    machines: int
+    vms: int
+    apps: int
+
+    @classmethod
+    def of(cls, total: int) -> Shape:
+        machines = max(3, round(total / 100))
+        rest = total - machines
+        apps = rest * 3 // 10  # and as many routes
+        return cls(machines, rest - 2 * apps, apps)
+
+    @property
+    def total(self) -> int:
+        return self.machines + self.vms + 2 * self.apps
+
+    def describe(self) -> str:
+        return (
+            f"{self.machines} Machines, {self.vms} VMs ({self.apps} with an App), "
+            f"{self.apps} Apps, {self.apps} ProxyRoutes"
+        )
+
+
+def machine_doc(index: int) -> str:
+    return f"""apiVersion: homeport.dev/v1alpha1
+kind: Machine
+metadata: {{name: m{index:02d}}}
+spec: {{node: pve{index}, capacity: {{cores: 16, memoryMiB: 65536}}}}
+"""
+
+
+def vm_doc(index: int, machines: int, memory: int = 512) -> str:
+    return f"""apiVersion: homeport.dev/v1alpha1
+kind: VM
+metadata: {{name: vm-{index:04d}}}
+spec:
+  machine: m{index % machines + 1:02d}
+  layer: 3
+  cores: 1
+  memoryMiB: {memory}
+  disk: {{sizeGiB: 32}}
+"""
+
+
+def app_docs(index: int, level: str = "info") -> str:
+    repo = SAMPLE_REPOS[index % len(SAMPLE_REPOS)]
+    return f"""apiVersion: homeport.dev/v1alpha1
+kind: App
+metadata: {{name: app-{index:04d}}}
+spec:
+  vm: vm-{index:04d}
+  source: {{repo: https://git.example.com/edge/{repo}.git, ref: main}}
+  execStart: /usr/bin/python3 app.py
+  port: 8080
+  healthCheck: {{path: /healthz, timeoutSeconds: 2}}
+  env: {{LOG_LEVEL: {level}}}
+---
+apiVersion: homeport.dev/v1alpha1
+kind: ProxyRoute
+metadata: {{name: app-{index:04d}}}
+spec: {{host: app-{index:04d}.example.com, app: app-{index:04d}, upstreamHealthCheck: false}}
+"""
+
+
+def unit_file(index: int, shape: Shape, *, memory: int = 512, level: str = "info") -> str:
+    """One file per VM: the VM, and its App and route when it carries one."""
+    text = vm_doc(index, shape.machines, memory)
+    return text + ("---\n" + app_docs(index, level) if index < shape.apps else "")
+
+
+# -- git --------------------------------------------------------------------------------
+class WorkTree:
+    """The operator's clone of the control plane's repository."""
+
+    def __init__(self, remote: Path, path: Path) -> None:
+        self.path = path
+        self.head = ""
+        path.mkdir(parents=True)
+        self.git("init", "-q", "--initial-branch=main")
+        self.git("remote", "add", "origin", str(remote))
+
+    def git(self, *args: str) -> str:
+        result = subprocess.run(
+            ["git", "-C", str(self.path), *args], env=GIT_ENV, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"git {args[0]} failed:\n{result.stderr}")
+        return result.stdout.strip()
+
+    def write(self, name: str, text: str) -> None:
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    async def push(self, message: str) -> float:
+        """Commit everything and push (the pre-receive hook validates); seconds it took."""
+        started = time.perf_counter()
+        await asyncio.to_thread(self._push, message)
+        return time.perf_counter() - started
+
+    def _push(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        self.git("push", "-q", "origin", "HEAD:refs/heads/main")
+        self.head = self.git("rev-parse", "HEAD")
+
+
+# -- watching convergence ---------------------------------------------------------------
+class StoreView:
+    """Read-only, cheap looks at the daemon's objects table (no model parsing)."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+    def rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[tuple[str, str, bool]]:
+        """(kind, name, ready at its current generation) of every live object."""
+        result = []
+        for kind, name, generation, deleting, status in self.db.execute(
+            f"SELECT kind, name, generation, deleting, status FROM objects {where}", params
+        ):
+            if deleting:
+                continue
+            data = json.loads(status or "{}")
+            observed = data.get("observed_generation", data.get("observedGeneration"))
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in data.get("conditions", [])
+            )
+            result.append((kind, name, ready and observed == generation))
+        return result
+
+    def ready(self, kind: str, name: str) -> bool:
+        rows = self.rows("WHERE kind = ? AND name = ?", (kind, name))
+        return bool(rows) and rows[0][2]
+
+    def generation(self, kind: str, name: str) -> int:
+        row = self.db.execute(
+            "SELECT generation FROM objects WHERE kind = ? AND name = ?", (kind, name)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def outcome(self, sha: str) -> str | None:
+        """What the daemon decided about revision ``sha`` (adopted, held, rejected)."""
+        row = self.db.execute(
+            "SELECT outcome, message FROM revisions WHERE sha = ? ORDER BY id DESC LIMIT 1", (sha,)
+        ).fetchone()
+        if row is None:
+            return None
+        if row[0] != "adopted":
+            raise RuntimeError(f"revision {sha[:12]} was {row[0]}: {row[1]}")
+        return str(row[0])
+
+    def journal(self) -> Counter[str]:
+        return Counter(
+            str(verb) for (verb,) in self.db.execute("SELECT verb FROM journal WHERE state='done'")
+        )
+
+    def close(self) -> None:
+        self.db.close()
+
+
+async def poll(condition: Callable[[], bool], *, timeout: float, every: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+# -- counting external calls ------------------------------------------------------------
+SSH_READS = {"ls", "sha256sum", "id", "cat", "stat", "readlink", "test", "journalctl"}
+SSH_FILE_MUTATIONS = ("install_file", "switch_symlink", "make_dir")
+SSH_FILE_READS = ("read_file", "stat", "read_link", "file_sha256")
+
+
+@dataclass
+class Counters:
+    """Calls that the clients' own ``CallStats`` do not see (SSH, probes, git)."""
+
+    reads: Counter[str] = field(default_factory=Counter)
+    mutations: Counter[str] = field(default_factory=Counter)
+
+    def reset(self) -> None:
+        self.reads.clear()
+        self.mutations.clear()
+
+    def wrap(
+        self, owner: Any, method: str, name: Callable[..., str], mutating: Callable[..., bool]
+    ) -> None:
+        original = getattr(owner, method)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            label = name(*args, **kwargs)
+            (self.mutations if mutating(*args, **kwargs) else self.reads)[label] += 1
+            return await original(*args, **kwargs)
+
+        setattr(owner, method, counted)
+
+
+def ssh_command(host: str, argv: list[str], *args: Any, **kwargs: Any) -> str:
+    words = [w for w in argv if not w.startswith("-")]
+    return "ssh " + " ".join(words[:2] if words[0] == "systemctl" else words[:1])
+
+
+def ssh_mutates(host: str, argv: list[str], *args: Any, **kwargs: Any) -> bool:
+    words = [w for w in argv if not w.startswith("-")]
+    if words[0] == "systemctl":
+        return words[1] not in ("show", "is-active", "is-enabled", "status")
+    return words[0] not in SSH_READS
+
+
+def instrument(clients: dict[str, Any], counters: Counters) -> None:
+    ssh = clients["ssh"]
+    counters.wrap(ssh, "run", ssh_command, ssh_mutates)
+    for method in SSH_FILE_MUTATIONS:
+        counters.wrap(ssh, method, lambda *a, m=method, **k: f"ssh {m}", lambda *a, **k: True)
+    for method in SSH_FILE_READS:
+        counters.wrap(ssh, method, lambda *a, m=method, **k: f"ssh {m}", lambda *a, **k: False)
+    prober = clients["prober"]
+    for method in ("http", "tcp"):
+        counters.wrap(prober, method, lambda *a, m=method, **k: f"probe {m}", lambda *a, **k: False)
+    resolve = app_observe.resolve_ref
+
+    def counted_resolve(repo: str, ref: str) -> str:
+        counters.reads["git ls-remote"] += 1
+        return resolve(repo, ref)
+
+    app_observe.resolve_ref = counted_resolve  # type: ignore[assignment]
+
+
+# -- one estate with its daemon ---------------------------------------------------------
+@dataclass
+class Bench:
+    estate: SimulatedEstate
+    settings: Settings
+    shape: Shape
+    work: WorkTree
+    clients: dict[str, Any]
+    daemon: Daemon
+    counters: Counters
+    task: asyncio.Task[None] | None = None
+    outcomes: list[tuple[Key, str]] = field(default_factory=list)
+
+    def until(self, condition: Callable[[], bool]) -> Callable[[], bool]:
+        """``condition``, failing at once when the daemon has died."""
+
+        def check() -> bool:
+            if self.task is not None and self.task.done():
+                raise RuntimeError("the daemon stopped") from self.task.exception()
+            return condition()
+
+        return check
+
+    @property
+    def view(self) -> StoreView:
+        return StoreView(self.settings.store.path)
+
+
+def bench_config(estate: SimulatedEstate, target: Path, concurrency: int) -> Settings:
+    sections = tomllib.loads(estate.config_path.read_text())
+    sections["controller"].update(
+        resync_interval=3600.0, concurrency=concurrency, vmid_min=1000, vmid_max=3999
+    )
+    # One process holds everything: a lease that outlives a busy event loop's stalls.
+    sections["coordination"].update(lease_duration=120.0, renew_interval=10.0)
+    target.write_text(render_toml(sections))
+    return load_settings(target)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    root: Path, shape: Shape, *, time_scale: float, concurrency: int
+) -> AsyncIterator[Bench]:
+    estate = SimulatedEstate(
+        EstateConfig(
+            state_dir=root / "estate",
+            nodes=shape.machines,
+            time_scale=time_scale,
+            seed=1,
+            tls="off",
+            timings=TIMINGS,
+        )
+    )
+    await estate.start()
+    clients: dict[str, Any] = {}
+    stop = asyncio.Event()
+    task: asyncio.Task[None] | None = None
+    try:
+        settings = bench_config(estate, root / "bench.toml", concurrency)
+        assert settings.source.repo is not None
+        init_repository(settings.source.repo)
+        work = WorkTree(settings.source.repo, root / "work")
+        clients = await build_clients(settings)
+        counters = Counters()
+        instrument(clients, counters)
+        daemon = Daemon(settings=settings, reconcilers=build_reconcilers(settings), clients=clients)
+        bench = Bench(estate, settings, shape, work, clients, daemon, counters)
+        daemon.observers.append(
+            lambda outcome, _: bench.outcomes.append((outcome.key, outcome.result))
+        )
+        task = bench.task = asyncio.create_task(daemon.run(stop))
+        yield bench
+    finally:
+        stop.set()
+        if task is not None:
+            await asyncio.wait_for(task, 120)
+        if clients:
+            await close_clients(clients)
+        await estate.stop()
+
+
+# -- 1. cold convergence ----------------------------------------------------------------
+async def cold(bench: Bench) -> dict[str, float]:
+    shape = bench.shape
+    for index in range(1, shape.machines + 1):
+        bench.work.write(f"machines/m{index:02d}.yaml", machine_doc(index))
+    for index in range(shape.vms):
+        bench.work.write(f"vms/vm-{index:04d}.yaml", unit_file(index, shape))
+    started = time.perf_counter()
+    pushed = await bench.work.push("the estate")
+    stored = bench.until(bench.settings.store.path.exists)
+    await poll(stored, timeout=60, every=0.05, what="the store")
+    view = bench.view
+    done: dict[str, float] = {"push (incl. validation)": pushed}
+    try:
+        sha = bench.work.head
+        adopted = bench.until(lambda: view.outcome(sha) is not None)
+        await poll(adopted, timeout=120, every=0.05, what="adoption")
+        done["revision adopted"] = time.perf_counter() - started
+
+        def converged() -> bool:
+            rows = view.rows()
+            for kind in {k for k, _, _ in rows}:
+                if kind not in done and all(r for k, _, r in rows if k == kind):
+                    done[kind] = time.perf_counter() - started
+            return len(rows) == shape.total and all(r for _, _, r in rows)
+
+        await poll(bench.until(converged), timeout=3600, every=0.25, what="cold convergence")
+        done["all objects Ready"] = time.perf_counter() - started
+        done["actions journaled"] = float(sum(view.journal().values()))
+    finally:
+        view.close()
+    return done
+
+
+# -- 2. push-to-converged latency -------------------------------------------------------
+@dataclass
+class Sample:
+    what: str
+    pushed: float
+    converged: float
+
+
+async def change_once(bench: Bench, n: int) -> Sample:
+    shape = bench.shape
+    bare = list(range(shape.apps, shape.vms))
+    if n % 2 == 0 or not bare:
+        index = (n * 7) % shape.apps
+        level = f"debug-{n}"
+        text = unit_file(index, shape, level=level)
+        key, what = ("App", f"app-{index:04d}"), "App env"
+        world = lambda: app_env_has(bench, index, level)  # noqa: E731
+    else:
+        index = bare[(n * 5) % len(bare)]
+        memory = 512 + 256 * (n % 4 + 1)
+        text = unit_file(index, shape, memory=memory)
+        key, what = ("VM", f"vm-{index:04d}"), "VM memory"
+        world = lambda: vm_memory_is(bench, f"vm-{index:04d}", memory)  # noqa: E731
+    view = bench.view
+    try:
+        generation = view.generation(*key)
+        bench.work.write(f"vms/vm-{index:04d}.yaml", text)
+        started = time.perf_counter()
+        pushed = await bench.work.push(f"change {key[0]}/{key[1]}")
+
+        def converged() -> bool:
+            return view.generation(*key) > generation and view.ready(*key)
+
+        await poll(
+            bench.until(converged), timeout=600, every=0.01, what=f"{key[0]}/{key[1]} to converge"
+        )
+        took = time.perf_counter() - started
+    finally:
+        view.close()
+    if not world():
+        raise AssertionError(f"{key[0]}/{key[1]} is Ready but the world does not show the change")
+    return Sample(what, pushed, took)
+
+
+def app_env_has(bench: Bench, index: int, level: str) -> bool:
+    assert bench.estate.pve is not None and bench.estate.guests is not None
+    vm = next(v for v in bench.estate.pve.world.vms.values() if v.name == f"vm-{index:04d}")
+    disk = bench.estate.guests.guest(vm.vmid).disk
+    return f"LOG_LEVEL={level}" in disk.read_text(f"/etc/homeport/apps/app-{index:04d}.env")
+
+
+def vm_memory_is(bench: Bench, name: str, memory: int) -> bool:
+    assert bench.estate.pve is not None
+    vm = next(v for v in bench.estate.pve.world.vms.values() if v.name == name)
+    return str(vm.conf.get("memory")) == str(memory) and vm.running
+
+
+# -- 3. calls per resync ----------------------------------------------------------------
+@dataclass
+class ResyncCalls:
+    seconds: float
+    objects: int
+    reads: dict[str, int]
+    mutations: dict[str, int]
+    connections: int
+
+
+async def resync(bench: Bench) -> ResyncCalls:
+    engine = bench.daemon.engine
+    assert engine is not None
+    view = bench.view
+    try:
+        quiet = bench.until(lambda: all(r for _, _, r in view.rows()))
+        await poll(quiet, timeout=600, every=0.1, what="quiet")
+    finally:
+        view.close()
+    engine.context.invalidate_all()  # a resync loads its shared snapshots afresh
+    stats = [bench.clients[n].stats for n in ("proxmox", "caddy", "tailscale")]
+    for s in stats:
+        s.reset()
+    bench.counters.reset()
+    connections = bench.clients["ssh"].connections_opened
+    bench.outcomes.clear()
+    view = bench.view
+    try:
+        keys = {(k, n) for k, n, _ in view.rows()}
+    finally:
+        view.close()
+    started = time.perf_counter()
+    engine.enqueue_all()
+    resynced = bench.until(lambda: keys <= {k for k, _ in bench.outcomes})
+    await poll(resynced, timeout=600, every=0.02, what="a resync")
+    seconds = time.perf_counter() - started
+    reads: Counter[str] = Counter(bench.counters.reads)
+    mutations: Counter[str] = Counter(bench.counters.mutations)
+    for name, s in zip(("proxmox", "caddy", "tailscale"), stats, strict=True):
+        snap = s.snapshot()
+        reads.update({f"{name} {op}": n for op, n in snap.reads.items()})
+        mutations.update({f"{name} {op}": n for op, n in snap.mutations.items()})
+    return ResyncCalls(
+        seconds,
+        len(keys),
+        dict(reads),
+        dict(mutations),
+        bench.clients["ssh"].connections_opened - connections,
+    )
+
+
+# -- printing ---------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def print_cold(shape: Shape, figures: dict[str, float]) -> None:
+    print(f"\n{shape.total} objects: {shape.describe()}")
+    for label, value in figures.items():
+        shown = f"{value:.0f}" if label == "actions journaled" else f"{value:8.1f} s"
+        print(f"  {label:<28}: {shown}")
+
+
+def print_latency(samples: list[Sample], total: int) -> None:
+    print(f"\n== push-to-converged latency (one changed object among {total}) ==")
+    groups = {"all": samples} | {
+        what: [s for s in samples if s.what == what] for what in sorted({s.what for s in samples})
+    }
+    for label, group in groups.items():
+        took = [s.converged for s in group]
+        print(
+            f"  {label:<10} n={len(group):3d}  p50 {percentile(took, 0.5):6.2f} s"
+            f"  p99 {percentile(took, 0.99):6.2f} s  max {max(took):6.2f} s"
+        )
+    pushes = [s.pushed for s in samples]
+    print(f"  of which git push (pre-receive validation): p50 {statistics.median(pushes):.2f} s")
+
+
+def print_resync(calls: ResyncCalls) -> None:
+    print(f"\n== calls per resync when converged ({calls.objects} objects) ==")
+    print(f"  resync wall time            : {calls.seconds:.2f} s")
+    print(f"  {'call':<40} {'reads':>7} {'mutations':>10}")
+    for op in sorted(set(calls.reads) | set(calls.mutations)):
+        print(f"  {op:<40} {calls.reads.get(op, 0):>7} {calls.mutations.get(op, 0):>10}")
+    total_reads, total_mutations = sum(calls.reads.values()), sum(calls.mutations.values())
+    print(f"  {'total':<40} {total_reads:>7} {total_mutations:>10}")
+    print(f"  reads per object            : {total_reads / max(calls.objects, 1):.1f}")
+    print(f"  SSH connections opened      : {calls.connections}")
+    verdict = "OK" if total_mutations == 0 else "FAILED: a converged resync must not mutate"
+    print(f"  mutating calls              : {total_mutations} ({verdict})")
+
+
+# -- main -------------------------------------------------------------------------------
+async def run(sizes: list[int], changes: int, time_scale: float, concurrency: int) -> int:
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    # SIGTERM unwinds like Ctrl-C: the daemon, the simulator and its Caddy are stopped.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+    print("homeport convergence benchmark")
+    print(
+        f"  simulator time scale {time_scale:g}x, daemon concurrency {concurrency}, "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; daemon and simulator share "
+        "one process and event loop"
+    )
+    print("\n== cold convergence (git push → every object Ready) ==")
+    status = 0
+    for i, total in enumerate(sizes):
+        last = i == len(sizes) - 1
+        shape = Shape.of(total)
+        with tempfile.TemporaryDirectory(prefix="homeport-bench-") as root:
+            async with running(
+                Path(root), shape, time_scale=time_scale, concurrency=concurrency
+            ) as bench:
+                print_cold(shape, await cold(bench))
+                if not last:
+                    continue
+                samples = [await change_once(bench, n) for n in range(changes)]
+                print_latency(samples, shape.total)
+                calls = await resync(bench)
+                print_resync(calls)
+                status = 1 if calls.mutations else 0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS: {rss:.0f} MiB")
+    return status
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="daemon %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 objects, 4 changes (smoke test)")
+    parser.add_argument("--sizes", default="100,1000", help="estate sizes, comma-separated")
+    parser.add_argument("--changes", type=int, default=24, help="pushes timed (≥ 20)")
+    parser.add_argument("--time-scale", type=float, default=100.0)
+    parser.add_argument("--concurrency", type=int, default=8, help="daemon workers")
+    args = parser.parse_args()
+    sizes = [20] if args.quick else [int(s) for s in args.sizes.split(",")]
+    changes = 4 if args.quick else args.changes
+    sys.exit(asyncio.run(run(sizes, changes, args.time_scale, args.concurrency)))
+
+
+if __name__ == "__main__":
+    main()

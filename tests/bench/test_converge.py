@@ -1,0 +1,34 @@
+"""Smoke test of ``bench/converge.py --quick``: it runs standalone, prints its figures
+under its headings, and finds no mutating call in a converged resync. No speed asserted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.harness import ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HEADINGS = (
+    "== cold convergence (git push → every object Ready) ==",
+    "== push-to-converged latency (one changed object among 20) ==",
+    "== calls per resync when converged (20 objects) ==",
+)
+
+
+def test_quick_benchmark_prints_its_figures() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "converge.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for heading in HEADINGS:
+        assert heading in result.stdout, result.stdout
+    assert "mutating calls              : 0 (OK)" in result.stdout, result.stdout
