@@ -264,7 +264,8 @@ class Tour:
 async def run_tour(
     *, state: Path, manifests: Path, keep: bool, ci: bool, time_scale: float
 ) -> None:
-    out = console()
+    # Never folded: the tour prints commands to copy (curl, homeport) and timeline rows.
+    out = console(wrap=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
