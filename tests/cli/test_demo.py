@@ -31,6 +31,10 @@ def test_demo_runs_the_whole_tour_and_cleans_up(tmp_path: Path) -> None:
     for phase in ("Detected", "Fencing", "IngressCut", "Fenced", "Promoted", "Rerouted"):
         assert phase in output
     assert "shop.example.com is now served by shop-b (epoch 2)" in output
+    assert any(
+        "curl --cacert" in line and "https://shop.example.com:" in line
+        for line in output.splitlines()
+    ), "the curl command to copy is broken across lines"
     assert "stopped: nothing left running" in output
     leftovers = subprocess.run(
         ["pgrep", "-af", str(state)], capture_output=True, text=True, check=False
