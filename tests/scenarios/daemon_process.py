@@ -146,6 +146,7 @@ class DaemonProcess:
             self._out.close()
 
     def tail(self, lines: int = 40) -> str:
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         text = self.log.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])

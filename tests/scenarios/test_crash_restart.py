@@ -269,6 +269,9 @@ async def final_life(run: CrashRun, kinds: set[str]) -> None:
     """One last daemon converges everything and stops cleanly (SIGTERM → exit 0)."""
     daemon = await DaemonProcess.start(run.config, run.tmp / "daemon-final.log")
     try:
+        # Judge the estate only once this daemon leads (the store may still say Ready from
+        # a killed life), and never SIGTERM a daemon still starting up.
+        await daemon.wait_leader(run.watch, timeout=60)
         await until(lambda: run.converged(kinds), timeout=180, what="convergence after the kills")
         await until_plan_empty(run.settings, timeout=120)
         status = await daemon.terminate(timeout=30)
