@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from homeport.kinds.calendar import CalendarError, parse_calendar_event
 from homeport.kinds.common import (
     DnsLabel,
     KindModel,
@@ -46,13 +47,36 @@ class Probe(KindModel):
         return self
 
 
+class StorageReplication(KindModel):
+    """Proxmox storage replication (pvesr) of the current primary's VM disks to the standby's
+    node, on top of the App's own replication: if the primary's Machine is lost, its VM can
+    be started on the standby's node from a replica at most one schedule old. ZFS
+    (`zfspool`) storage only, as in Proxmox; the job follows the primary after a failover."""
+
+    schedule: str = "*/15"
+    """Proxmox calendar event of the syncs (Proxmox's default: every 15 minutes)."""
+    rate_mbps: PositiveFloat | None = Field(default=None, alias="rateMBps")
+    """Bandwidth limit in MB/s; unlimited when unset."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        try:
+            parse_calendar_event(value)
+        except CalendarError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class Replication(KindModel):
     """How the primary's state reaches the standby."""
 
     method: Literal["rsync", "none"] = "rsync"
     """`rsync`: copy the App's data directory over SSH, VM to VM (the lag gates automatic
-    promotion); `none`: a stateless App. (Proxmox storage replication replicates a VM's
-    disks to another node, not one App's data to its standby, so it is not a method here.)"""
+    promotion); `none`: a stateless App."""
+    storage: StorageReplication | None = None
+    """Also replicate the primary's VM disks with Proxmox storage replication (ZFS only);
+    unset: no Proxmox replication job."""
     interval_seconds: PositiveFloat = 60.0
     """Time between syncs."""
     max_lag_seconds: PositiveFloat = 300.0

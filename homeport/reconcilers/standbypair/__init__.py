@@ -29,6 +29,7 @@ from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -52,7 +53,13 @@ from homeport.reconcilers.standbypair.memory import (
     REROUTING,
     PairMemory,
 )
-from homeport.reconcilers.standbypair.observe import REQUEST_SLOT, load_memory, observe_pair
+from homeport.reconcilers.standbypair.observe import (
+    JOBS,
+    REQUEST_SLOT,
+    load_memory,
+    observe_pair,
+    storage_jobs,
+)
 from homeport.reconcilers.standbypair.plan import (
     REPLICATION_KEY,
     REPLICATION_KNOWN_HOSTS,
@@ -60,6 +67,12 @@ from homeport.reconcilers.standbypair.plan import (
     plan_pair,
 )
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
+from homeport.reconcilers.standbypair.storagerepl import (
+    CreateStorageJob,
+    RemoveStorageJob,
+    StorageView,
+    UpdateStorageJob,
+)
 
 log = logging.getLogger(__name__)
 FENCE_TIMEOUT = 30.0
@@ -67,7 +80,7 @@ FENCE_TIMEOUT = 30.0
 __all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
 
 
-class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
+class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView | None]):
     kind: ClassVar[str] = "StandbyPair"
     # Never wait for the primary to be Ready: that is exactly when a pair must act.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
@@ -84,17 +97,31 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
 
     async def observe(
         self, desired: StandbyPair | None, name: str, ctx: ReconcileContext
-    ) -> PairObserved | None:
+    ) -> PairObserved | StorageView | None:
         if desired is None:
-            return None
+            # A removed pair takes its own storage replication job with it.
+            comment = marker("StandbyPair", name)
+            jobs = await storage_jobs(ctx)
+            return StorageView(tuple(j for j in jobs if j.comment == comment))
         return await observe_pair(desired, ctx, self.runtime.views(), self.ssh_port)
 
     def plan(
-        self, desired: StandbyPair | None, observed: PairObserved | None, *, now: datetime
+        self,
+        desired: StandbyPair | None,
+        observed: PairObserved | StorageView | None,
+        *,
+        now: datetime,
     ) -> Plan:
-        if desired is None or observed is None:
+        if desired is None or not isinstance(observed, PairObserved):
+            leftover = observed.jobs if isinstance(observed, StorageView) else ()
             return Plan(
-                reason="pair removed from git; its Apps and routes are left as they are", gone=True
+                actions=tuple(
+                    RemoveStorageJob(j.id, "the pair was removed")
+                    for j in leftover
+                    if not j.removing
+                ),
+                reason="pair removed from git; its Apps and routes are left as they are",
+                gone=True,
             )
         return plan_pair(desired, observed, now=now)
 
@@ -148,12 +175,39 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | None]):
             memory.established = True
             ctx.remember(memory.dump())
             ctx.event("Established", action.describe())
+        elif isinstance(action, CreateStorageJob | UpdateStorageJob | RemoveStorageJob):
+            await self._storage_job(action, ctx)
         elif isinstance(action, ClearRequest):
             ctx.remember({}, slot=REQUEST_SLOT)
             if action.why != "done":
                 ctx.event("RequestDropped", action.describe(), warning=True)
         else:
             raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
+
+    async def _storage_job(
+        self,
+        action: CreateStorageJob | UpdateStorageJob | RemoveStorageJob,
+        ctx: ReconcileContext,
+    ) -> None:
+        px: ProxmoxClient = ctx.client("proxmox")
+        if isinstance(action, CreateStorageJob):
+            await px.replication.create_job(
+                action.job_id,
+                target=action.target,
+                schedule=action.schedule,
+                rate=action.rate,
+                comment=action.comment,
+            )
+        elif isinstance(action, UpdateStorageJob):
+            await px.replication.update_job(
+                action.job_id,
+                schedule=action.schedule,
+                rate=action.rate,
+                delete=() if action.rate is not None else ("rate",),
+            )
+        else:
+            await px.replication.delete_job(action.job_id)
+        ctx.invalidate(JOBS)
 
     def _start(self, action: StartFailover, memory: PairMemory, ctx: ReconcileContext) -> None:
         now = ctx.now().isoformat()

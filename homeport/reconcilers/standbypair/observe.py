@@ -5,16 +5,24 @@ Cheap on purpose: during a failover every millisecond counts.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from homeport.clients.errors import ClientError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
-from homeport.reconcilers.standbypair.memory import PairMemory
+from homeport.reconcilers.standbypair.memory import IN_FLIGHT, PairMemory
 from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
+from homeport.reconcilers.standbypair.storagerepl import (
+    StorageJob,
+    StorageView,
+    unsupported_volume,
+)
 
 REQUEST_SLOT = "request"
 RESOURCES = "proxmox.resources"
@@ -73,18 +81,20 @@ async def observe_pair(
 ) -> PairObserved:
     memory = load_memory(desired, ctx)
     nodes_online: dict[str, bool] = {}
+    snapshot: ClusterResources | None = None
     try:
         px: ProxmoxClient = ctx.client("proxmox")
-        snapshot: ClusterResources = await ctx.shared(RESOURCES, px.cluster_resources)
+        snapshot = await ctx.shared(RESOURCES, px.cluster_resources)
         nodes_online = {n.node: n.status == "online" for n in snapshot.nodes}
     except Exception:  # the API being down must not block a failover decision
         nodes_online = {}
+    primary = member(memory.primary, ctx, nodes_online)
     request: dict[str, Any] = ctx.recall(f"StandbyPair.{REQUEST_SLOT}", desired.name)
     power = ctx.recall(HOLD_KIND, HOLD_NAME)
     return PairObserved(
         name=desired.name,
         memory=memory,
-        primary=member(memory.primary, ctx, nodes_online),
+        primary=primary,
         standby=member(memory.standby, ctx, nodes_online),
         primary_probe=probes.get(memory.primary, ProbeView()),
         standby_probe=probes.get(memory.standby, ProbeView()),
@@ -93,4 +103,62 @@ async def observe_pair(
         ssh_port=ssh_port,
         power_held=held(power, "StandbyPair", desired.name),
         power_released_at=released_at(power, "StandbyPair", desired.name),
+        # Never one more API call while a failover may be decided or is running.
+        storage=await observe_storage(desired, ctx, primary, snapshot)
+        if memory.phase not in IN_FLIGHT
+        and not probes.get(memory.primary, ProbeView()).failures
+        and not request
+        else None,
     )
+
+
+JOBS = "proxmox.replication_jobs"
+
+
+async def storage_jobs(ctx: ReconcileContext) -> tuple[StorageJob, ...]:
+    """Every replication job of the cluster (one list per resync, shared by the pairs)."""
+    px: ProxmoxClient = ctx.client("proxmox")
+    jobs = await ctx.shared(JOBS, px.replication.jobs)
+    return tuple(
+        StorageJob(
+            id=j.id,
+            guest=j.guest,
+            target=j.target,
+            schedule=j.schedule,
+            rate=j.rate,
+            comment=j.comment,
+            removing=j.remove_job is not None,
+        )
+        for j in jobs
+    )
+
+
+async def observe_storage(
+    desired: StandbyPair,
+    ctx: ReconcileContext,
+    primary: Member,
+    snapshot: ClusterResources | None,
+) -> StorageView | None:
+    """The replication jobs, the state of the pair's own, and whether the primary's VM can
+    be replicated at all. None when Proxmox does not answer: nothing is decided then."""
+    px: ProxmoxClient = ctx.client("proxmox")
+    comment = marker("StandbyPair", desired.name)
+    try:
+        jobs = list(await storage_jobs(ctx))
+        if desired.spec.replication.storage is None or primary.vmid is None or not primary.node:
+            return StorageView(tuple(jobs))
+        for index, job in enumerate(jobs):
+            if job.comment == comment and job.guest == primary.vmid and not job.removing:
+                state = await px.replication.state(primary.node, job.id)
+                if state is not None:
+                    jobs[index] = replace(
+                        job,
+                        last_sync=state.last_sync,
+                        fail_count=state.fail_count,
+                        error=state.error,
+                    )
+        config = await px.vm_config(primary.node, primary.vmid)
+        types = {s.storage: s.plugintype for s in (snapshot.storages if snapshot else ())}
+        return StorageView(tuple(jobs), unsupported_volume(config.values, types, primary.vmid))
+    except ClientError:
+        return None

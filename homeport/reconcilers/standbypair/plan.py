@@ -9,7 +9,7 @@ daemon that dies half-way resumes at the recorded phase, with the recorded epoch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from homeport.reconcilers.standbypair.memory import (
     PROMOTING,
     PairMemory,
 )
+from homeport.reconcilers.standbypair.storagerepl import StorageView, plan_storage
 
 REQUEST_EXPIRY = timedelta(minutes=10)
 
@@ -100,6 +101,8 @@ class PairObserved:
     """Why the pair is held by a planned estate shutdown (``powerhold.py``), if it is."""
     power_released_at: str | None = None
     """When the last ``homeport estate start`` released the pair."""
+    storage: StorageView | None = None
+    """Proxmox storage replication jobs and support (None: not read, e.g. API down)."""
 
 
 # -- Caddy routes ---------------------------------------------------------------------
@@ -189,8 +192,28 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
     ):
         return Plan(actions=(StopStaleApp(stale.app, stale.host, stale.unit),), details=details)
     if memory.phase == HEALTHY:
-        return _healthy(desired, seen, now, details)
-    return _degraded(desired, seen, now, details)
+        return _with_storage(desired, seen, _healthy(desired, seen, now, details))
+    return _with_storage(desired, seen, _degraded(desired, seen, now, details))
+
+
+def _with_storage(desired: StandbyPair, seen: PairObserved, plan: Plan) -> Plan:
+    """Add the pair's storage replication job to a plan that has nothing more urgent to
+    do: its conditions and status always, its actions only when the plan has none."""
+    storage = plan_storage(
+        desired,
+        seen.storage,
+        primary_vmid=seen.primary.vmid,
+        primary_node=seen.primary.node,
+        standby_node=seen.standby.node,
+    )
+    if not (storage.actions or storage.conditions or storage.details):
+        return plan
+    details = {**plan.details, **storage.details}
+    degraded = any(c.type == "Degraded" for c in plan.conditions)
+    extra = tuple(c for c in storage.conditions if not (degraded and c.type == "Degraded"))
+    if plan.actions or not storage.actions:
+        return replace(plan, details=details, conditions=plan.conditions + extra)
+    return Plan(actions=tuple(storage.actions), details=details, conditions=plan.conditions + extra)
 
 
 def _details(desired: StandbyPair, seen: PairObserved, now: datetime) -> dict[str, Any]:
