@@ -95,7 +95,7 @@ class NodeSpec:
     maxcpu: int = 16
     maxmem: int = 64 * GIB
     rootfs: int = 100 * GIB
-    local_lvm: int = 2 * TIB
+    local_lvm: int = 2 * TIB  # `local-lvm`; the seeded `local-zfs` gets the same size
 
 
 def node_specs(count: int, prefix: str = "pve") -> tuple[NodeSpec, ...]:

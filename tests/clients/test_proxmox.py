@@ -28,9 +28,11 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ0x5v9yWbx8j4P8hTQ3xqSbhTLa4Zm7+g5kZ
 GIB = 1 << 30
 
 
-async def clone(px: ProxmoxClient, name: str = "web-1") -> tuple[int, TaskRef]:
+async def clone(
+    px: ProxmoxClient, name: str = "web-1", storage: str = "local-lvm"
+) -> tuple[int, TaskRef]:
     vmid = await px.next_vmid()
-    task = await px.clone_vm("pve1", 9000, newid=vmid, name=name, full=True, storage="local-lvm")
+    task = await px.clone_vm("pve1", 9000, newid=vmid, name=name, full=True, storage=storage)
     return vmid, task
 
 
@@ -47,7 +49,7 @@ async def test_reads_the_cluster(proxmox: ProxmoxClient) -> None:
     assert only_vms.nodes == () and only_vms.vms
     assert (await proxmox.node_status("pve1")).memory_total > 0
     storages = {s.storage for s in await proxmox.backups.storages("pve1")}
-    assert {"local", "local-lvm", "nas"} <= storages
+    assert {"local", "local-lvm", "local-zfs", "nas"} <= storages
     assert proxmox.stats.snapshot().total_mutations == 0
 
 
@@ -247,7 +249,8 @@ async def test_backups_and_backup_jobs(proxmox: ProxmoxClient) -> None:
 
 
 async def test_replication_ha_and_firewall(proxmox: ProxmoxClient) -> None:
-    vmid, task = await clone(proxmox, "replicated")
+    # Storage replication needs ZFS (a VM on local-lvm is refused).
+    vmid, task = await clone(proxmox, "replicated", storage="local-zfs")
     await proxmox.tasks.wait(task, timeout=30)
 
     job_id = f"{vmid}-0"

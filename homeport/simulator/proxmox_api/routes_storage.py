@@ -117,6 +117,8 @@ def _config_view(storage: st.Storage) -> dict[str, Any]:
         view["shared"] = 1
     if storage.type == "lvmthin":
         view.update(vgname="pve", thinpool="data")
+    if storage.type == "zfspool":
+        view.update(pool=storage.pool, sparse=1)
     if storage.prune_backups != "keep-all=1":
         view["prune-backups"] = storage.prune_backups
     view["digest"] = hashlib.sha1(json.dumps(view, sort_keys=True).encode()).hexdigest()

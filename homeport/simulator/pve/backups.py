@@ -267,6 +267,8 @@ def storage_path(world: World, volume: st.Volume) -> str:
         return f"{storage.path}/dump/{volume.name.split('/', 1)[1]}"
     if storage.is_file:
         return f"{storage.path}/images/{volume.name}"
+    if storage.type == "zfspool":
+        return f"/dev/zvol/{storage.pool}/{volume.name.split('/')[-1]}"
     return f"/dev/pve/{volume.name.split('/')[-1]}"
 
 

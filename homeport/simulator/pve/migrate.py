@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from homeport.simulator.errors import PveError, param_error
 from homeport.simulator.pve import storage as st
 from homeport.simulator.pve.nodes import online
+from homeport.simulator.pve.replication import replicated_volids
 from homeport.simulator.pve.tasks import Task, TaskContext, Worker
 from homeport.simulator.pve.vms import Vm, check_lock, vm_on_node
 
@@ -45,6 +46,8 @@ def preconditions(world: World, node: str, vmid: int, target: str | None) -> dic
 
 def _local_disks(world: World, vm: Vm) -> list[dict[str, Any]]:
     disks = []
+    jobs = world.replication.jobs_of(vm.vmid)
+    replicated = set(replicated_volids(world, vm, noerr=True)) if jobs else set()
     for volume in world.volumes.of_vm(vm.vmid):
         if volume.scope:
             disks.append(
@@ -53,7 +56,7 @@ def _local_disks(world: World, vm: Vm) -> list[dict[str, Any]]:
                     "size": volume.size,
                     "is_attached": 1,
                     "is_unused": 0,
-                    "replicated": int(bool(world.replication.jobs_of(vm.vmid))),
+                    "replicated": int(volume.volid in replicated),
                     "cdrom": 0,
                 }
             )
@@ -116,13 +119,20 @@ async def _migrate(
     world = ctx.world
     source = vm.node
     ctx.log(f"starting migration of VM {vm.vmid} to node '{target}' ({world.nodes[target].ip})")
-    replicated = {j.target for j in world.replication.jobs_of(vm.vmid) if j.state.last_sync}
+    synced_to = {j.target for j in world.replication.jobs_of(vm.vmid) if j.state.last_sync}
+    replicated = set(replicated_volids(world, vm, noerr=True)) if target in synced_to else set()
     for volume in world.volumes.of_vm(vm.vmid):
         if not volume.scope:
             continue
-        if target in replicated:
+        if volume.volid in replicated:
             ctx.log(f"found local, replicated disk '{volume.volid}' (attached)")
             await ctx.sleep(1)
+            continue
+        storage = world.storages[volume.storage]
+        if "cloudinit" in volume.name:
+            # QemuMigrate copies a generated (cloud-init) drive even in a live migration.
+            ctx.log(f"found generated disk '{volume.volid}' (in current VM config)")
+            st.check_space(world, storage, target, volume.used, st.no_space_copy(volume.size))
             continue
         ctx.log(f"found local disk '{volume.volid}' (attached)")
         if online_mode and not with_local_disks:
@@ -134,7 +144,6 @@ async def _migrate(
             ctx.log("ERROR: Failed to sync data - can't migrate VM - check log")
             ctx.log("aborting phase 1 - cleanup resources")
             raise PveError("migration aborted")
-        storage = world.storages[volume.storage]
         st.check_space(world, storage, target, volume.used, st.no_space_copy(volume.size))
         await ctx.sleep(world.timings.migrate_per_32g * volume.size / (32 * GIB))
     if online_mode:

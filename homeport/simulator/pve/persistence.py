@@ -18,6 +18,7 @@ from typing import Any
 from homeport.simulator.pve.backup_jobs import BackupJob
 from homeport.simulator.pve.nodes import Node
 from homeport.simulator.pve.replication import ReplicationJob, ReplicationState
+from homeport.simulator.pve.seed import local_zfs
 from homeport.simulator.pve.storage import Storage, Volume
 from homeport.simulator.pve.tasks import Task
 from homeport.simulator.pve.vms import Vm
@@ -105,6 +106,10 @@ def load_world(world: World, data: dict[str, Any]) -> None:
     world.storages = {
         s["id"]: Storage(**{**s, "content": tuple(s["content"])}) for s in data["storages"]
     }
+    lvm = world.storages.get("local-lvm")
+    if "local-zfs" not in world.storages and lvm is not None:
+        # A state written before the simulator seeded `local-zfs`: add it, sized like local-lvm.
+        world.storages["local-zfs"] = local_zfs(dict(lvm.totals))
     for volume in data["volumes"]:
         world.volumes.add(Volume(**volume))
     for raw in data["vms"]:

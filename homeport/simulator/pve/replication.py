@@ -5,23 +5,76 @@ event after `last_sync` (a never-synced job is due at once), or after a failure
 `last_try + 60 * (5 * fail_count, at most 30)` minutes. A sync fails if the target node is
 unreachable or `faults` stalls the job; success moves `last_sync` to the sync's start time.
 `migrate` turns a job around after migrating to its target (`switch_direction`).
+
+Which volumes replicate is `replicated_volids` (qemu-server's `get_replicatable_volumes`):
+every local volume the guest owns, except CD-ROMs, cloud-init drives and drives with
+`replicate=0`; each must be on a storage with the `replicate` feature (ZFS), or creating the
+job (and any sync) fails with `missing replicate feature on volume '<volid>'`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from homeport.simulator.calendar_event import parse_calendar_event
 from homeport.simulator.errors import PveError
+from homeport.simulator.propstring import parse_propstring
+from homeport.simulator.pve import qemu_config as qc
 
 if TYPE_CHECKING:
+    from homeport.simulator.pve.vms import Vm
     from homeport.simulator.pve.world import World
 
 DEFAULT_SCHEDULE = "*/15"
 CONFIG_KEYS = ("schedule", "rate", "comment", "disable", "source", "remove_job")
+_FALSE = ("0", "no", "off", "false")
+_OWNER_RE = re.compile(r"^(?:vm|base)-(\d+)-")
+
+
+def replicated_volids(world: World, vm: Vm, *, noerr: bool = False) -> list[str]:
+    """The volumes storage replication copies for `vm`, in config order (sorted keys).
+
+    As qemu-server's `get_replicatable_volumes`: CD-ROMs and cloud-init drives are not
+    replicated, nor drives with `replicate=0`, volumes on shared storage or owned by another
+    guest; `unusedN` volumes are. A replicated volume on a storage without the `replicate`
+    feature (anything but ZFS) raises `missing replicate feature on volume '<volid>'`
+    (`noerr`: is left out).
+    """
+    volids: list[str] = []
+    for key in sorted(vm.conf):
+        value = str(vm.conf[key])
+        if qc.is_unused_key(key):
+            volid = value
+        elif qc.is_drive_key(key):
+            options = parse_propstring(value, "file")
+            if options.get("media") == "cdrom" or qc.is_cloudinit_drive(value):
+                continue
+            if str(options.get("replicate", "1")).lower() in _FALSE:
+                continue
+            volid = str(options.get("file", ""))
+        else:
+            continue
+        storage_id, sep, name = volid.partition(":")
+        if not sep or volid in volids:
+            continue
+        storage = world.storages.get(storage_id)
+        if storage is None:
+            if noerr:
+                continue
+            raise PveError(f"storage '{storage_id}' does not exist")
+        owner = _OWNER_RE.match(name.split("/")[-1])
+        if storage.shared or owner is None or int(owner.group(1)) != vm.vmid:
+            continue
+        if not storage.can_replicate:
+            if noerr:
+                continue
+            raise PveError(f"missing replicate feature on volume '{volid}'")
+        volids.append(volid)
+    return volids
 
 
 @dataclass
@@ -105,6 +158,7 @@ class ReplicationJobs:
             raise PveError(
                 f"replication job for guest '{guest}' to target '{target}' already exists"
             )
+        replicated_volids(world, vm)  # every volume must have the replicate feature
         props = {k: params[k] for k in CONFIG_KEYS if k in params}
         props.setdefault("source", vm.node)
         self.jobs[job_id] = ReplicationJob(job_id, guest, int(num), target, props)
@@ -247,12 +301,20 @@ class ReplicationJobs:
         stalled = world.faults.replication_error(job.id)
         if stalled is not None:
             return stalled
+        vm = world.vms.get(job.guest)
+        try:
+            volids = replicated_volids(world, vm) if vm is not None else []
+        except PveError as err:
+            return str(err)
         target = world.nodes.get(job.target)
         if target is None or not target.reachable:
             ip = target.ip if target else job.target
+            storages = ",".join(sorted({v.split(":", 1)[0] for v in volids}))
+            scan = [f"--scan {storages}"] if storages else []
+            args = " ".join([job.id, *scan, *volids, f"--last_sync {job.state.last_sync}"])
             return (
                 f"command '/usr/bin/ssh -e none -o 'BatchMode=yes' -o 'HostKeyAlias={job.target}' "
-                f"root@{ip} -- pvesr prepare-local-job {job.id} --scan local-lvm' failed: exit code 255"
+                f"root@{ip} -- pvesr prepare-local-job {args}' failed: exit code 255"
             )
         return None
 

@@ -1,11 +1,13 @@
 """The estate a fresh simulator starts with: nodes, storages and the Ubuntu templates.
 
-Each node has `local` (dir: iso, vztmpl, backup, snippets) and `local-lvm` (lvmthin: images,
-rootdir); with `shared_storage`, an NFS storage `nas` (images, backup, iso) is shared by all.
-vmids are cluster-unique, so the template `ubuntu-2404-base` exists once per node:
-9000 on the first node (its disks on `nas` when shared storage is on, so `clone target=`
-works from any node's point of view), 9001, 9002... on the others (on `local-lvm`, so local
-clones land on local, replicable disks). docs/simulator.md explains the choice.
+Each node has `local` (dir: iso, vztmpl, backup, snippets), `local-lvm` (lvmthin: images,
+rootdir) and `local-zfs` (zfspool `rpool/data`: images, rootdir; the only storage with the
+`replicate` feature storage replication needs); with `shared_storage`, an NFS storage `nas`
+(images, backup, iso) is shared by all. vmids are cluster-unique, so the template
+`ubuntu-2404-base` exists once per node: 9000 on the first node (its disks on `nas` when
+shared storage is on, so `clone target=` works from any node's point of view), 9001, 9002...
+on the others (on `local-lvm`, so local clones land on local disks; a full clone with
+`storage=local-zfs` gives a replicable VM). docs/simulator.md explains the choice.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def _storages(world: World) -> None:
         path=None,
         totals={name: spec.local_lvm for name, spec in nodes.items()},
     )
+    world.storages["local-zfs"] = local_zfs({name: spec.local_lvm for name, spec in nodes.items()})
     if world.config.shared_storage:
         world.storages["nas"] = Storage(
             id="nas",
@@ -71,6 +74,21 @@ def _storages(world: World) -> None:
             path="/mnt/pve/nas",
             totals={"": 8 * TIB},
         )
+
+
+def local_zfs(totals: dict[str, int]) -> Storage:
+    """`local-zfs` as a ZFS install creates it (`zfspool: local-zfs`, `pool rpool/data`,
+    `sparse`, `content images,rootdir`); `totals` per node (the seed sizes it like
+    `local-lvm`)."""
+    return Storage(
+        id="local-zfs",
+        type="zfspool",
+        content=("images", "rootdir"),
+        shared=False,
+        path=None,
+        totals=totals,
+        pool="rpool/data",
+    )
 
 
 def _template(world: World, vmid: int, node: str, storage_id: str) -> None:

@@ -1,11 +1,13 @@
 """Storages (`storage.cfg`) and the volumes on them.
 
-A local storage (`local`, `local-lvm`) exists once per node; a shared one (`nas`) once for
-the cluster. Volumes are keyed by scope (node name, or "" for shared storage) and volid, and
-carry what `pvesm list` shows. Space is thin: a volume counts its `used` bytes, not its
-virtual size. Callers: `clone`, `create`, `config_update`, `backups`, `migrate`, `destroy`;
-`faults` can declare a storage full. Naming follows PVE: `local-lvm:vm-100-disk-0`,
-`nas:100/vm-100-disk-0.qcow2`, linked clones `local-lvm:base-9000-disk-0/vm-101-disk-0`.
+A local storage (`local`, `local-lvm`, `local-zfs`) exists once per node; a shared one
+(`nas`) once for the cluster. Volumes are keyed by scope (node name, or "" for shared
+storage) and volid, and carry what `pvesm list` shows. Space is thin: a volume counts its
+`used` bytes, not its virtual size. Callers: `clone`, `create`, `config_update`, `backups`,
+`migrate`, `destroy`; `faults` can declare a storage full. Naming follows PVE:
+`local-lvm:vm-100-disk-0`, `local-zfs:vm-100-disk-0`, `nas:100/vm-100-disk-0.qcow2`, linked
+clones `local-lvm:base-9000-disk-0/vm-101-disk-0`. Only ZFS (`zfspool`) has the `replicate`
+feature storage replication needs (pve-storage: ZFSPoolPlugin's `volume_has_feature`).
 """
 
 from __future__ import annotations
@@ -23,17 +25,19 @@ if TYPE_CHECKING:
 MIB = 1 << 20
 CLOUDINIT_SIZE = 4 * MIB
 FILE_TYPES = ("dir", "nfs")
+REPLICATE_TYPES = ("zfspool",)
 
 
 @dataclass
 class Storage:
     id: str
-    type: str  # dir | lvmthin | nfs
+    type: str  # dir | lvmthin | zfspool | nfs
     content: tuple[str, ...]
     shared: bool
     path: str | None
     totals: dict[str, int]  # scope -> bytes
     prune_backups: str = "keep-all=1"
+    pool: str | None = None  # zfspool: the dataset volumes are created under
 
     def supports(self, content: str) -> bool:
         return content in self.content
@@ -41,6 +45,11 @@ class Storage:
     @property
     def is_file(self) -> bool:
         return self.type in FILE_TYPES
+
+    @property
+    def can_replicate(self) -> bool:
+        """Whether its volumes have PVE's `replicate` feature (ZFS only)."""
+        return self.type in REPLICATE_TYPES
 
     def scope(self, node: str) -> str:
         return "" if self.shared else node
@@ -126,6 +135,8 @@ def no_space_alloc(storage: Storage, name: str) -> str:
     if storage.is_file:
         path = f"{storage.path}/images/{name}"
         return f"unable to create image: qemu-img: {path}: Could not create '{path}': No space left on device"
+    if storage.type == "zfspool":
+        return f"zfs error: cannot create '{storage.pool}/{name}': out of space"
     return f"lvcreate 'pve/{name}' error:   No space left on device"
 
 

@@ -129,3 +129,26 @@ def test_storage_list(pve: Target) -> None:
         } <= set(storage)
     images = pve.api.nodes(pve.nodes[0]).storage.get(content="images")
     assert all("images" in s["content"].split(",") for s in images)
+
+
+def test_local_zfs_is_listed_like_the_other_storages(sim: Target) -> None:
+    config = sim.api.storage("local-zfs").get()
+    assert {k: v for k, v in config.items() if k != "digest"} == {
+        "storage": "local-zfs",
+        "type": "zfspool",
+        "content": "images,rootdir",
+        "pool": "rpool/data",
+        "sparse": 1,
+    }
+    assert [s["storage"] for s in sim.api.storage.get(type="zfspool")] == ["local-zfs"]
+    for node in sim.nodes:
+        listed = {s["storage"]: s for s in sim.api.nodes(node).storage.get()}
+        zfs, lvm = listed["local-zfs"], listed["local-lvm"]
+        assert set(zfs) == set(lvm)
+        assert (zfs["type"], zfs["content"], zfs["shared"]) == ("zfspool", "images,rootdir", 0)
+        assert zfs["total"] == lvm["total"] and zfs["used"] == 0
+    resources = {r["id"]: r for r in sim.api.cluster.resources.get(type="storage")}
+    for node in sim.nodes:
+        zfs, lvm = resources[f"storage/{node}/local-zfs"], resources[f"storage/{node}/local-lvm"]
+        assert set(zfs) == set(lvm)
+        assert (zfs["plugintype"], zfs["shared"], zfs["node"]) == ("zfspool", 0, node)

@@ -96,6 +96,13 @@ def test_disk_full(sim: Target) -> None:
         == "unable to create VM 905 - lvcreate 'pve/vm-905-disk-0' error:   No space left on device"
     )
     assert not _exists(sim, "pve2", 905)
+    sim.faults.disk_full("local-zfs", node="pve2")
+    on_zfs = sim.wait_task("pve2", sim.api.nodes("pve2").qemu.post(vmid=905, scsi0="local-zfs:4"))
+    assert (
+        on_zfs["exitstatus"] == "unable to create VM 905 - zfs error: cannot create "
+        "'rpool/data/vm-905-disk-0': out of space"
+    )
+    sim.faults.disk_full("local-zfs", node="pve2", full=False)
     sim.faults.disk_full("local-lvm", node="pve2", full=False)
     sim.clone("pve2", 9001, 906, full=1)
 
@@ -110,7 +117,7 @@ def test_backup_to_a_full_storage(sim: Target) -> None:
 
 
 def test_replication_stall(sim: Target) -> None:
-    sim.clone("pve2", 9001, 908)
+    sim.clone("pve2", 9001, 908, full=1, storage="local-zfs")
     sim.faults.stall_replication("908-0")
     sim.api.cluster.replication.post(id="908-0", type="local", target="pve3")
     status = wait_for(lambda: (s := _repl(sim, "908-0"))["fail_count"] and s, what="a failed sync")

@@ -224,3 +224,45 @@ def test_ha_managed_start_only_requests_a_state(sim: Target) -> None:
         "managed": 1,
         "state": "started",
     }
+
+
+def test_local_zfs_works_like_local_lvm(sim: Target) -> None:
+    """Full clone, create, resize, migrate, backup/restore and destroy on `local-zfs`."""
+    sim.clone("pve2", 9001, 260, full=1, storage="local-zfs")
+    vm = sim.api.nodes("pve2").qemu(260)
+    config = vm.config.get()
+    assert config["scsi0"].startswith("local-zfs:vm-260-disk-0,")
+    assert config["ide2"] == "local-zfs:vm-260-cloudinit,media=cdrom"
+    content = sim.api.nodes("pve2").storage("local-zfs").content.get(vmid=260)
+    assert {(c["volid"], c["format"]) for c in content} == {
+        ("local-zfs:vm-260-disk-0", "raw"),
+        ("local-zfs:vm-260-cloudinit", "raw"),
+    }
+    volume = sim.api.nodes("pve2").storage("local-zfs").content("vm-260-disk-0").get()
+    assert volume["path"] == "/dev/zvol/rpool/data/vm-260-disk-0"
+    sim.ok("pve2", vm.resize.put(disk="scsi0", size="+8G"))
+    assert vm.config.get()["scsi0"].endswith("size=40G")
+    sim.ok("pve2", vm.config.post(scsi1="local-zfs:2"))
+    assert vm.config.get()["scsi1"].startswith("local-zfs:vm-260-disk-1,")
+    sim.ok("pve2", sim.api.nodes("pve2").vzdump.post(vmid="260"))
+    (backup,) = sim.api.nodes("pve2").storage("local").content.get(content="backup", vmid=260)
+    upid = sim.api.nodes("pve2").qemu.post(vmid=261, archive=backup["volid"], storage="local-zfs")
+    sim.ok("pve2", upid)
+    assert (
+        sim.api.nodes("pve2").qemu(261).config.get()["scsi0"].startswith("local-zfs:vm-261-disk-0,")
+    )
+    sim.ok("pve2", vm.migrate.post(target="pve3"))
+    moved = sim.api.nodes("pve3").qemu(260)
+    assert moved.config.get()["scsi0"].startswith("local-zfs:vm-260-disk-0,")
+    assert {
+        c["volid"] for c in sim.api.nodes("pve3").storage("local-zfs").content.get(vmid=260)
+    } == {
+        "local-zfs:vm-260-disk-0",
+        "local-zfs:vm-260-disk-1",
+        "local-zfs:vm-260-cloudinit",
+    }
+    assert sim.api.nodes("pve2").storage("local-zfs").content.get(vmid=260) == []
+    sim.ok("pve3", moved.delete(purge=1))
+    sim.ok("pve2", sim.api.nodes("pve2").qemu(261).delete(purge=1))
+    assert sim.api.nodes("pve3").storage("local-zfs").content.get() == []
+    assert sim.api.nodes("pve2").storage("local-zfs").content.get() == []

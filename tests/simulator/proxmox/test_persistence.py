@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from homeport.simulator.threaded import SimulatorThread
@@ -20,7 +21,7 @@ def _run(config_dir: Path, pki_dir: Path, seed: int) -> tuple[SimulatorThread, T
 def test_state_survives_a_restart(tmp_path: Path, pki_dir: Path) -> None:
     thread, first = _run(tmp_path, pki_dir, seed=1)
     try:
-        first.clone("pve2", 9001, 950, name="keeper")
+        first.clone("pve2", 9001, 950, name="keeper", full=1, storage="local-zfs")
         first.start("pve2", 950)
         first.api.nodes("pve2").qemu(950).config.put(cores=4)
         first.api.cluster.backup.post(id="nightly", schedule="21:00", vmid="950")
@@ -45,6 +46,31 @@ def test_state_survives_a_restart(tmp_path: Path, pki_dir: Path) -> None:
         assert [j["id"] for j in second.api.cluster.replication.get()] == ["950-0"]
         assert len(second.api.nodes("pve2").storage("local").content.get(content="backup")) == 1
         assert tasks <= {t["upid"] for t in second.api.nodes("pve2").tasks.get()}
+        assert second.check() == []
+    finally:
+        second.close()
+        thread.stop()
+
+
+def test_a_state_from_before_local_zfs_gets_it(tmp_path: Path, pki_dir: Path) -> None:
+    thread, first = _run(tmp_path, pki_dir, seed=1)
+    first.close()
+    thread.stop()
+    path = tmp_path / "state" / "pve-state.json"
+    data = json.loads(path.read_text())
+    data["storages"] = [
+        {k: v for k, v in s.items() if k != "pool"}
+        for s in data["storages"]
+        if s["id"] != "local-zfs"
+    ]
+    path.write_text(json.dumps(data))
+    thread, second = _run(tmp_path, pki_dir, seed=1)
+    try:
+        listed = {s["storage"]: s for s in second.api.nodes("pve2").storage.get()}
+        assert listed["local-zfs"]["type"] == "zfspool"
+        assert listed["local-zfs"]["total"] == listed["local-lvm"]["total"]
+        assert second.api.storage("local-zfs").get()["pool"] == "rpool/data"
+        second.clone("pve2", 9001, 951, full=1, storage="local-zfs")
         assert second.check() == []
     finally:
         second.close()
