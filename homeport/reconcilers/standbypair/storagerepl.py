@@ -113,11 +113,18 @@ def replicated_volumes(config: Mapping[str, object]) -> list[tuple[str, str]]:
 
 
 def unsupported_volume(
-    config: Mapping[str, object], storage_types: Mapping[str, str], vmid: int
+    config: Mapping[str, object],
+    storage_types: Mapping[str, str],
+    vmid: int,
+    *,
+    shared: frozenset[str] = frozenset(),
 ) -> str | None:
-    """Why Proxmox would refuse to replicate this VM, or None."""
+    """Why Proxmox would refuse to replicate this VM, or None. Volumes on shared storage
+    are skipped by Proxmox (every node sees them already)."""
     for drive, volid in replicated_volumes(config):
         storage = volid.split(":", 1)[0]
+        if storage in shared:
+            continue
         kind = storage_types.get(storage, "unknown")
         if kind not in REPLICATING_TYPES:
             return (

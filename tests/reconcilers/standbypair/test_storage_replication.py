@@ -126,8 +126,11 @@ def test_only_replicated_volumes_count() -> None:
         "net0": "virtio=AA:BB:CC:DD:EE:FF,bridge=vmbr0",
     }
     assert replicated_volumes(config) == [("scsi0", "local-zfs:vm-1001-disk-0")]
-    types = {"local-zfs": "zfspool", "local-lvm": "lvmthin"}
+    types = {"local-zfs": "zfspool", "local-lvm": "lvmthin", "nas": "nfs"}
     assert unsupported_volume(config, types, 1001) is None
+    on_nas = {**config, "scsi2": "nas:1001/vm-1001-disk-2.qcow2"}
+    assert unsupported_volume(on_nas, types, 1001) is not None
+    assert unsupported_volume(on_nas, types, 1001, shared=frozenset({"nas"})) is None
 
 
 def test_a_pair_without_storage_replication_removes_its_job() -> None:
