@@ -158,7 +158,10 @@ async def observe_storage(
                         error=state.error,
                     )
         config = await px.vm_config(primary.node, primary.vmid)
-        types = {s.storage: s.plugintype for s in (snapshot.storages if snapshot else ())}
-        return StorageView(tuple(jobs), unsupported_volume(config.values, types, primary.vmid))
+        storages = snapshot.storages if snapshot else ()
+        types = {s.storage: s.plugintype for s in storages}
+        shared = frozenset(s.storage for s in storages if s.shared)
+        why = unsupported_volume(config.values, types, primary.vmid, shared=shared)
+        return StorageView(tuple(jobs), why)
     except ClientError:
         return None
