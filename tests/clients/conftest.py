@@ -21,12 +21,11 @@ from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_settings import ProxmoxSettings
 from homeport.clients.ssh import SSHPool, SSHSettings
 from homeport.clients.timing import RetryPolicy
+from homeport.simulator.caddy_process import CaddyProcess, start_caddy
 from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
 from homeport.simulator.pve import invariants
 from homeport.simulator.settings import SimulatorConfig
 from homeport.simulator.simulator import ProxmoxSimulator
-
-from .caddy_fixture import CaddyProcess, start_caddy
 
 SSH_PORT = 2222
 _addresses = itertools.count(1)

@@ -18,8 +18,8 @@ from homeport.clients.caddy_config import (
     reverse_proxy_route,
 )
 from homeport.clients.errors import CaddyError
+from homeport.simulator.caddy_process import CaddyProcess, free_port
 
-from .caddy_fixture import CaddyProcess, free_port
 from .conftest import Upstream, serve_upstream
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from homeport.clients.systemd import Systemd
 from homeport.clients.tailscale import TailscaleClient, TailscaleSettings
 from homeport.clients.timing import RetryPolicy
 from homeport.clients.tracing import ClientTracing
+from homeport.simulator.caddy_process import CaddyProcess, free_port
 
-from .caddy_fixture import CaddyProcess, free_port
 from .conftest import SSH_PORT, BootVm
 from .test_proxmox_tasks import UPID, FakePve, FakeTime, pve_error
 
