@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from homeport.controller.clock import Clock
-from homeport.controller.logs import object_fields
+from homeport.controller.logs import log_event
 from homeport.controller.store import Key, Store
 from homeport.kinds import Resource
 
@@ -151,13 +151,8 @@ class ObjectContext:
         return self.base.store.backups.for_vm(vm)
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        log.log(
-            logging.WARNING if warning else logging.INFO,
-            "%s/%s: %s: %s",
-            *self.key,
-            reason,
-            message,
-            extra=object_fields(*self.key, reason=reason),
+        log_event(
+            log, *self.key, reason, message, level=logging.WARNING if warning else logging.INFO
         )
         self.base.store.events.emit(
             kind=self.key[0],

@@ -22,7 +22,7 @@ from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
 from homeport.controller.coordination import Leadership
 from homeport.controller.graph import DependencyGraph, startup_order, unready_dependencies
-from homeport.controller.logs import object_fields
+from homeport.controller.logs import log_event, object_fields
 from homeport.controller.queue import QueueShutDown, WorkQueue
 from homeport.controller.store import Key, Store, StoredObject
 from homeport.controller.telemetry.hooks import Telemetry
@@ -325,15 +325,7 @@ class Engine:
         self, obj: StoredObject, reason: str, message: str, *, level: int = logging.INFO
     ) -> None:
         """An event in the store (``homeport events``) and the same line in the log."""
-        log.log(
-            level,
-            "%s/%s: %s: %s",
-            obj.kind,
-            obj.name,
-            reason,
-            message,
-            extra=object_fields(obj.kind, obj.name, reason=reason, revision=obj.revision[:12]),
-        )
+        log_event(log, obj.kind, obj.name, reason, message, level=level, revision=obj.revision[:12])
         self.store.events.emit(
             kind=obj.kind,
             name=obj.name,

@@ -53,6 +53,28 @@ def object_fields(
     return fields
 
 
+def log_event(
+    logger: logging.Logger,
+    kind: str,
+    name: str,
+    reason: str,
+    message: str,
+    *,
+    level: int = logging.INFO,
+    revision: str | None = None,
+) -> None:
+    """The log line of an estate event (the same words as in the store's events)."""
+    logger.log(
+        level,
+        "%s/%s: %s: %s",
+        kind,
+        name,
+        reason,
+        message,
+        extra=object_fields(kind, name, reason=reason, revision=revision),
+    )
+
+
 def configure_logging(fmt: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":

@@ -34,6 +34,8 @@ from homeport.reconcilers.standbypair.runtime import ProbeObserver
 from homeport.reconcilers.vm import VMReconciler, VMSettings
 from homeport.reconcilers.vm.observe import public_key_of
 
+KEY_FIX = "create it with `ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)"
+
 
 class CredentialsError(ConfigError):
     """A token or key file the configuration names cannot be used; says which and how."""
@@ -61,7 +63,7 @@ def _credential_problem(settings: Settings) -> str | None:
         (
             "[ssh] key_file",
             settings.ssh.key_file,
-            "create it with `ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)",
+            KEY_FIX,
         ),
         (
             "[tailscale] token_file",
@@ -80,10 +82,7 @@ def _credential_problem(settings: Settings) -> str | None:
     try:
         asyncssh.read_private_key(str(settings.ssh.key_file))
     except (asyncssh.KeyImportError, ValueError) as exc:
-        return (
-            f"cannot use [ssh] key_file {settings.ssh.key_file}: {exc}; create it with "
-            "`ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)"
-        )
+        return f"cannot use [ssh] key_file {settings.ssh.key_file}: {exc}; {KEY_FIX}"
     return None
 
 
@@ -159,8 +158,7 @@ def _public_key(key_file: Path) -> str:
     except (OSError, asyncssh.KeyImportError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise CredentialsError(
-            f"cannot read [ssh] key_file {key_file}: {reason}; create it with "
-            "`ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)"
+            f"cannot read [ssh] key_file {key_file}: {reason}; {KEY_FIX}"
         ) from None
 
 

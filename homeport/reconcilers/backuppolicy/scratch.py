@@ -12,6 +12,8 @@ from __future__ import annotations
 from homeport.clients.errors import AgentNotReady, ProxmoxError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import VmConfig, VmResource
+from homeport.kinds.app import HealthCheck
+from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.backuppolicy.observed import AppCheck, ScratchVM
 from homeport.reconcilers.base import ReconcileContext
 
@@ -52,13 +54,15 @@ async def _agent_address(px: ProxmoxClient, node: str, vmid: int) -> str | None:
 
 
 async def _probe(ctx: ReconcileContext, address: str, app: AppCheck) -> str | None:
-    prober = ctx.client("prober")
-    host = f"[{address}]" if ":" in address else address
-    if app.type == "tcp":
-        result = await prober.tcp(address, app.port, timeout=app.timeout)
-    else:
-        url = f"http://{host}:{app.port}{app.path}"
-        result = await prober.http(url, timeout=app.timeout, expected_status=app.expect_status)
+    check = HealthCheck.model_validate(
+        {
+            "type": app.type,
+            "path": app.path,
+            "timeoutSeconds": app.timeout,
+            "expectStatus": app.expect_status,
+        }
+    )
+    result = await check_health(ctx.client("prober"), check, address, app.port)
     return None if result.ok else str(result.error or "unhealthy")
 
 
