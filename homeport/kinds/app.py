@@ -21,9 +21,20 @@ from homeport.kinds.common import (
     Resource,
     SpecBase,
 )
+from homeport.kinds.textrules import (
+    SafePath,
+    UrlPath,
+    UserName,
+    check_command_line,
+    check_one_line,
+)
 
 APPS_ROOT = "/srv/apps"
-_GIT_REF = re.compile(r"^(?!.*\.\.)(?!/)(?!.*//)[A-Za-z0-9._/+-]+(?<!/)(?<!\.lock)$")
+# git check-ref-format's rules, plus no leading '-' (it would read as an option) and no
+# component starting with '.'.
+_GIT_REF = re.compile(
+    r"^(?!.*\.\.)(?!/)(?!.*//)(?![-.])(?!.*/[-.])[A-Za-z0-9._/+-]+(?<![/.])(?<!\.lock)$"
+)
 
 
 def check_secret_path(value: str) -> str:
@@ -49,11 +60,16 @@ class GitSource(KindModel):
     @classmethod
     def _repo(cls, value: str) -> str:
         ok = value.startswith(("https://", "ssh://", "git@", "file://", "/"))
+        check_one_line(value, "repo")
         if not ok or any(c.isspace() for c in value):
             raise ValueError(
                 f"{value!r} is not a git URL (https://, ssh://, git@host:path, file://) "
                 "or an absolute path"
             )
+        authority = value.split("://", 1)[1].split("/", 1)[0] if "://" in value else value
+        host = authority.rsplit("@", 1)[-1] if not value.startswith("/") else ""
+        if host.startswith("-"):
+            raise ValueError(f"the repo URL's host {host!r} must not start with '-'")
         if "@" in value.split("://", 1)[-1].split("/", 1)[0] and "://" in value:
             userinfo = value.split("://", 1)[1].split("@", 1)[0]
             if ":" in userinfo:
@@ -76,21 +92,14 @@ class HealthCheck(KindModel):
 
     type: Literal["http", "tcp"] = "http"
     """`http`: GET `path` and expect `expectStatus`; `tcp`: the port accepts a connection."""
-    path: str = "/healthz"
-    """HTTP path to GET."""
+    path: UrlPath = "/healthz"
+    """HTTP path to GET (an RFC 3986 path, optionally with a query; percent-encode the rest)."""
     expect_status: int = Field(default=200, ge=100, le=599)
     """Expected HTTP status."""
     timeout_seconds: PositiveFloat = 2.0
     """Timeout of one check."""
     startup_grace_seconds: PositiveFloat = 30.0
     """How long a (re)started App may take to become healthy before it counts as failed."""
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"health check path {value!r} must start with '/'")
-        return value
 
 
 class SecretEnv(KindModel):
@@ -127,9 +136,11 @@ class AppSpec(SpecBase):
     source: GitSource
     """Git repository and ref of the release to run."""
     exec_start: str
-    """The service's command line (systemd `ExecStart=`), run in the release directory."""
-    user: str = "app"
-    """Unix user the service runs as (created as a system user when missing)."""
+    """The service's command line in systemd `ExecStart=` syntax (one line; `%%` for a literal `%`),
+    run in the release directory."""
+    user: UserName = "app"
+    """Unix user the service runs as (created as a system user when missing): shadow's rule,
+    lowercase letters, digits, `_` and `-`, at most 32 characters."""
     port: int = Field(ge=1, le=65535)
     """TCP port the App listens on (given to it as `PORT`)."""
     bind: Literal["tailnet", "localhost", "any"] = "tailnet"
@@ -142,8 +153,9 @@ class AppSpec(SpecBase):
     """Environment variables read from files in the secrets directory (never stored in git)."""
     env_from: list[EnvFrom] = Field(default_factory=list)
     """Dotenv files in the secrets directory merged into the EnvironmentFile."""
-    data_dir: str | None = None
-    """The App's state directory (replicated by StandbyPairs); default `/srv/apps/<name>/data`."""
+    data_dir: SafePath | None = None
+    """The App's state directory (replicated by StandbyPairs); default `/srv/apps/<name>/data`.
+    A normalised absolute path of letters, digits, `.`, `_` and `-`."""
     restart: Literal["always", "on-failure", "no"] = "on-failure"
     """systemd `Restart=` policy."""
     keep_releases: PositiveInt = 3
@@ -152,16 +164,17 @@ class AppSpec(SpecBase):
     @field_validator("exec_start")
     @classmethod
     def _exec_start(cls, value: str) -> str:
-        if not value.strip() or "\n" in value:
-            raise ValueError("execStart must be one non-empty command line")
-        return value
+        return check_command_line(value)
 
-    @field_validator("data_dir")
+    @field_validator("env")
     @classmethod
-    def _data_dir(cls, value: str | None) -> str | None:
-        if value is not None and (not value.startswith("/") or ".." in value.split("/")):
-            raise ValueError(f"dataDir {value!r} must be an absolute path without '..'")
-        return value
+    def _env(cls, values: dict[str, str]) -> dict[str, str]:
+        for name, value in values.items():
+            if "\x00" in value:
+                raise ValueError(
+                    f"env {name}: a NUL character cannot be passed in an environment variable"
+                )
+        return values
 
 
 class App(Resource):

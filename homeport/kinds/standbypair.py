@@ -19,26 +19,20 @@ from homeport.kinds.common import (
     Resource,
     SpecBase,
 )
+from homeport.kinds.textrules import UrlPath
 
 
 class Probe(KindModel):
     """Health probe of the current primary, independent of the resync period."""
 
-    path: str = "/healthz"
-    """HTTP path probed on the primary's tailnet address and port."""
+    path: UrlPath = "/healthz"
+    """HTTP path probed on the primary's tailnet address and port (an RFC 3986 path)."""
     interval_seconds: PositiveFloat = 2.0
     """Time between probes."""
     timeout_seconds: PositiveFloat = 1.0
     """Timeout of one probe; a slow answer is a miss."""
     failure_threshold: PositiveInt = 3
     """Consecutive misses that start a failover."""
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"probe path {value!r} must start with '/'")
-        return value
 
     @model_validator(mode="after")
     def _timeout(self) -> Probe:

@@ -12,7 +12,17 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from homeport.kinds.common import DnsLabel, KindModel, ObjectRef, RefPath, Resource, SpecBase
+from homeport.kinds.common import (
+    DnsLabel,
+    KindModel,
+    ObjectRef,
+    RefPath,
+    Resource,
+    SpecBase,
+)
+from homeport.kinds.textrules import UserName, check_one_line
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 # Boot layers from the estates we serve (seed 003): infrastructure first, user-facing last.
 LAYER_NAMES: dict[int, str] = {
@@ -88,19 +98,44 @@ class NetworkInterface(KindModel):
 class CloudInit(KindModel):
     """Cloud-init settings applied on first boot."""
 
-    user: str = "ubuntu"
-    """The default user cloud-init creates."""
+    user: UserName = "ubuntu"
+    """The default user cloud-init creates (shadow's user name rule)."""
     ssh_keys: list[str] = Field(default_factory=list)
     """Public SSH keys authorised for `user` (homeport adds its own key). Public keys only."""
     nameserver: str | None = None
-    """DNS server for static configurations."""
+    """DNS servers for static configurations (IP addresses separated by spaces)."""
     search_domain: str | None = None
-    """DNS search domain."""
+    """DNS search domains (lowercase domain names separated by spaces)."""
+
+    @field_validator("nameserver")
+    @classmethod
+    def _nameserver(cls, value: str | None) -> str | None:
+        for word in value.split(" ") if value is not None else ():
+            try:
+                ipaddress.ip_address(word)
+            except ValueError:
+                raise ValueError(
+                    f"nameserver {value!r}: {word!r} is not an IP address "
+                    "(separate several servers with one space)"
+                ) from None
+        return value
+
+    @field_validator("search_domain")
+    @classmethod
+    def _search_domain(cls, value: str | None) -> str | None:
+        for word in value.split(" ") if value is not None else ():
+            if not all(_DNS_LABEL.match(label) for label in word.split(".")):
+                raise ValueError(
+                    f"searchDomain {value!r}: {word!r} is not a lowercase domain name "
+                    "such as 'example.com' (separate several with one space)"
+                )
+        return value
 
     @field_validator("ssh_keys")
     @classmethod
     def _public_keys(cls, keys: list[str]) -> list[str]:
         for key in keys:
+            check_one_line(key, "sshKeys entry")
             if "PRIVATE KEY" in key:
                 raise ValueError(
                     "sshKeys holds a private key: put only public keys (ssh-ed25519 AAAA...) here"

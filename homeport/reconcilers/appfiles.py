@@ -9,12 +9,21 @@ plans and observations carry its sha256, never its text.
 from __future__ import annotations
 
 import hashlib
-import shlex
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from homeport.kinds import App, StandbyPair
+from homeport.kinds.common import check_env_name
+from homeport.kinds.textrules import (
+    check_command_line,
+    check_one_line,
+    check_safe_path,
+    check_user_name,
+)
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import UNIT_PREFIX, marker
@@ -66,8 +75,14 @@ def bind_address(app: App, vm_address: str) -> str:
 
 
 def render_unit(app: App, vm_address: str) -> str:
+    """The unit file; every manifest value is checked again and quoted by systemd's rules."""
     paths = AppPaths.of(app)
-    restart = app.spec.restart
+    environment = {
+        "PORT": str(app.spec.port),
+        "HOST": bind_address(app, vm_address),
+        "HOMEPORT_APP": app.name,
+        "HOMEPORT_DATA_DIR": check_safe_path(paths.data),
+    }
     return "\n".join(
         [
             f"# {marker('App', app.name)} (hand edits are reverted)",
@@ -78,15 +93,12 @@ def render_unit(app: App, vm_address: str) -> str:
             "",
             "[Service]",
             "Type=exec",
-            f"User={app.spec.user}",
-            f"WorkingDirectory={paths.current}",
-            f"Environment=PORT={app.spec.port}",
-            f"Environment=HOST={bind_address(app, vm_address)}",
-            f"Environment=HOMEPORT_APP={app.name}",
-            f"Environment=HOMEPORT_DATA_DIR={paths.data}",
-            f"EnvironmentFile={paths.env_path}",
-            f"ExecStart={app.spec.exec_start}",
-            f"Restart={restart}",
+            f"User={check_user_name(app.spec.user)}",
+            f"WorkingDirectory={check_safe_path(paths.current)}",
+            *(f"Environment={unit_environment(k, v)}" for k, v in environment.items()),
+            f"EnvironmentFile={check_safe_path(paths.env_path)}",
+            f"ExecStart={check_command_line(app.spec.exec_start)}",
+            f"Restart={app.spec.restart}",
             "RestartSec=2",
             "",
             "[Install]",
@@ -96,17 +108,40 @@ def render_unit(app: App, vm_address: str) -> str:
     )
 
 
-def _quote(value: str) -> str:
-    """systemd EnvironmentFile quoting: double quotes, backslash-escaped."""
-    if value and all(c.isalnum() or c in "-_./:@%+=,~" for c in value):
-        return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+def unit_environment(name: str, value: str) -> str:
+    """One ``Environment=`` word: ``"NAME=value"``.
+
+    systemd first expands specifiers (``%%`` is a literal ``%``), then splits the line into
+    words, unquoting double quotes and C-unescaping (``\\\\`` and ``\\"``); see systemd.syntax(7).
+    Control characters are refused outright: they never belong on one line of a unit.
+    """
+    check_env_name(name)
+    check_one_line(value, name)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{name}={escaped}"'
+
+
+# The characters systemd's EnvironmentFile parser unescapes after a backslash inside double
+# quotes (SHELL_NEED_ESCAPE in src/basic/string-util.h): escaping all four also keeps the
+# file safe to `source` from a shell when debugging on the VM.
+_ENV_FILE_ESCAPES = str.maketrans({c: "\\" + c for c in '"\\`$'})
+
+
+def env_file_value(value: str) -> str:
+    """A value in double quotes that systemd's EnvironmentFile parser reads back exactly.
+
+    Inside double quotes every character is literal (newlines, carriage returns, tabs,
+    non-ASCII) except a backslash before one of ``"\\`$`` or a newline; so those four are
+    escaped and nothing else is. A NUL cannot be passed in an environment at all.
+    """
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be passed in an environment variable")
+    return '"' + value.translate(_ENV_FILE_ESCAPES) + '"'
 
 
 def render_env(values: Mapping[str, str]) -> bytes:
     lines = [f"# {marker('App', 'env')} — 0600, root only; never edit by hand"]
-    lines += [f"{key}={_quote(values[key])}" for key in sorted(values)]
+    lines += [f"{check_env_name(key)}={env_file_value(values[key])}" for key in sorted(values)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -115,29 +150,27 @@ def sha256(data: bytes | str) -> str:
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
-    """KEY=VALUE lines of a dotenv file from the secrets directory (quotes stripped)."""
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")) or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = (
-                shlex.split(value)[0]
-                if value[0] == "'"
-                else value[1:-1].encode().decode("unicode_escape")
-            )
-        values[key] = value
-    return values
+    """The variables of a dotenv file, read by python-dotenv.
+
+    No ``${VAR}`` interpolation: values are taken literally (a ``$`` in a password stays a
+    ``$``, and the control plane's own environment never leaks into an App). A bare ``KEY``
+    line without ``=`` sets nothing.
+    """
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value for key, value in parsed.items() if value is not None}
 
 
 def read_secret(secrets_dir: Path, relative: str) -> str:
     path = secrets_dir / relative
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise TemporaryError(
+            f"secret {relative!r} in {secrets_dir} is not UTF-8 text; systemd passes only "
+            "UTF-8 values to a service: re-encode it",
+            delay=60,
+            reason="SecretInvalid",
+        ) from None
     except OSError as exc:
         raise TemporaryError(
             f"secret {relative!r} is not readable in {secrets_dir} ({exc.strerror}); "
@@ -151,10 +184,28 @@ def env_values(app: App, secrets_dir: Path, extra: Mapping[str, str]) -> dict[st
     """Plain env + secrets + homeport's own variables (raises TemporaryError on a missing secret)."""
     values = dict(app.spec.env)
     for source in app.spec.env_from:
-        values.update(parse_dotenv(read_secret(secrets_dir, source.secret)))
+        values.update(
+            _checked(parse_dotenv(read_secret(secrets_dir, source.secret)), source.secret)
+        )
     for item in app.spec.secret_env:
-        values[item.name] = read_secret(secrets_dir, item.secret).rstrip("\n")
+        value = read_secret(secrets_dir, item.secret).rstrip("\n")
+        values.update(_checked({item.name: value}, item.secret))
     values.update(extra)
+    return values
+
+
+def _checked(values: dict[str, str], secret: str) -> dict[str, str]:
+    """Names and values from the secrets directory that an environment can carry."""
+    for name, value in values.items():
+        try:
+            check_env_name(name)
+            env_file_value(value)
+        except ValueError as exc:
+            raise TemporaryError(
+                f"secret {secret!r}: {name}: {exc}; fix the file in the secrets directory",
+                delay=60,
+                reason="SecretInvalid",
+            ) from None
     return values
 
 

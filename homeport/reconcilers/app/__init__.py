@@ -73,13 +73,19 @@ class AppReconciler(Reconciler[App, AppObserved]):
                         action.root,
                         "--shell",
                         "/usr/sbin/nologin",
+                        "--",
                         action.user,
                     ],
                 )
-            await ssh.run(action.host, ["install", "-d", "-m", "0755", f"{action.root}/releases"])
+            await ssh.run(
+                action.host, ["install", "-d", "-m", "0755", "--", f"{action.root}/releases"]
+            )
             await ssh.run(
                 action.host,
-                ["install", "-d", "-m", "0750", "-o", action.user, "-g", action.user, action.data],
+                [
+                    *("install", "-d", "-m", "0750", "-o", action.user, "-g", action.user),
+                    *("--", action.data),
+                ],
             )
         elif isinstance(action, FetchRelease):
             await self._fetch(ssh, action)
@@ -142,7 +148,7 @@ class AppReconciler(Reconciler[App, AppObserved]):
         await ssh.run(action.host, ["rm", "-rf", staging])
         await ssh.run(
             action.host,
-            ["git", "clone", "--quiet", "--no-checkout", action.repo, staging],
+            ["git", "clone", "--quiet", "--no-checkout", "--", action.repo, staging],
             timeout=FETCH_TIMEOUT,
         )
         await ssh.run(

@@ -146,7 +146,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     show = await systemd.show(host, paths.unit_name, UNIT_PROPERTIES)
     user_exists, layout_ok = True, listing.ok
     if desired is not None:
-        user_exists = (await ssh.run(host, ["id", "-u", desired.spec.user], check=False)).ok
+        user_exists = (await ssh.run(host, ["id", "-u", "--", desired.spec.user], check=False)).ok
         layout_ok = layout_ok and bool(await ssh.stat(host, paths.data))
     return replace(
         seen,

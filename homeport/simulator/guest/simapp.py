@@ -97,6 +97,9 @@ class SimApp:
     simulate: Simulate
     live_fault: Callable[[], AppFault | None]
     log: Callable[[str], None]
+    # The process's environment, as /proc/<pid>/environ holds it: read by tests that check
+    # what systemd handed the app; never served, logged or printed.
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
     _runner: web.AppRunner | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _last_status: int | None = None

@@ -24,13 +24,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .envfile import parse_environment_file
 from .faults import AppFault
 from .journal import Journal
 from .nic import GuestNic
 from .rootfs import GuestDisk
 from .seam import Clock, Sleep
 from .simapp import AppIdentity, SimApp, Simulate, read_release
-from .units import ServiceUnit, UnitFileError, content_digest, parse_environment_file, parse_unit
+from .units import ServiceUnit, UnitFileError, content_digest, parse_unit
 
 UNIT_DIR = "/etc/systemd/system"
 EXIT_STATUS_NAMES = {1: "FAILURE", 2: "INVALIDARGUMENT", 200: "CHDIR", 217: "USER"}
@@ -308,7 +309,7 @@ class Systemd:
             optional = spec.startswith("-")
             path = spec.lstrip("-")
             try:
-                env.update(parse_environment_file(self.host.disk.host(path).read_text()))
+                env.update(parse_environment_file(self.host.disk.host(path).read_bytes()))
             except (FileNotFoundError, NotADirectoryError):
                 if not optional:
                     raise OSError(errno.ENOENT, os.strerror(errno.ENOENT)) from None
@@ -402,6 +403,7 @@ class Systemd:
             simulate=launch.simulate,
             live_fault=lambda: self.host.app_fault(unit.name),
             log=log,
+            environment=dict(launch.env),
         )
 
     def _became_ready(self, unit: UnitState) -> None:

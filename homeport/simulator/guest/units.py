@@ -2,17 +2,16 @@
 
 ``systemd.py`` loads a :class:`ServiceUnit` from ``/etc/systemd/system/<name>.service`` on
 the guest disk (``rootfs.py``) and reads ``EnvironmentFile=`` files with
-:func:`parse_environment_file` at every start, as PID 1 does (``man 5 systemd.exec``).
+:func:`envfile.parse_environment_file` at every start, as PID 1 does (``man 5 systemd.exec``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import shlex
 from dataclasses import dataclass
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from .envfile import parse_environment_assignments
 
 TIMESPAN_UNITS: dict[str, float] = {
     "us": 1e-6,
@@ -138,17 +137,6 @@ def _accumulate(pairs: list[tuple[str, str]], key: str) -> list[str]:
     return values
 
 
-def parse_environment_assignments(values: list[str]) -> tuple[tuple[str, str], ...]:
-    """``Environment="A=1" B=2`` lines → ordered pairs, later assignments winning."""
-    env: dict[str, str] = {}
-    for value in values:
-        for word in shlex.split(value, posix=True):
-            name, sep, assigned = word.partition("=")
-            if sep and ENV_NAME.match(name):
-                env[name] = assigned
-    return tuple(env.items())
-
-
 def parse_unit(name: str, fragment_path: str, content: bytes) -> ServiceUnit:
     sections = read_sections(content.decode(errors="replace"))
     unit = sections.get("Unit", [])
@@ -173,7 +161,7 @@ def parse_unit(name: str, fragment_path: str, content: bytes) -> ServiceUnit:
         type=service_type,
         exec_start=exec_start,
         working_directory=_last(service, "WorkingDirectory") or None,
-        environment=parse_environment_assignments(_accumulate(service, "Environment")),
+        environment=parse_environment_assignments(_accumulate(service, "Environment"), name),
         environment_files=tuple(_accumulate(service, "EnvironmentFile")),
         user=_last(service, "User") or None,
         group=_last(service, "Group") or None,
@@ -186,113 +174,3 @@ def parse_unit(name: str, fragment_path: str, content: bytes) -> ServiceUnit:
         wanted_by=wanted_by,
         has_install=bool(install),
     )
-
-
-class _EnvFileParser:
-    """A transcription of the state machine of systemd's ``parse_env_file``."""
-
-    def __init__(self) -> None:
-        self.pairs: dict[str, str] = {}
-        self.state = "pre_key"
-        self.key = ""
-        self.value = ""
-        self.value_ws = 0  # trailing unescaped whitespace in an unquoted value
-
-    def push(self) -> None:
-        key = self.key.rstrip()
-        value = self.value[: len(self.value) - self.value_ws] if self.value_ws else self.value
-        if ENV_NAME.match(key):
-            self.pairs[key] = value
-        self.key = self.value = ""
-        self.value_ws = 0
-
-    def feed(self, c: str) -> None:
-        getattr(self, "_" + self.state)(c)
-
-    def _pre_key(self, c: str) -> None:
-        if c in "#;":
-            self.state = "comment"
-        elif not c.isspace():
-            self.state, self.key = "key", c
-
-    def _key(self, c: str) -> None:
-        if c == "\n":
-            self.state, self.key = "pre_key", ""
-        elif c == "=":
-            self.state = "pre_value"
-        else:
-            self.key += c
-
-    def _pre_value(self, c: str) -> None:
-        if c == "\n":
-            self.push()
-            self.state = "pre_key"
-        elif c == "'":
-            self.state = "single"
-        elif c == '"':
-            self.state = "double"
-        elif c == "\\":
-            self.state = "value_escape"
-        elif not c.isspace():
-            self.state, self.value, self.value_ws = "value", self.value + c, 0
-
-    def _value(self, c: str) -> None:
-        if c == "\n":
-            self.push()
-            self.state = "pre_key"
-        elif c == "\\":
-            self.state, self.value_ws = "value_escape", 0
-        else:
-            self.value += c
-            self.value_ws = self.value_ws + 1 if c.isspace() else 0
-
-    def _value_escape(self, c: str) -> None:
-        self.state = "value"
-        if c != "\n":
-            self.value += c
-            self.value_ws = 0
-
-    def _single(self, c: str) -> None:
-        if c == "'":
-            self.state = "pre_value"
-        else:
-            self.value += c
-
-    def _double(self, c: str) -> None:
-        if c == '"':
-            self.state = "pre_value"
-        elif c == "\\":
-            self.state = "double_escape"
-        else:
-            self.value += c
-
-    def _double_escape(self, c: str) -> None:
-        self.state = "double"
-        if c in '"\\`$':
-            self.value += c
-        elif c != "\n":
-            self.value += "\\" + c
-
-    def _comment(self, c: str) -> None:
-        if c == "\\":
-            self.state = "comment_escape"
-        elif c == "\n":
-            self.state = "pre_key"
-
-    def _comment_escape(self, c: str) -> None:
-        self.state = "comment"
-
-    def finish(self) -> dict[str, str]:
-        if self.state in ("pre_value", "value", "value_escape", "single", "double"):
-            self.push()
-        elif self.state == "double_escape":
-            self.value += "\\"
-            self.push()
-        return self.pairs
-
-
-def parse_environment_file(text: str) -> dict[str, str]:
-    parser = _EnvFileParser()
-    for c in text:
-        parser.feed(c)
-    return parser.finish()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from homeport.simulator.guest.units import (
-    format_timespan,
-    parse_environment_file,
-    parse_timespan,
-    parse_unit,
-)
+from homeport.simulator.guest.envfile import parse_environment_file
+from homeport.simulator.guest.units import format_timespan, parse_timespan, parse_unit
 
 
 def test_environment_file_rules() -> None:

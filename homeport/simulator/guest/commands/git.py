@@ -77,11 +77,16 @@ def _refuse_transport(value: str) -> bool:
 
 
 def _positional(args: list[str]) -> list[int]:
-    """Indexes of positional arguments, skipping the values of value-taking options."""
-    indexes, skip = [], False
+    """Indexes of positional arguments, skipping the values of value-taking options;
+    everything after ``--`` is positional."""
+    indexes, skip, ended = [], False, False
     for index, arg in enumerate(args):
         if skip:
             skip = False
+        elif ended:
+            indexes.append(index)
+        elif arg == "--":
+            ended = True
         elif arg in VALUE_OPTIONS:
             skip = True
         elif not arg.startswith("-") or arg == "-":

@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import getopt
+import re
+
 from homeport.simulator.guest.sshd_config import load_sshd_config
 
 from .base import Completed, ExecContext, parse_options
@@ -93,32 +96,46 @@ async def ss(ctx: ExecContext, args: list[str]) -> Completed:
     return Completed.out("".join(lines))
 
 
+# shadow 4.13's is_valid_user_name (lib/chkname.c, Ubuntu 24.04): letters, digits, '_',
+# '.', '-', an optional final '$', not all digits, not '.' or '..', at most 32 characters.
+_SHADOW_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*[$]?$")
+USER_NAME_MAX_LENGTH = 32
+
+
+def valid_user_name(name: str) -> bool:
+    return (
+        len(name) <= USER_NAME_MAX_LENGTH
+        and bool(_SHADOW_NAME.match(name))
+        and not name.isdigit()
+        and name not in (".", "..")
+    )
+
+
 async def useradd(ctx: ExecContext, args: list[str]) -> Completed:
-    """``useradd --system [--home-dir H] [--shell S] [--no-create-home] NAME`` like shadow's.
+    """``useradd --system [--home-dir H] [--shell S] [--no-create-home] [--] NAME`` like shadow's.
 
     A system user takes the highest free uid/gid at or below 999 (SYS_UID_MAX), with a
-    group of its own name; silent on success, exit 9 when the name exists.
+    group of its own name; silent on success, exit 9 when the name exists, exit 3 for a
+    name shadow refuses (unless ``--badname``).
     """
     if not ctx.account.is_root:
         return Completed.err(
             1, "useradd: Permission denied.\nuseradd: cannot lock /etc/passwd; try again later.\n"
         )
-    names = [a for a in args if not a.startswith("-")]
-    options = {
-        a.split("=", 1)[0]: a.split("=", 1)[1] if "=" in a else ""
-        for a in args
-        if a.startswith("-")
-    }
-    values = iter(args)
-    for arg in values:
-        if arg in ("--home-dir", "-d", "--shell", "-s") and "=" not in arg:
-            value = next(values, "")
-            options[arg] = value
-            if value in names:
-                names.remove(value)
+    try:
+        opts, names = getopt.gnu_getopt(
+            args,
+            "rMmd:s:",
+            ["system", "no-create-home", "create-home", "home-dir=", "shell=", "badname"],
+        )
+    except getopt.GetoptError:
+        return Completed.err(2, "Usage: useradd [options] LOGIN\n")
+    options = dict(opts)
     if len(names) != 1:
         return Completed.err(2, "Usage: useradd [options] LOGIN\n")
     name = names[0]
+    if not valid_user_name(name) and "--badname" not in options:
+        return Completed.err(3, f"useradd: invalid user name '{name}': use --badname to ignore\n")
     accounts = ctx.guest.disk.accounts()
     if accounts.user(name) is not None:
         return Completed.err(9, f"useradd: user '{name}' already exists\n")
@@ -126,6 +143,9 @@ async def useradd(ctx: ExecContext, args: list[str]) -> Completed:
     uid = next(i for i in range(999, 99, -1) if i not in used)
     home = options.get("--home-dir") or options.get("-d") or f"/home/{name}"
     shell = options.get("--shell") or options.get("-s") or "/usr/sbin/nologin"
+    for what, value in (("home directory", home), ("shell", shell)):
+        if any(c in value for c in ":\n") or not value.startswith("/"):
+            return Completed.err(3, f"useradd: invalid {what} '{value}'\n")
     passwd = ctx.guest.disk.read_text("/etc/passwd")
     group = ctx.guest.disk.read_text("/etc/group")
     ctx.guest.disk.write_file(
