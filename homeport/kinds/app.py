@@ -20,6 +20,7 @@ from homeport.kinds.common import (
     RefPath,
     Resource,
     SpecBase,
+    check_env_value,
 )
 from homeport.kinds.textrules import (
     SafePath,
@@ -82,7 +83,7 @@ class GitSource(KindModel):
     @field_validator("ref")
     @classmethod
     def _ref(cls, value: str) -> str:
-        if not _GIT_REF.match(value):
+        if not _GIT_REF.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid git ref name")
         return value
 
@@ -170,10 +171,10 @@ class AppSpec(SpecBase):
     @classmethod
     def _env(cls, values: dict[str, str]) -> dict[str, str]:
         for name, value in values.items():
-            if "\x00" in value:
-                raise ValueError(
-                    f"env {name}: a NUL character cannot be passed in an environment variable"
-                )
+            try:
+                check_env_value(value)
+            except ValueError as exc:
+                raise ValueError(f"env {name}: {exc}") from None
         return values
 
 

@@ -77,7 +77,7 @@ class CalendarEvent:
 def _parse_items(text: str, low: int, high: int, what: str) -> frozenset[int]:
     values: set[int] = set()
     for item in text.split(","):
-        match = _ITEM.match(item)
+        match = _ITEM.fullmatch(item)
         if not match:
             raise CalendarError(f"{item!r} is not a valid {what} (use N, N..M, * or */N)")
         first, last, step = match.groups()

@@ -28,7 +28,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def check_dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -37,7 +37,7 @@ def check_dns_label(value: str) -> str:
 
 
 def check_hostname(value: str) -> str:
-    if not _HOSTNAME.match(value):
+    if not _HOSTNAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a fully qualified lowercase hostname such as 'app.example.com'"
         )
@@ -45,11 +45,22 @@ def check_hostname(value: str) -> str:
 
 
 def check_env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid environment variable name: use letters, digits and '_', "
             "not starting with a digit"
         )
+    return value
+
+
+def check_env_value(value: str) -> str:
+    """What an environment can carry: a C string (no NUL) of UTF-8 text (systemd drops the rest)."""
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be passed in an environment variable")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("the value is not valid Unicode text (a lone surrogate)") from None
     return value
 
 

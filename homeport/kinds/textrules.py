@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+# Patterns are applied with fullmatch: with match, '$' also matches before a final newline.
 # shadow's useradd (NAME_REGEX of Debian/Ubuntu's adduser.conf is the same rule), at most
 # 32 characters (LOGIN_NAME_MAX on Linux counts the terminating NUL, utmp's ut_user is 32).
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]*[$]?$")
@@ -24,14 +25,15 @@ USER_NAME_MAX = 32
 _PATH = re.compile(r"^(/[A-Za-z0-9._][A-Za-z0-9._-]*)+$")
 # RFC 3986: path-absolute [ "?" query ], pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
 _PCHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
-_URL_PATH = re.compile(rf"^/(?:{_PCHAR}|/)*(?:\?(?:{_PCHAR}|[/?])*)?$")
+# path-absolute never starts with "//" (that would be an authority, another host).
+_URL_PATH = re.compile(rf"^/(?!/)(?:{_PCHAR}|/)*(?:\?(?:{_PCHAR}|[/?])*)?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The specifiers systemd expands in ExecStart= (systemd.unit(5), "Specifiers").
 _SPECIFIERS = frozenset("aAbBCdEfgGhHiIjJlLmMnNopPqsStTuUvVwW%")
 
 
 def check_user_name(value: str) -> str:
-    if len(value) > USER_NAME_MAX or not _USER_NAME.match(value):
+    if len(value) > USER_NAME_MAX or not _USER_NAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid user name: use at most {USER_NAME_MAX} lowercase "
             "letters, digits, '_' and '-', starting with a letter or '_' (shadow's useradd rule)"
@@ -40,7 +42,7 @@ def check_user_name(value: str) -> str:
 
 
 def check_safe_path(value: str) -> str:
-    if not _PATH.match(value) or posixpath.normpath(value) != value:
+    if not _PATH.fullmatch(value) or posixpath.normpath(value) != value:
         raise ValueError(
             f"{value!r} must be a normalised absolute path whose components use only letters, "
             "digits, '.', '_' and '-' (no whitespace, quotes, '%', '..' or control characters), "
@@ -50,7 +52,7 @@ def check_safe_path(value: str) -> str:
 
 
 def check_url_path(value: str) -> str:
-    if not _URL_PATH.match(value):
+    if not _URL_PATH.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a URL path: start with '/' and percent-encode spaces, control "
             "characters and anything else RFC 3986 does not allow, e.g. '/healthz?full=1'"

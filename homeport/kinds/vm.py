@@ -124,7 +124,7 @@ class CloudInit(KindModel):
     @classmethod
     def _search_domain(cls, value: str | None) -> str | None:
         for word in value.split(" ") if value is not None else ():
-            if not all(_DNS_LABEL.match(label) for label in word.split(".")):
+            if not all(_DNS_LABEL.fullmatch(label) for label in word.split(".")):
                 raise ValueError(
                     f"searchDomain {value!r}: {word!r} is not a lowercase domain name "
                     "such as 'example.com' (separate several with one space)"
@@ -195,7 +195,7 @@ class FirewallRule(KindModel):
     def _port(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        numbers = [int(n) for n in re.split(r"[:,]", value)] if _PORTS.match(value) else []
+        numbers = [int(n) for n in re.split(r"[:,]", value)] if _PORTS.fullmatch(value) else []
         if not numbers or not all(1 <= n <= 65535 for n in numbers):
             raise ValueError(
                 f"port {value!r} is not a port (1-65535), a range like '8000:8100' or a list like '80,443'"

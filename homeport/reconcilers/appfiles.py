@@ -17,7 +17,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from homeport.kinds import App, StandbyPair
-from homeport.kinds.common import check_env_name
+from homeport.kinds.common import check_env_name, check_env_value
 from homeport.kinds.textrules import (
     check_command_line,
     check_one_line,
@@ -132,10 +132,9 @@ def env_file_value(value: str) -> str:
 
     Inside double quotes every character is literal (newlines, carriage returns, tabs,
     non-ASCII) except a backslash before one of ``"\\`$`` or a newline; so those four are
-    escaped and nothing else is. A NUL cannot be passed in an environment at all.
+    escaped and nothing else is. A NUL or text that is not Unicode cannot be passed at all.
     """
-    if "\x00" in value:
-        raise ValueError("a NUL character cannot be passed in an environment variable")
+    check_env_value(value)
     return '"' + value.translate(_ENV_FILE_ESCAPES) + '"'
 
 

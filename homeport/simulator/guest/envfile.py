@@ -141,7 +141,7 @@ class _EnvFileParser:
 
 def _valid_assignment(key: str, value: str) -> bool:
     """``env_assignment_is_valid`` and the UTF-8 check of ``load_env_file_push``."""
-    return bool(ENV_NAME.match(key)) and _is_utf8(value)
+    return bool(ENV_NAME.fullmatch(key)) and _is_utf8(value)
 
 
 def _is_utf8(text: str) -> bool:
