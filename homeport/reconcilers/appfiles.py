@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from homeport.kinds import App, StandbyPair
 from homeport.kinds.common import check_env_name, check_env_value
@@ -149,14 +149,24 @@ def sha256(data: bytes | str) -> str:
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
-    """The variables of a dotenv file, read by python-dotenv.
+    """The variables of a dotenv file, read by python-dotenv's parser.
 
     No ``${VAR}`` interpolation: values are taken literally (a ``$`` in a password stays a
     ``$``, and the control plane's own environment never leaks into an App). A bare ``KEY``
-    line without ``=`` sets nothing.
+    line without ``=`` sets nothing. A line python-dotenv cannot parse raises ValueError
+    naming its line number (never its content, which may be a secret): a variable is never
+    dropped silently.
     """
-    parsed = dotenv_values(stream=io.StringIO(text), interpolate=False)
-    return {key: value for key, value in parsed.items() if value is not None}
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ValueError(
+                f"line {binding.original.line} is not a dotenv statement "
+                "(KEY=value, export KEY=value, '#' comments)"
+            )
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
 
 
 def read_secret(secrets_dir: Path, relative: str) -> str:
@@ -164,11 +174,8 @@ def read_secret(secrets_dir: Path, relative: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise TemporaryError(
-            f"secret {relative!r} in {secrets_dir} is not UTF-8 text; systemd passes only "
-            "UTF-8 values to a service: re-encode it",
-            delay=60,
-            reason="SecretInvalid",
+        raise _invalid_secret(
+            relative, "it is not UTF-8 text (systemd passes only UTF-8 values to a service)"
         ) from None
     except OSError as exc:
         raise TemporaryError(
@@ -180,32 +187,45 @@ def read_secret(secrets_dir: Path, relative: str) -> str:
 
 
 def env_values(app: App, secrets_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
-    """Plain env + secrets + homeport's own variables (raises TemporaryError on a missing secret)."""
+    """Plain env + secrets + homeport's own variables.
+
+    Raises TemporaryError on a missing secret, and on one an environment cannot carry
+    (not UTF-8, a NUL, an invalid name, a line that is not a dotenv statement).
+    """
     values = dict(app.spec.env)
     for source in app.spec.env_from:
-        values.update(
-            _checked(parse_dotenv(read_secret(secrets_dir, source.secret)), source.secret)
-        )
+        text = read_secret(secrets_dir, source.secret)
+        try:
+            values.update(_checked(parse_dotenv(text)))
+        except ValueError as exc:
+            raise _invalid_secret(source.secret, str(exc)) from None
     for item in app.spec.secret_env:
         value = read_secret(secrets_dir, item.secret).rstrip("\n")
-        values.update(_checked({item.name: value}, item.secret))
+        try:
+            values.update(_checked({item.name: value}))
+        except ValueError as exc:
+            raise _invalid_secret(item.secret, str(exc)) from None
     values.update(extra)
     return values
 
 
-def _checked(values: dict[str, str], secret: str) -> dict[str, str]:
+def _checked(values: dict[str, str]) -> dict[str, str]:
     """Names and values from the secrets directory that an environment can carry."""
     for name, value in values.items():
         try:
             check_env_name(name)
             env_file_value(value)
         except ValueError as exc:
-            raise TemporaryError(
-                f"secret {secret!r}: {name}: {exc}; fix the file in the secrets directory",
-                delay=60,
-                reason="SecretInvalid",
-            ) from None
+            raise ValueError(f"{name}: {exc}") from None
     return values
+
+
+def _invalid_secret(relative: str, problem: str) -> TemporaryError:
+    return TemporaryError(
+        f"secret {relative!r}: {problem}; fix the file in the secrets directory",
+        delay=60,
+        reason="SecretInvalid",
+    )
 
 
 def pair_role(app_name: str, ctx: ReconcileContext) -> tuple[StandbyPair, str, int] | None:

@@ -237,7 +237,9 @@ def extract_words(line: str) -> Iterator[str]:
 
 
 def expand_specifiers(value: str, unit_name: str) -> str | None:
-    """The specifiers of a unit setting the simulator knows; None for one it does not."""
+    """Specifiers expanded (``%%``, ``%n``, ``%N``, ``%p``); None for one the simulator does
+    not know, so the word is skipped as systemd skips one it cannot resolve (homeport's own
+    units use only ``%%``)."""
     prefix = unit_name.rsplit(".", 1)[0]
     table = {"%": "%", "n": unit_name, "N": prefix, "p": prefix.split("@", 1)[0]}
     out: list[str] = []

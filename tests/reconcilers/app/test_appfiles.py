@@ -137,6 +137,7 @@ def test_dotenv_files_are_read_by_python_dotenv_without_interpolation() -> None:
     [
         ("BAD-NAME=x\n", "not a valid environment variable name"),
         ('A="nul\\x00"\n'.replace("\\x00", "\x00"), "NUL"),
+        ("; an ini-style comment\nA=1\n", "line 1 is not a dotenv statement"),
     ],
 )
 def test_bad_dotenv_content_is_a_clear_error_naming_the_secret(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeport.simulator.guest.envfile import parse_environment_file
+from homeport.simulator.guest.envfile import parse_environment_assignments, parse_environment_file
 from homeport.simulator.guest.units import format_timespan, parse_timespan, parse_unit
 
 
@@ -55,3 +55,51 @@ def test_timespans() -> None:
     assert format_timespan(0.1) == "100ms"
     assert format_timespan(90) == "1min 30s"
     assert format_timespan(float("inf")) == "infinity"
+
+
+def test_environment_file_follows_systemd_edge_cases() -> None:
+    """env-file.c: CR ends a line, a backslash no longer continues a comment (v254),
+    trailing key whitespace is stripped, invalid UTF-8 values are dropped, a NUL ends
+    the file, unknown escapes in double quotes keep their backslash."""
+    text = (
+        b"A=one\rB=two\n"
+        b"# comment \\\nC=after-comment\n"
+        b"KEY  =spaced key\n"
+        b"BAD=\xff\xfe\n"
+        b'ESC="\\q \\$ \\` \\\\ \\""\n'
+        b"MIXED='single'\"double\"bare\n"
+        b"\xc3\xa9=not a name\n"
+        b"LAST=kept\x00HIDDEN=never"
+    )
+    assert parse_environment_file(text) == {
+        "A": "one",
+        "B": "two",
+        "C": "after-comment",
+        "KEY": "spaced key",
+        "ESC": '\\q $ ` \\ "',
+        "MIXED": "singledoublebare",
+        "LAST": "kept",
+    }
+
+
+def test_environment_lines_follow_systemds_word_splitting() -> None:
+    """extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE), then specifiers, per word."""
+    assert parse_environment_assignments(
+        [
+            '"A=two words" B=x\\ty C="q\\"uote" D=%n E=100%%',
+            'F=pre"mid dle"post G=\\x41\\101',
+            'OK=1 BAD="unbalanced',
+            "H=1 I=bad\\escape J=never",
+        ],
+        "web.service",
+    ) == (
+        ("A", "two words"),
+        ("B", "x\ty"),
+        ("C", 'q"uote'),
+        ("D", "web.service"),
+        ("E", "100%"),
+        ("F", "premid dlepost"),
+        ("G", "AA"),
+        ("OK", "1"),
+        ("H", "1"),
+    )
