@@ -25,7 +25,7 @@ from homeport.kinds.textrules import (
     check_user_name,
 )
 from homeport.reconcilers.base import ReconcileContext
-from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.reconcilers.ownership import UNIT_PREFIX, marker
 
 ENV_DIR = "/etc/homeport/apps"
@@ -75,7 +75,22 @@ def bind_address(app: App, vm_address: str) -> str:
 
 
 def render_unit(app: App, vm_address: str) -> str:
-    """The unit file; every manifest value is checked again and quoted by systemd's rules."""
+    """The unit file; every manifest value is checked again and quoted by systemd's rules.
+
+    Validation at push time refuses these values first; a value that reaches here anyway
+    (an object stored by an older homeport) stalls the App instead of being written.
+    """
+    try:
+        return _unit_text(app, vm_address)
+    except ValueError as exc:
+        raise PermanentError(
+            f"the unit of App {app.name} cannot be written safely: {exc}",
+            reason="InvalidSpec",
+            fix="correct the App manifest and push",
+        ) from None
+
+
+def _unit_text(app: App, vm_address: str) -> str:
     paths = AppPaths.of(app)
     environment = {
         "PORT": str(app.spec.port),

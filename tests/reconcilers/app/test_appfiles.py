@@ -18,7 +18,7 @@ from homeport.reconcilers.appfiles import (
     render_unit,
     unit_environment,
 )
-from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.simulator.guest.envfile import parse_environment_assignments, parse_environment_file
 from homeport.simulator.guest.units import parse_unit
 
@@ -111,7 +111,7 @@ def test_render_unit_refuses_what_slipped_past_validation(field: str, value: str
     """Defence in depth: an App built without validation still never renders a bad unit."""
     good = app()
     spec = good.spec.model_copy(update={field: value})
-    with pytest.raises(ValueError):
+    with pytest.raises(PermanentError, match="cannot be written safely"):
         render_unit(good.model_copy(update={"spec": spec}), "127.0.0.1")
 
 
