@@ -48,6 +48,7 @@ def resolve_ref(repo: str, ref: str) -> str:
         [
             "git",
             "ls-remote",
+            "--",
             repo,
             ref,
             f"refs/heads/{ref}",
