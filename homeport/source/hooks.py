@@ -12,7 +12,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from homeport.source.git import ZERO_SHA, GitRepository, run_git
+from homeport.source.git import ZERO_SHA, GitError, GitRepository, run_git
+from homeport.source.signatures import (
+    SignatureConfigError,
+    SignaturePolicy,
+    read_repository_policy,
+    verify_revision,
+    write_repository_policy,
+)
 from homeport.source.validate import validate_sources
 
 _HOOK = """#!/bin/sh
@@ -21,8 +28,15 @@ exec {python} -m homeport.source.hook_entry {name} --branch {branch} --path {pat
 """
 
 
-def init_repository(path: Path, *, branch: str = "main", subdir: str = ".") -> Path:
-    """Create (or repair the hooks of) the control plane's bare repository."""
+def init_repository(
+    path: Path,
+    *,
+    branch: str = "main",
+    subdir: str = ".",
+    signatures: SignaturePolicy | None = None,
+) -> Path:
+    """Create (or repair the hooks of) the control plane's bare repository; with
+    ``signatures``, record the signature policy the pre-receive hook enforces."""
     if not (path / "HEAD").exists():
         path.mkdir(parents=True, exist_ok=True)
         run_git(path, "init", "--bare", f"--initial-branch={branch}", str(path))
@@ -37,6 +51,8 @@ def init_repository(path: Path, *, branch: str = "main", subdir: str = ".") -> P
             _HOOK.format(what=what, python=python, name=name, branch=branch, path=subdir)
         )
         hook.chmod(0o755)
+    if signatures is not None:
+        write_repository_policy(path, signatures)
     return path
 
 
@@ -59,11 +75,17 @@ def pre_receive(
                 "`homeport approve --delete-branch`; nothing is pruned meanwhile."
             )
             continue
+        refused = _signature_problems(repo, old, new)
+        if refused:
+            code = 1
+            messages.extend(refused)
         result = validate_sources(git.manifest_files(new))
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")
             messages.extend(error.render() for error in result.errors)
+            continue
+        if refused:
             continue
         messages.append(f"homeport: {len(result.objects)} objects valid at {new[:12]}")
         if old != ZERO_SHA and not git.is_ancestor(old, new):
@@ -72,3 +94,23 @@ def pre_receive(
                 f"`homeport approve {new[:12]}`."
             )
     return code, messages
+
+
+def _signature_problems(repo: Path, old: str, new: str) -> list[str]:
+    """Lines refusing the push under the repository's signature policy; [] when it passes.
+    Read at every push: a changed allowed signers file counts from the next push on."""
+    try:
+        policy = read_repository_policy(repo)
+        if not policy.enabled:
+            return []
+        report = verify_revision(repo, policy, new, since=old)
+    except (SignatureConfigError, GitError) as exc:
+        # Fail closed: a policy that cannot be applied refuses every push.
+        return [f"homeport: push rejected, signatures cannot be verified: {exc}"]
+    if report.ok:
+        return []
+    return [
+        f"homeport: push rejected, {len(report.failures)} commit(s) not signed by an "
+        f"allowed key (signature policy {policy.policy}):",
+        *report.lines(),
+    ]
