@@ -51,22 +51,35 @@ def ssh_key(directory: Path, name: str, principal: str) -> SshKey:
     return SshKey(private, principal)
 
 
-def ssh_commit(work: WorkClone, key: SshKey, message: str = "change") -> str:
-    """Commit everything, signed with ``key`` exactly as a new git user does."""
+def signed_commit(
+    work: WorkClone, message: str, *config: str, env: dict[str, str] | None = None
+) -> str:
+    """Commit everything with ``git -c CONFIG... commit -S``."""
     work.git("add", "-A")
-    work.git(
-        "-c",
-        "gpg.format=ssh",
-        "-c",
-        f"user.signingkey={key.private}",
-        "commit",
-        "-q",
-        "-S",
-        "--allow-empty",
-        "-m",
-        message,
+    options = [part for setting in config for part in ("-c", setting)]
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(work.path),
+            *options,
+            "commit",
+            "-q",
+            "-S",
+            "--allow-empty",
+            "-m",
+            message,
+        ],
+        env={**gitwork.ENV, **(env or {})},
+        capture_output=True,
+        check=True,
     )
     return work.git("rev-parse", "HEAD").stdout.strip()
+
+
+def ssh_commit(work: WorkClone, key: SshKey, message: str = "change") -> str:
+    """Signed with ``key`` exactly as a new git user does (``gpg.format=ssh``)."""
+    return signed_commit(work, message, "gpg.format=ssh", f"user.signingkey={key.private}")
 
 
 def tamper(work: WorkClone, sha: str, message: str) -> str:
@@ -120,14 +133,9 @@ def trusted_keyring(home: Path, *keys: GpgKey) -> Path:
 
 
 def gpg_commit(work: WorkClone, key: GpgKey, message: str = "change") -> str:
-    work.git("add", "-A")
-    subprocess.run(
-        ["git", "-C", str(work.path), "-c", f"user.signingkey={key.fingerprint}", "commit", "-q", "-S", "--allow-empty", "-m", message],
-        env={**gitwork.ENV, "GNUPGHOME": str(key.home)},
-        capture_output=True,
-        check=True,
-    )
-    return work.git("rev-parse", "HEAD").stdout.strip()
+    """Signed with an OpenPGP key (git's default ``gpg.format``)."""
+    env = {"GNUPGHOME": str(key.home)}
+    return signed_commit(work, message, f"user.signingkey={key.fingerprint}", env=env)
 
 
 def stop_gpg_agents(*homes: Path) -> None:
@@ -153,3 +161,20 @@ def hermetic_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
         monkeypatch.setitem(gitwork.ENV, name, value)
         monkeypatch.setenv(name, value)
     return home
+
+
+@pytest.fixture
+def keys(tmp_path: Path, hermetic_git: Path) -> dict[str, SshKey]:
+    """alice's key is allowed (``allowed``), mallory's is not."""
+    return {
+        "alice": ssh_key(tmp_path / "keys", "alice", "alice@example.com"),
+        "mallory": ssh_key(tmp_path / "keys", "mallory", "mallory@example.com"),
+    }
+
+
+@pytest.fixture
+def allowed(tmp_path: Path, keys: dict[str, SshKey]) -> Path:
+    """An allowed signers file with alice's key."""
+    path = tmp_path / "allowed_signers"
+    path.write_text(keys["alice"].allowed_line())
+    return path

@@ -13,33 +13,19 @@ from homeport.source.sources import GitSource
 from tests.gitwork import WorkClone, machine
 from tests.signing import (
     SshKey,
+    allowed,
     gpg_commit,
     gpg_key,
     hermetic_git,
+    keys,
     ssh_commit,
-    ssh_key,
     stop_gpg_agents,
     tamper,
     trusted_keyring,
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["hermetic_git"]
-
-
-@pytest.fixture
-def keys(tmp_path: Path, hermetic_git: Path) -> dict[str, SshKey]:
-    return {
-        "alice": ssh_key(tmp_path / "keys", "alice", "alice@example.com"),
-        "mallory": ssh_key(tmp_path / "keys", "mallory", "mallory@example.com"),
-    }
-
-
-@pytest.fixture
-def allowed(tmp_path: Path, keys: dict[str, SshKey]) -> Path:
-    path = tmp_path / "allowed_signers"
-    path.write_text(keys["alice"].allowed_line())
-    return path
+__all__ = ["allowed", "hermetic_git", "keys"]
 
 
 def signed_repo(tmp_path: Path, policy: SignaturePolicy) -> tuple[Path, WorkClone]:
