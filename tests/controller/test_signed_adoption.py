@@ -14,6 +14,8 @@ import pytest
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
 from homeport.controller.clock import FakeClock
 from homeport.controller.ha.revision_follow import RevisionFollower, RevisionUnavailable
+from homeport.controller.notify.messages import render
+from homeport.controller.notify.triggers import from_event
 from homeport.controller.revisions import ADOPTED, HELD, RevisionSync, request_reverify
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store
@@ -121,6 +123,9 @@ async def test_a_bad_revision_written_by_hand_is_held_never_adopted_never_prunes
     events = store.events.for_object("Revision", bad[:12])
     assert [(e.reason, e.type) for e in events] == [(UNVERIFIED_SIGNATURE, "Warning")]
     assert bad[:12] in events[0].message
+    trigger = from_event(events[0])  # notified as a stalled source
+    assert trigger is not None
+    assert render(trigger).title == f"Revision/{bad[:12]} stalled (UnverifiedSignature)"
     # An approval (a write to the store) does not release it.
     sync.approve(bad[:12])
     result = await sync.sync()
