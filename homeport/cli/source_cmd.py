@@ -16,7 +16,7 @@ from homeport.controller.ha.planes import operator_writes
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
-from homeport.source.signatures import SignatureConfigError, SignaturePolicy
+from homeport.source.signatures import SignatureConfigError, SignaturePolicy, as_policy
 
 
 def init(
@@ -81,9 +81,7 @@ def _signature_policy(
             param_hint="--require-signatures",
         )
     signatures = SignaturePolicy(
-        policy,  # type: ignore[arg-type]  # checked above
-        allowed_signers=allowed_signers,
-        gpg_home=gpg_home,
+        as_policy(policy), allowed_signers=allowed_signers, gpg_home=gpg_home
     )
     try:
         signatures.check()

@@ -35,6 +35,11 @@ _FIELDS = ("%H", "%G?", "%GF", "%GK", "%GS", "%an <%ae>")
 _SSH_FINGERPRINT = "SHA256:"
 
 
+def as_policy(word: str) -> Policy:
+    """``word`` as a policy; an unknown word is not a reason to verify less: the strictest."""
+    return word if word in POLICIES else "every-commit"
+
+
 class SignatureConfigError(Exception):
     """The policy is on but cannot be applied (no keys, a missing file): fail closed."""
 
@@ -84,14 +89,10 @@ class SignaturePolicy:
 def read_repository_policy(repo: Path) -> SignaturePolicy:
     """The policy recorded in the bare repository's own config (what the hook enforces)."""
     found = _repository_config(repo)
-    policy = found.get(CONFIG_POLICY, "off")
-    if policy not in POLICIES:
-        # An unknown word is not a reason to verify less: the strictest policy applies.
-        policy = "every-commit"
     allowed = found.get(CONFIG_ALLOWED_SIGNERS)
     gpg_home = found.get(CONFIG_GPG_HOME)
     return SignaturePolicy(
-        policy=policy,  # type: ignore[arg-type]  # checked against POLICIES above
+        policy=as_policy(found.get(CONFIG_POLICY, "off")),
         allowed_signers=Path(allowed) if allowed else None,
         gpg_home=Path(gpg_home) if gpg_home else None,
     )
@@ -178,7 +179,7 @@ class CommitSignature:
                 f"are not accepted here ([signatures] {setting} is not set); sign with a trusted key"
             )
         add = (
-            f"add `PRINCIPAL {self.format_name.lower()}-KEY` to {where}"
+            f"add its owner's `principal public-key` line to {where}"
             if self.format == "ssh"
             else f"import it with `gpg --homedir {where} --import KEY.asc`"
         )

@@ -78,7 +78,8 @@ def test_a_push_signed_by_an_unknown_key_is_refused(
     assert result.returncode != 0
     assert (
         f"{sha[:12]} (Test <test@example.com>): signed by unknown SSH key "
-        f"{keys['mallory'].fingerprint}; add `PRINCIPAL ssh-KEY` to {allowed}" in result.stderr
+        f"{keys['mallory'].fingerprint}; add its owner's `principal public-key` line to {allowed}"
+        in result.stderr
     )
     assert GitSource(repo).head() is None
 
