@@ -13,6 +13,8 @@ import pytest
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
 from homeport.controller.clock import FakeClock
+from homeport.controller.config import SignaturesSettings
+from homeport.controller.daemon import Daemon
 from homeport.controller.ha.revision_follow import RevisionFollower, RevisionUnavailable
 from homeport.controller.notify.messages import render
 from homeport.controller.notify.triggers import from_event
@@ -24,6 +26,8 @@ from homeport.source.hooks import init_repository
 from homeport.source.mirror import GitMirror
 from homeport.source.signatures import SignaturePolicy, read_repository_policy
 from homeport.source.sources import GitSource
+from tests.controller.fakes import FakeReconciler, FakeWorld
+from tests.controller.test_daemon import reader, running, settings_for, until
 from tests.gitwork import WorkClone, machine
 from tests.signing import SshKey, allowed, hermetic_git, keys, ssh_commit, tamper
 
@@ -279,3 +283,32 @@ async def test_an_unusable_policy_holds_everything(
     assert result.decision.reason == UNVERIFIED_SIGNATURE
     assert "signatures cannot be verified" in result.decision.message
     assert store.source_state.get(ADOPTED) is None
+
+
+async def test_the_daemon_publishes_its_policy_and_holds_what_fails_it(
+    tmp_path: Path, repo: Path, work: WorkClone, keys: dict[str, SshKey], allowed: Path
+) -> None:
+    settings = settings_for(tmp_path, repo).model_copy(
+        update={"signatures": SignaturesSettings(policy="tip", allowed_signers=allowed)}
+    )
+    world = FakeWorld()
+    daemon = Daemon(settings=settings, reconcilers={"Machine": FakeReconciler("Machine", world)})
+    async with running(daemon):
+        # At start the daemon's policy reaches the repository: the hook now enforces it.
+        await until(lambda: read_repository_policy(repo).policy == "tip")
+        store = reader(settings.store.path)
+        work.write("a.yaml", machine("a"))
+        work.commit("unsigned")
+        assert work.push().returncode != 0
+        ssh_commit(work, keys["alice"])
+        assert work.push().returncode == 0
+        await until(lambda: set(world.things) == {("Machine", "a")})
+        # Written by hand, bypassing the hook: held, never reconciled.
+        work.write("b.yaml", machine("b"))
+        bad = ssh_commit(work, keys["mallory"])
+        write_ref_by_hand(repo, work, bad)
+        await until(lambda: (store.source_state.get(HELD) or {}).get("sha") == bad)
+        assert store.source_state.get(ADOPTED)["signature"]["signer"] == "alice@example.com"
+        assert ("Machine", "b") not in world.things
+        assert store.objects.get(("Machine", "b")) is None
+        store.close()
