@@ -194,3 +194,9 @@ def test_openpgp_signatures_against_a_trusted_keyring(
     result = work.push()
     assert result.returncode == 0, result.stderr
     assert GitSource(repo).repo.head() == sha
+    forged = tamper(work, sha, "bob never signed this")
+    work.git("reset", "-q", "--hard", forged)
+    result = work.push(force=True)
+    assert result.returncode != 0
+    assert f"{forged[:12]} (Test <test@example.com>): bad signature" in result.stderr
+    assert GitSource(repo).repo.head() == sha
