@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from homeport.source.git import ZERO_SHA, GitError, run_git
+from homeport.source.git import ZERO_SHA, GitError, GitRepository, run_git
 
 Policy = Literal["off", "tip", "every-commit"]
 POLICIES: tuple[Policy, ...] = get_args(Policy)
@@ -242,7 +242,10 @@ def verify_revision(
     tip = _log(repo, policy, ["-1", new])[0]
     if policy.policy != "every-commit":
         return SignatureReport(policy, (tip,), tip)
-    exclude = [f"^{since}"] if since and since != ZERO_SHA else []
+    # A ``since`` this repository no longer has (pruned after a force-push) excludes
+    # nothing: the whole history is judged rather than a guess at what is new.
+    known = since and since != ZERO_SHA and GitRepository(repo).has_commit(since)
+    exclude = [f"^{since}"] if known else []
     commits = _log(repo, policy, [new, *exclude])
     if all(c.sha != tip.sha for c in commits):
         commits.insert(0, tip)  # ``new`` is behind ``since`` (a reset): still judge it

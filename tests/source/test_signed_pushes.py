@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from homeport.source.hooks import init_repository
-from homeport.source.signatures import SignaturePolicy, read_repository_policy
+from homeport.source.signatures import SignaturePolicy, read_repository_policy, verify_revision
 from homeport.source.sources import GitSource
 from tests.gitwork import WorkClone, machine
 from tests.signing import (
@@ -200,3 +200,16 @@ def test_openpgp_signatures_against_a_trusted_keyring(
     assert result.returncode != 0
     assert f"{forged[:12]} (Test <test@example.com>): bad signature" in result.stderr
     assert GitSource(repo).repo.head() == sha
+
+
+def test_every_commit_judges_the_whole_history_when_since_is_gone(
+    tmp_path: Path, keys: dict[str, SshKey], allowed: Path
+) -> None:
+    work = WorkClone(tmp_path / "unused.git", tmp_path / "work")
+    first = work.commit("unsigned, long ago")
+    tip = ssh_commit(work, keys["alice"])
+    policy = SignaturePolicy("every-commit", allowed_signers=allowed)
+    git_dir = work.path / ".git"
+    assert verify_revision(git_dir, policy, tip, since=first).ok
+    gone = verify_revision(git_dir, policy, tip, since="d" * 40)  # e.g. pruned after a force-push
+    assert [c.sha for c in gone.failures] == [first]
