@@ -27,8 +27,7 @@ from homeport.controller.clock import Clock
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.errors import ManifestError
-from homeport.source.git import GitError
-from homeport.source.signatures import SignatureConfigError, SignatureReport, describe_signer
+from homeport.source.signatures import SignatureReport, describe_signer
 from homeport.source.sources import RevisionInfo, Source
 from homeport.source.validate import ValidationResult, validate_sources
 
@@ -131,17 +130,10 @@ class RevisionSync:
     async def _judge(
         self, sha: str, adopted: Adopted | None
     ) -> tuple[SignatureReport | None, str | None]:
-        """(verdict, why it is refused); a policy that cannot be applied refuses (fail closed)."""
         if self.signatures is None:
             return None, None
         since = adopted.sha if adopted and adopted.sha else None
-        try:
-            verdict = await asyncio.to_thread(self.signatures.judge, sha, since=since)
-        except (SignatureConfigError, GitError) as exc:
-            return None, f"signatures cannot be verified: {exc}"
-        if verdict is None or verdict.ok:
-            return verdict, None
-        return verdict, verdict.summary()
+        return await asyncio.to_thread(self.signatures.check, sha, since=since)
 
     def _signature_outcome(
         self, decision: Decision, info: RevisionInfo | None, verdict: SignatureReport | None
@@ -176,12 +168,12 @@ class RevisionSync:
             return
         verdict, refused = await self._judge(adopted.sha, adopted)  # since itself: the tip only
         if refused is None:
-            signed = verdict.tip.provenance() if verdict else {"sha": adopted.sha}
+            if verdict is None:
+                return  # the policy is off: nothing to judge
+            signed = verdict.tip.provenance()
             self._remember_signature({**signed, "verified": True})
-            who = f"signed by {describe_signer(signed)}" if verdict else "the policy is off"
-            self._event(
-                adopted.sha, "SignatureVerified", f"the running revision: {who}", warning=False
-            )
+            who = describe_signer(signed)
+            self._event(adopted.sha, "SignatureVerified", f"signed by {who}", warning=False)
             return
         self._remember_signature({"sha": adopted.sha, "verified": False, "problem": refused})
         self._event(

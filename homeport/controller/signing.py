@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from homeport.controller.config import Settings, SignaturesSettings
+from homeport.source.git import GitError
 from homeport.source.signatures import (
     SignatureConfigError,
     SignaturePolicy,
@@ -62,6 +63,17 @@ class SignatureGate:
         if not policy.enabled:
             return None
         return verify_revision(self.repo, policy, sha, since=since)
+
+    def check(self, sha: str, *, since: str | None) -> tuple[SignatureReport | None, str | None]:
+        """(verdict, why ``sha`` is refused or None); a policy that cannot be applied
+        refuses (fail closed)."""
+        try:
+            verdict = self.judge(sha, since=since)
+        except (SignatureConfigError, GitError) as exc:
+            return None, f"signatures cannot be verified: {exc}"
+        if verdict is None or verdict.ok:
+            return verdict, None
+        return verdict, verdict.summary()
 
 
 __all__ = ["SignatureConfigError", "SignatureGate", "configured_policy"]

@@ -248,6 +248,9 @@ async def test_policy_off_adopts_unsigned_revisions_as_before(
     assert result.decision.outcome == "adopt"
     assert "signed" not in result.decision.message
     assert "signature" not in store.source_state.get(ADOPTED)
+    request_reverify(store, "2026-01-01T00:00:00+00:00")  # nothing to judge, nothing recorded
+    await sync.sync()
+    assert "signature" not in store.source_state.get(ADOPTED)
     assert store.events.recent() == []
 
 

@@ -22,9 +22,7 @@ from homeport.controller.clock import Clock
 from homeport.controller.revisions import ADOPTED
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import DesiredObject, Store
-from homeport.source.git import GitError
 from homeport.source.mirror import GitMirror
-from homeport.source.signatures import SignatureConfigError
 from homeport.source.sources import Source
 from homeport.source.validate import validate_sources
 
@@ -130,14 +128,9 @@ class RevisionFollower:
     def _verify(self, sha: str) -> None:
         if self.signatures is None:
             return
-        try:
-            verdict = self.signatures.judge(sha, since=self.current() or None)
-        except (SignatureConfigError, GitError) as exc:
-            raise RevisionUnavailable(
-                f"commit {sha[:12]}: signatures cannot be verified: {exc}"
-            ) from None
-        if verdict is not None and not verdict.ok:
-            raise RevisionUnavailable(f"commit {sha[:12]} fails this plane's {verdict.summary()}")
+        _, refused = self.signatures.check(sha, since=self.current() or None)
+        if refused is not None:
+            raise RevisionUnavailable(f"commit {sha[:12]} fails this plane's {refused}")
 
     def _available(self, sha: str) -> bool:
         if self.mirror is None:
