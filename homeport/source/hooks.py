@@ -75,10 +75,10 @@ def pre_receive(
                 "`homeport approve --delete-branch`; nothing is pruned meanwhile."
             )
             continue
-        refused = _signature_problems(repo, old, new)
+        refused, signed = _signatures(repo, old, new)
         if refused:
             code = 1
-            messages.extend(refused)
+        messages.extend(signed)
         result = validate_sources(git.manifest_files(new))
         if result.errors:
             code = 1
@@ -96,20 +96,20 @@ def pre_receive(
     return code, messages
 
 
-def _signature_problems(repo: Path, old: str, new: str) -> list[str]:
-    """Lines refusing the push under the repository's signature policy; [] when it passes.
-    Read at every push: a changed allowed signers file counts from the next push on."""
+def _signatures(repo: Path, old: str, new: str) -> tuple[bool, list[str]]:
+    """(refused, lines for the pusher) under the repository's signature policy, read at
+    every push: a changed allowed signers file counts from the next push on."""
     try:
         policy = read_repository_policy(repo)
         if not policy.enabled:
-            return []
+            return False, []
         report = verify_revision(repo, policy, new, since=old)
     except (SignatureConfigError, GitError) as exc:
         # Fail closed: a policy that cannot be applied refuses every push.
-        return [f"homeport: push rejected, signatures cannot be verified: {exc}"]
+        return True, [f"homeport: push rejected, signatures cannot be verified: {exc}"]
     if report.ok:
-        return []
-    return [
+        return False, [f"homeport: {report.summary()}"]
+    return True, [
         f"homeport: push rejected, {len(report.failures)} commit(s) not signed by an "
         f"allowed key (signature policy {policy.policy}):",
         *report.lines(),

@@ -48,6 +48,10 @@ def test_a_signed_push_is_accepted(tmp_path: Path, keys: dict[str, SshKey], allo
     result = work.push()
     assert result.returncode == 0, result.stderr
     assert "1 objects valid" in result.stderr
+    fingerprint = keys["alice"].fingerprint
+    assert f"homeport: {sha[:12]} signed by alice@example.com (SSH key {fingerprint})" in (
+        result.stderr
+    )
     assert GitSource(repo).head() is not None
     assert GitSource(repo).repo.head() == sha
 
