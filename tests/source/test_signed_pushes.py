@@ -37,6 +37,8 @@ def test_init_records_the_policy_the_hook_reads(tmp_path: Path, allowed: Path) -
     policy = SignaturePolicy("every-commit", allowed_signers=allowed)
     repo, _ = signed_repo(tmp_path, policy)
     assert read_repository_policy(repo) == policy
+    init_repository(repo)  # repairing the hooks keeps the policy
+    assert read_repository_policy(repo) == policy
     # Without a policy the repository says off (and an unknown word means the strictest).
     assert read_repository_policy(init_repository(tmp_path / "plain.git")).policy == "off"
 
