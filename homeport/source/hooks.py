@@ -1,7 +1,9 @@
 """The bare repository's hooks and ``homeport init``.
 
 ``pre-receive`` validates the pushed tree of the tracked branch and rejects an invalid
-push, showing the pusher every ``file:line: Kind/name: message``; ``post-receive`` pokes
+push, showing the pusher every ``file:line: Kind/name: message``, and with a signature
+policy recorded in the repository (``signatures.py``) refuses commits not signed by a
+trusted key, one line per commit; ``post-receive`` pokes
 the daemon through a datagram socket (best effort: the daemon also watches the refs and
 polls, so a missing hook never means a missed change).
 """
