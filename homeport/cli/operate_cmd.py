@@ -18,6 +18,7 @@ from homeport.cli.output import console
 from homeport.controller.config import Settings
 from homeport.controller.control import send_request
 from homeport.controller.ha.planes import operator_writes
+from homeport.controller.revisions import request_reverify
 from homeport.controller.store import Store
 from homeport.kinds import lookup_kind
 
@@ -140,15 +141,27 @@ def _object_or_exit(store: Store, kind: str, name: str) -> str:
 
 
 def reconcile(
-    kind: str = typer.Argument(..., help="Kind of the object."),
-    name: str = typer.Argument(..., help="Name of the object."),
+    kind: str | None = typer.Argument(None, help="Kind of the object."),
+    name: str | None = typer.Argument(None, help="Name of the object."),
+    reverify: bool = typer.Option(
+        False,
+        "--reverify",
+        help="Judge the running revision's signature again with today's trusted keys "
+        "(and retry a revision held for its signature).",
+    ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
     """Ask the daemon to reconcile one object now (like `flux reconcile`).
 
-    Example: [bold]homeport reconcile app shop-a[/bold]
+    Example: [bold]homeport reconcile app shop-a[/bold], or after changing the trusted
+    keys: [bold]homeport reconcile --reverify[/bold]
     """
     settings = settings_or_exit(config)
+    if reverify:
+        _request_reverify(settings)
+        return
+    if kind is None or name is None:
+        raise typer.BadParameter("give KIND NAME, or --reverify")
     store = Store.open(settings.store.path, readonly=True) if settings.store.path.exists() else None
     if store is None:
         console(stderr=True).print("error: no store yet (has the daemon run?)", markup=False)
@@ -161,6 +174,18 @@ def reconcile(
         console(stderr=True).print("error: the daemon is not running", markup=False)
         raise typer.Exit(1)
     console().print(f"reconcile of {kind_name}/{name} requested", markup=False)
+
+
+def _request_reverify(settings: Settings) -> None:
+    store = _store(settings)
+    try:
+        with operator_writes(store, settings):
+            request_reverify(store, datetime.now(UTC).isoformat())
+    finally:
+        store.close()
+    woke = send_request(settings.store.path, {"op": "sync"})
+    note = "" if woke else " (the daemon is not running: it does it when it starts)"
+    console().print(f"re-verification of the running revision requested{note}", markup=False)
 
 
 def _suspend(kind: str, name: str, config: Path | None, suspended: bool) -> None:

@@ -17,9 +17,10 @@ from rich.table import Table
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.coordination_view import render_coordination
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
-from homeport.cli.status_view import render_status, status_document
+from homeport.cli.status_view import render_status, signature_line, status_document
 from homeport.cli.views import age, message_of, object_document, state_of, summary_of
 from homeport.controller.ha.status import coordination_document
+from homeport.controller.revisions import ADOPTED
 from homeport.controller.store import Event, StoredObject
 from homeport.kinds import lookup_kind
 
@@ -127,9 +128,13 @@ def describe(
         events = store.events.for_object(kind_name, name)
         journal = store.journal.for_object(kind_name, name)
         failovers = store.failovers.for_pair(name) if kind_name == "StandbyPair" else []
+        adopted = store.source_state.get(ADOPTED) or {}
     finally:
         store.close()
     document = object_document(obj)
+    # Every object of the running revision carries its sha: who signed it, if it was judged.
+    signature = adopted.get("signature") if adopted.get("sha") == obj.revision else None
+    document["revision"] = {"sha": obj.revision, "signature": signature}
     document["events"] = [
         {"at": e.at, "type": e.type, "reason": e.reason, "message": e.message} for e in events
     ]
@@ -147,6 +152,8 @@ def describe(
         f"[bold]{kind_name}/{name}[/]  {state_of(obj)}  (generation {obj.generation}, "
         f"from {obj.file}:{obj.line})"
     )
+    signed = signature_line(signature)
+    out.print(f"Revision  {obj.revision[:12]}{', ' + signed if signed else ''}", markup=False)
     out.print("[bold]Spec[/]")
     out.print(yaml.safe_dump(obj.manifest.get("spec", {}), sort_keys=False).rstrip(), markup=False)
     out.print("[bold]Conditions[/]")

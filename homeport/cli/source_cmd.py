@@ -16,23 +16,79 @@ from homeport.controller.ha.planes import operator_writes
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
+from homeport.source.signatures import SignatureConfigError, SignaturePolicy, as_policy
 
 
 def init(
     repo: Path = typer.Option(..., "--repo", help="Path of the bare repository to create."),
     branch: str = typer.Option("main", help="Branch whose commits the daemon adopts."),
     path: str = typer.Option(".", help="Folder inside the repository holding the manifests."),
+    require_signatures: bool = typer.Option(
+        False,
+        "--require-signatures",
+        help="Refuse pushes not signed by a trusted key (docs/security.md#signed-revisions).",
+    ),
+    signature_policy: str = typer.Option(
+        "tip", help="With --require-signatures: `tip` (the pushed head) or `every-commit`."
+    ),
+    allowed_signers: Path | None = typer.Option(
+        None, help="git's SSH allowed signers file (`principal key` per line)."
+    ),
+    gpg_home: Path | None = typer.Option(
+        None, help="A GnuPG home whose keyring holds the trusted OpenPGP keys."
+    ),
 ) -> None:
     """Create the control plane's bare git repository with homeport's hooks.
 
-    The pre-receive hook rejects pushes whose manifests do not validate; the post-receive
-    hook wakes the daemon. Running it again repairs the hooks.
+    The pre-receive hook rejects pushes whose manifests do not validate (and, with
+    --require-signatures, commits not signed by a trusted key); the post-receive hook
+    wakes the daemon. Running it again repairs the hooks.
 
-    Example: [bold]homeport init --repo /srv/homeport/estate.git[/bold], then
-    [bold]git remote add homeport ssh://control-plane/srv/homeport/estate.git[/bold]
+    Example: [bold]homeport init --repo /srv/homeport/estate.git --require-signatures
+    --allowed-signers /etc/homeport/allowed_signers[/bold], then [bold]git remote add
+    homeport ssh://control-plane/srv/homeport/estate.git[/bold]
     """
-    init_repository(repo, branch=branch, subdir=path)
-    console().print(f"initialised {repo} (branch {branch}, manifests in {path})", markup=False)
+    signatures = (
+        _signature_policy(signature_policy, allowed_signers, gpg_home)
+        if require_signatures
+        else None
+    )
+    init_repository(repo, branch=branch, subdir=path, signatures=signatures)
+    out = console()
+    out.print(f"initialised {repo} (branch {branch}, manifests in {path})", markup=False)
+    if signatures is not None:
+        keys = " and ".join(
+            f"{name} = {str(value.resolve())!r}"
+            for name, value in (("allowed_signers", allowed_signers), ("gpg_home", gpg_home))
+            if value is not None
+        )
+        out.print(
+            f"pushes must be signed ({signatures.policy}), and the daemon checks again at "
+            "adoption; so that editing this repository's config cannot turn it off, also set "
+            f'in homeport.toml: [signatures] policy = "{signatures.policy}", {keys}',
+            markup=False,
+        )
+
+
+def _signature_policy(
+    policy: str, allowed_signers: Path | None, gpg_home: Path | None
+) -> SignaturePolicy:
+    if policy not in ("tip", "every-commit"):
+        raise typer.BadParameter("`tip` or `every-commit`", param_hint="--signature-policy")
+    if allowed_signers is None and gpg_home is None:
+        raise typer.BadParameter(
+            "give the trusted keys: --allowed-signers FILE and/or --gpg-home DIR",
+            param_hint="--require-signatures",
+        )
+    signatures = SignaturePolicy(
+        as_policy(policy), allowed_signers=allowed_signers, gpg_home=gpg_home
+    )
+    try:
+        signatures.check()
+    except SignatureConfigError as exc:
+        console(stderr=True).print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    return signatures
 
 
 def approve(

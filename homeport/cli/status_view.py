@@ -12,9 +12,11 @@ from typing import Any
 from rich.console import Console
 
 from homeport.cli.views import age, message_of, state_of
+from homeport.controller.adoption import UNVERIFIED_SIGNATURE
 from homeport.controller.coordination import LEASE_NAME
 from homeport.controller.revisions import ADOPTED, HELD, REJECTED
 from homeport.controller.store import Store
+from homeport.source.signatures import describe_signer
 
 # States that mean "on its way", not "something is wrong".
 BENIGN_STATES = {
@@ -81,6 +83,7 @@ def status_document(store: Store) -> dict[str, Any]:
             "sha": adopted.get("sha"),
             "adoptedAt": record.recorded_at if record else None,
             "message": record.message if record else None,
+            "signature": adopted.get("signature"),
             "held": store.source_state.get(HELD),
             "rejected": store.source_state.get(REJECTED),
         },
@@ -91,7 +94,8 @@ def status_document(store: Store) -> dict[str, Any]:
         },
         "pairs": pairs,
         "backups": backups,
-        "problems": [
+        "problems": _signature_problems(store, adopted)
+        + [
             {"object": f"{o.kind}/{o.name}", "state": state_of(o), "message": message_of(o)}
             for o in objects
             if state_of(o) not in BENIGN_STATES
@@ -101,6 +105,40 @@ def status_document(store: Store) -> dict[str, Any]:
             for e in [e for e in store.events.recent(200) if e.type == "Warning"][-5:]
         ],
     }
+
+
+def _signature_problems(store: Store, adopted: dict[str, Any]) -> list[dict[str, Any]]:
+    """A revision held for its signature stalls the source; a running one that no longer
+    passes (``homeport reconcile --reverify``) is reported until a signed one replaces it."""
+    problems = []
+    held = store.source_state.get(HELD) or {}
+    if held.get("reason") == UNVERIFIED_SIGNATURE:
+        problems.append(
+            {
+                "object": f"Revision/{held['sha'][:12]}",
+                "state": "Stalled",
+                "message": held["message"],
+            }
+        )
+    signature = adopted.get("signature") or {}
+    if signature.get("verified") is False:
+        problems.append(
+            {
+                "object": f"Revision/{adopted['sha'][:12]}",
+                "state": UNVERIFIED_SIGNATURE,
+                "message": f"the running revision no longer passes: {signature.get('problem')}",
+            }
+        )
+    return problems
+
+
+def signature_line(signature: dict[str, Any] | None) -> str | None:
+    """``signed by alice@example.com (SSH key SHA256:...)``, for status and describe."""
+    if not signature:
+        return None
+    if signature.get("verified") is False:
+        return f"signature NOT verified: {signature.get('problem')}"
+    return f"signed by {describe_signer(signature)}"
 
 
 def _three_two_one(value: object) -> str:
@@ -121,10 +159,14 @@ def render_status(document: dict[str, Any], out: Console) -> None:
             "Revision  none adopted yet (push manifests to the control plane's repository)",
             markup=False,
         )
+    signed = signature_line(revision["signature"])
+    if signed:
+        out.print(f"          {signed}", markup=False)
     if revision["held"]:
-        out.print(
-            f"[yellow]Held[/]      {revision['held']['sha'][:12]}: {revision['held']['message']}"
-        )
+        stalled = revision["held"].get("reason") == UNVERIFIED_SIGNATURE
+        label = "[red]Stalled[/]   " if stalled else "[yellow]Held[/]      "
+        out.print(f"{label}{revision['held']['sha'][:12]}: ", end="")
+        out.print(revision["held"]["message"], markup=False)
     if revision["rejected"]:
         out.print(f"[red]Rejected[/]  {revision['rejected']['sha'][:12]}:")
         for line in revision["rejected"]["errors"][:10]:

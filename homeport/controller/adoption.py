@@ -4,7 +4,8 @@ A revision is adopted whole or not at all. Invalid → rejected (the last good r
 keeps running, nothing is pruned). A force-push, a deleted branch, a revision that
 empties the estate or would prune more than ``max_prune_fraction`` of it at once →
 held with a clear reason until ``homeport approve``. Identity is (kind, name), never the
-file path, so moving or renaming files prunes nothing (Flux's well-known trap).
+file path, so moving or renaming files prunes nothing (Flux's well-known trap). A revision
+failing the signature policy (``unverified``) is held whatever was approved.
 """
 
 from __future__ import annotations
@@ -109,3 +110,18 @@ def _hold_reason(
 
 def _all(adopted: Adopted | None) -> frozenset[Key]:
     return adopted.keys if adopted else frozenset()
+
+
+UNVERIFIED_SIGNATURE = "UnverifiedSignature"
+
+
+def unverified(sha: str, summary: str) -> Decision:
+    """A revision failing the signature policy: held, prunes nothing, and no approval
+    releases it (an approval is a write to the store, what the signature gate must not
+    trust). A signed push, or ``homeport reconcile --reverify`` after fixing the keys, does."""
+    return Decision(
+        "hold",
+        UNVERIFIED_SIGNATURE,
+        f"{summary}; push a signed revision (or fix the trusted keys, then "
+        "`homeport reconcile --reverify`)",
+    )

@@ -66,6 +66,26 @@ class SourceSettings(Section):
         return self
 
 
+class SignaturesSettings(Section):
+    """Signed revisions (docs/security.md#signed-revisions): which commits may reach production."""
+
+    policy: Literal["off", "tip", "every-commit"] = "off"
+    """`off`; `tip`: the revision adopted must be signed by a trusted key; `every-commit`:
+    every commit since the adopted one too. The pre-receive hook and the daemon enforce the
+    stricter of this and the repository's own (`homeport init --require-signatures`)."""
+    allowed_signers: Path | None = None
+    """git's SSH allowed signers file (`gpg.ssh.allowedSignersFile`): one `principal key`
+    per line. Read at every push and adoption: edits count from the next push on."""
+    gpg_home: Path | None = None
+    """A GnuPG home whose keyring holds the trusted OpenPGP keys (every key in it is trusted)."""
+
+    @model_validator(mode="after")
+    def _keys(self) -> SignaturesSettings:
+        if self.policy != "off" and self.allowed_signers is None and self.gpg_home is None:
+            raise ValueError(f"policy {self.policy!r} needs allowed_signers and/or gpg_home")
+        return self
+
+
 class ControllerSettings(Section):
     concurrency: int = Field(default=8, ge=1)
     """Reconciles running at once (one per object at most)."""
@@ -432,6 +452,7 @@ class Settings(Section):
 
     store: StoreSettings = Field(default_factory=StoreSettings)
     source: SourceSettings
+    signatures: SignaturesSettings = Field(default_factory=SignaturesSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     proxmox: ProxmoxSettings = Field(default_factory=ProxmoxSettings)
@@ -445,6 +466,12 @@ class Settings(Section):
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     backups: BackupsSettings = Field(default_factory=BackupsSettings)
+
+    @model_validator(mode="after")
+    def _signed_source(self) -> Settings:
+        if self.signatures.policy != "off" and self.source.repo is None:
+            raise ValueError("[signatures] policy needs a git source: set [source] repo")
+        return self
 
 
 def _absolute(settings: Settings, base: Path) -> Settings:

@@ -30,6 +30,7 @@ from homeport.controller.engine import Engine, Observer
 from homeport.controller.ha.planes import ControlPlanes
 from homeport.controller.notify import run_notifier
 from homeport.controller.revisions import RevisionSync
+from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store
 from homeport.controller.storelock import exclusive_store
 from homeport.controller.telemetry.hooks import Telemetry
@@ -112,11 +113,16 @@ class Daemon:
             telemetry=telemetry,
         )
         telemetry.watch(queue=engine.queue, store_path=settings.store.path, clock=self.clock)
+        signatures = SignatureGate.for_settings(settings)
+        if signatures is not None:
+            # The pre-receive hook enforces at least what this daemon does.
+            await asyncio.to_thread(signatures.publish)
         sync = RevisionSync(
             source=source,
             store=store,
             clock=self.clock,
             max_prune_fraction=settings.source.max_prune_fraction,
+            signatures=signatures,
         )
         wake = asyncio.Event()
         wake.set()

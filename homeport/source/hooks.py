@@ -1,7 +1,9 @@
 """The bare repository's hooks and ``homeport init``.
 
 ``pre-receive`` validates the pushed tree of the tracked branch and rejects an invalid
-push, showing the pusher every ``file:line: Kind/name: message``; ``post-receive`` pokes
+push, showing the pusher every ``file:line: Kind/name: message``, and with a signature
+policy recorded in the repository (``signatures.py``) refuses commits not signed by a
+trusted key, one line per commit; ``post-receive`` pokes
 the daemon through a datagram socket (best effort: the daemon also watches the refs and
 polls, so a missing hook never means a missed change).
 """
@@ -12,7 +14,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from homeport.source.git import ZERO_SHA, GitRepository, run_git
+from homeport.source.git import ZERO_SHA, GitError, GitRepository, run_git
+from homeport.source.signatures import (
+    SignatureConfigError,
+    SignaturePolicy,
+    read_repository_policy,
+    verify_revision,
+    write_repository_policy,
+)
 from homeport.source.validate import validate_sources
 
 _HOOK = """#!/bin/sh
@@ -21,8 +30,15 @@ exec {python} -m homeport.source.hook_entry {name} --branch {branch} --path {pat
 """
 
 
-def init_repository(path: Path, *, branch: str = "main", subdir: str = ".") -> Path:
-    """Create (or repair the hooks of) the control plane's bare repository."""
+def init_repository(
+    path: Path,
+    *,
+    branch: str = "main",
+    subdir: str = ".",
+    signatures: SignaturePolicy | None = None,
+) -> Path:
+    """Create (or repair the hooks of) the control plane's bare repository; with
+    ``signatures``, record the signature policy the pre-receive hook enforces."""
     if not (path / "HEAD").exists():
         path.mkdir(parents=True, exist_ok=True)
         run_git(path, "init", "--bare", f"--initial-branch={branch}", str(path))
@@ -37,6 +53,8 @@ def init_repository(path: Path, *, branch: str = "main", subdir: str = ".") -> P
             _HOOK.format(what=what, python=python, name=name, branch=branch, path=subdir)
         )
         hook.chmod(0o755)
+    if signatures is not None:
+        write_repository_policy(path, signatures)
     return path
 
 
@@ -59,11 +77,17 @@ def pre_receive(
                 "`homeport approve --delete-branch`; nothing is pruned meanwhile."
             )
             continue
+        refused, signed = _signatures(repo, old, new)
+        if refused:
+            code = 1
+        messages.extend(signed)
         result = validate_sources(git.manifest_files(new))
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")
             messages.extend(error.render() for error in result.errors)
+            continue
+        if refused:
             continue
         messages.append(f"homeport: {len(result.objects)} objects valid at {new[:12]}")
         if old != ZERO_SHA and not git.is_ancestor(old, new):
@@ -72,3 +96,23 @@ def pre_receive(
                 f"`homeport approve {new[:12]}`."
             )
     return code, messages
+
+
+def _signatures(repo: Path, old: str, new: str) -> tuple[bool, list[str]]:
+    """(refused, lines for the pusher) under the repository's signature policy, read at
+    every push: a changed allowed signers file counts from the next push on."""
+    try:
+        policy = read_repository_policy(repo)
+        if not policy.enabled:
+            return False, []
+        report = verify_revision(repo, policy, new, since=old)
+    except (SignatureConfigError, GitError) as exc:
+        # Fail closed: a policy that cannot be applied refuses every push.
+        return True, [f"homeport: push rejected, signatures cannot be verified: {exc}"]
+    if report.ok:
+        return False, [f"homeport: {report.summary()}"]
+    return True, [
+        f"homeport: push rejected, {len(report.failures)} commit(s) not signed by an "
+        f"allowed key (signature policy {policy.policy}):",
+        *report.lines(),
+    ]

@@ -16,6 +16,7 @@ from homeport.controller.audit.findings import Finding
 from homeport.controller.config import Settings, SmtpSink, TelegramSink, WebhookSink
 from homeport.reconcilers.ownership import owned_rule_id
 from homeport.source.secrets_scan import find_secrets
+from homeport.source.signatures import SignatureConfigError, SignaturePolicy
 
 WEB_UI_PORT = 8006
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -371,6 +372,35 @@ def config_tls(settings: Settings) -> list[Finding]:
             'use tls = "acme"',
         )
     return found
+
+
+SIGNED_REVISIONS_FIX = (
+    "require signed revisions (docs/security.md#signed-revisions): "
+    '[signatures] policy = "tip" and allowed_signers = FILE in homeport.toml'
+)
+
+
+def signed_revisions(policy: SignaturePolicy | None) -> list[Finding]:
+    """The signature policy in force (None: a directory source, which has no commits)."""
+
+    def finding(message: str, fix: str = SIGNED_REVISIONS_FIX) -> list[Finding]:
+        return [Finding("signatures-off", "Config", "signatures", message, fix)]
+
+    if policy is None:
+        return finding(
+            "a directory source: any change to its files is adopted, signed by nobody",
+            "use a git repository ([source] repo) with signed revisions",
+        )
+    if not policy.enabled:
+        return finding("the signature policy is off: whoever can push can run anything on every VM")
+    try:
+        policy.check()
+    except SignatureConfigError as exc:
+        return finding(
+            f"the signature policy cannot be applied, every new revision is held: {exc}",
+            "fix [signatures] allowed_signers / gpg_home",
+        )
+    return []
 
 
 def _listens_locally(address: str) -> bool:

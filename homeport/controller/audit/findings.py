@@ -20,6 +20,7 @@ CHECKS: dict[str, str] = {
     "secret-file-readable": "a file in the control plane's secrets directory readable by others",
     "manifest-secret": "a manifest value in git that looks like a secret",
     "tls-verification-disabled": "TLS verification off (or plain text) in homeport's config",
+    "signatures-off": "revisions need no signature (or the policy cannot be applied): whoever can push changes production",
 }
 
 

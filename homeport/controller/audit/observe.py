@@ -27,10 +27,12 @@ from homeport.controller.audit import checks
 from homeport.controller.audit.checks import Network
 from homeport.controller.audit.findings import AuditReport, Finding
 from homeport.controller.config import Settings
+from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store, StoredObject
 from homeport.kinds import App, Machine
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.source.git import GitError, GitRepository, run_git
+from homeport.source.signatures import SignaturePolicy
 
 _NIC = re.compile(r"^net\d+$")
 CONCURRENCY = 8
@@ -65,6 +67,7 @@ class _Run:
 async def run_audit(settings: Settings, clients: Mapping[str, Any], store: Store) -> AuditReport:
     run = _Run(settings, clients, store)
     run.findings += checks.config_tls(settings)
+    run.findings += checks.signed_revisions(await asyncio.to_thread(_signature_policy, settings))
     run.findings += checks.secret_files(await asyncio.to_thread(_secret_modes, settings))
     run.findings += await asyncio.to_thread(_manifest_findings, settings, run.objects)
     steps = [run.guarded("datacenter firewall", lambda: _datacenter(run))]
@@ -186,6 +189,11 @@ async def _machine_sshd(run: _Run, machine: Machine) -> list[Finding]:
 
 
 # -- the control plane: secrets directory, manifests --------------------------------------
+
+
+def _signature_policy(settings: Settings) -> SignaturePolicy | None:
+    gate = SignatureGate.for_settings(settings)
+    return gate.policy() if gate is not None else None
 
 
 def _secret_modes(settings: Settings) -> dict[str, int]:

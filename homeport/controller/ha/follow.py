@@ -188,8 +188,10 @@ class SharedStateFollower:
             self.store.objects.insert_deleting(value, revision="", now=self.clock.now())
 
     def _source(self, parts: list[Any], value: Any) -> None:
-        if parts == ["approvals"]:
-            self.store.source_state.set("approvals", value)
+        if parts in (["approvals"], ["reverify"]):
+            # An operator's request for the revision sync (``homeport approve``,
+            # ``homeport reconcile --reverify``): whoever leads acts on it.
+            self.store.source_state.set(parts[0], value)
             self.on_approvals()
         # "adopted" goes through the RevisionFollower: objects first, then the record.
 

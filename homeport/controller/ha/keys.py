@@ -4,7 +4,8 @@
 token), ``<prefix>/planes/<holder>`` (one per running daemon, on its own lease) and the
 store's shared rows as ``<prefix>/<table>/<part>/...``: ``memory/<kind>/<name>``,
 ``alloc/<pool>/<kind>/<name>``, ``journal/<token>/<seq>``, ``failover/<pair>/<epoch>``,
-``status/<kind>/<name>``, ``prune/<kind>/<name>``, ``source/adopted``, ``source/approvals``.
+``status/<kind>/<name>``, ``prune/<kind>/<name>``, ``source/adopted``, ``source/approvals``,
+``source/reverify``.
 Numbers are zero-padded so that keys sort in order. ``store/replica.py`` names rows as
 tuples (``SharedKey``); this module turns them into etcd keys and back.
 """

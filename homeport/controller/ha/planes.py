@@ -29,6 +29,7 @@ from homeport.controller.ha.replica import EtcdReplica
 from homeport.controller.ha.revision_follow import RevisionFollower
 from homeport.controller.ha.takeover import TakeOver
 from homeport.controller.revisions import ADOPTED
+from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Key, Lease, Store
 from homeport.source.mirror import GitMirror
 from homeport.source.sources import Source
@@ -106,6 +107,7 @@ class ControlPlanes:
             mirror=self.mirror,
             clock=clock,
             leading=self.leadership.holds_lease,
+            signatures=SignatureGate.for_settings(settings),
         )
         self.follower = SharedStateFollower(
             client=self.client,

@@ -6,6 +6,8 @@ applies the same commit to its own objects table — reading it from its own rep
 fetched from the peers first when the mirror has not brought it yet — so a new leader
 starts from exactly the desired state its predecessor was converging to, and never from
 an older one. Rows are written locally only (the link is paused): this is not an adoption.
+With a signature policy the commit is judged here too (``controller/signing.py``): a plane
+never takes over from a revision its own policy refuses.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from homeport.controller.clock import Clock
 from homeport.controller.revisions import ADOPTED
+from homeport.controller.signing import SignatureGate
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.mirror import GitMirror
 from homeport.source.sources import Source
@@ -39,6 +42,7 @@ class RevisionFollower:
         mirror: GitMirror | None,
         clock: Clock,
         leading: Callable[[], bool],
+        signatures: SignatureGate | None = None,
     ) -> None:
         self.leading = leading
         """The leader adopts revisions itself (``RevisionSync``): it never follows."""
@@ -46,6 +50,7 @@ class RevisionFollower:
         self.source = source
         self.mirror = mirror
         self.clock = clock
+        self.signatures = signatures
         self.wanted: dict[str, Any] | None = None
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
@@ -79,16 +84,23 @@ class RevisionFollower:
         Done with it either way: a record this plane adopts itself later supersedes it."""
         async with self._lock:
             sha = str(adopted.get("sha") or "")
-            if self.store.source_state.get(ADOPTED) is not None and self.current() == sha:
+            local = self.store.source_state.get(ADOPTED)
+            if local is not None and self.current() == sha:
+                if adopted.get("signature") and local.get("signature") != adopted["signature"]:
+                    with self.store.link.paused():  # the leader recorded who signed it
+                        self.store.source_state.set(
+                            ADOPTED, {**local, "signature": adopted["signature"]}
+                        )
                 self._done(adopted)
                 return False
             desired = await self._desired(sha)
             now = self.clock.now()
             with self.store.link.paused():
                 self.store.objects.apply_revision(sha, desired, now)
-                self.store.source_state.set(
-                    ADOPTED, {"sha": sha, "keys": sorted(d.key for d in desired)}
-                )
+                record = {"sha": sha, "keys": sorted(d.key for d in desired)}
+                if adopted.get("signature"):
+                    record["signature"] = adopted["signature"]
+                self.store.source_state.set(ADOPTED, record)
             log.info("following revision %s adopted by the leader", sha[:12] or "(deleted)")
             self._done(adopted)
             return True
@@ -104,6 +116,7 @@ class RevisionFollower:
             raise RevisionUnavailable(
                 f"commit {sha[:12]} is not in this control plane's repository nor in a reachable peer's"
             )
+        await asyncio.to_thread(self._verify, sha)
         result = await asyncio.to_thread(lambda: validate_sources(self.source.files(sha)))
         if not result.ok:
             first = result.errors[0].render() if result.errors else "?"
@@ -111,6 +124,13 @@ class RevisionFollower:
         return [
             DesiredObject(resource=o.resource, file=o.file, line=o.line) for o in result.objects
         ]
+
+    def _verify(self, sha: str) -> None:
+        if self.signatures is None:
+            return
+        _, refused = self.signatures.check(sha, since=self.current() or None)
+        if refused is not None:
+            raise RevisionUnavailable(f"commit {sha[:12]} fails this plane's {refused}")
 
     def _available(self, sha: str) -> bool:
         if self.mirror is None:

@@ -1,7 +1,8 @@
 """What is worth a notification: events and conditions in the store, as ``Trigger`` values.
 
 Pure. Events (``FailoverStarted``, ``FailoverCompleted``, ``BackupFailed``,
-``OffsiteCopyFailed``, ``RestoreTestFailed``, ``AuditFinding``, ``LeaderChanged``) trigger
+``OffsiteCopyFailed``, ``RestoreTestFailed``, ``AuditFinding``, ``LeaderChanged``,
+``UnverifiedSignature``) trigger
 once per occurrence within the dedupe window; conditions (``Stalled`` → ReconcileStalled,
 ``BackupStale`` → BackupStale) trigger once per transition to True.
 """
@@ -21,6 +22,9 @@ EVENT_TOPICS = {
     "RestoreTestFailed": "RestoreTestFailed",
     "AuditFinding": "AuditFinding",
     "LeaderChanged": "LeaderChanged",
+    # A revision held (or the running one found) failing the signature policy: the source
+    # stalls until someone pushes a signed revision, maybe an attempted intrusion.
+    "UnverifiedSignature": "ReconcileStalled",
 }
 CONDITION_TOPICS = {"Stalled": "ReconcileStalled", "BackupStale": "BackupStale"}
 

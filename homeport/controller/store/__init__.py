@@ -177,12 +177,13 @@ class Store:
         self.journal = Journal(db, self.link)
         self.allocations = Allocations(db, self.link)
         self.leases = LeaseTable(db)
-        # The adopted revision and approvals are shared (``controller/revisions.py`` names).
+        # The adopted revision, approvals and re-verification requests are shared
+        # (``controller/revisions.py`` names).
         self.source_state = KeyValue(
             db,
             "source_state",
             link=self.link,
-            shared=frozenset({"adopted", "approvals"}),
+            shared=frozenset({"adopted", "approvals", "reverify"}),
             shared_as="source",
         )
         self.memory = Memory(db, self.link)

@@ -26,7 +26,12 @@ from typer.testing import CliRunner
 from homeport.cli.main import app
 from homeport.clients.proxmox_firewall import FirewallRuleSpec
 from homeport.controller.audit import AuditReport, run_audit
-from homeport.controller.config import AuditSettings, NotifySettings, WebhookSink
+from homeport.controller.config import (
+    AuditSettings,
+    NotifySettings,
+    SignaturesSettings,
+    WebhookSink,
+)
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
 from homeport.kinds import App
@@ -131,10 +136,20 @@ def _firewalled(h: EstateHarness, vm: str) -> bool:
     )
 
 
+def allowed_signers(h: EstateHarness) -> Path:
+    path = h.estate.config_path.with_name("allowed_signers")
+    path.write_text("alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA\n")
+    return path
+
+
 async def audit(h: EstateHarness, clients: dict[str, Any]) -> AuditReport:
+    """The audit as if signed revisions were required (the simulated estate's daemon adopts
+    unsigned pushes; ``test_a_clean_estate_has_no_finding`` shows that finding alone)."""
+    signatures = SignaturesSettings(policy="tip", allowed_signers=allowed_signers(h))
+    settings = h.settings.model_copy(update={"signatures": signatures})
     store = Store.open(h.settings.store.path, readonly=True)
     try:
-        return await run_audit(h.settings, clients, store)
+        return await run_audit(settings, clients, store)
     finally:
         store.close()
 
@@ -196,7 +211,19 @@ def address(h: EstateHarness, vm: str) -> str:
 
 
 async def test_a_clean_estate_has_no_finding(h: EstateHarness, clients: dict[str, Any]) -> None:
+    # The simulated estate adopts unsigned commits: that alone is reported...
     argv = ["audit", "--config", str(h.estate.config_path), "-o", "json"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+    assert result.exit_code == 1, result.output
+    found = json.loads(result.stdout)["findings"]
+    assert [(f["check"], f["kind"], f["name"]) for f in found] == [
+        ("signatures-off", "Config", "signatures")
+    ]
+    # ... and with signed revisions required, nothing is.
+    signed = h.estate.config_path.with_name("signed.toml")
+    policy = f'\n[signatures]\npolicy = "tip"\nallowed_signers = "{allowed_signers(h)}"\n'
+    signed.write_text(h.estate.config_path.read_text() + policy)
+    argv = ["audit", "--config", str(signed), "-o", "json"]
     result = await asyncio.to_thread(CliRunner().invoke, app, argv)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from homeport.controller.audit import checks
+from homeport.controller.audit import CHECKS, checks
 from homeport.controller.config import NotifySettings, Settings, SmtpSink, WebhookSink
+from homeport.source.signatures import SignaturePolicy
 
 TAILNET = checks.networks(["100.64.0.0/10", "fd7a:115c:a1e0::/48"])
 SS = """LISTEN 0      4096     127.0.0.53%lo:53              0.0.0.0:*
@@ -133,3 +134,23 @@ def test_config_tls(tmp_path: Path) -> None:
     ]
     noisy = settings.model_copy(update={"notify": NotifySettings(sinks=sinks)})
     assert sorted(f.name for f in checks.config_tls(noisy)) == ["mail", "plain"]
+
+
+def test_signed_revisions(tmp_path: Path) -> None:
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("alice@example.com ssh-ed25519 AAAA\n")
+
+    def found(policy: SignaturePolicy | None) -> list[str]:
+        return [f.message for f in checks.signed_revisions(policy)]
+
+    assert found(SignaturePolicy("tip", allowed_signers=allowed)) == []
+    assert found(SignaturePolicy("every-commit", allowed_signers=allowed)) == []
+    (off,) = found(SignaturePolicy("off"))
+    assert "the signature policy is off" in off
+    (directory,) = found(None)
+    assert "a directory source" in directory
+    (broken,) = found(SignaturePolicy("tip", allowed_signers=tmp_path / "gone"))
+    assert "cannot be applied, every new revision is held" in broken
+    (finding,) = checks.signed_revisions(SignaturePolicy("off"))
+    assert (finding.check, finding.kind, finding.name) == ("signatures-off", "Config", "signatures")
+    assert finding.check in CHECKS
