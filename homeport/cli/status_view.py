@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from homeport.cli.views import age, message_of, state_of
+from homeport.controller.approvals import held_items
 from homeport.controller.coordination import LEASE_NAME
 from homeport.controller.revisions import ADOPTED, HELD, REJECTED
 from homeport.controller.store import Store
@@ -84,6 +85,11 @@ def status_document(store: Store) -> dict[str, Any]:
             "held": store.source_state.get(HELD),
             "rejected": store.source_state.get(REJECTED),
         },
+        "holds": [
+            {"id": h.id, "reason": h.reason, "message": h.message}
+            for h in held_items(store)
+            if h.reason == "DestructionHeld"
+        ],
         "leader": None if lease is None else {"holder": lease.holder, "token": lease.token},
         "objects": {
             "total": len(objects),
@@ -124,6 +130,13 @@ def render_status(document: dict[str, Any], out: Console) -> None:
     if revision["held"]:
         out.print(
             f"[yellow]Held[/]      {revision['held']['sha'][:12]}: {revision['held']['message']}"
+        )
+    for hold in document["holds"]:
+        out.print(
+            f"Held      {hold['id']} destruction: {hold['message']}; "
+            f"approve with `homeport approve {hold['id']}`",
+            markup=False,
+            style="yellow",
         )
     if revision["rejected"]:
         out.print(f"[red]Rejected[/]  {revision['rejected']['sha'][:12]}:")

@@ -89,6 +89,10 @@ class ObjectContext:
         obj = self.base.store.objects.get((kind, name))
         return obj.resource() if obj is not None and not obj.deleting else None
 
+    def last_manifest(self) -> Resource | None:
+        obj = self.base.store.objects.get(self.key)
+        return obj.resource() if obj is not None else None
+
     def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
         return self.base.store.memory.get(kind or self.key[0], name or self.key[1])
 

@@ -3,6 +3,8 @@
 Reads the source's head and files and validates them off the event loop, asks the pure
 ``adoption.decide`` what to do, records every revision with its outcome, and applies an
 adopted one to the store in one transaction. Returns the keys the engine must reconcile.
+Approvals are written by ``controller/approvals.py`` (``homeport approve``) and consumed or
+expired here, after each decision (``adoption.remaining_approvals``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from homeport.controller.adoption import Adopted, Candidate, Decision, Key, decide
+from homeport.controller.adoption import (
+    Adopted,
+    Candidate,
+    Decision,
+    Key,
+    decide,
+    remaining_approvals,
+)
 from homeport.controller.clock import Clock
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.errors import ManifestError
@@ -50,11 +59,6 @@ class RevisionSync:
     def approvals(self) -> frozenset[str]:
         return frozenset(self.store.source_state.get(APPROVALS, []))
 
-    def approve(self, what: str) -> None:
-        """Allow a held revision (a sha prefix, or ``delete-branch``)."""
-        approvals = set(self.approvals()) | {what}
-        self.store.source_state.set(APPROVALS, sorted(approvals))
-
     async def sync(self) -> SyncResult | None:
         """Look at the source once; None when nothing new was seen."""
         info = await asyncio.to_thread(self.source.head)
@@ -79,9 +83,20 @@ class RevisionSync:
             adopted, candidate, max_prune_fraction=self.max_prune_fraction, approvals=approvals
         )
         result = self._record(decision, info, validation)
+        if decision.outcome != "hold" and self.store.source_state.get(HELD) is not None:
+            self.store.source_state.set(HELD, None)  # superseded: nothing to approve any more
+        remaining = remaining_approvals(adopted, candidate, decision, approvals)
+        self._expire(approvals - remaining)
         # Only now: a crash before this line must make the restarted daemon look again.
-        self.store.source_state.set(LAST_SEEN, seen)
+        self.store.source_state.set(LAST_SEEN, {**seen, "approvals": sorted(remaining)})
         return result
+
+    def _expire(self, spent: frozenset[str]) -> None:
+        """Drop approvals that were consumed or no longer name what is held. Re-read first:
+        an approval written meanwhile (for the next hold) must survive."""
+        if spent:
+            current = frozenset(self.store.source_state.get(APPROVALS, []))
+            self.store.source_state.set(APPROVALS, sorted(current - spent))
 
     def _read(self, info: RevisionInfo, adopted: Adopted | None) -> tuple[ValidationResult, bool]:
         result = validate_sources(self.source.files(info.sha))

@@ -191,6 +191,8 @@ class SharedStateFollower:
         if parts == ["approvals"]:
             self.store.source_state.set("approvals", value)
             self.on_approvals()
+        elif parts == ["held"]:  # what ``homeport approve`` may approve on this plane
+            self.store.source_state.set("held", value)
         # "adopted" goes through the RevisionFollower: objects first, then the record.
 
     def _now(self) -> str:
