@@ -89,6 +89,11 @@ async def test_removed_vms_follow_their_deletion_policy(tmp_path: Path) -> None:
         assert "DestructionHeld" in reasons(h, "db")
         shown = await cli(h, "status")
         assert "VM/db destruction" in shown.output and "homeport approve VM/db" in shown.output
+        described = await cli(h, "describe", "vm", "db")
+        assert "DestructionHeld" in described.output, described.output
+        assert "homeport approve VM/db" in described.output
+        listed = await cli(h, "events")
+        assert "VM/db  DestructionHeld" in listed.output, listed.output
 
         # Destroy: the final backup, then gone without approval.
         await until(lambda: h.object("VM", "scratch") is None, timeout=90, what="scratch gone")
