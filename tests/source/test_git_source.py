@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from homeport.controller.approvals import NotHeld, approve
+from homeport.controller.approvals import NotHeld, approve, held_items
 from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
@@ -109,6 +109,7 @@ async def test_force_push_is_held_until_approved(work: WorkClone, sync: Revision
     assert result is not None
     assert result.decision.outcome == "adopt"
     assert sync.approvals() == frozenset()  # consumed by the adoption
+    assert held_items(sync.store) == []
 
 
 async def test_an_approval_expires_with_its_hold(work: WorkClone, sync: RevisionSync) -> None:
@@ -127,6 +128,7 @@ async def test_an_approval_expires_with_its_hold(work: WorkClone, sync: Revision
     result = await sync.sync()
     assert result is not None and result.decision.outcome == "hold"
     assert sync.approvals() == frozenset()  # the approval went with its hold
+    assert [h.id for h in held_items(sync.store)] == [second]
     with pytest.raises(NotHeld):
         approve(sync.store, first, by="test", now=NOW)
     approve(sync.store, second, by="test", now=NOW)
