@@ -237,8 +237,8 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             )
 
     async def _final_backup(self, px: ProxmoxClient, action: FinalBackup) -> None:
-        # The policy's marker lets its reconciler count and copy the archive like the
-        # scheduled ones; ``protected`` keeps retention from ever pruning it.
+        # The notes name this removal (how the next look finds the archive, so a crash
+        # never takes a second one) and the policy; ``protected``: no retention prunes it.
         notes = f"{{{{guestname}}}} {action.note} ({marker('BackupPolicy', action.policy)})"
         task = await px.backups.vzdump(
             action.node,
