@@ -287,6 +287,7 @@ NotifyTopic = Literal[
     "RestoreTestFailed",
     "AuditFinding",
     "LeaderChanged",
+    "VMRemoval",
 ]
 
 

@@ -1,7 +1,8 @@
 """What is worth a notification: events and conditions in the store, as ``Trigger`` values.
 
 Pure. Events (``FailoverStarted``, ``FailoverCompleted``, ``BackupFailed``,
-``OffsiteCopyFailed``, ``RestoreTestFailed``, ``AuditFinding``, ``LeaderChanged``) trigger
+``OffsiteCopyFailed``, ``RestoreTestFailed``, ``AuditFinding``, ``LeaderChanged``,
+``DestructionHeld`` and ``Retained`` of a VM that left git) trigger
 once per occurrence within the dedupe window; conditions (``Stalled`` → ReconcileStalled,
 ``BackupStale`` → BackupStale) trigger once per transition to True.
 """
@@ -21,6 +22,8 @@ EVENT_TOPICS = {
     "RestoreTestFailed": "RestoreTestFailed",
     "AuditFinding": "AuditFinding",
     "LeaderChanged": "LeaderChanged",
+    "DestructionHeld": "VMRemoval",
+    "Retained": "VMRemoval",
 }
 CONDITION_TOPICS = {"Stalled": "ReconcileStalled", "BackupStale": "BackupStale"}
 
