@@ -11,7 +11,6 @@ line naming the fix, never a traceback.
 from __future__ import annotations
 
 import asyncio
-import getpass
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from typing import Any
 
 import typer
 
-from homeport.cli.common import CONFIG_OPTION, settings_or_exit
+from homeport.cli.common import CONFIG_OPTION, operator_name, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.clients.errors import ClientError, TaskFailed
 from homeport.clients.proxmox import ProxmoxClient
@@ -186,7 +185,7 @@ class _Journal:
             idempotency_key=f"VM/{target.vm.name}/cli/{verb}/{_now().isoformat()}",
             description=description,
             fencing_token=0,
-            holder=f"cli:{_user()}",
+            holder=f"cli:{operator_name()}",
             now=_now(),
         )
 
@@ -211,13 +210,6 @@ class _Journal:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 async def _wait(px: ProxmoxClient, task: Any, journal: _Journal, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 
 import typer
@@ -33,3 +34,11 @@ def open_store_readonly(settings: Settings) -> Store:
     except FileNotFoundError as exc:
         console(stderr=True).print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
+
+
+def operator_name() -> str:
+    """Who runs the command, for the journal and approvals."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
-from homeport.cli.common import CONFIG_OPTION, settings_or_exit
+from homeport.cli.common import CONFIG_OPTION, operator_name, settings_or_exit
 from homeport.cli.output import console
-from homeport.controller.adoption import DELETE_BRANCH
-from homeport.controller.clock import SystemClock
+from homeport.controller.approvals import VM_PREFIX, NotHeld
+from homeport.controller.approvals import approve as approve_held
 from homeport.controller.control import send_request
-from homeport.controller.daemon import make_source
 from homeport.controller.ha.planes import operator_writes
-from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
 from homeport.source.signatures import SignatureConfigError, SignaturePolicy, as_policy
@@ -92,34 +92,45 @@ def _signature_policy(
 
 
 def approve(
-    revision: str = typer.Argument(None, help="The held commit (a sha or a prefix of at least 7)."),
+    what: str = typer.Argument(
+        None, help="What is held: a revision's full sha, or VM/<name> for a held destruction."
+    ),
     delete_branch: bool = typer.Option(
         False, "--delete-branch", help="Approve pruning after the branch was deleted."
     ),
     config: Path | None = CONFIG_OPTION,
 ) -> None:
-    """Approve a held revision (force-push, mass prune, empty revision, deleted branch).
+    """Approve one held thing: a revision (force-push, mass prune, empty revision, deleted branch) or the destruction of a VM that left git.
 
-    Example: [bold]homeport approve 3f9c2a1b7e[/bold]
+    Only what is held now can be approved, named exactly (`homeport status` lists it); anything else is refused with exit 1. The approval is used once: by the revision's adoption or the VM's destruction.
+
+    Example: [bold]homeport approve VM/shop-a[/bold]
     """
-    if not revision and not delete_branch:
-        raise typer.BadParameter("give a revision or --delete-branch")
+    if bool(what) == delete_branch:
+        raise typer.BadParameter("give what is held (a full sha or VM/<name>) or --delete-branch")
     settings = settings_or_exit(config)
+    if not settings.store.path.exists():
+        _fail(f"{settings.store.path}: no store yet (has the daemon run?)", 2)
+    name = "--delete-branch" if delete_branch else what
     store = Store.open(settings.store.path)
     try:
-        sync = RevisionSync(
-            source=make_source(settings),
-            store=store,
-            clock=SystemClock(),
-            max_prune_fraction=settings.source.max_prune_fraction,
-        )
-        what = DELETE_BRANCH if delete_branch else revision
-        if not delete_branch and len(revision) < 7:
-            raise typer.BadParameter("give at least 7 characters of the sha")
         with operator_writes(store, settings):
-            sync.approve(what)
+            item = approve_held(store, name, by=operator_name(), now=datetime.now(UTC).isoformat())
+    except NotHeld as exc:
+        _fail(str(exc), 1)
     finally:
         store.close()
-    woke = send_request(settings.store.path, {"op": "sync"})
-    note = "" if woke else " (the daemon is not running; it will see it when it starts)"
-    console().print(f"approved {what}{note}", markup=False)
+    if name.startswith(VM_PREFIX):
+        woke = send_request(
+            settings.store.path,
+            {"op": "reconcile", "kind": "VM", "name": name.removeprefix(VM_PREFIX)},
+        )
+    else:
+        woke = send_request(settings.store.path, {"op": "sync"})
+    note = "" if woke else " (the daemon is not running; it acts on it when it starts)"
+    console().print(f"approved {item.id} ({item.reason}){note}", markup=False)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    console(stderr=True).print(f"error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from homeport.cli.views import age, message_of, state_of
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
+from homeport.controller.approvals import held_items
 from homeport.controller.coordination import LEASE_NAME
 from homeport.controller.revisions import ADOPTED, HELD, REJECTED
 from homeport.controller.store import Store
@@ -87,6 +88,11 @@ def status_document(store: Store) -> dict[str, Any]:
             "held": store.source_state.get(HELD),
             "rejected": store.source_state.get(REJECTED),
         },
+        "holds": [
+            {"id": h.id, "reason": h.reason, "message": h.message}
+            for h in held_items(store)
+            if h.reason == "DestructionHeld"
+        ],
         "leader": None if lease is None else {"holder": lease.holder, "token": lease.token},
         "objects": {
             "total": len(objects),
@@ -167,6 +173,13 @@ def render_status(document: dict[str, Any], out: Console) -> None:
         label = "[red]Stalled[/]   " if stalled else "[yellow]Held[/]      "
         out.print(f"{label}{revision['held']['sha'][:12]}: ", end="")
         out.print(revision["held"]["message"], markup=False)
+    for hold in document["holds"]:
+        out.print(
+            f"Held      {hold['id']} destruction: {hold['message']}; "
+            f"approve with `homeport approve {hold['id']}`",
+            markup=False,
+            style="yellow",
+        )
     if revision["rejected"]:
         out.print(f"[red]Rejected[/]  {revision['rejected']['sha'][:12]}:")
         for line in revision["rejected"]["errors"][:10]:

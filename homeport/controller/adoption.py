@@ -6,6 +6,12 @@ empties the estate or would prune more than ``max_prune_fraction`` of it at once
 held with a clear reason until ``homeport approve``. Identity is (kind, name), never the
 file path, so moving or renaming files prunes nothing (Flux's well-known trap). A revision
 failing the signature policy (``unverified``) is held whatever was approved.
+
+An approval names exactly one held thing: a revision by its full sha, or a branch deletion
+by the revision that was running when the branch went (``delete-branch:<sha>``), so a
+standing approval can never let a *later* deletion or push through. ``remaining_approvals``
+says which approvals survive a decision: the one matching what is still held; an adopted
+revision consumes its approval, and a superseded hold takes its approval with it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ from typing import Literal
 Key = tuple[str, str]
 Outcome = Literal["adopt", "reject", "hold", "unchanged"]
 DELETE_BRANCH = "delete-branch"
+
+
+def branch_deletion_approval(adopted_sha: str) -> str:
+    """The approval of deleting the branch while ``adopted_sha`` runs."""
+    return f"{DELETE_BRANCH}:{adopted_sha}"
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,12 @@ def decide(
     max_prune_fraction: float,
     approvals: frozenset[str] = frozenset(),
 ) -> Decision:
-    """The adoption policy; ``approvals`` holds approved shas (and ``delete-branch``)."""
+    """The adoption policy; ``approvals`` holds approved full shas and branch deletions
+    (``branch_deletion_approval``). Only an exact match approves."""
     if candidate.sha is None:
         if adopted is None:
             return Decision("unchanged", "NoCommits", "the branch has no commits yet")
-        if adopted.keys and DELETE_BRANCH not in approvals:
+        if adopted.keys and branch_deletion_approval(adopted.sha) not in approvals:
             return Decision(
                 "hold",
                 "BranchDeleted",
@@ -72,10 +84,7 @@ def decide(
             "reject", "ValidationFailed", "the revision has validation errors; nothing changes"
         )
     prunes = frozenset(adopted.keys - candidate.keys) if adopted else frozenset()
-    approved = candidate.sha in approvals or any(
-        len(a) >= 7 and candidate.sha.startswith(a) for a in approvals
-    )
-    if adopted is not None and not approved:
+    if adopted is not None and candidate.sha not in approvals:
         held = _hold_reason(adopted, candidate, prunes, max_prune_fraction)
         if held is not None:
             return Decision("hold", held[0], held[1], prunes)
@@ -84,26 +93,38 @@ def decide(
     )
 
 
+def remaining_approvals(
+    adopted: Adopted | None, candidate: Candidate, decision: Decision, approvals: frozenset[str]
+) -> frozenset[str]:
+    """The approvals still useful after ``decision``: only the one naming what stays held.
+    Adopting consumes an approval; a new head supersedes the held one and its approval."""
+    if decision.outcome != "hold":
+        return frozenset()
+    if candidate.sha is None:
+        held = branch_deletion_approval(adopted.sha) if adopted else None
+    else:
+        held = candidate.sha
+    return approvals & {held} if held else frozenset()
+
+
 def _hold_reason(
     adopted: Adopted, candidate: Candidate, prunes: frozenset[Key], max_fraction: float
 ) -> tuple[str, str] | None:
-    short = (candidate.sha or "")[:12]
+    sha = candidate.sha or ""
+    approve = f"approve with `homeport approve {sha}`"
     if not candidate.fast_forward:
         return (
             "ForcePush",
-            f"{short} does not descend from the running {adopted.sha[:12]} (force-push); "
-            f"approve with `homeport approve {short}`",
+            f"{sha[:12]} does not descend from the running {adopted.sha[:12]} (force-push); "
+            + approve,
         )
     if adopted.keys and not candidate.keys:
-        return (
-            "EmptyRevision",
-            f"{short} removes every object; approve with `homeport approve {short}`",
-        )
+        return ("EmptyRevision", f"{sha[:12]} removes every object; {approve}")
     if adopted.keys and len(prunes) > max_fraction * len(adopted.keys):
         return (
             "MassPrune",
-            f"{short} would prune {len(prunes)} of {len(adopted.keys)} objects at once "
-            f"(limit {max_fraction:.0%}); approve with `homeport approve {short}`",
+            f"{sha[:12]} would prune {len(prunes)} of {len(adopted.keys)} objects at once "
+            f"(limit {max_fraction:.0%}); {approve}",
         )
     return None
 

@@ -307,6 +307,7 @@ NotifyTopic = Literal[
     "RestoreTestFailed",
     "AuditFinding",
     "LeaderChanged",
+    "VMRemoval",
 ]
 
 

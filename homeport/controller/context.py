@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from homeport.controller.clock import Clock
 from homeport.controller.logs import log_event
 from homeport.controller.store import Key, Store
@@ -88,6 +90,15 @@ class ObjectContext:
     def desired(self, kind: str, name: str) -> Resource | None:
         obj = self.base.store.objects.get((kind, name))
         return obj.resource() if obj is not None and not obj.deleting else None
+
+    def last_manifest(self) -> Resource | None:
+        obj = self.base.store.objects.get(self.key)
+        try:
+            return obj.resource() if obj is not None else None
+        except ValidationError:
+            # Stored by an older homeport and no longer valid: the caller falls back to
+            # the safest reading (a VM's removal is then held, never destroyed).
+            return None
 
     def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
         return self.base.store.memory.get(kind or self.key[0], name or self.key[1])

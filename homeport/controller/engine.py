@@ -345,9 +345,8 @@ class Engine:
         if obj.deleting:
             if plan.gone:
                 return self._forget(obj, "Pruned", plan.reason or "removed")
-            return self._waiting(
-                obj, "Pruning", plan.waiting or plan.reason, plan.requeue_after, plan
-            )
+            reason = plan.state_reason or "Pruning"  # e.g. DestructionHeld
+            return self._waiting(obj, reason, plan.waiting or plan.reason, plan.requeue_after, plan)
         if not plan.ready:
             reason = plan.state_reason or "Waiting"
             return self._waiting(obj, reason, plan.waiting or plan.reason, plan.requeue_after, plan)
@@ -419,7 +418,7 @@ class Engine:
 
     def _forget(self, obj: StoredObject, reason: str, message: str) -> Outcome:
         self.store.objects.forget(obj.key)
-        self.store.memory.forget(*obj.key)
+        self.store.memory.forget_object(*obj.key)  # its slots too (a consumed approval)
         self._event(obj, reason, message)
         for dep in DependencyGraph([obj]).requires.get(obj.key, []):
             self.queue.add(dep)  # a dependency may be waiting for this prune

@@ -6,6 +6,8 @@ adopted one to the store in one transaction. Returns the keys the engine must re
 With a signature policy (``signing.py``) a revision is judged before anything else: one
 failing it is held (``adoption.unverified``) and an event names the commit; an adopted one
 records its signer. ``homeport reconcile --reverify`` re-judges the running revision.
+Approvals are written by ``controller/approvals.py`` (``homeport approve``) and consumed or
+expired here, after each decision (``adoption.remaining_approvals``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from homeport.controller.adoption import (
     Decision,
     Key,
     decide,
+    remaining_approvals,
     unverified,
 )
 from homeport.controller.clock import Clock
@@ -78,11 +81,6 @@ class RevisionSync:
     def approvals(self) -> frozenset[str]:
         return frozenset(self.store.source_state.get(APPROVALS, []))
 
-    def approve(self, what: str) -> None:
-        """Allow a held revision (a sha prefix, or ``delete-branch``)."""
-        approvals = set(self.approvals()) | {what}
-        self.store.source_state.set(APPROVALS, sorted(approvals))
-
     async def sync(self) -> SyncResult | None:
         """Look at the source once; None when nothing new was seen."""
         info = await asyncio.to_thread(self.source.head)
@@ -123,8 +121,12 @@ class RevisionSync:
             decision = replace(decision, message=f"{decision.message}; {verdict.summary()}")
         result = self._record(decision, info, validation)
         self._signature_outcome(decision, info, verdict)
+        if decision.outcome != "hold" and self.store.source_state.get(HELD) is not None:
+            self.store.source_state.set(HELD, None)  # superseded: nothing to approve any more
+        remaining = remaining_approvals(adopted, candidate, decision, approvals)
+        self._expire(approvals - remaining)
         # Only now: a crash before this line must make the restarted daemon look again.
-        self.store.source_state.set(LAST_SEEN, seen)
+        self.store.source_state.set(LAST_SEEN, {**seen, "approvals": sorted(remaining)})
         return result
 
     async def _judge(
@@ -183,6 +185,13 @@ class RevisionSync:
             "running (nothing is rolled back or pruned): push a signed revision",
             warning=True,
         )
+
+    def _expire(self, spent: frozenset[str]) -> None:
+        """Drop approvals that were consumed or no longer name what is held. Re-read first:
+        an approval written meanwhile (for the next hold) must survive."""
+        if spent:
+            current = frozenset(self.store.source_state.get(APPROVALS, []))
+            self.store.source_state.set(APPROVALS, sorted(current - spent))
 
     def _read(self, info: RevisionInfo, adopted: Adopted | None) -> tuple[ValidationResult, bool]:
         result = validate_sources(self.source.files(info.sha))

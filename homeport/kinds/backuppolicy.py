@@ -7,7 +7,7 @@ tests (``docs/backups.md``).
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
@@ -20,6 +20,12 @@ from homeport.kinds.common import (
     Resource,
     SpecBase,
 )
+
+if TYPE_CHECKING:
+    from homeport.kinds.vm import VM
+
+VZDUMP_COMPRESS = {"none": "0", "zstd": "zstd", "lzo": "lzo", "gzip": "gzip"}
+"""``spec.compress`` as vzdump and Proxmox's backup jobs take it."""
 
 
 class VMSelector(KindModel):
@@ -152,6 +158,16 @@ class BackupPolicy(Resource):
     """Always `BackupPolicy`."""
     spec: BackupPolicySpec
     """Desired state."""
+
+    def covers(self, vm: VM) -> bool:
+        """Whether the policy backs ``vm`` up: named, or carrying all of its matchLabels."""
+        selector = self.spec.selector
+        if vm.name in selector.names:
+            return True
+        labels = vm.metadata.labels
+        return bool(selector.match_labels) and all(
+            labels.get(key) == value for key, value in selector.match_labels.items()
+        )
 
     def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
         return [

@@ -274,6 +274,12 @@ class VMSpec(SpecBase):
     """Free text shown in Proxmox (homeport appends its ownership marker)."""
     firewall: VMFirewall = Field(default_factory=VMFirewall)
     """The VM's Proxmox firewall: managed by default, with optional extra rules."""
+    deletion_policy: Literal["Hold", "Destroy", "Retain"] = "Hold"
+    """What homeport does when the VM leaves git. Always first: stop it. `Hold` (default):
+    take a final backup when a BackupPolicy covers the VM, then hold the destruction until
+    `homeport approve VM/<name>`; `Destroy`: final backup, then destroy without approval
+    (disposable VMs); `Retain`: keep it stopped with its disks, detached from homeport
+    (ownership tag and marker removed), never touched again."""
 
     @field_validator("tags")
     @classmethod

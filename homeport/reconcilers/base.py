@@ -106,6 +106,11 @@ class ReconcileContext(Protocol):
         """Another object's desired state from the adopted revision."""
         ...
 
+    def last_manifest(self) -> Resource | None:
+        """This object's manifest as last adopted, also while it is pruned (``desired`` is
+        then None): what it declared about its own removal (a VM's deletionPolicy)."""
+        ...
+
     def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
         """Durable memory of this object (or of another one): survives crashes, is visible
         to other reconcilers at once (unlike status, written after the reconcile)."""

@@ -93,7 +93,7 @@ def pre_receive(
         if old != ZERO_SHA and not git.is_ancestor(old, new):
             messages.append(
                 f"homeport: this is a force-push; the daemon will hold {new[:12]} until "
-                f"`homeport approve {new[:12]}`."
+                f"`homeport approve {new}`."
             )
     return code, messages
 

@@ -233,3 +233,30 @@ async def test_suspended_objects_are_left_alone(h: Harness) -> None:
     outcome = await h.engine.reconcile(("Machine", "m1"))
     assert outcome.result == "suspended"
     assert h.world.mutations == []
+
+
+async def test_a_pruned_object_takes_its_memory_slots_with_it(h: Harness) -> None:
+    h.adopt(MACHINE + VM_DOC % 2048)
+    await h.drain()
+    now = h.clock.now().isoformat()
+    h.store.memory.set("VM.removal", "web", {"since": now}, now=now)
+    h.store.memory.set("VM.destroy-approval", "web", {"since": now}, now=now)
+    h.store.memory.set("VM.destroy-approval", "other", {"since": now}, now=now)
+    h.adopt(MACHINE)
+    await h.drain()
+    assert h.store.objects.get(("VM", "web")) is None
+    # A consumed approval cannot outlive the VM and approve a later VM of the same name.
+    assert h.store.memory.names() == {("VM.destroy-approval", "other")}
+
+
+async def test_a_removed_object_reads_its_last_manifest(h: Harness) -> None:
+    h.adopt(MACHINE + VM_DOC % 4096)
+    h.adopt(MACHINE)
+    ctx = h.engine.context.for_object(("VM", "web"))
+    manifest = ctx.last_manifest()
+    assert manifest is not None and manifest.spec.memory_mib == 4096  # type: ignore[attr-defined]
+    h.store.db.execute(  # stored by an older homeport, no longer valid
+        "UPDATE objects SET manifest = ? WHERE kind = 'VM' AND name = 'web'",
+        ['{"kind": "VM", "spec": {"deletionPolicy": "Maybe"}}'],
+    )
+    assert ctx.last_manifest() is None

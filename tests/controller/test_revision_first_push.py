@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from homeport.controller.approvals import approve
 from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
@@ -65,7 +66,7 @@ async def test_a_new_history_after_an_approved_branch_deletion_is_adopted(tmp_pa
         delete_on_server(repo)
         held = await sync.sync()
         assert held is not None and held.decision.outcome == "hold"
-        sync.approve("delete-branch")
+        approve(store, "--delete-branch", by="test", now="2026-01-01T00:00:00+00:00")
         deleted = await sync.sync()
         assert deleted is not None and deleted.decision.outcome == "adopt"
         again = WorkClone(repo, tmp_path / "again")  # unrelated history

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
+from homeport.controller.approvals import NotHeld, approve
 from homeport.controller.clock import FakeClock
 from homeport.controller.config import SignaturesSettings
 from homeport.controller.daemon import Daemon
 from homeport.controller.ha.revision_follow import RevisionFollower, RevisionUnavailable
 from homeport.controller.notify.messages import render
 from homeport.controller.notify.triggers import from_event
-from homeport.controller.revisions import ADOPTED, HELD, RevisionSync, request_reverify
+from homeport.controller.revisions import ADOPTED, APPROVALS, HELD, RevisionSync, request_reverify
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store
 from homeport.source.git import run_git
@@ -130,8 +131,11 @@ async def test_a_bad_revision_written_by_hand_is_held_never_adopted_never_prunes
     trigger = from_event(events[0])  # notified as a stalled source
     assert trigger is not None
     assert render(trigger).title == f"Revision/{bad[:12]} stalled (UnverifiedSignature)"
-    # An approval (a write to the store) does not release it.
-    sync.approve(bad[:12])
+    # `homeport approve` refuses it, and an approval written to the store anyway does not
+    # release it.
+    with pytest.raises(NotHeld, match="signature policy"):
+        approve(store, bad, by="tester", now="2026-01-01T00:00:00+00:00")
+    store.source_state.set(APPROVALS, [bad])
     result = await sync.sync()
     assert result is not None
     assert result.decision.reason == UNVERIFIED_SIGNATURE

@@ -30,7 +30,7 @@ CORE = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}
 BLOG = """apiVersion: homeport.dev/v1alpha1
 kind: VM
 metadata: {name: blog}
-spec: {machine: clone-server, cores: 1, memoryMiB: 1024}
+spec: {machine: clone-server, cores: 1, memoryMiB: 1024, deletionPolicy: Destroy}
 ---
 apiVersion: homeport.dev/v1alpha1
 kind: App

@@ -121,6 +121,7 @@ spec:
   cores: 1
   memoryMiB: {memory}
   disk: {{sizeGiB: 32}}
+  deletionPolicy: Destroy  # disposable: a removal wave destroys it without an approval
 ---
 apiVersion: homeport.dev/v1alpha1
 kind: App

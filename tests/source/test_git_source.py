@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from homeport.controller.approvals import NotHeld, approve, held_items
 from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
@@ -15,6 +16,7 @@ from homeport.source.sources import GitSource
 from tests.gitwork import WorkClone, machine
 
 pytestmark = pytest.mark.integration
+NOW = "2026-01-01T00:00:00+00:00"
 
 
 @pytest.fixture
@@ -100,10 +102,38 @@ async def test_force_push_is_held_until_approved(work: WorkClone, sync: Revision
     result = await sync.sync()
     assert result is not None
     assert (result.decision.outcome, result.decision.reason) == ("hold", "ForcePush")
-    sync.approve(rewritten[:10])
+    with pytest.raises(NotHeld, match=f"held: {rewritten} \\(ForcePush\\)"):
+        approve(sync.store, rewritten[:10], by="test", now=NOW)  # a prefix is not a name
+    approve(sync.store, rewritten, by="test", now=NOW)
     result = await sync.sync()
     assert result is not None
     assert result.decision.outcome == "adopt"
+    assert sync.approvals() == frozenset()  # consumed by the adoption
+    assert held_items(sync.store) == []
+
+
+async def test_an_approval_expires_with_its_hold(work: WorkClone, sync: RevisionSync) -> None:
+    work.write("a.yaml", machine("a"))
+    work.commit()
+    work.push()
+    await sync.sync()
+    work.git("commit", "-q", "--amend", "-m", "rewritten")
+    first = work.git("rev-parse", "HEAD").stdout.strip()
+    work.push(force=True)
+    assert (await sync.sync()) is not None
+    work.git("commit", "-q", "--amend", "-m", "rewritten again")
+    second = work.git("rev-parse", "HEAD").stdout.strip()
+    work.push(force=True)
+    approve(sync.store, first, by="test", now=NOW)  # approved just as it is superseded
+    result = await sync.sync()
+    assert result is not None and result.decision.outcome == "hold"
+    assert sync.approvals() == frozenset()  # the approval went with its hold
+    assert [h.id for h in held_items(sync.store)] == [second]
+    with pytest.raises(NotHeld):
+        approve(sync.store, first, by="test", now=NOW)
+    approve(sync.store, second, by="test", now=NOW)
+    result = await sync.sync()
+    assert result is not None and result.decision.outcome == "adopt"
 
 
 async def test_mass_prune_and_empty_revisions_are_held(work: WorkClone, sync: RevisionSync) -> None:

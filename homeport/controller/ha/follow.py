@@ -193,6 +193,8 @@ class SharedStateFollower:
             # ``homeport reconcile --reverify``): whoever leads acts on it.
             self.store.source_state.set(parts[0], value)
             self.on_approvals()
+        elif parts == ["held"]:  # what ``homeport approve`` may approve on this plane
+            self.store.source_state.set("held", value)
         # "adopted" goes through the RevisionFollower: objects first, then the record.
 
     def _now(self) -> str:

@@ -21,6 +21,7 @@ TITLES = {
     "RestoreTestFailed": "restore test failed: {kind}/{name}",
     "AuditFinding": "audit finding on {kind}/{name}",
     "LeaderChanged": "control-plane leader changed",
+    "VMRemoval": "{kind}/{name} left git: {reason}",
 }
 INFO = {"LeaderChanged", "FailoverCompleted"}
 

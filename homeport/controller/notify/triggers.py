@@ -2,7 +2,7 @@
 
 Pure. Events (``FailoverStarted``, ``FailoverCompleted``, ``BackupFailed``,
 ``OffsiteCopyFailed``, ``RestoreTestFailed``, ``AuditFinding``, ``LeaderChanged``,
-``UnverifiedSignature``) trigger
+``UnverifiedSignature``, ``DestructionHeld`` and ``Retained`` of a VM that left git) trigger
 once per occurrence within the dedupe window; conditions (``Stalled`` → ReconcileStalled,
 ``BackupStale`` → BackupStale) trigger once per transition to True.
 """
@@ -25,6 +25,8 @@ EVENT_TOPICS = {
     # A revision held (or the running one found) failing the signature policy: the source
     # stalls until someone pushes a signed revision, maybe an attempted intrusion.
     "UnverifiedSignature": "ReconcileStalled",
+    "DestructionHeld": "VMRemoval",
+    "Retained": "VMRemoval",
 }
 CONDITION_TOPICS = {"Stalled": "ReconcileStalled", "BackupStale": "BackupStale"}
 

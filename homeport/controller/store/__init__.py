@@ -90,6 +90,15 @@ class Memory:
             if replica is not None:
                 replica.delete(("memory", kind, name))
 
+    def forget_object(self, kind: str, name: str) -> None:
+        """Forget the object's memory and every slot of it (``<kind>.<slot>``): it is gone."""
+        rows = self.db.execute(
+            "SELECT kind FROM memory WHERE name = ? AND (kind = ? OR kind LIKE ?)",
+            [name, kind, f"{kind}.%"],
+        ).fetchall()
+        for (row_kind,) in rows:
+            self.forget(str(row_kind), name)
+
     def names(self) -> frozenset[tuple[str, str]]:
         """(kind, name) of every memory document."""
         rows = self.db.execute("SELECT kind, name FROM memory")
@@ -177,13 +186,14 @@ class Store:
         self.journal = Journal(db, self.link)
         self.allocations = Allocations(db, self.link)
         self.leases = LeaseTable(db)
-        # The adopted revision, approvals and re-verification requests are shared
-        # (``controller/revisions.py`` names).
+        # The adopted revision, the held one, approvals and re-verification requests are
+        # shared (``controller/revisions.py`` names): ``homeport approve`` on any control
+        # plane checks what is held.
         self.source_state = KeyValue(
             db,
             "source_state",
             link=self.link,
-            shared=frozenset({"adopted", "approvals", "reverify"}),
+            shared=frozenset({"adopted", "approvals", "held", "reverify"}),
             shared_as="source",
         )
         self.memory = Memory(db, self.link)

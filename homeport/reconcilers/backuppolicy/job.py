@@ -12,11 +12,12 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from homeport.kinds import BackupPolicy
+from homeport.kinds.backuppolicy import VZDUMP_COMPRESS
 from homeport.reconcilers.ownership import marker
 
 JOB_PREFIX = "homeport-"
 MAX_JOB_ID = 50
-COMPRESS = {"none": "0", "zstd": "zstd", "lzo": "lzo", "gzip": "gzip"}
+COMPRESS = VZDUMP_COMPRESS
 DECLARED = (
     "schedule",
     "storage",

@@ -16,14 +16,20 @@ from homeport.clients.proxmox_models import TaskRef
 from homeport.kinds import VM
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
 from homeport.reconcilers.vm.actions import (
     AllocateVmid,
+    BeginRemoval,
     CloneVM,
     DestroyVM,
+    DetachVM,
+    FinalBackup,
     ForgetVM,
+    HoldDestruction,
     JoinTailnet,
     MigrateVM,
     PowerVM,
+    ReleaseHold,
     ResizeDisk,
     TrustHostKey,
     UpdateConfig,
@@ -31,9 +37,12 @@ from homeport.reconcilers.vm.actions import (
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
 from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
+from homeport.reconcilers.vm.removal import APPROVAL_SLOT, REMOVAL_SLOT, Removal, hold_message
 
 CLONE_TIMEOUT = 1800.0
 TASK_TIMEOUT = 600.0
+BACKUP_TIMEOUT = 6 * 3600.0
+RETAINED_TAG = "homeport-retained"
 
 __all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm"]
 
@@ -118,6 +127,12 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             await self._forget(action, ctx)
         elif isinstance(action, FIREWALL_ACTIONS):
             await apply_firewall(px, action, ctx)
+        elif isinstance(action, BeginRemoval | HoldDestruction | ReleaseHold):
+            self._record_removal(action, ctx)
+        elif isinstance(action, FinalBackup):
+            await self._final_backup(px, action)
+        elif isinstance(action, DetachVM):
+            await self._detach(px, action, ctx)
         else:
             raise TypeError(f"the VM reconciler cannot perform {action!r}")
 
@@ -191,6 +206,77 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         if action.address:
             await ctx.client("ssh").forget_host_key(action.address, action.port)
         ctx.release("vmid")
+
+    # -- removal by deletionPolicy (``removal.py``) -------------------------------------
+    def _record_removal(
+        self, action: BeginRemoval | HoldDestruction | ReleaseHold, ctx: ReconcileContext
+    ) -> None:
+        record = ctx.recall(f"VM.{REMOVAL_SLOT}")
+        if isinstance(action, ReleaseHold):
+            ctx.remember({}, slot=APPROVAL_SLOT)
+            ctx.remember({}, slot=REMOVAL_SLOT)
+            ctx.event("RemovalCancelled", f"VM {action.vmid} is back in git; its removal is void")
+        elif isinstance(action, BeginRemoval):
+            ctx.remember(
+                {"since": action.since, "vmid": action.vmid, "policy": action.policy},
+                slot=REMOVAL_SLOT,
+            )
+        else:
+            held = {
+                **record,
+                "held": True,
+                "node": action.node,
+                "disks": list(action.disks),
+                "lastBackup": action.last_backup,
+                "heldAt": ctx.now().isoformat(),
+            }
+            ctx.remember(held, slot=REMOVAL_SLOT)
+            removal = Removal(disks=action.disks, last_backup=action.last_backup)
+            ctx.event(
+                "DestructionHeld", hold_message(action.name, action.vmid, removal), warning=True
+            )
+
+    async def _final_backup(self, px: ProxmoxClient, action: FinalBackup) -> None:
+        # The notes name this removal (how the next look finds the archive, so a crash
+        # never takes a second one) and the policy; ``protected``: no retention prunes it.
+        notes = f"{{{{guestname}}}} {action.note} ({marker('BackupPolicy', action.policy)})"
+        task = await px.backups.vzdump(
+            action.node,
+            vmids=[action.vmid],
+            storage=action.storage,
+            mode=action.mode,
+            compress=action.compress,
+            notes_template=notes,
+            protected=True,
+        )
+        if task is None:
+            raise TemporaryError(f"VM {action.vmid} is not on {action.node} any more", delay=2.0)
+        await self._wait(px, task, BACKUP_TIMEOUT)
+
+    async def _detach(self, px: ProxmoxClient, action: DetachVM, ctx: ReconcileContext) -> None:
+        config = await px.vm_config(action.node, action.vmid)
+        if owner_in_description(config.text("description")) == f"VM/{action.name}":
+            tags = sorted({*config.tags, RETAINED_TAG} - {OWNER_TAG})
+            description = (config.text("description") or "").replace(
+                marker("VM", action.name),
+                f"retained by homeport: VM/{action.name} left git; no longer managed",
+            )
+            task = await px.update_config(
+                action.node,
+                action.vmid,
+                changes={"tags": ";".join(tags), "description": description},
+                digest=config.digest,
+            )
+            await self._wait(px, task, TASK_TIMEOUT)
+        ctx.remember({**ctx.recall(f"VM.{REMOVAL_SLOT}"), "retained": True}, slot=REMOVAL_SLOT)
+        ctx.release("vmid")
+        ctx.event(
+            "Retained",
+            f"VM {action.vmid} on {action.node} left git and is retained: kept stopped with "
+            f"its disks, detached from homeport (tag {RETAINED_TAG}); delete it in Proxmox "
+            "yourself when it is no longer needed",
+            warning=True,
+        )
 
 
 def _keep_mac(current: str | None, wanted: str) -> str:

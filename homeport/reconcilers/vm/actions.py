@@ -240,3 +240,82 @@ class DeleteFirewallRule(Action):
 
     def describe(self) -> str:
         return f"VM {self.vmid}: remove firewall rule {self.rule_id} {self.why} ({self.seen})"
+
+
+# -- removal by the VM's deletionPolicy (``removal.py``) --------------------------------
+
+
+@dataclass(frozen=True)
+class BeginRemoval(Action):
+    """Record (durably, before anything changes) that the VM left git and how it goes."""
+
+    vmid: int
+    policy: str
+    since: str
+    verb = "begin-removal"
+
+    def describe(self) -> str:
+        return f"VM {self.vmid} left git: remove it by deletionPolicy {self.policy}"
+
+
+@dataclass(frozen=True)
+class FinalBackup(Action):
+    """A last vzdump of the stopped VM, protected from retention, before it is destroyed."""
+
+    node: str
+    vmid: int
+    policy: str
+    storage: str
+    mode: str
+    compress: str
+    note: str
+    """Names this removal in the archive's notes: how the next look finds it."""
+    verb = "final-backup"
+
+    def describe(self) -> str:
+        return (
+            f"final backup of VM {self.vmid} to {self.storage} "
+            f"(BackupPolicy {self.policy}), protected from retention"
+        )
+
+
+@dataclass(frozen=True)
+class HoldDestruction(Action):
+    """Record the hold that ``homeport approve VM/<name>`` releases."""
+
+    name: str
+    vmid: int
+    node: str
+    disks: tuple[str, ...]
+    last_backup: str | None
+    verb = "hold-destruction"
+
+    def describe(self) -> str:
+        return f"hold the destruction of VM {self.vmid} until `homeport approve VM/{self.name}`"
+
+
+@dataclass(frozen=True)
+class DetachVM(Action):
+    """``Retain``: drop homeport's ownership tag and marker; the VM is kept, stopped."""
+
+    node: str
+    vmid: int
+    name: str
+    verb = "detach"
+
+    def describe(self) -> str:
+        return (
+            f"VM {self.vmid}: detach from homeport (ownership tag and marker removed, "
+            "tag homeport-retained added); kept stopped with its disks"
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseHold(Action):
+    """The VM is back in git: its removal (and any approval of it) is void."""
+
+    vmid: int | None
+    verb = "release-hold"
+
+    def describe(self) -> str:
+        return f"VM {self.vmid} is back in git: cancel its removal and any approval of it"

@@ -4,6 +4,8 @@ the tailnet and homeport's known_hosts. The only I/O of the VM reconciler beside
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from homeport.clients.proxmox_models import (
     VmResource,
 )
 from homeport.clients.tailscale import Device
-from homeport.kinds import VM, App, Machine, StandbyPair
+from homeport.kinds import VM, App, BackupPolicy, Machine, StandbyPair
+from homeport.kinds.backuppolicy import VZDUMP_COMPRESS
 from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError
@@ -27,12 +30,20 @@ from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
 from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
 from homeport.reconcilers.vm.plan import VMObserved
+from homeport.reconcilers.vm.removal import (
+    APPROVAL_SLOT,
+    REMOVAL_SLOT,
+    FinalBackupTarget,
+    Removal,
+    final_backup_note,
+)
 
 RESOURCES = "proxmox.resources"
 DEVICES = "tailscale.devices"
 ESTATE_INDEX = "estate.firewall-index"
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
 GIB = 1024**3
+DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$")
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,9 @@ async def observe_vm(
         else {},
         disk=desired.spec.disk.slot if desired else "scsi0",
     )
+    base = replace(base, removal=_recorded_removal(desired, name, ctx))
+    if base.removal is not None and base.removal.retained:
+        return base  # detached: its tailnet device and host key are the kept VM's
     device = None
     if desired is None or desired.spec.tailnet.join:
         device = next((d for d in await devices(ctx) if d.hostname == name), None)
@@ -199,8 +213,12 @@ async def observe_vm(
     if desired is not None and desired.spec.firewall.manage:
         firewall = await _firewall(px, found)
         inputs = await firewall_inputs(desired, ctx, settings)
+    removal = base.removal
+    if desired is None and removal is not None and owned:
+        removal = await _removal_world(removal, name, found, config.values, ctx)
     return replace(
         base,
+        removal=removal,
         firewall=firewall,
         firewall_inputs=inputs,
         exists=True,
@@ -218,6 +236,63 @@ async def observe_vm(
         host_key=host_key,
         host_key_trusted=trusted,
     )
+
+
+def _recorded_removal(desired: VM | None, name: str, ctx: ReconcileContext) -> Removal | None:
+    """The removal as recorded in the VM's slots; for a removed VM, with its policy."""
+    record = ctx.recall(f"VM.{REMOVAL_SLOT}", name)
+    if desired is not None:
+        return Removal(since=str(record["since"])) if record.get("since") else None
+    manifest = ctx.last_manifest()
+    policy = manifest.spec.deletion_policy if isinstance(manifest, VM) else "Hold"
+    since = record.get("since")
+    approval = ctx.recall(f"VM.{APPROVAL_SLOT}", name)
+    return Removal(
+        policy=policy,
+        since=str(since) if since else None,
+        held=bool(record.get("held")),
+        approval=str(approval["since"]) if approval.get("since") else None,
+        retained=bool(record.get("retained")),
+        backup=_covering(manifest, ctx) if policy != "Retain" else None,
+    )
+
+
+def _covering(manifest: object, ctx: ReconcileContext) -> FinalBackupTarget | None:
+    if not isinstance(manifest, VM):
+        return None
+    for policy, _ in ctx.objects("BackupPolicy"):
+        if isinstance(policy, BackupPolicy) and policy.covers(manifest):
+            spec = policy.spec
+            return FinalBackupTarget(
+                policy.name, spec.storage, spec.mode, VZDUMP_COMPRESS[spec.compress]
+            )
+    return None
+
+
+async def _removal_world(
+    removal: Removal,
+    name: str,
+    found: VmResource,
+    config: Mapping[str, object],
+    ctx: ReconcileContext,
+) -> Removal:
+    """What the hold reports and the final backup step needs: disks and archives."""
+    disks = tuple(
+        f"{key}={str(value).split(',', 1)[0]}"
+        for key, value in sorted(config.items())
+        if DISK_KEY.match(key) and "media=cdrom" not in str(value)
+    )
+    final, last = None, None
+    if removal.backup is not None:
+        px: ProxmoxClient = ctx.client("proxmox")
+        archives = await px.backups.backups(found.node, removal.backup.storage, vmid=found.vmid)
+        note = final_backup_note(name, removal.since) if removal.since else None
+        final = next((a.volid for a in archives if note and note in (a.notes or "")), None)
+        last = archives[-1].volid if archives else None
+    else:
+        records = ctx.backup_records(name)
+        last = str(records[0]["volid"]) if records else None
+    return replace(removal, disks=disks, final_backup=final, last_backup=last)
 
 
 async def _guest(

@@ -4,8 +4,9 @@ Identity first (a vmid reserved before anything is cloned, so a retry can never 
 second VM), then existence (clone), then config, disk, placement, the firewall
 (``firewall.py``: rules derived from the estate) and power, then what
 makes the VM usable by the rest of the estate: guest agent, tailnet membership and a
-pinned SSH host key. A removed manifest plans the prune: stop, destroy, forget — only
-for a VM homeport owns and that is not protected.
+pinned SSH host key. A removed manifest plans the removal by the VM's deletionPolicy
+(``removal.py``: stop, final backup, hold for approval / destroy / retain), then forgets
+it — only for a VM homeport owns and that is not protected.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from homeport.reconcilers.base import Action, Plan
 from homeport.reconcilers.vm.actions import (
     AllocateVmid,
     CloneVM,
-    DestroyVM,
     ForgetVM,
     JoinTailnet,
     MigrateVM,
     PowerVM,
+    ReleaseHold,
     ResizeDisk,
     TrustHostKey,
     UpdateConfig,
@@ -37,6 +38,7 @@ from homeport.reconcilers.vm.firewall import (
     missing_inputs,
     unowned,
 )
+from homeport.reconcilers.vm.removal import Removal, plan_removal, removal_started
 
 WAIT = 2.0  # seconds between looks while Proxmox or the guest is busy
 
@@ -77,11 +79,15 @@ class VMObserved:
     firewall: FirewallSeen | None = None
     """The VM firewall's options and rules; None when not observed (absent, unmanaged)."""
     firewall_inputs: FirewallInputs | None = None
+    removal: Removal | None = None
+    """A removal recorded (VM in git: one to cancel) or under way (VM removed from git)."""
 
 
 def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
     if desired is None:
-        return _prune(seen)
+        return _prune(seen, now)
+    if seen.removal is not None and seen.removal.since is not None:
+        return Plan(actions=(ReleaseHold(seen.vmid),))
     if seen.vmid is None:
         if seen.candidate_vmid is None:
             return Plan(waiting="no free vmid in homeport's range", requeue_after=60)
@@ -228,7 +234,12 @@ def _usable(desired: VM, seen: VMObserved) -> Plan:
     )
 
 
-def _prune(seen: VMObserved) -> Plan:
+def _prune(seen: VMObserved, now: datetime) -> Plan:
+    removal = seen.removal or Removal()
+    if removal.retained:
+        return Plan(
+            reason=f"VM {seen.name} retained: kept stopped, detached from homeport", gone=True
+        )
     if seen.vmid is None or not seen.exists:
         if seen.vmid is not None or seen.tailnet_device_id:
             return Plan(
@@ -244,8 +255,10 @@ def _prune(seen: VMObserved) -> Plan:
             requeue_after=300,
         )
     if seen.lock:
-        return Plan(waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT)
+        doing = "its final backup runs" if seen.lock == "backup" else f"locked ({seen.lock})"
+        return Plan(waiting=f"VM {seen.vmid} is {doing}", requeue_after=WAIT)
     assert seen.node is not None
-    if seen.status == "running":
-        return Plan(actions=(PowerVM(seen.node, seen.vmid, "stop", "before destroying"),))
-    return Plan(actions=(DestroyVM(seen.node, seen.vmid),))
+    started = removal_started(removal, seen.vmid, now=now)
+    if started is not None:
+        return started
+    return plan_removal(seen.name, seen.node, seen.vmid, seen.status == "running", removal)

@@ -16,17 +16,19 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import pytest_asyncio
 
 from homeport.controller.clock import FakeClock, SystemClock
-from homeport.controller.config import ControllerSettings, Settings
+from homeport.controller.config import ControllerSettings, NotifyTopic, Settings
 from homeport.controller.context import ControllerContext
 from homeport.controller.engine import Engine
 from homeport.controller.notify import Notifier, build_sender
-from homeport.controller.store import DesiredObject, Store
+from homeport.controller.notify.messages import TITLES, render
+from homeport.controller.notify.triggers import from_event
+from homeport.controller.store import DesiredObject, Event, Store
 from homeport.kinds import ObjectStatus
 from homeport.source.validate import validate_sources
 from tests.controller.fakes import AlwaysLeader, FakeReconciler, FakeWorld, PermanentError
@@ -430,3 +432,24 @@ async def test_a_sink_that_hangs_slows_neither_reconciles_nor_other_sinks(
     assert results == ["progressing", "converged"]
     stuck = [r for r in store.notifications.recent(10) if r.sink == "stuck"]
     assert [r.state for r in stuck] == ["queued"]
+
+
+def test_a_held_vm_destruction_is_notified() -> None:
+    event = Event(
+        id=1,
+        at="2026-01-01T00:00:00+00:00",
+        kind="VM",
+        name="db",
+        type="Warning",
+        reason="DestructionHeld",
+        message="VM db (vmid 1004) left git: … `homeport approve VM/db`",
+    )
+    trigger = from_event(event)
+    assert trigger is not None and trigger.topic == "VMRemoval"
+    message = render(trigger)
+    assert message.title == "VM/db left git: DestructionHeld"
+    assert "homeport approve VM/db" in message.text
+
+
+def test_every_topic_can_be_chosen_in_a_rule_and_has_a_title() -> None:
+    assert set(get_args(NotifyTopic)) == set(TITLES)

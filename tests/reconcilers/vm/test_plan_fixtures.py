@@ -12,6 +12,7 @@ import pytest
 from homeport.kinds import VM
 from homeport.reconcilers.vm import VMObserved, plan_vm
 from homeport.reconcilers.vm.config import desired_config
+from homeport.reconcilers.vm.removal import FinalBackupTarget, Removal
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 HOMEPORT_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHomeportKeyForTests homeport"
@@ -29,10 +30,21 @@ def observed_for(case: Case) -> VMObserved:
             data["config"].pop(key)
     if isinstance(data.get("pending"), list):
         data["pending"] = tuple(data["pending"])
+    if "removal" in data:
+        data["removal"] = removal_of(data["removal"])
     known = {f.name for f in fields(VMObserved)}
     unknown = set(data) - known
     assert not unknown, f"{case.name}: unknown observed fields {unknown}"
     return VMObserved(**data)
+
+
+def removal_of(data: dict[str, Any]) -> Removal:
+    """A case's ``removal`` mapping as the observation (unknown keys fail the case)."""
+    data = dict(data)
+    if data.get("backup") is not None:
+        data["backup"] = FinalBackupTarget(**data["backup"])
+    data["disks"] = tuple(data.get("disks", ()))
+    return Removal(**data)
 
 
 def test_there_are_enough_cases() -> None:
