@@ -59,7 +59,7 @@ def pre_receive(
                 "`homeport approve --delete-branch`; nothing is pruned meanwhile."
             )
             continue
-        result = validate_sources(git.manifest_files(new))
+        result = validate_sources(git.read_manifests(new))
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")

@@ -1,6 +1,6 @@
 """Manifest files → typed objects, each remembering its file and line.
 
-Finds ``.yaml``/``.yml`` files at any depth (``discover``), parses them with
+Given the files ``selection`` chose (``git.py``, ``directory.py``), parses them with
 ``yaml_documents`` and validates each document against its kind's model
 (``homeport.kinds``), turning pydantic errors into ``ManifestError``s with the line of the
 offending key and a "did you mean". Cross-object checks live in ``validate.py``.
@@ -13,7 +13,6 @@ import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -22,8 +21,6 @@ from pydantic_core import ErrorDetails
 from homeport.kinds import API_VERSION, KINDS, Resource
 from homeport.source.errors import ManifestError
 from homeport.source.yaml_documents import YamlDocument, parse_documents
-
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -60,20 +57,6 @@ class LoadedObject:
         return ManifestError(
             self.file, self.document.line_of(path), self.kind, self.name, message, fix
         )
-
-
-def discover(root: Path) -> list[Path]:
-    """Manifest files under ``root`` (or ``root`` itself), skipping hidden directories."""
-    if root.is_file():
-        return [root]
-    found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix in MANIFEST_SUFFIXES and path.is_file():
-            found.append(path)
-    return found
 
 
 def load_files(

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
+from homeport.source.directory import read_directory
 from homeport.source.errors import ManifestError
-from homeport.source.manifests import LoadedObject, discover, load_document
+from homeport.source.limits import SourceLimits
+from homeport.source.manifests import LoadedObject, load_document
 from homeport.source.secrets_scan import find_secrets
+from homeport.source.selection import ManifestFiles
 from homeport.source.yaml_documents import YamlDocument, parse_documents
 
 
@@ -405,41 +408,54 @@ class ValidationResult:
         return not self.errors
 
 
-def validate_sources(files: list[tuple[str, bytes]]) -> ValidationResult:
-    """Validate (display name, content) pairs as one desired state."""
-    errors: list[ManifestError] = []
+def validate_sources(files: ManifestFiles | list[tuple[str, bytes]]) -> ValidationResult:
+    """Validate a revision's manifest files (or bare (name, content) pairs) as one state."""
+    found = files if isinstance(files, ManifestFiles) else ManifestFiles(list(files))
+    errors: list[ManifestError] = list(found.errors)
     objects: list[LoadedObject] = []
-    for name, raw in files:
-        documents, problems = parse_documents(name, raw)
+    documents: list[YamlDocument] = []
+    for name, raw in found.files:
+        parsed, problems = parse_documents(name, raw)
         errors.extend(problems)
-        for document in documents:
-            errors.extend(secret_errors(document))
-        for document in documents:
-            loaded, problems = load_document(document)
-            errors.extend(problems)
-            if loaded is not None:
-                objects.append(loaded)
+        documents.extend(parsed)
+    if len(documents) > found.limits.max_objects:
+        errors.append(_too_many_objects(documents, found.limits))
+        return ValidationResult(objects=[], errors=sorted(set(errors)), files=len(found.files))
+    for document in documents:
+        errors.extend(secret_errors(document))
+        loaded, problems = load_document(document)
+        errors.extend(problems)
+        if loaded is not None:
+            objects.append(loaded)
     estate = Estate.index(objects)
     for check in CHECKS:
         errors.extend(check(estate))
-    return ValidationResult(objects=objects, errors=sorted(set(errors)), files=len(files))
+    return ValidationResult(objects=objects, errors=sorted(set(errors)), files=len(found.files))
 
 
-def validate_paths(paths: list[Path]) -> ValidationResult:
-    """Validate files and directories on disk (``homeport validate PATH...``)."""
+def _too_many_objects(documents: list[YamlDocument], limits: SourceLimits) -> ManifestError:
+    over = documents[limits.max_objects]
+    return ManifestError(
+        over.file,
+        over.line,
+        "",
+        "",
+        f"the estate has {len(documents)} objects, more than the limit of {limits.max_objects}",
+        "remove objects, or raise the limit (docs/manifests.md#limits)",
+    )
+
+
+def validate_paths(paths: list[Path], limits: SourceLimits | None = None) -> ValidationResult:
+    """Validate files and directories on disk (``homeport validate PATH...``) as one state,
+    with the same file rules and limits as the pre-receive hook and the daemon."""
+    limits = limits or SourceLimits()
     files: list[tuple[str, bytes]] = []
     errors: list[ManifestError] = []
     for root in paths:
-        if not root.exists():
-            errors.append(ManifestError(str(root), 0, "", "", "no such file or directory", None))
-            continue
-        for path in discover(root):
-            try:
-                files.append((str(path), path.read_bytes()))
-            except OSError as exc:
-                errors.append(ManifestError(str(path), 0, "", "", f"cannot read: {exc.strerror}"))
-    result = validate_sources(files)
-    return ValidationResult(result.objects, sorted(errors + result.errors), result.files)
+        found = read_directory(root, limits=limits)
+        files += found.files
+        errors += found.errors
+    return validate_sources(ManifestFiles(files, errors, limits))
 
 
 __all__ = ["CHECKS", "Estate", "ValidationResult", "validate_paths", "validate_sources"]

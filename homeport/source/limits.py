@@ -1,0 +1,40 @@
+"""Bounds on what one revision of the desired state may cost to read and validate.
+
+Checked by ``selection.read_selected`` from the sizes a tree lists (``git ls-tree -l``,
+``stat``) BEFORE any content is read, and by ``validate.validate_sources`` for the object
+count, so a huge or hostile push is refused in milliseconds and in bounded memory.
+A git estate takes its limits from the bare repository's git config
+(``homeport.maxFileBytes``, ``homeport.maxEstateBytes``, ``homeport.maxObjects``), read
+alike by the pre-receive hook and the daemon; docs/manifests.md#limits lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    max_file_bytes: int = 4 * MiB
+    """Largest manifest file."""
+    max_estate_bytes: int = 16 * MiB
+    """All manifest files of a revision together."""
+    max_objects: int = 5000
+    """YAML documents (objects) in a revision."""
+
+
+GIT_CONFIG_KEYS = {
+    "homeport.maxfilebytes": "max_file_bytes",
+    "homeport.maxestatebytes": "max_estate_bytes",
+    "homeport.maxobjects": "max_objects",
+}
+
+
+def human_bytes(size: int) -> str:
+    if size >= MiB:
+        return f"{size / MiB:.1f} MiB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size} bytes"
