@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 API_VERSION = "homeport.dev/v1alpha1"
 
@@ -74,7 +75,12 @@ KindName = Literal["Machine", "VM", "App", "ProxyRoute", "BackupPolicy", "Standb
 
 
 class KindModel(BaseModel):
-    """Base of every manifest model: camelCase in YAML, unknown fields are errors."""
+    """Base of every manifest model: camelCase in YAML, unknown fields are errors.
+
+    Strict: YAML already types its scalars, so a value of the wrong type is a mistake, not
+    something to coerce — `cores: true` is not 1, `onboot: "no"` is not False (a string is
+    truthy), `cores: "2"` is not 2. Ints are still accepted where a number is expected.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -82,7 +88,17 @@ class KindModel(BaseModel):
         populate_by_name=True,
         use_attribute_docstrings=True,
         frozen=True,
+        strict=True,
     )
+
+
+def reject_bool(value: object) -> object:
+    """For integer choices (``Literal[1, 2, 3]``): pydantic matches True as 1, even strictly."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "int_type", "Input should be a valid integer, not a boolean", {"input": value}
+        )
+    return value
 
 
 class ObjectMeta(KindModel):
@@ -125,6 +141,9 @@ ConditionType = Literal[
 class Condition(KindModel):
     """One observation about an object, in the Kubernetes style."""
 
+    # Written by homeport and read back from JSON (timestamps as text), never from git.
+    model_config = ConfigDict(strict=False)
+
     type: ConditionType
     """What the condition is about: Ready, Reconciling, Stalled, Degraded, ..."""
     status: Literal["True", "False", "Unknown"]
@@ -139,6 +158,8 @@ class Condition(KindModel):
 
 class ObjectStatus(KindModel):
     """What homeport writes about an object (to its store, never to git)."""
+
+    model_config = ConfigDict(strict=False)
 
     observed_generation: int = 0
     """The spec generation that the conditions describe."""

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PositiveInt, field_validator, model_validator
 
-from homeport.kinds.common import DnsLabel, KindModel, ObjectRef, RefPath, Resource, SpecBase
+from homeport.kinds.common import (
+    DnsLabel,
+    KindModel,
+    ObjectRef,
+    RefPath,
+    Resource,
+    SpecBase,
+    reject_bool,
+)
 
 # Boot layers from the estates we serve (seed 003): infrastructure first, user-facing last.
 LAYER_NAMES: dict[int, str] = {
@@ -225,7 +233,7 @@ class VMSpec(SpecBase):
     """Tailscale membership."""
     onboot: bool = True
     """Start the VM when the host boots."""
-    layer: Literal[1, 2, 3, 4] = 3
+    layer: Annotated[Literal[1, 2, 3, 4], BeforeValidator(reject_bool)] = 3
     """Boot layer: 1 infrastructure, 2 core services, 3 apps, 4 user-facing. Sets startup order."""
     startup: StartupSpec | None = None
     """Explicit startup settings, overriding those derived from `layer`."""
