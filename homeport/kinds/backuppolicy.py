@@ -30,6 +30,12 @@ class VMSelector(KindModel):
     match_labels: dict[str, str] = Field(default_factory=dict)
     """Labels a VM must all carry."""
 
+    def matches_labels(self, labels: dict[str, str]) -> bool:
+        """Whether a VM with ``labels`` carries all of ``matchLabels`` (and there are some)."""
+        return bool(self.match_labels) and all(
+            labels.get(key) == value for key, value in self.match_labels.items()
+        )
+
     @model_validator(mode="after")
     def _not_empty(self) -> VMSelector:
         if not self.names and not self.match_labels:

@@ -11,7 +11,4 @@ def selects(policy: BackupPolicy, vm: VM) -> bool:
     selector = policy.spec.selector
     if vm.name in selector.names:
         return True
-    labels = vm.metadata.labels
-    return bool(selector.match_labels) and all(
-        labels.get(key) == value for key, value in selector.match_labels.items()
-    )
+    return selector.matches_labels(vm.metadata.labels)
