@@ -7,6 +7,7 @@ The six kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -20,6 +21,32 @@ API_VERSION = "homeport.dev/v1alpha1"
 # Annotations homeport understands on any object.
 PRUNE_ANNOTATION = "homeport.dev/prune"
 ADOPT_ANNOTATION = "homeport.dev/adopt"
+ANNOTATION_PREFIX = "homeport.dev/"
+ANNOTATIONS: dict[str, tuple[str, ...]] = {
+    PRUNE_ANNOTATION: ("disabled", "enabled"),
+    ADOPT_ANNOTATION: ("true", "false"),
+}
+"""Every ``homeport.dev/`` annotation and its allowed values (the first is the one that
+changes something). Any other key or value under the prefix is an error, never ignored:
+``homeport.dev/prune: "no"`` must not leave the object prunable without a word."""
+
+
+def annotation_problem(key: str, value: str) -> tuple[str, str] | None:
+    """(message, fix) when a ``homeport.dev/`` annotation is unknown or has a wrong value."""
+    if not key.startswith(ANNOTATION_PREFIX):
+        return None  # other prefixes belong to their owners
+    allowed = ANNOTATIONS.get(key)
+    if allowed is None:
+        guess = difflib.get_close_matches(key, list(ANNOTATIONS), n=1, cutoff=0.6)
+        fix = f"did you mean '{guess[0]}'?" if guess else f"use one of: {', '.join(ANNOTATIONS)}"
+        return f"unknown annotation {key!r}", fix
+    if value not in allowed:
+        quoted = ", ".join(f"'{v}'" for v in allowed)
+        return f"annotation {key} has value {value!r}, which homeport does not understand", (
+            f"use one of: {quoted}"
+        )
+    return None
+
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(
@@ -109,7 +136,7 @@ class ObjectMeta(KindModel):
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels for selecting objects, e.g. by a BackupPolicy's `selector.matchLabels`."""
     annotations: dict[str, str] = Field(default_factory=dict)
-    """Annotations; `homeport.dev/prune: disabled` keeps the external object when the manifest is removed."""
+    """Annotations; `homeport.dev/prune: disabled` keeps the external object when the manifest is removed, `homeport.dev/adopt: "true"` takes over an existing unowned one. Other `homeport.dev/` keys and values are errors."""
 
 
 class ObjectRef(KindModel):

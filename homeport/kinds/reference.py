@@ -50,7 +50,8 @@ Check your manifests with `homeport validate manifests/`: every problem is repor
 
 Annotations homeport understands: `homeport.dev/prune: disabled` (keep the real thing when
 the manifest is deleted), `homeport.dev/adopt: "true"` (take over an existing, unowned
-thing of the same name).
+thing of the same name). Their defaults may be written out (`enabled`, `"false"`); any
+other `homeport.dev/` key or value is an error, so a typo never silently changes nothing.
 """
 
 

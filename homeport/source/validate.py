@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homeport.kinds import VM, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
+from homeport.kinds.common import annotation_problem
 from homeport.source.directory import read_directory
 from homeport.source.errors import ManifestError
 from homeport.source.limits import SourceLimits
@@ -429,8 +430,17 @@ def check_backup_targets(estate: Estate) -> Iterator[ManifestError]:
             )
 
 
+def check_annotations(estate: Estate) -> Iterator[ManifestError]:
+    for obj in estate.objects.values():
+        for key, value in sorted(obj.resource.metadata.annotations.items()):
+            problem = annotation_problem(key, value)
+            if problem is not None:
+                yield obj.error(("metadata", "annotations", key), *problem)
+
+
 CHECKS: tuple[Check, ...] = (
     check_duplicates,
+    check_annotations,
     check_references,
     check_backup_selectors,
     check_backup_targets,
