@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from homeport.source.errors import ManifestError
@@ -44,27 +43,44 @@ def read_directory(
         return read_selected(
             [named], lambda wanted: [_read(root, e, limits) for e in wanted], limits
         )
-    entries = list(_walk(root, PurePosixPath(), relative_names))
-    return read_selected(
+    entries: list[TreeEntry] = []
+    unreadable: list[ManifestError] = []
+    _walk(root, PurePosixPath(), relative_names, entries, unreadable)
+    found = read_selected(
         entries, lambda wanted: [_read(root / e.path, e, limits) for e in wanted], limits
     )
+    return ManifestFiles(found.files, unreadable + found.errors, limits)
 
 
-def _walk(root: Path, relative: PurePosixPath, relative_names: bool) -> Iterator[TreeEntry]:
+def _walk(
+    root: Path,
+    relative: PurePosixPath,
+    relative_names: bool,
+    entries: list[TreeEntry],
+    errors: list[ManifestError],
+) -> None:
+    """Collect the entries under ``root/relative``; a directory that cannot be listed is
+    an error (its manifests would otherwise count as deleted, and be pruned)."""
+    where = root / relative
     try:
-        with os.scandir(root / relative) as listing:
+        with os.scandir(where) as listing:
             children = sorted(listing, key=lambda e: e.name)
-    except OSError:
+    except OSError as exc:
+        display = str(relative) if relative_names else str(where)
+        errors.append(file_error(display, f"cannot list: {_reason(exc)}", "check permissions"))
         return
     for child in children:
         path = relative / child.name
-        info = child.stat(follow_symlinks=False)
+        try:
+            info = child.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # removed while listing: it is simply not there
         if stat.S_ISDIR(info.st_mode):
             if not child.name.startswith("."):  # hidden directories are never read
-                yield from _walk(root, path, relative_names)
+                _walk(root, path, relative_names, entries, errors)
             continue
         display = str(path) if relative_names else str(root / path)
-        yield _entry(root / path, path, display, info)
+        entries.append(_entry(root / path, path, display, info))
 
 
 def _entry(full: Path, path: PurePosixPath, display: str, info: os.stat_result) -> TreeEntry:

@@ -183,3 +183,20 @@ def test_selection_is_by_name_and_type_only() -> None:
     assert [e.display for e in selection.manifests] == ["a.yaml", "b.yml"]
     assert [e.display for e in selection.lookalikes] == ["e.json"]
     assert [e.file for e in selection.errors] == ["c.yaml", "vendor"]
+
+
+def test_a_directory_that_cannot_be_listed_is_an_error_not_an_empty_folder(
+    estate: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Root lists any directory whatever its mode, so the refusal is made at os.scandir.
+    real_scandir = os.scandir
+
+    def scandir(path: Path) -> object:
+        if Path(path).name == "machines":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    assert rendered([estate]) == [
+        f"{estate}/machines:1: Unknown/-: cannot list: Permission denied (check permissions)"
+    ]
