@@ -38,3 +38,11 @@ def human_bytes(size: int) -> str:
     if size >= 1024:
         return f"{size / 1024:.1f} KiB"
     return f"{size} bytes"
+
+
+def too_large(size: int, limit: int) -> tuple[str, str]:
+    """(message, fix) for a manifest file over ``max_file_bytes``."""
+    return (
+        f"file is {human_bytes(size)}, larger than the {human_bytes(limit)} limit per file",
+        "split it into several manifest files",
+    )

@@ -26,7 +26,7 @@ from enum import Enum
 from pathlib import PurePosixPath
 
 from homeport.source.errors import ManifestError
-from homeport.source.limits import SourceLimits, human_bytes
+from homeport.source.limits import SourceLimits, human_bytes, too_large
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 # Files that are not read but are worth a look: a homeport object in one would be lost.
@@ -188,9 +188,4 @@ def read_selected(
 
 
 def _too_large(entry: TreeEntry, limits: SourceLimits, size: int | None = None) -> ManifestError:
-    return file_error(
-        entry,
-        f"file is {human_bytes(size or entry.size)}, larger than the "
-        f"{human_bytes(limits.max_file_bytes)} limit per file",
-        "split it into several manifest files",
-    )
+    return file_error(entry, *too_large(size or entry.size, limits.max_file_bytes))

@@ -494,7 +494,7 @@ def validate_sources(files: ManifestFiles | list[tuple[str, bytes]]) -> Validati
     objects: list[LoadedObject] = []
     documents: list[YamlDocument] = []
     for name, raw in found.files:
-        parsed, problems = parse_documents(name, raw)
+        parsed, problems = parse_documents(name, raw, found.limits.max_file_bytes)
         errors.extend(problems)
         documents.extend(parsed)
     if len(documents) > found.limits.max_objects:

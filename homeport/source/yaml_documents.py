@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from homeport.source.errors import ManifestError
+from homeport.source.limits import SourceLimits, too_large
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
 # A document may not expand (aliases followed) to more nodes than this.
 MAX_EXPANDED_NODES = 200_000
 MAX_DEPTH = 100
@@ -130,17 +130,12 @@ def _error(file: str, line: int, message: str, fix: str | None = None) -> Manife
     return ManifestError(file=file, line=line, kind="", name="", message=message, fix=fix)
 
 
-def decode_text(file: str, raw: bytes) -> tuple[str | None, list[ManifestError]]:
+def decode_text(
+    file: str, raw: bytes, max_bytes: int = SourceLimits.max_file_bytes
+) -> tuple[str | None, list[ManifestError]]:
     """Bytes → text, or an error for binary, oversized or non-UTF-8 content."""
-    if len(raw) > MAX_FILE_BYTES:
-        return None, [
-            _error(
-                file,
-                1,
-                f"file is {len(raw) // 1024} KiB, larger than the {MAX_FILE_BYTES // 1024} KiB limit",
-                "split it into several manifest files",
-            )
-        ]
+    if len(raw) > max_bytes:  # readers check sizes before reading; this guards bare bytes
+        return None, [_error(file, 1, *too_large(len(raw), max_bytes))]
     if b"\x00" in raw[:8192]:
         return None, [_error(file, 1, "binary file, not YAML", "remove it from the manifests")]
     try:
@@ -150,10 +145,12 @@ def decode_text(file: str, raw: bytes) -> tuple[str | None, list[ManifestError]]
         return None, [_error(file, line, "not valid UTF-8 text", "save the file as UTF-8")]
 
 
-def parse_documents(file: str, raw: bytes) -> tuple[list[YamlDocument], list[ManifestError]]:
+def parse_documents(
+    file: str, raw: bytes, max_bytes: int = SourceLimits.max_file_bytes
+) -> tuple[list[YamlDocument], list[ManifestError]]:
     """Parse every document of a YAML file; errors carry the file, line and, when the text
     shows them, the kind and name of the document they are in."""
-    text, errors = decode_text(file, raw)
+    text, errors = decode_text(file, raw, max_bytes)
     if text is None:
         return [], errors
     documents: list[YamlDocument] = []

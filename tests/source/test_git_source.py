@@ -229,3 +229,11 @@ def test_sizes_are_checked_before_reading_and_limits_come_from_git_config(
     )
     run_git(repo, "config", "--unset", "homeport.maxObjects")
     assert work.push().returncode == 0
+    # Raised limits hold everywhere: nothing further down applies the 4 MiB default.
+    work.write("big.yaml", "# padding\n" * 500_000)
+    work.commit("big again")
+    assert "larger than the 4.0 MiB limit" in work.push().stderr
+    run_git(repo, "config", "homeport.maxFileBytes", str(6 << 20))
+    run_git(repo, "config", "homeport.maxEstateBytes", str(7 << 20))
+    result = work.push()
+    assert result.returncode == 0, result.stderr
