@@ -9,7 +9,7 @@ decides what to adopt.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -24,6 +24,7 @@ from homeport.source.selection import (
 )
 
 ZERO_SHA = "0" * 40
+_MAX_LINK = 4096  # PATH_MAX: a longer "link" is not a link target
 
 
 class GitError(Exception):
@@ -111,7 +112,7 @@ class GitRepository:
         limits, problems = self.limits()
         listing = run_git(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", sha)
         entries = [e for e in map(self._entry, listing.split(b"\x00")) if e is not None]
-        found = read_selected(entries, self._blobs, limits)
+        found = read_selected(self._with_link_targets(entries), self._blobs, limits)
         return ManifestFiles(found.files, problems + found.errors, limits)
 
     def limits(self) -> tuple[SourceLimits, list[ManifestError]]:
@@ -152,6 +153,21 @@ class GitRepository:
         entry_type = types.get(mode, EntryType.FILE if kind == "blob" else EntryType.OTHER)
         full = str(self.subdir / path) if self.subdir != PurePosixPath(".") else str(path)
         return TreeEntry(path, full, entry_type, int(size) if size.isdigit() else 0, blob=blob)
+
+    def _with_link_targets(self, entries: list[TreeEntry]) -> list[TreeEntry]:
+        """A symbolic link's blob is its target: named in the refusal, as a directory does."""
+        links = [e for e in entries if e.type is EntryType.SYMLINK and e.size <= _MAX_LINK]
+        if not links:
+            return entries
+        targets = {
+            e.blob: t.decode(errors="replace")
+            for e, t in zip(links, self._blobs(links), strict=True)
+            if isinstance(t, bytes)
+        }
+        return [
+            replace(e, target=targets.get(e.blob, "")) if e.type is EntryType.SYMLINK else e
+            for e in entries
+        ]
 
     def _blobs(self, wanted: list[TreeEntry]) -> list[bytes | ManifestError]:
         ids = "".join(f"{e.blob}\n" for e in wanted).encode()
