@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 
 from homeport.kinds import API_VERSION, KINDS, Resource
 from homeport.source.errors import ManifestError
-from homeport.source.yaml_documents import YamlDocument, parse_documents
+from homeport.source.yaml_documents import YamlDocument
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,6 @@ class LoadedObject:
         return ManifestError(
             self.file, self.document.line_of(path), self.kind, self.name, message, fix
         )
-
-
-def load_files(
-    files: Iterable[tuple[str, bytes]],
-) -> tuple[list[LoadedObject], list[ManifestError]]:
-    """Parse and validate every document of every (display name, content) pair."""
-    objects: list[LoadedObject] = []
-    errors: list[ManifestError] = []
-    for name, raw in files:
-        documents, problems = parse_documents(name, raw)
-        errors.extend(problems)
-        for document in documents:
-            loaded, problems = load_document(document)
-            errors.extend(problems)
-            if loaded is not None:
-                objects.append(loaded)
-    return objects, errors
 
 
 def load_document(document: YamlDocument) -> tuple[LoadedObject | None, list[ManifestError]]:
