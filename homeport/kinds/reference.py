@@ -87,7 +87,7 @@ is read, so an oversized push is refused at once and in bounded memory:
 | limit | default | git config of the bare repository |
 |---|---|---|
 | one manifest file | 4 MiB | `homeport.maxFileBytes` |
-| all manifest files of a revision | 16 MiB | `homeport.maxEstateBytes` |
+| all manifest files of a revision | 8 MiB | `homeport.maxEstateBytes` |
 | objects (YAML documents) in a revision | 5000 | `homeport.maxObjects` |
 | nesting of one document | 100 levels | (fixed) |
 | values of one document, aliases expanded | 200000 | (fixed) |

@@ -19,8 +19,9 @@ MiB = 1024 * 1024
 class SourceLimits:
     max_file_bytes: int = 4 * MiB
     """Largest manifest file."""
-    max_estate_bytes: int = 16 * MiB
-    """All manifest files of a revision together."""
+    max_estate_bytes: int = 8 * MiB
+    """All manifest files of a revision together. An estate of 5000 objects is about
+    1 MiB; parsing costs seconds per MiB of dense YAML, and a push waits for it."""
     max_objects: int = 5000
     """YAML documents (objects) in a revision."""
 
