@@ -146,13 +146,16 @@ class GitRepository:
         mode, kind, blob, size = meta.decode().split()
         path = PurePosixPath(name.decode(errors="replace"))
         if self.subdir != PurePosixPath("."):
-            if self.subdir not in path.parents:
+            if path == self.subdir:  # the manifests folder itself is a link or a submodule
+                path = PurePosixPath(path.name)
+            elif self.subdir not in path.parents:
                 return None
-            path = path.relative_to(self.subdir)
+            else:
+                path = path.relative_to(self.subdir)
         types = {"120000": EntryType.SYMLINK, "160000": EntryType.SUBMODULE}
         entry_type = types.get(mode, EntryType.FILE if kind == "blob" else EntryType.OTHER)
-        full = str(self.subdir / path) if self.subdir != PurePosixPath(".") else str(path)
-        return TreeEntry(path, full, entry_type, int(size) if size.isdigit() else 0, blob=blob)
+        display = name.decode(errors="replace")
+        return TreeEntry(path, display, entry_type, int(size) if size.isdigit() else 0, blob=blob)
 
     def _with_link_targets(self, entries: list[TreeEntry]) -> list[TreeEntry]:
         """A symbolic link's blob is its target: named in the refusal, as a directory does."""

@@ -235,3 +235,13 @@ def test_sizes_are_checked_before_reading_and_limits_come_from_git_config(
     run_git(repo, "config", "homeport.maxEstateBytes", str(7 << 20))
     result = work.push()
     assert result.returncode == 0, result.stderr
+
+
+def test_a_manifests_folder_that_is_a_link_is_refused(repo: Path, tmp_path: Path) -> None:
+    work = WorkClone(init_repository(tmp_path / "sub.git", subdir="manifests"), tmp_path / "w")
+    work.write("real/a.yaml", machine("a"))
+    work.path.joinpath("manifests").symlink_to("real")
+    work.commit()
+    result = work.push()
+    assert result.returncode != 0
+    assert "remote: manifests:1: Unknown/-: a symbolic link to real: " in result.stderr
