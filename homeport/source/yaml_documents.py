@@ -215,10 +215,10 @@ def identity_in_text(text: str, line: int) -> tuple[str, str]:
     """(kind, name) of the document holding 1-based ``line``, as far as its text shows,
     read without parsing (the point is to name a document that does not parse)."""
     lines = text.splitlines()
-    start = line - 1
+    start = max(0, min(line, len(lines)) - 1)  # a mark may sit just past the last line
     while start > 0 and not lines[start - 1].startswith("---"):
         start -= 1
-    end = line
+    end = start + 1
     while end < len(lines) and not lines[end].startswith("---"):
         end += 1
     kind = name = ""

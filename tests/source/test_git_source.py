@@ -237,7 +237,7 @@ def test_sizes_are_checked_before_reading_and_limits_come_from_git_config(
     assert result.returncode == 0, result.stderr
 
 
-def test_a_manifests_folder_that_is_a_link_is_refused(repo: Path, tmp_path: Path) -> None:
+def test_a_manifests_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
     work = WorkClone(init_repository(tmp_path / "sub.git", subdir="manifests"), tmp_path / "w")
     work.write("real/a.yaml", machine("a"))
     work.path.joinpath("manifests").symlink_to("real")

@@ -1,0 +1,30 @@
+"""YAML syntax errors name the object they are in, read from the text (it does not parse).
+
+The messages themselves are asserted by the broken-manifest corpus (``broken/yaml-*``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from homeport.source.yaml_documents import identity_in_text
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "identity"),
+    [
+        ("kind: VM\nmetadata:\n  name: web\nspec: [\n", 4, ("VM", "web")),
+        (
+            "kind: VM\nmetadata: {name: web}\n---\nkind: App\nmetadata:\n  name: api\n",
+            6,
+            ("App", "api"),
+        ),
+        ("kind: VM\nspec:\n  name: not-the-name\n", 3, ("VM", "")),
+        ("a\nb", 10, ("", "")),
+        ("", 1, ("", "")),
+    ],
+)
+def test_kind_and_name_are_read_from_text_that_does_not_parse(
+    text: str, line: int, identity: tuple[str, str]
+) -> None:
+    assert identity_in_text(text, line) == identity
