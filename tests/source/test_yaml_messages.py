@@ -6,6 +6,8 @@ The messages themselves are asserted by the broken-manifest corpus (``broken/yam
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from homeport.source.yaml_documents import identity_in_text
 
@@ -28,3 +30,12 @@ def test_kind_and_name_are_read_from_text_that_does_not_parse(
     text: str, line: int, identity: tuple[str, str]
 ) -> None:
     assert identity_in_text(text, line) == identity
+
+
+@given(
+    st.text(alphabet=st.sampled_from(list("kind:metadta \n-{}VMweb#'\"")), max_size=80),
+    st.integers(-3, 40),
+)
+def test_reading_the_identity_never_fails(text: str, line: int) -> None:
+    kind, name = identity_in_text(text, line)
+    assert kind in text and name in text
