@@ -32,24 +32,37 @@ def read_directory(
     Errors name files as ``root/relative`` (what the user typed), or relative to ``root``
     with ``relative_names`` (a ``DirectorySource`` revision, like a git path).
     """
+    return read_directories([root], limits=limits, relative_names=relative_names)
+
+
+def read_directories(
+    roots: list[Path], *, limits: SourceLimits | None = None, relative_names: bool = False
+) -> ManifestFiles:
+    """The manifests under several roots, as one estate (one size budget for them all)."""
     limits = limits or SourceLimits()
+    entries: list[TreeEntry] = []
+    errors: list[ManifestError] = []
+    for root in roots:
+        _list_root(root, relative_names, entries, errors)
+    found = read_selected(
+        entries, lambda wanted: [_read(Path(e.locator), e, limits) for e in wanted], limits
+    )
+    return ManifestFiles(found.files, errors + found.errors, limits)
+
+
+def _list_root(
+    root: Path, relative_names: bool, entries: list[TreeEntry], errors: list[ManifestError]
+) -> None:
     try:
         info = root.lstat()
     except OSError as exc:
-        return ManifestFiles([], [file_error(str(root), _reason(exc), "check the path")], limits)
-    if not stat.S_ISDIR(info.st_mode):
+        errors.append(file_error(str(root), _reason(exc), "check the path"))
+        return
+    if stat.S_ISDIR(info.st_mode):
+        _walk(root, PurePosixPath(), relative_names, entries, errors)
+    else:
         # A file named on the command line is read whatever its suffix (the user chose it).
-        named = _entry(root, PurePosixPath("named.yaml"), str(root), info)
-        return read_selected(
-            [named], lambda wanted: [_read(root, e, limits) for e in wanted], limits
-        )
-    entries: list[TreeEntry] = []
-    unreadable: list[ManifestError] = []
-    _walk(root, PurePosixPath(), relative_names, entries, unreadable)
-    found = read_selected(
-        entries, lambda wanted: [_read(root / e.path, e, limits) for e in wanted], limits
-    )
-    return ManifestFiles(found.files, unreadable + found.errors, limits)
+        entries.append(_entry(root, PurePosixPath("named.yaml"), str(root), info))
 
 
 def _walk(
@@ -89,9 +102,9 @@ def _entry(full: Path, path: PurePosixPath, display: str, info: os.stat_result) 
             target = os.readlink(full)
         except OSError:
             target = ""
-        return TreeEntry(path, display, EntryType.SYMLINK, 0, target)
+        return TreeEntry(path, display, EntryType.SYMLINK, 0, target, str(full))
     kind = EntryType.FILE if stat.S_ISREG(info.st_mode) else EntryType.OTHER
-    return TreeEntry(path, display, kind, info.st_size)
+    return TreeEntry(path, display, kind, info.st_size, locator=str(full))
 
 
 def _read(full: Path, entry: TreeEntry, limits: SourceLimits) -> bytes | ManifestError:

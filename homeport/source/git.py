@@ -155,7 +155,9 @@ class GitRepository:
         types = {"120000": EntryType.SYMLINK, "160000": EntryType.SUBMODULE}
         entry_type = types.get(mode, EntryType.FILE if kind == "blob" else EntryType.OTHER)
         display = name.decode(errors="replace")
-        return TreeEntry(path, display, entry_type, int(size) if size.isdigit() else 0, blob=blob)
+        return TreeEntry(
+            path, display, entry_type, int(size) if size.isdigit() else 0, locator=blob
+        )
 
     def _with_link_targets(self, entries: list[TreeEntry]) -> list[TreeEntry]:
         """A symbolic link's blob is its target: named in the refusal, as a directory does."""
@@ -163,17 +165,17 @@ class GitRepository:
         if not links:
             return entries
         targets = {
-            e.blob: t.decode(errors="replace")
+            e.locator: t.decode(errors="replace")
             for e, t in zip(links, self._blobs(links), strict=True)
             if isinstance(t, bytes)
         }
         return [
-            replace(e, target=targets.get(e.blob, "")) if e.type is EntryType.SYMLINK else e
+            replace(e, target=targets.get(e.locator, "")) if e.type is EntryType.SYMLINK else e
             for e in entries
         ]
 
     def _blobs(self, wanted: list[TreeEntry]) -> list[bytes | ManifestError]:
-        ids = "".join(f"{e.blob}\n" for e in wanted).encode()
+        ids = "".join(f"{e.locator}\n" for e in wanted).encode()
         return list(_split_batch(run_git(self.path, "cat-file", "--batch", input=ids)))
 
 

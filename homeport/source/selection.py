@@ -54,8 +54,8 @@ class TreeEntry:
     size: int = 0
     target: str = ""
     """Where a symbolic link points, when known (shown to the user)."""
-    blob: str = ""
-    """The git object id, for a tree read from git."""
+    locator: str = ""
+    """Where the reader finds the content: a git object id, or a file's path."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from homeport.kinds import VM, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
 from homeport.kinds.common import annotation_problem
-from homeport.source.directory import read_directory
+from homeport.source.directory import read_directories
 from homeport.source.errors import ManifestError
 from homeport.source.limits import SourceLimits
 from homeport.source.manifests import LoadedObject, load_document
@@ -530,14 +530,7 @@ def _too_many_objects(documents: list[YamlDocument], limits: SourceLimits) -> Ma
 def validate_paths(paths: list[Path], limits: SourceLimits | None = None) -> ValidationResult:
     """Validate files and directories on disk (``homeport validate PATH...``) as one state,
     with the same file rules and limits as the pre-receive hook and the daemon."""
-    limits = limits or SourceLimits()
-    files: list[tuple[str, bytes]] = []
-    errors: list[ManifestError] = []
-    for root in paths:
-        found = read_directory(root, limits=limits)
-        files += found.files
-        errors += found.errors
-    return validate_sources(ManifestFiles(files, errors, limits))
+    return validate_sources(read_directories(paths, limits=limits))
 
 
 __all__ = ["CHECKS", "Estate", "ValidationResult", "validate_paths", "validate_sources"]

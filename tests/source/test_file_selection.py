@@ -200,3 +200,15 @@ def test_a_directory_that_cannot_be_listed_is_an_error_not_an_empty_folder(
     assert rendered([estate]) == [
         f"{estate}/machines:1: Unknown/-: cannot list: Permission denied (check permissions)"
     ]
+
+
+def test_several_paths_share_one_estate_budget(estate: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "b.yaml").write_text(machine("b"))
+    size = len(machine("a"))
+    assert validate_paths([estate, other], SourceLimits(max_estate_bytes=2 * size)).ok
+    result = validate_paths([estate, other], SourceLimits(max_estate_bytes=2 * size - 1))
+    assert [e.message.split(",")[0] for e in result.errors] == [
+        f"the manifests total {2 * size} bytes"
+    ]
