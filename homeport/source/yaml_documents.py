@@ -19,6 +19,31 @@ from homeport.source.limits import SourceLimits, too_large
 # A document may not expand (aliases followed) to more nodes than this.
 MAX_EXPANDED_NODES = 200_000
 MAX_DEPTH = 100
+_VALUE_EVENTS = (
+    yaml.ScalarEvent,
+    yaml.AliasEvent,
+    yaml.MappingStartEvent,
+    yaml.SequenceStartEvent,
+)
+
+
+def _first_crowded_document(text: str) -> int | None:
+    """The 1-based line where a document exceeds ``MAX_EXPANDED_NODES`` values, found by
+    streaming the parser's events: composing first would hold every node in memory (a
+    4 MiB flow list of 2 million values costs gigabytes and a minute). Syntax errors raise
+    here as they would when composing."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            count = 0
+        elif isinstance(event, _VALUE_EVENTS):
+            count += 1
+            if count > MAX_EXPANDED_NODES:
+                mark = event.start_mark
+                return int(mark.line) + 1 if mark is not None else 1
+    return None
+
+
 _TOO_DEEP = (
     f"nesting deeper than {MAX_DEPTH} levels",
     "flatten it: manifests need only a few levels; look for a bracket or an indentation running away",
@@ -155,6 +180,11 @@ def parse_documents(
         return [], errors
     documents: list[YamlDocument] = []
     try:
+        crowded = _first_crowded_document(text)
+        if crowded is not None:
+            message = f"the document has more than {MAX_EXPANDED_NODES} values"
+            fix = "split it into several documents or files"
+            return [], [_named(text, _error(file, crowded, message, fix))]
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

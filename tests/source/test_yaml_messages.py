@@ -5,11 +5,13 @@ The messages themselves are asserted by the broken-manifest corpus (``broken/yam
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from homeport.source.yaml_documents import identity_in_text
+from homeport.source.yaml_documents import identity_in_text, parse_documents
 
 
 @pytest.mark.parametrize(
@@ -39,3 +41,20 @@ def test_kind_and_name_are_read_from_text_that_does_not_parse(
 def test_reading_the_identity_never_fails(text: str, line: int) -> None:
     kind, name = identity_in_text(text, line)
     assert kind in text and name in text
+
+
+def test_a_crowded_document_is_refused_while_streaming_not_after_composing() -> None:
+    # 3 MB, under the file limit: composed whole it would hold 1.5 million nodes (~400 MB).
+    text = b"kind: VM\nmetadata: {name: web}\nspec: [" + b"1," * 1_500_000 + b"1]\n"
+    tracemalloc.start()
+    try:
+        documents, errors = parse_documents("crowded.yaml", text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert documents == []
+    assert [e.render() for e in errors] == [
+        "crowded.yaml:3: VM/web: the document has more than 200000 values "
+        "(split it into several documents or files)"
+    ]
+    assert peak < 64 << 20
