@@ -195,6 +195,9 @@ def parse_documents(
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         message, fix = explain_syntax_error(type(exc).__name__, text, 1, 0)
         return [], [_error(file, 1, message, fix)]
+    except MemoryError:
+        # Within the limits this needs a tight memory limit; still an answer, not a traceback.
+        return [], [_error(file, 1, "not enough memory to parse this file", "split it")]
     for index, node in enumerate(nodes):
         if node is None:
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -58,3 +59,15 @@ def test_a_crowded_document_is_refused_while_streaming_not_after_composing() -> 
         "(split it into several documents or files)"
     ]
     assert peak < 64 << 20
+
+
+def test_running_out_of_memory_while_parsing_is_an_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    def exhausted(*_: object, **__: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(yaml, "compose_all", exhausted)
+    documents, errors = parse_documents("big.yaml", b"kind: VM\n")
+    assert documents == []
+    assert [e.render() for e in errors] == [
+        "big.yaml:1: Unknown/-: not enough memory to parse this file (split it)"
+    ]
