@@ -36,6 +36,12 @@ class VMSelector(KindModel):
     match_labels: dict[str, str] = Field(default_factory=dict)
     """Labels a VM must all carry."""
 
+    def matches_labels(self, labels: dict[str, str]) -> bool:
+        """Whether a VM with ``labels`` carries all of ``matchLabels`` (and there are some)."""
+        return bool(self.match_labels) and all(
+            labels.get(key) == value for key, value in self.match_labels.items()
+        )
+
     @model_validator(mode="after")
     def _not_empty(self) -> VMSelector:
         if not self.names and not self.match_labels:
@@ -162,12 +168,7 @@ class BackupPolicy(Resource):
     def covers(self, vm: VM) -> bool:
         """Whether the policy backs ``vm`` up: named, or carrying all of its matchLabels."""
         selector = self.spec.selector
-        if vm.name in selector.names:
-            return True
-        labels = vm.metadata.labels
-        return bool(selector.match_labels) and all(
-            labels.get(key) == value for key, value in selector.match_labels.items()
-        )
+        return vm.name in selector.names or selector.matches_labels(vm.metadata.labels)
 
     def reference_paths(self) -> list[tuple[RefPath, ObjectRef]]:
         return [

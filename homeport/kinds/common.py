@@ -7,18 +7,46 @@ The six kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 API_VERSION = "homeport.dev/v1alpha1"
 
 # Annotations homeport understands on any object.
 PRUNE_ANNOTATION = "homeport.dev/prune"
 ADOPT_ANNOTATION = "homeport.dev/adopt"
+ANNOTATION_PREFIX = "homeport.dev/"
+ANNOTATIONS: dict[str, tuple[str, ...]] = {
+    PRUNE_ANNOTATION: ("disabled", "enabled"),
+    ADOPT_ANNOTATION: ("true", "false"),
+}
+"""Every ``homeport.dev/`` annotation and its allowed values (the first is the one that
+changes something). Any other key or value under the prefix is an error, never ignored:
+``homeport.dev/prune: "no"`` must not leave the object prunable without a word."""
+
+
+def annotation_problem(key: str, value: str) -> tuple[str, str] | None:
+    """(message, fix) when a ``homeport.dev/`` annotation is unknown or has a wrong value."""
+    if not key.startswith(ANNOTATION_PREFIX):
+        return None  # other prefixes belong to their owners
+    allowed = ANNOTATIONS.get(key)
+    if allowed is None:
+        guess = difflib.get_close_matches(key, list(ANNOTATIONS), n=1, cutoff=0.6)
+        fix = f"did you mean '{guess[0]}'?" if guess else f"use one of: {', '.join(ANNOTATIONS)}"
+        return f"unknown annotation {key!r}", fix
+    if value not in allowed:
+        quoted = ", ".join(f"'{v}'" for v in allowed)
+        return f"annotation {key} has value {value!r}, which homeport does not understand", (
+            f"use one of: {quoted}"
+        )
+    return None
+
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOSTNAME = re.compile(
@@ -85,7 +113,12 @@ KindName = Literal["Machine", "VM", "App", "ProxyRoute", "BackupPolicy", "Standb
 
 
 class KindModel(BaseModel):
-    """Base of every manifest model: camelCase in YAML, unknown fields are errors."""
+    """Base of every manifest model: camelCase in YAML, unknown fields are errors.
+
+    Strict: YAML already types its scalars, so a value of the wrong type is a mistake, not
+    something to coerce — `cores: true` is not 1, `onboot: "no"` is not False (a string is
+    truthy), `cores: "2"` is not 2. Ints are still accepted where a number is expected.
+    """
 
     model_config = ConfigDict(
         extra="forbid",
@@ -93,7 +126,17 @@ class KindModel(BaseModel):
         populate_by_name=True,
         use_attribute_docstrings=True,
         frozen=True,
+        strict=True,
     )
+
+
+def reject_bool(value: object) -> object:
+    """For integer choices (``Literal[1, 2, 3]``): pydantic matches True as 1, even strictly."""
+    if isinstance(value, bool):
+        raise PydanticCustomError(
+            "int_type", "Input should be a valid integer, not a boolean", {"input": value}
+        )
+    return value
 
 
 class ObjectMeta(KindModel):
@@ -104,7 +147,7 @@ class ObjectMeta(KindModel):
     labels: dict[str, str] = Field(default_factory=dict)
     """Labels for selecting objects, e.g. by a BackupPolicy's `selector.matchLabels`."""
     annotations: dict[str, str] = Field(default_factory=dict)
-    """Annotations; `homeport.dev/prune: disabled` keeps the external object when the manifest is removed."""
+    """Annotations; `homeport.dev/prune: disabled` keeps the external object when the manifest is removed, `homeport.dev/adopt: "true"` takes over an existing unowned one. Other `homeport.dev/` keys and values are errors."""
 
 
 class ObjectRef(KindModel):
@@ -136,6 +179,9 @@ ConditionType = Literal[
 class Condition(KindModel):
     """One observation about an object, in the Kubernetes style."""
 
+    # Written by homeport and read back from JSON (timestamps as text), never from git.
+    model_config = ConfigDict(strict=False)
+
     type: ConditionType
     """What the condition is about: Ready, Reconciling, Stalled, Degraded, ..."""
     status: Literal["True", "False", "Unknown"]
@@ -150,6 +196,8 @@ class Condition(KindModel):
 
 class ObjectStatus(KindModel):
     """What homeport writes about an object (to its store, never to git)."""
+
+    model_config = ConfigDict(strict=False)
 
     observed_generation: int = 0
     """The spec generation that the conditions describe."""

@@ -5,11 +5,11 @@ Referenced by VMs (``vm.py``); observed and drained by ``reconcilers/machine.py`
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import BeforeValidator, Field, PositiveInt
 
-from homeport.kinds.common import DnsLabel, KindModel, Resource, SpecBase
+from homeport.kinds.common import DnsLabel, KindModel, Resource, SpecBase, reject_bool
 
 
 class MachineCapacity(KindModel):
@@ -28,7 +28,7 @@ class MachineSpec(SpecBase):
 
     node: DnsLabel
     """Name of the Proxmox VE node (as in `pvecm nodes` / the web UI)."""
-    tier: Literal[1, 2, 3] = 2
+    tier: Annotated[Literal[1, 2, 3], BeforeValidator(reject_bool)] = 2
     """Hardware tier from the physical-machine tiers SOP: 1 = production grade, 3 = spare/old."""
     tailscale_hostname: str | None = None
     """The machine's hostname on the tailnet, used to reach it privately."""

@@ -50,7 +50,52 @@ Check your manifests with `homeport validate manifests/`: every problem is repor
 
 Annotations homeport understands: `homeport.dev/prune: disabled` (keep the real thing when
 the manifest is deleted), `homeport.dev/adopt: "true"` (take over an existing, unowned
-thing of the same name).
+thing of the same name). Their defaults may be written out (`enabled`, `"false"`); any
+other `homeport.dev/` key or value is an error, so a typo never silently changes nothing.
+
+Values are checked strictly: YAML already types its scalars, so `cores: true`,
+`cores: "2"` and `onboot: "no"` are errors rather than being read as 1, 2 and true.
+Quote a string YAML would read as something else (`"yes"`, `"1.10"`).
+
+## Which files are read
+
+One rule decides which files are manifests, applied alike by `homeport validate`, by the
+pre-receive hook and by the daemon, to a directory or to a commit:
+
+- every regular file named `*.yaml` or `*.yml`, at any depth under the manifests folder;
+- files inside hidden directories (`.git/`, `.github/`) are never read, nor are other
+  files (`README.md`, `renovate.json`, `.gitlab-ci.yml`).
+
+These reject the revision (`validate` exits 1, the push is refused, the daemon keeps the
+last good revision and prunes nothing), each reported at `file:1`:
+
+- a **symbolic link**, whatever it points at (git stores only the link, a directory
+  would follow it, even out of the repository: the copy you validated and the commit the
+  daemon reads would differ, and what is missing from the commit would be pruned).
+  Replace the link with the file;
+- a **git submodule** (its files are not in the commit);
+- a manifest under a suffix that is not read: `*.YAML`, `*.Yml` (suffixes are
+  case-sensitive), or a `*.json` or hidden file (`.apps.yaml`) that mentions
+  `homeport.dev/`;
+- a FIFO, device or socket named like a manifest.
+
+## Limits
+
+Sizes are checked from the tree's listing (`git ls-tree -l`, `stat`) **before** anything
+is read, so an oversized push is refused at once and in bounded memory:
+
+| limit | default | git config of the bare repository |
+|---|---|---|
+| one manifest file | 4 MiB | `homeport.maxFileBytes` |
+| all manifest files of a revision | 8 MiB | `homeport.maxEstateBytes` |
+| objects (YAML documents) in a revision | 5000 | `homeport.maxObjects` |
+| nesting of one document | 100 levels | (fixed) |
+| values of one document, aliases expanded | 200000 | (fixed) |
+
+The pre-receive hook and the daemon read the limits from the bare repository's git
+config (`git --git-dir /srv/homeport/estate.git config homeport.maxObjects 10000`);
+`homeport validate` takes them as options (`--max-file-bytes`, `--max-estate-bytes`,
+`--max-objects`); a directory source uses the defaults.
 """
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PositiveInt, field_validator, model_validator
 
 from homeport.kinds.common import (
     DnsLabel,
@@ -19,6 +19,7 @@ from homeport.kinds.common import (
     RefPath,
     Resource,
     SpecBase,
+    reject_bool,
 )
 from homeport.kinds.textrules import UserName, check_one_line
 
@@ -260,7 +261,7 @@ class VMSpec(SpecBase):
     """Tailscale membership."""
     onboot: bool = True
     """Start the VM when the host boots."""
-    layer: Literal[1, 2, 3, 4] = 3
+    layer: Annotated[Literal[1, 2, 3, 4], BeforeValidator(reject_bool)] = 3
     """Boot layer: 1 infrastructure, 2 core services, 3 apps, 4 user-facing. Sets startup order."""
     startup: StartupSpec | None = None
     """Explicit startup settings, overriding those derived from `layer`."""

@@ -9,13 +9,22 @@ decides what to adopt.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from homeport.source.manifests import MANIFEST_SUFFIXES
+from homeport.source.errors import ManifestError
+from homeport.source.limits import GIT_CONFIG_KEYS, SourceLimits
+from homeport.source.selection import (
+    EntryType,
+    ManifestFiles,
+    TreeEntry,
+    file_error,
+    read_selected,
+)
 
 ZERO_SHA = "0" * 40
+_MAX_LINK = 4096  # PATH_MAX: a longer "link" is not a link target
 
 
 class GitError(Exception):
@@ -95,28 +104,79 @@ class GitRepository:
         return True
 
     def manifest_files(self, sha: str) -> list[tuple[str, bytes]]:
-        """Every ``.yaml``/``.yml`` blob under the manifests folder at ``sha``: (path, content)."""
-        listing = run_git(self.path, "ls-tree", "-r", "-z", "--full-tree", sha)
-        wanted: list[tuple[str, str]] = []
-        for entry in listing.split(b"\x00"):
-            if not entry:
+        """The manifest files at ``sha`` (what ``read_manifests`` read), without its errors."""
+        return self.read_manifests(sha).files
+
+    def read_manifests(self, sha: str) -> ManifestFiles:
+        """The manifests at ``sha`` as ``selection`` decides, sizes checked before reading."""
+        limits, problems = self.limits()
+        listing = run_git(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", sha)
+        entries = [e for e in map(self._entry, listing.split(b"\x00")) if e is not None]
+        found = read_selected(self._with_link_targets(entries), self._blobs, limits)
+        return ManifestFiles(found.files, problems + found.errors, limits)
+
+    def limits(self) -> tuple[SourceLimits, list[ManifestError]]:
+        """``SourceLimits`` from the repository's git config (shared by hook and daemon)."""
+        try:
+            out = run_git(self.path, "config", "--get-regexp", r"^homeport\.max")
+        except GitError:
+            return SourceLimits(), []  # none set (git exits 1)
+        values: dict[str, int] = {}
+        errors = []
+        for line in out.decode(errors="replace").splitlines():
+            key, _, value = line.partition(" ")
+            if key.lower() not in GIT_CONFIG_KEYS:
                 continue
-            meta, _, name = entry.partition(b"\t")
-            mode, kind, blob = meta.decode().split()
-            path = PurePosixPath(name.decode(errors="replace"))
-            if kind != "blob" or mode == "120000" or path.suffix not in MANIFEST_SUFFIXES:
+            if not value.strip().isdigit() or int(value) <= 0:
+                errors.append(
+                    file_error(
+                        f"{self.path}/config",
+                        f"git config {key} = {value!r} is not a positive whole number",
+                        f"git --git-dir {self.path} config {key} <bytes or count>",
+                    )
+                )
                 continue
-            if self.subdir != PurePosixPath(".") and self.subdir not in path.parents:
-                continue
-            if any(part.startswith(".") for part in path.parts):
-                continue
-            wanted.append((str(path), blob))
-        if not wanted:
-            return []
-        batch = run_git(
-            self.path, "cat-file", "--batch", input="".join(f"{b}\n" for _, b in wanted).encode()
+            values[GIT_CONFIG_KEYS[key.lower()]] = int(value)
+        return SourceLimits(**values), errors
+
+    def _entry(self, raw: bytes) -> TreeEntry | None:
+        if not raw:
+            return None
+        meta, _, name = raw.partition(b"\t")
+        mode, kind, blob, size = meta.decode().split()
+        path = PurePosixPath(name.decode(errors="replace"))
+        if self.subdir != PurePosixPath("."):
+            if path == self.subdir:  # the manifests folder itself is a link or a submodule
+                path = PurePosixPath(path.name)
+            elif self.subdir not in path.parents:
+                return None
+            else:
+                path = path.relative_to(self.subdir)
+        types = {"120000": EntryType.SYMLINK, "160000": EntryType.SUBMODULE}
+        entry_type = types.get(mode, EntryType.FILE if kind == "blob" else EntryType.OTHER)
+        display = name.decode(errors="replace")
+        return TreeEntry(
+            path, display, entry_type, int(size) if size.isdigit() else 0, locator=blob
         )
-        return list(zip([p for p, _ in wanted], _split_batch(batch), strict=True))
+
+    def _with_link_targets(self, entries: list[TreeEntry]) -> list[TreeEntry]:
+        """A symbolic link's blob is its target: named in the refusal, as a directory does."""
+        links = [e for e in entries if e.type is EntryType.SYMLINK and e.size <= _MAX_LINK]
+        if not links:
+            return entries
+        targets = {
+            e.locator: t.decode(errors="replace")
+            for e, t in zip(links, self._blobs(links), strict=True)
+            if isinstance(t, bytes)
+        }
+        return [
+            replace(e, target=targets.get(e.locator, "")) if e.type is EntryType.SYMLINK else e
+            for e in entries
+        ]
+
+    def _blobs(self, wanted: list[TreeEntry]) -> list[bytes | ManifestError]:
+        ids = "".join(f"{e.locator}\n" for e in wanted).encode()
+        return list(_split_batch(run_git(self.path, "cat-file", "--batch", input=ids)))
 
 
 def _split_batch(data: bytes) -> list[bytes]:

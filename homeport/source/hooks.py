@@ -81,7 +81,7 @@ def pre_receive(
         if refused:
             code = 1
         messages.extend(signed)
-        result = validate_sources(git.manifest_files(new))
+        result = validate_sources(git.read_manifests(new))
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")

@@ -1,6 +1,6 @@
 """Manifest files → typed objects, each remembering its file and line.
 
-Finds ``.yaml``/``.yml`` files at any depth (``discover``), parses them with
+Given the files ``selection`` chose (``git.py``, ``directory.py``), parses them with
 ``yaml_documents`` and validates each document against its kind's model
 (``homeport.kinds``), turning pydantic errors into ``ManifestError``s with the line of the
 offending key and a "did you mean". Cross-object checks live in ``validate.py``.
@@ -11,9 +11,8 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -21,9 +20,7 @@ from pydantic_core import ErrorDetails
 
 from homeport.kinds import API_VERSION, KINDS, Resource
 from homeport.source.errors import ManifestError
-from homeport.source.yaml_documents import YamlDocument, parse_documents
-
-MANIFEST_SUFFIXES = (".yaml", ".yml")
+from homeport.source.yaml_documents import YamlDocument
 
 
 @dataclass(frozen=True)
@@ -60,37 +57,6 @@ class LoadedObject:
         return ManifestError(
             self.file, self.document.line_of(path), self.kind, self.name, message, fix
         )
-
-
-def discover(root: Path) -> list[Path]:
-    """Manifest files under ``root`` (or ``root`` itself), skipping hidden directories."""
-    if root.is_file():
-        return [root]
-    found = []
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.suffix in MANIFEST_SUFFIXES and path.is_file():
-            found.append(path)
-    return found
-
-
-def load_files(
-    files: Iterable[tuple[str, bytes]],
-) -> tuple[list[LoadedObject], list[ManifestError]]:
-    """Parse and validate every document of every (display name, content) pair."""
-    objects: list[LoadedObject] = []
-    errors: list[ManifestError] = []
-    for name, raw in files:
-        documents, problems = parse_documents(name, raw)
-        errors.extend(problems)
-        for document in documents:
-            loaded, problems = load_document(document)
-            errors.extend(problems)
-            if loaded is not None:
-                objects.append(loaded)
-    return objects, errors
 
 
 def load_document(document: YamlDocument) -> tuple[LoadedObject | None, list[ManifestError]]:

@@ -19,9 +19,10 @@ from typing import Protocol
 
 from watchfiles import awatch
 
+from homeport.source.directory import read_directory
 from homeport.source.git import GitRepository
 from homeport.source.hook_entry import POKE_SOCKET
-from homeport.source.manifests import discover
+from homeport.source.selection import ManifestFiles
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class Source(Protocol):
         """The current revision, or None when the branch is gone."""
         ...
 
-    def files(self, sha: str) -> list[tuple[str, bytes]]:
-        """Manifest files of a revision: (display path, content)."""
+    def files(self, sha: str) -> ManifestFiles:
+        """Manifest files of a revision, (display path, content), and the files refused."""
         ...
 
     def descends(self, old: str, new: str) -> bool:
@@ -85,8 +86,8 @@ class GitSource:
             author=commit.author,
         )
 
-    def files(self, sha: str) -> list[tuple[str, bytes]]:
-        return self.repo.manifest_files(sha)
+    def files(self, sha: str) -> ManifestFiles:
+        return self.repo.read_manifests(sha)
 
     def descends(self, old: str, new: str) -> bool:
         return old == new or self.repo.is_ancestor(old, new)
@@ -140,22 +141,21 @@ class DirectorySource:
         self.poll_interval = poll_interval
         self.name = str(directory)
 
-    def _read(self) -> list[tuple[str, bytes]]:
-        files = []
-        for path in discover(self.directory):
-            with contextlib.suppress(OSError):
-                files.append((str(path.relative_to(self.directory)), path.read_bytes()))
-        return files
+    def _read(self) -> ManifestFiles:
+        return read_directory(self.directory, relative_names=True)
 
     def head(self) -> RevisionInfo | None:
         if not self.directory.is_dir():
             return None
         digest = hashlib.sha256()
-        for name, content in self._read():
+        found = self._read()
+        for name, content in found.files:
             digest.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
+        for error in found.errors:  # a refused file is part of the revision too
+            digest.update(error.render().encode() + b"\0")
         return RevisionInfo(sha=digest.hexdigest()[:40], ref=f"dir:{self.directory}")
 
-    def files(self, sha: str) -> list[tuple[str, bytes]]:
+    def files(self, sha: str) -> ManifestFiles:
         return self._read()
 
     def descends(self, old: str, new: str) -> bool:

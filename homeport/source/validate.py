@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
+from homeport.kinds import VM, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
+from homeport.kinds.common import annotation_problem
+from homeport.source.directory import read_directories
 from homeport.source.errors import ManifestError
-from homeport.source.manifests import LoadedObject, discover, load_document
+from homeport.source.limits import SourceLimits
+from homeport.source.manifests import LoadedObject, load_document
 from homeport.source.secrets_scan import find_secrets
+from homeport.source.selection import ManifestFiles
 from homeport.source.yaml_documents import YamlDocument, parse_documents
 
 
@@ -25,10 +29,17 @@ class Estate:
 
     objects: dict[tuple[str, str], LoadedObject] = field(default_factory=dict)
     duplicates: list[tuple[LoadedObject, LoadedObject]] = field(default_factory=list)
+    invalid: dict[tuple[str, str], YamlDocument] = field(default_factory=dict)
+    """Objects defined but rejected (their own errors are reported): a reference to one
+    is not "missing", and checks that cannot see their fields stay silent about them."""
 
     @classmethod
-    def index(cls, loaded: Iterable[LoadedObject]) -> Estate:
+    def index(cls, loaded: Iterable[LoadedObject], invalid: Iterable[YamlDocument] = ()) -> Estate:
         estate = cls()
+        for document in invalid:
+            key = readable_identity(document)
+            if key is not None:
+                estate.invalid.setdefault(key, document)
         for obj in loaded:
             first = estate.objects.get(obj.key)
             if first is None:
@@ -42,6 +53,10 @@ class Estate:
 
     def get(self, kind: str, name: str) -> LoadedObject | None:
         return self.objects.get((kind, name))
+
+    def defines(self, kind: str, name: str) -> bool:
+        """Whether the manifests define the object, valid or not."""
+        return (kind, name) in self.objects or (kind, name) in self.invalid
 
     def machine_of_app(self, app_name: str) -> tuple[str | None, str | None]:
         """(VM name, Machine name) an App lands on, as far as the manifests say."""
@@ -66,10 +81,20 @@ def check_duplicates(estate: Estate) -> Iterator[ManifestError]:
         )
 
 
+def readable_identity(document: YamlDocument) -> tuple[str, str] | None:
+    """(kind, name) of a document, when both are plain strings in it."""
+    data = document.data
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None
+    metadata = data.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return (data["kind"], name) if isinstance(name, str) else None
+
+
 def check_references(estate: Estate) -> Iterator[ManifestError]:
     for obj in estate.objects.values():
         for path, ref in obj.resource.dependency_paths():
-            if (ref.kind, ref.name) in estate.objects:
+            if estate.defines(ref.kind, ref.name):
                 continue
             names = [n for (k, n) in estate.objects if k == ref.kind]
             fix = (
@@ -359,9 +384,66 @@ def check_capacity(estate: Estate) -> Iterator[ManifestError]:
             )
 
 
+def check_backup_selectors(estate: Estate) -> Iterator[ManifestError]:
+    """A ``matchLabels`` that selects no VM backs up nothing, silently."""
+    labels = [vm.resource.metadata.labels for vm in estate.of_kind("VM")]
+    labels += [_raw_labels(doc) for (kind, _), doc in estate.invalid.items() if kind == "VM"]
+    for obj in estate.of_kind("BackupPolicy"):
+        policy = obj.resource
+        assert isinstance(policy, BackupPolicy)
+        selector = policy.spec.selector
+        if selector.match_labels and not any(map(selector.matches_labels, labels)):
+            wanted = ", ".join(f"{k}: {v}" for k, v in sorted(selector.match_labels.items()))
+            yield obj.error(
+                ("spec", "selector", "matchLabels"),
+                f"matchLabels {{{wanted}}} selects no VM: nothing would be backed up",
+                "add these labels to the VMs' metadata.labels, or fix the selector",
+            )
+
+
+def _raw_labels(document: YamlDocument) -> dict[str, str]:
+    metadata = document.data.get("metadata") if isinstance(document.data, dict) else None
+    labels = metadata.get("labels") if isinstance(metadata, dict) else None
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def check_backup_targets(estate: Estate) -> Iterator[ManifestError]:
+    """The restore-test Machine exists; the offsite copy is a second place, not the first."""
+    for obj in estate.of_kind("BackupPolicy"):
+        policy = obj.resource
+        assert isinstance(policy, BackupPolicy)
+        spec = policy.spec
+        machine = spec.restore_test.machine if spec.restore_test else None
+        if machine is not None and not estate.defines("Machine", machine):
+            names = sorted(n for k, n in estate.objects if k == "Machine")
+            yield obj.error(
+                ("spec", "restoreTest", "machine"),
+                f"restore tests run on Machine {machine!r}, which does not exist",
+                f"use one of: {', '.join(names)}" if names else "define that Machine",
+            )
+        if spec.offsite is not None and spec.offsite.storage == spec.storage:
+            yield obj.error(
+                ("spec", "offsite", "storage"),
+                f"the offsite copy goes to {spec.storage!r}, the storage the backups are "
+                "written to: that is no second copy",
+                "name another Proxmox storage (NFS, PBS, another host) for the offsite copy",
+            )
+
+
+def check_annotations(estate: Estate) -> Iterator[ManifestError]:
+    for obj in estate.objects.values():
+        for key, value in sorted(obj.resource.metadata.annotations.items()):
+            problem = annotation_problem(key, value)
+            if problem is not None:
+                yield obj.error(("metadata", "annotations", key), *problem)
+
+
 CHECKS: tuple[Check, ...] = (
     check_duplicates,
+    check_annotations,
     check_references,
+    check_backup_selectors,
+    check_backup_targets,
     check_cycles,
     check_anti_affinity,
     check_pair_releases,
@@ -405,41 +487,50 @@ class ValidationResult:
         return not self.errors
 
 
-def validate_sources(files: list[tuple[str, bytes]]) -> ValidationResult:
-    """Validate (display name, content) pairs as one desired state."""
-    errors: list[ManifestError] = []
+def validate_sources(files: ManifestFiles | list[tuple[str, bytes]]) -> ValidationResult:
+    """Validate a revision's manifest files (or bare (name, content) pairs) as one state."""
+    found = files if isinstance(files, ManifestFiles) else ManifestFiles(list(files))
+    errors: list[ManifestError] = list(found.errors)
     objects: list[LoadedObject] = []
-    for name, raw in files:
-        documents, problems = parse_documents(name, raw)
+    documents: list[YamlDocument] = []
+    for name, raw in found.files:
+        parsed, problems = parse_documents(name, raw, found.limits.max_file_bytes)
         errors.extend(problems)
-        for document in documents:
-            errors.extend(secret_errors(document))
-        for document in documents:
-            loaded, problems = load_document(document)
-            errors.extend(problems)
-            if loaded is not None:
-                objects.append(loaded)
-    estate = Estate.index(objects)
+        documents.extend(parsed)
+    if len(documents) > found.limits.max_objects:
+        errors.append(_too_many_objects(documents, found.limits))
+        return ValidationResult(objects=[], errors=sorted(set(errors)), files=len(found.files))
+    invalid: list[YamlDocument] = []
+    for document in documents:
+        errors.extend(secret_errors(document))
+        loaded, problems = load_document(document)
+        errors.extend(problems)
+        if loaded is not None:
+            objects.append(loaded)
+        elif problems:
+            invalid.append(document)
+    estate = Estate.index(objects, invalid)
     for check in CHECKS:
         errors.extend(check(estate))
-    return ValidationResult(objects=objects, errors=sorted(set(errors)), files=len(files))
+    return ValidationResult(objects=objects, errors=sorted(set(errors)), files=len(found.files))
 
 
-def validate_paths(paths: list[Path]) -> ValidationResult:
-    """Validate files and directories on disk (``homeport validate PATH...``)."""
-    files: list[tuple[str, bytes]] = []
-    errors: list[ManifestError] = []
-    for root in paths:
-        if not root.exists():
-            errors.append(ManifestError(str(root), 0, "", "", "no such file or directory", None))
-            continue
-        for path in discover(root):
-            try:
-                files.append((str(path), path.read_bytes()))
-            except OSError as exc:
-                errors.append(ManifestError(str(path), 0, "", "", f"cannot read: {exc.strerror}"))
-    result = validate_sources(files)
-    return ValidationResult(result.objects, sorted(errors + result.errors), result.files)
+def _too_many_objects(documents: list[YamlDocument], limits: SourceLimits) -> ManifestError:
+    over = documents[limits.max_objects]
+    return ManifestError(
+        over.file,
+        over.line,
+        "",
+        "",
+        f"the estate has {len(documents)} objects, more than the limit of {limits.max_objects}",
+        "remove objects, or raise the limit (docs/manifests.md#limits)",
+    )
+
+
+def validate_paths(paths: list[Path], limits: SourceLimits | None = None) -> ValidationResult:
+    """Validate files and directories on disk (``homeport validate PATH...``) as one state,
+    with the same file rules and limits as the pre-receive hook and the daemon."""
+    return validate_sources(read_directories(paths, limits=limits))
 
 
 __all__ = ["CHECKS", "Estate", "ValidationResult", "validate_paths", "validate_sources"]

@@ -46,3 +46,22 @@ def test_schema_check_detects_stale_files(tmp_path: Path) -> None:
     assert runner.invoke(app, ["schema", "--check", "--out", str(tmp_path)]).exit_code == 0
     (tmp_path / "vm.crd.yaml").write_text("stale")
     assert runner.invoke(app, ["schema", "--check", "--out", str(tmp_path)]).exit_code == 1
+
+
+def test_a_symlinked_manifest_is_refused_and_limits_are_options(tmp_path: Path) -> None:
+    (tmp_path / "machines.yaml").write_text(
+        "apiVersion: homeport.dev/v1alpha1\nkind: Machine\nmetadata: {name: m1}\n"
+        "spec: {node: pve1, capacity: {cores: 8, memoryMiB: 16384}}\n"
+    )
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "machines.yaml")
+    result = runner.invoke(app, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path}/link.yaml:1: Unknown/-: a symbolic link to {tmp_path}/machines.yaml" in (
+        result.output
+    )
+    (tmp_path / "link.yaml").unlink()
+    assert runner.invoke(app, ["validate", str(tmp_path)]).exit_code == 0
+    result = runner.invoke(app, ["validate", str(tmp_path), "--max-estate-bytes", "10"])
+    assert result.exit_code == 1
+    assert "more than the estate limit of 10 bytes" in result.output
+    assert "Traceback" not in result.output

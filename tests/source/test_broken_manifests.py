@@ -1,7 +1,8 @@
 """The broken-manifest corpus: every file yields its expected `file:line` message and exit 1.
 
-Each file under ``broken/`` starts with ``# expect: LINE: TEXT``; validating the file alone
-must report a problem at LINE whose rendering contains TEXT.
+Each file under ``broken/`` starts with ``# expect: LINE: TEXT`` lines; validating the file
+alone must report, for each, a problem at LINE whose rendering contains TEXT. A following
+``# exactly`` line means no other problem may be reported (no false errors).
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ CASES = sorted(CORPUS.glob("*.yaml"))
 _EXPECT = re.compile(rb"^# expect: (\d+): (.+)$")
 
 
-def expectation(path: Path) -> tuple[int, str]:
-    first = path.read_bytes().split(b"\n", 1)[0]
-    match = _EXPECT.match(first)
-    if match is None:  # binary files cannot carry a header
-        return 1, "binary file, not YAML"
-    return int(match.group(1)), match.group(2).decode()
+def expectations(path: Path) -> tuple[list[tuple[int, str]], bool]:
+    """The expected (line, text) pairs, and whether they are all the problems."""
+    found: list[tuple[int, str]] = []
+    exactly = False
+    for header in path.read_bytes().split(b"\n"):
+        match = _EXPECT.match(header)
+        if match is not None:
+            found.append((int(match.group(1)), match.group(2).decode()))
+        elif header == b"# exactly":
+            exactly = True
+        else:
+            break
+    if not found:  # binary files cannot carry a header
+        return [(1, "binary file, not YAML")], False
+    return found, exactly
 
 
 def test_corpus_is_large_enough() -> None:
@@ -34,12 +44,15 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
 def test_broken_manifest_reports_its_line(path: Path) -> None:
-    line, text = expectation(path)
+    expected, exactly = expectations(path)
     result = validate_paths([path])
     rendered = [error.render() for error in result.errors]
-    assert any(error.line == line and text in error.render() for error in result.errors), (
-        f"expected {path.name}:{line}: ...{text}..., got:\n" + "\n".join(rendered)
-    )
+    for line, text in expected:
+        assert any(error.line == line and text in error.render() for error in result.errors), (
+            f"expected {path.name}:{line}: ...{text}..., got:\n" + "\n".join(rendered)
+        )
+    if exactly:
+        assert len(rendered) == len(expected), "unexpected problems:\n" + "\n".join(rendered)
     for error in result.errors:
         assert error.render().startswith(f"{path}:{error.line}: ")
 

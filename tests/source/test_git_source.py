@@ -13,6 +13,7 @@ from homeport.controller.store import Store
 from homeport.source.git import run_git
 from homeport.source.hooks import init_repository
 from homeport.source.sources import GitSource
+from homeport.source.validate import validate_paths
 from tests.gitwork import WorkClone, machine
 
 pytestmark = pytest.mark.integration
@@ -44,7 +45,7 @@ def test_valid_push_is_accepted_and_read_at_the_commit(work: WorkClone, repo: Pa
     assert result.returncode == 0, result.stderr
     assert "1 objects valid" in result.stderr
     work.write("machines/a.yaml", "this is not pushed")  # a dirty work tree must not matter
-    files = GitSource(repo).files(sha)
+    files = GitSource(repo).files(sha).files
     assert files == [("machines/a.yaml", machine("a").encode())]
 
 
@@ -172,3 +173,105 @@ async def test_branch_deletion_is_held(work: WorkClone, sync: RevisionSync) -> N
     assert result is not None
     assert (result.decision.outcome, result.decision.reason) == ("hold", "BranchDeleted")
     assert not sync.store.objects.get(("Machine", "a")).deleting  # type: ignore[union-attr]
+
+
+SYMLINK_REFUSED = (
+    "Unknown/-: a symbolic link{to}: homeport never follows links (git keeps only the link, "
+    "so the daemon would not read what this copy reads) (replace the link with the file "
+    "itself, or move the file here)"
+)
+
+
+def _push_past_the_hook(work: WorkClone, repo: Path) -> str:
+    """Land the work clone's HEAD on main as an admin could (the hook only guards pushes)."""
+    sha = work.git("rev-parse", "HEAD").stdout.strip()
+    assert work.git("push", "-q", "origin", "HEAD:refs/heads/side").returncode == 0
+    run_git(repo, "update-ref", "refs/heads/main", sha)
+    return sha
+
+
+async def test_a_symlinked_manifest_is_refused_by_validate_the_hook_and_adoption_alike(
+    work: WorkClone, repo: Path, sync: RevisionSync, tmp_path: Path
+) -> None:
+    work.write("machines/a.yaml", machine("a"))
+    work.write("elsewhere/inference.yaml.txt", machine("b"))
+    work.commit("two machines, b kept outside the manifests")
+    assert work.push().returncode == 0
+    await sync.sync()
+    (work.path / "apps").mkdir()
+    (work.path / "apps" / "inference.yaml").symlink_to("../elsewhere/inference.yaml.txt")
+    work.commit("b through a link")
+    refused = "apps/inference.yaml:1: " + SYMLINK_REFUSED.format(
+        to=" to ../elsewhere/inference.yaml.txt"
+    )
+    local = validate_paths([work.path / "apps"])
+    assert [e.render() for e in local.errors] == [f"{work.path}/{refused}"]
+    pushed = work.push()
+    assert pushed.returncode != 0
+    assert f"remote: {refused}" in pushed.stderr
+    sha = _push_past_the_hook(work, repo)
+    result = await sync.sync()
+    assert result is not None
+    assert result.decision.outcome == "reject"
+    assert [e.render() for e in result.errors] == [refused]
+    assert sync.store.revisions.last("rejected").sha == sha  # type: ignore[union-attr]
+    assert not sync.store.objects.get(("Machine", "a")).deleting  # type: ignore[union-attr]
+
+
+def test_a_manifest_the_daemon_would_not_read_is_refused_at_push(work: WorkClone) -> None:
+    work.write("a.yaml", machine("a"))
+    work.write("apps/b.YAML", machine("b"))
+    work.write(".c.yaml", machine("c"))
+    work.write("d.json", '{"apiVersion": "homeport.dev/v1alpha1"}')
+    work.write(".github/workflows/ci.yml", "on: push\n")
+    work.commit()
+    result = work.push()
+    assert result.returncode != 0
+    problems = [line for line in result.stderr.splitlines() if "Unknown/-" in line]
+    assert [p.split(": ", 2)[1] for p in problems] == [".c.yaml:1", "apps/b.YAML:1", "d.json:1"]
+
+
+def test_sizes_are_checked_before_reading_and_limits_come_from_git_config(
+    work: WorkClone, repo: Path
+) -> None:
+    work.write("big.yaml", "# padding\n" * 500_000)  # 5 MB, over the 4 MiB default
+    work.write("a.yaml", machine("a"))
+    work.commit()
+    result = work.push()
+    assert "remote: big.yaml:1: Unknown/-: file is 4.8 MiB, larger than the 4.0 MiB limit" in (
+        result.stderr
+    )
+    work.remove("big.yaml")
+    work.write("b.yaml", machine("b"))
+    work.commit("small again")
+    run_git(repo, "config", "homeport.maxEstateBytes", "150")
+    result = work.push()
+    assert result.returncode != 0
+    assert "more than the estate limit of 150 bytes" in result.stderr
+    run_git(repo, "config", "homeport.maxEstateBytes", "1000")
+    run_git(repo, "config", "homeport.maxObjects", "1")
+    assert "the estate has 2 objects, more than the limit of 1" in work.push().stderr
+    run_git(repo, "config", "homeport.maxObjects", "many")
+    assert "git config homeport.maxobjects = 'many' is not a positive whole number" in (
+        work.push().stderr
+    )
+    run_git(repo, "config", "--unset", "homeport.maxObjects")
+    assert work.push().returncode == 0
+    # Raised limits hold everywhere: nothing further down applies the 4 MiB default.
+    work.write("big.yaml", "# padding\n" * 500_000)
+    work.commit("big again")
+    assert "larger than the 4.0 MiB limit" in work.push().stderr
+    run_git(repo, "config", "homeport.maxFileBytes", str(6 << 20))
+    run_git(repo, "config", "homeport.maxEstateBytes", str(7 << 20))
+    result = work.push()
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_manifests_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    work = WorkClone(init_repository(tmp_path / "sub.git", subdir="manifests"), tmp_path / "w")
+    work.write("real/a.yaml", machine("a"))
+    work.path.joinpath("manifests").symlink_to("real")
+    work.commit()
+    result = work.push()
+    assert result.returncode != 0
+    assert "remote: manifests:1: Unknown/-: a symbolic link to real: " in result.stderr

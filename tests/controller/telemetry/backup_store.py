@@ -18,16 +18,30 @@ kind: BackupPolicy
 metadata: {name: %s}
 spec: {selector: {matchLabels: {env: %s}}, restoreTest: null}
 """
+# Validation refuses a selector that selects no VM: one VM per policy, not stored.
+SELECTED = """---
+apiVersion: homeport.dev/v1alpha1
+kind: VM
+metadata: {name: vm-%s, labels: {env: %s}}
+spec: {machine: m1}
+"""
+MACHINE = """---
+apiVersion: homeport.dev/v1alpha1
+kind: Machine
+metadata: {name: m1}
+spec: {node: pve1, capacity: {cores: 64, memoryMiB: 1048576}}
+"""
 
 
 def store_with_policies(path: Path, details: Mapping[str, Mapping[str, Any]]) -> Path:
     """``details``: policy name → its status details (``{"vms": {...}}``)."""
-    text = "".join(POLICY % (name, name) for name in details)
+    text = MACHINE + "".join(POLICY % (n, n) + SELECTED % (n, n) for n in details)
     result = validate_sources([("backups.yaml", text.encode())])
     assert result.ok, [e.render() for e in result.errors]
     store = Store.open(path)
     try:
-        desired = [DesiredObject(o.resource, o.file, o.line) for o in result.objects]
+        policies = [o for o in result.objects if o.kind == "BackupPolicy"]
+        desired = [DesiredObject(o.resource, o.file, o.line) for o in policies]
         store.objects.apply_revision("rev1", desired, NOW)
         for name, published in details.items():
             status = ObjectStatus.model_validate({"details": dict(published)})
