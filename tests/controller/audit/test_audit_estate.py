@@ -203,6 +203,42 @@ async def test_a_clean_estate_has_no_finding(h: EstateHarness, clients: dict[str
     assert report["clean"] and report["findings"] == []
 
 
+async def test_a_refused_token_fails_the_audit_closed(h: EstateHarness) -> None:
+    """Nothing could be checked: exit 2 with the reason, never "no finding" and 0."""
+    token = h.settings.proxmox.token_file
+    good = token.read_text()
+    argv = ["audit", "--config", str(h.estate.config_path)]
+    token.write_text("00000000-0000-0000-0000-000000000000\n")
+    try:
+        result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+        allowed = await asyncio.to_thread(
+            CliRunner().invoke, app, [*argv, "--allow-skipped", "-o", "json"]
+        )
+    finally:
+        token.write_text(good)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "could not check datacenter firewall: AuthFailed" in result.stderr
+    assert "the audit is incomplete" in result.stderr
+    assert allowed.exit_code == 0, allowed.output
+    report = json.loads(allowed.stdout)
+    assert not report["clean"] and any("AuthFailed" in f for f in report["failed"])
+
+
+async def test_a_credential_file_others_can_read_is_a_finding(h: EstateHarness) -> None:
+    token = h.settings.proxmox.token_file
+    token.chmod(0o644)
+    try:
+        argv = ["audit", "--config", str(h.estate.config_path), "-o", "json"]
+        result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+    finally:
+        token.chmod(0o600)
+    assert result.exit_code == 1, result.output
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["check"] == "credential-file-readable"
+    assert finding["fix"] == f"chmod 600 {token}"
+
+
 async def test_the_daemon_shows_findings_as_conditions_and_events(
     h: EstateHarness, clients: dict[str, Any], web: WebReceiver
 ) -> None:

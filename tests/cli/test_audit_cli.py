@@ -1,0 +1,26 @@
+"""``homeport audit`` fails closed: with Proxmox down nothing could be checked, so it exits
+2 with the reason (before: "no finding(s), 1 skipped" and 0); ``--allow-skipped`` judges
+only what could be checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from homeport.cli.main import app
+from homeport.controller.store import Store
+from tests.daemon_config import write_daemon_config
+
+
+def test_proxmox_down_fails_the_audit_unless_allowed(tmp_path: Path) -> None:
+    config = write_daemon_config(tmp_path)  # Proxmox on port 9: nobody answers
+    Store.open(tmp_path / "state.db").close()
+    argv = ["audit", "--config", str(config)]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert "could not check datacenter firewall: Unreachable" in result.stderr
+    assert "no finding(s)" in result.stdout and "1 check(s) could not run" in result.stdout
+    allowed = CliRunner().invoke(app, [*argv, "--allow-skipped"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "skipped (--allow-skipped) datacenter firewall" in allowed.stderr
