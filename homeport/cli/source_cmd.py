@@ -15,6 +15,7 @@ from homeport.controller.daemon import make_source
 from homeport.controller.ha.planes import operator_writes
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
+from homeport.source.git import GitError
 from homeport.source.hooks import init_repository
 
 
@@ -31,7 +32,12 @@ def init(
     Example: [bold]homeport init --repo /srv/homeport/estate.git[/bold], then
     [bold]git remote add homeport ssh://control-plane/srv/homeport/estate.git[/bold]
     """
-    init_repository(repo, branch=branch, subdir=path)
+    try:
+        init_repository(repo, branch=branch, subdir=path)
+    except (OSError, GitError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        console(stderr=True).print(f"error: cannot initialise {repo}: {reason}", markup=False)
+        raise typer.Exit(1) from None
     console().print(f"initialised {repo} (branch {branch}, manifests in {path})", markup=False)
 
 
