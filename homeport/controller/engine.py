@@ -415,11 +415,10 @@ class Engine:
     def _client_error(self, obj: StoredObject, exc: ClientError) -> Outcome:
         """Stalled with the fix when only the operator can help, else a quiet backoff."""
         policy = policy_for(exc)
+        message = f"{type(exc).__name__}: {exc}"  # the error's kind names the system
         if policy.permanent:
-            return self._stalled(
-                obj, PermanentError(str(exc), reason=policy.reason, fix=policy.fix)
-            )
-        return self._retry(obj, policy.reason, str(exc), policy.delay)
+            return self._stalled(obj, PermanentError(message, reason=policy.reason, fix=policy.fix))
+        return self._retry(obj, policy.reason, message, policy.delay)
 
     def _retry(self, obj: StoredObject, reason: str, message: str, delay: float | None) -> Outcome:
         self._write_status(
