@@ -24,3 +24,14 @@ def test_proxmox_down_fails_the_audit_unless_allowed(tmp_path: Path) -> None:
     allowed = CliRunner().invoke(app, [*argv, "--allow-skipped"])
     assert allowed.exit_code == 0, allowed.output
     assert "skipped (--allow-skipped) datacenter firewall" in allowed.stderr
+
+
+def test_a_manifest_that_cannot_be_read_fails_the_audit(tmp_path: Path) -> None:
+    """The control plane's own files are checks too: one that cannot be read is not clean
+    (before: a traceback)."""
+    config = write_daemon_config(tmp_path)
+    Store.open(tmp_path / "state.db").close()
+    (tmp_path / "manifests" / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    result = CliRunner().invoke(app, ["audit", "--config", str(config), "--allow-skipped"])
+    assert result.exit_code == 0, result.output
+    assert "skipped (--allow-skipped) manifests: FileNotFoundError" in result.stderr

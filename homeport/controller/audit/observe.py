@@ -62,7 +62,7 @@ class _Run:
         async with self._limit:
             try:
                 self.findings += await step()
-            except ClientError as exc:
+            except (ClientError, OSError) as exc:  # a file or peer that did not answer
                 self.failed.append(f"{what}: {type(exc).__name__}: {exc}")
 
 
@@ -71,9 +71,13 @@ async def run_audit(settings: Settings, clients: Mapping[str, Any], store: Store
     run.findings += checks.config_tls(settings)
     run.findings += checks.config_plain_http(settings)
     run.findings += checks.credential_files(await asyncio.to_thread(credential_files, settings))
-    run.findings += checks.secret_files(await asyncio.to_thread(_secret_modes, settings))
-    run.findings += await asyncio.to_thread(_manifest_findings, settings, run.objects)
-    steps = [run.guarded("datacenter firewall", lambda: _datacenter(run))]
+    steps = [
+        run.guarded("secrets directory", lambda: _secret_findings(settings)),
+        run.guarded(
+            "manifests", lambda: asyncio.to_thread(_manifest_findings, settings, run.objects)
+        ),
+        run.guarded("datacenter firewall", lambda: _datacenter(run)),
+    ]
     steps += [_ready_or_skip(run, obj, _vm) for obj in run.of_kind("VM")]
     steps += [_ready_or_skip(run, obj, _machine) for obj in run.of_kind("Machine")]
     await asyncio.gather(*steps)
@@ -195,6 +199,10 @@ async def _machine_sshd(run: _Run, machine: Machine) -> list[Finding]:
 
 
 # -- the control plane: secrets directory, manifests --------------------------------------
+
+
+async def _secret_findings(settings: Settings) -> list[Finding]:
+    return checks.secret_files(await asyncio.to_thread(_secret_modes, settings))
 
 
 def _secret_modes(settings: Settings) -> dict[str, int]:
