@@ -53,11 +53,13 @@ RESUME = "then `homeport reconcile KIND NAME` (or restart the daemon after a con
 
 def policy_for(exc: ClientError) -> ClientErrorPolicy:
     """The engine's answer to ``exc`` (see the module docstring)."""
+    if exc.transient:  # the clients' own verdict: the world is expected to recover
+        delay = exc.retry_after if isinstance(exc, RateLimited) else None
+        return ClientErrorPolicy(False, _reason(exc), delay=delay)
     fix = _operator_fix(exc)
     if fix is not None:
         return ClientErrorPolicy(True, _reason(exc), f"{fix}; {RESUME}")
-    delay = exc.retry_after if isinstance(exc, RateLimited) else None
-    return ClientErrorPolicy(False, _reason(exc), delay=delay)
+    return ClientErrorPolicy(False, _reason(exc))
 
 
 def _reason(exc: ClientError) -> str:

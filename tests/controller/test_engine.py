@@ -15,6 +15,7 @@ from homeport.clients.errors import (
     TLSVerificationFailed,
     Unreachable,
 )
+from homeport.controller.client_errors import policy_for
 from homeport.controller.clock import FakeClock
 from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
@@ -333,3 +334,15 @@ async def test_a_bug_is_logged_with_its_traceback(
     h.world.fail_next = [ZeroDivisionError("bug")]
     await h.engine.reconcile(("Machine", "m1"))
     assert [r for r in caplog.records if r.exc_info]
+
+
+def test_the_policy_reads_the_clients_transient_verdict() -> None:
+    assert not policy_for(Unreachable(0, "refused")).permanent
+    assert policy_for(RateLimited(3.0)).delay == 3.0
+    assert policy_for(AuthFailed(401, "no")).permanent
+    assert not policy_for(CommandFailed("vm", ["x"], 1, "")).permanent
+
+    class FlakyAuth(AuthFailed):
+        transient = True  # a client that knows better: retried, never stalled
+
+    assert not policy_for(FlakyAuth(401, "try later")).permanent
