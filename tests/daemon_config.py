@@ -34,6 +34,8 @@ def write_daemon_config(folder: Path, *, extra: str = "") -> Path:
     (folder / "proxmox-token").write_text("00000000-0000-0000-0000-000000000000\n")
     (folder / "tailscale-token").write_text("tskey-api-test\n")
     asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(folder / "id_ed25519"))
+    for credential in ("proxmox-token", "tailscale-token", "id_ed25519"):
+        (folder / credential).chmod(0o600)  # homeport refuses credentials others can read
     (folder / "known_hosts").touch()
     path = folder / "homeport.toml"
     path.write_text(CONFIG + extra)

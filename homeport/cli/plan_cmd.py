@@ -10,10 +10,14 @@ import typer
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.controller.clock import SystemClock
+from homeport.controller.config import Settings
 from homeport.controller.daemon import make_source
 from homeport.controller.preview import PlanReport, desired_at, preview
+from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
+from homeport.kinds import Resource
 from homeport.source.errors import ManifestError
+from homeport.source.git import GitError
 
 
 def plan(
@@ -33,29 +37,23 @@ def plan(
     Example: [bold]homeport plan[/bold], [bold]homeport plan --revision HEAD~1 -o json[/bold]
     """
     settings = settings_or_exit(config)
+    # The revision is read before any client connects: an unknown one is a usage error.
+    wanted = _desired_or_exit(settings, revision) if revision else None
     store = open_store_readonly(settings)
 
     async def run() -> PlanReport:
+        if wanted is not None and wanted[1]:
+            return PlanReport(revision=revision, objects=[], errors=wanted[1])
         clients = await build_clients(settings)
         try:
-            desired = None
-            errors: list[ManifestError] = []
-            sha = ""
-            if revision:
-                source = make_source(settings)
-                sha = revision
-                desired, errors = await asyncio.to_thread(desired_at, source, revision)
-                if errors:
-                    return PlanReport(revision=sha, objects=[], errors=errors)
-            report = await preview(
+            return await preview(
                 store=store,
                 reconcilers=build_reconcilers(settings),
                 clients=clients,
                 clock=SystemClock(),
-                desired=desired,
-                revision=sha,
+                desired=None if wanted is None else wanted[0],
+                revision=revision or "",
             )
-            return report
         finally:
             await close_clients(clients)
 
@@ -89,3 +87,16 @@ def plan(
     unchanged = len(report.objects) - len(changes)
     out.print(f"{len(changes)} object(s) to change, {unchanged} unchanged", markup=False)
     raise typer.Exit(report.exit_code)
+
+
+def _desired_or_exit(
+    settings: Settings, revision: str
+) -> tuple[dict[Key, Resource], list[ManifestError]]:
+    source = make_source(settings)
+    try:
+        return desired_at(source, revision)
+    except GitError as exc:
+        console(stderr=True).print(
+            f"error: --revision {revision}: not a commit of {source.name} ({exc})", markup=False
+        )
+        raise typer.Exit(2) from None

@@ -31,8 +31,14 @@ def _write_or_check(expected: dict[Path, str], check: bool, regenerate: str) -> 
         console().print(f"up to date: {len(expected)} file(s)", markup=False)
         return
     for path in stale:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(expected[path])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(expected[path])
+        except OSError as exc:  # --out names a file, or a place that cannot be written
+            console(stderr=True).print(
+                f"error: cannot write {path}: {exc.strerror or exc} (check --out)", markup=False
+            )
+            raise typer.Exit(2) from None
     console().print(f"wrote {len(stale)} of {len(expected)} file(s)", markup=False)
 
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import ssl
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ import typer
 
 from homeport.cli.output import console
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
+
+
+class CaddyTLS(StrEnum):
+    """How the simulated router's Caddy serves: HTTPS from its local CA, or plain HTTP."""
+
+    internal = "internal"
+    off = "off"
+
 
 sim = typer.Typer(
     help="The simulated estate: run it, inject faults, check its invariants.", no_args_is_help=True
@@ -48,8 +57,8 @@ def up(
     time_scale: float = typer.Option(
         1.0, "--time-scale", help="Simulated seconds per wall second."
     ),
-    tls: str = typer.Option(
-        "internal", help="Caddy: 'internal' (HTTPS, local CA) or 'off' (plain HTTP)."
+    tls: CaddyTLS = typer.Option(
+        CaddyTLS.internal, help="Caddy: 'internal' (HTTPS, local CA) or 'off' (plain HTTP)."
     ),
 ) -> None:
     """Run the simulated estate in the foreground until Ctrl-C (state survives a restart).
@@ -57,7 +66,9 @@ def up(
     Example: [bold]homeport sim up --state /tmp/estate --time-scale 10[/bold], then
     [bold]HOMEPORT_CONFIG=/tmp/estate/homeport.toml homeport run[/bold] in another terminal.
     """
-    config = EstateConfig(state_dir=state, nodes=nodes, seed=seed, time_scale=time_scale, tls=tls)
+    config = EstateConfig(
+        state_dir=state, nodes=nodes, seed=seed, time_scale=time_scale, tls=tls.value
+    )
 
     async def main() -> None:
         stop = asyncio.Event()

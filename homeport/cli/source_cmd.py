@@ -15,6 +15,7 @@ from homeport.controller.approvals import approve as approve_held
 from homeport.controller.control import send_request
 from homeport.controller.ha.planes import operator_writes
 from homeport.controller.store import Store
+from homeport.source.git import GitError
 from homeport.source.hooks import init_repository
 from homeport.source.signatures import SignatureConfigError, SignaturePolicy, as_policy
 
@@ -53,7 +54,12 @@ def init(
         if require_signatures
         else None
     )
-    init_repository(repo, branch=branch, subdir=path, signatures=signatures)
+    try:
+        init_repository(repo, branch=branch, subdir=path, signatures=signatures)
+    except (OSError, GitError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        console(stderr=True).print(f"error: cannot initialise {repo}: {reason}", markup=False)
+        raise typer.Exit(1) from None
     out = console()
     out.print(f"initialised {repo} (branch {branch}, manifests in {path})", markup=False)
     if signatures is not None:

@@ -1,9 +1,13 @@
 """Typed errors of every client: what failed, on which object, and whether trying again helps.
 
 Raised by ``proxmox*``, ``ssh``/``ssh_files``/``systemd``, ``caddy`` and ``tailscale``;
-caught by the reconcilers and the controller's queue, which turns ``transient`` errors into a
-requeue with backoff and the others into a condition on the object. Messages never carry
-secrets (tokens, env-file contents, auth keys): clients scrub them before raising.
+caught by the reconcilers where they expect one, else by the engine, which answers by kind
+(``controller/client_errors.py``): ``transient`` errors are requeued with backoff and a
+warning (no traceback); those only the operator can fix (``AuthFailed``,
+``TLSVerificationFailed``, ``SSHAuthFailed``, a Tailscale 401/403, ``ParameterError``,
+``ShrinkRefused``) set the object ``Stalled`` with the fix and are not retried; the rest
+are retried with backoff too. Messages never carry secrets (tokens, env-file contents,
+auth keys): clients scrub them before raising.
 
 The tree (``R``: the client already retried it, with backoff, for calls that are safe to
 repeat; ``T``: ``transient`` is true, trying again later may succeed)::
@@ -53,7 +57,8 @@ class ClientError(Exception):
     """Base of every error a client raises."""
 
     transient: ClassVar[bool] = False
-    """Trying the same thing again later may succeed (the queue requeues with backoff)."""
+    """Trying the same thing again later may succeed (the engine requeues with backoff,
+    quietly: see ``controller/client_errors.py``)."""
 
 
 # --- Proxmox -------------------------------------------------------------------------------

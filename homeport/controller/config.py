@@ -505,11 +505,19 @@ def config_path(explicit: Path | None) -> Path:
 def load_settings(path: Path) -> Settings:
     """Read and validate a TOML config; raise ConfigError with the file and the fix."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file (pass --config or set HOMEPORT_CONFIG)"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{path}: is a directory, not a config file (pass the .toml file itself)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): TOML is UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     try:

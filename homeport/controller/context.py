@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,9 @@ from pydantic import ValidationError
 
 from homeport.controller.clock import Clock
 from homeport.controller.logs import log_event
-from homeport.controller.store import Key, Store
+from homeport.controller.store import AllocationError, Key, Store
 from homeport.kinds import Resource
+from homeport.reconcilers.base import AllocationTaken
 
 log = logging.getLogger(__name__)
 FailoverObserver = Callable[[str, int, Mapping[str, Any]], None]
@@ -128,9 +130,19 @@ class ObjectContext:
         return self.base.store.allocations.taken(pool)
 
     def allocate(self, pool: str, value: int) -> None:
-        self.base.store.allocations.allocate(
-            pool, *self.key, low=value, high=value, unavailable=(), now=self.now(), preferred=value
-        )
+        try:
+            self.base.store.allocations.allocate(
+                pool,
+                *self.key,
+                low=value,
+                high=value,
+                unavailable=(),
+                now=self.now(),
+                preferred=value,
+            )
+        except (AllocationError, sqlite3.IntegrityError):
+            # Held already, or inserted by another writer between our read and our insert.
+            raise AllocationTaken(pool, value) from None
 
     def release(self, pool: str) -> None:
         self.base.store.allocations.release(pool, *self.key)

@@ -4,7 +4,9 @@ For a key: skip if suspended or held by an estate shutdown; wait for dependencie
 when pruning, for dependents to be gone); observe → plan (pure) → journal and act each
 action → write status and conditions; requeue (after actions at once, when waiting after
 ``requeue_after``, otherwise after the resync period). Errors are handled here and only
-here (see ``reconcilers/errors.py``). Mutating actions run only while this daemon leads.
+here (see ``reconcilers/errors.py``; client errors by kind, ``client_errors.py``: a
+permanent one stalls the object with its fix, a transient one backs off without a
+traceback). Mutating actions run only while this daemon leads.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from homeport.clients.errors import ClientError
+from homeport.controller.client_errors import policy_for
 from homeport.controller.clock import Clock
 from homeport.controller.conditions import drop_condition, set_condition
 from homeport.controller.config import ControllerSettings
@@ -211,6 +215,8 @@ class Engine:
             return self._stalled(obj, exc)
         except TemporaryError as exc:
             return self._retry(obj, exc.reason, str(exc), exc.delay)
+        except ClientError as exc:  # the world refused: by kind, never a traceback
+            return self._client_error(obj, exc)
         except Exception as exc:  # a reconciler bug must not stop the estate
             log.exception("reconcile of %s/%s failed", *key, extra=object_fields(*key))
             return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
@@ -404,6 +410,14 @@ class Engine:
         )
         self._event(obj, exc.reason, message, level=logging.ERROR)
         return Outcome(obj.key, "stalled", message=message, reason=exc.reason)
+
+    def _client_error(self, obj: StoredObject, exc: ClientError) -> Outcome:
+        """Stalled with the fix when only the operator can help, else a quiet backoff."""
+        policy = policy_for(exc)
+        message = f"{type(exc).__name__}: {exc}"  # the error's kind names the system
+        if policy.permanent:
+            return self._stalled(obj, PermanentError(message, reason=policy.reason, fix=policy.fix))
+        return self._retry(obj, policy.reason, message, policy.delay)
 
     def _retry(self, obj: StoredObject, reason: str, message: str, delay: float | None) -> Outcome:
         self._write_status(

@@ -24,6 +24,7 @@ from homeport.clients.systemd import Systemd
 from homeport.clients.tailscale import TailscaleClient
 from homeport.clients.tailscale import TailscaleSettings as TailscaleClientSettings
 from homeport.controller.config import ConfigError, Settings
+from homeport.controller.credentials import exposed_credentials
 from homeport.reconcilers.app import AppReconciler, AppSettings
 from homeport.reconcilers.backuppolicy import BackupPolicyReconciler, BackupSettings
 from homeport.reconcilers.base import Reconciler
@@ -41,10 +42,17 @@ class CredentialsError(ConfigError):
     """A token or key file the configuration names cannot be used; says which and how."""
 
 
-async def build_clients(settings: Settings, *, tracer: Tracer | None = None) -> dict[str, Any]:
+async def build_clients(
+    settings: Settings, *, tracer: Tracer | None = None, check_modes: bool = True
+) -> dict[str, Any]:
     """One client per protocol, named as reconcilers ask for them (``ctx.client(name)``).
 
-    Raises ``CredentialsError`` (a ``ConfigError``) when a token or key file is unusable."""
+    Raises ``CredentialsError`` (a ``ConfigError``) when a token or key file is unusable,
+    or (``check_modes``) readable by others than its owner: ``homeport audit`` passes
+    False, to report that as a finding instead."""
+    exposed = exposed_credentials(settings) if check_modes else []
+    if exposed:
+        raise CredentialsError(exposed[0].problem)
     try:
         return _build_clients(settings, tracer)
     except (OSError, ValueError, asyncssh.KeyImportError) as exc:

@@ -88,6 +88,18 @@ class Plan:
         return not self.actions
 
 
+class AllocationTaken(Exception):
+    """``ReconcileContext.allocate``: another object holds the value (pick another one).
+
+    The only failure of ``allocate`` a reconciler answers by planning again; any other
+    (the store, the shared replica) propagates as what it is."""
+
+    def __init__(self, pool: str, value: int) -> None:
+        self.pool = pool
+        self.value = value
+        super().__init__(f"{pool} {value} is taken by another object")
+
+
 class ReconcileContext(Protocol):
     """What reconcilers may use; implemented by the controller (``controller/context.py``)."""
 
@@ -138,7 +150,8 @@ class ReconcileContext(Protocol):
         ...
 
     def allocate(self, pool: str, value: int) -> None:
-        """Record ``value`` as this object's allocation; raises if another object holds it."""
+        """Record ``value`` as this object's allocation; ``AllocationTaken`` if another
+        object holds it."""
         ...
 
     def release(self, pool: str) -> None:

@@ -10,6 +10,7 @@ polls, so a missing hook never means a missed change).
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -42,7 +43,9 @@ def init_repository(
     if not (path / "HEAD").exists():
         path.mkdir(parents=True, exist_ok=True)
         run_git(path, "init", "--bare", f"--initial-branch={branch}", str(path))
-    python = sys.executable
+    # Quoted for sh: an interpreter path or a folder with a space, `$` or `;` must reach
+    # hook_entry as one argument, never as more words or a command.
+    python = shlex.quote(sys.executable)
     hooks = {
         "pre-receive": "Rejects pushes whose manifests do not validate.",
         "post-receive": "Wakes the homeport daemon.",
@@ -50,7 +53,13 @@ def init_repository(
     for name, what in hooks.items():
         hook = path / "hooks" / name
         hook.write_text(
-            _HOOK.format(what=what, python=python, name=name, branch=branch, path=subdir)
+            _HOOK.format(
+                what=what,
+                python=python,
+                name=name,
+                branch=shlex.quote(branch),
+                path=shlex.quote(subdir),
+            )
         )
         hook.chmod(0o755)
     if signatures is not None:

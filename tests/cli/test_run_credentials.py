@@ -71,3 +71,40 @@ def test_the_public_key_is_derived_without_a_pub_file(config: Path) -> None:
     expected = asyncssh.read_private_key(str(key_file)).export_public_key().decode().split()
     assert vm.settings.homeport_public_key == " ".join(expected[:2])
     assert vm.settings.homeport_public_key.startswith("ssh-ed25519 AAAA")
+
+
+@pytest.mark.parametrize(
+    ("credential", "setting"),
+    [
+        ("proxmox-token", "[proxmox] token_file"),
+        ("tailscale-token", "[tailscale] token_file"),
+        ("id_ed25519", "[ssh] key_file"),
+    ],
+)
+def test_a_credential_others_can_read_is_refused_with_the_chmod(
+    config: Path, credential: str, setting: str
+) -> None:
+    path = config.parent / credential
+    path.chmod(0o640)
+    result = homeport("run", "--config", str(config))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert setting in lines[0] and "0640" in lines[0] and "its group" in lines[0]
+    assert f"chmod 600 {path}" in lines[0]
+
+
+def test_etcd_credentials_are_mode_checked_too(config: Path) -> None:
+    password = config.parent / "etcd-password"
+    password.write_text("pw\n")
+    password.chmod(0o604)
+    with config.open("a") as toml:
+        toml.write(
+            '[coordination]\nbackend = "etcd"\nendpoints = ["https://127.0.0.1:9"]\n'
+            'username = "homeport"\npassword_file = "etcd-password"\n'
+        )
+    result = homeport("run", "--config", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "[coordination] password_file" in result.stderr and "every user" in result.stderr
+    assert f"chmod 600 {password}" in result.stderr

@@ -6,6 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from homeport.clients.errors import (
+    AuthFailed,
+    CommandFailed,
+    RateLimited,
+    SSHAuthFailed,
+    TailscaleError,
+    TLSVerificationFailed,
+    Unreachable,
+)
+from homeport.controller.client_errors import policy_for
 from homeport.controller.clock import FakeClock
 from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
@@ -260,3 +270,106 @@ async def test_a_removed_object_reads_its_last_manifest(h: Harness) -> None:
         ['{"kind": "VM", "spec": {"deletionPolicy": "Maybe"}}'],
     )
     assert ctx.last_manifest() is None
+
+
+async def test_a_refused_token_stalls_with_the_fix_and_no_traceback(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h.adopt(MACHINE)
+    h.world.fail_next = [AuthFailed(401, "authentication failure", operation="GET /nodes")]
+    outcome = await h.engine.reconcile(("Machine", "m1"))
+    assert (outcome.result, outcome.reason) == ("stalled", "ProxmoxAuthFailed")
+    obj = h.store.objects.get(("Machine", "m1"))
+    assert obj is not None and obj.condition("Stalled") == "True"
+    stalled = next(c for c in obj.status.conditions if c.type == "Stalled")
+    assert "check `[proxmox] token_file`" in stalled.message
+    assert "homeport reconcile" in stalled.message
+    assert h.engine.queue.due_at(("Machine", "m1")) is None  # no retry until told
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize(
+    ("error", "reason", "fix"),
+    [
+        (
+            TLSVerificationFailed(0, "certificate verify failed"),
+            "ProxmoxTLSVerificationFailed",
+            "ca_file",
+        ),
+        (AuthFailed(403, "Permission check failed"), "ProxmoxAuthFailed", "privilege"),
+        (
+            SSHAuthFailed("10.0.0.5", "homeport's key was refused"),
+            "SSHAuthFailed",
+            "[ssh] key_file",
+        ),
+        (TailscaleError(401, "invalid API key"), "TailscaleError", "[tailscale] token_file"),
+    ],
+)
+async def test_permanent_client_errors_stall_with_their_fix(
+    h: Harness, error: Exception, reason: str, fix: str
+) -> None:
+    h.adopt(MACHINE)
+    h.world.fail_next = [error]
+    outcome = await h.engine.reconcile(("Machine", "m1"))
+    assert (outcome.result, outcome.reason) == ("stalled", reason)
+    assert fix in outcome.message
+
+
+async def test_a_stalled_object_resumes_on_a_new_generation(h: Harness) -> None:
+    h.adopt(MACHINE)
+    h.world.fail_next = [AuthFailed(401, "authentication failure")]
+    await h.drain()
+    assert not h.ready("Machine", "m1")
+    h.adopt(MACHINE.replace("cores: 8", "cores: 16"))
+    await h.drain()
+    assert h.ready("Machine", "m1")
+    obj = h.store.objects.get(("Machine", "m1"))
+    assert obj is not None and obj.condition("Stalled") is None
+
+
+async def test_a_transient_client_error_backs_off_with_a_warning_not_a_traceback(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h.adopt(MACHINE)
+    h.world.fail_next = [Unreachable(0, "connection refused"), CommandFailed("vm", ["x"], 1, "")]
+    first = await h.engine.reconcile(("Machine", "m1"))
+    h.engine.queue.done(("Machine", "m1"))
+    assert (first.result, first.reason, first.requeue_after) == ("error", "Unreachable", 1.0)
+    h.clock.advance(1.0)
+    assert h.engine.queue.pop_ready() == ("Machine", "m1")
+    second = await h.engine.reconcile(("Machine", "m1"))
+    h.engine.queue.done(("Machine", "m1"))
+    assert (second.result, second.requeue_after) == ("error", 2.0)
+    assert not [r for r in caplog.records if r.exc_info]
+    assert [r.levelname for r in caplog.records if "Unreachable" in r.getMessage()] == ["WARNING"]
+    h.clock.advance(2.0)
+    await h.drain()
+    assert h.ready("Machine", "m1")
+
+
+async def test_a_rate_limit_waits_as_long_as_the_server_asks(h: Harness) -> None:
+    h.adopt(MACHINE)
+    h.world.fail_next = [RateLimited(7.0)]
+    outcome = await h.engine.reconcile(("Machine", "m1"))
+    assert (outcome.result, outcome.requeue_after) == ("error", 7.0)
+
+
+async def test_a_bug_is_logged_with_its_traceback(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    h.adopt(MACHINE)
+    h.world.fail_next = [ZeroDivisionError("bug")]
+    await h.engine.reconcile(("Machine", "m1"))
+    assert [r for r in caplog.records if r.exc_info]
+
+
+def test_the_policy_reads_the_clients_transient_verdict() -> None:
+    assert not policy_for(Unreachable(0, "refused")).permanent
+    assert policy_for(RateLimited(3.0)).delay == 3.0
+    assert policy_for(AuthFailed(401, "no")).permanent
+    assert not policy_for(CommandFailed("vm", ["x"], 1, "")).permanent
+
+    class FlakyAuth(AuthFailed):
+        transient = True  # a client that knows better: retried, never stalled
+
+    assert not policy_for(FlakyAuth(401, "try later")).permanent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,30 @@ def test_a_manifests_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
     result = work.push()
     assert result.returncode != 0
     assert "remote: manifests:1: Unknown/-: a symbolic link to real: " in result.stderr
+
+
+def test_hooks_quote_an_interpreter_path_and_a_folder_with_spaces_and_dollars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``homeport init`` writes the interpreter path and the options into a shell script:
+    unquoted, a space split them into more words and ``$(...)`` ran as a command."""
+    interpreter = tmp_path / "my python" / "python3"
+    interpreter.parent.mkdir()
+    interpreter.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    interpreter.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(interpreter))
+    folder = "my estate $(touch pwned)"
+    repo = init_repository(tmp_path / "estate.git", subdir=folder)
+    work = WorkClone(repo, tmp_path / "work")
+    work.write(f"{folder}/machines/a.yaml", machine("a").replace("node: a", "node: [a"))
+    work.commit()
+    rejected = work.push()
+    assert rejected.returncode != 0
+    assert "push rejected" in rejected.stderr
+    assert "machines/a.yaml:" in rejected.stderr
+    work.write(f"{folder}/machines/a.yaml", machine("a"))
+    work.commit()
+    accepted = work.push()
+    assert accepted.returncode == 0, accepted.stderr
+    assert "homeport: 1 objects valid" in accepted.stderr
+    assert not list(tmp_path.rglob("pwned")) and not Path("pwned").exists()

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from homeport.controller.audit.findings import Finding
 from homeport.controller.config import Settings, SmtpSink, TelegramSink, WebhookSink
+from homeport.controller.credentials import CredentialFile
 from homeport.reconcilers.ownership import owned_rule_id
 from homeport.source.secrets_scan import find_secrets
 from homeport.source.signatures import SignatureConfigError, SignaturePolicy
@@ -406,3 +407,64 @@ def signed_revisions(policy: SignaturePolicy | None) -> list[Finding]:
 def _listens_locally(address: str) -> bool:
     host = address.rpartition(":")[0].strip("[]")
     return bool(host) and _is_loopback(host)
+
+
+def config_plain_http(settings: Settings) -> list[Finding]:
+    """Channels that carry credentials or control over plain HTTP: etcd (leadership,
+    fencing tokens, the shared journal — and a password, which must never travel in
+    clear), OTLP (every span and metric names the estate) and Caddy's admin API (which
+    rewrites the public router, unauthenticated). Loopback is fine, and so is the tailnet
+    (WireGuard encrypts it) except for a password, which etcd can protect with TLS."""
+    found: list[Finding] = []
+    tailnet = networks(settings.firewall.tailnet_ranges)
+
+    def add(name: str, message: str) -> None:
+        found.append(Finding("plain-http-channel", "Config", name, message, "use https://"))
+
+    coordination = settings.coordination
+    for endpoint in coordination.endpoints if coordination.backend == "etcd" else ():
+        host = urlsplit(endpoint).netloc
+        if coordination.username and _plain_http(endpoint):
+            add("etcd", f"[coordination] endpoint {host} sends the etcd password over plain HTTP")
+        elif _plain_http_beyond(endpoint, tailnet):
+            add(
+                "etcd",
+                f"[coordination] endpoint {host}: leadership and fencing tokens over plain HTTP",
+            )
+    telemetry = settings.telemetry
+    otlp = telemetry.otlp_endpoint if "otlp" in (telemetry.traces, telemetry.metrics) else None
+    if otlp and _plain_http_beyond(otlp, tailnet):
+        add(
+            "telemetry",
+            f"[telemetry] otlp_endpoint {urlsplit(otlp).netloc}: the estate's traces and "
+            "metrics over plain HTTP",
+        )
+    if _plain_http_beyond(settings.caddy.admin_url, tailnet):
+        add(
+            "caddy",
+            f"[caddy] admin_url {urlsplit(settings.caddy.admin_url).netloc}: the router's "
+            "admin API (it rewrites every public route) over plain HTTP off the tailnet",
+        )
+    return found
+
+
+def _plain_http_beyond(url: str, tailnet: Sequence[Network]) -> bool:
+    """Plain HTTP to a host neither on loopback nor on the tailnet (an address in its
+    ranges, or a MagicDNS name)."""
+    host = urlsplit(url).hostname or ""
+    return _plain_http(url) and not _inside(host, tailnet) and not host.endswith(".ts.net")
+
+
+def credential_files(files: Sequence[CredentialFile]) -> list[Finding]:
+    """The config's token, key and password files: readable by their owner only."""
+    return [
+        Finding(
+            "credential-file-readable",
+            "Config",
+            f.setting.split("]")[0].strip("["),
+            f"{f.setting} {f.path} has mode {f.mode:04o}: readable by others than its owner",
+            f"chmod 600 {f.path}",
+        )
+        for f in files
+        if f.exposed
+    ]

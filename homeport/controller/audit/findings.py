@@ -21,6 +21,9 @@ CHECKS: dict[str, str] = {
     "manifest-secret": "a manifest value in git that looks like a secret",
     "tls-verification-disabled": "TLS verification off (or plain text) in homeport's config",
     "signatures-off": "revisions need no signature (or the policy cannot be applied): whoever can push changes production",
+    "plain-http-channel": "credentials or control over plain HTTP beyond loopback "
+    "(etcd, OTLP, Caddy's admin API)",
+    "credential-file-readable": "a token, key or password file of the config readable by others",
 }
 
 
@@ -53,11 +56,20 @@ class Finding:
 class AuditReport:
     findings: tuple[Finding, ...]
     skipped: tuple[str, ...] = ()
-    """What could not be looked at (a VM unreachable over SSH, ...): not a finding."""
+    """What was not looked at by design (an object still converging, a stopped VM)."""
+    failed: tuple[str, ...] = ()
+    """Checks that could not run because a client failed (Proxmox down, a refused token,
+    a VM unreachable over SSH), with the reason: the audit fails closed on them."""
+
+    @property
+    def complete(self) -> bool:
+        """Every check that should have run did."""
+        return not self.failed
 
     def as_json(self) -> dict[str, Any]:
         return {
             "findings": [f.as_json() for f in self.findings],
             "skipped": list(self.skipped),
-            "clean": not self.findings,
+            "failed": list(self.failed),
+            "clean": not self.findings and not self.failed,
         }

@@ -97,5 +97,7 @@ async def run_audits(
                 new = publish(store, report, clock)
                 if new:
                     log.warning("audit: %d new finding(s)", len(new))
+                for note in report.failed:  # never silently clean: say what was not checked
+                    log.warning("audit: could not check %s", note)
             except Exception:  # the audit must never take the daemon down
                 log.exception("audit run failed; trying again next interval")

@@ -5,7 +5,9 @@ the Proxmox API (VM, node and datacenter firewalls, VM configs), SSH to the VMs
 (``sshd -T``, ``ss -ltnH``, the env files' modes) and to the Machines (``sshd -T``), the
 control plane's secrets directory, the git repository's branches and the config. Only
 Ready objects are judged (one still converging, or held by an estate shutdown, is
-skipped); whatever cannot be reached is listed as skipped, never as a finding.
+skipped); a check that cannot run because a client failed (Proxmox down, a refused
+token, a VM unreachable) is listed as failed with the reason — never as a finding, and
+never as clean: ``homeport audit`` exits 2 on it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from homeport.controller.audit import checks
 from homeport.controller.audit.checks import Network
 from homeport.controller.audit.findings import AuditReport, Finding
 from homeport.controller.config import Settings
+from homeport.controller.credentials import credential_files
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store, StoredObject
 from homeport.kinds import App, Machine
@@ -51,6 +54,7 @@ class _Run:
         self.objects = [o for o in store.objects.all() if not o.deleting]
         self.findings: list[Finding] = []
         self.skipped: list[str] = []
+        self.failed: list[str] = []
         self._limit = asyncio.Semaphore(CONCURRENCY)
 
     def of_kind(self, kind: str) -> list[StoredObject]:
@@ -60,22 +64,28 @@ class _Run:
         async with self._limit:
             try:
                 self.findings += await step()
-            except ClientError as exc:
-                self.skipped.append(f"{what}: {exc}")
+            except (ClientError, OSError) as exc:  # a file or peer that did not answer
+                self.failed.append(f"{what}: {type(exc).__name__}: {exc}")
 
 
 async def run_audit(settings: Settings, clients: Mapping[str, Any], store: Store) -> AuditReport:
     run = _Run(settings, clients, store)
     run.findings += checks.config_tls(settings)
     run.findings += checks.signed_revisions(await asyncio.to_thread(_signature_policy, settings))
-    run.findings += checks.secret_files(await asyncio.to_thread(_secret_modes, settings))
-    run.findings += await asyncio.to_thread(_manifest_findings, settings, run.objects)
-    steps = [run.guarded("datacenter firewall", lambda: _datacenter(run))]
+    run.findings += checks.config_plain_http(settings)
+    run.findings += checks.credential_files(await asyncio.to_thread(credential_files, settings))
+    steps = [
+        run.guarded("secrets directory", lambda: _secret_findings(settings)),
+        run.guarded(
+            "manifests", lambda: asyncio.to_thread(_manifest_findings, settings, run.objects)
+        ),
+        run.guarded("datacenter firewall", lambda: _datacenter(run)),
+    ]
     steps += [_ready_or_skip(run, obj, _vm) for obj in run.of_kind("VM")]
     steps += [_ready_or_skip(run, obj, _machine) for obj in run.of_kind("Machine")]
     await asyncio.gather(*steps)
     findings = sorted(set(run.findings), key=lambda f: (f.kind, f.name, f.check, f.message))
-    return AuditReport(tuple(findings), tuple(sorted(run.skipped)))
+    return AuditReport(tuple(findings), tuple(sorted(run.skipped)), tuple(sorted(run.failed)))
 
 
 async def _ready_or_skip(
@@ -125,6 +135,9 @@ async def _on_vm(run: _Run, vm: str, address: str) -> list[Finding]:
     found = checks.ssh_password("VM", vm, checks.parse_sshd_t(sshd.text)) if sshd.ok else []
     listening = await run.ssh.run(address, ["ss", "-ltnH"], check=False, timeout=30)
     listeners = checks.parse_ss_listeners(listening.text) if listening.ok else []
+    for command, result in (("sshd -T", sshd), ("ss -ltnH", listening)):
+        if not result.ok:  # an unanswered question is not a clean answer
+            run.failed.append(f"VM {vm}: `{command}` failed, its checks did not run")
     for obj in run.of_kind("App"):
         app = obj.resource()
         if not isinstance(app, App) or app.spec.vm != vm:
@@ -180,10 +193,10 @@ async def _machine_sshd(run: _Run, machine: Machine) -> list[Finding]:
     try:
         sshd = await run.ssh.run(f"root@{address}", ["sshd", "-T"], check=False, timeout=30)
     except ClientError as exc:
-        run.skipped.append(f"Machine {machine.name}: sshd not checked ({exc})")
+        run.failed.append(f"Machine {machine.name}: sshd not checked: {type(exc).__name__}: {exc}")
         return []
     if not sshd.ok:
-        run.skipped.append(f"Machine {machine.name}: sshd -T failed")
+        run.failed.append(f"Machine {machine.name}: sshd -T failed")
         return []
     return checks.ssh_password("Machine", machine.name, checks.parse_sshd_t(sshd.text))
 
@@ -194,6 +207,10 @@ async def _machine_sshd(run: _Run, machine: Machine) -> list[Finding]:
 def _signature_policy(settings: Settings) -> SignaturePolicy | None:
     gate = SignatureGate.for_settings(settings)
     return gate.policy() if gate is not None else None
+
+
+async def _secret_findings(settings: Settings) -> list[Finding]:
+    return checks.secret_files(await asyncio.to_thread(_secret_modes, settings))
 
 
 def _secret_modes(settings: Settings) -> dict[str, int]:

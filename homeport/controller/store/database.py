@@ -7,6 +7,8 @@ the schema from version N to N+1 inside one transaction.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -216,6 +218,21 @@ def migrate(db: sqlite_utils.Database) -> int:
     return schema_version(db)
 
 
+STORE_MODE = 0o600
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _owner_only(path: Path) -> None:
+    """Create the store 0600 whatever the umask, and tighten an older, wider one.
+
+    The store holds the estate's events, journal and failover records; SQLite creates its
+    ``-wal`` and ``-shm`` files with the database file's mode, so the main file decides."""
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, STORE_MODE))
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, STORE_MODE)
+
+
 def open_database(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
     """Open (and for writers create and migrate) the store."""
     if readonly:
@@ -225,6 +242,7 @@ def open_database(path: Path, *, readonly: bool = False) -> sqlite_utils.Databas
         conn.execute("PRAGMA busy_timeout = 5000")
         return sqlite_utils.Database(conn)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _owner_only(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db = sqlite_utils.Database(conn)
     db.enable_wal()

@@ -44,7 +44,13 @@ from homeport.reconcilers.backuppolicy.observed import BackupObserved
 from homeport.reconcilers.backuppolicy.offsite import copy_archive
 from homeport.reconcilers.backuppolicy.plan import REPORTED_KEEP, plan_backup
 from homeport.reconcilers.backuppolicy.restoretest import SCRATCH_TAG
-from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    AllocationTaken,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+)
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import owner_in_description
 
@@ -159,8 +165,8 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             if ctx.allocated(SCRATCH_POOL) != action.vmid:
                 try:
                     ctx.allocate(SCRATCH_POOL, action.vmid)
-                except Exception as exc:  # taken meanwhile: plan again with another one
-                    raise TemporaryError(f"scratch vmid {action.vmid}: {exc}", delay=0.1) from None
+                except AllocationTaken as exc:  # taken meanwhile: plan again with another one
+                    raise TemporaryError(f"scratch {exc}: picking another", delay=0.1) from None
             test = {
                 "vm": action.vm,
                 "volid": action.volid,

@@ -64,6 +64,14 @@ def member(
     )
 
 
+def _observed_member(
+    app_name: str, ctx: ReconcileContext, nodes_online: dict[str, bool] | None
+) -> Member:
+    """``member`` as observed: its node's state unknown (None) when the listing failed."""
+    found = member(app_name, ctx, nodes_online)
+    return found if nodes_online is not None else replace(found, node_online=None)
+
+
 def routes_of(pair: str, ctx: ReconcileContext) -> tuple[PairRoute, ...]:
     routes = []
     for resource, _ in ctx.objects("ProxyRoute"):
@@ -80,22 +88,24 @@ async def observe_pair(
     desired: StandbyPair, ctx: ReconcileContext, probes: dict[str, ProbeView], ssh_port: int
 ) -> PairObserved:
     memory = load_memory(desired, ctx)
-    nodes_online: dict[str, bool] = {}
+    nodes_online: dict[str, bool] | None = None
     snapshot: ClusterResources | None = None
     try:
         px: ProxmoxClient = ctx.client("proxmox")
         snapshot = await ctx.shared(RESOURCES, px.cluster_resources)
         nodes_online = {n.node: n.status == "online" for n in snapshot.nodes}
-    except Exception:  # the API being down must not block a failover decision
-        nodes_online = {}
-    primary = member(memory.primary, ctx, nodes_online)
+    except ClientError:
+        # The API being down must not block a failover decision, but it tells nothing
+        # about the nodes either: their state is unknown (None), never "all online".
+        nodes_online = None
+    primary = _observed_member(memory.primary, ctx, nodes_online)
     request: dict[str, Any] = ctx.recall(f"StandbyPair.{REQUEST_SLOT}", desired.name)
     power = ctx.recall(HOLD_KIND, HOLD_NAME)
     return PairObserved(
         name=desired.name,
         memory=memory,
         primary=primary,
-        standby=member(memory.standby, ctx, nodes_online),
+        standby=_observed_member(memory.standby, ctx, nodes_online),
         primary_probe=probes.get(memory.primary, ProbeView()),
         standby_probe=probes.get(memory.standby, ProbeView()),
         routes=routes_of(desired.name, ctx),

@@ -59,7 +59,8 @@ class Member:
     data_dir: str = ""
     vmid: int | None = None
     node: str | None = None
-    node_online: bool = True
+    node_online: bool | None = True
+    """None: unknown (the node listing failed); True also when the node is not listed."""
     app_ready: bool = False
     app_epoch: int | None = None
     maintenance: bool = False

@@ -14,7 +14,13 @@ from typing import Any, ClassVar
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import TaskRef
 from homeport.kinds import VM
-from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    AllocationTaken,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+)
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
 from homeport.reconcilers.vm.actions import (
@@ -72,8 +78,8 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         if isinstance(action, AllocateVmid):
             try:
                 ctx.allocate("vmid", action.vmid)
-            except Exception as exc:  # another VM reserved it meanwhile: pick again
-                raise TemporaryError(f"vmid {action.vmid} was taken: {exc}", delay=0.1) from None
+            except AllocationTaken as exc:  # another VM reserved it meanwhile: pick again
+                raise TemporaryError(f"{exc}: picking another", delay=0.1) from None
         elif isinstance(action, CloneVM):
             task = await px.clone_vm(
                 action.source_node,

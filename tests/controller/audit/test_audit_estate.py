@@ -220,14 +220,55 @@ async def test_a_clean_estate_has_no_finding(h: EstateHarness, clients: dict[str
         ("signatures-off", "Config", "signatures")
     ]
     # ... and with signed revisions required, nothing is.
-    signed = h.estate.config_path.with_name("signed.toml")
-    policy = f'\n[signatures]\npolicy = "tip"\nallowed_signers = "{allowed_signers(h)}"\n'
-    signed.write_text(h.estate.config_path.read_text() + policy)
-    argv = ["audit", "--config", str(signed), "-o", "json"]
+    argv = ["audit", "--config", str(signed_config(h)), "-o", "json"]
     result = await asyncio.to_thread(CliRunner().invoke, app, argv)
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["clean"] and report["findings"] == []
+
+
+def signed_config(h: EstateHarness) -> Path:
+    """The estate's config with signed revisions required (no `signatures-off` finding)."""
+    signed = h.estate.config_path.with_name("signed.toml")
+    policy = f'\n[signatures]\npolicy = "tip"\nallowed_signers = "{allowed_signers(h)}"\n'
+    signed.write_text(h.estate.config_path.read_text() + policy)
+    return signed
+
+
+async def test_a_refused_token_fails_the_audit_closed(h: EstateHarness) -> None:
+    """Nothing could be checked: exit 2 with the reason, never "no finding" and 0."""
+    token = h.settings.proxmox.token_file
+    good = token.read_text()
+    argv = ["audit", "--config", str(signed_config(h))]
+    token.write_text("00000000-0000-0000-0000-000000000000\n")
+    try:
+        result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+        allowed = await asyncio.to_thread(
+            CliRunner().invoke, app, [*argv, "--allow-skipped", "-o", "json"]
+        )
+    finally:
+        token.write_text(good)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "could not check datacenter firewall: AuthFailed" in result.stderr
+    assert "the audit is incomplete" in result.stderr
+    assert allowed.exit_code == 0, allowed.output
+    report = json.loads(allowed.stdout)
+    assert not report["clean"] and any("AuthFailed" in f for f in report["failed"])
+
+
+async def test_a_credential_file_others_can_read_is_a_finding(h: EstateHarness) -> None:
+    token = h.settings.proxmox.token_file
+    token.chmod(0o644)
+    try:
+        argv = ["audit", "--config", str(signed_config(h)), "-o", "json"]
+        result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+    finally:
+        token.chmod(0o600)
+    assert result.exit_code == 1, result.output
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["check"] == "credential-file-readable"
+    assert finding["fix"] == f"chmod 600 {token}"
 
 
 async def test_the_daemon_shows_findings_as_conditions_and_events(

@@ -8,6 +8,7 @@ import pytest
 
 from homeport.controller.audit import CHECKS, checks
 from homeport.controller.config import NotifySettings, Settings, SmtpSink, WebhookSink
+from homeport.controller.credentials import credential_files
 from homeport.source.signatures import SignaturePolicy
 
 TAILNET = checks.networks(["100.64.0.0/10", "fd7a:115c:a1e0::/48"])
@@ -154,3 +155,66 @@ def test_signed_revisions(tmp_path: Path) -> None:
     (finding,) = checks.signed_revisions(SignaturePolicy("off"))
     assert (finding.check, finding.kind, finding.name) == ("signatures-off", "Config", "signatures")
     assert finding.check in CHECKS
+
+
+def _settings(tmp_path: Path, **sections: object) -> Settings:
+    return Settings.model_validate({"source": {"directory": str(tmp_path)}, **sections})
+
+
+def _etcd(endpoint: str, **more: str) -> dict[str, object]:
+    return {"backend": "etcd", "endpoints": [endpoint], **more}
+
+
+@pytest.mark.parametrize(
+    ("sections", "found"),
+    [
+        ({}, []),
+        ({"caddy": {"admin_url": "http://100.101.1.10:2019"}}, []),  # the tailnet: WireGuard
+        ({"caddy": {"admin_url": "http://router.tail1234.ts.net:2019"}}, []),
+        ({"caddy": {"admin_url": "http://192.168.1.10:2019"}}, ["caddy"]),
+        ({"caddy": {"admin_url": "https://192.168.1.10:2019"}}, []),
+        ({"telemetry": {"traces": "otlp", "otlp_endpoint": "http://127.0.0.1:4318"}}, []),
+        ({"telemetry": {"traces": "otlp", "otlp_endpoint": "http://10.0.0.9:4318"}}, ["telemetry"]),
+        (
+            {"telemetry": {"metrics": "otlp", "otlp_endpoint": "http://otel.example:4318"}},
+            ["telemetry"],
+        ),
+        ({"telemetry": {"traces": "none", "otlp_endpoint": "http://10.0.0.9:4318"}}, []),
+        ({"coordination": _etcd("https://10.0.0.11:2379", username="h", password_file="p")}, []),
+        ({"coordination": _etcd("http://10.0.0.11:2379")}, ["etcd"]),
+        ({"coordination": _etcd("http://100.64.0.11:2379")}, []),
+        (
+            {"coordination": _etcd("http://100.64.0.11:2379", username="h", password_file="p")},
+            ["etcd"],
+        ),
+        ({"coordination": _etcd("http://127.0.0.1:2379", username="h", password_file="p")}, []),
+    ],
+)
+def test_plain_http_channels_of_credentials_or_control(
+    tmp_path: Path, sections: dict[str, object], found: list[str]
+) -> None:
+    findings = checks.config_plain_http(_settings(tmp_path, **sections))
+    assert [f.name for f in findings] == found
+    assert all(f.check == "plain-http-channel" and f.fix == "use https://" for f in findings)
+
+
+def test_an_etcd_password_over_plain_http_is_named(tmp_path: Path) -> None:
+    etcd = _etcd("http://100.64.0.11:2379", username="h", password_file="p")
+    (finding,) = checks.config_plain_http(_settings(tmp_path, coordination=etcd))
+    assert "password" in finding.message and "100.64.0.11:2379" in finding.message
+
+
+def test_credential_files_others_can_read(tmp_path: Path) -> None:
+    token, key = tmp_path / "proxmox-token", tmp_path / "id_ed25519"
+    token.write_text("secret\n")
+    key.write_text("key\n")
+    token.chmod(0o644)
+    key.chmod(0o600)
+    settings = _settings(tmp_path, proxmox={"token_file": str(token)}, ssh={"key_file": str(key)})
+    found = checks.credential_files(credential_files(settings))
+    assert [(f.check, f.name, f.fix) for f in found] == [
+        ("credential-file-readable", "proxmox", f"chmod 600 {token}")
+    ]
+    assert "0644" in found[0].message and "[proxmox] token_file" in found[0].message
+    token.chmod(0o600)
+    assert checks.credential_files(credential_files(settings)) == []
