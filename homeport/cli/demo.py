@@ -30,11 +30,11 @@ from rich.live import Live
 from rich.table import Table
 
 from homeport.cli.output import console
-from homeport.cli.views import message_of, state_of, summary_of
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.logs import configure_logging
 from homeport.controller.store import Store, StoredObject
+from homeport.controller.views.objects import message_of, state_of, summary_of
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings

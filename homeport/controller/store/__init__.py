@@ -16,6 +16,7 @@ import sqlite_utils
 from homeport.controller.store.allocations import AllocationError, Allocations
 from homeport.controller.store.backups import BackupLog
 from homeport.controller.store.database import open_database
+from homeport.controller.store.heartbeats import Heartbeat, HeartbeatTable
 from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
 from homeport.controller.store.notifications import NotificationLog, NotificationRecord
@@ -177,6 +178,7 @@ class Store:
         self.journal = Journal(db, self.link)
         self.allocations = Allocations(db, self.link)
         self.leases = LeaseTable(db)
+        self.heartbeats = HeartbeatTable(db)
         # The adopted revision and approvals are shared (``controller/revisions.py`` names).
         self.source_state = KeyValue(
             db,
@@ -208,6 +210,7 @@ __all__ = [
     "AllocationError",
     "DesiredObject",
     "Event",
+    "Heartbeat",
     "JournalEntry",
     "Key",
     "Lease",

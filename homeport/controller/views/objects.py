@@ -1,4 +1,4 @@
-"""Turning store records into rows and documents for the read-side commands."""
+"""Turning store records into rows and documents for the read side (the CLI and the page)."""
 
 from __future__ import annotations
 
