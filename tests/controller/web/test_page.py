@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -180,7 +180,7 @@ async def test_the_live_fragment_follows_a_failover(tmp_path: Path) -> None:
     assert "<html" not in second  # a fragment for the page's live part, not a new page
 
 
-async def aiter_events(response: httpx.Response) -> AsyncIterator[str]:
+async def aiter_events(response: httpx.Response) -> AsyncGenerator[str, None]:
     lines: list[str] = []
     async for line in response.aiter_lines():
         if line.startswith("data: "):
