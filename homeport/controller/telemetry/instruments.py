@@ -171,7 +171,10 @@ class Instruments:
         return [] if sha is None else [Observation(1, {REVISION: sha})]
 
     def _observe_sync(self, options: CallbackOptions) -> Iterable[Observation]:
-        since = self.health.seconds_since_sync() if self.health is not None else None
+        # Only the leader reads the source: a former leader's age would only grow.
+        if self.health is None or not self.health.leadership.is_leader():
+            return []
+        since = self.health.seconds_since_sync()
         return [] if since is None else [Observation(since)]
 
     def _observe_lags(self, options: CallbackOptions) -> Iterable[Observation]:

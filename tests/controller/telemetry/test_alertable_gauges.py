@@ -77,7 +77,9 @@ def test_objects_by_kind_and_state_leader_revision_sync_and_lag(
 
     leadership.leading = False
     clock.advance(2)  # past the one-read-per-scrape cache
-    assert value(scrape(telemetry.scrape_url), "homeport_leader", homeport_plane="test") == 0
+    samples = scrape(telemetry.scrape_url)
+    assert value(samples, "homeport_leader", homeport_plane="test") == 0
+    assert not [s for s in samples if s.name == "homeport_sync_age_seconds"]  # it reads no more
 
 
 def test_no_sync_yet_means_no_sync_age(telemetry: Telemetry, tmp_path: Path) -> None:

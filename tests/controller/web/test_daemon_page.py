@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from homeport.controller.config import Settings
+from homeport.controller.config import Settings, WebSettings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
@@ -124,3 +125,26 @@ async def test_a_disabled_page_opens_no_listener(tmp_path: Path) -> None:
             what="a beat",
         )
         assert daemon.web_url is None
+
+
+@pytest.mark.parametrize(
+    ("listen", "error"),
+    [
+        ("0.0.0.0:8765", "0.0.0.0 is neither loopback nor a tailnet address"),
+        ("192.168.1.5:8765", "192.168.1.5 is neither loopback nor a tailnet address"),
+        ("example.com:8765", "example.com is not an IP address"),
+        ("127.0.0.1", "expected host:port"),
+    ],
+)
+def test_the_page_never_listens_on_a_public_interface(listen: str, error: str) -> None:
+    with pytest.raises(
+        ValueError, match=f"\\[web\\] listen '{re.escape(listen)}': {re.escape(error)}"
+    ):
+        WebSettings(listen=listen)
+
+
+@pytest.mark.parametrize(
+    "listen", ["127.0.0.1:0", "localhost:8765", "[::1]:8765", "100.101.102.103:8765"]
+)
+def test_loopback_and_tailnet_addresses_are_accepted(listen: str) -> None:
+    assert WebSettings(listen=listen).listen == listen
