@@ -37,6 +37,7 @@ from homeport.controller.store import Store
 from homeport.controller.storelock import exclusive_store
 from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.web.app import PageSource, StatusPage, build_app
+from homeport.controller.web.planes import PlanesView
 from homeport.controller.web.server import bind, serve, url_of
 from homeport.reconcilers.base import Reconciler
 from homeport.source.sources import DirectorySource, GitSource, Source
@@ -133,10 +134,12 @@ class Daemon:
         telemetry.watch(
             queue=engine.queue, store_path=settings.store.path, clock=self.clock, health=health
         )
+        etcd_view = PlanesView(settings)
         page = PageSource(
             store_path=settings.store.path,
             clock=self.clock,
             alive_within=settings.coordination.lease_duration,
+            coordination=etcd_view,
         )
         sync = RevisionSync(
             source=source,
@@ -165,7 +168,7 @@ class Daemon:
                 group.create_task(source.watch(wake.set, stop))
                 group.create_task(serve_requests(settings.store.path, handle, stop))
                 group.create_task(self._sync_loop(sync, engine, health, wake, stop))
-                self._serve_page(group, page, health, stop)
+                self._serve_page(group, page, etcd_view, health, stop)
                 group.create_task(
                     run_heartbeat(
                         store=store,
@@ -216,6 +219,7 @@ class Daemon:
         self,
         group: asyncio.TaskGroup,
         page: PageSource,
+        etcd_view: PlanesView,
         health: DaemonHealth,
         stop: asyncio.Event,
     ) -> None:
@@ -236,6 +240,7 @@ class Daemon:
         health.web_url = url_of(sock)
         app = build_app(StatusPage(source=page, not_ready=health.not_ready, stop=stop))
         group.create_task(serve(app, sock, stop))
+        group.create_task(etcd_view.run(stop))
         log.info("status page on %s", health.web_url)
 
     async def _sync_loop(

@@ -47,6 +47,8 @@ class PageSource:
     clock: Clock
     alive_within: float
     """Seconds a heartbeat counts as alive (the lease duration)."""
+    coordination: Callable[[], dict[str, Any] | None] = lambda: None
+    """The etcd backend's control planes as last read (``ha.status``), None otherwise."""
     _store: Store | None = field(default=None, init=False)
 
     def document(self) -> dict[str, Any]:
@@ -55,6 +57,9 @@ class PageSource:
         now = self.clock.now()
         document = page_document(self._store, now=now, alive_within=self.alive_within)
         document["generatedAt"] = now.isoformat()
+        coordination = self.coordination()
+        if coordination is not None:
+            document["coordination"] = coordination
         return document
 
     def close(self) -> None:

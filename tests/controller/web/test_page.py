@@ -56,6 +56,7 @@ class Page:
     clock: FakeClock
     leadership: AlwaysLeader
     health: DaemonHealth
+    source: PageSource
 
 
 @contextlib.asynccontextmanager
@@ -70,7 +71,7 @@ async def serving(tmp_path: Path, *, extra: dict[str, str] | None = None) -> Asy
     app = build_app(StatusPage(source=source, not_ready=health.not_ready, stop=stop))
     task = asyncio.create_task(serve(app, sock, stop))
     try:
-        yield Page(url_of(sock), store, clock, leadership, health)
+        yield Page(url_of(sock), store, clock, leadership, health, source)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -215,3 +216,25 @@ async def test_readyz_says_why_not(tmp_path: Path) -> None:
     assert stale.status_code == 503
     assert stale.text == "not ready: last successful sync of the source 31s ago (more than 30s)\n"
     assert follower.status_code == 503 and "not leading" in follower.text
+
+
+async def test_the_etcd_members_and_planes_are_shown_when_known(tmp_path: Path) -> None:
+    coordination = {
+        "backend": "etcd",
+        "members": [
+            {"name": "etcd1", "url": "https://10.0.0.1:2379", "healthy": True, "leader": True},
+            {"name": "etcd2", "url": "https://10.0.0.2:2379", "healthy": False, "error": "refused"},
+        ],
+        "quorum": True,
+        "leader": {"holder": "cp1:1:aa", "token": 42},
+        "planes": ["cp1:1:aa", "cp2:2:bb"],
+        "problem": None,
+    }
+    async with serving(tmp_path) as page:
+        before = await get(page.url)
+        page.source.coordination = lambda: coordination
+        after = await get(page.url)
+    assert 'id="etcd"' not in before.text  # the local backend has no etcd section
+    text = html.unescape(after.text)
+    assert "planes running: cp1:1:aa, cp2:2:bb · leader cp1:1:aa (fencing token 42)" in text
+    assert "https://10.0.0.2:2379" in text and "refused" in text
