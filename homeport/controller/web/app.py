@@ -92,6 +92,7 @@ class StatusPage:
     """``DaemonHealth.not_ready``: why ``/readyz`` fails (None: ready)."""
     stop: asyncio.Event
     env: Environment = field(default_factory=templates)
+    _live: tuple[float, str] | None = field(default=None, init=False)
 
     def render(self, template: str, document: dict[str, Any]) -> str:
         now = datetime.fromisoformat(document["generatedAt"])
@@ -116,12 +117,19 @@ class StatusPage:
         """The live fragment whenever it changed, until the client leaves or the daemon stops."""
         last = ""
         while not self.stop.is_set() and not await request.is_disconnected():
-            html = self.render("live.html", self.source.document())
+            html = self.live_fragment()
             if html != last:
                 last = html
                 yield "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=LIVE_INTERVAL)
+
+    def live_fragment(self) -> str:
+        """The live part, rendered at most once per interval however many pages watch."""
+        now = asyncio.get_running_loop().time()
+        if self._live is None or now - self._live[0] >= LIVE_INTERVAL / 2:
+            self._live = (now, self.render("live.html", self.source.document()))
+        return self._live[1]
 
     async def healthz(self, request: Request) -> PlainTextResponse:
         return PlainTextResponse("ok\n")

@@ -238,3 +238,15 @@ async def test_the_etcd_members_and_planes_are_shown_when_known(tmp_path: Path) 
     text = html.unescape(after.text)
     assert "planes running: cp1:1:aa, cp2:2:bb · leader cp1:1:aa (fencing token 42)" in text
     assert "https://10.0.0.2:2379" in text and "refused" in text
+
+
+async def test_the_page_says_plainly_when_nothing_is_acting(tmp_path: Path) -> None:
+    async with serving(tmp_path) as page:
+        beat(page.store, at=NOW - timedelta(minutes=3))
+        response = await get(page.url)
+    text = html.unescape(response.text)
+    assert '<div class="card bad" id="daemon">' in text
+    assert (
+        "no daemon is alive: nothing is acting (the last one, cp1:4242:abcdef, went silent 3m ago)"
+        in text
+    )
