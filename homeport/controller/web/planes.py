@@ -17,8 +17,9 @@ REFRESH_SECONDS = 5.0
 
 
 class PlanesView:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, refresh: float = REFRESH_SECONDS) -> None:
         self.settings = settings
+        self.refresh = refresh
         self.latest: dict[str, Any] | None = None
 
     def __call__(self) -> dict[str, Any] | None:
@@ -33,4 +34,4 @@ class PlanesView:
             except Exception:  # the page shows the last answer; the daemon carries on
                 log.exception("reading etcd's members for the status page failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=REFRESH_SECONDS)
+                await asyncio.wait_for(stop.wait(), timeout=self.refresh)
