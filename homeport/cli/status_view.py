@@ -73,6 +73,8 @@ def render_status(document: dict[str, Any], out: Console) -> None:
         line = (
             f"Pair      {pair['name']}: {pair['primary']} serves (epoch {pair['epoch']}, "
             f"{pair_state(pair)}), standby {pair['standby']}, lag {lag if lag is not None else '?'}s"
+            if pair["primary"]
+            else f"Pair      {pair['name']}: {pair_state(pair)}, not armed yet (no primary chosen)"
         )
         last = pair["lastFailover"]
         if last:

@@ -94,6 +94,9 @@ def test_a_degraded_pair_never_reads_healthy(tmp_path: Path) -> None:
     pair = next(line for line in out.splitlines() if line.startswith("Pair      shop"))
     assert "Degraded" in pair and "Healthy" not in pair, pair
     assert "Healthy" not in out
+    # A pair the daemon has not armed yet names no "None" primary.
+    assert "Pair      community: Ready, not armed yet (no primary chosen)" in out
+    assert "None" not in out
 
 
 def test_a_backup_from_the_future_is_zero_hours_old(tmp_path: Path) -> None:

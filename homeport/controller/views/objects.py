@@ -85,6 +85,8 @@ def summary_of(obj: StoredObject) -> str:
             else ""
         )
     if obj.kind == "StandbyPair":
+        if not d.get("primary"):
+            return ""  # not armed yet: no "None serves"
         lag = d.get("lagSeconds")
         return f"{d.get('primary')} serves, epoch {d.get('epoch')}" + (
             f", lag {lag}s" if lag is not None else ""

@@ -116,6 +116,9 @@ async def test_the_page_shows_objects_pairs_backups_revision_and_daemons(tmp_pat
     assert "would delete 6 objects" in text and "homeport approve" in text
     assert "cp1:4242:abcdef leads" in text
     assert "http://127.0.0.1:8765/" in text
+    # A pair the daemon has not armed yet (community, no details) names no "None" primary.
+    assert 'data-pair="community" data-primary="" data-epoch=""' in text
+    assert "not armed yet: no primary chosen" in text and "None" not in text
 
 
 async def test_every_value_is_escaped(tmp_path: Path) -> None:
