@@ -3,8 +3,9 @@
 Starts the simulated estate and a real Caddy, creates the control plane's repository,
 ``git push``es ``manifests/``, runs the daemon, shows convergence live, prints the status
 and the ``curl`` commands that reach each app through Caddy (HTTPS with Caddy's local
-CA), then crashes a primary and shows the failover's timeline as it happens. Ctrl-C ends
-it cleanly at any point; ``--keep`` leaves everything up for exploring with the CLI;
+CA), then crashes a primary and shows the failover's timeline as it happens — and prints
+the URL of the daemon's status page, which shows all of it live. Ctrl-C ends it cleanly
+at any point; ``--keep`` leaves everything up for exploring with the CLI and the page;
 ``--ci`` runs the same tour non-interactively and fails loudly if a step does not hold.
 """
 
@@ -30,11 +31,11 @@ from rich.live import Live
 from rich.table import Table
 
 from homeport.cli.output import console
-from homeport.cli.views import message_of, state_of, summary_of
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.logs import configure_logging
 from homeport.controller.store import Store, StoredObject
+from homeport.controller.views.objects import message_of, state_of, summary_of
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
@@ -261,6 +262,17 @@ class Tour:
         )
 
 
+async def page_url(daemon: Daemon, *, timeout: float = 5.0) -> str | None:
+    """The daemon's status page once it listens (None: it could not, or is disabled)."""
+    if not daemon.settings.web.enabled:
+        return None
+    for _ in range(int(timeout / 0.05)):
+        if daemon.web_url is not None:
+            break
+        await asyncio.sleep(0.05)
+    return daemon.web_url
+
+
 async def run_tour(
     *, state: Path, manifests: Path, keep: bool, ci: bool, time_scale: float
 ) -> None:
@@ -293,6 +305,9 @@ async def run_tour(
         clients = await build_clients(settings)
         daemon = Daemon(settings=settings, reconcilers=build_reconcilers(settings), clients=clients)
         daemon_task = asyncio.create_task(daemon.run(daemon_stop))
+        page = await page_url(daemon)
+        if page:
+            out.print(f"  status page: {page}  (open it now: it follows along live)", markup=False)
         await t.converge(timeout=240)
         t.say("Status")
         t.status_table()
@@ -308,6 +323,8 @@ async def run_tour(
         await t.failover("shop")
         t.say("Done.")
         if keep:
+            if page:
+                out.print(f"Status page: {page}", markup=False)
             out.print(
                 f"Everything stays up. In another terminal:\n  export HOMEPORT_CONFIG={estate.config_path}\n"
                 "  homeport status; homeport get all; homeport describe standbypair shop\n"

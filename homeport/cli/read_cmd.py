@@ -6,7 +6,7 @@ Reads open the store read-only (WAL: never blocks the daemon).
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,12 @@ from rich.table import Table
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.coordination_view import render_coordination
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
-from homeport.cli.status_view import render_status, signature_line, status_document
-from homeport.cli.views import age, message_of, object_document, state_of, summary_of
+from homeport.cli.status_view import render_status, signature_line
 from homeport.controller.ha.status import coordination_document
 from homeport.controller.revisions import ADOPTED
 from homeport.controller.store import Event, StoredObject
+from homeport.controller.views.objects import age, message_of, object_document, state_of, summary_of
+from homeport.controller.views.status import exit_code, status_document
 from homeport.kinds import lookup_kind
 
 
@@ -36,25 +37,41 @@ def _kind_or_exit(kind: str) -> str:
     return model.kind_name
 
 
-def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+EXIT_CODE_OPTION = typer.Option(
+    False,
+    "--exit-code",
+    help="Exit 1 when any object is not Ready, 2 when no daemon is alive (for cron and CI).",
+)
+
+
+def status(
+    config: Path | None = CONFIG_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+    exit_code_flag: bool = EXIT_CODE_OPTION,
+) -> None:
     """Is everything fine, and if not, what exactly is wrong — in one screen.
 
-    Example: [bold]homeport status[/bold]  or  [bold]homeport status -o json[/bold]
+    Example: [bold]homeport status[/bold], [bold]homeport status -o json[/bold],
+    [bold]homeport status --exit-code[/bold]
     """
     settings = settings_or_exit(config)
     store = open_store_readonly(settings)
     try:
-        document = status_document(store)
+        document = status_document(
+            store, now=datetime.now(UTC), alive_within=settings.coordination.lease_duration
+        )
     finally:
         store.close()
     if settings.coordination.backend == "etcd":  # the control planes, live (docs/ha.md)
         document["coordination"] = coordination_document(settings)
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)
-        return
-    render_status(document, console())
-    if "coordination" in document:
-        render_coordination(document["coordination"], console())
+    else:
+        render_status(document, console())
+        if "coordination" in document:
+            render_coordination(document["coordination"], console())
+    if exit_code_flag:
+        raise typer.Exit(exit_code(document))
 
 
 def _table(objects: list[StoredObject], wide: bool) -> Table:

@@ -1,141 +1,19 @@
 """``homeport status``: the one-screen answer to "is everything fine, and if not, what
-exactly is wrong" — revision, objects by state, pairs, backups, leader, problems.
+exactly is wrong" — revision, objects by state, pairs, backups, daemons, problems.
 
-Built from the store only (read-only, never blocks the daemon).
+Renders the document ``controller/views/status.py`` builds from the store (the status
+page shows the same document).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from rich.console import Console
 
-from homeport.cli.views import age, message_of, state_of
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
-from homeport.controller.approvals import held_items
-from homeport.controller.coordination import LEASE_NAME
-from homeport.controller.revisions import ADOPTED, HELD, REJECTED
-from homeport.controller.store import Store
+from homeport.controller.views.objects import age
 from homeport.source.signatures import describe_signer
-
-# States that mean "on its way", not "something is wrong".
-BENIGN_STATES = {
-    "Ready",
-    "Pending",
-    "Suspended",
-    "Progressing",
-    "Waiting",
-    "DependencyNotReady",
-    "Pruning",
-    "DependentsExist",
-    "Converged",
-    "Maintenance",
-}
-
-
-def status_document(store: Store) -> dict[str, Any]:
-    adopted = store.source_state.get(ADOPTED) or {}
-    record = store.revisions.find(adopted["sha"]) if adopted else None
-    objects = store.objects.all()
-    lease = store.leases.current(LEASE_NAME)
-    pairs = []
-    for obj in (o for o in objects if o.kind == "StandbyPair"):
-        d = obj.status.details
-        history = store.failovers.for_pair(obj.name, limit=1)
-        last = history[-1] if history else None
-        pairs.append(
-            {
-                "name": obj.name,
-                "state": state_of(obj),
-                "primary": d.get("primary"),
-                "standby": d.get("standby"),
-                "epoch": d.get("epoch"),
-                "phase": d.get("phase"),
-                "lagSeconds": d.get("lagSeconds"),
-                "lastFailover": None
-                if last is None
-                else {
-                    "epoch": last["epoch"],
-                    "trigger": last["trigger"],
-                    "to": last["to_app"],
-                    "at": last["started_at"],
-                    "rpoSeconds": last["rpo_seconds"],
-                    "outcome": last["outcome"],
-                },
-            }
-        )
-    backups = []
-    for obj in (o for o in objects if o.kind == "BackupPolicy"):
-        for vm, d in sorted((obj.status.details.get("vms") or {}).items()):
-            test = d.get("lastRestoreTest") or {}
-            backups.append(
-                {
-                    "policy": obj.name,
-                    "vm": vm,
-                    "ageHours": d.get("ageHours"),
-                    "stale": d.get("stale"),
-                    "threeTwoOne": d.get("threeTwoOne"),
-                    "restoreTest": test.get("result"),
-                }
-            )
-    return {
-        "revision": {
-            "sha": adopted.get("sha"),
-            "adoptedAt": record.recorded_at if record else None,
-            "message": record.message if record else None,
-            "signature": adopted.get("signature"),
-            "held": store.source_state.get(HELD),
-            "rejected": store.source_state.get(REJECTED),
-        },
-        "holds": [
-            {"id": h.id, "reason": h.reason, "message": h.message}
-            for h in held_items(store)
-            if h.reason == "DestructionHeld"
-        ],
-        "leader": None if lease is None else {"holder": lease.holder, "token": lease.token},
-        "objects": {
-            "total": len(objects),
-            "byState": dict(sorted(Counter(state_of(o) for o in objects).items())),
-        },
-        "pairs": pairs,
-        "backups": backups,
-        "problems": _signature_problems(store, adopted)
-        + [
-            {"object": f"{o.kind}/{o.name}", "state": state_of(o), "message": message_of(o)}
-            for o in objects
-            if state_of(o) not in BENIGN_STATES
-        ],
-        "recentWarnings": [
-            {"at": e.at, "object": f"{e.kind}/{e.name}", "reason": e.reason, "message": e.message}
-            for e in [e for e in store.events.recent(200) if e.type == "Warning"][-5:]
-        ],
-    }
-
-
-def _signature_problems(store: Store, adopted: dict[str, Any]) -> list[dict[str, Any]]:
-    """A revision held for its signature stalls the source; a running one that no longer
-    passes (``homeport reconcile --reverify``) is reported until a signed one replaces it."""
-    problems = []
-    held = store.source_state.get(HELD) or {}
-    if held.get("reason") == UNVERIFIED_SIGNATURE:
-        problems.append(
-            {
-                "object": f"Revision/{held['sha'][:12]}",
-                "state": "Stalled",
-                "message": held["message"],
-            }
-        )
-    signature = adopted.get("signature") or {}
-    if signature.get("verified") is False:
-        problems.append(
-            {
-                "object": f"Revision/{adopted['sha'][:12]}",
-                "state": UNVERIFIED_SIGNATURE,
-                "message": f"the running revision no longer passes: {signature.get('problem')}",
-            }
-        )
-    return problems
 
 
 def signature_line(signature: dict[str, Any] | None) -> str | None:
@@ -151,6 +29,17 @@ def _three_two_one(value: object) -> str:
     if isinstance(value, dict):
         return "3-2-1 ok" if value.get("holds") else f"3-2-1: {value.get('missing') or 'not met'}"
     return "3-2-1 ok" if value is True else "3-2-1 not met" if value is False else ""
+
+
+def pair_state(pair: dict[str, Any]) -> str:
+    """The pair's state word, with the failover phase when it says more: a Degraded pair
+    never reads "Healthy" (the phase can lag the conditions, e.g. a standby not rebuilt)."""
+    state, phase = str(pair["state"]), pair["phase"]
+    if phase == "Healthy":
+        return phase if state == "Ready" else state
+    if not phase or phase == state:
+        return state
+    return f"{state}, phase {phase}"
 
 
 def render_status(document: dict[str, Any], out: Console) -> None:
@@ -184,16 +73,30 @@ def render_status(document: dict[str, Any], out: Console) -> None:
         out.print(f"[red]Rejected[/]  {revision['rejected']['sha'][:12]}:")
         for line in revision["rejected"]["errors"][:10]:
             out.print(f"  {line}", markup=False)
+    daemons = document["daemons"]
+    out.print(
+        f"Daemon    {daemons['summary']}",
+        markup=False,
+        style=None if daemons["acting"] else "bold red",
+    )
     if document["leader"]:
         leader = document["leader"]
-        out.print(f"Leader    {leader['holder']} (fencing token {leader['token']})", markup=False)
+        last = "" if daemons["acting"] else ", as last recorded"
+        out.print(
+            f"Leader    {leader['holder']} (fencing token {leader['token']}{last})", markup=False
+        )
+    pages = [d["webUrl"] for d in daemons["daemons"] if d["alive"] and d["webUrl"]]
+    if pages:
+        out.print(f"Page      {pages[0]}", markup=False)
     counts = ", ".join(f"{n} {state}" for state, n in document["objects"]["byState"].items())
     out.print(f"Objects   {document['objects']['total']} ({counts or 'none'})", markup=False)
     for pair in document["pairs"]:
         lag = pair["lagSeconds"]
         line = (
-            f"Pair      {pair['name']}: {pair['primary']} serves (epoch {pair['epoch']}, {pair['phase']}), "
-            f"standby {pair['standby']}, lag {lag if lag is not None else '?'}s"
+            f"Pair      {pair['name']}: {pair['primary']} serves (epoch {pair['epoch']}, "
+            f"{pair_state(pair)}), standby {pair['standby']}, lag {lag if lag is not None else '?'}s"
+            if pair["primary"]
+            else f"Pair      {pair['name']}: {pair_state(pair)}, not armed yet (no primary chosen)"
         )
         last = pair["lastFailover"]
         if last:

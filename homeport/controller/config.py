@@ -268,6 +268,23 @@ class TelemetrySettings(Section):
     """Structured log output of the daemon."""
 
 
+class WebSettings(Section):
+    """The read-only status page the daemon serves (docs/operations.md#the-status-page),
+    with `/healthz` and `/readyz`."""
+
+    enabled: bool = True
+    """Serve the page (false: no listener at all)."""
+    listen: str = "127.0.0.1:8765"
+    """Address of the page: localhost or this machine's tailnet address only (`:0` picks a
+    free port; `homeport status` prints the URL in use)."""
+
+    @field_validator("listen")
+    @classmethod
+    def _page_address(cls, value: str) -> str:
+        scrape_address(value, setting="[web] listen", any_port=True)
+        return value
+
+
 class FirewallSettings(Section):
     """Where the VM firewall rules homeport derives let traffic in from (docs/security.md)."""
 
@@ -466,6 +483,7 @@ class Settings(Section):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     backups: BackupsSettings = Field(default_factory=BackupsSettings)
 
     @model_validator(mode="after")

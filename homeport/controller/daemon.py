@@ -4,7 +4,9 @@ Wires the parts together and runs them under one TaskGroup until SIGTERM: leader
 (``coordination``), the source watcher and revision sync (``revisions``), the engine's
 workers (``engine``), the control socket (``control``), the periodic audit (``audit``)
 and the notifier (``notify``). On SIGTERM it stops taking work, lets running reconciles finish
-(``drain_timeout``), releases the lease and exits.
+(``drain_timeout``), releases the lease and exits. Beside them: the heartbeat
+(``liveness``) and, unless ``[web] enabled = false``, the read-only status page with
+``/healthz`` and ``/readyz`` (``web``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from homeport.controller.control import serve_requests
 from homeport.controller.coordination import Leadership, LocalLeadership
 from homeport.controller.engine import Engine, Observer
 from homeport.controller.ha.planes import ControlPlanes
+from homeport.controller.liveness import DaemonHealth, run_heartbeat
 from homeport.controller.notify import run_notifier
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store
 from homeport.controller.storelock import exclusive_store
 from homeport.controller.telemetry.hooks import Telemetry
+from homeport.controller.web.app import PageSource, StatusPage, build_app
+from homeport.controller.web.planes import PlanesView
+from homeport.controller.web.server import bind, serve, url_of
 from homeport.reconcilers.base import Reconciler
 from homeport.source.sources import DirectorySource, GitSource, Source
 
@@ -73,6 +79,13 @@ class Daemon:
     engine: Engine | None = None
     telemetry: Telemetry | None = None
     """Spans and metrics (owned by the caller, who shuts it down); None: disabled."""
+    health: DaemonHealth | None = None
+    """Set when running: liveness, last sync, the status page's URL."""
+
+    @property
+    def web_url(self) -> str | None:
+        """The status page's URL once it listens (None: disabled or not listening)."""
+        return self.health.web_url if self.health else None
 
     async def run(self, stop: asyncio.Event) -> None:
         with exclusive_store(self.settings.store.path):
@@ -112,11 +125,27 @@ class Daemon:
             observers=[*self.observers, telemetry.observe_outcome],
             telemetry=telemetry,
         )
-        telemetry.watch(queue=engine.queue, store_path=settings.store.path, clock=self.clock)
+        health = self.health = DaemonHealth(
+            clock=self.clock,
+            leadership=leadership,
+            # A quiet source is still read every poll: a few missed polls is not recent.
+            sync_stale_after=max(3 * settings.source.poll_interval, 30.0),
+            started_at=self.clock.now(),
+        )
+        telemetry.watch(
+            queue=engine.queue, store_path=settings.store.path, clock=self.clock, health=health
+        )
         signatures = SignatureGate.for_settings(settings)
         if signatures is not None:
             # The pre-receive hook enforces at least what this daemon does.
             await asyncio.to_thread(signatures.publish)
+        etcd_view = PlanesView(settings)
+        page = PageSource(
+            store_path=settings.store.path,
+            clock=self.clock,
+            alive_within=settings.coordination.lease_duration,
+            coordination=etcd_view,
+        )
         sync = RevisionSync(
             source=source,
             store=store,
@@ -144,7 +173,16 @@ class Daemon:
                 group.create_task(planes.run(stop))
                 group.create_task(source.watch(wake.set, stop))
                 group.create_task(serve_requests(settings.store.path, handle, stop))
-                group.create_task(self._sync_loop(sync, engine, leadership, wake, stop))
+                group.create_task(self._sync_loop(sync, engine, health, wake, stop))
+                self._serve_page(group, page, etcd_view, health, stop)
+                group.create_task(
+                    run_heartbeat(
+                        store=store,
+                        health=health,
+                        interval=settings.coordination.renew_interval,
+                        stop=stop,
+                    )
+                )
                 group.create_task(engine.run(stop))
                 background = ControllerBackgroundEnv(
                     context=context,
@@ -176,19 +214,50 @@ class Daemon:
                 notify_systemd("READY=1")
         finally:
             notify_systemd("STOPPING=1")
+            health.store_open = False
             telemetry.unwatch()
+            page.close()
             await planes.close()
             store.close()
             log.info("homeport daemon stopped")
+
+    def _serve_page(
+        self,
+        group: asyncio.TaskGroup,
+        page: PageSource,
+        etcd_view: PlanesView,
+        health: DaemonHealth,
+        stop: asyncio.Event,
+    ) -> None:
+        listen = self.settings.web.listen
+        if not self.settings.web.enabled:
+            return
+        try:
+            sock = bind(listen)
+        except OSError as exc:
+            # The page is an aid: a taken port must never keep the daemon from acting.
+            log.error(
+                "the status page cannot listen on %s (%s): running without it; set [web] listen"
+                " to a free port (or [web] enabled = false)",
+                listen,
+                exc.strerror or exc,
+            )
+            return
+        health.web_url = url_of(sock)
+        app = build_app(StatusPage(source=page, not_ready=health.not_ready, stop=stop))
+        group.create_task(serve(app, sock, stop))
+        group.create_task(etcd_view.run(stop))
+        log.info("status page on %s", health.web_url)
 
     async def _sync_loop(
         self,
         sync: RevisionSync,
         engine: Engine,
-        leadership: Leadership,
+        health: DaemonHealth,
         wake: asyncio.Event,
         stop: asyncio.Event,
     ) -> None:
+        leadership = health.leadership
         while not stop.is_set():
             # Only the leader adopts revisions; the others wait warm.
             if not await leadership.wait_until_leader(stop):
@@ -206,6 +275,7 @@ class Daemon:
             except Exception:
                 log.exception("reading the source failed; will retry on the next change or poll")
                 continue
+            health.synced()
             if result is None:
                 continue
             sha = result.info.sha[:12] if result.info else "-"

@@ -289,6 +289,8 @@ class SimulatedEstate:
             },
             "git": {"url_rewrites": {REPO_BASE_URL: f"{self.repos}/"}},
             "coordination": {"lease_duration": 6.0, "renew_interval": 2.0},
+            # Any free port: several estates (tests, a demo) may run at once.
+            "web": {"listen": "127.0.0.1:0"},
         }
         if self.caddy is not None:
             sections["caddy"] = {

@@ -16,6 +16,7 @@ import sqlite_utils
 from homeport.controller.store.allocations import AllocationError, Allocations
 from homeport.controller.store.backups import BackupLog
 from homeport.controller.store.database import open_database
+from homeport.controller.store.heartbeats import Heartbeat, HeartbeatTable
 from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
 from homeport.controller.store.notifications import NotificationLog, NotificationRecord
@@ -186,6 +187,7 @@ class Store:
         self.journal = Journal(db, self.link)
         self.allocations = Allocations(db, self.link)
         self.leases = LeaseTable(db)
+        self.heartbeats = HeartbeatTable(db)
         # The adopted revision, the held one, approvals and re-verification requests are
         # shared (``controller/revisions.py`` names): ``homeport approve`` on any control
         # plane checks what is held.
@@ -219,6 +221,7 @@ __all__ = [
     "AllocationError",
     "DesiredObject",
     "Event",
+    "Heartbeat",
     "JournalEntry",
     "Key",
     "Lease",

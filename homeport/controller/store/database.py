@@ -194,7 +194,16 @@ def _v3(db: sqlite_utils.Database) -> None:
     db.table("notify_state").create({"key": str, "value": str}, pk="key", if_not_exists=True)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite_utils.Database) -> None:
+    # Daemons' heartbeats (`homeport status`: is anything acting now, not who led last).
+    db.table("heartbeats").create(
+        {"holder": str, "role": str, "beat_at": str, "started_at": str, "web_url": str},
+        pk="holder",
+        if_not_exists=True,
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2, _v3, _v4)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -15,7 +15,7 @@ and ``watch``es its queue and store for the gauges.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,12 +31,18 @@ from homeport.controller.queue import WorkQueue
 from homeport.controller.store import Key
 from homeport.controller.telemetry.exporters import Providers, build_providers
 from homeport.controller.telemetry.instruments import Instruments
-from homeport.controller.telemetry.readings import phase_durations, read_backup_ages
+from homeport.controller.telemetry.readings import (
+    EstateReading,
+    phase_durations,
+    read_backup_ages,
+    read_estate,
+)
 from homeport.controller.telemetry.spans import ReconcileSpan, ReconcileTracing
 from homeport.reconcilers.base import Action
 
 if TYPE_CHECKING:
     from homeport.controller.engine import Outcome
+    from homeport.controller.liveness import DaemonHealth
 
 log = logging.getLogger(__name__)
 SCOPE = "homeport"
@@ -137,11 +143,37 @@ class Telemetry:
             log.exception("probe metrics of %s", pair)
 
     # -- gauges ---------------------------------------------------------------------------
-    def watch(self, *, queue: WorkQueue[Key], store_path: Path, clock: Clock) -> None:
-        """Serve the queue-depth and backup-age gauges from this daemon's queue and store."""
+    def watch(
+        self,
+        *,
+        queue: WorkQueue[Key],
+        store_path: Path,
+        clock: Clock,
+        health: DaemonHealth | None = None,
+    ) -> None:
+        """Serve the gauges from this daemon's queue, store and health."""
         self.instruments.queue_depth = queue.depth
         self.instruments.backup_ages = lambda: read_backup_ages(store_path, clock.now())
+        self.instruments.estate = _once_per_collection(lambda: read_estate(store_path), clock)
+        self.instruments.health = health
 
     def unwatch(self) -> None:
         self.instruments.queue_depth = None
         self.instruments.backup_ages = None
+        self.instruments.estate = None
+        self.instruments.health = None
+
+
+def _once_per_collection(
+    read: Callable[[], EstateReading], clock: Clock, *, within: float = 1.0
+) -> Callable[[], EstateReading]:
+    """One store read serves the several gauges a single scrape collects."""
+    cached: list[tuple[float, EstateReading]] = []
+
+    def reading() -> EstateReading:
+        now = clock.monotonic()
+        if not cached or now - cached[0][0] > within:
+            cached[:] = [(now, read())]
+        return cached[0][1]
+
+    return reading

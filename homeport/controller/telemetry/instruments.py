@@ -3,16 +3,28 @@
 Fed by ``hooks.Telemetry`` (from the engine, the controller context and the StandbyPair
 probe loop); the two observable gauges read their sources when a reader collects (the
 Prometheus scrape thread or a periodic exporter's thread), so their sources must be safe
-to read from any thread: the queue's ``depth()`` and a read-only store connection.
+to read from any thread: the queue's ``depth()``, the daemon's ``DaemonHealth`` (plain
+attributes) and read-only store connections.
+
+The gauges to alert on (docs/alerts.yaml): ``homeport.objects`` (by kind and state: is
+everything Ready), ``homeport.leader`` (is a daemon leading), ``homeport.sync.age``
+(is the source still read), ``homeport.pair.replication.lag`` and ``homeport.backup.age``;
+``homeport.revision.info`` names the adopted revision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from homeport.controller.telemetry.readings import BackupAge, PhaseDuration
+from homeport.controller.telemetry.readings import BackupAge, EstateReading, PhaseDuration
+
+if TYPE_CHECKING:
+    from homeport.controller.liveness import DaemonHealth
+
+Callback = Callable[[CallbackOptions], Iterable[Observation]]
 
 # Attribute keys shared with the spans where they mean the same thing.
 KIND = "homeport.kind"
@@ -24,6 +36,9 @@ PHASE = "homeport.phase"
 ROLE = "homeport.role"
 VM = "homeport.vm"
 POLICY = "homeport.policy"
+STATE = "homeport.state"
+PLANE = "homeport.plane"
+REVISION = "homeport.revision"
 ERROR_TYPE = "error.type"
 
 # The SDK's default buckets (0, 5, 10, ... 10000) suit milliseconds; these are seconds.
@@ -43,6 +58,8 @@ class Instruments:
     def __init__(self, meter: Meter) -> None:
         self.queue_depth: Callable[[], int] | None = None
         self.backup_ages: Callable[[], Sequence[BackupAge]] | None = None
+        self.estate: Callable[[], EstateReading] | None = None
+        self.health: DaemonHealth | None = None
         self.reconcile_duration = meter.create_histogram(
             "homeport.reconcile.duration",
             unit="s",
@@ -76,18 +93,26 @@ class Instruments:
             description="Health probe latency of StandbyPair members, by pair and role.",
             explicit_bucket_boundaries_advisory=PROBE_BUCKETS,
         )
-        meter.create_observable_gauge(
-            "homeport.queue.depth",
-            callbacks=[self._observe_queue],
-            unit="{key}",
-            description="Objects waiting in the work queue (ready or delayed).",
-        )
-        meter.create_observable_gauge(
-            "homeport.backup.age",
-            callbacks=[self._observe_backups],
-            unit="s",
-            description="Age of each VM's newest backup, per BackupPolicy.",
-        )
+        gauges: tuple[tuple[str, Callback, str, str], ...] = (
+            ("homeport.queue.depth", self._observe_queue, "{key}",
+             "Objects waiting in the work queue (ready or delayed)."),
+            ("homeport.backup.age", self._observe_backups, "s",
+             "Age of each VM's newest backup, per BackupPolicy."),
+            ("homeport.objects", self._observe_objects, "{object}",
+             "Objects by kind and state (Ready, Progressing, Stalled, Suspended...)."),
+            ("homeport.leader", self._observe_leader, "{leader}",
+             "1 while this daemon (homeport.plane) leads and may act, else 0."),
+            ("homeport.revision.info", self._observe_revision, "{revision}",
+             "1, labelled with the adopted revision's sha."),
+            ("homeport.sync.age", self._observe_sync, "s",
+             "Seconds since this daemon last read its source successfully."),
+            ("homeport.pair.replication.lag", self._observe_lags, "s",
+             "Replication lag of each StandbyPair's standby (its data-loss window)."),
+        )  # fmt: skip
+        for name, callback, unit, description in gauges:
+            meter.create_observable_gauge(
+                name, callbacks=[callback], unit=unit, description=description
+            )
 
     # -- recording ----------------------------------------------------------------------
     def reconciled(self, kind: str, result: str, seconds: float) -> None:
@@ -126,3 +151,33 @@ class Instruments:
         return [
             Observation(age.seconds, {VM: age.vm, POLICY: age.policy}) for age in self.backup_ages()
         ]
+
+    def _observe_objects(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.estate is None:
+            return []
+        return [
+            Observation(n, {KIND: kind, STATE: state})
+            for (kind, state), n in sorted(self.estate().objects.items())
+        ]
+
+    def _observe_leader(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.health is None:
+            return []
+        leadership = self.health.leadership
+        return [Observation(1 if leadership.is_leader() else 0, {PLANE: leadership.holder})]
+
+    def _observe_revision(self, options: CallbackOptions) -> Iterable[Observation]:
+        sha = self.estate().revision if self.estate is not None else None
+        return [] if sha is None else [Observation(1, {REVISION: sha})]
+
+    def _observe_sync(self, options: CallbackOptions) -> Iterable[Observation]:
+        # Only the leader reads the source: a former leader's age would only grow.
+        if self.health is None or not self.health.leadership.is_leader():
+            return []
+        since = self.health.seconds_since_sync()
+        return [] if since is None else [Observation(since)]
+
+    def _observe_lags(self, options: CallbackOptions) -> Iterable[Observation]:
+        if self.estate is None:
+            return []
+        return [Observation(lag, {PAIR: pair}) for pair, lag in sorted(self.estate().lags.items())]

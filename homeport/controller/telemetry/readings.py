@@ -1,19 +1,23 @@
 """Figures the instruments derive from what other parts record: the phase durations of a
 failover's timeline (written by the StandbyPair reconciler through
-``ObjectContext.record_failover``) and each VM's backup age (from the ``vms`` details a
-BackupPolicy publishes in its status). Pure, apart from ``read_backup_ages``.
+``ObjectContext.record_failover``), each VM's backup age (from the ``vms`` details a
+BackupPolicy publishes in its status) and the estate's alertable state (objects by kind and
+state, the adopted revision, each pair's replication lag). Pure, apart from the ``read_*``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from homeport.controller.revisions import ADOPTED
 from homeport.controller.store import Store
+from homeport.controller.views.objects import state_of
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,40 @@ def read_backup_ages(store_path: Path, now: datetime) -> list[BackupAge]:
     finally:
         store.close()
     return backup_ages(policies, now)
+
+
+@dataclass(frozen=True)
+class EstateReading:
+    """What the alertable gauges report, read from the store at once."""
+
+    objects: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(kind, state) → how many objects (state as ``homeport status`` words it)."""
+    revision: str | None = None
+    """The adopted revision's sha."""
+    lags: Mapping[str, float] = field(default_factory=dict)
+    """StandbyPair → replication lag in seconds (pairs that report one)."""
+
+
+def read_estate(store_path: Path) -> EstateReading:
+    """``EstateReading`` from a read-only connection of its own (any thread may call it)."""
+    if not store_path.exists():
+        return EstateReading()
+    store = Store.open(store_path, readonly=True)
+    try:
+        objects = store.objects.all()
+        adopted = store.source_state.get(ADOPTED) or {}
+    finally:
+        store.close()
+    lags = {
+        o.name: float(o.status.details["lagSeconds"])
+        for o in objects
+        if o.kind == "StandbyPair" and isinstance(o.status.details.get("lagSeconds"), int | float)
+    }
+    return EstateReading(
+        objects=dict(Counter((o.kind, state_of(o)) for o in objects)),
+        revision=adopted.get("sha"),
+        lags=lags,
+    )
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -49,7 +49,9 @@ def freshness(
     if vm.unreachable:
         return Freshness(allowed, None, None, vm.unreachable)
     if newest is not None:
-        age = now - datetime.fromtimestamp(newest.ctime, now.tzinfo)
+        # A node's clock a little ahead of ours (or a backup finishing this very second)
+        # would give a negative age: an archive is never younger than zero.
+        age = max(now - datetime.fromtimestamp(newest.ctime, now.tzinfo), timedelta(0))
         return Freshness(allowed, age, age > allowed)
     since = memory.get("coveredSince", {}).get(vm.name)
     if since is None:

@@ -3,12 +3,15 @@ guests a failed vzdump run failed for, and the long-name job id."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from homeport.kinds import VM, BackupPolicy
 from homeport.reconcilers.backuppolicy import job_spec
+from homeport.reconcilers.backuppolicy.assess import freshness
 from homeport.reconcilers.backuppolicy.failures import vmids_failed
 from homeport.reconcilers.backuppolicy.job import desired_fields, job_id, observed_fields
+from homeport.reconcilers.backuppolicy.observed import Archive, SelectedVM
 from homeport.reconcilers.backuppolicy.selection import selects
 
 
@@ -81,3 +84,13 @@ def test_long_policy_names_get_a_job_id_within_pve_limits() -> None:
     assert job_id("daily") == "homeport-daily"
     long = job_id("a" * 63)
     assert len(long) == 50 and long.startswith("homeport-aaa") and long != job_id("a" * 62)
+
+
+def test_an_archive_stamped_after_now_is_zero_old_never_negative() -> None:
+    # A node's clock a few seconds ahead of the control plane's: `newest -0.2h old` was printed.
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    ahead = Archive("local:backup/vzdump-qemu-1000.vma.zst", int(now.timestamp()) + 720, 1, "pve1")
+    fresh = freshness(SelectedVM("web", archives=(ahead,)), timedelta(hours=26), {}, now)
+    assert fresh.age == timedelta(0)
+    assert fresh.stale is False
+    assert fresh.describe("web") == "web: newest backup 0.0h old"

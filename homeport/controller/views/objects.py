@@ -1,4 +1,4 @@
-"""Turning store records into rows and documents for the read-side commands."""
+"""Turning store records into rows and documents for the read side (the CLI and the page)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ def summary_of(obj: StoredObject) -> str:
             else ""
         )
     if obj.kind == "StandbyPair":
+        if not d.get("primary"):
+            return ""  # not armed yet: no "None serves"
         lag = d.get("lagSeconds")
         return f"{d.get('primary')} serves, epoch {d.get('epoch')}" + (
             f", lag {lag}s" if lag is not None else ""
