@@ -67,6 +67,7 @@ from homeport.reconcilers.standbypair.plan import (
     plan_pair,
 )
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
+from homeport.reconcilers.standbypair.stopfailure import stop_failure
 from homeport.reconcilers.standbypair.storagerepl import (
     CreateStorageJob,
     RemoveStorageJob,
@@ -305,7 +306,8 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
                 cluster = await px.cluster_status()
             if cluster is not None and cluster.quorate and action.node not in cluster.online_nodes:
                 return f"node {action.node} is down according to the quorate cluster; VM {action.vmid} cannot run"
-            return self._quarantine(action, memory, ctx, f"node {action.node} unreachable ({exc})")
+            why = stop_failure(action.node, action.vmid, exc, FENCE_TIMEOUT)
+            return self._quarantine(action, memory, ctx, why)
 
     def _quarantine(
         self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext, why: str
