@@ -76,6 +76,8 @@ class ProbeView:
     failed_since: str | None = None
     detected_at: str | None = None
     last_error: str | None = None
+    window_misses: int = 0
+    """Misses among the last ``probe.window`` probes (``probewindow.py``)."""
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,11 @@ def _details(desired: StandbyPair, seen: PairObserved, now: datetime) -> dict[st
 
 
 def _crossed(desired: StandbyPair, probe: ProbeView) -> bool:
-    return probe.healthy is False and probe.failures >= desired.spec.probe.failure_threshold
+    """Down: K consecutive misses, or K misses among the last N probes (a flapping App)."""
+    threshold = desired.spec.probe.failure_threshold
+    return (probe.healthy is False and probe.failures >= threshold) or (
+        probe.window_misses >= threshold
+    )
 
 
 def _planned_outage(seen: PairObserved, probe: ProbeView) -> bool:
