@@ -185,7 +185,9 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
         if handled is not None:
             return Plan(actions=tuple(handled), details=details)
     stale = seen.standby
-    quarantined = memory.quarantine is not None and memory.quarantine.get("app") == stale.app
+    quarantine = memory.quarantine or {}
+    # Stopped once, on its return: the App reconciler then redeploys it as the standby.
+    quarantined = quarantine.get("app") == stale.app and not quarantine.get("stopped_at")
     if (
         quarantined
         and seen.standby_probe.healthy
