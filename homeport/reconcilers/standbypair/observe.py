@@ -15,6 +15,7 @@ from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
 from homeport.reconcilers.standbypair.memory import IN_FLIGHT, PairMemory
 from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
@@ -64,14 +65,22 @@ def member(
     )
 
 
-def routes_of(pair: str, ctx: ReconcileContext) -> tuple[PairRoute, ...]:
+def routes_of(
+    pair: str, ctx: ReconcileContext, timeouts: MemberTimeouts | None = None
+) -> tuple[PairRoute, ...]:
     routes = []
     for resource, _ in ctx.objects("ProxyRoute"):
         assert isinstance(resource, ProxyRoute)
         if resource.spec.standby_pair == pair:
             spec = resource.spec
             routes.append(
-                PairRoute(resource.name, spec.host, spec.path_prefix, spec.upstream_health_check)
+                PairRoute(
+                    resource.name,
+                    spec.host,
+                    spec.path_prefix,
+                    spec.upstream_health_check,
+                    timeouts,
+                )
             )
     return tuple(sorted(routes, key=lambda r: r.name))
 
@@ -98,7 +107,7 @@ async def observe_pair(
         standby=member(memory.standby, ctx, nodes_online),
         primary_probe=probes.get(memory.primary, ProbeView()),
         standby_probe=probes.get(memory.standby, ProbeView()),
-        routes=routes_of(desired.name, ctx),
+        routes=routes_of(desired.name, ctx, MemberTimeouts.of(desired.spec.probe)),
         request=request or None,
         ssh_port=ssh_port,
         power_held=held(power, "StandbyPair", desired.name),

@@ -18,6 +18,7 @@ from homeport.clients.caddy_config import upstream as dial
 from homeport.kinds import StandbyPair
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
+from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -86,6 +87,8 @@ class PairRoute:
     host: str
     path_prefix: str | None = None
     health_check: bool = True
+    timeouts: MemberTimeouts | None = None
+    """Derived from the pair's probe (``pairroutes.py``), as the ProxyRoute writes them."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def serving_route(route: PairRoute, member: Member, epoch: int) -> dict[str, Any
             if route.health_check and member.health.type == "http"
             else None,
             epoch=epoch,
+            **(route.timeouts.route_fields() if route.timeouts else {}),
         )
     )
 
