@@ -27,6 +27,7 @@ from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
 from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
 from homeport.reconcilers.vm.plan import VMObserved
+from homeport.reconcilers.vm.running import running_tasks
 
 RESOURCES = "proxmox.resources"
 DEVICES = "tailscale.devices"
@@ -208,6 +209,7 @@ async def observe_vm(
         node=found.node,
         status=found.status,
         lock=config.lock or found.lock,
+        running_tasks=await running_tasks(ctx, found.vmid),
         ha_managed=bool(found.hastate),
         protected=config.flag("protection"),
         config=normalise_observed(config.values, config.sshkeys),
