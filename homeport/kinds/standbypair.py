@@ -108,6 +108,10 @@ class FailoverPolicy(KindModel):
     """`automatic`: fence and promote on failure; `manual`: only report and wait for the CLI."""
     max_per_hour: PositiveInt = 3
     """Failover budget: more automatic failovers than this in an hour stall the pair (anti-flap)."""
+    reset_standby_after_seconds: PositiveFloat | None = 120.0
+    """A standby whose VM Proxmox reports running but whose guest does not answer (hung),
+    failing every probe for this long, is stopped hard through Proxmox and started again
+    (homeport owns it); at most once per this period. Unset: never, an operator resets it."""
 
 
 class FailbackPolicy(KindModel):

@@ -46,6 +46,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
+from homeport.reconcilers.standbypair.hungstandby import ResetStandby
 from homeport.reconcilers.standbypair.memory import (
     FENCING,
     HEALTHY,
@@ -153,6 +154,8 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
             self._step(memory, ctx, "Rerouted", action.describe())
         elif isinstance(action, FinishFailover):
             self._finish(action, memory, ctx)
+        elif isinstance(action, ResetStandby):
+            await self._reset_standby(action, memory, ctx)
         elif isinstance(action, StopStaleApp):
             await self._stop_stale(action, memory, ctx)
         elif isinstance(action, SetUpReplication):
@@ -312,6 +315,19 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
                 )
             why = stop_failure(action.node, action.vmid, exc, FENCE_TIMEOUT)
             return self._quarantine(action, memory, ctx, why)
+
+    async def _reset_standby(
+        self, action: ResetStandby, memory: PairMemory, ctx: ReconcileContext
+    ) -> None:
+        """Stop the hung standby's VM; its VM reconciler starts it again (a reset)."""
+        px: ProxmoxClient = ctx.client("proxmox")
+        task = await px.stop_vm(action.node, action.vmid, timeout=5)
+        if task is not None:
+            await px.tasks.wait(task, timeout=FENCE_TIMEOUT)
+        memory.standby_reset_at = ctx.now().isoformat()
+        ctx.remember(memory.dump())
+        ctx.event("StandbyReset", action.describe(), warning=True)
+        ctx.wake("VM", action.vm)
 
     async def _stop_stale(
         self, action: StopStaleApp, memory: PairMemory, ctx: ReconcileContext

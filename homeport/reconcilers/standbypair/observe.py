@@ -62,6 +62,9 @@ def member(
         app_ready=ctx.is_ready("App", app_name),
         app_epoch=int(epoch) if epoch is not None else None,
         maintenance=isinstance(machine, Machine) and machine.spec.maintenance,
+        vm_unresponsive=vm_details.get("status") == "running"
+        and not ctx.is_ready("VM", app.spec.vm),
+        vm=app.spec.vm,
     )
 
 

@@ -35,6 +35,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
+from homeport.reconcilers.standbypair.hungstandby import reset_hung_standby
 from homeport.reconcilers.standbypair.memory import (
     DEGRADED,
     FENCING,
@@ -64,6 +65,9 @@ class Member:
     app_ready: bool = False
     app_epoch: int | None = None
     maintenance: bool = False
+    vm_unresponsive: bool = False
+    """Proxmox says its VM runs, but the guest does not answer (the VM is not Ready)."""
+    vm: str = ""
     health: HealthCheck = field(default_factory=HealthCheck)
     """The App's declared health check (type, path, expected status, startup grace)."""
 
@@ -302,6 +306,9 @@ def _healthy(
         and seen.standby.host
     ):
         return Plan(actions=(_setup_replication(seen),), details=details)
+    reset = reset_hung_standby(desired, seen, now)
+    if reset is not None:
+        return Plan(actions=(reset,), details=details)
     conditions = []
     lag = lag_seconds(memory, now)
     if spec.replication.method == "rsync" and (
