@@ -12,7 +12,7 @@ from homeport.clients.proxmox import ProxmoxClient
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
 from tests.harness import EstateHarness, until
-from tests.reconcilers.vm.test_migrate_estate import ESTATE
+from tests.reconcilers.vm.test_migrate_estate import mover_estate
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +35,8 @@ def _ready_message(h: EstateHarness) -> str:
 
 
 async def test_a_vm_is_not_ready_while_its_start_task_runs(tmp_path: Path) -> None:
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    (folder / "estate.yaml").write_text(ESTATE.replace("MACHINE", "m1"))
-    async with EstateHarness.running(tmp_path, manifests=folder) as h:
-        await h.converged(timeout=60)
-        vm = h.object("VM", "mover")
-        assert vm is not None
-        vmid, node = int(vm.status.details["vmid"]), str(vm.status.details["node"])
+    async with mover_estate(tmp_path) as (h, vmid):
+        node = "pve1"
         await h.stop_daemon()
         # What a daemon killed mid-action leaves behind: its start task still running
         # (held by the simulator), the VM stopped meanwhile, no config lock.
