@@ -50,7 +50,11 @@ def reset_hung_standby(
     """The reset, when the standby has hung for the grace period and was not reset within it."""
     grace = desired.spec.failover.reset_standby_after_seconds
     standby, probe, memory = seen.standby, seen.standby_probe, seen.memory
-    if grace is None or memory.phase != HEALTHY or probe.healthy is not False:
+    # Never before the pair is established: a first boot (cloud-init, the first deploy)
+    # may take longer than the grace period and must not be cut short.
+    if grace is None or memory.phase != HEALTHY or not memory.established:
+        return None
+    if probe.healthy is not False:
         return None
     if not (standby.vm_unresponsive and standby.vmid and standby.node and standby.node_online):
         return None
