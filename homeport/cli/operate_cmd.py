@@ -48,11 +48,29 @@ def _poke(settings: Settings, kind: str, name: str) -> str:
     return "" if woke else " (the daemon is not running: it acts on it when it starts)"
 
 
+def newest_failover(records: list[dict[str, Any]]) -> int | None:
+    """The identity (row id) of the newest failover record, None when there is none."""
+    return int(records[-1]["id"]) if records else None
+
+
+def wait_verdict(before: int | None, records: list[dict[str, Any]], *, pending: bool) -> str | None:
+    """``done`` once a failover record newer than ``before`` completed; ``dropped`` when the
+    request is gone and no new record was written; None: keep waiting. Records are compared
+    by identity: a count is capped by the store's listing limit."""
+    newest = records[-1] if records else None
+    new = newest is not None and newest["id"] != before
+    if new and newest is not None and newest["outcome"] == "completed":
+        return "done"
+    if not pending and not new:
+        return "dropped"
+    return None
+
+
 def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: float) -> None:
     store = _store(settings)
     try:
         _pair_or_exit(store, name)
-        before = store.failovers.for_pair(name)
+        before = newest_failover(store.failovers.for_pair(name, limit=1))
         request["at"] = datetime.now(UTC).isoformat()
         with operator_writes(store, settings):
             store.memory.set("StandbyPair.request", name, request, now=request["at"])
@@ -71,18 +89,19 @@ def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: 
         time.sleep(0.2)
         store = Store.open(settings.store.path, readonly=True)
         try:
-            records = store.failovers.for_pair(name)
+            records = store.failovers.for_pair(name, limit=1)
             pending = store.memory.get("StandbyPair.request", name)
         finally:
             store.close()
-        if len(records) > len(before) and records[-1]["outcome"] == "completed":
+        verdict = wait_verdict(before, records, pending=bool(pending))
+        if verdict == "done":
             record = records[-1]
             out.print(
                 f"done: {record['from_app']} → {record['to_app']} (epoch {record['epoch']})",
                 markup=False,
             )
             return
-        if not pending and len(records) == len(before):
+        if verdict == "dropped":
             out.print(
                 "the daemon dropped the request; see `homeport describe standbypair "
                 f"{name}` and `homeport events`",

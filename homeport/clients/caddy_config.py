@@ -61,6 +61,11 @@ class RouteSpec:
     """How long a failed upstream counts as down (passive health check)."""
     epoch: int | None = None
     """StandbyPair fencing epoch, sent upstream as ``X-Homeport-Epoch``."""
+    dial_timeout: float | None = None
+    """Seconds to connect to an upstream (Caddy's default: 3 s)."""
+    response_header_timeout: float | None = None
+    """Seconds an upstream has to send its response headers; then Caddy answers 504 and
+    drops the upstream connection (default: none, a hung upstream holds the request)."""
 
 
 def reverse_proxy_route(spec: RouteSpec) -> Json:
@@ -81,9 +86,26 @@ def reverse_proxy_route(spec: RouteSpec) -> Json:
         },
         "health_checks": _health_checks(spec),
     }
+    transport = _transport(spec)
+    if transport:
+        handler["transport"] = transport
     if spec.epoch is not None:
         handler["headers"] = {"request": {"set": {EPOCH_HEADER: [str(spec.epoch)]}}}
     return {"@id": route_id(spec.name), "match": [match], "handle": [handler], "terminal": True}
+
+
+def duration(seconds: float) -> str:
+    """A Caddy duration string with millisecond precision (``"3500ms"``)."""
+    return f"{round(seconds * 1000)}ms"
+
+
+def _transport(spec: RouteSpec) -> Json:
+    transport: Json = {}
+    if spec.dial_timeout is not None:
+        transport["dial_timeout"] = duration(spec.dial_timeout)
+    if spec.response_header_timeout is not None:
+        transport["response_header_timeout"] = duration(spec.response_header_timeout)
+    return {"protocol": "http", **transport} if transport else {}
 
 
 def _health_checks(spec: RouteSpec) -> Json:

@@ -10,7 +10,9 @@ that is retried for ``no_such_task_grace`` seconds. Failures carry the log's las
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from homeport.clients.errors import NotFound, TaskFailed, TaskTimeout
 from homeport.clients.proxmox_models import TaskRef, TaskResult, TaskStatus
@@ -21,6 +23,27 @@ ProgressCallback = Callable[[TaskStatus], None]
 """Called with every status polled while waiting (for logs, events, progress bars)."""
 
 LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class ActiveTask:
+    """A task still running somewhere in the cluster (``GET /cluster/tasks``)."""
+
+    upid: str
+    node: str
+    type: str
+    """PVE's worker type: ``qmigrate``, ``qmclone``, ``qmstart``, ``vzdump``, ..."""
+    id: str
+    """The object it works on (a vmid for guest tasks), as PVE writes it."""
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> ActiveTask:
+        return cls(
+            upid=str(data.get("upid", "")),
+            node=str(data.get("node", "")),
+            type=str(data.get("type", "")),
+            id=str(data.get("id", "")),
+        )
 
 
 class ProxmoxTasks:
@@ -36,6 +59,16 @@ class ProxmoxTasks:
             "tasks.status", ("nodes", node, "tasks", upid, "status"), node=node
         )
         return TaskStatus.parse(expect_dict(data, "tasks.status"))
+
+    async def active(self) -> list[ActiveTask]:
+        """The tasks running anywhere in the cluster: ``/cluster/tasks`` lists recent ones,
+        and only a finished task has an ``endtime``."""
+        data = await self._transport.read("tasks.cluster", ("cluster", "tasks"))
+        return [
+            ActiveTask.parse(item)
+            for item in expect_list(data, "tasks.cluster")
+            if isinstance(item, Mapping) and not item.get("endtime")
+        ]
 
     async def log(self, node: str, upid: str, *, start: int = 0, limit: int = 1000) -> list[str]:
         data = await self._transport.read(

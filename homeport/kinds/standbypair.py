@@ -32,13 +32,30 @@ class Probe(KindModel):
     timeout_seconds: PositiveFloat = 1.0
     """Timeout of one probe; a slow answer is a miss."""
     failure_threshold: PositiveInt = 3
-    """Consecutive misses that start a failover."""
+    """Misses among the last `window` probes that start a failover (K of HAProxy's "K out
+    of N"); with `window` unset, that many consecutive misses."""
+    window: PositiveInt | None = None
+    """How many of the latest probes are judged together (N). A primary that fails
+    `failureThreshold` of them is down even if it answered in between, so one that flaps
+    is failed over (the failover budget still stops ping-pong). Unset: `failureThreshold`
+    (only consecutive misses count)."""
 
     @model_validator(mode="after")
     def _timeout(self) -> Probe:
         if self.timeout_seconds > self.interval_seconds:
             raise ValueError("probe timeoutSeconds must not exceed intervalSeconds")
+        if self.window is not None and self.failure_threshold > self.window:
+            raise ValueError(
+                f"probe failureThreshold ({self.failure_threshold}) must not exceed window "
+                f"({self.window}): it counts misses among the last `window` probes; "
+                "raise window or lower failureThreshold"
+            )
         return self
+
+    @property
+    def window_size(self) -> int:
+        """N: the number of latest probes judged together."""
+        return self.window or self.failure_threshold
 
 
 class StorageReplication(KindModel):
@@ -85,6 +102,10 @@ class FailoverPolicy(KindModel):
     """`automatic`: fence and promote on failure; `manual`: only report and wait for the CLI."""
     max_per_hour: PositiveInt = 3
     """Failover budget: more automatic failovers than this in an hour stall the pair (anti-flap)."""
+    reset_standby_after_seconds: PositiveFloat | None = 120.0
+    """A standby whose VM Proxmox reports running but whose guest does not answer (hung),
+    failing every probe for this long, is stopped hard through Proxmox and started again
+    (homeport owns it); at most once per this period. Unset: never, an operator resets it."""
 
 
 class FailbackPolicy(KindModel):

@@ -21,6 +21,7 @@ from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.quarantine import awaiting_stop
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 UNIT_PROPERTIES = ("ActiveState", "SubState", "UnitFileState", "LoadState", "NRestarts")
@@ -125,7 +126,7 @@ async def observe_app(
         ) from None
     if desired is not None and seen.active_state == "active":
         seen = await _health(seen, desired, ctx)
-    return seen
+    return replace(seen, quarantined_by=awaiting_stop(name, ctx))
 
 
 async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) -> AppObserved:

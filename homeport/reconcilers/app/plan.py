@@ -59,6 +59,8 @@ class AppObserved:
     peer_release: str | None = None
     """The release the peer runs healthily (its status), for the canary rule."""
     peer_failed: tuple[str, ...] = ()
+    quarantined_by: str | None = None
+    """The StandbyPair that holds this App (a returned old primary) until it stopped it."""
     active_state: str = "absent"
     enabled: bool = False
     healthy: bool | None = None
@@ -83,6 +85,14 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
         return Plan(
             waiting=f"cannot resolve {desired.spec.source.ref} in {desired.spec.source.repo}: {seen.resolve_error}",
             requeue_after=30,
+        )
+    if seen.quarantined_by and seen.active_state == "active" and seen.healthy:
+        # It serves as the old primary: the pair stops it first, once; then it is redeployed
+        # as the standby. Restarting it here would fight that stop (and serve meanwhile).
+        return Plan(
+            waiting=f"StandbyPair {seen.quarantined_by} stops this returned old primary first",
+            state_reason="Quarantined",
+            requeue_after=HEALTH_POLL,
         )
     failed: list[str] = list(seen.previous.get("failedReleases", []))
     target = seen.release

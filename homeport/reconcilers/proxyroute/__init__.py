@@ -18,6 +18,7 @@ from homeport.clients.caddy_config import upstream as upstream_address
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.pairroutes import MemberTimeouts
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Upstream:
     health_path: str | None
     epoch: int | None
     app: str
+    timeouts: MemberTimeouts | None = None
+    """A pair member's timeouts (``pairroutes.py``); None for a plain App."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ def route_for(desired: ProxyRoute, upstream: Upstream) -> dict[str, Any]:
             path_prefix=desired.spec.path_prefix,
             health_uri=upstream.health_path if desired.spec.upstream_health_check else None,
             epoch=upstream.epoch,
+            **(upstream.timeouts.route_fields() if upstream.timeouts else {}),
         )
     )
 
@@ -102,6 +106,7 @@ def plan_route(desired: ProxyRoute | None, seen: RouteObserved, *, now: datetime
 
 def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | None, str | None]:
     epoch = None
+    timeouts = None
     app_name = desired.spec.app
     if desired.spec.standby_pair is not None:
         pair = ctx.desired("StandbyPair", desired.spec.standby_pair)
@@ -116,6 +121,7 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
             )
         app_name = memory.get("primary") or pair.spec.primary
         epoch = memory.get("epoch", 1)
+        timeouts = MemberTimeouts.of(pair.spec.probe)
     app = ctx.desired("App", str(app_name))
     details = ctx.status_details("App", str(app_name))
     address = details.get("address")
@@ -123,7 +129,12 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
         return None, f"address of App {app_name} unknown"
     health = app.spec.health_check.path if app.spec.health_check.type == "http" else None
     return Upstream(
-        str(address), app.spec.port, health, int(epoch) if epoch is not None else None, app.name
+        str(address),
+        app.spec.port,
+        health,
+        int(epoch) if epoch is not None else None,
+        app.name,
+        timeouts,
     ), None
 
 

@@ -46,6 +46,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
+from homeport.reconcilers.standbypair.hungstandby import ResetStandby
 from homeport.reconcilers.standbypair.memory import (
     FENCING,
     HEALTHY,
@@ -67,6 +68,7 @@ from homeport.reconcilers.standbypair.plan import (
     plan_pair,
 )
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
+from homeport.reconcilers.standbypair.stopfailure import stop_failure
 from homeport.reconcilers.standbypair.storagerepl import (
     CreateStorageJob,
     RemoveStorageJob,
@@ -152,10 +154,10 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
             self._step(memory, ctx, "Rerouted", action.describe())
         elif isinstance(action, FinishFailover):
             self._finish(action, memory, ctx)
+        elif isinstance(action, ResetStandby):
+            await self._reset_standby(action, memory, ctx)
         elif isinstance(action, StopStaleApp):
-            systemd: Systemd = ctx.client("systemd")
-            await systemd.stop(action.host, action.unit)
-            ctx.event("Quarantine", action.describe(), warning=True)
+            await self._stop_stale(action, memory, ctx)
         elif isinstance(action, SetUpReplication):
             await self._replication_keys(action, ctx)
             memory = load_memory(pair, ctx)
@@ -304,8 +306,39 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
             with contextlib.suppress(ProxmoxError, ClientError):
                 cluster = await px.cluster_status()
             if cluster is not None and cluster.quorate and action.node not in cluster.online_nodes:
-                return f"node {action.node} is down according to the quorate cluster; VM {action.vmid} cannot run"
-            return self._quarantine(action, memory, ctx, f"node {action.node} unreachable ({exc})")
+                # Fenced for the quorate cluster, but a partitioned node's VM may still run:
+                # quarantined too, so on its return it is stopped before anything else.
+                why = f"node {action.node} is down according to the quorate cluster"
+                self._quarantine(action, memory, ctx, why)
+                return (
+                    f"{why}; VM {action.vmid} counts as fenced and is stopped first if it returns"
+                )
+            why = stop_failure(action.node, action.vmid, exc, FENCE_TIMEOUT)
+            return self._quarantine(action, memory, ctx, why)
+
+    async def _reset_standby(
+        self, action: ResetStandby, memory: PairMemory, ctx: ReconcileContext
+    ) -> None:
+        """Stop the hung standby's VM; its VM reconciler starts it again (a reset)."""
+        px: ProxmoxClient = ctx.client("proxmox")
+        task = await px.stop_vm(action.node, action.vmid, timeout=5)
+        if task is not None:
+            await px.tasks.wait(task, timeout=FENCE_TIMEOUT)
+        memory.standby_reset_at = ctx.now().isoformat()
+        ctx.remember(memory.dump())
+        ctx.event("StandbyReset", action.describe(), warning=True)
+        ctx.wake("VM", action.vm)
+
+    async def _stop_stale(
+        self, action: StopStaleApp, memory: PairMemory, ctx: ReconcileContext
+    ) -> None:
+        """Stop the returned old primary once (the engine's event for the action says so;
+        the Warning was given when it was quarantined); its App then redeploys it."""
+        systemd: Systemd = ctx.client("systemd")
+        await systemd.stop(action.host, action.unit)
+        memory.quarantine = {**(memory.quarantine or {}), "stopped_at": ctx.now().isoformat()}
+        ctx.remember(memory.dump())
+        ctx.wake("App", action.app)
 
     def _quarantine(
         self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext, why: str

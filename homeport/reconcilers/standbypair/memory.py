@@ -35,6 +35,8 @@ class PairMemory:
     """The (primary, standby) Apps whose VMs hold the replication key."""
     established: bool = False
     """Both members were healthy (and synced) once; before that nothing fails over."""
+    standby_reset_at: str | None = None
+    """When homeport last reset a hung standby's VM (``hungstandby.py``)."""
 
     @classmethod
     def load(cls, data: dict[str, Any], *, primary: str, standby: str) -> PairMemory:

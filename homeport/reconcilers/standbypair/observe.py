@@ -15,6 +15,7 @@ from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
 from homeport.reconcilers.standbypair.memory import IN_FLIGHT, PairMemory
 from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
@@ -61,6 +62,9 @@ def member(
         app_ready=ctx.is_ready("App", app_name),
         app_epoch=int(epoch) if epoch is not None else None,
         maintenance=isinstance(machine, Machine) and machine.spec.maintenance,
+        vm_unresponsive=vm_details.get("status") == "running"
+        and not ctx.is_ready("VM", app.spec.vm),
+        vm=app.spec.vm,
     )
 
 
@@ -72,14 +76,22 @@ def _observed_member(
     return found if nodes_online is not None else replace(found, node_online=None)
 
 
-def routes_of(pair: str, ctx: ReconcileContext) -> tuple[PairRoute, ...]:
+def routes_of(
+    pair: str, ctx: ReconcileContext, timeouts: MemberTimeouts | None = None
+) -> tuple[PairRoute, ...]:
     routes = []
     for resource, _ in ctx.objects("ProxyRoute"):
         assert isinstance(resource, ProxyRoute)
         if resource.spec.standby_pair == pair:
             spec = resource.spec
             routes.append(
-                PairRoute(resource.name, spec.host, spec.path_prefix, spec.upstream_health_check)
+                PairRoute(
+                    resource.name,
+                    spec.host,
+                    spec.path_prefix,
+                    spec.upstream_health_check,
+                    timeouts,
+                )
             )
     return tuple(sorted(routes, key=lambda r: r.name))
 
@@ -108,7 +120,7 @@ async def observe_pair(
         standby=_observed_member(memory.standby, ctx, nodes_online),
         primary_probe=probes.get(memory.primary, ProbeView()),
         standby_probe=probes.get(memory.standby, ProbeView()),
-        routes=routes_of(desired.name, ctx),
+        routes=routes_of(desired.name, ctx, MemberTimeouts.of(desired.spec.probe)),
         request=request or None,
         ssh_port=ssh_port,
         power_held=held(power, "StandbyPair", desired.name),

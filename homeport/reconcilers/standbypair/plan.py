@@ -18,6 +18,7 @@ from homeport.clients.caddy_config import upstream as dial
 from homeport.kinds import StandbyPair
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
+from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -34,6 +35,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
+from homeport.reconcilers.standbypair.hungstandby import reset_hung_standby
 from homeport.reconcilers.standbypair.memory import (
     DEGRADED,
     FENCING,
@@ -64,6 +66,9 @@ class Member:
     app_ready: bool = False
     app_epoch: int | None = None
     maintenance: bool = False
+    vm_unresponsive: bool = False
+    """Proxmox says its VM runs, but the guest does not answer (the VM is not Ready)."""
+    vm: str = ""
     health: HealthCheck = field(default_factory=HealthCheck)
     """The App's declared health check (type, path, expected status, startup grace)."""
 
@@ -77,6 +82,8 @@ class ProbeView:
     failed_since: str | None = None
     detected_at: str | None = None
     last_error: str | None = None
+    window_misses: int = 0
+    """Misses among the last ``probe.window`` probes (``probewindow.py``)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class PairRoute:
     host: str
     path_prefix: str | None = None
     health_check: bool = True
+    timeouts: MemberTimeouts | None = None
+    """Derived from the pair's probe (``pairroutes.py``), as the ProxyRoute writes them."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,7 @@ def serving_route(route: PairRoute, member: Member, epoch: int) -> dict[str, Any
             if route.health_check and member.health.type == "http"
             else None,
             epoch=epoch,
+            **(route.timeouts.route_fields() if route.timeouts else {}),
         )
     )
 
@@ -184,7 +194,9 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
         if handled is not None:
             return Plan(actions=tuple(handled), details=details)
     stale = seen.standby
-    quarantined = memory.quarantine is not None and memory.quarantine.get("app") == stale.app
+    quarantine = memory.quarantine or {}
+    # Stopped once, on its return: the App reconciler then redeploys it as the standby.
+    quarantined = quarantine.get("app") == stale.app and not quarantine.get("stopped_at")
     if (
         quarantined
         and seen.standby_probe.healthy
@@ -236,7 +248,11 @@ def _details(desired: StandbyPair, seen: PairObserved, now: datetime) -> dict[st
 
 
 def _crossed(desired: StandbyPair, probe: ProbeView) -> bool:
-    return probe.healthy is False and probe.failures >= desired.spec.probe.failure_threshold
+    """Down: K consecutive misses, or K misses among the last N probes (a flapping App)."""
+    threshold = desired.spec.probe.failure_threshold
+    return (probe.healthy is False and probe.failures >= threshold) or (
+        probe.window_misses >= threshold
+    )
 
 
 def _planned_outage(seen: PairObserved, probe: ProbeView) -> bool:
@@ -291,6 +307,9 @@ def _healthy(
         and seen.standby.host
     ):
         return Plan(actions=(_setup_replication(seen),), details=details)
+    reset = reset_hung_standby(desired, seen, now)
+    if reset is not None:
+        return Plan(actions=(reset,), details=details)
     conditions = []
     lag = lag_seconds(memory, now)
     if spec.replication.method == "rsync" and (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 
 from homeport.clients.errors import SSHError
@@ -23,35 +23,10 @@ from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
 from homeport.reconcilers.standbypair.memory import HEALTHY
 from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
+from homeport.reconcilers.standbypair.probewindow import ProbeTracker
 
 log = logging.getLogger(__name__)
 REPLICATION_TIMEOUT = 300.0
-
-
-@dataclass
-class ProbeTracker:
-    """Consecutive failures of one App's probe, and when they started."""
-
-    view: ProbeView = field(default_factory=ProbeView)
-
-    def record(self, ok: bool, error: str | None, at: datetime, threshold: int) -> bool:
-        """Record one probe; True when this failure crosses the threshold."""
-        if ok:
-            since = self.view.healthy_since if self.view.healthy else at.isoformat()
-            self.view = ProbeView(healthy=True, healthy_since=since)
-            return False
-        failures = self.view.failures + 1
-        since = self.view.failed_since or at.isoformat()
-        crossed = failures == threshold
-        detected = at.isoformat() if crossed else self.view.detected_at
-        self.view = ProbeView(
-            healthy=False,
-            failures=failures,
-            failed_since=since,
-            detected_at=detected,
-            last_error=error,
-        )
-        return crossed
 
 
 ROLES = ("primary", "standby")
@@ -150,7 +125,8 @@ class PairRuntime:
         for target, (ok, error) in zip(members, results, strict=True):
             tracker = self.trackers.setdefault(target.app, ProbeTracker())
             was_healthy = tracker.view.healthy
-            crossed = tracker.record(ok, error, now, pair.spec.probe.failure_threshold)
+            probe = pair.spec.probe
+            crossed = tracker.record(ok, error, now, probe.failure_threshold, probe.window)
             if crossed and target.app == memory.primary:
                 log.warning(
                     "StandbyPair %s: primary %s failed %d probes: %s",

@@ -37,6 +37,7 @@ from homeport.reconcilers.vm.removal import (
     Removal,
     final_backup_note,
 )
+from homeport.reconcilers.vm.running import running_tasks
 
 RESOURCES = "proxmox.resources"
 DEVICES = "tailscale.devices"
@@ -226,6 +227,7 @@ async def observe_vm(
         node=found.node,
         status=found.status,
         lock=config.lock or found.lock,
+        running_tasks=await running_tasks(ctx, found.vmid),
         ha_managed=bool(found.hastate),
         protected=config.flag("protection"),
         config=normalise_observed(config.values, config.sshkeys),

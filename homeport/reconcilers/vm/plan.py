@@ -58,6 +58,8 @@ class VMObserved:
     node: str | None = None
     status: str = "absent"  # running | stopped | unknown | absent
     lock: str | None = None
+    running_tasks: tuple[str, ...] = ()
+    """Types of the Proxmox tasks running on this VM that change it (``running.py``)."""
     ha_managed: bool = False
     protected: bool = False
     config: Mapping[str, str] = field(default_factory=dict)
@@ -96,6 +98,11 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
         return _create(desired, seen)
     if seen.lock:
         return Plan(waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT)
+    if seen.running_tasks:
+        tasks = ", ".join(seen.running_tasks)
+        return Plan(
+            waiting=f"VM {seen.vmid}: Proxmox task {tasks} still running", requeue_after=WAIT
+        )
     assert seen.node is not None
     changes = _changes(desired, seen)
     if changes:

@@ -14,8 +14,9 @@ from typing import Any, cast
 
 import pytest
 
-from homeport.kinds import ProxyRoute
+from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.proxyroute import (
     RouteObserved,
     UpsertRoute,
@@ -24,6 +25,7 @@ from homeport.reconcilers.proxyroute import (
     route_for,
     upstream_of,
 )
+from homeport.reconcilers.standbypair.plan import Member, PairRoute, serving_route
 from tests.reconcilers.fixtures import Case, ReadContext, check_plan, load_cases, resource
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -125,10 +127,12 @@ def test_a_pair_route_follows_the_pairs_memory_not_its_spec() -> None:
         ("App", "db-b"): {"address": "100.64.0.7"},
     }
     upstream, _ = upstream_of(_route({"standbyPair": "db"}), _context({}, statuses))
-    assert upstream == Upstream("100.64.0.6", 5000, "/healthz", 1, "db-a")
+    # The pair's default probe (2 s x 3 + 1 s) bounds how long a member may take to answer.
+    timeouts = MemberTimeouts(dial=1.0, response_header=7.0, try_duration=1.0)
+    assert upstream == Upstream("100.64.0.6", 5000, "/healthz", 1, "db-a", timeouts)
     promoted = _context({"primary": "db-b", "epoch": 4, "phase": "Steady"}, statuses)
     upstream, _ = upstream_of(_route({"standbyPair": "db"}), promoted)
-    assert upstream == Upstream("100.64.0.7", 5000, None, 4, "db-b")
+    assert upstream == Upstream("100.64.0.7", 5000, None, 4, "db-b", timeouts)
 
 
 @pytest.mark.parametrize("phase", ["Fencing", "Promoting", "Rerouting"])
@@ -142,3 +146,27 @@ def test_a_pair_failing_over_owns_its_route(phase: str) -> None:
 def test_a_pair_missing_from_the_revision_is_waited_for() -> None:
     upstream, problem = upstream_of(_route({"standbyPair": "other"}), _context({}, {}))
     assert upstream is None and problem is not None and "not in the adopted revision" in problem
+
+
+def test_a_pair_route_is_written_alike_by_the_route_and_by_the_pair() -> None:
+    """The pair writes its routes while it fails over, the ProxyRoute keeps them: the same
+    JSON (timeouts included), or they would rewrite each other's route."""
+    ctx = _context({"primary": "db-a", "epoch": 3}, {("App", "db-a"): {"address": "100.64.0.6"}})
+    desired = _route({"standbyPair": "db"})
+    upstream, _ = upstream_of(desired, ctx)
+    assert upstream is not None
+    pair = ctx.desired("StandbyPair", "db")
+    assert isinstance(pair, StandbyPair)
+    app = ctx.desired("App", "db-a")
+    assert isinstance(app, App)
+    member = Member(app="db-a", host="100.64.0.6", port=5000, health=app.spec.health_check)
+    timeouts = MemberTimeouts.of(pair.spec.probe)
+    by_pair = serving_route(PairRoute("r", "x.example.com", timeouts=timeouts), member, 3)
+    assert route_for(desired, upstream) == by_pair
+    handler = by_pair["handle"][0]
+    assert handler["transport"] == {
+        "protocol": "http",
+        "dial_timeout": "1000ms",
+        "response_header_timeout": "7000ms",
+    }
+    assert handler["load_balancing"]["try_duration"] == "1000ms"

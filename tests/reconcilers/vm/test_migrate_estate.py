@@ -3,6 +3,8 @@ simulator: PVE aborts a live migration of local disks unless it is allowed to co
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,9 @@ spec: {machine: MACHINE, disk: {sizeGiB: 8}}
 """
 
 
-async def test_a_running_vm_moves_to_its_new_machine(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def mover_estate(tmp_path: Path) -> AsyncIterator[tuple[EstateHarness, int]]:
+    """The estate converged, with VM ``mover`` running on pve1; yields it and its vmid."""
     folder = tmp_path / "manifests"
     folder.mkdir()
     (folder / "estate.yaml").write_text(ESTATE.replace("MACHINE", "m1"))
@@ -36,7 +40,11 @@ async def test_a_running_vm_moves_to_its_new_machine(tmp_path: Path) -> None:
         await h.converged(timeout=60)
         vm = h.object("VM", "mover")
         assert vm is not None and vm.status.details["node"] == "pve1"
-        vmid = vm.status.details["vmid"]
+        yield h, int(vm.status.details["vmid"])
+
+
+async def test_a_running_vm_moves_to_its_new_machine(tmp_path: Path) -> None:
+    async with mover_estate(tmp_path) as (h, vmid):
         h.push({"manifests/estate.yaml": ESTATE.replace("MACHINE", "m2")}, "move it")
 
         def moved() -> bool:

@@ -1,0 +1,26 @@
+"""Which App a StandbyPair holds in quarantine: an old primary that could not be stopped
+when the pair failed over (its node did not answer, refused the stop, or was only known
+down through a quorate cluster), so it may come back still believing it is the primary.
+
+Written by the StandbyPair reconciler (``memory.quarantine``: the App, and ``stopped_at``
+once its unit was stopped on return); read here by the App reconciler, which must not
+fight that stop: while the returned old primary still serves, the pair stops it first,
+once, and only then does the App reconciler redeploy it as the standby.
+"""
+
+from __future__ import annotations
+
+from homeport.kinds import StandbyPair
+from homeport.reconcilers.base import ReconcileContext
+
+
+def awaiting_stop(app_name: str, ctx: ReconcileContext) -> str | None:
+    """The pair that quarantines ``app_name`` and has not stopped it yet, if any."""
+    for resource, _ in ctx.objects("StandbyPair"):
+        assert isinstance(resource, StandbyPair)
+        if app_name not in (resource.spec.primary, resource.spec.standby):
+            continue
+        quarantine = ctx.recall("StandbyPair", resource.name).get("quarantine") or {}
+        if quarantine.get("app") == app_name and not quarantine.get("stopped_at"):
+            return resource.name
+    return None
