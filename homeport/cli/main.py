@@ -7,6 +7,7 @@ import sys
 import typer
 
 from homeport import __version__
+from homeport.cli.helpfmt import HelpGroup
 from homeport.cli.output import console
 from homeport.controller.config import ConfigError
 
@@ -15,6 +16,9 @@ app = typer.Typer(
     help="GitOps for Proxmox edge data centers: manifests in git, a daemon that converges them.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=HelpGroup,
+    # `-h` as well as `--help`, on every command (click passes it down to sub-contexts).
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 

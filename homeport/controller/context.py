@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -116,9 +116,20 @@ class ObjectContext:
     def taken(self, pool: str) -> set[int]:
         return self.base.store.allocations.taken(pool)
 
-    def allocate(self, pool: str, value: int) -> None:
-        self.base.store.allocations.allocate(
-            pool, *self.key, low=value, high=value, unavailable=(), now=self.now(), preferred=value
+    def allocate(
+        self, pool: str, value: int, *, high: int | None = None, unavailable: Iterable[int] = ()
+    ) -> int:
+        """Reserve ``value`` for this object; with ``high``, the first free one of
+        ``value..high`` (not reserved, not in ``unavailable``): a candidate another object
+        reserved meanwhile is no conflict when the pool has room."""
+        return self.base.store.allocations.allocate(
+            pool,
+            *self.key,
+            low=value,
+            high=value if high is None else high,
+            unavailable=unavailable,
+            now=self.now(),
+            preferred=value if high is None else None,
         )
 
     def release(self, pool: str) -> None:
