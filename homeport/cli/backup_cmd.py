@@ -22,6 +22,7 @@ import typer
 
 from homeport.cli.common import CONFIG_OPTION, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.cli.progress import reporting, say
 from homeport.clients.errors import ClientError, TaskFailed
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.controller.config import Settings
@@ -76,7 +77,7 @@ def backup_now(
     Example: [bold]homeport backup now shop-a[/bold]
     """
     settings = settings_or_exit(config)
-    result = _run(settings, lambda store, px: _backup(store, px, vm, storage, wait))
+    result = _run(settings, "backup now", lambda store, px: _backup(store, px, vm, storage, wait))
     _show(result, output)
 
 
@@ -110,6 +111,7 @@ def restore(
     settings = settings_or_exit(config)
     result = _run(
         settings,
+        "restore",
         lambda store, px: _restore(store, px, settings, vm, from_, as_, node, storage, yes),
     )
     _show(result, output)
@@ -120,7 +122,7 @@ def restore(
 Work = Callable[[Store, ProxmoxClient], Awaitable[dict[str, Any]]]
 
 
-def _run(settings: Settings, work: Work) -> dict[str, Any]:
+def _run(settings: Settings, title: str, work: Work) -> dict[str, Any]:
     err = console(stderr=True)
     if not settings.store.path.exists():
         err.print(
@@ -140,7 +142,8 @@ def _run(settings: Settings, work: Work) -> dict[str, Any]:
             await close_clients(clients)
 
     try:
-        return asyncio.run(go())
+        with reporting(title):
+            return asyncio.run(go())
     except CommandError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.code) from None
@@ -189,6 +192,7 @@ class _Journal:
             holder=f"cli:{_user()}",
             now=_now(),
         )
+        say(description)
 
     def done(self, reason: str, message: str) -> None:
         self.store.journal.finish(self.entry, now=_now())
@@ -221,6 +225,7 @@ def _user() -> str:
 
 
 async def _wait(px: ProxmoxClient, task: Any, journal: _Journal, what: str) -> None:
+    say(f"waiting for Proxmox task {getattr(task, 'upid', task)}")
     try:
         await px.tasks.wait(task, timeout=TASK_TIMEOUT)
     except TaskFailed as exc:

@@ -9,6 +9,7 @@ import typer
 
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.cli.progress import reporting, say
 from homeport.controller.clock import SystemClock
 from homeport.controller.daemon import make_source
 from homeport.controller.preview import PlanReport, desired_at, preview
@@ -36,6 +37,7 @@ def plan(
     store = open_store_readonly(settings)
 
     async def run() -> PlanReport:
+        say("connecting to the estate")
         clients = await build_clients(settings)
         try:
             desired = None
@@ -54,13 +56,15 @@ def plan(
                 clock=SystemClock(),
                 desired=desired,
                 revision=sha,
+                progress=say,
             )
             return report
         finally:
             await close_clients(clients)
 
     try:
-        report = asyncio.run(run())
+        with reporting("plan"):
+            report = asyncio.run(run())
     finally:
         store.close()
     if output in (OutputFormat.json, OutputFormat.yaml):

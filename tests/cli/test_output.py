@@ -60,3 +60,31 @@ def test_stream_records_are_json_lines_and_yaml_documents(
     for n in range(3):
         print_record({"n": n}, "yaml")
     assert [d["n"] for d in yaml.safe_load_all(capsys.readouterr().out)] == [0, 1, 2]
+
+
+def test_progress_is_plain_lines_on_a_pipe(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from homeport.cli.progress import reporting, say
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    say("nobody listens")  # outside a command: a no-op
+    with reporting("backup now"):
+        say("back up VM 1004 [now]")
+        say("waiting")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "backup now: back up VM 1004 [now]\nbackup now: waiting\n"
+
+
+def test_progress_on_a_terminal_keeps_each_step(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from homeport.cli.progress import reporting, say
+
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    with reporting("plan"):
+        say("observing VM/[shop-a]")
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "observing VM/[shop-a]" in captured.err  # not eaten as markup

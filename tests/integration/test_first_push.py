@@ -65,11 +65,14 @@ async def test_live_commands_print_every_format(tmp_path: Path) -> None:
             result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--config", config])
             codes = code if isinstance(code, tuple) else (code,)
             assert result.exit_code in codes, result.output
+            errors.append(result.stderr)
             return result.stdout
+
+        errors: list[str] = []
 
         seen = set()
         for fmt in formats["plan"]:
-            check_format(fmt, await cli("plan", "-o", fmt))
+            check_format(fmt, await cli("plan", "-o", fmt, code=(0, 1)))
         seen.add("plan")
         for fmt in formats["audit"]:
             check_format(fmt, await cli("audit", "-o", fmt, code=(0, 1)))
@@ -89,3 +92,14 @@ async def test_live_commands_print_every_format(tmp_path: Path) -> None:
             check_format(fmt, await cli("estate", "start", "-o", fmt))
         seen |= {"estate shutdown", "estate start"}
         assert seen == LIVE
+        # Progress went to standard error as plain lines (CliRunner's stderr is a pipe):
+        # no spinner frames, no colour, standard output left parseable (checked above).
+        progress = "".join(errors).splitlines()
+        assert "plan: observing VM/shop-a" in progress
+        assert any(line.startswith("backup now: back up VM ") for line in progress)
+        assert any(
+            line.startswith("backup now: waiting for Proxmox task UPID:") for line in progress
+        )
+        assert any(line.startswith("restore: ") for line in progress)
+        assert any(line.startswith("estate shutdown: ") for line in progress)
+        assert not any("\x1b" in line or "\r" in line for line in progress)
