@@ -58,3 +58,7 @@ def complete_kind_slash_name(ctx: typer.Context, incomplete: str) -> list[str]:
     if not slash:
         return [f"{w}/" for w in complete_kind(kind) if w != "all"]
     return sorted(f"{kind}/{n}" for _, n in _names(ctx, kind) if n.startswith(partial))
+
+
+def complete_app(ctx: typer.Context, incomplete: str) -> list[str]:
+    return sorted({n for _, n in _names(ctx, "App") if n.startswith(incomplete)})

@@ -43,6 +43,7 @@ def _register() -> None:
         backup_cmd,
         demo,
         estate_cmd,
+        logs_cmd,
         operate_cmd,
         plan_cmd,
         read_cmd,
@@ -60,6 +61,7 @@ def _register() -> None:
     app.command()(read_cmd.get)
     app.command()(read_cmd.describe)
     app.command()(read_cmd.events)
+    app.command()(logs_cmd.logs)
     app.command()(plan_cmd.plan)
     app.command()(source_cmd.approve)
     app.command()(operate_cmd.failover)
