@@ -223,3 +223,11 @@ def test_completion_of_kinds_and_names(config: Path) -> None:
     assert complete_kind_slash_name(ctx, "app/shop") == ["app/shop-a", "app/shop-b"]
     ctx.params = {"config": str(config.parent / "missing.toml"), "kind": "vm"}
     assert complete_name(ctx, "") == []  # no store: nothing, and no traceback
+
+
+def test_the_shell_completes_names_from_the_store(config: Path) -> None:
+    """What bash receives after `homeport --install-completion`: the real machinery."""
+    words = f"homeport get vm --config {config} shop"
+    env = {"_HOMEPORT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "5"}
+    result = CliRunner().invoke(app, [], env=env, prog_name="homeport")
+    assert result.stdout.split() == ["shop-a", "shop-b"]
