@@ -51,6 +51,8 @@ async def test_a_clean_first_convergence_reads_clean(
         "Established",
         "Established",
     ]  # one per pair
+    reserved = sorted(e.message for e in events if e.reason == "allocate-vmid")
+    assert len(set(reserved)) == len(reserved) == 6  # each VM's own vmid, as it got it
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert logged == []
 

@@ -65,9 +65,12 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             # together all saw the same first free vmid, and only one can have it.
             in_use = {vm.vmid for vm in (await resources(ctx)).vms}
             try:
-                ctx.allocate("vmid", action.vmid, high=self.settings.vmid_max, unavailable=in_use)
+                got = ctx.allocate(
+                    "vmid", action.vmid, high=self.settings.vmid_max, unavailable=in_use
+                )
             except Exception as exc:  # another VM reserved it meanwhile: pick again
                 raise TemporaryError(f"vmid {action.vmid} was taken: {exc}", delay=0.1) from None
+            ctx.event(action.verb, f"reserved vmid {got}")  # what it got, not the candidate
         elif isinstance(action, CloneVM):
             task = await px.clone_vm(
                 action.source_node,
