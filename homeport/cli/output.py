@@ -57,20 +57,14 @@ NO_HEADERS_OPTION = typer.Option(
 )
 
 
-def stdout_is_terminal() -> bool:
-    """Whether a person reads standard output (rich's own detection: honours
-    ``TTY_COMPATIBLE``, ``FORCE_COLOR`` and friends)."""
-    return Console(file=sys.stdout).is_terminal
-
-
 def console(stderr: bool = False, *, wrap: bool | None = None) -> Console:
     """A rich console that colours only when writing to a terminal. Standard output folds
     long lines to its width on a terminal only; standard error never folds (``wrap=False``):
     an error is one line to read and grep, wherever the terminal or the temporary path
     happens to end. On a pipe nothing folds and tables keep their natural width."""
     stream = sys.stderr if stderr else sys.stdout
-    probe = Console(file=stream)
-    if not probe.is_terminal:
+    # rich's own detection of a terminal (honours TTY_COMPATIBLE, FORCE_COLOR and friends)
+    if not Console(file=stream).is_terminal:
         return Console(file=stream, highlight=False, soft_wrap=True, width=UNBOUNDED_WIDTH)
     fold = not stderr if wrap is None else wrap
     return Console(file=stream, highlight=False, soft_wrap=not fold, force_terminal=None)
