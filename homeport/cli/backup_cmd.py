@@ -21,6 +21,7 @@ import typer
 
 from homeport.cli.common import CONFIG_OPTION, operator_name, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.cli.progress import reporting, say
 from homeport.clients.errors import ClientError, TaskFailed
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.controller.config import Settings
@@ -75,7 +76,7 @@ def backup_now(
     Example: [bold]homeport backup now shop-a[/bold]
     """
     settings = settings_or_exit(config)
-    result = _run(settings, lambda store, px: _backup(store, px, vm, storage, wait))
+    result = _run(settings, "backup now", lambda store, px: _backup(store, px, vm, storage, wait))
     _show(result, output)
 
 
@@ -109,6 +110,7 @@ def restore(
     settings = settings_or_exit(config)
     result = _run(
         settings,
+        "restore",
         lambda store, px: _restore(store, px, settings, vm, from_, as_, node, storage, yes),
     )
     _show(result, output)
@@ -119,7 +121,7 @@ def restore(
 Work = Callable[[Store, ProxmoxClient], Awaitable[dict[str, Any]]]
 
 
-def _run(settings: Settings, work: Work) -> dict[str, Any]:
+def _run(settings: Settings, title: str, work: Work) -> dict[str, Any]:
     err = console(stderr=True)
     if not settings.store.path.exists():
         err.print(
@@ -139,7 +141,8 @@ def _run(settings: Settings, work: Work) -> dict[str, Any]:
             await close_clients(clients)
 
     try:
-        return asyncio.run(go())
+        with reporting(title):
+            return asyncio.run(go())
     except CommandError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.code) from None
@@ -188,6 +191,7 @@ class _Journal:
             holder=f"cli:{operator_name()}",
             now=_now(),
         )
+        say(description)
 
     def done(self, reason: str, message: str) -> None:
         self.store.journal.finish(self.entry, now=_now())
@@ -213,6 +217,7 @@ def _now() -> datetime:
 
 
 async def _wait(px: ProxmoxClient, task: Any, journal: _Journal, what: str) -> None:
+    say(f"waiting for Proxmox task {getattr(task, 'upid', task)}")
     try:
         await px.tasks.wait(task, timeout=TASK_TIMEOUT)
     except TaskFailed as exc:

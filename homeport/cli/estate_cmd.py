@@ -16,6 +16,7 @@ import typer
 
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.cli.progress import reporting, say
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.power import EstatePower, PowerBusy, PowerError, PowerSettings
@@ -34,7 +35,10 @@ TIMEOUT_OPTION = typer.Option(
 
 
 def _run(
-    settings: Settings, timeout: float, operation: Callable[[EstatePower], Awaitable[PowerOp]]
+    settings: Settings,
+    title: str,
+    timeout: float,
+    operation: Callable[[EstatePower], Awaitable[PowerOp]],
 ) -> PowerOp:
     if not settings.store.path.exists():
         console(stderr=True).print(
@@ -54,7 +58,7 @@ def _run(
                 settings=PowerSettings(layer_timeout=timeout),
                 ssh_port=settings.ssh.port,
                 store_path=settings.store.path,
-                say=lambda text: out.print(text, markup=False),
+                say=say,
             )
             return await operation(power)
         finally:
@@ -62,7 +66,8 @@ def _run(
             await close_clients(clients)
 
     try:
-        return asyncio.run(run())
+        with reporting(f"estate {title}"):
+            return asyncio.run(run())
     except PowerBusy as exc:
         out.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
@@ -121,7 +126,7 @@ def shutdown(
     settings = settings_or_exit(config)
     if not yes:
         typer.confirm(f"Shut down layers 4 to {layer} of the estate?", abort=True)
-    op = _run(settings, timeout, lambda power: power.shutdown(layer))
+    op = _run(settings, "shutdown", timeout, lambda power: power.shutdown(layer))
     _report(op, output)
 
 
@@ -137,7 +142,7 @@ def start(
     time per layer. Example: [bold]homeport estate start[/bold]
     """
     settings = settings_or_exit(config)
-    op = _run(settings, timeout, lambda power: power.start())
+    op = _run(settings, "start", timeout, lambda power: power.start())
     _report(op, output)
 
 

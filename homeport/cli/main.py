@@ -7,6 +7,7 @@ import sys
 import typer
 
 from homeport import __version__
+from homeport.cli.helpfmt import HelpGroup
 from homeport.cli.output import console
 from homeport.controller.config import ConfigError
 
@@ -15,6 +16,9 @@ app = typer.Typer(
     help="GitOps for Proxmox edge data centers: manifests in git, a daemon that converges them.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=HelpGroup,
+    # `-h` as well as `--help`, on every command (click passes it down to sub-contexts).
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -39,6 +43,7 @@ def _register() -> None:
         backup_cmd,
         demo,
         estate_cmd,
+        logs_cmd,
         operate_cmd,
         plan_cmd,
         read_cmd,
@@ -56,6 +61,7 @@ def _register() -> None:
     app.command()(read_cmd.get)
     app.command()(read_cmd.describe)
     app.command()(read_cmd.events)
+    app.command()(logs_cmd.logs)
     app.command()(plan_cmd.plan)
     app.command()(source_cmd.approve)
     app.command()(operate_cmd.failover)

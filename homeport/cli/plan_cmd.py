@@ -9,6 +9,7 @@ import typer
 
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
+from homeport.cli.progress import reporting, say
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.daemon import make_source
@@ -44,6 +45,7 @@ def plan(
     async def run() -> PlanReport:
         if wanted is not None and wanted[1]:
             return PlanReport(revision=revision, objects=[], errors=wanted[1])
+        say("connecting to the estate")
         clients = await build_clients(settings)
         try:
             return await preview(
@@ -53,12 +55,14 @@ def plan(
                 clock=SystemClock(),
                 desired=None if wanted is None else wanted[0],
                 revision=revision or "",
+                progress=say,
             )
         finally:
             await close_clients(clients)
 
     try:
-        report = asyncio.run(run())
+        with reporting("plan"):
+            report = asyncio.run(run())
     finally:
         store.close()
     if output in (OutputFormat.json, OutputFormat.yaml):

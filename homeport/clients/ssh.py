@@ -20,7 +20,7 @@ import posixpath
 import random
 import re
 import shlex
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -225,6 +225,29 @@ class SSHPool:
             stderr = result.stderr[-_STDERR_KEEP:].decode("utf-8", errors="replace")
             raise CommandFailed(str(target), argv, result.exit_status, stderr)
         return result
+
+    async def stream(self, host: str, argv: Sequence[str]) -> AsyncIterator[str]:
+        """Run ``argv`` on ``host`` and yield its output line by line as it comes (for a
+        command that follows, ``journalctl -f``), until it exits or the caller stops
+        iterating (the channel is then closed). ``CommandFailed`` on a non-zero exit."""
+        if not argv:
+            raise ValueError("argv must not be empty")
+        target = parse_target(host, self.settings.port)
+        slot = self._slot(target)
+        async with slot.channels:
+            conn = await self._connection(target, slot)
+            process = await conn.create_process(
+                shlex.join(argv), stdin=asyncssh.DEVNULL, encoding="utf-8", errors="replace"
+            )
+            try:
+                async for line in process.stdout:
+                    yield line.rstrip("\n")
+                done = await process.wait(check=False)
+            finally:
+                process.close()
+        if done.exit_status != 0:
+            stderr = str(done.stderr or "")[-_STDERR_KEEP:]
+            raise CommandFailed(str(target), argv, done.exit_status or -1, stderr)
 
     async def with_sftp(
         self,

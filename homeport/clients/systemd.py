@@ -10,7 +10,7 @@ several properties prints them in D-Bus order, not the order asked (systemd#4907
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from homeport.clients.ssh import CommandResult, SSHPool
 
@@ -99,6 +99,18 @@ class Systemd:
         argv = ["journalctl", "--no-pager", "-u", check_unit(unit), "-n", str(n), "-o", "cat"]
         result = await self._ssh.run(host, argv, timeout=self._timeout, idempotent=True)
         return result.text.splitlines()
+
+    async def journal(self, host: str, unit: str, n: int, *, follow: bool) -> AsyncIterator[str]:
+        """The unit's last ``n`` journal lines in journalctl's short format (time, host,
+        process, message); with ``follow``, then each new line until the caller stops."""
+        argv = ["journalctl", "--no-pager", "-u", check_unit(unit), "-n", str(n)]
+        if follow:
+            async for line in self._ssh.stream(host, [*argv, "-f"]):
+                yield line
+            return
+        result = await self._ssh.run(host, argv, timeout=self._timeout, idempotent=True)
+        for line in result.text.splitlines():
+            yield line
 
     async def _systemctl(
         self, host: str, verb: str, unit: str, *, check: bool = True, idempotent: bool = False

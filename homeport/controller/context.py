@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -129,16 +129,22 @@ class ObjectContext:
     def taken(self, pool: str) -> set[int]:
         return self.base.store.allocations.taken(pool)
 
-    def allocate(self, pool: str, value: int) -> None:
+    def allocate(
+        self, pool: str, value: int, *, high: int | None = None, unavailable: Iterable[int] = ()
+    ) -> int:
+        """Reserve ``value`` for this object; with ``high``, the first free one of
+        ``value..high`` (not reserved, not in ``unavailable``): a candidate another object
+        reserved meanwhile is no conflict when the pool has room. ``AllocationTaken`` when
+        nothing in the range is free."""
         try:
-            self.base.store.allocations.allocate(
+            return self.base.store.allocations.allocate(
                 pool,
                 *self.key,
                 low=value,
-                high=value,
-                unavailable=(),
+                high=value if high is None else high,
+                unavailable=unavailable,
                 now=self.now(),
-                preferred=value,
+                preferred=value if high is None else None,
             )
         except (AllocationError, sqlite3.IntegrityError):
             # Held already, or inserted by another writer between our read and our insert.

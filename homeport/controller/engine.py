@@ -266,7 +266,8 @@ class Engine:
                 raise
             if entry is not None:
                 self.store.journal.finish(entry, now=self.clock.now())
-            ctx.event(action.verb, action.describe())
+            if not action.reported:
+                ctx.event(action.verb, action.describe())
             done.append(action.describe())
         self._write_status(
             obj,

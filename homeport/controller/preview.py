@@ -8,7 +8,7 @@ their prune plan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +67,10 @@ async def preview(
     clock: Clock,
     desired: dict[Key, Resource] | None = None,
     revision: str = "",
+    progress: Callable[[str], None] | None = None,
 ) -> PlanReport:
+    """``progress`` hears which object is being observed (each may wait on Proxmox, SSH or
+    Caddy timeouts: ``homeport plan`` shows it)."""
     stored = {o.key: o for o in store.objects.all()}
     if desired is None:
         desired = {k: o.resource() for k, o in stored.items() if not o.deleting}
@@ -78,6 +81,8 @@ async def preview(
         if reconciler is None:
             continue
         resource = desired.get(key)
+        if progress is not None:
+            progress(f"observing {key[0]}/{key[1]}")
         try:
             observed = await reconciler.observe(resource, key[1], context.for_object(key))
             plan = reconciler.plan(resource, observed, now=clock.now())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -32,6 +32,9 @@ class Action(ABC):
 
     verb: ClassVar[str] = "change"
     mutating: ClassVar[bool] = True
+    reported: ClassVar[bool] = False
+    """The reconciler records its own, named event for this action (``Established``):
+    the engine adds no generic one, or the action would be reported twice."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -149,9 +152,12 @@ class ReconcileContext(Protocol):
         """Every value of ``pool`` allocated to any object."""
         ...
 
-    def allocate(self, pool: str, value: int) -> None:
+    def allocate(
+        self, pool: str, value: int, *, high: int | None = None, unavailable: Iterable[int] = ()
+    ) -> int:
         """Record ``value`` as this object's allocation; ``AllocationTaken`` if another
-        object holds it."""
+        object holds it. With ``high``: the first free value of ``value..high`` not in
+        ``unavailable`` (``AllocationTaken`` when none is)."""
         ...
 
     def release(self, pool: str) -> None:

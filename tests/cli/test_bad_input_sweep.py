@@ -62,6 +62,7 @@ UNKNOWN_NAMES: dict[Command, tuple[list[str], int] | None] = {
     ("failover",): (["nosuch"], 1),
     ("get",): (["vm", "nosuch"], 1),
     ("init",): None,
+    ("logs",): (["nosuch"], 1),
     ("plan",): None,
     ("reconcile",): (["vm", "nosuch"], 1),
     ("restore",): (["nosuch", "--from", "latest", "--yes"], 2),

@@ -107,10 +107,13 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def run(config: Path, *args: str, width: int = 80) -> str:
-    result = CliRunner().invoke(app, [*args, "--config", str(config)], env={"COLUMNS": str(width)})
+def run(config: Path, *args: str, width: int = 80, terminal: bool = False) -> str:
+    """The command's standard output; ``terminal``: as if a person read it (rich's
+    TTY_COMPATIBLE), else a pipe, as CliRunner's stdout is."""
+    env = {"COLUMNS": str(width), "TTY_COMPATIBLE": "1" if terminal else "0"}
+    result = CliRunner().invoke(app, [*args, "--config", str(config)], env=env)
     assert result.exit_code == 0, result.output
-    return result.stdout
+    return click.unstyle(result.stdout)
 
 
 def test_status_json_answers_what_is_wrong(config: Path) -> None:
@@ -137,7 +140,7 @@ def test_status_json_answers_what_is_wrong(config: Path) -> None:
     ],
 )
 def test_tables_fit_the_terminal(config: Path, width: int, command: list[str]) -> None:
-    text = run(config, *command, width=width)
+    text = run(config, *command, width=width, terminal=True)
     assert text.strip()
     too_long = [line for line in text.splitlines() if len(line) > width]
     assert too_long == [], f"{command} at {width} columns: {too_long[:2]}"
@@ -159,7 +162,7 @@ def test_get_json_and_yaml(config: Path) -> None:
 
 
 def test_describe_pair_shows_its_timeline(config: Path) -> None:
-    text = run(config, "describe", "standbypair", "shop", width=200)
+    text = run(config, "describe", "standbypair", "shop", width=200, terminal=True)
     assert "epoch 2: automatic shop-a → shop-b, completed, data-loss window 1.5s" in text
     document = json.loads(run(config, "describe", "standbypair", "shop", "-o", "json"))
     assert [s["phase"] for s in document["failovers"][0]["timeline"]] == ["Detected", "Rerouted"]

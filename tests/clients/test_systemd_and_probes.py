@@ -103,3 +103,26 @@ async def test_failing_start_raises_command_failed(ssh_pool: SSHPool, trusted_vm
     assert await systemd.active_state(host, "broken.service") == "failed"
     await systemd.reset_failed(host, "broken.service")
     assert await systemd.active_state(host, "broken.service") == "inactive"
+
+
+@pytest.mark.integration
+async def test_journal_follows_and_a_failing_stream_raises(
+    ssh_pool: SSHPool, trusted_vm: BootedVm, guest_runtime: LoopbackGuestRuntime
+) -> None:
+    host = trusted_vm.host
+    systemd = Systemd(ssh_pool)
+    journal = guest_runtime.guest(trusted_vm.vmid).journal
+    journal.log("shop.service", "before", identifier="shop", pid=7)
+    lines = systemd.journal(host, "shop.service", 5, follow=True)
+    assert (await anext(lines)).endswith("shop[7]: before")
+    journal.log("shop.service", "after", identifier="shop", pid=7)
+    assert (await asyncio.wait_for(anext(lines), 30)).endswith("shop[7]: after")
+    await lines.aclose()  # closes the channel; the pool's connection stays usable
+    assert [line.endswith("after") for line in await _tail(systemd, host)] == [True]
+    with pytest.raises(CommandFailed, match="without -u"):
+        async for _ in ssh_pool.stream(host, ["journalctl", "-f"]):
+            pass
+
+
+async def _tail(systemd: Systemd, host: str) -> list[str]:
+    return [line async for line in systemd.journal(host, "shop.service", 1, follow=False)]

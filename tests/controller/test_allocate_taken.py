@@ -5,11 +5,13 @@ propagates as what it is — before, every exception was taken for a taken vmid.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from homeport.clients.proxmox_models import ClusterResources
 from homeport.controller.clock import FakeClock
 from homeport.controller.context import ControllerContext, ObjectContext
 from homeport.controller.store import Store
@@ -23,14 +25,23 @@ from homeport.reconcilers.vm.actions import AllocateVmid
 
 
 class BrokenStoreContext(ObjectContext):
-    def allocate(self, pool: str, value: int) -> None:
+    def allocate(
+        self, pool: str, value: int, *, high: int | None = None, unavailable: Iterable[int] = ()
+    ) -> int:
         raise sqlite3.OperationalError("disk I/O error")
+
+
+class EmptyCluster:
+    """A Proxmox cluster with no VM yet (the VM reconciler lists it before reserving)."""
+
+    async def cluster_resources(self) -> ClusterResources:
+        return ClusterResources()
 
 
 @pytest.fixture
 def base(tmp_path: Path) -> ControllerContext:
     store = Store.open(tmp_path / "state.db")
-    return ControllerContext(store=store, clock=FakeClock(), clients={"proxmox": object()})
+    return ControllerContext(store=store, clock=FakeClock(), clients={"proxmox": EmptyCluster()})
 
 
 def test_a_value_another_object_holds_is_allocation_taken(base: ControllerContext) -> None:

@@ -7,9 +7,10 @@ engine's notable happenings go to ``events`` (what ``homeport events`` streams).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlite_utils
 
@@ -112,8 +113,15 @@ class EventLog:
         )
         return int(cursor.lastrowid or 0)
 
-    def since(self, after_id: int = 0, limit: int = 1000) -> list[Event]:
-        rows = self.db["events"].rows_where("id > ?", [after_id], order_by="id", limit=limit)
+    def since(
+        self, after_id: int = 0, limit: int = 1000, *, match: Match | None = None
+    ) -> list[Event]:
+        """Events after ``after_id``, oldest first; ``match`` narrows by column
+        (``kind``, ``name``, ``type``; None matches anything)."""
+        where, args = _where(match or {})
+        rows = self.db["events"].rows_where(
+            " AND ".join(["id > ?", *where]), [after_id, *args], order_by="id", limit=limit
+        )
         return [Event(**r) for r in rows]
 
     def for_object(self, kind: str, name: str, limit: int = 20) -> list[Event]:
@@ -122,6 +130,23 @@ class EventLog:
         )
         return list(reversed([Event(**r) for r in rows]))
 
-    def recent(self, limit: int = 20) -> list[Event]:
-        rows = self.db["events"].rows_where(order_by="id desc", limit=limit)
+    def recent(self, limit: int = 20, *, match: Match | None = None) -> list[Event]:
+        """The last ``limit`` events, oldest first, narrowed like :meth:`since`."""
+        where, args = _where(match or {})
+        rows = self.db["events"].rows_where(
+            " AND ".join(where) or None, args, order_by="id desc", limit=limit
+        )
         return list(reversed([Event(**r) for r in rows]))
+
+
+# Event columns to match exactly (``kind``, ``name``, ``type``, ``reason``); None: any.
+Match: TypeAlias = Mapping[str, str | None]
+_EVENT_COLUMNS = frozenset({"kind", "name", "type", "reason"})
+
+
+def _where(match: Match) -> tuple[list[str], list[str]]:
+    unknown = set(match) - _EVENT_COLUMNS
+    if unknown:  # column names go into SQL: only known ones
+        raise TypeError(f"events cannot be matched on {sorted(unknown)}")
+    present = sorted((column, value) for column, value in match.items() if value is not None)
+    return [f"{column} = ?" for column, _ in present], [value for _, value in present]

@@ -114,3 +114,8 @@ def _backup_summary(d: Mapping[str, Any]) -> str:
     holds = sum(1 for v in vms.values() if (v.get("threeTwoOne") or {}).get("holds"))
     age = f", backups ≤ {max(ages):.0f}h old" if len(ages) == len(vms) else ", some never backed up"
     return f"{len(vms)} VM(s){age}, 3-2-1 for {holds}/{len(vms)}"
+
+
+def labels_of(obj: StoredObject) -> dict[str, str]:
+    labels = (obj.manifest.get("metadata") or {}).get("labels") or {}
+    return {str(k): str(v) for k, v in labels.items()}

@@ -123,6 +123,7 @@ class StopStaleApp(Action):
     host: str
     unit: str
     verb = "quarantine"
+    reported = True  # the reconciler's own event
 
     def describe(self) -> str:
         return f"stop the returned old primary {self.app} ({self.unit} on {self.host}) before anything else"
@@ -156,6 +157,7 @@ class Resync(Action):
 class FinishRebuild(Action):
     standby: str
     verb = "rebuilt"
+    reported = True  # the reconciler's own event
 
     def describe(self) -> str:
         return f"{self.standby} is the warm standby again; pair is Healthy"
@@ -176,6 +178,7 @@ class Establish(Action):
     primary: str
     standby: str
     verb = "established"
+    reported = True  # the reconciler's own event
 
     def describe(self) -> str:
         return f"{self.primary} serves and {self.standby} is a warm, synced standby: automatic failover is armed"

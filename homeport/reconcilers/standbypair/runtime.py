@@ -123,12 +123,19 @@ class PairRuntime:
         )
         now = env.now()
         for target, (ok, error) in zip(members, results, strict=True):
+            if target.host is None and not memory.established:
+                # The member's VM has no address yet (a first convergence): there was
+                # nothing to probe, which is not a failed probe.
+                continue
             tracker = self.trackers.setdefault(target.app, ProbeTracker())
             was_healthy = tracker.view.healthy
             probe = pair.spec.probe
             crossed = tracker.record(ok, error, now, probe.failure_threshold, probe.window)
             if crossed and target.app == memory.primary:
-                log.warning(
+                # Before the pair is established its Apps are still being deployed and
+                # nothing fails over: misses are expected then, not worth a warning.
+                report = log.warning if memory.established else log.info
+                report(
                     "StandbyPair %s: primary %s failed %d probes: %s",
                     pair.name,
                     target.app,
@@ -138,7 +145,8 @@ class PairRuntime:
                 env.wake("StandbyPair", pair.name)
             elif target.app == memory.standby and (crossed or (ok and was_healthy is False)):
                 env.wake("StandbyPair", pair.name)  # the standby went down or came back
-        if memory.phase == HEALTHY and self.trackers[memory.primary].view.failures == 1:
+        primary = self.trackers.get(memory.primary)
+        if memory.phase == HEALTHY and primary is not None and primary.view.failures == 1:
             env.wake("StandbyPair", pair.name)  # report Detecting at once
 
     async def _probe(

@@ -41,7 +41,7 @@ from homeport.reconcilers.vm.actions import (
     UpdateConfig,
 )
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
-from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm
+from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm, resources
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
 from homeport.reconcilers.vm.removal import APPROVAL_SLOT, REMOVAL_SLOT, Removal, hold_message
 
@@ -76,10 +76,16 @@ class VMReconciler(Reconciler[VM, VMObserved]):
 
     async def _act(self, action: Action, ctx: ReconcileContext, px: ProxmoxClient) -> None:
         if isinstance(action, AllocateVmid):
+            # The whole configured range, from the observed candidate up: VMs planned
+            # together all saw the same first free vmid, and only one can have it.
+            in_use = {vm.vmid for vm in (await resources(ctx)).vms}
             try:
-                ctx.allocate("vmid", action.vmid)
+                got = ctx.allocate(
+                    "vmid", action.vmid, high=self.settings.vmid_max, unavailable=in_use
+                )
             except AllocationTaken as exc:  # another VM reserved it meanwhile: pick again
                 raise TemporaryError(f"{exc}: picking another", delay=0.1) from None
+            ctx.event(action.verb, f"reserved vmid {got}")  # what it got, not the candidate
         elif isinstance(action, CloneVM):
             task = await px.clone_vm(
                 action.source_node,

@@ -20,6 +20,7 @@ def _show(key: str, value: str) -> str:
 class AllocateVmid(Action):
     vmid: int
     verb = "allocate-vmid"
+    reported = True  # the reconciler reports the vmid it got (the candidate may be taken)
 
     def describe(self) -> str:
         return f"reserve vmid {self.vmid}"

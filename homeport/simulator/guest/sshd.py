@@ -154,7 +154,15 @@ class GuestSshd:
         async def read_stdin() -> bytes:
             return await process.stdin.read()
 
-        ctx = ExecContext(self.guest, account, account.home, read_stdin)
+        def stream(data: bytes) -> bool:
+            if process.channel.is_closing():
+                return False
+            with contextlib.suppress(OSError, asyncssh.Error, BrokenPipeError):
+                process.stdout.write(data)
+                return True
+            return False
+
+        ctx = ExecContext(self.guest, account, account.home, read_stdin, stream=stream)
         result = await run_line(ctx, command)
         with contextlib.suppress(OSError, asyncssh.Error, BrokenPipeError):
             process.stdout.write(result.stdout)

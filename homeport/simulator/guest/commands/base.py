@@ -47,6 +47,9 @@ class ExecContext:
     cwd: str
     stdin: Callable[[], Awaitable[bytes]] = _no_stdin
     env: dict[str, str] = field(default_factory=dict)
+    stream: Callable[[bytes], bool] | None = None
+    """Write output now, for a command that follows (``journalctl -f``); False once the
+    reader has gone. None: the caller takes the output at the end only."""
 
     def host(self, path: str, *, follow_last: bool = True) -> Path:
         return self.guest.disk.host(path, cwd=self.cwd, follow_last=follow_last)

@@ -4,12 +4,13 @@ the guest's simulated systemd (``systemd.py``) and journal (``journal.py``).
 Supported: ``systemctl [--no-pager] [--no-ask-password] [-q] [--now] VERB [UNIT...]`` with
 VERB in daemon-reload, enable, disable, start, stop, restart, try-restart,
 reload-or-restart, reset-failed, is-active, is-enabled, is-failed, show (``-p A,B``,
-``--value``, ``-P``), cat, status; ``journalctl -u UNIT [-n N] [--no-pager] [-q]
-[-o short|cat|json]``.
+``--value``, ``-P``), cat, status; ``journalctl -u UNIT [-n N] [-f] [--no-pager] [-q]
+[-o short|cat|json]`` (``-f`` over SSH only: it follows until the client closes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterable
@@ -19,6 +20,9 @@ from homeport.simulator.guest.systemd import JobOutcome, Systemd, UnitState, uni
 from homeport.simulator.guest.units import UnitFileError, format_timespan, parse_unit
 
 from .base import Completed, ExecContext, Output, parse_options
+
+# How often ``journalctl -f`` looks for new entries (real journald is woken by inotify).
+FOLLOW_POLL = 0.1
 
 MUTATING = {
     "daemon-reload": "Failed to reload daemon",
@@ -365,15 +369,25 @@ async def journalctl(ctx: ExecContext, args: list[str]) -> Completed:
     parsed = parse_options(
         "journalctl",
         args,
-        "u:n:o:qbxea",
-        ["unit=", "lines=", "output=", "no-pager", "quiet", "boot", "all", "no-hostname"],
+        "u:n:o:qbxeaf",
+        [
+            "unit=",
+            "lines=",
+            "output=",
+            "no-pager",
+            "quiet",
+            "boot",
+            "all",
+            "no-hostname",
+            "follow",
+        ],
     )
     if isinstance(parsed, Completed):
         return parsed
     opts, _ = parsed
     units: list[str] = []
     output, limit = "short", None
-    quiet = False
+    quiet = follow = False
     for opt, value in opts:
         if opt in ("-u", "--unit"):
             units.append(unit_name(value))
@@ -387,6 +401,8 @@ async def journalctl(ctx: ExecContext, args: list[str]) -> Completed:
             output = value
         elif opt in ("-q", "--quiet"):
             quiet = True
+        elif opt in ("-f", "--follow"):
+            follow = True
     if not units:
         return Completed.err(1, "homeport-sim: journalctl without -u is not simulated\n")
     notice = ""
@@ -400,6 +416,25 @@ async def journalctl(ctx: ExecContext, args: list[str]) -> Completed:
         text = ""
     else:
         text = _journal_lines(ctx, units, output, limit)
+    if follow and not notice:
+        if ctx.stream is None:
+            return Completed.err(1, "homeport-sim: journalctl -f is simulated over SSH only\n")
+        return await _follow(ctx, units, output, limit)
     if not text and not quiet:
         text = "-- No entries --\n"
     return Completed(0, text.encode(), notice.encode())
+
+
+async def _follow(ctx: ExecContext, units: list[str], output: str, limit: int | None) -> Completed:
+    """``journalctl -f``: the last lines (10 unless -n), then each new one as it is logged,
+    until the reader goes away (journalctl then dies of SIGPIPE; nobody sees its status)."""
+    assert ctx.stream is not None
+    seen = len([e for e in ctx.guest.journal.entries() if e.unit in set(units)])
+    text = _journal_lines(ctx, units, output, 10 if limit is None else limit)
+    alive = ctx.stream(text.encode())
+    while alive:
+        await asyncio.sleep(FOLLOW_POLL)
+        fresh = _journal_lines(ctx, units, output, None).splitlines(keepends=True)[seen:]
+        seen += len(fresh)
+        alive = ctx.stream("".join(fresh).encode())
+    return Completed(141, b"", b"")
