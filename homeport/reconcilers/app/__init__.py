@@ -28,10 +28,17 @@ from homeport.reconcilers.app.actions import (
     SwitchRelease,
 )
 from homeport.reconcilers.app.observe import AppSettings, observe_app
+from homeport.reconcilers.app.packages import (
+    INSTALL_TIMEOUT,
+    InstallPackages,
+    apt_install_argv,
+    apt_update_argv,
+    not_in_archive,
+)
 from homeport.reconcilers.app.plan import AppObserved, plan_app
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for, render_unit, sha256
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
-from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.errors import PermanentError, TemporaryError
 
 FETCH_TIMEOUT = 600.0
 
@@ -87,6 +94,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
                     *("--", action.data),
                 ],
             )
+        elif isinstance(action, InstallPackages):
+            await self._install_packages(ssh, action)
         elif isinstance(action, FetchRelease):
             await self._fetch(ssh, action)
         elif isinstance(action, InstallUnit):
@@ -141,6 +150,22 @@ class AppReconciler(Reconciler[App, AppObserved]):
         if not isinstance(resource, App):
             raise TemporaryError("the App disappeared from the adopted revision", delay=0)
         return resource
+
+    async def _install_packages(self, ssh: SSHPool, action: InstallPackages) -> None:
+        """Refresh apt's lists (a fresh cloud image has none), then install what is missing."""
+        await ssh.run(action.host, apt_update_argv(), timeout=INSTALL_TIMEOUT)
+        try:
+            await ssh.run(action.host, apt_install_argv(action.specs), timeout=INSTALL_TIMEOUT)
+        except CommandFailed as exc:
+            missing = not_in_archive(exc.stderr)
+            if missing is None:
+                raise
+            raise PermanentError(
+                f"apt-get cannot install {' '.join(action.specs)} on {action.host}: {missing}",
+                reason="PackageNotFound",
+                fix="fix the name or version in spec.packages (`apt-cache policy NAME` on the "
+                "VM lists the versions its archives offer)",
+            ) from None
 
     async def _fetch(self, ssh: SSHPool, action: FetchRelease) -> None:
         """Clone into a temporary directory, check out the commit, then rename into place."""

@@ -25,6 +25,7 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.packages import InstallPackages, missing_packages
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
 
@@ -64,6 +65,8 @@ class AppObserved:
     healthy: bool | None = None
     health_error: str | None = None
     previous: Mapping[str, Any] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    """Installed Debian packages among ``spec.packages``, name → version (``dpkg-query``)."""
 
 
 def _why(observed_sha: str | None, installed_sha: str | None, what: str) -> str:
@@ -138,9 +141,14 @@ def _deploy(
         actions.append(
             EnsureLayout(host, desired.spec.user, paths.root, paths.data, not seen.user_exists)
         )
+    restart_reasons = []
+    packages = missing_packages(desired.spec.packages, seen.packages)
+    if packages:
+        # Before the release and the restart: the App's code may need them from its first start.
+        actions.append(InstallPackages(host, packages))
+        restart_reasons.append("packages installed")
     if target not in seen.releases:
         actions.append(FetchRelease(host, seen.repo, target, paths.release(target)))
-    restart_reasons = []
     if seen.unit_sha != seen.desired_unit_sha:
         why = _why(seen.unit_sha, prev.get("unitSha"), "unit")
         actions.append(InstallUnit(host, paths.unit_path, seen.desired_unit_sha, why))
