@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
@@ -145,6 +146,43 @@ class Package(KindModel):
         return None if value is None else check_debian_version(value)
 
 
+_SHELL_OPERATORS = {"&&", "||", "|", ";", ">", ">>", "<", "&"}
+
+
+class BuildStep(KindModel):
+    """A command run once per release in its checkout, as the App's user, before the release
+    goes live (e.g. `python3 -m venv .venv`)."""
+
+    command: str
+    """One command line, split like a shell would split words (quotes allowed) but run without
+    a shell: no pipes, `&&`, redirections or `$` expansion (write a script in the repository
+    for those)."""
+    timeout_seconds: PositiveInt = Field(default=600, le=21600)
+    """How long the build may run before it is killed and counts as failed."""
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        check_one_line(value, "build command")
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            raise ValueError(f"build command {value!r} has an unterminated quote") from None
+        if not words:
+            raise ValueError("the build command must be one non-empty command line")
+        operators = [w for w in words if w in _SHELL_OPERATORS]
+        if operators:
+            raise ValueError(
+                f"build command {value!r} uses the shell operator {operators[0]!r}, but it is "
+                "run without a shell: put the steps in a script in the repository and run it"
+            )
+        return value
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.command)
+
+
 class HealthCheck(KindModel):
     """How homeport decides the App is healthy after a deployment, and how probes reach it."""
 
@@ -221,6 +259,9 @@ class AppSpec(SpecBase):
     packages: list[Package] = Field(default_factory=list)
     """Debian packages installed with apt before the App (re)starts, pinned when a version
     is given. Removing one from the list does not remove it from the VM."""
+    build: BuildStep | None = None
+    """A build run once per new release before it goes live; a failed build keeps the
+    previous release running."""
 
     @field_validator("exec_start")
     @classmethod

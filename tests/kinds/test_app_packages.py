@@ -104,3 +104,39 @@ def test_apt_errors_that_only_the_manifest_can_fix() -> None:
         "E: Unable to locate package nope"
     )
     assert not_in_archive("E: Could not get lock /var/lib/dpkg/lock-frontend.\n") is None
+
+
+def _with_build(build: dict[str, Any]) -> App:
+    app = _app([]).model_dump(by_alias=True, exclude_none=True)
+    app["spec"]["build"] = build
+    return App.model_validate(app)
+
+
+def test_build_command_is_split_like_words_and_run_without_a_shell() -> None:
+    build = _with_build({"command": "python3 -m venv '.venv dir'"}).spec.build
+    assert build is not None
+    assert build.argv == ["python3", "-m", "venv", ".venv dir"]
+    assert build.timeout_seconds == 600
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("make\nrm -rf /", "control character"),
+        ("make\tall", "control character"),
+        ("  ", "non-empty"),
+        ("echo 'unterminated", "unterminated quote"),
+        ("npm ci && npm run build", "shell operator '&&'"),
+        ("make > log", "shell operator '>'"),
+    ],
+)
+def test_build_commands_refused(command: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _with_build({"command": command})
+
+
+def test_build_timeout_is_bounded() -> None:
+    with pytest.raises(ValidationError):
+        _with_build({"command": "make", "timeoutSeconds": 0})
+    with pytest.raises(ValidationError):
+        _with_build({"command": "make", "timeoutSeconds": 86400})

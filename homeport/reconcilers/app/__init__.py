@@ -27,6 +27,15 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.build import (
+    KILL_AFTER_SECONDS,
+    MEMORY_SLOT,
+    BuildRelease,
+    build_argv,
+    command_sha,
+    marker,
+    output_tail,
+)
 from homeport.reconcilers.app.observe import AppSettings, observe_app
 from homeport.reconcilers.app.packages import (
     INSTALL_TIMEOUT,
@@ -96,6 +105,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
             )
         elif isinstance(action, InstallPackages):
             await self._install_packages(ssh, action)
+        elif isinstance(action, BuildRelease):
+            await self._build(ssh, action, ctx)
         elif isinstance(action, FetchRelease):
             await self._fetch(ssh, action)
         elif isinstance(action, InstallUnit):
@@ -133,7 +144,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
             await systemd.restart(action.host, action.unit)
             ctx.event("RolledBack", action.describe(), warning=True)
         elif isinstance(action, PruneReleases):
-            await ssh.run(action.host, ["rm", "-rf", *action.paths])
+            markers = [marker(path) for path in action.paths]
+            await ssh.run(action.host, ["rm", "-rf", *action.paths, *markers])
         elif isinstance(action, RemoveApp):
             await systemd.disable(action.host, action.unit)
             await systemd.stop(action.host, action.unit)
@@ -150,6 +162,52 @@ class AppReconciler(Reconciler[App, AppObserved]):
         if not isinstance(resource, App):
             raise TemporaryError("the App disappeared from the adopted revision", delay=0)
         return resource
+
+    async def _build(self, ssh: SSHPool, action: BuildRelease, ctx: ReconcileContext) -> None:
+        """Build in the checkout as the App's user, then hand the tree back to root (the
+        service reads its release, it does not rewrite it)."""
+        build = self._desired(ctx).spec.build
+        if build is None or command_sha(build) != action.command_sha:
+            raise TemporaryError("the manifest changed while planning; planning again", delay=0)
+        owner = f"{action.user}:{action.user}"
+        await ssh.run(action.host, ["chown", "-R", owner, "--", action.path])
+        result = await ssh.run(
+            action.host,
+            build_argv(build, action.user, action.path),
+            check=False,
+            timeout=build.timeout_seconds + KILL_AFTER_SECONDS + 30,
+        )
+        await ssh.run(action.host, ["chown", "-R", "root:root", "--", action.path])
+        if not result.ok:
+            status = result.exit_status
+            timed_out = f" (killed after {build.timeout_seconds}s)" if status in (124, 137) else ""
+            tail = output_tail(result.text, result.stderr.decode("utf-8", errors="replace"))
+            ctx.remember(
+                {"release": action.sha, "commandSha": action.command_sha, "exitStatus": status},
+                slot=MEMORY_SLOT,
+            )
+            ctx.event(
+                "BuildFailed",
+                f"build of release {action.sha[:12]} exited {status}{timed_out}; "
+                f"last lines of its output:\n{tail}",
+                warning=True,
+            )
+            raise PermanentError(
+                f"the build of release {action.sha[:12]} exited {status}{timed_out}; "
+                "the previous release keeps running",
+                reason="BuildFailed",
+                fix="push a fix to the app's repository or change spec.build, then "
+                f"`homeport reconcile App {ctx.key[1]}`",
+            )
+        await ssh.install_file(
+            action.host,
+            marker(action.path),
+            action.command_sha.encode(),
+            mode=0o644,
+            owner="root",
+            group="root",
+        )
+        ctx.remember({}, slot=MEMORY_SLOT)
 
     async def _install_packages(self, ssh: SSHPool, action: InstallPackages) -> None:
         """Refresh apt's lists (a fresh cloud image has none), then install what is missing."""

@@ -15,6 +15,7 @@ from homeport.clients.errors import SSHError
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
+from homeport.reconcilers.app.build import BUILT, MEMORY_SLOT
 from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
@@ -171,6 +172,10 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
         else "absent",
         enabled=show.get("UnitFileState") == "enabled",
         packages=packages,
+        built=tuple(m.group(1) for m in map(BUILT.match, listing.text.splitlines()) if m)
+        if listing.ok
+        else (),
+        build_failure=ctx.recall(f"App.{MEMORY_SLOT}", seen.name),
     )
 
 

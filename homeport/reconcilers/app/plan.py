@@ -25,6 +25,7 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.build import BuildRelease, command_sha, failed_before
 from homeport.reconcilers.app.packages import InstallPackages, missing_packages
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
@@ -66,6 +67,10 @@ class AppObserved:
     health_error: str | None = None
     previous: Mapping[str, Any] = field(default_factory=dict)
     packages: Mapping[str, str] = field(default_factory=dict)
+    built: tuple[str, ...] = ()
+    """Releases whose build succeeded (``releases/<sha>.built`` on the VM)."""
+    build_failure: Mapping[str, Any] = field(default_factory=dict)
+    """The App's last failed build (its memory): release, commandSha, exitStatus."""
     """Installed Debian packages among ``spec.packages``, name → version (``dpkg-query``)."""
 
 
@@ -104,6 +109,22 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
     if held is not None:
         target, condition = held
         conditions = (*conditions, *((condition,) if condition else ()))
+    build = desired.spec.build
+    if (
+        build is not None
+        and target != seen.current
+        and target not in seen.built
+        and failed_before(seen.build_failure, target, build)
+    ):
+        status = seen.build_failure.get("exitStatus")
+        message = (
+            f"the build of release {target[:12]} exited {status} (see the BuildFailed event); "
+            "push a fix to the app's repository or change spec.build"
+        )
+        if seen.current is None:
+            return Plan(waiting=message, state_reason="BuildFailed", requeue_after=60)
+        conditions = (*conditions, ConditionUpdate("Degraded", "True", "BuildFailed", message))
+        target = seen.current
     deploy = _deploy(desired, seen, target, now)
     if deploy is not None:
         actions, details = deploy
@@ -149,6 +170,11 @@ def _deploy(
         restart_reasons.append("packages installed")
     if target not in seen.releases:
         actions.append(FetchRelease(host, seen.repo, target, paths.release(target)))
+    build = desired.spec.build
+    if build is not None and target != seen.current and target not in seen.built:
+        # Only a release about to go live is built: the running one is never rebuilt.
+        path = paths.release(target)
+        actions.append(BuildRelease(host, desired.spec.user, path, target, command_sha(build)))
     if seen.unit_sha != seen.desired_unit_sha:
         why = _why(seen.unit_sha, prev.get("unitSha"), "unit")
         actions.append(InstallUnit(host, paths.unit_path, seen.desired_unit_sha, why))

@@ -10,45 +10,19 @@ from pathlib import Path
 import pytest
 
 from homeport.simulator.guest.dpkg import STATUS
-from tests.harness import ROOT, EstateHarness, until
+from tests.harness import EstateHarness, until
+from tests.reconcilers.app.estate import deploy_shop, shop_manifest
 
 pytestmark = pytest.mark.integration
 
-MANIFEST = """\
-apiVersion: homeport.dev/v1alpha1
-kind: VM
-metadata: {{name: shop-a}}
-spec: {{machine: dell, disk: {{sizeGiB: 40}}}}
----
-apiVersion: homeport.dev/v1alpha1
-kind: App
-metadata: {{name: shop-a}}
-spec:
-  vm: shop-a
-  source: {{repo: https://git.example.com/edge/shop.git, ref: main}}
-  execStart: /usr/bin/python3 app.py
-  port: 8080
-  packages:
-    - {{name: libpq5, version: {libpq5}}}
-    - {{name: curl}}
-"""
+
+def packages(libpq5: str) -> str:
+    return f"  packages:\n    - {{name: libpq5, version: {libpq5}}}\n    - {{name: curl}}\n"
 
 
 async def test_packages_are_installed_once_and_a_missing_version_stalls(tmp_path: Path) -> None:
     async with EstateHarness.running(tmp_path, manifests=None, start_daemon=False) as h:
-        machines = (ROOT / "manifests" / "machines" / "machines.yaml").read_text()
-        h.push(
-            {
-                "manifests/machines.yaml": machines,
-                "manifests/shop.yaml": MANIFEST.format(libpq5="16.2-1ubuntu4"),
-            }
-        )
-        await h.start_daemon()
-        await h.converged({"Machine", "VM", "App"}, timeout=120)
-
-        assert h.estate.pve is not None and h.estate.guests is not None
-        vmid = next(v.vmid for v in h.estate.pve.world.vms.values() if v.name == "shop-a")
-        guest = h.estate.guests.guest(vmid)
+        guest = await deploy_shop(h, packages("16.2-1ubuntu4"))
         status = guest.disk.host(STATUS)
         text = status.read_text()
         assert "Package: libpq5\nStatus: install ok installed\n" in text
@@ -61,7 +35,7 @@ async def test_packages_are_installed_once_and_a_missing_version_stalls(tmp_path
         assert status.stat().st_mtime_ns == written
 
         # A version the archives do not offer: Stalled with apt's answer, nothing changed.
-        h.push({"manifests/shop.yaml": MANIFEST.format(libpq5="99.0-1")})
+        h.push({"manifests/shop.yaml": shop_manifest(packages("99.0-1"))})
         await until(
             lambda: any(
                 c.type == "Stalled" and c.status == "True"
