@@ -140,3 +140,17 @@ def test_build_timeout_is_bounded() -> None:
         _with_build({"command": "make", "timeoutSeconds": 0})
     with pytest.raises(ValidationError):
         _with_build({"command": "make", "timeoutSeconds": 86400})
+
+
+def test_build_output_tail_is_bounded_and_withholds_secrets() -> None:
+    from homeport.reconcilers.app.build import output_tail
+
+    stdout = "".join(f"step {n}\n" for n in range(50))
+    token = "ghp_" + "A1b2C3d4" * 5
+    tail = output_tail(stdout, f"fetching with {token}\nerror: failed\n")
+    lines = tail.splitlines()
+    assert len(lines) == 20
+    assert lines[0] == "step 32"
+    assert lines[-2] == "[line withheld: it holds a GitHub token]"
+    assert lines[-1] == "error: failed"
+    assert token not in tail

@@ -15,6 +15,7 @@ from typing import Any
 from homeport.kinds.app import BuildStep
 from homeport.reconcilers.appfiles import sha256
 from homeport.reconcilers.base import Action
+from homeport.source.secrets_scan import find_secrets
 
 MEMORY_SLOT = "build"
 """``ctx.remember(..., slot=MEMORY_SLOT)``: the last failed build of the App."""
@@ -43,9 +44,15 @@ def build_argv(build: BuildStep, user: str, release_path: str) -> list[str]:
 
 
 def output_tail(stdout: str, stderr: str) -> str:
-    """The last lines of the build's output (stdout then stderr), bounded."""
+    """The last lines of the build's output (stdout then stderr), bounded; a line that
+    looks like it holds a secret (a token, a key, a URL password) is withheld, since
+    events go to the store, the logs and notifications."""
     lines = [line for line in (stdout + "\n" + stderr).splitlines() if line.strip()]
-    return "\n".join(lines[-OUTPUT_LINES:])[-OUTPUT_CHARS:]
+    shown = []
+    for line in lines[-OUTPUT_LINES:]:
+        finding = next(find_secrets(line), None)
+        shown.append(f"[line withheld: it holds {finding.what}]" if finding else line)
+    return "\n".join(shown)[-OUTPUT_CHARS:]
 
 
 def failed_before(failure: Mapping[str, Any], release: str, build: BuildStep) -> bool:
