@@ -176,6 +176,27 @@ class EstateHarness:
             if loop.time() > deadline:
                 raise AssertionError("the estate never settled")
 
+    async def planned_changes(self) -> list[str]:
+        """After a full resync, the objects whose plan still has actions (none when converged)."""
+        from homeport.controller.clock import SystemClock
+        from homeport.controller.preview import preview
+
+        assert self.daemon is not None and self.daemon.engine is not None
+        engine = self.daemon.engine
+        engine.enqueue_all()
+        await until(lambda: not engine.queue.busy(), what="a full resync")
+        store = Store.open(self.settings.store.path, readonly=True)
+        try:
+            report = await preview(
+                store=store,
+                reconcilers=self.daemon.reconcilers,
+                clients=self.clients,
+                clock=SystemClock(),
+            )
+        finally:
+            store.close()
+        return [f"{o.kind}/{o.name}" for o in report.objects if o.actions]
+
     # -- the world through its sockets -------------------------------------------------
     async def through_caddy(self, host: str, path: str = "/") -> httpx.Response:
         caddy = self.estate.endpoints()["caddy"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
@@ -88,6 +89,100 @@ class GitSource(KindModel):
         return value
 
 
+# Debian policy 5.6.1: package names are lowercase letters, digits, '+', '-' and '.',
+# at least two characters, starting with a letter or digit.
+_DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# Debian policy 5.6.12: [epoch:]upstream_version[-debian_revision].
+_DEB_EPOCH = re.compile(r"^[0-9]+$")
+_DEB_UPSTREAM = re.compile(r"^[0-9][A-Za-z0-9.+~:-]*$")
+_DEB_REVISION = re.compile(r"^[A-Za-z0-9+.~]+$")
+
+
+def check_debian_version(value: str) -> str:
+    """Debian's version syntax; a colon only after an epoch, a hyphen only before a revision."""
+    epoch, colon, rest = value.partition(":")
+    if not colon:
+        epoch, rest = "", value
+    upstream, hyphen, revision = rest.rpartition("-")
+    if not hyphen:
+        upstream, revision = rest, ""
+    ok = (
+        (not colon or bool(_DEB_EPOCH.fullmatch(epoch)))
+        and bool(_DEB_UPSTREAM.fullmatch(upstream))
+        and (colon or ":" not in upstream)
+        and (hyphen or "-" not in upstream)
+        and (not hyphen or bool(_DEB_REVISION.fullmatch(revision)))
+    )
+    if not ok:
+        raise ValueError(
+            f"{value!r} is not a Debian version ([epoch:]upstream[-revision], the upstream "
+            "part starting with a digit), e.g. '7.88.1-10+deb12u8' or '1:2.0-1'"
+        )
+    return value
+
+
+class Package(KindModel):
+    """A Debian package installed on the App's VM with apt before the App starts."""
+
+    name: str
+    """Package name (Debian policy: lowercase letters, digits, `+`, `-`, `.`), e.g. `libpq5`."""
+    version: str | None = None
+    """Exact version to install (`apt-get install name=version`); without it any installed
+    version is accepted and homeport never upgrades it."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _DEB_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Debian package name (lowercase letters, digits, '+', '-', "
+                "'.', at least two characters, starting with a letter or digit)"
+            )
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        return None if value is None else check_debian_version(value)
+
+
+_SHELL_OPERATORS = {"&&", "||", "|", ";", ">", ">>", "<", "&"}
+
+
+class BuildStep(KindModel):
+    """A command run once per release in its checkout, as the App's user, before the release
+    goes live (e.g. `python3 -m venv .venv`)."""
+
+    command: str
+    """One command line, split like a shell would split words (quotes allowed) but run without
+    a shell: no pipes, `&&`, redirections or `$` expansion (write a script in the repository
+    for those)."""
+    timeout_seconds: PositiveInt = Field(default=600, le=21600)
+    """How long the build may run before it is killed and counts as failed."""
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: str) -> str:
+        check_one_line(value, "build command")
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            raise ValueError(f"build command {value!r} has an unterminated quote") from None
+        if not words:
+            raise ValueError("the build command must be one non-empty command line")
+        operators = [w for w in words if w in _SHELL_OPERATORS]
+        if operators:
+            raise ValueError(
+                f"build command {value!r} uses the shell operator {operators[0]!r}, but it is "
+                "run without a shell: put the steps in a script in the repository and run it"
+            )
+        return value
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.command)
+
+
 class HealthCheck(KindModel):
     """How homeport decides the App is healthy after a deployment, and how probes reach it."""
 
@@ -161,11 +256,26 @@ class AppSpec(SpecBase):
     """systemd `Restart=` policy."""
     keep_releases: PositiveInt = 3
     """Releases kept on the VM for rollback."""
+    packages: list[Package] = Field(default_factory=list)
+    """Debian packages installed with apt before the App (re)starts, pinned when a version
+    is given. Removing one from the list does not remove it from the VM."""
+    build: BuildStep | None = None
+    """A build run once per new release before it goes live; a failed build keeps the
+    previous release running."""
 
     @field_validator("exec_start")
     @classmethod
     def _exec_start(cls, value: str) -> str:
         return check_command_line(value)
+
+    @field_validator("packages")
+    @classmethod
+    def _packages(cls, values: list[Package]) -> list[Package]:
+        names = [p.name for p in values]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"package {twice[0]!r} is listed twice: list each package once")
+        return values
 
     @field_validator("env")
     @classmethod

@@ -27,11 +27,27 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.build import (
+    KILL_AFTER_SECONDS,
+    MEMORY_SLOT,
+    BuildRelease,
+    build_argv,
+    command_sha,
+    marker,
+    output_tail,
+)
 from homeport.reconcilers.app.observe import AppSettings, observe_app
+from homeport.reconcilers.app.packages import (
+    INSTALL_TIMEOUT,
+    InstallPackages,
+    apt_install_argv,
+    apt_update_argv,
+    not_in_archive,
+)
 from homeport.reconcilers.app.plan import AppObserved, plan_app
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for, render_unit, sha256
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
-from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.errors import PermanentError, TemporaryError
 
 FETCH_TIMEOUT = 600.0
 
@@ -87,6 +103,10 @@ class AppReconciler(Reconciler[App, AppObserved]):
                     *("--", action.data),
                 ],
             )
+        elif isinstance(action, InstallPackages):
+            await self._install_packages(ssh, action)
+        elif isinstance(action, BuildRelease):
+            await self._build(ssh, action, ctx)
         elif isinstance(action, FetchRelease):
             await self._fetch(ssh, action)
         elif isinstance(action, InstallUnit):
@@ -124,7 +144,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
             await systemd.restart(action.host, action.unit)
             ctx.event("RolledBack", action.describe(), warning=True)
         elif isinstance(action, PruneReleases):
-            await ssh.run(action.host, ["rm", "-rf", *action.paths])
+            markers = [marker(path) for path in action.paths]
+            await ssh.run(action.host, ["rm", "-rf", *action.paths, *markers])
         elif isinstance(action, RemoveApp):
             await systemd.disable(action.host, action.unit)
             await systemd.stop(action.host, action.unit)
@@ -141,6 +162,68 @@ class AppReconciler(Reconciler[App, AppObserved]):
         if not isinstance(resource, App):
             raise TemporaryError("the App disappeared from the adopted revision", delay=0)
         return resource
+
+    async def _build(self, ssh: SSHPool, action: BuildRelease, ctx: ReconcileContext) -> None:
+        """Build in the checkout as the App's user, then hand the tree back to root (the
+        service reads its release, it does not rewrite it)."""
+        build = self._desired(ctx).spec.build
+        if build is None or command_sha(build) != action.command_sha:
+            raise TemporaryError("the manifest changed while planning; planning again", delay=0)
+        owner = f"{action.user}:{action.user}"
+        await ssh.run(action.host, ["chown", "-R", owner, "--", action.path])
+        result = await ssh.run(
+            action.host,
+            build_argv(build, action.user, action.path),
+            check=False,
+            timeout=build.timeout_seconds + KILL_AFTER_SECONDS + 30,
+        )
+        await ssh.run(action.host, ["chown", "-R", "root:root", "--", action.path])
+        if not result.ok:
+            status = result.exit_status
+            timed_out = f" (killed after {build.timeout_seconds}s)" if status in (124, 137) else ""
+            tail = output_tail(result.text, result.stderr.decode("utf-8", errors="replace"))
+            ctx.remember(
+                {"release": action.sha, "commandSha": action.command_sha, "exitStatus": status},
+                slot=MEMORY_SLOT,
+            )
+            ctx.event(
+                "BuildFailed",
+                f"build of release {action.sha[:12]} exited {status}{timed_out}; "
+                f"last lines of its output:\n{tail}",
+                warning=True,
+            )
+            raise PermanentError(
+                f"the build of release {action.sha[:12]} exited {status}{timed_out}; "
+                "the previous release keeps running",
+                reason="BuildFailed",
+                fix="push a fix to the app's repository or change spec.build, then "
+                f"`homeport reconcile App {ctx.key[1]}`",
+            )
+        await ssh.install_file(
+            action.host,
+            marker(action.path),
+            action.command_sha.encode(),
+            mode=0o644,
+            owner="root",
+            group="root",
+        )
+        ctx.remember({}, slot=MEMORY_SLOT)
+
+    async def _install_packages(self, ssh: SSHPool, action: InstallPackages) -> None:
+        """Refresh apt's lists (a fresh cloud image has none), then install what is missing."""
+        await ssh.run(action.host, apt_update_argv(), timeout=INSTALL_TIMEOUT)
+        try:
+            await ssh.run(action.host, apt_install_argv(action.specs), timeout=INSTALL_TIMEOUT)
+        except CommandFailed as exc:
+            missing = not_in_archive(exc.stderr)
+            if missing is None:
+                raise
+            raise PermanentError(
+                f"apt-get cannot install {' '.join(action.specs)} on {action.host}: {missing}",
+                reason="PackageNotFound",
+                fix="fix the name or version in spec.packages (`apt-cache policy NAME` on the "
+                "VM lists the versions its archives offer)",
+            ) from None
 
     async def _fetch(self, ssh: SSHPool, action: FetchRelease) -> None:
         """Clone into a temporary directory, check out the commit, then rename into place."""

@@ -15,6 +15,8 @@ from homeport.clients.errors import SSHError
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
+from homeport.reconcilers.app.build import BUILT, MEMORY_SLOT
+from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
@@ -147,9 +149,15 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     env_stat = await ssh.stat(host, paths.env_path)
     show = await systemd.show(host, paths.unit_name, UNIT_PROPERTIES)
     user_exists, layout_ok = True, listing.ok
+    packages: dict[str, str] = {}
     if desired is not None:
         user_exists = (await ssh.run(host, ["id", "-u", "--", desired.spec.user], check=False)).ok
         layout_ok = layout_ok and bool(await ssh.stat(host, paths.data))
+        if desired.spec.packages:
+            # Exit 1 when some name is unknown to dpkg: the others are still listed.
+            names = [p.name for p in desired.spec.packages]
+            query = await ssh.run(host, dpkg_query_argv(names), check=False)
+            packages = parse_dpkg_query(query.text)
     return replace(
         seen,
         owned=unit_text is None or marker("App", seen.name).encode() in unit_text,
@@ -164,6 +172,11 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
         if show.get("LoadState") == "loaded"
         else "absent",
         enabled=show.get("UnitFileState") == "enabled",
+        packages=packages,
+        built=tuple(m.group(1) for m in map(BUILT.match, listing.text.splitlines()) if m)
+        if listing.ok
+        else (),
+        build_failure=ctx.recall(f"App.{MEMORY_SLOT}", seen.name),
     )
 
 

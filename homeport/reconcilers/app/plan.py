@@ -25,6 +25,8 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.build import BuildRelease, command_sha, failed_before
+from homeport.reconcilers.app.packages import InstallPackages, missing_packages
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
 
@@ -66,6 +68,12 @@ class AppObserved:
     healthy: bool | None = None
     health_error: str | None = None
     previous: Mapping[str, Any] = field(default_factory=dict)
+    packages: Mapping[str, str] = field(default_factory=dict)
+    built: tuple[str, ...] = ()
+    """Releases whose build succeeded (``releases/<sha>.built`` on the VM)."""
+    build_failure: Mapping[str, Any] = field(default_factory=dict)
+    """The App's last failed build (its memory): release, commandSha, exitStatus."""
+    """Installed Debian packages among ``spec.packages``, name → version (``dpkg-query``)."""
 
 
 def _why(observed_sha: str | None, installed_sha: str | None, what: str) -> str:
@@ -111,6 +119,22 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
     if held is not None:
         target, condition = held
         conditions = (*conditions, *((condition,) if condition else ()))
+    build = desired.spec.build
+    if (
+        build is not None
+        and target != seen.current
+        and target not in seen.built
+        and failed_before(seen.build_failure, target, build)
+    ):
+        status = seen.build_failure.get("exitStatus")
+        message = (
+            f"the build of release {target[:12]} exited {status} (see the BuildFailed event); "
+            "push a fix to the app's repository or change spec.build"
+        )
+        if seen.current is None:
+            return Plan(waiting=message, state_reason="BuildFailed", requeue_after=60)
+        conditions = (*conditions, ConditionUpdate("Degraded", "True", "BuildFailed", message))
+        target = seen.current
     deploy = _deploy(desired, seen, target, now)
     if deploy is not None:
         actions, details = deploy
@@ -148,9 +172,19 @@ def _deploy(
         actions.append(
             EnsureLayout(host, desired.spec.user, paths.root, paths.data, not seen.user_exists)
         )
+    restart_reasons = []
+    packages = missing_packages(desired.spec.packages, seen.packages)
+    if packages:
+        # Before the release and the restart: the App's code may need them from its first start.
+        actions.append(InstallPackages(host, packages))
+        restart_reasons.append("packages installed")
     if target not in seen.releases:
         actions.append(FetchRelease(host, seen.repo, target, paths.release(target)))
-    restart_reasons = []
+    build = desired.spec.build
+    if build is not None and target != seen.current and target not in seen.built:
+        # Only a release about to go live is built: the running one is never rebuilt.
+        path = paths.release(target)
+        actions.append(BuildRelease(host, desired.spec.user, path, target, command_sha(build)))
     if seen.unit_sha != seen.desired_unit_sha:
         why = _why(seen.unit_sha, prev.get("unitSha"), "unit")
         actions.append(InstallUnit(host, paths.unit_path, seen.desired_unit_sha, why))

@@ -41,7 +41,7 @@ def observed_for(case: Case) -> AppObserved:
         "paths": AppPaths.for_name(name),
         **_expand(case.observed),
     }
-    for key in ("releases", "peer_failed"):
+    for key in ("releases", "peer_failed", "built"):
         if key in data:
             data[key] = tuple(data[key])
     unknown = set(data) - {f.name for f in fields(AppObserved)}

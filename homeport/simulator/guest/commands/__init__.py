@@ -15,7 +15,7 @@ import re
 import shlex
 from dataclasses import replace
 
-from . import files, git, rsync, system, systemctl, tailscale
+from . import apt, files, git, rsync, system, systemctl, tailscale, wrappers
 from .base import Completed, ExecContext, Handler
 
 COMMANDS: dict[str, Handler] = {
@@ -45,6 +45,11 @@ COMMANDS: dict[str, Handler] = {
     "journalctl": systemctl.journalctl,
     "tailscale": tailscale.tailscale,
     "rsync": rsync.rsync,
+    "apt-get": apt.apt_get,
+    "dpkg-query": apt.dpkg_query,
+    "timeout": wrappers.timeout,
+    "env": wrappers.env,
+    "runuser": wrappers.runuser,
 }
 BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
