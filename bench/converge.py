@@ -53,6 +53,7 @@ from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.app import observe as app_observe
 from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
+from homeport.simulator.guest.envfile import parse_environment_file
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
 
@@ -466,7 +467,9 @@ def app_env_has(bench: Bench, index: int, level: str) -> bool:
     assert bench.estate.pve is not None and bench.estate.guests is not None
     vm = next(v for v in bench.estate.pve.world.vms.values() if v.name == f"vm-{index:04d}")
     disk = bench.estate.guests.guest(vm.vmid).disk
-    return f"LOG_LEVEL={level}" in disk.read_text(f"/etc/homeport/apps/app-{index:04d}.env")
+    env = disk.read_text(f"/etc/homeport/apps/app-{index:04d}.env")
+    # Read as systemd reads an EnvironmentFile (values are quoted by its rules).
+    return parse_environment_file(env).get("LOG_LEVEL") == level
 
 
 def vm_memory_is(bench: Bench, name: str, memory: int) -> bool:
