@@ -273,7 +273,7 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         await caddy.ensure_server()
         for target in routes:
             route = dict(target.route)
-            await caddy.upsert_route(route)
+            await caddy.upsert_route(route, target.exposure)
             if not await caddy.verify_route(route):
                 raise TemporaryError(
                     f"Caddy does not run route {target.name} as written; retrying", delay=0.2

@@ -79,7 +79,13 @@ def routes_of(pair: str, ctx: ReconcileContext) -> tuple[PairRoute, ...]:
         if resource.spec.standby_pair == pair:
             spec = resource.spec
             routes.append(
-                PairRoute(resource.name, spec.host, spec.path_prefix, spec.upstream_health_check)
+                PairRoute(
+                    resource.name,
+                    spec.host,
+                    spec.path_prefix,
+                    spec.upstream_health_check,
+                    spec.exposure,
+                )
             )
     return tuple(sorted(routes, key=lambda r: r.name))
 
