@@ -20,6 +20,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import httpx
@@ -27,7 +28,9 @@ from opentelemetry.trace import Tracer
 
 from homeport.clients.caddy_config import (
     CATCH_ALL_ID,
+    TAILNET_TLS_POLICY_ID,
     TLS_POLICY_ID,
+    Exposure,
     Json,
     ServerLayout,
     TlsMode,
@@ -36,6 +39,8 @@ from homeport.clients.caddy_config import (
     is_owned_route,
     route_hosts,
     server_layout,
+    tailnet_server_name,
+    tailnet_tls_policy,
     tls_policy,
 )
 from homeport.clients.callstats import CallStats
@@ -58,6 +63,9 @@ class CaddySettings:
     """Listener addresses of the HTTPS server."""
     http_listen: tuple[str, ...] = (":80",)
     """Listener addresses for plain HTTP: redirects (``internal``) or the server (``off``)."""
+    tailnet_listen: tuple[str, ...] = ()
+    """The router's tailnet address(es) for ``exposure: tailnet`` routes (none: no such
+    routes can be served)."""
     tls: TlsMode = "acme"
     """``acme`` (public certificates), ``internal`` (Caddy's local CA), ``off`` (tests)."""
     acme_email: str | None = None
@@ -101,11 +109,26 @@ class CaddyClient:
             tls=settings.tls,
             https_listen=settings.https_listen,
             http_listen=settings.http_listen,
+            tailnet_listen=settings.tailnet_listen,
         )
 
     @property
     def routes_path(self) -> str:
-        return f"/config/apps/http/servers/{self.settings.server}/routes"
+        return self._routes_path(self.settings.server)
+
+    def serves(self, exposure: Exposure) -> bool:
+        """Is a server block configured for routes of ``exposure``?"""
+        return self._layout.server_for(exposure) is not None
+
+    def _routes_path(self, server: str) -> str:
+        return f"/config/apps/http/servers/{server}/routes"
+
+    def _route_servers(self) -> dict[Exposure, str]:
+        """Every server homeport's routes may be in (a stale tailnet server included)."""
+        return {
+            "public": self.settings.server,
+            "tailnet": tailnet_server_name(self.settings.server),
+        }
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -129,9 +152,20 @@ class CaddyClient:
         return value if isinstance(value, dict) else None
 
     async def list_owned_routes(self) -> list[Json]:
-        """homeport's routes in its server, in order (catch-all excluded)."""
-        routes, _ = await self._routes()
-        return [r for r in routes or [] if is_owned_route(r)]
+        """homeport's routes in its servers, in order (catch-all excluded)."""
+        found: list[Json] = []
+        for server in self._route_servers().values():
+            routes, _ = await self._routes(server)
+            found += [r for r in routes or [] if is_owned_route(r)]
+        return found
+
+    async def route_exposure(self, route_id: str) -> Exposure | None:
+        """Which of homeport's servers runs route ``route_id`` (``None``: neither)."""
+        for exposure, server in self._route_servers().items():
+            routes, _ = await self._routes(server)
+            if _indexes(routes or [], route_id):
+                return exposure
+        return None
 
     async def verify_route(self, route: Json) -> bool:
         """Read back: does Caddy run exactly this route?"""
@@ -154,18 +188,22 @@ class CaddyClient:
         changed = False
         for name, owned in self._layout.servers.items():
             changed |= await self._ensure_block(name, owned, servers.get(name))
-        stale = f"{self.settings.server}-redirect"
-        if stale not in self._layout.servers and stale in servers:
-            await self._mutate("DELETE", f"/config/apps/http/servers/{stale}", "server")
-            changed = True
+        for stale in (
+            f"{self.settings.server}-redirect",
+            tailnet_server_name(self.settings.server),
+        ):
+            if stale not in self._layout.servers and stale in servers:
+                await self._mutate("DELETE", f"/config/apps/http/servers/{stale}", "server")
+                changed = True
         if self.settings.tls == "internal" and not _dig(
             root, "apps", "pki", "certificate_authorities", "local"
         ):
             path = "/config/apps/pki/certificate_authorities/local"
             await self._mutate("PUT", path, "pki", json={"install_trust": False})
             changed = True
-        routes, _ = await self._routes()
-        changed |= await self._sync_tls(route_hosts(routes or []))
+        for exposure, name in self._route_servers().items():
+            routes, _ = await self._routes(name)
+            changed |= await self._sync_tls(exposure, route_hosts(routes or []))
         return changed
 
     async def _ensure_block(self, name: str, owned: Json, current: object) -> bool:
@@ -207,63 +245,78 @@ class CaddyClient:
 
     # --- routes --------------------------------------------------------------------------
 
-    async def upsert_route(self, route: Json) -> bool:
-        """Make homeport's server run ``route`` (by its ``@id``); ``True`` if anything changed.
+    async def upsert_route(self, route: Json, exposure: Exposure = "public") -> bool:
+        """Make the server for ``exposure`` run ``route`` (by its ``@id``), and no other
+        server of homeport's; ``True`` if anything changed.
 
         An existing route is PATCHed in place; a new one is inserted before the catch-all.
+        A route whose exposure changed is written to its new server first, then removed
+        from the old one (a public route made tailnet-only leaves the public listener).
         """
         route_id = _owned_id(route)
+        server = self._layout.server_for(exposure)
+        if server is None:
+            raise ValueError(f"no Caddy server for {exposure} routes: set [caddy] tailnet_listen")
         async with self._lock:
-            return await self._rounds(lambda: self._upsert_once(route_id, route))
+            changed = await self._rounds(lambda: self._upsert_once(route_id, route, server))
+            for other, name in self._route_servers().items():
+                if other != exposure:
+                    changed |= await self._rounds(partial(self._delete_once, route_id, other, name))
+            return changed
 
     async def delete_route(self, route_id: str) -> bool:
-        """Remove homeport's route ``route_id``; ``False`` if it was not there."""
+        """Remove homeport's route ``route_id`` from its servers; ``False`` if not there."""
         _owned_id({"@id": route_id})
+        changed = False
         async with self._lock:
-            return await self._rounds(lambda: self._delete_once(route_id))
+            for exposure, name in self._route_servers().items():
+                changed |= await self._rounds(partial(self._delete_once, route_id, exposure, name))
+        return changed
 
-    async def _upsert_once(self, route_id: str, route: Json) -> bool:
-        routes, tag = await self._routes()
+    async def _upsert_once(self, route_id: str, route: Json, server: str) -> bool:
+        routes, tag = await self._routes(server)
         if routes is None or CATCH_ALL_ID not in _ids(routes):
             await self._ensure()
-            routes, tag = await self._routes()
+            routes, tag = await self._routes(server)
             assert routes is not None
         found = _indexes(routes, route_id)
         if found and routes[found[0]] == route and len(found) == 1:
             return False
+        exposure: Exposure = "public" if server == self.settings.server else "tailnet"
         # Certificates for new hosts must come from homeport's issuer from the first try.
         others = [r for r in routes if r.get("@id") != route_id]
-        await self._sync_tls(route_hosts([*routes, route]), only_grow=True)
+        await self._sync_tls(exposure, route_hosts([*routes, route]), only_grow=True)
         if len(found) > 1:
-            await self._delete_at(found[-1], tag, route_id)  # 2.6 allows duplicate @ids
-            return await self._upsert_once(route_id, route)
+            await self._delete_at(server, found[-1], tag, route_id)  # 2.6 allows duplicate @ids
+            return await self._upsert_once(route_id, route, server)
         if found:
-            await self._write_at("PATCH", found[0], route, tag, route_id)
+            await self._write_at(server, "PATCH", found[0], route, tag, route_id)
         else:
-            await self._write_at("PUT", _indexes(routes, CATCH_ALL_ID)[-1], route, tag, route_id)
-        await self._sync_tls(route_hosts([*others, route]))
+            index = _indexes(routes, CATCH_ALL_ID)[-1]
+            await self._write_at(server, "PUT", index, route, tag, route_id)
+        await self._sync_tls(exposure, route_hosts([*others, route]))
         return True
 
-    async def _delete_once(self, route_id: str) -> bool:
-        routes, tag = await self._routes()
+    async def _delete_once(self, route_id: str, exposure: Exposure, server: str) -> bool:
+        routes, tag = await self._routes(server)
         found = _indexes(routes or [], route_id)
         if not found or routes is None:
             return False
         for index in reversed(found):
-            await self._delete_at(index, tag, route_id)
-            routes, tag = await self._routes()
+            await self._delete_at(server, index, tag, route_id)
+            routes, tag = await self._routes(server)
             assert routes is not None
-        await self._sync_tls(route_hosts(routes))
+        await self._sync_tls(exposure, route_hosts(routes))
         return True
 
     async def _write_at(
-        self, method: Method, index: int, route: Json, tag: str, route_id: str
+        self, server: str, method: Method, index: int, route: Json, tag: str, route_id: str
     ) -> None:
-        path = f"{self.routes_path}/{index}"
+        path = f"{self._routes_path(server)}/{index}"
         await self._mutate(method, path, "route", json=route, if_match=tag, route_id=route_id)
 
-    async def _delete_at(self, index: int, tag: str, route_id: str) -> None:
-        path = f"{self.routes_path}/{index}"
+    async def _delete_at(self, server: str, index: int, tag: str, route_id: str) -> None:
+        path = f"{self._routes_path(server)}/{index}"
         await self._mutate("DELETE", path, "route", if_match=tag, route_id=route_id)
 
     async def _rounds(self, attempt: Callable[[], Awaitable[bool]]) -> bool:
@@ -284,24 +337,35 @@ class CaddyClient:
                 lost = True
         raise AssertionError("unreachable")
 
-    async def _routes(self) -> tuple[list[Json] | None, str]:
-        value, tag = await self._get(self.routes_path, "routes")
+    async def _routes(self, server: str | None = None) -> tuple[list[Json] | None, str]:
+        """The route list of ``server`` (homeport's main server by default); ``None`` when
+        the server or its routes do not exist."""
+        if server is None:
+            server = self.settings.server
+        value, tag = await self._get(self._routes_path(server), "routes", missing_ok=True)
         if not isinstance(value, list):
             return None, tag
         return [r for r in value if isinstance(r, dict)], tag
 
     # --- TLS policy ----------------------------------------------------------------------
 
-    async def _sync_tls(self, hosts: Sequence[str], *, only_grow: bool = False) -> bool:
+    async def _sync_tls(
+        self, exposure: Exposure, hosts: Sequence[str], *, only_grow: bool = False
+    ) -> bool:
+        """Keep the TLS automation policy of ``exposure``'s hosts equal to ``hosts``."""
         settings = self.settings
         value, _ = await self._get("/config/apps/tls", "tls", missing_ok=True)
         policies = _dig(value, "automation", "policies")
         policies = policies if isinstance(policies, list) else None
-        found = _indexes(policies or [], TLS_POLICY_ID)
+        policy_id = TLS_POLICY_ID if exposure == "public" else TAILNET_TLS_POLICY_ID
+        found = _indexes(policies or [], policy_id)
         current = policies[found[0]] if policies and found else None
         if only_grow and current is not None:
             hosts = sorted({*hosts, *current.get("subjects", [])})
-        desired = tls_policy(hosts, tls=settings.tls, acme_email=settings.acme_email)
+        if exposure == "public":
+            desired = tls_policy(hosts, tls=settings.tls, acme_email=settings.acme_email)
+        else:
+            desired = tailnet_tls_policy(hosts, tls=settings.tls)
         base = "/config/apps/tls/automation/policies"
         if desired == current:
             return False

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 TlsMode = Literal["acme", "internal", "off"]
+Exposure = Literal["public", "tailnet"]
+"""Which server block serves a route: the public listener or the router's tailnet address."""
 
 ROUTE_PREFIX = "homeport-route-"
 CATCH_ALL_ID = "homeport-catch-all"
 REDIRECT_ID = "homeport-redirect"
 TLS_POLICY_ID = "homeport-tls"
+TAILNET_TLS_POLICY_ID = "homeport-tls-tailnet"
 EPOCH_HEADER = "X-Homeport-Epoch"
 
 Json = dict[str, Any]
@@ -162,6 +165,16 @@ class ServerLayout:
     fixed_routes: Mapping[str, Json]
     """Servers whose whole route list homeport owns (the redirect server)."""
     main: str
+    tailnet: str | None = None
+    """The server for ``exposure: tailnet`` routes, if a tailnet listener is configured."""
+
+    def server_for(self, exposure: Exposure) -> str | None:
+        """The server block that serves routes of ``exposure`` (``None``: none configured)."""
+        return self.main if exposure == "public" else self.tailnet
+
+
+def tailnet_server_name(name: str) -> str:
+    return f"{name}-tailnet"
 
 
 def server_layout(
@@ -170,6 +183,7 @@ def server_layout(
     tls: TlsMode,
     https_listen: Sequence[str],
     http_listen: Sequence[str],
+    tailnet_listen: Sequence[str] = (),
 ) -> ServerLayout:
     """The owned server blocks.
 
@@ -178,7 +192,24 @@ def server_layout(
     * ``internal``: the main server on ``https_listen`` with certificates from Caddy's
       local CA, and a homeport-owned redirect server on ``http_listen``.
     * ``off``: plain HTTP on ``http_listen`` (tests only).
+
+    With ``tailnet_listen``, a second server ``<name>-tailnet`` listens only there and
+    serves the ``exposure: tailnet`` routes: HTTPS with Caddy's local CA (``tls_policy``
+    for tailnet hosts), never redirects from, nor ACME challenges on, a public port.
     """
+    layout = _public_layout(name, tls=tls, https_listen=https_listen, http_listen=http_listen)
+    if not tailnet_listen:
+        return layout
+    tailnet = tailnet_server_name(name)
+    block: Json = {"listen": list(tailnet_listen)}
+    block["automatic_https"] = {"disable": True} if tls == "off" else {"disable_redirects": True}
+    servers = {**layout.servers, tailnet: block}
+    return ServerLayout(servers, layout.fixed_routes, layout.main, tailnet)
+
+
+def _public_layout(
+    name: str, *, tls: TlsMode, https_listen: Sequence[str], http_listen: Sequence[str]
+) -> ServerLayout:
     if tls == "off":
         block = {"listen": list(http_listen), "automatic_https": {"disable": True}}
         return ServerLayout({name: block}, {}, name)
@@ -200,6 +231,15 @@ def tls_policy(hosts: Sequence[str], *, tls: TlsMode, acme_email: str | None) ->
     if tls == "acme":
         issuer["email"] = acme_email
     return {"@id": TLS_POLICY_ID, "subjects": sorted(set(hosts)), "issuers": [issuer]}
+
+
+def tailnet_tls_policy(hosts: Sequence[str], *, tls: TlsMode) -> Json | None:
+    """Certificates for tailnet-only hosts come from Caddy's local CA: an ACME CA cannot
+    reach a name served only on the tailnet (nor issue for ``.internal``/``.local``)."""
+    if not hosts or tls == "off":
+        return None
+    subjects = sorted(set(hosts))
+    return {"@id": TAILNET_TLS_POLICY_ID, "subjects": subjects, "issuers": [{"module": "internal"}]}
 
 
 def route_hosts(routes: Sequence[object]) -> list[str]:

@@ -163,10 +163,27 @@ class CaddySettings(Section):
     """Addresses of the HTTPS listener."""
     http_listen: list[str] = Field(default_factory=lambda: [":80"])
     """Addresses of the plain-HTTP listener (redirects to HTTPS)."""
+    tailnet_listen: list[str] = Field(default_factory=list)
+    """The router's tailnet address and port (e.g. `100.64.0.1:443`) for ProxyRoutes with
+    `exposure: tailnet`; a second server block listens only there
+    (docs/operations.md#internal-only-routes)."""
+
     tls: Literal["acme", "internal", "off"] = "acme"
     """Certificates: `acme` (public), `internal` (Caddy's local CA: demo, tests), `off` (tests)."""
     acme_email: str | None = None
     """Contact address for ACME."""
+
+    @field_validator("tailnet_listen")
+    @classmethod
+    def _tailnet_only(cls, value: list[str]) -> list[str]:
+        for address in value:
+            host = address.rpartition(":")[0].strip("[]")
+            if host in ("", "0.0.0.0", "::"):
+                raise ValueError(
+                    f"tailnet_listen {address!r} listens on every address, the public one "
+                    "included: name the router's tailnet address, e.g. '100.64.0.1:443'"
+                )
+        return value
 
 
 class TailscaleSettings(Section):

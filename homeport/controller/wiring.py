@@ -126,6 +126,7 @@ def _build_clients(settings: Settings, tracer: Tracer | None) -> dict[str, Any]:
             server=settings.caddy.server,
             https_listen=tuple(settings.caddy.https_listen),
             http_listen=tuple(settings.caddy.http_listen),
+            tailnet_listen=tuple(settings.caddy.tailnet_listen),
             tls=settings.caddy.tls,
             acme_email=settings.caddy.acme_email,
         ),

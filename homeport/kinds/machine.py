@@ -38,6 +38,10 @@ class MachineSpec(SpecBase):
     """Default Proxmox storage for VM disks on this machine."""
     maintenance: bool = False
     """Drain the machine: StandbyPair primaries fail over away from it, nothing new is placed on it."""
+    role: Literal["production", "dev"] | None = None
+    """What the machine is for, enforced at push time: no dev VM (`role: dev` or label
+    `env: dev`) on a `production` Machine, no production VM (label `env: production`) on a
+    `dev` Machine. Unset: no rule (a machine that hosts both)."""
 
 
 class Machine(Resource):

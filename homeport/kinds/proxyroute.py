@@ -1,4 +1,5 @@
-"""ProxyRoute: a public hostname on the Caddy router, sent to an App or a StandbyPair.
+"""ProxyRoute: a hostname on the Caddy router (public or tailnet-only), sent to an App or a
+StandbyPair.
 
 Converged by ``reconcilers/proxyroute.py`` as one Caddy route whose ``@id`` homeport owns.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
 from homeport.kinds.common import DnsLabel, Hostname, ObjectRef, RefPath, Resource, SpecBase
 
@@ -15,8 +16,13 @@ from homeport.kinds.common import DnsLabel, Hostname, ObjectRef, RefPath, Resour
 class ProxyRouteSpec(SpecBase):
     """Desired state of a ProxyRoute. Routes are HTTPS only; plain HTTP is redirected."""
 
+    exposure: Literal["public", "tailnet"] = "public"
+    """`public`: served on the router's public listener. `tailnet`: served only on the
+    router's tailnet address (`[caddy] tailnet_listen`), never on the public listener, with a
+    certificate from Caddy's internal CA."""
     host: Hostname
-    """Public hostname, e.g. `shop.example.com`."""
+    """Hostname, e.g. `shop.example.com`; a private name (`.local`, `.internal`, `.lan`,
+    `.home.arpa`, ...) only with `exposure: tailnet`."""
     app: DnsLabel | None = None
     """The App to send traffic to (exactly one of `app` and `standbyPair`)."""
     standby_pair: DnsLabel | None = None
@@ -25,6 +31,18 @@ class ProxyRouteSpec(SpecBase):
     """Only requests under this path prefix, e.g. `/api`."""
     upstream_health_check: bool = True
     """Let Caddy actively check the upstream with the App's health check."""
+
+    @field_validator("host")
+    @classmethod
+    def _public_host(cls, value: str, info: ValidationInfo) -> str:
+        # `exposure` is declared first so that it is known here and the error is on `host:`.
+        if info.data.get("exposure") == "public" and (zone := private_zone(value)) is not None:
+            raise ValueError(
+                f"host {value!r} is a private name ({zone!r} is not resolvable on the "
+                "internet) on a public route: set 'exposure: tailnet' to serve it only on the "
+                "router's tailnet address, or use a public hostname"
+            )
+        return value
 
     @field_validator("path_prefix")
     @classmethod
@@ -38,6 +56,30 @@ class ProxyRouteSpec(SpecBase):
         if (self.app is None) == (self.standby_pair is None):
             raise ValueError("set exactly one of 'app' and 'standbyPair'")
         return self
+
+
+PRIVATE_ZONES = (
+    "local",
+    "internal",
+    "lan",
+    "home.arpa",
+    "localhost",
+    "intranet",
+    "private",
+    "corp",
+    "home",
+    "localdomain",
+)
+"""Names that exist only inside a site (RFC 6762 appendix G, RFC 8375, ICANN's .internal)."""
+
+
+def private_zone(host: str) -> str | None:
+    """The private zone ``host`` belongs to, if any (``chat.yourdomain.local`` → ``local``)."""
+    name = host.lower().rstrip(".")
+    for zone in PRIVATE_ZONES:
+        if name == zone or name.endswith(f".{zone}"):
+            return zone
+    return None
 
 
 class ProxyRoute(Resource):

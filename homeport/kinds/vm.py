@@ -271,6 +271,9 @@ class VMSpec(SpecBase):
     """Proxmox protection: the VM and its disks cannot be removed while set."""
     role: Literal["router", "app", "dev", "infra"] = "app"
     """What the VM is for; `router` marks the public Caddy router (the only public VM)."""
+    max_apps: PositiveInt = 1
+    """At most this many Apps on the VM (one app per VM by default); raise it to say
+    explicitly that the VM hosts several."""
     description: str | None = None
     """Free text shown in Proxmox (homeport appends its ownership marker)."""
     firewall: VMFirewall = Field(default_factory=VMFirewall)

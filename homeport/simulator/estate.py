@@ -199,6 +199,16 @@ class SimulatedEstate:
     def node_address(self, index: int) -> str:
         return f"127.{self.octet}.{200 + index}.1"
 
+    @property
+    def router_tailnet_address(self) -> str:
+        """The router VM's tailnet address: Caddy's listener for tailnet-only routes."""
+        return f"127.{self.octet}.250.1"
+
+    @property
+    def router_port(self) -> int:
+        """The port routes are served on: HTTPS, or plain HTTP with ``tls = "off"``."""
+        return self.https_port if self.config.tls != "off" else self.http_port
+
     def _address_octet(self) -> int:
         """A 127.<octet>/16 no other estate on this machine uses (kept across restarts)."""
         saved = self.dir / "address-octet"
@@ -298,6 +308,7 @@ class SimulatedEstate:
                 "server": "homeport",
                 "https_listen": [f"127.0.0.1:{self.https_port}"],
                 "http_listen": [f"127.0.0.1:{self.http_port}"],
+                "tailnet_listen": [f"{self.router_tailnet_address}:{self.router_port}"],
                 "tls": self.config.tls,
             }
         self.config_path.write_text(render_toml(sections))
@@ -317,14 +328,13 @@ class SimulatedEstate:
         }
         data["proxmox"].pop("token_secret", None)  # the secret lives in its 0600 file only
         if self.caddy is not None:
-            scheme, port = (
-                ("https", self.https_port) if self.config.tls != "off" else ("http", self.http_port)
-            )
+            scheme, port = ("https" if self.config.tls != "off" else "http"), self.router_port
             data["caddy"] = {
                 "admin_url": self.caddy.admin_url,
                 "http": f"http://127.0.0.1:{self.http_port}",
                 "https": f"https://127.0.0.1:{self.https_port}",
                 "public": f"{scheme}://127.0.0.1:{port}",
+                "tailnet": f"{scheme}://{self.router_tailnet_address}:{port}",
                 "ca": str(self.caddy.root_ca),
             }
         return data

@@ -384,6 +384,60 @@ def check_capacity(estate: Estate) -> Iterator[ManifestError]:
             )
 
 
+def vm_environment(vm: VM) -> str | None:
+    """``dev`` for a VM with ``role: dev`` or label ``env: dev``; ``production`` for label
+    ``env: production``; else ``None``."""
+    env = vm.metadata.labels.get("env")
+    if vm.spec.role == "dev" or env == "dev":
+        return "dev"
+    return "production" if env == "production" else None
+
+
+def check_machine_roles(estate: Estate) -> Iterator[ManifestError]:
+    """Dev and production on separate machines, where a Machine's ``role`` says so."""
+    for obj in estate.of_kind("VM"):
+        vm = obj.resource
+        assert isinstance(vm, VM)
+        machine = estate.get("Machine", vm.spec.machine)
+        if machine is None or not isinstance(machine.resource, Machine):
+            continue
+        role = machine.resource.spec.role
+        env = vm_environment(vm)
+        if role is None or env is None or env == role:
+            continue
+        why = "spec.role: dev" if vm.spec.role == "dev" else f"label env: {env}"
+        yield obj.error(
+            ("spec", "machine"),
+            f"a {env} VM ({why}) on Machine {machine.name!r}, whose role is {role} "
+            f"({machine.file}:{machine.line})",
+            f"place the VM on a Machine whose role is {env} or unset, "
+            f"or change the VM's role/labels if it is not {env}",
+        )
+
+
+def check_apps_per_vm(estate: Estate) -> Iterator[ManifestError]:
+    """At most ``maxApps`` Apps per VM (default 1: one app per VM)."""
+    apps: dict[str, list[LoadedObject]] = defaultdict(list)
+    for obj in estate.of_kind("App"):
+        assert isinstance(obj.resource, App)
+        apps[obj.resource.spec.vm].append(obj)
+    for vm_name, on_vm in sorted(apps.items()):
+        vm = estate.get("VM", vm_name)
+        if vm is None or not isinstance(vm.resource, VM):
+            continue
+        limit = vm.resource.spec.max_apps
+        ordered = sorted(on_vm, key=lambda o: (o.file, o.line))
+        for extra in ordered[limit:]:
+            others = ", ".join(f"{o.name!r} ({o.file}:{o.line})" for o in ordered[:limit])
+            yield extra.error(
+                ("spec", "vm"),
+                f"VM {vm_name!r} runs at most {limit} App{'s' if limit > 1 else ''} "
+                f"(maxApps) and already runs {others}",
+                f"give the App its own VM (one app per VM), or set maxApps: {len(on_vm)} "
+                f"on VM {vm_name!r} ({vm.file}:{vm.line}) to allow more",
+            )
+
+
 def check_backup_selectors(estate: Estate) -> Iterator[ManifestError]:
     """A ``matchLabels`` that selects no VM backs up nothing, silently."""
     labels = [vm.resource.metadata.labels for vm in estate.of_kind("VM")]
@@ -454,6 +508,8 @@ CHECKS: tuple[Check, ...] = (
     check_vmids,
     check_machine_nodes,
     check_capacity,
+    check_machine_roles,
+    check_apps_per_vm,
 )
 
 

@@ -256,3 +256,79 @@ async def test_internal_tls_serves_https_and_redirects_http(
     async with httpx.AsyncClient(base_url=caddy.admin_url, trust_env=False) as admin:
         policies = (await admin.get("/config/apps/tls/automation/policies")).json()
     assert policies == []  # homeport's policy went with its last host
+
+
+async def get_at(address: str, port: int, host: str) -> httpx.Response | None:
+    """GET ``/`` at ``address:port`` with ``Host: host``; ``None`` if nothing listens."""
+    try:
+        async with httpx.AsyncClient(trust_env=False) as client:
+            return await client.get(f"http://{address}:{port}/", headers={"Host": host})
+    except httpx.ConnectError:
+        return None
+
+
+async def test_tailnet_route_answers_only_on_the_tailnet_listener(
+    caddy: CaddyProcess, upstream: Upstream, http_port: int
+) -> None:
+    tailnet = "127.0.0.2"  # the router's tailnet address (any loopback address on Linux)
+    settings = CaddySettings(
+        admin_url=caddy.admin_url,
+        tls="off",
+        http_listen=(f"127.0.0.1:{http_port}",),
+        tailnet_listen=(f"{tailnet}:{http_port}",),
+    )
+    async with CaddyClient(settings) as client:
+        assert client.serves("tailnet")
+        route = route_to(upstream, host="chat.lab.internal")
+        assert await client.upsert_route(route, "tailnet")
+        on_tailnet = await get_at(tailnet, http_port, "chat.lab.internal")
+        assert on_tailnet is not None and on_tailnet.text.startswith("upstream-1")
+        on_public = await get_at("127.0.0.1", http_port, "chat.lab.internal")
+        assert on_public is not None and on_public.status_code == 404
+        assert await client.route_exposure("homeport-route-shop") == "tailnet"
+        assert [r["@id"] for r in await client.list_owned_routes()] == ["homeport-route-shop"]
+
+        before = client.stats.snapshot()
+        assert not await client.upsert_route(route, "tailnet")
+        assert not await client.ensure_server()
+        assert client.stats.snapshot().minus(before).total_mutations == 0
+
+        # Made public: it moves to the public listener and leaves the tailnet one.
+        assert await client.upsert_route(route, "public")
+        assert await client.route_exposure("homeport-route-shop") == "public"
+        moved = await get_at(tailnet, http_port, "chat.lab.internal")
+        assert moved is not None and moved.status_code == 404
+        assert await client.delete_route("homeport-route-shop")
+        assert await client.list_owned_routes() == []
+
+
+async def test_tailnet_hosts_get_certificates_from_the_internal_ca(
+    caddy: CaddyProcess, upstream: Upstream
+) -> None:
+    https_port, http_port = free_port(), free_port()
+    settings = CaddySettings(
+        admin_url=caddy.admin_url,
+        tls="acme",
+        acme_email="ops@example.com",
+        https_listen=(f"127.0.0.1:{https_port}",),
+        http_listen=(f"127.0.0.1:{http_port}",),
+        tailnet_listen=(f"127.0.0.2:{https_port}",),
+    )
+    async with CaddyClient(settings) as client:
+        await client.upsert_route(route_to(upstream, host="gw.lab.internal"), "tailnet")
+        await client.upsert_route(route_to(upstream, name="web", host="www.example.com"))
+        async with httpx.AsyncClient(base_url=caddy.admin_url, trust_env=False) as admin:
+            policies = (await admin.get("/config/apps/tls/automation/policies")).json()
+        by_id = {p["@id"]: p for p in policies}
+        assert by_id["homeport-tls-tailnet"]["subjects"] == ["gw.lab.internal"]
+        assert by_id["homeport-tls-tailnet"]["issuers"] == [{"module": "internal"}]
+        assert by_id["homeport-tls"]["subjects"] == ["www.example.com"]
+        assert by_id["homeport-tls"]["issuers"][0]["module"] == "acme"
+
+
+async def test_without_a_tailnet_listener_a_tailnet_route_is_refused(
+    caddy_off: CaddyClient, upstream: Upstream
+) -> None:
+    assert not caddy_off.serves("tailnet")
+    with pytest.raises(ValueError, match="tailnet_listen"):
+        await caddy_off.upsert_route(route_to(upstream), "tailnet")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from homeport.clients.caddy_config import (
     EPOCH_HEADER,
@@ -17,9 +18,11 @@ from homeport.clients.caddy_config import (
     route_hosts,
     route_id,
     server_layout,
+    tailnet_tls_policy,
     tls_policy,
     upstream,
 )
+from homeport.controller.config import CaddySettings as CaddyConfigSection
 
 
 def test_fnv1a_matches_reference_vectors() -> None:
@@ -113,3 +116,39 @@ def test_tls_policy_only_when_the_mode_needs_one() -> None:
     acme = tls_policy(["a.test"], tls="acme", acme_email="ops@example.com")
     assert acme is not None
     assert acme["issuers"] == [{"module": "acme", "email": "ops@example.com"}]
+
+
+def test_tailnet_layout_adds_a_server_on_the_tailnet_address_only() -> None:
+    layout = server_layout(
+        "hp",
+        tls="acme",
+        https_listen=[":443"],
+        http_listen=[":80"],
+        tailnet_listen=["100.64.0.1:443"],
+    )
+    assert layout.server_for("public") == "hp"
+    assert layout.server_for("tailnet") == "hp-tailnet"
+    assert layout.servers["hp-tailnet"] == {
+        "listen": ["100.64.0.1:443"],
+        "automatic_https": {"disable_redirects": True},
+    }
+    plain = server_layout("hp", tls="acme", https_listen=[":443"], http_listen=[":80"])
+    assert plain.server_for("tailnet") is None and "hp-tailnet" not in plain.servers
+
+
+def test_tailnet_hosts_use_the_internal_issuer_whatever_the_tls_mode() -> None:
+    policy = tailnet_tls_policy(["b.lab.internal", "a.lab.internal"], tls="acme")
+    assert policy == {
+        "@id": "homeport-tls-tailnet",
+        "subjects": ["a.lab.internal", "b.lab.internal"],
+        "issuers": [{"module": "internal"}],
+    }
+    assert tailnet_tls_policy(["a.lab.internal"], tls="off") is None
+    assert tailnet_tls_policy([], tls="internal") is None
+
+
+@pytest.mark.parametrize("address", [":443", "0.0.0.0:443", "[::]:443"])
+def test_a_tailnet_listener_on_every_address_is_refused(address: str) -> None:
+    with pytest.raises(ValidationError, match="listens on every address"):
+        CaddyConfigSection(tailnet_listen=[address])
+    assert CaddyConfigSection(tailnet_listen=["100.64.0.1:443"]).tailnet_listen

@@ -63,3 +63,10 @@ def test_cli_exits_1_with_one_line_per_problem(path: Path) -> None:
     assert result.exit_code == 1
     assert f"{path}:" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_app_over_max_apps_names_the_fix() -> None:
+    result = validate_paths([CORPUS / "apps-per-vm.yaml"])
+    (error,) = result.errors
+    assert error.fix is not None and "set maxApps: 2 on VM 'web'" in error.fix
+    assert "one app per VM" in error.fix

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from homeport.clients.caddy import CaddyClient
-from homeport.clients.caddy_config import RouteSpec, reverse_proxy_route, route_id
+from homeport.clients.caddy_config import Exposure, RouteSpec, reverse_proxy_route, route_id
 from homeport.clients.caddy_config import upstream as upstream_address
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
@@ -38,6 +38,10 @@ class RouteObserved:
     route: Mapping[str, Any] | None
     upstream: Upstream | None
     problem: str | None = None
+    exposure: Exposure | None = None
+    """The server block that runs the route now (``None``: none of homeport's)."""
+    tailnet_served: bool = True
+    """Is Caddy configured with a tailnet listener (``[caddy] tailnet_listen``)?"""
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,13 @@ class UpsertRoute(Action):
     upstream: str
     epoch: int | None
     route: Mapping[str, Any]
+    exposure: Exposure = "public"
     verb = "route"
 
     def describe(self) -> str:
         epoch = f", epoch {self.epoch}" if self.epoch is not None else ""
-        return f"route {self.hosts} → {self.upstream}{epoch} (Caddy @id {self.route_id})"
+        where = " on the tailnet only" if self.exposure == "tailnet" else ""
+        return f"route {self.hosts}{where} → {self.upstream}{epoch} (Caddy @id {self.route_id})"
 
     def identity(self) -> str:
         return self.describe()
@@ -86,6 +92,12 @@ def plan_route(desired: ProxyRoute | None, seen: RouteObserved, *, now: datetime
         if seen.route is None:
             return Plan(reason="no route left", gone=True)
         return Plan(actions=(DeleteRoute(rid),), gone=True)
+    if desired.spec.exposure == "tailnet" and not seen.tailnet_served:
+        return Plan(
+            waiting="the router has no tailnet listener for this tailnet-only route: set "
+            "[caddy] tailnet_listen to the router's tailnet address in homeport.toml",
+            requeue_after=60,
+        )
     if seen.upstream is None:
         return Plan(waiting=seen.problem or "upstream unknown", requeue_after=5)
     wanted = route_for(desired, seen.upstream)
@@ -95,12 +107,13 @@ def plan_route(desired: ProxyRoute | None, seen: RouteObserved, *, now: datetime
         "upstream": target,
         "app": seen.upstream.app,
         "epoch": seen.upstream.epoch,
+        "exposure": desired.spec.exposure,
     }
-    if seen.route != wanted:
-        return Plan(
-            actions=(UpsertRoute(rid, desired.spec.host, target, seen.upstream.epoch, wanted),),
-            details=details,
+    if seen.route != wanted or seen.exposure != desired.spec.exposure:
+        upsert = UpsertRoute(
+            rid, desired.spec.host, target, seen.upstream.epoch, wanted, desired.spec.exposure
         )
+        return Plan(actions=(upsert,), details=details)
     return Plan(reason=f"{desired.spec.host} → {target}", ready=True, details=details)
 
 
@@ -151,7 +164,10 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
         if desired is None:
             return RouteObserved(name, route, None)
         upstream, problem = upstream_of(desired, ctx)
-        return RouteObserved(name, route, upstream, problem)
+        exposure = await caddy.route_exposure(route_id(name)) if route is not None else None
+        return RouteObserved(
+            name, route, upstream, problem, exposure, tailnet_served=caddy.serves("tailnet")
+        )
 
     def plan(self, desired: ProxyRoute | None, observed: RouteObserved, *, now: datetime) -> Plan:
         return plan_route(desired, observed, now=now)
@@ -160,7 +176,7 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
         caddy: CaddyClient = ctx.client("caddy")
         if isinstance(action, UpsertRoute):
             await caddy.ensure_server()
-            await caddy.upsert_route(dict(action.route))
+            await caddy.upsert_route(dict(action.route), action.exposure)
             if not await caddy.verify_route(dict(action.route)):
                 raise TemporaryError(
                     "Caddy does not run the route that was written; retrying", delay=1

@@ -274,8 +274,12 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         caddy: CaddyClient = ctx.client("caddy")
         await caddy.ensure_server()
         for target in routes:
+            if not caddy.serves(target.exposure):
+                # A tailnet route without a tailnet listener is served nowhere (its
+                # ProxyRoute waits for the config): there is nothing to cut or move.
+                continue
             route = dict(target.route)
-            await caddy.upsert_route(route)
+            await caddy.upsert_route(route, target.exposure)
             if not await caddy.verify_route(route):
                 raise TemporaryError(
                     f"Caddy does not run route {target.name} as written; retrying", delay=0.2

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from homeport.clients.caddy_config import Exposure
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action
 
@@ -16,6 +17,8 @@ class RouteTarget:
 
     name: str
     route: Mapping[str, Any]
+    exposure: Exposure = "public"
+    """The server block the route lives in (a failover never moves it to another)."""
 
 
 @dataclass(frozen=True)

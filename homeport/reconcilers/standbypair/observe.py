@@ -91,6 +91,7 @@ def routes_of(
                     spec.path_prefix,
                     spec.upstream_health_check,
                     timeouts,
+                    spec.exposure,
                 )
             )
     return tuple(sorted(routes, key=lambda r: r.name))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from homeport.clients.caddy_config import RouteSpec, reverse_proxy_route
+from homeport.clients.caddy_config import Exposure, RouteSpec, reverse_proxy_route
 from homeport.clients.caddy_config import upstream as dial
 from homeport.kinds import StandbyPair
 from homeport.kinds.app import HealthCheck
@@ -94,6 +94,7 @@ class PairRoute:
     health_check: bool = True
     timeouts: MemberTimeouts | None = None
     """Derived from the pair's probe (``pairroutes.py``), as the ProxyRoute writes them."""
+    exposure: Exposure = "public"
 
 
 @dataclass(frozen=True)
@@ -510,7 +511,10 @@ def _steps(
     if phase == FENCING:
         steps.append(
             CutIngress(
-                tuple(RouteTarget(r.name, cut_route(r, old, epoch)) for r in seen.routes), old.app
+                tuple(
+                    RouteTarget(r.name, cut_route(r, old, epoch), r.exposure) for r in seen.routes
+                ),
+                old.app,
             )
         )
         steps.append(
@@ -535,7 +539,9 @@ def _steps(
         )
     steps.append(
         Reroute(
-            tuple(RouteTarget(r.name, serving_route(r, new, epoch)) for r in seen.routes),
+            tuple(
+                RouteTarget(r.name, serving_route(r, new, epoch), r.exposure) for r in seen.routes
+            ),
             new.app,
             epoch,
         )

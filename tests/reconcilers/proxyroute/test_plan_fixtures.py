@@ -51,7 +51,15 @@ def observed_for(case: Case) -> RouteObserved:
         assert isinstance(case.desired, ProxyRoute) and upstream is not None, case.name
         route = _existing_route(route, case.desired, upstream)
     name = case.desired.name if case.desired else "shop"
-    return RouteObserved(name, route, upstream, case.observed.get("problem"))
+    exposure = case.observed.get("exposure", "public") if route is not None else None
+    return RouteObserved(
+        name,
+        route,
+        upstream,
+        case.observed.get("problem"),
+        exposure,
+        tailnet_served=case.observed.get("tailnet_served", True),
+    )
 
 
 def route_summary(route: dict[str, Any]) -> dict[str, Any]:
@@ -84,6 +92,9 @@ def test_route_plan(case: Case) -> None:
             assert summary[key] == value, f"route {key}: {summary[key]}"
         assert written[0].route["@id"] == f"homeport-route-{case.desired.name}"
         assert written[0].route["terminal"] is True
+    if "exposure" in case.expect:
+        written = [a for a in plan.actions if isinstance(a, UpsertRoute)]
+        assert [a.exposure for a in written] == [case.expect["exposure"]]
 
 
 APP = {"vm": "web", "source": {"repo": "https://git.example.com/shop.git"}, "execStart": "/bin/x"}
