@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import asyncssh
-
 from homeport.clients.caddy import CaddyClient
 from homeport.clients.errors import ClientError, ProxmoxError
 from homeport.clients.probes import Prober
@@ -30,6 +28,7 @@ from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.standbypair import replfence
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -47,6 +46,7 @@ from homeport.reconcilers.standbypair.actions import (
     StopStaleApp,
 )
 from homeport.reconcilers.standbypair.memory import (
+    CHANNEL,
     FENCING,
     HEALTHY,
     PROMOTING,
@@ -60,12 +60,8 @@ from homeport.reconcilers.standbypair.observe import (
     observe_pair,
     storage_jobs,
 )
-from homeport.reconcilers.standbypair.plan import (
-    REPLICATION_KEY,
-    REPLICATION_KNOWN_HOSTS,
-    PairObserved,
-    plan_pair,
-)
+from homeport.reconcilers.standbypair.plan import PairObserved, plan_pair
+from homeport.reconcilers.standbypair.replkeys import FenceReplication
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
 from homeport.reconcilers.standbypair.storagerepl import (
     CreateStorageJob,
@@ -156,10 +152,14 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
             systemd: Systemd = ctx.client("systemd")
             await systemd.stop(action.host, action.unit)
             ctx.event("Quarantine", action.describe(), warning=True)
+        elif isinstance(action, FenceReplication):
+            await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
+            self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
         elif isinstance(action, SetUpReplication):
-            await self._replication_keys(action, ctx)
+            await replfence.set_up(ctx.client("ssh"), action)
             memory = load_memory(pair, ctx)
             memory.replication_keys = list(action.apps)
+            memory.replication_channel = CHANNEL
             ctx.remember(memory.dump())
         elif isinstance(action, Resync):
             await self._rsync(action.source_host, action.command, ctx)
@@ -427,44 +427,6 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         if not result.ok:
             error = result.stderr.decode(errors="replace").strip()[-300:]
             raise TemporaryError(f"replication from {host} failed: {error}", delay=2)
-
-    async def _replication_keys(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
-        ssh: SSHPool = ctx.client("ssh")
-        key = asyncssh.generate_private_key(
-            "ssh-ed25519", comment=f"homeport-replication-{ctx.key[1]}"
-        )
-        private = Secret(key.export_private_key().decode())
-        public = key.export_public_key().decode().strip()
-        hosts = [h for _, h in action.hosts]
-        for host in hosts:
-            await ssh.run(host, ["install", "-d", "-m", "0700", "/root/.ssh"])
-            await ssh.install_file(
-                host, REPLICATION_KEY, private, mode=0o600, owner="root", group="root"
-            )
-            current = (await ssh.read_file(host, "/root/.ssh/authorized_keys") or b"").decode()
-            kept = [line for line in current.splitlines() if "homeport-replication-" not in line]
-            authorized = "\n".join([*kept, public]) + "\n"
-            await ssh.install_file(
-                host,
-                "/root/.ssh/authorized_keys",
-                authorized.encode(),
-                mode=0o600,
-                owner="root",
-                group="root",
-            )
-            lines = []
-            for other in hosts:
-                if other != host:
-                    for pinned in ssh.known_hosts.pinned(other, action.port):
-                        lines.append(f"[{other}]:{action.port} {pinned}")
-            await ssh.install_file(
-                host,
-                REPLICATION_KNOWN_HOSTS,
-                ("\n".join(lines) + "\n").encode(),
-                mode=0o644,
-                owner="root",
-                group="root",
-            )
 
 
 def _summary(steps: list[dict[str, Any]], rpo: object) -> str:

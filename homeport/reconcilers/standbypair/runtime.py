@@ -25,7 +25,6 @@ from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
 
 log = logging.getLogger(__name__)
-REPLICATION_TIMEOUT = 300.0
 
 
 @dataclass
@@ -185,27 +184,27 @@ class PairRuntime:
         return result.ok, result.error
 
     async def replicate(self, pair: StandbyPair, ctx: ReconcileContext) -> None:
-        """One rsync of the primary's data onto the standby; the memory records the outcome."""
+        """One rsync of the primary's data onto the standby; the memory records the outcome.
+
+        Only between two healthy ends, under the pair's current epoch (the standby's
+        wrapper refuses the run once the pair moved on), and abandoned after one probe
+        window (``interval * failureThreshold``): a run still going when a failover could
+        start is one homeport no longer vouches for."""
         memory = load_memory(pair, ctx)
-        if memory.phase != HEALTHY or memory.replication_keys != [memory.primary, memory.standby]:
+        if memory.phase != HEALTHY or not memory.channel_ready():
             return
         primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
         if not (
-            primary.host
-            and standby.host
-            and self.trackers.get(standby.app, ProbeTracker()).view.healthy
+            primary.host and standby.host and self._healthy(primary) and self._healthy(standby)
         ):
             return
         started = ctx.now()
         ssh: SSHPool = ctx.client("ssh")
+        command = rsync_command(primary, standby, self.ssh_port, pair=pair.name, epoch=memory.epoch)
+        window = pair.spec.probe.interval_seconds * pair.spec.probe.failure_threshold
         error: str | None = None
         try:
-            result = await ssh.run(
-                primary.host,
-                list(rsync_command(primary, standby, self.ssh_port)),
-                timeout=REPLICATION_TIMEOUT,
-                check=False,
-            )
+            result = await ssh.run(primary.host, list(command), timeout=window, check=False)
             if not result.ok:
                 stderr = result.stderr.decode(errors="replace").strip().splitlines()
                 error = stderr[0] if stderr else f"rsync exited {result.exit_status}"
@@ -222,3 +221,6 @@ class PairRuntime:
                 "ReplicationFailed", f"{memory.primary} → {memory.standby}: {error}", warning=True
             )
         ctx.remember(fresh.dump())
+
+    def _healthy(self, target: Member) -> bool:
+        return bool(self.trackers.get(target.app, ProbeTracker()).view.healthy)

@@ -15,7 +15,7 @@ import re
 import shlex
 from dataclasses import replace
 
-from . import files, git, rsync, system, systemctl, tailscale
+from . import files, git, replica, rsync, system, systemctl, tailscale
 from .base import Completed, ExecContext, Handler
 
 COMMANDS: dict[str, Handler] = {
@@ -45,8 +45,9 @@ COMMANDS: dict[str, Handler] = {
     "journalctl": systemctl.journalctl,
     "tailscale": tailscale.tailscale,
     "rsync": rsync.rsync,
+    "homeport-replica": replica.homeport_replica,
 }
-BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin"}
+BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 SUDOERS_GRANT = re.compile(r"^\s*(\S+)\s+ALL=\(ALL(?::ALL)?\)\s+NOPASSWD:\s*ALL\s*$", re.M)
 
