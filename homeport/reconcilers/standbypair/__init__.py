@@ -28,7 +28,7 @@ from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
-from homeport.reconcilers.standbypair import replfence
+from homeport.reconcilers.standbypair import replfence, selffence_act
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -63,6 +63,7 @@ from homeport.reconcilers.standbypair.observe import (
 from homeport.reconcilers.standbypair.plan import PairObserved, plan_pair
 from homeport.reconcilers.standbypair.replkeys import FenceReplication
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
+from homeport.reconcilers.standbypair.selffence import InstallSelfFence, RemoveSelfFence
 from homeport.reconcilers.standbypair.storagerepl import (
     CreateStorageJob,
     RemoveStorageJob,
@@ -135,6 +136,7 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         elif isinstance(action, FencePrimary):
             detail = await self._fence(action, memory, ctx)
             memory = load_memory(pair, ctx)
+            detail += await self._wait_out_lease(action, memory, pair, ctx)
             memory.phase = PROMOTING
             self._step(memory, ctx, "Fenced", detail)
         elif isinstance(action, FinalSync):
@@ -151,10 +153,14 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         elif isinstance(action, StopStaleApp):
             systemd: Systemd = ctx.client("systemd")
             await systemd.stop(action.host, action.unit)
+            if action.app in memory.self_fence_on:  # it returns as the standby: unarmed
+                await selffence_act.disarm(ctx.client("ssh"), action.host, action.unit)
             ctx.event("Quarantine", action.describe(), warning=True)
         elif isinstance(action, FenceReplication):
             await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
             self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
+        elif isinstance(action, InstallSelfFence | RemoveSelfFence):
+            await self._guard(action, pair, ctx)
         elif isinstance(action, SetUpReplication):
             await replfence.set_up(ctx.client("ssh"), action)
             memory = load_memory(pair, ctx)
@@ -307,6 +313,38 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
                 return f"node {action.node} is down according to the quorate cluster; VM {action.vmid} cannot run"
             return self._quarantine(action, memory, ctx, f"node {action.node} unreachable ({exc})")
 
+    async def _wait_out_lease(
+        self, action: FencePrimary, memory: PairMemory, pair: StandbyPair, ctx: ReconcileContext
+    ) -> str:
+        """A quarantined primary with a self-fence guard: promote only once its lease has
+        lapsed, so it stops its App the moment it runs again."""
+        quarantined = (memory.quarantine or {}).get("app") == action.app
+        if not (quarantined and action.app in memory.self_fence_on):
+            return ""
+        lease = pair.spec.lease_seconds()
+        renewed = self.runtime.lease_renewed.get(action.app)
+        start = await selffence_act.wait_out_lease(renewed, lease, ctx.now())
+        return (
+            f"; its self-fence lease (renewed {start.isoformat()}, {lease:g}s) has lapsed: "
+            f"its guard stops {action.unit} the moment it runs again"
+        )
+
+    async def _guard(
+        self, action: InstallSelfFence | RemoveSelfFence, pair: StandbyPair, ctx: ReconcileContext
+    ) -> None:
+        ssh: SSHPool = ctx.client("ssh")
+        if isinstance(action, InstallSelfFence):
+            await selffence_act.install(ssh, action.host, action.unit)
+        else:
+            await selffence_act.remove(ssh, action.host, action.unit)
+        memory = load_memory(pair, ctx)
+        others = [a for a in memory.self_fence_on if a != action.app]
+        memory.self_fence_on = others + (
+            [action.app] if isinstance(action, InstallSelfFence) else []
+        )
+        ctx.remember(memory.dump())
+        ctx.event("SelfFence", action.describe())
+
     def _quarantine(
         self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext, why: str
     ) -> str:
@@ -339,6 +377,8 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         if action.demote is not None:
             targets.append(action.demote)
         for app, host, unit, env_path in targets:
+            if app != action.app and app in memory.self_fence_on:  # demoted: no lease to lapse
+                await selffence_act.disarm(ctx.client("ssh"), host, unit)
             restarted = list((memory.failover or {}).get("restarted") or [])
             await self._restart_with_env(app, host, unit, env_path, ctx, again=app in restarted)
             if memory.failover is not None and app not in restarted:

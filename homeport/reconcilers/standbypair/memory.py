@@ -36,6 +36,8 @@ class PairMemory:
     replication_keys: list[str] = field(default_factory=list)
     """The (primary, standby) Apps whose VMs hold the replication key."""
     replication_channel: str = ""
+    self_fence_on: list[str] = field(default_factory=list)
+    """Apps whose VMs run the self-fence guard (``selffence.py``); the primary's is renewed."""
     """Which kind of channel they hold (``replkeys.CHANNEL``); an older one is set up anew."""
     established: bool = False
     """Both members were healthy (and synced) once; before that nothing fails over."""

@@ -48,6 +48,7 @@ from homeport.reconcilers.standbypair.replkeys import (
     key_path,
     known_hosts_path,
 )
+from homeport.reconcilers.standbypair.selffence import InstallSelfFence, guard_actions
 from homeport.reconcilers.standbypair.storagerepl import StorageView, plan_storage
 
 REQUEST_EXPIRY = timedelta(minutes=10)
@@ -296,6 +297,9 @@ def _healthy(
         and seen.standby.host
     ):
         return Plan(actions=(_setup_replication(desired, seen),), details=details)
+    guards = guard_actions(spec.self_fence.enabled, memory.self_fence_on, _members(seen))
+    if guards:
+        return Plan(actions=tuple(guards), details=details)
     conditions = []
     lag = lag_seconds(memory, now)
     if spec.replication.method == "rsync" and (
@@ -572,6 +576,10 @@ def _resume(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Act
     )
 
 
+def _members(seen: PairObserved) -> list[tuple[str, str | None, str]]:
+    return [(m.app, m.host, m.unit) for m in (seen.primary, seen.standby)]
+
+
 def _rsync(desired: StandbyPair) -> bool:
     return desired.spec.replication.method == "rsync"
 
@@ -665,5 +673,8 @@ def _degraded(
                 seen.primary, standby, seen.ssh_port, pair=desired.name, epoch=memory.epoch
             )
             actions.append(Resync(seen.primary.host, command))
+    if desired.spec.self_fence.enabled and standby.host:
+        # Its guard may be gone with a re-created VM: install again (a no-op when present).
+        actions.append(InstallSelfFence(standby.app, standby.host, standby.unit))
     actions.append(FinishRebuild(standby.app))
     return Plan(actions=tuple(actions), details=details)

@@ -20,7 +20,8 @@ from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
-from homeport.reconcilers.standbypair.memory import HEALTHY
+from homeport.reconcilers.standbypair import selffence_act
+from homeport.reconcilers.standbypair.memory import HEALTHY, IN_FLIGHT
 from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
 
@@ -63,7 +64,10 @@ class PairRuntime:
         self.ssh_port = ssh_port
         self.on_probe = on_probe
         self.trackers: dict[str, ProbeTracker] = {}
+        self.lease_renewed: dict[str, datetime] = {}
+        """When each App's self-fence lease was last renewed (issued-at of the renewal)."""
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._renewals: dict[str, asyncio.Task[None]] = {}
 
     def views(self) -> dict[str, ProbeView]:
         return {app: tracker.view for app, tracker in self.trackers.items()}
@@ -78,10 +82,12 @@ class PairRuntime:
                     self._tasks.pop(name).cancel()
                 await env.sleep(1.0)
         finally:
-            for task in self._tasks.values():
+            tasks = [*self._tasks.values(), *self._renewals.values()]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.clear()
+            self._renewals.clear()
 
     async def _pair_loop(self, name: str, env: BackgroundEnv) -> None:
         """Probes and replication as two tasks: a hung rsync must never delay a probe."""
@@ -101,6 +107,7 @@ class PairRuntime:
                 return
             started = env.monotonic()
             try:
+                self._renew_lease(pair, ctx, env)
                 await self._probe_both(pair, ctx, env)
             except Exception:  # a bug must not silence the probes for good
                 log.exception("probes of StandbyPair %s failed", name)
@@ -136,6 +143,38 @@ class PairRuntime:
         if last_sync is None:
             return True
         return (env.now() - datetime.fromisoformat(last_sync)).total_seconds() >= interval
+
+    def _renew_lease(self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv) -> None:
+        """Renew the primary's self-fence lease, once per probe interval, beside the probes
+        (never delaying them); none while a failover runs: the old primary's must lapse."""
+        memory = load_memory(pair, ctx)
+        running = self._renewals.get(pair.name)
+        if (
+            memory.primary not in memory.self_fence_on
+            or memory.phase in IN_FLIGHT
+            or not env.is_leader()
+            or (running is not None and not running.done())
+        ):
+            return
+        target = member(memory.primary, ctx)
+        if target.host is None:
+            return
+        self._renewals[pair.name] = asyncio.create_task(
+            self._renew(ctx, target, env.now(), pair.spec.lease_seconds())
+        )
+
+    async def _renew(
+        self, ctx: ReconcileContext, target: Member, issued_at: datetime, lease: float
+    ) -> None:
+        assert target.host is not None
+        ssh: SSHPool = ctx.client("ssh")
+        try:
+            if await selffence_act.renew(
+                ssh, target.host, target.unit, issued_at=issued_at, lease=lease
+            ):
+                self.lease_renewed[target.app] = issued_at
+        except (SSHError, TimeoutError) as exc:
+            log.debug("lease renewal of %s failed: %s", target.app, exc)
 
     async def _probe_both(
         self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv

@@ -15,6 +15,8 @@ import re
 import shlex
 from dataclasses import replace
 
+from homeport.simulator.guest.lease import homeport_lease
+
 from . import files, git, replica, rsync, system, systemctl, tailscale
 from .base import Completed, ExecContext, Handler
 
@@ -46,6 +48,7 @@ COMMANDS: dict[str, Handler] = {
     "tailscale": tailscale.tailscale,
     "rsync": rsync.rsync,
     "homeport-replica": replica.homeport_replica,
+    "homeport-lease": homeport_lease,
 }
 BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
