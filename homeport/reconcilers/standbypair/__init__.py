@@ -61,7 +61,8 @@ from homeport.reconcilers.standbypair.observe import (
     storage_jobs,
 )
 from homeport.reconcilers.standbypair.plan import PairObserved, plan_pair
-from homeport.reconcilers.standbypair.replkeys import FenceReplication
+from homeport.reconcilers.standbypair.replfence import RemovedPair, removed_channel
+from homeport.reconcilers.standbypair.replkeys import FenceReplication, RemoveReplication
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
 from homeport.reconcilers.standbypair.selffence import InstallSelfFence, RemoveSelfFence
 from homeport.reconcilers.standbypair.storagerepl import (
@@ -77,7 +78,9 @@ FENCE_TIMEOUT = 30.0
 __all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
 
 
-class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView | None]):
+class StandbyPairReconciler(
+    Reconciler[StandbyPair, PairObserved | StorageView | RemovedPair | None]
+):
     kind: ClassVar[str] = "StandbyPair"
     # Never wait for the primary to be Ready: that is exactly when a pair must act.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
@@ -94,29 +97,35 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
 
     async def observe(
         self, desired: StandbyPair | None, name: str, ctx: ReconcileContext
-    ) -> PairObserved | StorageView | None:
+    ) -> PairObserved | StorageView | RemovedPair | None:
         if desired is None:
-            # A removed pair takes its own storage replication job with it.
+            # A removed pair takes its own storage replication job and channel with it.
             comment = marker("StandbyPair", name)
             jobs = await storage_jobs(ctx)
-            return StorageView(tuple(j for j in jobs if j.comment == comment))
+            storage = StorageView(tuple(j for j in jobs if j.comment == comment))
+            channel = removed_channel(name, ctx)
+            return storage if channel is None else RemovedPair(storage, channel)
         return await observe_pair(desired, ctx, self.runtime.views(), self.ssh_port)
 
     def plan(
         self,
         desired: StandbyPair | None,
-        observed: PairObserved | StorageView | None,
+        observed: PairObserved | StorageView | RemovedPair | None,
         *,
         now: datetime,
     ) -> Plan:
         if desired is None or not isinstance(observed, PairObserved):
+            channel = observed.channel if isinstance(observed, RemovedPair) else None
+            if isinstance(observed, RemovedPair):
+                observed = observed.storage
             leftover = observed.jobs if isinstance(observed, StorageView) else ()
             return Plan(
                 actions=tuple(
                     RemoveStorageJob(j.id, "the pair was removed")
                     for j in leftover
                     if not j.removing
-                ),
+                )
+                + ((channel,) if channel else ()),
                 reason="pair removed from git; its Apps and routes are left as they are",
                 gone=True,
             )
@@ -124,6 +133,11 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
 
     # -- acting ----------------------------------------------------------------------
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        if isinstance(action, RemoveReplication):  # the pair is gone from git
+            await replfence.remove(ctx.client("ssh"), action)
+            leftover = dict(ctx.recall())
+            ctx.remember({**leftover, "replication_keys": [], "self_fence_on": []})
+            return
         pair = ctx.desired("StandbyPair", ctx.key[1])
         if not isinstance(pair, StandbyPair):
             raise TemporaryError("the pair disappeared from the adopted revision", delay=0)

@@ -8,12 +8,17 @@ the failover stays in its phase and is retried).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import asyncssh
 
 from homeport.clients.secret import Secret
 from homeport.clients.ssh import SSHPool
+from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.standbypair import selffence_act
 from homeport.reconcilers.standbypair.actions import SetUpReplication
+from homeport.reconcilers.standbypair.observe import member
 from homeport.reconcilers.standbypair.replkeys import (
     REPLICA_SCRIPT,
     REPLICA_TOOL,
@@ -25,6 +30,7 @@ from homeport.reconcilers.standbypair.replkeys import (
     known_hosts_path,
     merged_authorized_keys,
 )
+from homeport.reconcilers.standbypair.storagerepl import StorageView
 
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
 
@@ -84,6 +90,8 @@ async def set_up(ssh: SSHPool, action: SetUpReplication) -> None:
 
 
 async def remove(ssh: SSHPool, action: RemoveReplication) -> None:
+    for host, unit in action.guards:
+        await selffence_act.remove(ssh, host, unit)
     for host in action.hosts:
         await fence(ssh, host, action.pair, 0)  # drops the keys and kills the runs
         await ssh.run(
@@ -92,3 +100,25 @@ async def remove(ssh: SSHPool, action: RemoveReplication) -> None:
              known_hosts_path(action.pair)],
             timeout=15,
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RemovedPair:
+    """What a pair removed from git leaves on the world: its storage job, its channel."""
+
+    storage: StorageView
+    channel: RemoveReplication
+
+
+def removed_channel(pair: str, ctx: ReconcileContext) -> RemoveReplication | None:
+    """The members (as their Apps are now) that still hold the removed pair's keys or guards."""
+    memory = ctx.recall("StandbyPair", pair)
+    guarded = set(memory.get("self_fence_on") or [])
+    if not (memory.get("replication_keys") or guarded):
+        return None
+    members = [
+        member(str(memory[role]), ctx) for role in ("primary", "standby") if memory.get(role)
+    ]
+    hosts = tuple(m.host for m in members if m.host)
+    guards = tuple((m.host, m.unit) for m in members if m.host and m.app in guarded)
+    return RemoveReplication(pair, hosts, guards) if hosts else None

@@ -91,14 +91,19 @@ class FenceReplication(Action):
 
 @dataclass(frozen=True)
 class RemoveReplication(Action):
-    """A removed pair takes its keys, known hosts and wrapper state with it."""
+    """A removed pair takes its keys, known hosts, wrapper state and self-fence guards."""
 
     pair: str
     hosts: tuple[str, ...]
+    guards: tuple[tuple[str, str], ...] = ()
+    """(host, App unit) of each self-fence guard to disarm and remove."""
     verb = "replication-keys"
 
     def describe(self) -> str:
-        return f"remove the replication keys of pair {self.pair} from " + ", ".join(self.hosts)
+        guards = " and self-fence guards" if self.guards else ""
+        return f"remove the replication keys{guards} of pair {self.pair} from " + ", ".join(
+            self.hosts
+        )
 
 
 REPLICA_SCRIPT = r'''#!/usr/bin/python3
