@@ -52,6 +52,14 @@ class Run:
         finally:
             store.close()
 
+    def events(self) -> list[str]:
+        store = Store.open(self.h.settings.store.path, readonly=True)
+        try:
+            return [f"{e.at[11:23]} {e.kind}/{e.name} {e.reason}: {e.message[:80]}"
+                    for e in store.events.recent(40)]  # fmt: skip
+        finally:
+            store.close()
+
     def member(self, app: str) -> tuple[Member, int]:
         obj, vm = self.h.object("App", app), self.h.object("VM", app)
         assert obj is not None and vm is not None
@@ -123,9 +131,18 @@ async def test_a_hung_primary_that_cannot_be_stopped_loses_no_acknowledged_write
         await guests.resume_vm(old_vmid)
         stale_run = await queued
         faults.clear()
-        await until(
-            lambda: run.memory().get("phase") == "Healthy", timeout=90, what="the pair Healthy"
-        )
+        try:
+            await until(
+                lambda: run.memory().get("phase") == "Healthy", timeout=90, what="the pair Healthy"
+            )
+        except AssertionError:
+            units = guests.guest(old_vmid).systemd.units
+            states = {name: (u.active, u.sub) for name, u in units.items()}
+            leases = list((guests.disk_path(old_vmid) / "run/homeport/lease").glob("*"))
+            raise AssertionError(
+                f"not Healthy again: {run.memory()}\n{h.not_ready()}\nold primary's units "
+                f"{states}, leases {leases}\nevents: {run.events()}"
+            ) from None
         await until(
             lambda: len(load.acknowledged_writes()) > len(load.answers) // 4,
             what="writes after the rebuild",

@@ -181,7 +181,9 @@ def receive(pair, data_dir):
     with Locked(pair):
         if read_epoch(pair) != epoch:
             refuse(f"fenced during the run: the pair moved to epoch {read_epoch(pair)}")
-        sys.exit(subprocess.call(["rsync", "-a", "--delete", staging + "/", data_dir + "/"]))
+        # stdout is the finished rsync protocol stream of the client: nothing more on it.
+        apply = ["rsync", "-a", "--delete", staging + "/", data_dir + "/"]
+        sys.exit(subprocess.call(apply, stdout=subprocess.DEVNULL))
 
 
 def mine(line, pair):

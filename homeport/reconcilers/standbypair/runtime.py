@@ -149,19 +149,37 @@ class PairRuntime:
         (never delaying them); none while a failover runs: the old primary's must lapse."""
         memory = load_memory(pair, ctx)
         running = self._renewals.get(pair.name)
-        if (
-            memory.primary not in memory.self_fence_on
-            or memory.phase in IN_FLIGHT
-            or not env.is_leader()
-            or (running is not None and not running.done())
+        if memory.phase in IN_FLIGHT or not env.is_leader():
+            return
+        if running is not None and not running.done():
+            return
+        lease = pair.spec.lease_seconds()
+        primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
+        if primary.app in memory.self_fence_on and primary.host:
+            task = self._renew(ctx, primary, env.now(), lease)
+        elif (
+            (memory.quarantine or {}).get("app") == standby.app
+            and standby.app in memory.self_fence_on
+            and standby.host
         ):
+            task = self._release(ctx, env, standby, lease)
+        else:
             return
-        target = member(memory.primary, ctx)
-        if target.host is None:
-            return
-        self._renewals[pair.name] = asyncio.create_task(
-            self._renew(ctx, target, env.now(), pair.spec.lease_seconds())
-        )
+        self._renewals[pair.name] = asyncio.create_task(task)
+
+    async def _release(
+        self, ctx: ReconcileContext, env: BackgroundEnv, target: Member, timeout: float
+    ) -> None:
+        """A returned old primary that its guard stopped stays down until homeport lets it
+        rejoin: drop its lapsed lease once it is stopped (the App reconciler then starts it
+        as the standby; a stale one answering is stopped by the plan)."""
+        assert target.host is not None
+        ssh: SSHPool = ctx.client("ssh")
+        try:
+            if await selffence_act.release(ssh, target.host, target.unit, timeout=timeout):
+                env.wake("App", target.app)  # it may start now, as the standby
+        except (SSHError, TimeoutError) as exc:
+            log.debug("lease release of %s failed: %s", target.app, exc)
 
     async def _renew(
         self, ctx: ReconcileContext, target: Member, issued_at: datetime, lease: float

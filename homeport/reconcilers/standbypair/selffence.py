@@ -55,6 +55,11 @@ def disarm_command(unit: str) -> list[str]:
     return [LEASE_TOOL, "disarm", unit]
 
 
+def release_command(unit: str) -> list[str]:
+    """Disarm only a stopped UNIT: a returned old primary, once its guard has stopped it."""
+    return [LEASE_TOOL, "release", unit]
+
+
 def guard_actions(
     enabled: bool, installed: list[str], members: list[tuple[str, str | None, str]]
 ) -> list[Action]:
@@ -94,6 +99,8 @@ homeport; do not edit).
 
   homeport-lease renew UNIT ISSUED_AT LEASE   arm UNIT until ISSUED_AT + LEASE (refused when late)
   homeport-lease disarm UNIT                  drop the lease: the guard leaves UNIT alone
+  homeport-lease release UNIT                 disarm, only if UNIT is stopped (exit 1 if not;
+                                              prints "released" when there was a lease)
   homeport-lease guard UNIT                   stop UNIT whenever its lease has lapsed
 
 ISSUED_AT is the control plane's clock: this host's clock must be in sync with it (NTP).
@@ -151,10 +158,19 @@ def main(argv):
             os.unlink(path(argv[1]))
         except FileNotFoundError:
             pass
+    elif len(argv) == 2 and argv[0] == "release":
+        if subprocess.call(["systemctl", "is-active", "--quiet", argv[1]]) == 0:
+            sys.stderr.write(f"homeport-lease: {argv[1]} is still active\n")
+            sys.exit(1)
+        try:
+            os.unlink(path(argv[1]))
+            print("released")
+        except FileNotFoundError:
+            pass
     elif len(argv) == 2 and argv[0] == "guard":
         guard(argv[1])
     else:
-        sys.stderr.write("usage: homeport-lease renew UNIT ISSUED_AT LEASE | disarm UNIT | guard UNIT\n")
+        sys.stderr.write("usage: homeport-lease renew UNIT ISSUED_AT LEASE | disarm UNIT | release UNIT | guard UNIT\n")
         sys.exit(2)
 
 

@@ -16,6 +16,7 @@ from homeport.reconcilers.standbypair.selffence import (
     disarm_command,
     guard_unit,
     guard_unit_text,
+    release_command,
     renew_command,
 )
 
@@ -51,6 +52,12 @@ async def remove(ssh: SSHPool, host: str, unit: str) -> None:
 
 async def disarm(ssh: SSHPool, host: str, unit: str) -> None:
     await ssh.run(host, disarm_command(unit), check=False)
+
+
+async def release(ssh: SSHPool, host: str, unit: str, *, timeout: float) -> bool:
+    """Disarm a stopped member; True when it held a lease until now."""
+    result = await ssh.run(host, release_command(unit), timeout=timeout, check=False)
+    return result.ok and result.text.strip() == "released"
 
 
 async def renew(ssh: SSHPool, host: str, unit: str, *, issued_at: datetime, lease: float) -> bool:

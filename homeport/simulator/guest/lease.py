@@ -5,7 +5,8 @@ StandbyPair member (its Python text is ``LEASE_SCRIPT`` in the controller's
 - ``renew UNIT ISSUED_AT LEASE`` (an SSH exec; ``commands/``): arm UNIT until
   ISSUED_AT + LEASE; refused, exit 1, when that is already past (a renewal that arrives
   late, e.g. queued in a hung VM's network, never re-arms);
-- ``disarm UNIT``: drop the lease file;
+- ``disarm UNIT``: drop the lease file; ``release UNIT``: the same, only if UNIT is not
+  active (exit 1 otherwise);
 - ``guard UNIT`` (the ``ExecStart=`` of a guard unit; ``systemd.py`` runs it): every
   ``TICK`` seconds, stop UNIT if its lease lapsed.
 
@@ -69,11 +70,19 @@ async def homeport_lease(ctx: ExecContext, args: list[str]) -> Completed:
         disk.make_dir(LEASES, mode=0o700)
         disk.write_file(_path(unit), f"{issued_at} {lease}\n".encode(), mode=0o600)
         return Completed()
-    if len(args) == 2 and args[0] == "disarm":
-        disk.host(_path(args[1])).unlink(missing_ok=True)
-        return Completed()
+    if len(args) == 2 and args[0] in ("disarm", "release"):
+        state = ctx.guest.systemd.known(args[1])
+        if args[0] == "release" and state is not None and state.active in ("active", "activating"):
+            return Completed.err(1, f"homeport-lease: {args[1]} is still active\n")
+        held = disk.host(_path(args[1]))
+        if not held.is_file():
+            return Completed()
+        held.unlink()
+        return Completed.out("released\n" if args[0] == "release" else "")
     return Completed.err(
-        2, "usage: homeport-lease renew UNIT ISSUED_AT LEASE | disarm UNIT | guard UNIT\n"
+        2,
+        "usage: homeport-lease renew UNIT ISSUED_AT LEASE | disarm UNIT | release UNIT"
+        " | guard UNIT\n",
     )
 
 

@@ -360,6 +360,7 @@ class Systemd:
             return 1
         bind = launch.env.get("HOST", self.host.address)
         app = self._make_app(unit, config, launch, app_log)
+        unit.app = app  # a stop while it is still starting cleans it up too (``_release``)
         backend = await app.start()
         port = int(port_text)
         if bind not in LOOPBACK_HOSTS:
