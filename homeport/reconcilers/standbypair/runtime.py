@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from homeport.clients.errors import SSHError
 from homeport.clients.probes import Prober, ProbeResult
@@ -145,27 +146,27 @@ class PairRuntime:
         return (env.now() - datetime.fromisoformat(last_sync)).total_seconds() >= interval
 
     def _renew_lease(self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv) -> None:
-        """Renew the primary's self-fence lease, once per probe interval, beside the probes
-        (never delaying them); none while a failover runs: the old primary's must lapse."""
+        """Renew the primary's self-fence lease, and release a returned old primary, once per
+        probe interval beside the probes (never delaying them); no renewal while a failover
+        runs: the old primary's lease must lapse."""
         memory = load_memory(pair, ctx)
-        running = self._renewals.get(pair.name)
         if memory.phase in IN_FLIGHT or not env.is_leader():
-            return
-        if running is not None and not running.done():
             return
         lease = pair.spec.lease_seconds()
         primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
         if primary.app in memory.self_fence_on and primary.host:
-            task = self._renew(ctx, primary, env.now(), lease)
-        elif (
-            (memory.quarantine or {}).get("app") == standby.app
-            and standby.app in memory.self_fence_on
-            and standby.host
-        ):
-            task = self._release(ctx, env, standby, lease)
-        else:
+            self._spawn(f"{pair.name}/renew", self._renew(ctx, primary, env.now(), lease))
+        quarantined = (memory.quarantine or {}).get("app") == standby.app
+        if quarantined and standby.app in memory.self_fence_on and standby.host:
+            self._spawn(f"{pair.name}/release", self._release(ctx, env, standby, lease))
+
+    def _spawn(self, slot: str, work: Coroutine[Any, Any, None]) -> None:
+        """One task per slot at a time: a renewal stuck on a hung VM is not stacked up."""
+        running = self._renewals.get(slot)
+        if running is not None and not running.done():
+            work.close()
             return
-        self._renewals[pair.name] = asyncio.create_task(task)
+        self._renewals[slot] = asyncio.create_task(work)
 
     async def _release(
         self, ctx: ReconcileContext, env: BackgroundEnv, target: Member, timeout: float
