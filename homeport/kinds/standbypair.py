@@ -118,6 +118,22 @@ class FailbackPolicy(KindModel):
     """For automatic failback: how long the original primary must have been healthy."""
 
 
+class SelfFence(KindModel):
+    """A lease the primary must hold to keep serving. homeport renews it over SSH every probe
+    interval; a guard unit that homeport installs on both members stops the App once its
+    lease has lapsed. So a primary that cannot be stopped (a hung VM whose stop Proxmox
+    refuses) stops itself before it can answer again, and a quarantined primary is promoted
+    over only after its lease expired. Needs the members' clocks in sync with the control
+    plane's (NTP); see docs/failover.md for what it guarantees and what it does not."""
+
+    enabled: bool = False
+    """Install the guard and renew the primary's lease."""
+    lease_seconds: PositiveFloat | None = None
+    """How long one renewal holds; unset: the detection time (`probe.intervalSeconds` times
+    `probe.failureThreshold`). At least two probe intervals, so one lost renewal is not a
+    self-fence."""
+
+
 class StandbyPairSpec(SpecBase):
     """Desired state of a StandbyPair."""
 
@@ -133,12 +149,25 @@ class StandbyPairSpec(SpecBase):
     """Failover policy."""
     failback: FailbackPolicy = Field(default_factory=FailbackPolicy)
     """Failback policy."""
+    self_fence: SelfFence = Field(default_factory=SelfFence)
+    """Self-fencing lease of the primary (off by default)."""
 
     @model_validator(mode="after")
     def _distinct(self) -> StandbyPairSpec:
         if self.primary == self.standby:
             raise ValueError("primary and standby must be different Apps")
+        lease = self.self_fence.lease_seconds
+        if lease is not None and lease < 2 * self.probe.interval_seconds:
+            raise ValueError(
+                f"selfFence.leaseSeconds {lease:g} must be at least two probe intervals "
+                f"({2 * self.probe.interval_seconds:g}s), or one lost renewal stops the primary"
+            )
         return self
+
+    def lease_seconds(self) -> float:
+        """The self-fence lease: declared, else the detection time."""
+        declared = self.self_fence.lease_seconds
+        return declared or self.probe.interval_seconds * self.probe.failure_threshold
 
 
 class StandbyPair(Resource):

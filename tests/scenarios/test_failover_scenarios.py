@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from homeport.controller.store import Store
+from homeport.reconcilers.standbypair.replkeys import known_hosts_path
 from tests.harness import EstateHarness, until
 from tests.scenarios.traffic import Traffic
 
@@ -198,7 +199,7 @@ async def test_replication_lag_blocks_automatic_promotion(pair: Scenario) -> Non
     # Break replication the way a rotated host key would: the primary no longer trusts the standby.
     await ssh.run(
         primary.status.details["address"],
-        ["rm", "-f", "/root/.ssh/homeport-replication-known-hosts"],
+        ["rm", "-f", known_hosts_path("shop")],
     )
     await until(
         lambda: (pair.h.object("StandbyPair", "shop").status.details.get("lagSeconds") or 0) > 5,  # type: ignore[union-attr]

@@ -40,6 +40,7 @@ from homeport.reconcilers.standbypair.actions import (
     StopStaleApp,
 )
 from homeport.reconcilers.standbypair.memory import (
+    CHANNEL,
     FENCING,
     HEALTHY,
     IN_FLIGHT,
@@ -54,6 +55,7 @@ from homeport.reconcilers.standbypair.plan import (
     ProbeView,
     plan_pair,
 )
+from homeport.reconcilers.standbypair.replkeys import FenceReplication
 
 PAIR = StandbyPair.model_validate(
     {
@@ -87,6 +89,7 @@ class AppState:
     failures: int = 0
     failed_since: datetime | None = None
     down_steps: int = 0
+    channel_epoch: int = 1  # the replication wrapper's epoch file on this App's VM
 
 
 @dataclass
@@ -268,6 +271,10 @@ class World:
             memory.last_sync = self.now.isoformat()
         elif isinstance(action, Promote):
             assert action.epoch in self.fenced, f"promotion of epoch {action.epoch} before fencing"
+            assert self.apps[action.app].channel_epoch >= action.epoch, (
+                f"{action.app} promoted to epoch {action.epoch} while it still accepts "
+                f"replication of epoch {self.apps[action.app].channel_epoch}"
+            )
             record = memory.failover or {}
             memory.epoch = max(memory.epoch, action.epoch)
             memory.primary, memory.standby = action.app, str(record.get("from"))
@@ -289,8 +296,16 @@ class World:
                 memory.replication_keys = []
         elif isinstance(action, StopStaleApp):
             self.apps[action.app].healthy = False
+        elif isinstance(action, FenceReplication):
+            state = self.apps[action.app]
+            state.channel_epoch = max(state.channel_epoch, action.epoch)
         elif isinstance(action, SetUpReplication):
+            assert action.epoch == memory.epoch, "replication set up under another epoch"
+            for app in action.apps:
+                state = self.apps[app]
+                state.channel_epoch = max(state.channel_epoch, action.epoch)
             memory.replication_keys = list(action.apps)
+            memory.replication_channel = CHANNEL
         elif isinstance(action, Resync):
             memory.last_sync = self.now.isoformat()
         elif isinstance(action, FinishRebuild):
@@ -344,6 +359,7 @@ def test_pair_soak(seed: int) -> None:
     world.memory.established = True
     world.memory.last_sync = world.now.isoformat()
     world.memory.replication_keys = ["a", "b"]
+    world.memory.replication_channel = CHANNEL
     try:
         for _ in range(STEPS):
             previous = (world.memory.epoch, world.route_epoch)
@@ -363,6 +379,7 @@ def test_soak_covers_failovers() -> None:
         world.memory.established = True
         world.memory.last_sync = world.now.isoformat()
         world.memory.replication_keys = ["a", "b"]
+        world.memory.replication_channel = CHANNEL
         for _ in range(STEPS):
             world.step()
         epochs += world.memory.epoch - 1

@@ -442,7 +442,7 @@ class EstatePower:
             primary=pair.spec.primary,
             standby=pair.spec.standby,
         )
-        if memory.replication_keys != [memory.primary, memory.standby]:
+        if not memory.channel_ready():
             return
         primary, standby = self._member(memory.primary), self._member(memory.standby)
         if primary is None or standby is None or primary[1] not in stopping:
@@ -454,7 +454,7 @@ class EstatePower:
         await self.systemd.stop(source.host, source.unit)
         result = await self.ssh.run(
             source.host,
-            list(rsync_command(source, target, self.ssh_port)),
+            list(rsync_command(source, target, self.ssh_port, pair=name, epoch=memory.epoch)),
             timeout=600,
             check=False,
         )

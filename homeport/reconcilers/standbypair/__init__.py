@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import asyncssh
-
 from homeport.clients.caddy import CaddyClient
 from homeport.clients.errors import ClientError, ProxmoxError
 from homeport.clients.probes import Prober
@@ -30,6 +28,7 @@ from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.standbypair import replfence, selffence_act
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -48,6 +47,7 @@ from homeport.reconcilers.standbypair.actions import (
 )
 from homeport.reconcilers.standbypair.hungstandby import ResetStandby
 from homeport.reconcilers.standbypair.memory import (
+    CHANNEL,
     FENCING,
     HEALTHY,
     PROMOTING,
@@ -61,13 +61,11 @@ from homeport.reconcilers.standbypair.observe import (
     observe_pair,
     storage_jobs,
 )
-from homeport.reconcilers.standbypair.plan import (
-    REPLICATION_KEY,
-    REPLICATION_KNOWN_HOSTS,
-    PairObserved,
-    plan_pair,
-)
+from homeport.reconcilers.standbypair.plan import PairObserved, plan_pair
+from homeport.reconcilers.standbypair.replfence import RemovedPair, removed_channel
+from homeport.reconcilers.standbypair.replkeys import FenceReplication, RemoveReplication
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
+from homeport.reconcilers.standbypair.selffence import InstallSelfFence, RemoveSelfFence
 from homeport.reconcilers.standbypair.stopfailure import stop_failure
 from homeport.reconcilers.standbypair.storagerepl import (
     CreateStorageJob,
@@ -82,7 +80,9 @@ FENCE_TIMEOUT = 30.0
 __all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
 
 
-class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView | None]):
+class StandbyPairReconciler(
+    Reconciler[StandbyPair, PairObserved | StorageView | RemovedPair | None]
+):
     kind: ClassVar[str] = "StandbyPair"
     # Never wait for the primary to be Ready: that is exactly when a pair must act.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
@@ -99,29 +99,35 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
 
     async def observe(
         self, desired: StandbyPair | None, name: str, ctx: ReconcileContext
-    ) -> PairObserved | StorageView | None:
+    ) -> PairObserved | StorageView | RemovedPair | None:
         if desired is None:
-            # A removed pair takes its own storage replication job with it.
+            # A removed pair takes its own storage replication job and channel with it.
             comment = marker("StandbyPair", name)
             jobs = await storage_jobs(ctx)
-            return StorageView(tuple(j for j in jobs if j.comment == comment))
+            storage = StorageView(tuple(j for j in jobs if j.comment == comment))
+            channel = removed_channel(name, ctx)
+            return storage if channel is None else RemovedPair(storage, channel)
         return await observe_pair(desired, ctx, self.runtime.views(), self.ssh_port)
 
     def plan(
         self,
         desired: StandbyPair | None,
-        observed: PairObserved | StorageView | None,
+        observed: PairObserved | StorageView | RemovedPair | None,
         *,
         now: datetime,
     ) -> Plan:
         if desired is None or not isinstance(observed, PairObserved):
+            channel = observed.channel if isinstance(observed, RemovedPair) else None
+            if isinstance(observed, RemovedPair):
+                observed = observed.storage
             leftover = observed.jobs if isinstance(observed, StorageView) else ()
             return Plan(
                 actions=tuple(
                     RemoveStorageJob(j.id, "the pair was removed")
                     for j in leftover
                     if not j.removing
-                ),
+                )
+                + ((channel,) if channel else ()),
                 reason="pair removed from git; its Apps and routes are left as they are",
                 gone=True,
             )
@@ -129,6 +135,11 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
 
     # -- acting ----------------------------------------------------------------------
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        if isinstance(action, RemoveReplication):  # the pair is gone from git
+            await replfence.remove(ctx.client("ssh"), action)
+            leftover = dict(ctx.recall())
+            ctx.remember({**leftover, "replication_keys": [], "self_fence_on": []})
+            return
         pair = ctx.desired("StandbyPair", ctx.key[1])
         if not isinstance(pair, StandbyPair):
             raise TemporaryError("the pair disappeared from the adopted revision", delay=0)
@@ -141,6 +152,7 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         elif isinstance(action, FencePrimary):
             detail = await self._fence(action, memory, ctx)
             memory = load_memory(pair, ctx)
+            detail += await self._wait_out_lease(action, memory, pair, ctx)
             memory.phase = PROMOTING
             self._step(memory, ctx, "Fenced", detail)
         elif isinstance(action, FinalSync):
@@ -158,10 +170,16 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
             await self._reset_standby(action, memory, ctx)
         elif isinstance(action, StopStaleApp):
             await self._stop_stale(action, memory, ctx)
+        elif isinstance(action, FenceReplication):
+            await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
+            self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
+        elif isinstance(action, InstallSelfFence | RemoveSelfFence):
+            await self._guard(action, pair, ctx)
         elif isinstance(action, SetUpReplication):
-            await self._replication_keys(action, ctx)
+            await replfence.set_up(ctx.client("ssh"), action)
             memory = load_memory(pair, ctx)
             memory.replication_keys = list(action.apps)
+            memory.replication_channel = CHANNEL
             ctx.remember(memory.dump())
         elif isinstance(action, Resync):
             await self._rsync(action.source_host, action.command, ctx)
@@ -340,9 +358,43 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         the Warning was given when it was quarantined); its App then redeploys it."""
         systemd: Systemd = ctx.client("systemd")
         await systemd.stop(action.host, action.unit)
+        if action.app in memory.self_fence_on:  # it returns as the standby: unarmed
+            await selffence_act.disarm(ctx.client("ssh"), action.host, action.unit)
         memory.quarantine = {**(memory.quarantine or {}), "stopped_at": ctx.now().isoformat()}
         ctx.remember(memory.dump())
         ctx.wake("App", action.app)
+
+    async def _wait_out_lease(
+        self, action: FencePrimary, memory: PairMemory, pair: StandbyPair, ctx: ReconcileContext
+    ) -> str:
+        """A quarantined primary with a self-fence guard: promote only once its lease has
+        lapsed, so it stops its App the moment it runs again."""
+        quarantined = (memory.quarantine or {}).get("app") == action.app
+        if not (quarantined and action.app in memory.self_fence_on):
+            return ""
+        lease = pair.spec.lease_seconds()
+        renewed = self.runtime.lease_renewed.get(action.app)
+        start = await selffence_act.wait_out_lease(renewed, lease, ctx.now())
+        return (
+            f"; its self-fence lease (renewed {start.isoformat()}, {lease:g}s) has lapsed: "
+            f"its guard stops {action.unit} the moment it runs again"
+        )
+
+    async def _guard(
+        self, action: InstallSelfFence | RemoveSelfFence, pair: StandbyPair, ctx: ReconcileContext
+    ) -> None:
+        ssh: SSHPool = ctx.client("ssh")
+        if isinstance(action, InstallSelfFence):
+            await selffence_act.install(ssh, action.host, action.unit)
+        else:
+            await selffence_act.remove(ssh, action.host, action.unit)
+        memory = load_memory(pair, ctx)
+        others = [a for a in memory.self_fence_on if a != action.app]
+        memory.self_fence_on = others + (
+            [action.app] if isinstance(action, InstallSelfFence) else []
+        )
+        ctx.remember(memory.dump())
+        ctx.event("SelfFence", action.describe())
 
     def _quarantine(
         self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext, why: str
@@ -376,6 +428,8 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         if action.demote is not None:
             targets.append(action.demote)
         for app, host, unit, env_path in targets:
+            if app != action.app and app in memory.self_fence_on:  # demoted: no lease to lapse
+                await selffence_act.disarm(ctx.client("ssh"), host, unit)
             restarted = list((memory.failover or {}).get("restarted") or [])
             await self._restart_with_env(app, host, unit, env_path, ctx, again=app in restarted)
             if memory.failover is not None and app not in restarted:
@@ -464,44 +518,6 @@ class StandbyPairReconciler(Reconciler[StandbyPair, PairObserved | StorageView |
         if not result.ok:
             error = result.stderr.decode(errors="replace").strip()[-300:]
             raise TemporaryError(f"replication from {host} failed: {error}", delay=2)
-
-    async def _replication_keys(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
-        ssh: SSHPool = ctx.client("ssh")
-        key = asyncssh.generate_private_key(
-            "ssh-ed25519", comment=f"homeport-replication-{ctx.key[1]}"
-        )
-        private = Secret(key.export_private_key().decode())
-        public = key.export_public_key().decode().strip()
-        hosts = [h for _, h in action.hosts]
-        for host in hosts:
-            await ssh.run(host, ["install", "-d", "-m", "0700", "/root/.ssh"])
-            await ssh.install_file(
-                host, REPLICATION_KEY, private, mode=0o600, owner="root", group="root"
-            )
-            current = (await ssh.read_file(host, "/root/.ssh/authorized_keys") or b"").decode()
-            kept = [line for line in current.splitlines() if "homeport-replication-" not in line]
-            authorized = "\n".join([*kept, public]) + "\n"
-            await ssh.install_file(
-                host,
-                "/root/.ssh/authorized_keys",
-                authorized.encode(),
-                mode=0o600,
-                owner="root",
-                group="root",
-            )
-            lines = []
-            for other in hosts:
-                if other != host:
-                    for pinned in ssh.known_hosts.pinned(other, action.port):
-                        lines.append(f"[{other}]:{action.port} {pinned}")
-            await ssh.install_file(
-                host,
-                REPLICATION_KNOWN_HOSTS,
-                ("\n".join(lines) + "\n").encode(),
-                mode=0o644,
-                owner="root",
-                group="root",
-            )
 
 
 def _summary(steps: list[dict[str, Any]], rpo: object) -> str:

@@ -135,14 +135,20 @@ class StopStaleApp(Action):
 @dataclass(frozen=True)
 class SetUpReplication(Action):
     hosts: tuple[tuple[str, str], ...]
-    """(app, host) of both members."""
+    """(app, host) of the primary, then the standby."""
     apps: tuple[str, str]
     port: int
+    pair: str = ""
+    epoch: int = 1
+    data_dir: str = ""
+    """The standby's data directory: the only place the pair's key may write."""
     verb = "replication-keys"
 
     def describe(self) -> str:
-        return "install the pair's replication key and pin host keys on " + ", ".join(
-            h for _, h in self.hosts
+        (source, _), (target, host) = self.hosts
+        return (
+            f"authorize {source} → {target} replication on {host} (a key for this pair and "
+            f"direction, restricted to rsync into {self.data_dir}, epoch {self.epoch})"
         )
 
 

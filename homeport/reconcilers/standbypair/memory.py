@@ -15,6 +15,8 @@ PROMOTING = "Promoting"
 REROUTING = "Rerouting"
 DEGRADED = "Degraded"
 IN_FLIGHT = (FENCING, PROMOTING, REROUTING)
+CHANNEL = "restricted-epoch-v1"
+"""Per-pair, per-direction key, forced receive wrapper, epoch-fenced (``replkeys.py``)."""
 
 
 @dataclass
@@ -33,6 +35,10 @@ class PairMemory:
     """Timestamps of automatic failovers (the failover budget counts the last hour)."""
     replication_keys: list[str] = field(default_factory=list)
     """The (primary, standby) Apps whose VMs hold the replication key."""
+    replication_channel: str = ""
+    self_fence_on: list[str] = field(default_factory=list)
+    """Apps whose VMs run the self-fence guard (``selffence.py``); the primary's is renewed."""
+    """Which kind of channel they hold (``replkeys.CHANNEL``); an older one is set up anew."""
     established: bool = False
     """Both members were healthy (and synced) once; before that nothing fails over."""
     standby_reset_at: str | None = None
@@ -44,6 +50,13 @@ class PairMemory:
             return cls(primary=primary, standby=standby)
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+    def channel_ready(self) -> bool:
+        """The replication channel runs primary → standby, of the current kind."""
+        return (
+            self.replication_keys == [self.primary, self.standby]
+            and self.replication_channel == CHANNEL
+        )
 
     def dump(self) -> dict[str, Any]:
         return asdict(self)

@@ -44,6 +44,13 @@ from homeport.reconcilers.standbypair.memory import (
     PROMOTING,
     PairMemory,
 )
+from homeport.reconcilers.standbypair.replkeys import (
+    FenceReplication,
+    destination,
+    key_path,
+    known_hosts_path,
+)
+from homeport.reconcilers.standbypair.selffence import InstallSelfFence, guard_actions
 from homeport.reconcilers.standbypair.storagerepl import StorageView, plan_storage
 
 REQUEST_EXPIRY = timedelta(minutes=10)
@@ -151,15 +158,16 @@ def cut_route(route: PairRoute, member: Member, epoch: int) -> dict[str, Any]:
 
 # -- replication ----------------------------------------------------------------------
 
-REPLICATION_KEY = "/root/.ssh/homeport-replication"
-REPLICATION_KNOWN_HOSTS = "/root/.ssh/homeport-replication-known-hosts"
 
-
-def rsync_command(source: Member, target: Member, port: int) -> tuple[str, ...]:
-    """Run on the source VM: mirror its data directory onto the target's, over SSH."""
+def rsync_command(
+    source: Member, target: Member, port: int, *, pair: str, epoch: int
+) -> tuple[str, ...]:
+    """Run on the source VM: mirror its data directory onto the target's, over SSH, with
+    the pair's own key; the target's forced command maps ``epoch-N/`` to its data directory
+    and refuses the run once the pair is past epoch N (``replkeys.py``)."""
     ssh = (
-        f"ssh -i {REPLICATION_KEY} -p {port} -o StrictHostKeyChecking=yes "
-        f"-o UserKnownHostsFile={REPLICATION_KNOWN_HOSTS} -o BatchMode=yes"
+        f"ssh -i {key_path(pair)} -p {port} -o StrictHostKeyChecking=yes "
+        f"-o UserKnownHostsFile={known_hosts_path(pair)} -o BatchMode=yes"
     )
     return (
         "rsync",
@@ -168,7 +176,7 @@ def rsync_command(source: Member, target: Member, port: int) -> tuple[str, ...]:
         "-e",
         ssh,
         f"{source.data_dir}/",
-        f"root@{target.host}:{target.data_dir}/",
+        f"root@{target.host}:{destination(epoch)}",
     )
 
 
@@ -300,17 +308,19 @@ def _healthy(
         return Plan(
             actions=tuple(_switchover(desired, seen, now, "failback", reason)), details=details
         )
-    keys = [memory.primary, memory.standby]
     if (
         spec.replication.method == "rsync"
-        and memory.replication_keys != keys
+        and not memory.channel_ready()
         and seen.primary.host
         and seen.standby.host
     ):
-        return Plan(actions=(_setup_replication(seen),), details=details)
+        return Plan(actions=(_setup_replication(desired, seen),), details=details)
     reset = reset_hung_standby(desired, seen, now)
     if reset is not None:
         return Plan(actions=(reset,), details=details)
+    guards = guard_actions(spec.self_fence.enabled, memory.self_fence_on, _members(seen))
+    if guards:
+        return Plan(actions=tuple(guards), details=details)
     conditions = []
     lag = lag_seconds(memory, now)
     if spec.replication.method == "rsync" and (
@@ -492,7 +502,12 @@ def _failover(
         failed_since=seen.primary_probe.failed_since,
         rpo_seconds=_rpo(desired, seen, now),
     )
-    return [start, *_steps(seen, primary, standby, epoch, planned=False, phase=FENCING)]
+    return [
+        start,
+        *_steps(
+            seen, primary, standby, epoch, planned=False, phase=FENCING, replicated=_rsync(desired)
+        ),
+    ]
 
 
 def _switchover(
@@ -501,11 +516,23 @@ def _switchover(
     """Planned: drain, final sync, swap, zero loss."""
     primary, standby, epoch = seen.primary, seen.standby, seen.memory.epoch + 1
     start = StartFailover(epoch, trigger, primary.app, standby.app, reason, rpo_seconds=0.0)
-    return [start, *_steps(seen, primary, standby, epoch, planned=True, phase=FENCING)]
+    return [
+        start,
+        *_steps(
+            seen, primary, standby, epoch, planned=True, phase=FENCING, replicated=_rsync(desired)
+        ),
+    ]
 
 
 def _steps(
-    seen: PairObserved, old: Member, new: Member, epoch: int, *, planned: bool, phase: str
+    seen: PairObserved,
+    old: Member,
+    new: Member,
+    epoch: int,
+    *,
+    planned: bool,
+    phase: str,
+    replicated: bool,
 ) -> list[Action]:
     steps: list[Action] = []
     if phase == FENCING:
@@ -521,8 +548,16 @@ def _steps(
             FencePrimary(old.app, old.node, old.vmid, old.host, old.unit, stop_vm=not planned)
         )
         if planned and old.host and new.host:
-            steps.append(FinalSync(old.host, rsync_command(old, new, seen.ssh_port)))
+            steps.append(
+                FinalSync(
+                    old.host,
+                    rsync_command(old, new, seen.ssh_port, pair=seen.name, epoch=seen.memory.epoch),
+                )
+            )
     if phase in (FENCING, PROMOTING):
+        if replicated and new.host:
+            # Before the standby serves, it refuses the old primary's replication for good.
+            steps.append(FenceReplication(seen.name, new.app, new.host, epoch))
         demote = (old.app, old.host or "", old.unit, old.env_path) if planned and old.host else None
         steps.append(
             Promote(
@@ -556,7 +591,23 @@ def _resume(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Act
     members = {seen.primary.app: seen.primary, seen.standby.app: seen.standby}
     old, new = members[record["from"]], members[record["to"]]
     planned = record.get("trigger") != "automatic"
-    return _steps(seen, old, new, int(record["epoch"]), planned=planned, phase=seen.memory.phase)
+    return _steps(
+        seen,
+        old,
+        new,
+        int(record["epoch"]),
+        planned=planned,
+        phase=seen.memory.phase,
+        replicated=_rsync(desired),
+    )
+
+
+def _members(seen: PairObserved) -> list[tuple[str, str | None, str]]:
+    return [(m.app, m.host, m.unit) for m in (seen.primary, seen.standby)]
+
+
+def _rsync(desired: StandbyPair) -> bool:
+    return desired.spec.replication.method == "rsync"
 
 
 def _request(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Action] | None:
@@ -594,12 +645,19 @@ def _request(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Ac
     return [ClearRequest(str(op), "unknown request")]
 
 
-def _setup_replication(seen: PairObserved) -> SetUpReplication:
+def _setup_replication(desired: StandbyPair, seen: PairObserved) -> SetUpReplication:
     hosts = (
         (seen.primary.app, seen.primary.host or ""),
         (seen.standby.app, seen.standby.host or ""),
     )
-    return SetUpReplication(hosts, (seen.memory.primary, seen.memory.standby), seen.ssh_port)
+    return SetUpReplication(
+        hosts,
+        (seen.memory.primary, seen.memory.standby),
+        seen.ssh_port,
+        pair=desired.name,
+        epoch=seen.memory.epoch,
+        data_dir=seen.standby.data_dir,
+    )
 
 
 def _degraded(
@@ -634,11 +692,15 @@ def _degraded(
         )
     actions: list[Action] = []
     if desired.spec.replication.method == "rsync":
-        if memory.replication_keys != [memory.primary, memory.standby]:
-            actions.append(_setup_replication(seen))
+        if not memory.channel_ready():
+            actions.append(_setup_replication(desired, seen))
         if seen.primary.host and standby.host:
-            actions.append(
-                Resync(seen.primary.host, rsync_command(seen.primary, standby, seen.ssh_port))
+            command = rsync_command(
+                seen.primary, standby, seen.ssh_port, pair=desired.name, epoch=memory.epoch
             )
+            actions.append(Resync(seen.primary.host, command))
+    if desired.spec.self_fence.enabled and standby.host:
+        # Its guard may be gone with a re-created VM: install again (a no-op when present).
+        actions.append(InstallSelfFence(standby.app, standby.host, standby.unit))
     actions.append(FinishRebuild(standby.app))
     return Plan(actions=tuple(actions), details=details)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from homeport.clients.errors import SSHError
 from homeport.clients.probes import Prober, ProbeResult
@@ -20,13 +21,13 @@ from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
-from homeport.reconcilers.standbypair.memory import HEALTHY
+from homeport.reconcilers.standbypair import selffence_act
+from homeport.reconcilers.standbypair.memory import HEALTHY, IN_FLIGHT
 from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
 from homeport.reconcilers.standbypair.probewindow import ProbeTracker
 
 log = logging.getLogger(__name__)
-REPLICATION_TIMEOUT = 300.0
 
 
 ROLES = ("primary", "standby")
@@ -39,7 +40,10 @@ class PairRuntime:
         self.ssh_port = ssh_port
         self.on_probe = on_probe
         self.trackers: dict[str, ProbeTracker] = {}
+        self.lease_renewed: dict[str, datetime] = {}
+        """When each App's self-fence lease was last renewed (issued-at of the renewal)."""
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._renewals: dict[str, asyncio.Task[None]] = {}
 
     def views(self) -> dict[str, ProbeView]:
         return {app: tracker.view for app, tracker in self.trackers.items()}
@@ -54,10 +58,12 @@ class PairRuntime:
                     self._tasks.pop(name).cancel()
                 await env.sleep(1.0)
         finally:
-            for task in self._tasks.values():
+            tasks = [*self._tasks.values(), *self._renewals.values()]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._tasks.clear()
+            self._renewals.clear()
 
     async def _pair_loop(self, name: str, env: BackgroundEnv) -> None:
         """Probes and replication as two tasks: a hung rsync must never delay a probe."""
@@ -77,6 +83,7 @@ class PairRuntime:
                 return
             started = env.monotonic()
             try:
+                self._renew_lease(pair, ctx, env)
                 await self._probe_both(pair, ctx, env)
             except Exception:  # a bug must not silence the probes for good
                 log.exception("probes of StandbyPair %s failed", name)
@@ -112,6 +119,56 @@ class PairRuntime:
         if last_sync is None:
             return True
         return (env.now() - datetime.fromisoformat(last_sync)).total_seconds() >= interval
+
+    def _renew_lease(self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv) -> None:
+        """Renew the primary's self-fence lease, and release a returned old primary, once per
+        probe interval beside the probes (never delaying them); no renewal while a failover
+        runs: the old primary's lease must lapse."""
+        memory = load_memory(pair, ctx)
+        if memory.phase in IN_FLIGHT or not env.is_leader():
+            return
+        lease = pair.spec.lease_seconds()
+        primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
+        if primary.app in memory.self_fence_on and primary.host:
+            self._spawn(f"{pair.name}/renew", self._renew(ctx, primary, env.now(), lease))
+        quarantined = (memory.quarantine or {}).get("app") == standby.app
+        if quarantined and standby.app in memory.self_fence_on and standby.host:
+            self._spawn(f"{pair.name}/release", self._release(ctx, env, standby, lease))
+
+    def _spawn(self, slot: str, work: Coroutine[Any, Any, None]) -> None:
+        """One task per slot at a time: a renewal stuck on a hung VM is not stacked up."""
+        running = self._renewals.get(slot)
+        if running is not None and not running.done():
+            work.close()
+            return
+        self._renewals[slot] = asyncio.create_task(work)
+
+    async def _release(
+        self, ctx: ReconcileContext, env: BackgroundEnv, target: Member, timeout: float
+    ) -> None:
+        """A returned old primary that its guard stopped stays down until homeport lets it
+        rejoin: drop its lapsed lease once it is stopped (the App reconciler then starts it
+        as the standby; a stale one answering is stopped by the plan)."""
+        assert target.host is not None
+        ssh: SSHPool = ctx.client("ssh")
+        try:
+            if await selffence_act.release(ssh, target.host, target.unit, timeout=timeout):
+                env.wake("App", target.app)  # it may start now, as the standby
+        except (SSHError, TimeoutError) as exc:
+            log.debug("lease release of %s failed: %s", target.app, exc)
+
+    async def _renew(
+        self, ctx: ReconcileContext, target: Member, issued_at: datetime, lease: float
+    ) -> None:
+        assert target.host is not None
+        ssh: SSHPool = ctx.client("ssh")
+        try:
+            if await selffence_act.renew(
+                ssh, target.host, target.unit, issued_at=issued_at, lease=lease
+            ):
+                self.lease_renewed[target.app] = issued_at
+        except (SSHError, TimeoutError) as exc:
+            log.debug("lease renewal of %s failed: %s", target.app, exc)
 
     async def _probe_both(
         self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv
@@ -169,27 +226,27 @@ class PairRuntime:
         return result.ok, result.error
 
     async def replicate(self, pair: StandbyPair, ctx: ReconcileContext) -> None:
-        """One rsync of the primary's data onto the standby; the memory records the outcome."""
+        """One rsync of the primary's data onto the standby; the memory records the outcome.
+
+        Only between two healthy ends, under the pair's current epoch (the standby's
+        wrapper refuses the run once the pair moved on), and abandoned after one probe
+        window (``interval * failureThreshold``): a run still going when a failover could
+        start is one homeport no longer vouches for."""
         memory = load_memory(pair, ctx)
-        if memory.phase != HEALTHY or memory.replication_keys != [memory.primary, memory.standby]:
+        if memory.phase != HEALTHY or not memory.channel_ready():
             return
         primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
         if not (
-            primary.host
-            and standby.host
-            and self.trackers.get(standby.app, ProbeTracker()).view.healthy
+            primary.host and standby.host and self._healthy(primary) and self._healthy(standby)
         ):
             return
         started = ctx.now()
         ssh: SSHPool = ctx.client("ssh")
+        command = rsync_command(primary, standby, self.ssh_port, pair=pair.name, epoch=memory.epoch)
+        window = pair.spec.probe.interval_seconds * pair.spec.probe.failure_threshold
         error: str | None = None
         try:
-            result = await ssh.run(
-                primary.host,
-                list(rsync_command(primary, standby, self.ssh_port)),
-                timeout=REPLICATION_TIMEOUT,
-                check=False,
-            )
+            result = await ssh.run(primary.host, list(command), timeout=window, check=False)
             if not result.ok:
                 stderr = result.stderr.decode(errors="replace").strip().splitlines()
                 error = stderr[0] if stderr else f"rsync exited {result.exit_status}"
@@ -206,3 +263,6 @@ class PairRuntime:
                 "ReplicationFailed", f"{memory.primary} → {memory.standby}: {error}", warning=True
             )
         ctx.remember(fresh.dump())
+
+    def _healthy(self, target: Member) -> bool:
+        return bool(self.trackers.get(target.app, ProbeTracker()).view.healthy)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
 from pathlib import Path
 
 from .cloudinit import HOST_KEY, generate_host_key, run_cloud_init
 from .faults import AppFault, GuestFaults
 from .image import lay_down_template
 from .journal import Journal
+from .lease import ThawHooks
 from .nic import GuestNic, NicMode
 from .rootfs import GuestDisk
 from .seam import Clock, GuestBoot, Sleep
@@ -45,6 +47,7 @@ class SimulatedGuest:
         self.ssh_port = ssh_port
         self.tailnet = tailnet
         self.faults = GuestFaults()
+        self.thaw_hooks: ThawHooks = set()
         self.address = ""
         self.running = False
         self.nic: GuestNic | None = None
@@ -92,6 +95,8 @@ class SimulatedGuest:
                 hostname=self.hostname,
                 app_fault=self.app_fault,
                 next_pid=self.next_pid,
+                frozen=lambda: self.faults.silent,
+                thaw_hooks=self.thaw_hooks,
             )
         )
 
@@ -104,6 +109,7 @@ class SimulatedGuest:
         self.address = boot.address
         self.faults.hung = self.faults.crashed = False
         self.disk.owners.forget_cache()
+        self._empty_run()
         if boot.first_boot:
             run_cloud_init(self.disk, boot, self._rng, self.journal)
         if not self.disk.host(HOST_KEY).is_file():
@@ -118,6 +124,16 @@ class SimulatedGuest:
         self.systemd = self._new_systemd(self.nic)
         self.journal.log("ssh.service", "Server listening on 0.0.0.0 port 22.", identifier="sshd")
         self._boot_task = asyncio.get_running_loop().create_task(self.systemd.boot())
+
+    def _empty_run(self) -> None:
+        """``/run`` is a tmpfs: nothing in it survives a reboot (leases included)."""
+        run = self.disk.host("/run")
+        if run.is_dir():
+            for child in run.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
 
     async def power_off(self) -> None:
         if not self.running:

@@ -158,6 +158,8 @@ class LoopbackGuestRuntime:
         """End a hang (not a crash)."""
         guest = self.guest(vmid)
         guest.faults.hung = False
+        for overdue in list(guest.thaw_hooks):  # timers that fell due while frozen fire first
+            await overdue()
         await guest.apply_network()
 
     async def refuse_ssh(self, vmid: int, refused: bool = True) -> None:

@@ -177,7 +177,10 @@ class SimApp:
         except OSError as exc:
             self.log(f"write of {key} failed: {exc.strerror}")
             return web.json_response({"error": exc.strerror or str(exc)}, status=500)
-        return web.json_response({"key": key, "stored": stored})
+        document = self.identity.document()  # who acknowledged the write, and at which epoch
+        return web.json_response(
+            {"key": key, "stored": stored, "app": document["app"], "epoch": document["epoch"]}
+        )
 
     def _kv_write(self, key: str, value: bytes | None) -> int:
         directory = self.disk.host(self.data_dir)

@@ -3,7 +3,9 @@
 Listens on an ephemeral port of 127.0.0.1; ``guest.py`` publishes it on the guest's address
 and SSH port through ``nic.py``. Host key: ``/etc/ssh/ssh_host_ed25519_key`` from the guest
 disk. Authentication: public keys only, checked at login against the user's
-``AuthorizedKeysFile`` on the guest disk (so keys written later take effect), obeying
+``AuthorizedKeysFile`` on the guest disk (so keys written later take effect), honouring the
+key options as OpenSSH does (``restrict``, ``from=``, and ``command=``: the forced command
+runs instead of the client's, which it reads from ``SSH_ORIGINAL_COMMAND``), obeying
 ``PermitRootLogin``, ``PubkeyAuthentication`` and ``StrictModes`` from ``sshd_config.py``.
 Exec requests go to ``commands/``; the ``sftp`` subsystem to ``sftp.py``.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import posixpath
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import asyncssh
@@ -48,45 +52,85 @@ def authorized_keys_text(guest: SimulatedGuest, account: Account) -> str:
     return "".join(texts)
 
 
-def _import_keys(text: str) -> asyncssh.SSHAuthorizedKeys | tuple[()]:
-    good = []
+FORCED = re.compile(r'^(?:[^\s"]|"(?:[^"\\]|\\.)*")*?(?:^|,)command="')
+"""An options field (before the key type) that holds ``command="..."``."""
+
+
+def _import_keys(
+    text: str,
+) -> tuple[asyncssh.SSHAuthorizedKeys | tuple[()], list[asyncssh.SSHAuthorizedKeys]]:
+    """(plain keys for asyncssh, keys with a forced command, one entry each).
+
+    Keys with ``command=`` are checked by :meth:`_Session.validate_public_key` so that the
+    command the client asked for survives as ``SSH_ORIGINAL_COMMAND`` (asyncssh would
+    replace it silently); their other options (``restrict``, ``from=``) are asyncssh's own.
+    """
+    good, forced = [], []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         try:
-            asyncssh.import_authorized_keys(line)
+            entry = asyncssh.import_authorized_keys(line)
         except (ValueError, asyncssh.KeyImportError):
             continue
-        good.append(line)
-    return asyncssh.import_authorized_keys("\n".join(good)) if good else ()
+        if FORCED.match(line):
+            forced.append(entry)
+        else:
+            good.append(line)
+    return (asyncssh.import_authorized_keys("\n".join(good)) if good else ()), forced
 
 
 class _Session(asyncssh.SSHServer):
     def __init__(self, sshd: GuestSshd) -> None:
         self._sshd = sshd
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._forced_keys: list[asyncssh.SSHAuthorizedKeys] = []
+        self.key_options: dict[str, object] = {}
+        """Options of the forced-command key this connection logged in with, if any."""
+
+    @property
+    def forced_command(self) -> str | None:
+        command = self.key_options.get("command")
+        return command if isinstance(command, str) else None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._sshd.connections.add(conn)
+        self._sshd.sessions[conn] = self
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._sshd.connections.discard(self._conn)
+            self._sshd.sessions.pop(self._conn, None)
 
     def begin_auth(self, username: str) -> bool:
         assert self._conn is not None
         account = self._sshd.guest.disk.accounts().user(username)
         text = authorized_keys_text(self._sshd.guest, account) if account else ""
-        self._conn.set_authorized_keys(_import_keys(text))
+        plain, self._forced_keys = _import_keys(text)
+        self._conn.set_authorized_keys(plain)
         return True
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        assert self._conn is not None
+        peer = str(self._conn.get_extra_info("peername", ("", 0))[0])
+        for entry in self._forced_keys:
+            options = entry.validate(key, peer, peer)
+            if options is not None:
+                self.key_options = dict(options)
+                return True
+        return False
 
 
 class GuestSshd:
     def __init__(self, guest: SimulatedGuest) -> None:
         self.guest = guest
         self.connections: set[asyncssh.SSHServerConnection] = set()
+        self.sessions: dict[asyncssh.SSHServerConnection, _Session] = {}
         self._server: asyncssh.SSHAcceptor | None = None
         self._sessions: set[asyncio.Task[None]] = set()
 
@@ -131,7 +175,29 @@ class GuestSshd:
         assert account is not None, f"authenticated as unknown user {name}"
         return account
 
+    def _session(self, chan: asyncssh.SSHServerChannel[bytes]) -> _Session | None:
+        conn = chan.get_connection()
+        assert isinstance(conn, asyncssh.SSHServerConnection)
+        return self.sessions.get(conn)
+
+    def kill_forced(self, wanted: Callable[[str], bool]) -> int:
+        """Drop the connections logged in with a forced command that ``wanted`` matches
+        (``pkill`` of the commands those keys run, and their sshd children)."""
+        doomed = [
+            conn
+            for conn, session in self.sessions.items()
+            if session.forced_command is not None and wanted(session.forced_command)
+        ]
+        for conn in doomed:
+            conn.abort()
+        return len(doomed)
+
     def _sftp(self, chan: asyncssh.SSHServerChannel[bytes]) -> GuestSftpServer:
+        session = self._session(chan)
+        if session is not None and session.forced_command is not None:
+            # OpenSSH runs the forced command instead of the subsystem; homeport's forced
+            # commands refuse anything but their one job, so the client sees it end.
+            chan.exit(1)
         return GuestSftpServer(chan, self.guest.disk, self._account(chan))
 
     async def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -163,6 +229,11 @@ class GuestSshd:
             return False
 
         ctx = ExecContext(self.guest, account, account.home, read_stdin, stream=stream)
+        session = self._session(process.channel)
+        forced = session.forced_command if session is not None else None
+        if forced is not None:  # OpenSSH: the key's command runs, the client's is kept aside
+            ctx.env["SSH_ORIGINAL_COMMAND"] = command
+            command = forced
         result = await run_line(ctx, command)
         with contextlib.suppress(OSError, asyncssh.Error, BrokenPipeError):
             process.stdout.write(result.stdout)

@@ -20,13 +20,16 @@ import contextlib
 import errno
 import os
 import posixpath
+import shlex
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import lease
 from .envfile import parse_environment_file
 from .faults import AppFault
 from .journal import Journal
+from .lease import ThawHooks
 from .nic import GuestNic
 from .rootfs import GuestDisk
 from .seam import Clock, Sleep
@@ -62,6 +65,10 @@ class SystemdHost:
     hostname: Callable[[], str]
     app_fault: Callable[[str], AppFault | None]
     next_pid: Callable[[], int]
+    frozen: Callable[[], bool] = lambda: False
+    """The VM is hung: nothing inside runs (the lease guard skips its checks)."""
+    thaw_hooks: ThawHooks = field(default_factory=set)
+    """Checks that fell due during a freeze, run when the VM resumes (``lease.py``)."""
 
 
 @dataclass
@@ -345,12 +352,16 @@ class Systemd:
             return 1
         if config.type == "oneshot":
             return 0
+        argv = shlex.split(config.exec_start)
+        if argv[:2] == [lease.TOOL, "guard"] and len(argv) == 3:
+            return await self._lease_guard(unit, argv[2], app_log)
         port_text = launch.env.get("PORT", "")
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             app_log("error: PORT is not set to a TCP port")
             return 1
         bind = launch.env.get("HOST", self.host.address)
         app = self._make_app(unit, config, launch, app_log)
+        unit.app = app  # a stop while it is still starting cleans it up too (``_release``)
         backend = await app.start()
         port = int(port_text)
         if bind not in LOOPBACK_HOSTS:
@@ -369,6 +380,18 @@ class Systemd:
             return 1
         await asyncio.Event().wait()
         return 0
+
+    async def _lease_guard(self, unit: UnitState, guarded: str, log: Callable[[str], None]) -> int:
+        """homeport's self-fence guard (``lease.py``), a program on the guest's disk."""
+        if not self.host.disk.host(lease.TOOL).is_file():
+            log(
+                f"{unit.name}: Unable to locate executable '{lease.TOOL}': No such file or directory"
+            )
+            return 203
+        self._became_ready(unit)
+        return await lease.guard(
+            self, guarded, frozen=self.host.frozen, thaw_hooks=self.host.thaw_hooks, log=log
+        )
 
     def _app_logger(self, unit: UnitState, config: ServiceUnit) -> Callable[[str], None]:
         identifier = posixpath.basename(config.exec_start.split()[0]) if config.exec_start else ""

@@ -11,7 +11,7 @@ import pytest
 from homeport.kinds import StandbyPair
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.standbypair import plan_pair
-from homeport.reconcilers.standbypair.memory import PairMemory
+from homeport.reconcilers.standbypair.memory import CHANNEL, PairMemory
 from homeport.reconcilers.standbypair.plan import (
     Member,
     PairObserved,
@@ -52,6 +52,7 @@ def observed_for(case: Case) -> PairObserved:
             "established": True,
             "last_sync": "2026-01-01T11:59:50+00:00",
             "replication_keys": ["shop-a", "shop-b"],
+            "replication_channel": CHANNEL,
             **data.pop("memory", {}),
         },
         primary="shop-a",

@@ -15,7 +15,9 @@ import re
 import shlex
 from dataclasses import replace
 
-from . import apt, files, git, rsync, system, systemctl, tailscale, wrappers
+from homeport.simulator.guest.lease import homeport_lease
+
+from . import apt, files, git, replica, rsync, system, systemctl, tailscale, wrappers
 from .base import Completed, ExecContext, Handler
 
 COMMANDS: dict[str, Handler] = {
@@ -50,8 +52,10 @@ COMMANDS: dict[str, Handler] = {
     "timeout": wrappers.timeout,
     "env": wrappers.env,
     "runuser": wrappers.runuser,
+    "homeport-replica": replica.homeport_replica,
+    "homeport-lease": homeport_lease,
 }
-BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin"}
+BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 SUDOERS_GRANT = re.compile(r"^\s*(\S+)\s+ALL=\(ALL(?::ALL)?\)\s+NOPASSWD:\s*ALL\s*$", re.M)
 

@@ -2,8 +2,9 @@
 
 The copy really crosses the simulated network: the source guest opens an SSH connection
 (asyncssh) to the target's address and SSH port, through the target's ``nic.py``, and
-mirrors the tree over SFTP. So the target must be running, reachable and answering, and
-must trust the key:
+starts the receiver there (``rsync --server ... . DST``; ``rsync_tree.py``), exactly the
+exec a real rsync sends, so a forced ``command=`` in the target's ``authorized_keys`` runs
+instead. So the target must be running, reachable and answering, and must trust the key:
 
 - identity: ``-e 'ssh -i KEY'`` (a guest path on the source), else the exec user's
   ``~/.ssh/id_ed25519`` (then ``id_ecdsa``, ``id_rsa``);
@@ -20,20 +21,24 @@ failed.``, ``Permission denied (publickey).``), exit 11 for I/O errors on the re
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 import posixpath
 import shlex
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
+from . import rsync_tree
 from .base import Completed, ExecContext, parse_options
 
 TRAILER = "rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n"
 CODE_255 = "rsync error: unexplained error (code 255) at io.c(231) [sender=3.2.7]\n"
+PROTOCOL_ERROR = (
+    "rsync error: error in rsync protocol data stream (code 12) at io.c(232) [sender=3.2.7]\n"
+)
 DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+SERVER_FLAGS = "-logDtpre.iLsfxCIvu"  # what rsync 3.2.7's ``-a`` sends to its server
 
 
 @dataclass
@@ -153,6 +158,8 @@ async def _connect(
 
 
 async def rsync(ctx: ExecContext, args: list[str]) -> Completed:
+    if args[:1] == ["--server"]:
+        return await server(ctx, args[1:])
     parsed = parse_options(
         "rsync",
         args,
@@ -192,111 +199,59 @@ async def rsync(ctx: ExecContext, args: list[str]) -> Completed:
     if await asyncio.to_thread(source.is_dir) and not paths[0].endswith("/"):
         dest = posixpath.join(dest or ".", source.name)
     async with connected as conn:
-        result = await _mirror(conn, source, dest or ".", "--delete" in flags)
+        result = await _push(conn, source, dest or ".", "--delete" in flags)
     return result
 
 
-@dataclass(frozen=True)
-class LocalEntry:
-    """One file, directory or symlink of the source tree, relative to its top."""
-
-    relative: str
-    kind: str  # "file" | "dir" | "link"
-    mode: int
-    size: int
-    mtime: int
-    atime: int
-    link_target: str = ""
-
-
-def list_tree(source: Path) -> list[LocalEntry]:
-    """The source tree, parents before children (rsync's sender file list)."""
-    entries: list[LocalEntry] = []
-
-    def visit(path: Path, relative: str) -> None:
-        st = path.lstat()
-        if stat.S_ISLNK(st.st_mode):
-            kind, target = "link", os.readlink(path)
-        else:
-            kind, target = ("dir" if stat.S_ISDIR(st.st_mode) else "file"), ""
-        entries.append(
-            LocalEntry(relative, kind, stat.S_IMODE(st.st_mode), st.st_size,
-                       int(st.st_mtime), int(st.st_atime), target)
-        )  # fmt: skip
-        if kind == "dir":
-            for child in sorted(path.iterdir()):
-                visit(child, posixpath.join(relative, child.name))
-
-    visit(source, "")
-    return entries
-
-
-async def _mirror(
+async def _push(
     conn: asyncssh.SSHClientConnection, source: Path, dest: str, delete: bool
 ) -> Completed:
-    entries = await asyncio.to_thread(list_tree, source)
+    """Start the receiver on the target (``rsync --server``, or whatever command the target's
+    sshd forces for this key) and stream the sender's tree to it."""
+    payload = await asyncio.to_thread(rsync_tree.pack, source)
+    server = ["rsync", "--server", SERVER_FLAGS, *(["--delete"] if delete else []), ".", dest]
     try:
-        async with conn.start_sftp_client() as sftp:
-            for entry in entries:
-                await _apply(sftp, source, entry, posixpath.join(dest, entry.relative))
-            if delete:
-                await _delete_extraneous(sftp, dest, entries)
-    except (asyncssh.SFTPError, OSError) as exc:
-        reason = getattr(exc, "reason", None) or str(exc)
+        async with conn.create_process(shlex.join(server), encoding=None) as process:
+            # A receiver that refuses the run exits without reading: its answer is what counts.
+            with contextlib.suppress(asyncssh.Error, OSError):
+                process.stdin.write(payload)
+                process.stdin.write_eof()
+            result = await process.wait(check=False)
+    except (asyncssh.Error, OSError) as exc:
+        return _ssh_failure(f"ssh: {exc}")
+    stderr = result.stderr if isinstance(result.stderr, bytes) else b""
+    status = result.exit_status
+    if status is None:  # the session was killed (a signal, the connection dropped)
+        return Completed.err(12, stderr.decode() + PROTOCOL_ERROR)
+    if status != 0 and not stderr:
+        return Completed.err(12, PROTOCOL_ERROR)
+    return Completed(status, b"", stderr)
+
+
+async def server(ctx: ExecContext, args: list[str]) -> Completed:
+    """``rsync --server [FLAGS] [--delete] . DEST``: the receiving half, run by sshd."""
+    if "--sender" in args:
+        return Completed.err(1, "homeport-sim: rsync --server --sender (pull) is not simulated\n")
+    words = [a for a in args if not a.startswith("-")]
+    if len(words) != 2 or words[0] != ".":
+        return Completed.err(1, "rsync: protocol error: unexpected server arguments\n")
+    return await receive_into(ctx, words[1], delete="--delete" in args)
+
+
+async def receive_into(ctx: ExecContext, dest: str, *, delete: bool) -> Completed:
+    payload = await ctx.stdin()
+    try:
+        target = ctx.host(dest or ".")
+        if not ctx.account.is_root:
+            ctx.guest.disk.require_dir_writable(ctx.account, target)
+        owner = (ctx.account.uid, ctx.account.gid)
+        await asyncio.to_thread(
+            rsync_tree.receive, ctx.guest.disk, payload, target, delete=delete, owner=owner
+        )
+    except OSError as exc:
         return Completed.err(
             11,
-            f'rsync: [receiver] write failed on "{dest}": {reason}\n'
+            f'rsync: [receiver] write failed on "{dest}": {exc.strerror or exc}\n'
             "rsync error: error in file IO (code 11) at receiver.c(380) [receiver=3.2.7]\n",
         )
     return Completed()
-
-
-async def _apply(sftp: asyncssh.SFTPClient, source: Path, entry: LocalEntry, target: str) -> None:
-    target = target.rstrip("/") or "/"
-    if entry.kind == "dir":
-        if await sftp.lexists(target) and not await sftp.isdir(target):
-            await _remove(sftp, target)
-        if not await sftp.isdir(target):
-            await sftp.makedirs(target)
-        await sftp.chmod(target, entry.mode)
-    elif entry.kind == "link":
-        if await sftp.lexists(target):
-            await _remove(sftp, target)
-        await sftp.symlink(entry.link_target, target)
-    else:
-        await _put_file(sftp, source / entry.relative if entry.relative else source, entry, target)
-
-
-async def _put_file(sftp: asyncssh.SFTPClient, local: Path, entry: LocalEntry, target: str) -> None:
-    if await sftp.isfile(target):
-        remote = await sftp.stat(target)
-        if remote.size == entry.size and remote.mtime == entry.mtime:
-            return  # rsync's quick check: same size and modification time
-    tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.rsync-tmp")
-    data = await asyncio.to_thread(local.read_bytes)
-    async with sftp.open(tmp, "wb") as handle:
-        await handle.write(data)
-    await sftp.chmod(tmp, entry.mode)
-    await sftp.utime(tmp, (entry.atime, entry.mtime))
-    await sftp.posix_rename(tmp, target)
-
-
-async def _delete_extraneous(
-    sftp: asyncssh.SFTPClient, dest: str, entries: list[LocalEntry]
-) -> None:
-    wanted = {posixpath.join(dest, e.relative).rstrip("/") for e in entries}
-    for entry in entries:
-        if entry.kind != "dir":
-            continue
-        directory = posixpath.join(dest, entry.relative).rstrip("/") or "/"
-        for name in await sftp.listdir(directory):
-            path = posixpath.join(directory, name)
-            if name not in (".", "..") and path not in wanted:
-                await _remove(sftp, path)
-
-
-async def _remove(sftp: asyncssh.SFTPClient, path: str) -> None:
-    if await sftp.isdir(path) and not await sftp.islink(path):
-        await sftp.rmtree(path)
-    else:
-        await sftp.remove(path)
