@@ -155,7 +155,10 @@ class GuestSshd:
             return await process.stdin.read()
 
         ctx = ExecContext(self.guest, account, account.home, read_stdin)
+        flap = self.guest.exec_flap(command)
         result = await run_line(ctx, command)
+        if flap is not None:
+            await self.guest.flap(flap.seconds)  # the command ran; its answer is lost
         with contextlib.suppress(OSError, asyncssh.Error, BrokenPipeError):
             process.stdout.write(result.stdout)
             process.stderr.write(result.stderr)
