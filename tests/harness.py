@@ -44,6 +44,13 @@ async def until(
         await asyncio.sleep(0.05)
 
 
+def assert_sound(estate: SimulatedEstate) -> None:
+    """The simulator's invariants hold (no VM on two nodes, no lock without a task, no
+    internal simulator error, ...): every estate test ends with this, on a clean exit."""
+    violations = estate.check()
+    assert violations == [], "simulator invariants violated:\n  " + "\n  ".join(violations)
+
+
 @dataclass
 class EstateHarness:
     estate: SimulatedEstate
@@ -89,6 +96,8 @@ class EstateHarness:
             if start_daemon:
                 await harness.start_daemon()
             yield harness
+            await harness.stop_daemon()
+            assert_sound(estate)
         finally:
             if harness is not None:
                 await harness.stop_daemon()

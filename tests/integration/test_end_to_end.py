@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from homeport.controller.clock import SystemClock
 from homeport.controller.preview import preview
-from homeport.controller.store import Store
+from homeport.controller.store import JournalEntry, Store
 from homeport.kinds import KINDS
 from homeport.simulator.sample_apps import commit_release, work_clone
 from tests.harness import EstateHarness, until
@@ -54,6 +55,16 @@ def events(h: EstateHarness, kind: str, name: str) -> list[str]:
         return [f"{e.reason}: {e.message}" for e in store.events.for_object(kind, name, limit=200)]
     finally:
         store.close()
+
+
+def release_steps(h: EstateHarness, app: str, sha: str) -> list[JournalEntry]:
+    """The App's journaled actions on release ``sha`` (fetch, switch), in order."""
+    store = Store.open(h.settings.store.path, readonly=True)
+    try:
+        entries = store.journal.entries()
+    finally:
+        store.close()
+    return [e for e in entries if (e.kind, e.name) == ("App", app) and sha[:12] in e.description]
 
 
 def tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
@@ -132,10 +143,16 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
                 what="shop-a on v2",
             )
             assert release_of(h, "shop-b") == new
-            standby_deployed = next(
-                i for i, e in enumerate(events(h, "App", "shop-b")) if new[:12] in e
-            )
-            assert standby_deployed >= 0
+            # Standby first: the primary touched the new release (fetch, switch) only
+            # after the standby had switched to it.
+            standby = release_steps(h, "shop-b", new)
+            primary = release_steps(h, "shop-a", new)
+            switched = next(e for e in standby if e.verb == "switch-release" and e.state == "done")
+            assert primary, "the primary never journaled the new release"
+            assert datetime.fromisoformat(switched.finished_at) <= min(
+                datetime.fromisoformat(e.started_at) for e in primary
+            ), (standby, primary)
+            assert switched.id < min(e.id for e in primary)
             await until(
                 lambda: traffic.samples[-1].app == "homeport-shop-a",
                 what="traffic after the release",
