@@ -191,7 +191,14 @@ class EstateHarness:
         async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
             return await client.get(f"{caddy['http']}{path}", headers={"Host": host})
 
-    def push(self, files: dict[str, str | None], message: str = "change") -> str:
+    async def push(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Commit ``files`` (None: removed) and push. In a thread: the push runs the
+        pre-receive hook (a Python process validating the estate, seconds on a busy
+        machine), and this loop also runs the simulator, the apps and any test traffic,
+        which must not freeze meanwhile."""
+        return await asyncio.to_thread(self._push, files, message)
+
+    def _push(self, files: dict[str, str | None], message: str) -> str:
         for name, content in files.items():
             if content is None:
                 self.work.remove(name)

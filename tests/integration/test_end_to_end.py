@@ -67,20 +67,25 @@ def release_steps(h: EstateHarness, app: str, sha: str) -> list[JournalEntry]:
     return [e for e in entries if (e.kind, e.name) == ("App", app) and sha[:12] in e.description]
 
 
-def tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
-    """A new commit in the sample shop repository, tagged ``name``."""
+async def tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
+    """A new commit in the sample shop repository, tagged ``name`` (git in a thread: the
+    test's loop runs the simulator and the traffic, which must not freeze)."""
+    return await asyncio.to_thread(_tag, h, name, files)
+
+
+def _tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
     repos = h.estate.repos
     sha = commit_release(repos / "shop.git", work_clone(repos, "shop"), files, f"release {name}")
     subprocess.run(["git", "-C", str(repos / "shop.git"), "tag", name, sha], check=True)
     return sha
 
 
-def set_ref(h: EstateHarness, ref: str) -> None:
+async def set_ref(h: EstateHarness, ref: str) -> None:
     path = h.work.path / "manifests" / "apps" / "shop.yaml"
     text = path.read_text()
     for old in ("ref: main", "ref: v2", "ref: v3"):
         text = text.replace(f"shop.git, {old}", f"shop.git, ref: {ref}")
-    h.push({"manifests/apps/shop.yaml": text}, f"shop at {ref}")
+    await h.push({"manifests/apps/shop.yaml": text}, f"shop at {ref}")
 
 
 def release_of(h: EstateHarness, app: str) -> str | None:
@@ -135,8 +140,8 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
         try:
             # -- a new release: standby first, then the primary, route keeps serving ----
             old = release_of(h, "shop-a")
-            new = tag(h, "v2", {"VERSION": "2\n"})
-            set_ref(h, "v2")
+            new = await tag(h, "v2", {"VERSION": "2\n"})
+            await set_ref(h, "v2")
             await until(
                 lambda: release_of(h, "shop-a") == new and h.object("App", "shop-a").ready,  # type: ignore[union-attr]
                 timeout=60,
@@ -168,8 +173,8 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             )
 
             # -- a broken release: fails on the standby, rolled back, never on the primary --
-            broken = tag(h, "v3", {"SIMULATE": "health=500\n"})
-            set_ref(h, "v3")
+            broken = await tag(h, "v3", {"SIMULATE": "health=500\n"})
+            await set_ref(h, "v3")
             await until(
                 lambda: any("failed its health check" in e for e in events(h, "App", "shop-b")),
                 timeout=90,
@@ -195,7 +200,7 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             )
             assert (await h.through_caddy("shop.example.com")).status_code == 200
             assert broken not in [release_of(h, "shop-a"), release_of(h, "shop-b")]
-            set_ref(h, "v2")  # the fix: back to the good release
+            await set_ref(h, "v2")  # the fix: back to the good release
             await until(
                 lambda: (
                     not any(
@@ -225,11 +230,11 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
         assert await ssh.read_file(address, unit) == original
 
         # -- add a routed App on its own VM, then delete it: pruned in reverse order -----
-        h.push({"manifests/blog.yaml": BLOG}, "a blog")
+        await h.push({"manifests/blog.yaml": BLOG}, "a blog")
         await h.settled(CORE, timeout=90)
         assert (await h.through_caddy("blog.example.com")).json()["app"] == "homeport-blog"
         blog_vmid = h.object("VM", "blog").status.details["vmid"]  # type: ignore[union-attr]
-        h.push({"manifests/blog.yaml": None}, "no more blog")
+        await h.push({"manifests/blog.yaml": None}, "no more blog")
         await until(lambda: h.object("VM", "blog") is None, timeout=90, what="the blog pruned")
         store = Store.open(h.settings.store.path, readonly=True)
         try:

@@ -37,7 +37,7 @@ async def test_a_running_vm_moves_to_its_new_machine(tmp_path: Path) -> None:
         vm = h.object("VM", "mover")
         assert vm is not None and vm.status.details["node"] == "pve1"
         vmid = vm.status.details["vmid"]
-        h.push({"manifests/estate.yaml": ESTATE.replace("MACHINE", "m2")}, "move it")
+        await h.push({"manifests/estate.yaml": ESTATE.replace("MACHINE", "m2")}, "move it")
 
         def moved() -> bool:
             found = h.object("VM", "mover")
