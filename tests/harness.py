@@ -44,6 +44,13 @@ async def until(
         await asyncio.sleep(0.05)
 
 
+def assert_sound(estate: SimulatedEstate) -> None:
+    """The simulator's invariants hold (no VM on two nodes, no lock without a task, no
+    internal simulator error, ...): every estate test ends with this, on a clean exit."""
+    violations = estate.check()
+    assert violations == [], "simulator invariants violated:\n  " + "\n  ".join(violations)
+
+
 @dataclass
 class EstateHarness:
     estate: SimulatedEstate
@@ -89,6 +96,8 @@ class EstateHarness:
             if start_daemon:
                 await harness.start_daemon()
             yield harness
+            await harness.stop_daemon()
+            assert_sound(estate)
         finally:
             if harness is not None:
                 await harness.stop_daemon()
@@ -203,7 +212,14 @@ class EstateHarness:
         async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
             return await client.get(f"{caddy['http']}{path}", headers={"Host": host})
 
-    def push(self, files: dict[str, str | None], message: str = "change") -> str:
+    async def push(self, files: dict[str, str | None], message: str = "change") -> str:
+        """Commit ``files`` (None: removed) and push. In a thread: the push runs the
+        pre-receive hook (a Python process validating the estate, seconds on a busy
+        machine), and this loop also runs the simulator, the apps and any test traffic,
+        which must not freeze meanwhile."""
+        return await asyncio.to_thread(self._push, files, message)
+
+    def _push(self, files: dict[str, str | None], message: str) -> str:
         for name, content in files.items():
             if content is None:
                 self.work.remove(name)

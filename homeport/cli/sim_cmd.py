@@ -104,23 +104,33 @@ def _endpoints(state: Path) -> dict[str, Any]:
         raise typer.Exit(2) from None
 
 
-def _client(state: Path) -> httpx.Client:
+# A node fault answers once the cluster counts the node offline: at time scale 1 that is
+# corosync's 10 simulated seconds, so the fault call may wait longer than a plain request.
+FAULT_TIMEOUT = httpx.Timeout(10, read=120)
+
+
+def _client(state: Path, timeout: httpx.Timeout = httpx.Timeout(10)) -> httpx.Client:
     endpoints = _endpoints(state)["proxmox"]
     secret = (state / "controlplane" / "proxmox-token").read_text().strip()
     return httpx.Client(
         base_url=endpoints["url"].removesuffix("/api2/json"),
         verify=ssl.create_default_context(cafile=endpoints["ca"]),
         headers={"Authorization": f"PVEAPIToken={endpoints['token_id']}={secret}"},
-        timeout=10,
+        timeout=timeout,
         trust_env=False,
     )
 
 
 def _call(
-    state: Path, method: str, path: str, body: dict[str, Any] | None = None
+    state: Path,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    timeout: httpx.Timeout = httpx.Timeout(10),
 ) -> httpx.Response:
     """One request to the control endpoint; an estate that does not answer is one line."""
-    with _client(state) as client:
+    with _client(state, timeout) as client:
         try:
             if method == "GET":
                 return client.get(path)
@@ -158,7 +168,8 @@ def fault(
     args: str = typer.Option("{}", "--args", help="More keyword arguments as JSON."),
     state: Path = STATE_OPTION,
 ) -> None:
-    """Inject a fault into a running simulated estate.
+    """Inject a fault into a running simulated estate; answers once it is in effect (a
+    crashed or partitioned node is then offline in the cluster).
 
     Example: [bold]homeport sim fault crash_vm --vm shop-a[/bold],
     [bold]homeport sim fault crash_node --node pve2[/bold],
@@ -175,7 +186,7 @@ def fault(
         if node is not None:
             extra["node"] = node
         path = f"/_sim/faults/{name}"
-    response = _call(state, "POST", path, extra)
+    response = _call(state, "POST", path, extra, timeout=FAULT_TIMEOUT)
     if response.status_code != 200:
         if response.status_code == 501:
             why = f"no fault named {name!r}; `homeport sim fault --help` lists them"

@@ -173,6 +173,11 @@ class SimulatedEstate:
         if self.tailnet is not None:
             await self.tailnet.stop()
 
+    def check(self) -> list[str]:
+        """Invariant violations of the simulated estate (empty when sound); tests run it at
+        the end, as `homeport sim check` does for a running estate."""
+        return self.pve.check() if self.pve is not None else []
+
     async def __aenter__(self) -> SimulatedEstate:
         await self.start()
         return self

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from homeport.controller.clock import SystemClock
 from homeport.controller.preview import preview
-from homeport.controller.store import Store
+from homeport.controller.store import JournalEntry, Store
 from homeport.kinds import KINDS
 from homeport.simulator.sample_apps import commit_release, work_clone
 from tests.harness import EstateHarness, until
@@ -56,20 +57,35 @@ def events(h: EstateHarness, kind: str, name: str) -> list[str]:
         store.close()
 
 
-def tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
-    """A new commit in the sample shop repository, tagged ``name``."""
+def release_steps(h: EstateHarness, app: str, sha: str) -> list[JournalEntry]:
+    """The App's journaled actions on release ``sha`` (fetch, switch), in order."""
+    store = Store.open(h.settings.store.path, readonly=True)
+    try:
+        entries = store.journal.entries()
+    finally:
+        store.close()
+    return [e for e in entries if (e.kind, e.name) == ("App", app) and sha[:12] in e.description]
+
+
+async def tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
+    """A new commit in the sample shop repository, tagged ``name`` (git in a thread: the
+    test's loop runs the simulator and the traffic, which must not freeze)."""
+    return await asyncio.to_thread(_tag, h, name, files)
+
+
+def _tag(h: EstateHarness, name: str, files: dict[str, str]) -> str:
     repos = h.estate.repos
     sha = commit_release(repos / "shop.git", work_clone(repos, "shop"), files, f"release {name}")
     subprocess.run(["git", "-C", str(repos / "shop.git"), "tag", name, sha], check=True)
     return sha
 
 
-def set_ref(h: EstateHarness, ref: str) -> None:
+async def set_ref(h: EstateHarness, ref: str) -> None:
     path = h.work.path / "manifests" / "apps" / "shop.yaml"
     text = path.read_text()
     for old in ("ref: main", "ref: v2", "ref: v3"):
         text = text.replace(f"shop.git, {old}", f"shop.git, ref: {ref}")
-    h.push({"manifests/apps/shop.yaml": text}, f"shop at {ref}")
+    await h.push({"manifests/apps/shop.yaml": text}, f"shop at {ref}")
 
 
 def release_of(h: EstateHarness, app: str) -> str | None:
@@ -124,18 +140,24 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
         try:
             # -- a new release: standby first, then the primary, route keeps serving ----
             old = release_of(h, "shop-a")
-            new = tag(h, "v2", {"VERSION": "2\n"})
-            set_ref(h, "v2")
+            new = await tag(h, "v2", {"VERSION": "2\n"})
+            await set_ref(h, "v2")
             await until(
                 lambda: release_of(h, "shop-a") == new and h.object("App", "shop-a").ready,  # type: ignore[union-attr]
                 timeout=60,
                 what="shop-a on v2",
             )
             assert release_of(h, "shop-b") == new
-            standby_deployed = next(
-                i for i, e in enumerate(events(h, "App", "shop-b")) if new[:12] in e
-            )
-            assert standby_deployed >= 0
+            # Standby first: the primary touched the new release (fetch, switch) only
+            # after the standby had switched to it.
+            standby = release_steps(h, "shop-b", new)
+            primary = release_steps(h, "shop-a", new)
+            switched = next(e for e in standby if e.verb == "switch-release" and e.state == "done")
+            assert primary, "the primary never journaled the new release"
+            assert datetime.fromisoformat(switched.finished_at) <= min(
+                datetime.fromisoformat(e.started_at) for e in primary
+            ), (standby, primary)
+            assert switched.id < min(e.id for e in primary)
             await until(
                 lambda: traffic.samples[-1].app == "homeport-shop-a",
                 what="traffic after the release",
@@ -151,8 +173,8 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             )
 
             # -- a broken release: fails on the standby, rolled back, never on the primary --
-            broken = tag(h, "v3", {"SIMULATE": "health=500\n"})
-            set_ref(h, "v3")
+            broken = await tag(h, "v3", {"SIMULATE": "health=500\n"})
+            await set_ref(h, "v3")
             await until(
                 lambda: any("failed its health check" in e for e in events(h, "App", "shop-b")),
                 timeout=90,
@@ -178,7 +200,7 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             )
             assert (await h.through_caddy("shop.example.com")).status_code == 200
             assert broken not in [release_of(h, "shop-a"), release_of(h, "shop-b")]
-            set_ref(h, "v2")  # the fix: back to the good release
+            await set_ref(h, "v2")  # the fix: back to the good release
             await until(
                 lambda: (
                     not any(
@@ -208,11 +230,11 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
         assert await ssh.read_file(address, unit) == original
 
         # -- add a routed App on its own VM, then delete it: pruned in reverse order -----
-        h.push({"manifests/blog.yaml": BLOG}, "a blog")
+        await h.push({"manifests/blog.yaml": BLOG}, "a blog")
         await h.settled(CORE, timeout=90)
         assert (await h.through_caddy("blog.example.com")).json()["app"] == "homeport-blog"
         blog_vmid = h.object("VM", "blog").status.details["vmid"]  # type: ignore[union-attr]
-        h.push({"manifests/blog.yaml": None}, "no more blog")
+        await h.push({"manifests/blog.yaml": None}, "no more blog")
         await until(lambda: h.object("VM", "blog") is None, timeout=90, what="the blog pruned")
         store = Store.open(h.settings.store.path, readonly=True)
         try:

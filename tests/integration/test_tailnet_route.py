@@ -72,7 +72,7 @@ async def test_tailnet_route_is_served_only_on_the_tailnet_address(tmp_path: Pat
         assert caddy.stats.snapshot().minus(before).mutations == {}
 
         # Made public (under a public name): the route leaves the tailnet listener.
-        h.push({"manifests/gateway.yaml": estate("gateway.example.com", "public")}, "public")
+        await h.push({"manifests/gateway.yaml": estate("gateway.example.com", "public")}, "public")
         await until(
             lambda: h.object("ProxyRoute", "gateway").status.details.get("exposure") == "public",
             timeout=60,

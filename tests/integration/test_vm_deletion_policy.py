@@ -72,7 +72,9 @@ async def test_removed_vms_follow_their_deletion_policy(tmp_path: Path) -> None:
         await h.converged(timeout=90)
         px = h.clients["proxmox"]
         vmids = {n: h.object("VM", n).status.details["vmid"] for n in ("db", "scratch", "keeper")}  # type: ignore[union-attr]
-        h.push({f"manifests/{n}.yaml": None for n in ("db", "scratch", "keeper")}, "three VMs go")
+        await h.push(
+            {f"manifests/{n}.yaml": None for n in ("db", "scratch", "keeper")}, "three VMs go"
+        )
 
         # Hold: stopped, a final (protected) backup, then held — nothing destroyed.
         await until(lambda: reason(h, "db") == "DestructionHeld", timeout=90, what="db held")

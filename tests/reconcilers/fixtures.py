@@ -20,10 +20,24 @@ class Case:
     expect: dict[str, Any]
 
 
-def load_cases(folder: Path, kind: str) -> list[Case]:
+CASE_KEYS = frozenset({"name", "metadata", "desired", "observed", "expect"})
+EXPECT_KEYS = frozenset({"actions", "ready", "gone", "waiting", "state_reason", "details"})
+"""What ``check_plan`` compares; a kind's test passes the keys it checks itself."""
+
+
+class FixtureError(ValueError):
+    """A case file with a key nobody reads: a misspelled expectation would pass silently."""
+
+
+def load_cases(
+    folder: Path, kind: str, *, extra_expect: frozenset[str] = frozenset()
+) -> list[Case]:
+    """Every ``*.yaml`` case of ``folder``; unknown case or ``expect`` keys are refused."""
     cases = []
     for path in sorted(folder.glob("*.yaml")):
         data = yaml.safe_load(path.read_text())
+        _refuse_unknown(path, "case", set(data), CASE_KEYS)
+        _refuse_unknown(path, "expect", set(data["expect"]), EXPECT_KEYS | extra_expect)
         desired = None
         if data.get("desired") is not None:
             desired = KINDS[kind].model_validate(
@@ -36,6 +50,14 @@ def load_cases(folder: Path, kind: str) -> list[Case]:
             )
         cases.append(Case(path.stem, desired, data.get("observed", {}), data["expect"]))
     return cases
+
+
+def _refuse_unknown(path: Path, where: str, keys: set[str], known: frozenset[str]) -> None:
+    unknown = sorted(keys - known)
+    if unknown:
+        raise FixtureError(
+            f"{path}: unknown {where} key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
 
 
 def check_plan(plan: Plan, expect: dict[str, Any]) -> None:

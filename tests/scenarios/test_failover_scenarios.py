@@ -265,7 +265,7 @@ async def test_machine_maintenance_drains_its_primaries(pair: Scenario) -> None:
     )
     assert drained != manifest
     started = time.monotonic()
-    pair.h.push({"manifests/estate.yaml": drained}, "pve1 into maintenance")
+    await pair.h.push({"manifests/estate.yaml": drained}, "pve1 into maintenance")
     await pair.wait_promoted()
     record = pair.failovers()[-1]
     assert record["trigger"] == "maintenance"
@@ -292,7 +292,7 @@ async def test_machine_maintenance_drains_its_primaries(pair: Scenario) -> None:
 
     # Ending maintenance makes the Machine Ready again; the pair stays where it is
     # (failing back is the operator's call: `homeport failback`).
-    pair.h.push({"manifests/estate.yaml": manifest}, "pve1 back from maintenance")
+    await pair.h.push({"manifests/estate.yaml": manifest}, "pve1 back from maintenance")
     await until(lambda: _machine_object(pair, "m1")[0] == "True", timeout=30, what="m1 Ready")
     assert pair.memory()["primary"] == "shop-b"
     assert pair.memory()["epoch"] == 2
@@ -305,7 +305,7 @@ async def test_automatic_failback_once_the_old_primary_stayed_healthy(pair: Scen
         "  failover: {maxPerHour: 5}\n  failback: {mode: automatic, afterHealthySeconds: 3}\n",
     )
     assert automatic != manifest
-    pair.h.push({"manifests/estate.yaml": automatic}, "automatic failback")
+    await pair.h.push({"manifests/estate.yaml": automatic}, "automatic failback")
     await until(
         lambda: pair.h.object("StandbyPair", "shop").generation > 1,  # type: ignore[union-attr]
         timeout=30,

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from .cloudinit import HOST_KEY, generate_host_key, run_cloud_init
-from .faults import AppFault, GuestFaults
+from .faults import AppFault, ExecFlap, GuestFaults
 from .image import lay_down_template
 from .journal import Journal
 from .lease import ThawHooks
@@ -38,8 +38,11 @@ class SimulatedGuest:
         ssh_port: int,
         seed: int,
         tailnet: TailnetControl | None,
+        exec_flaps: list[ExecFlap] | None = None,
     ) -> None:
         self.vmid = vmid
+        self.exec_flaps = exec_flaps if exec_flaps is not None else []
+        self._flaps: set[asyncio.Task[None]] = set()
         self.disk = GuestDisk(guest_dir)
         self.journal = Journal(guest_dir / "journal.jsonl", clock)
         self.clock = clock
@@ -64,7 +67,7 @@ class SimulatedGuest:
         return self.disk.read_text("/etc/hostname").strip() or "ubuntu"
 
     def reachable(self) -> bool:
-        return self.running and not self.faults.partitioned and not self.faults.silent
+        return self.running and not self.faults.cut_off and not self.faults.silent
 
     def sshd_listening(self) -> bool:
         return self.running and not self.faults.ssh_refused
@@ -139,6 +142,8 @@ class SimulatedGuest:
         if not self.running:
             return
         self.running = False
+        for flap in list(self._flaps):
+            flap.cancel()
         if self._boot_task is not None:
             self._boot_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,7 +168,7 @@ class SimulatedGuest:
     async def apply_network(self) -> None:
         if self.nic is None:
             return
-        if not self.running or self.faults.partitioned:
+        if not self.running or self.faults.cut_off:
             mode = NicMode.DOWN
         elif self.faults.silent:
             mode = NicMode.BLACKHOLE
@@ -172,6 +177,30 @@ class SimulatedGuest:
         if self.nic.mode is not mode:
             await self.nic.set_mode(mode)
         self._report_tailnet()
+
+    def exec_flap(self, line: str) -> ExecFlap | None:
+        """The flap an SSH exec of ``line`` triggers, if any (see ``ExecFlap``)."""
+        return next((flap for flap in self.exec_flaps if flap.take(line)), None)
+
+    async def flap(self, seconds: float) -> None:
+        """Drop off the network now and come back ``seconds`` (simulated) later; returns
+        once the guest is cut off. The flap runs on its own: a session it resets goes on."""
+        down = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self._flap(seconds, down))
+        self._flaps.add(task)
+        task.add_done_callback(self._flaps.discard)
+        await down.wait()
+
+    async def _flap(self, seconds: float, down: asyncio.Event) -> None:
+        self.faults.flapping += 1
+        try:
+            await self.apply_network()
+            down.set()
+            await self.sleep(seconds)
+        finally:
+            down.set()
+            self.faults.flapping -= 1
+            await self.apply_network()
 
     def _report_tailnet(self) -> None:
         node_id = read_node_id(self.disk)

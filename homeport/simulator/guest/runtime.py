@@ -11,13 +11,14 @@ Disk state lives in ``<state>/guests/<vmid>/`` and survives restarts of the simu
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tarfile
 from pathlib import Path
 
 from .commands import run_argv
 from .commands.base import Completed, ExecContext
-from .faults import AppFault
+from .faults import AppFault, ExecFlap
 from .guest import SimulatedGuest
 from .seam import Clock, GuestBoot, Sleep
 from .systemd import unit_name
@@ -48,6 +49,7 @@ class LoopbackGuestRuntime:
         self.ssh_port = ssh_port
         self.tailnet = tailnet
         self._guests: dict[int, SimulatedGuest] = {}
+        self._exec_flaps: list[ExecFlap] = []
 
     async def start(self) -> None:
         (self.state_dir / "guests").mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,7 @@ class LoopbackGuestRuntime:
                 ssh_port=self.ssh_port,
                 seed=self.seed,
                 tailnet=self.tailnet,
+                exec_flaps=self._exec_flaps,
             )
             self._guests[vmid] = guest
         return guest
@@ -164,6 +167,14 @@ class LoopbackGuestRuntime:
 
     async def refuse_ssh(self, vmid: int, refused: bool = True) -> None:
         await self.guest(vmid).refuse_ssh(refused)
+
+    def flap_on_exec(self, pattern: str, *, seconds: float, count: int = 1) -> ExecFlap:
+        """Cut a guest off for ``seconds`` right after it runs an SSH exec line matching
+        ``pattern`` (any guest, the first ``count`` matches): a flap that provably lands
+        in the middle of what the client was doing. ``ExecFlap.fired`` says when it did."""
+        flap = ExecFlap(re.compile(pattern), seconds, count)
+        self._exec_flaps.append(flap)
+        return flap
 
     def hang_app(self, vmid: int, unit: str) -> None:
         self.guest(vmid).faults.apps[unit_name(unit)] = AppFault("hang")

@@ -234,7 +234,10 @@ class GuestSshd:
         if forced is not None:  # OpenSSH: the key's command runs, the client's is kept aside
             ctx.env["SSH_ORIGINAL_COMMAND"] = command
             command = forced
+        flap = self.guest.exec_flap(command)
         result = await run_line(ctx, command)
+        if flap is not None:
+            await self.guest.flap(flap.seconds)  # the command ran; its answer is lost
         with contextlib.suppress(OSError, asyncssh.Error, BrokenPipeError):
             process.stdout.write(result.stdout)
             process.stderr.write(result.stderr)

@@ -3,6 +3,8 @@
 Same listener and credentials as the PVE API; JSON in, JSON out (`{"data": ...}`):
 
     POST /_sim/faults/<name>   body: keyword arguments of `Faults.<name>`  -> {"rule": id} or null
+                               (answers once the fault is in effect: its guest-side effects
+                               done, a crashed or partitioned node counted offline)
     POST /_sim/faults/release  body: {"rule": id}                          (a stick_tasks rule)
     POST /_sim/clock/advance   body: {"seconds": N}
     GET  /_sim/check           -> invariant violations
@@ -14,6 +16,7 @@ Same listener and credentials as the PVE API; JSON in, JSON out (`{"data": ...}`
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -41,7 +44,7 @@ FAULTS = (
     "crash_vm",
     "clear",
 )
-
+NODE_DOWN = ("crash_node", "partition_node")
 
 GUEST_FAULTS = (
     "hang_vm",
@@ -80,7 +83,7 @@ class Control:
             self._context.faults.release(rule)
             return None
         if method == "POST" and len(parts) == 2 and parts[0] == "faults" and parts[1] in FAULTS:
-            return self._inject(parts[1], args)
+            return self._inject_in_effect(parts[1], args)
         if (
             method == "POST"
             and len(parts) == 3
@@ -89,6 +92,21 @@ class Control:
         ):
             return self._guest_fault(int(parts[1]), parts[2], args)
         raise PveError(f"Method '{method} {path}' not implemented", status=501)
+
+    async def _inject_in_effect(self, name: str, args: dict[str, Any]) -> Any:
+        """Inject, then answer only once a client sees the fault: whoever acts on the answer
+        (`homeport sim fault`, then a look at `/nodes`) must never see the world before it."""
+        world = self._context.world
+        before = world.guest_work()
+        result = self._inject(name, args)
+        started = world.guest_work() - before
+        if started:
+            await asyncio.wait(started)
+        node = world.nodes.get(str(args.get("node")))
+        if name in NODE_DOWN and node is not None and node.down_since is not None:
+            # The cluster notices a lost node only after corosync's timeout: wait for it.
+            await world.clock.sleep_until(node.down_since + world.timings.node_offline_after)
+        return result
 
     def _inject(self, name: str, args: dict[str, Any]) -> Any:
         faults: Faults = self._context.faults

@@ -65,6 +65,7 @@ class World:
         self.guest_errors: list[str] = []
         self.on_change: Callable[[], None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._guest_work: set[asyncio.Task[None]] = set()
 
     def changed(self) -> None:
         if self.on_change is not None:
@@ -79,10 +80,17 @@ class World:
         """Run `coro` alongside; failures are recorded (guest ones apart), never lost."""
         task = asyncio.get_running_loop().create_task(coro, name=what)
         self._background.add(task)
+        if guest:
+            self._guest_work.add(task)
         task.add_done_callback(lambda t: self._finished(t, what, guest))
+
+    def guest_work(self) -> frozenset[asyncio.Task[None]]:
+        """The guest-side effects still under way (halts, reachability changes)."""
+        return frozenset(self._guest_work)
 
     def _finished(self, task: asyncio.Task[None], what: str, guest: bool) -> None:
         self._background.discard(task)
+        self._guest_work.discard(task)
         if task.cancelled() or task.exception() is None:
             return
         message = f"{what}: {task.exception()!r}"

@@ -30,7 +30,7 @@ from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
 from homeport.source.hooks import init_repository
 from tests.controller.ha.etcd_cluster import EtcdCluster
 from tests.gitwork import WorkClone
-from tests.harness import FAST, ROOT
+from tests.harness import FAST, ROOT, assert_sound
 
 KEYS = Keyspace("/homeport")
 LEASE = {"lease_duration": 2.0, "renew_interval": 0.5}
@@ -311,6 +311,7 @@ async def running_estate(
                     if plane.daemon is not None:
                         await plane.daemon.kill()
                 await view.close()
+        assert_sound(estate)
     finally:
         await estate.stop()
 

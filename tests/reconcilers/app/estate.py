@@ -30,7 +30,9 @@ def shop_manifest(extra_spec: str) -> str:
 async def deploy_shop(h: EstateHarness, extra_spec: str) -> SimulatedGuest:
     """Push the machines and shop-a, start the daemon, wait for convergence; shop-a's guest."""
     machines = (ROOT / "manifests" / "machines" / "machines.yaml").read_text()
-    h.push({"manifests/machines.yaml": machines, "manifests/shop.yaml": shop_manifest(extra_spec)})
+    await h.push(
+        {"manifests/machines.yaml": machines, "manifests/shop.yaml": shop_manifest(extra_spec)}
+    )
     await h.start_daemon()
     await h.converged({"Machine", "VM", "App"}, timeout=120)
     assert h.estate.pve is not None and h.estate.guests is not None

@@ -61,7 +61,7 @@ async def test_build_once_per_release_and_a_failed_build_keeps_the_previous(
         second = commit_release(
             repos / "shop.git", work_clone(repos, "shop"), {"NEWS": "two\n"}, "release two"
         )
-        h.push({"manifests/shop.yaml": shop_manifest(build("ls no-such-file"))})
+        await h.push({"manifests/shop.yaml": shop_manifest(build("ls no-such-file"))})
         await until(lambda: condition(h, "Stalled") == ("True", "BuildFailed"), what="stalled")
         [event] = events(h, "BuildFailed")
         assert f"build of release {second[:12]} exited 2" in event

@@ -71,7 +71,7 @@ async def test_pem_key_and_non_ascii_values_reach_the_app_exactly(tmp_path: Path
         (secrets / "shop" / "tls.key").write_text(key)
         (secrets / "shop" / "production.env").write_text(DOTENV)
         machines = (ROOT / "manifests" / "machines" / "machines.yaml").read_text()
-        h.push({"manifests/machines.yaml": machines, "manifests/shop.yaml": MANIFEST})
+        await h.push({"manifests/machines.yaml": machines, "manifests/shop.yaml": MANIFEST})
         await h.start_daemon()
         await h.converged({"Machine", "VM", "App"}, timeout=120)
 

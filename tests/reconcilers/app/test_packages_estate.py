@@ -35,7 +35,7 @@ async def test_packages_are_installed_once_and_a_missing_version_stalls(tmp_path
         assert status.stat().st_mtime_ns == written
 
         # A version the archives do not offer: Stalled with apt's answer, nothing changed.
-        h.push({"manifests/shop.yaml": shop_manifest(packages("99.0-1"))})
+        await h.push({"manifests/shop.yaml": shop_manifest(packages("99.0-1"))})
         await until(
             lambda: any(
                 c.type == "Stalled" and c.status == "True"

@@ -15,7 +15,7 @@ from homeport.reconcilers.appfiles import AppPaths
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-CASES = load_cases(Path(__file__).parent / "cases", "App")
+CASES = load_cases(Path(__file__).parent / "cases", "App", extra_expect=frozenset({"conditions"}))
 A = "a" * 40
 B = "b" * 40
 C = "c" * 40

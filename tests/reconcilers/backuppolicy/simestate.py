@@ -29,7 +29,7 @@ from homeport.simulator.simulator import ProxmoxSimulator
 from homeport.source.hooks import init_repository
 from tests.controller.fakes import AlwaysLeader
 from tests.gitwork import WorkClone
-from tests.harness import FAST, until
+from tests.harness import FAST, assert_sound, until
 
 MACHINES = (Path(__file__).parents[3] / "manifests" / "machines" / "machines.yaml").read_text()
 DAY = 86400.0
@@ -239,6 +239,8 @@ async def backup_estate(
         backups.push({"machines.yaml": MACHINES, "estate.yaml": manifests}, "the estate")
         await backups.start_daemon()
         yield backups
+        await backups.stop_daemon()
+        assert_sound(estate)
     finally:
         if backups is not None:
             await backups.stop_daemon()

@@ -82,7 +82,9 @@ async def test_example_estate_policies_become_owned_jobs(tmp_path: Path) -> None
         (archive,) = await px.backups.backups(node, "local", vmid=_vmid(h, "dev-1"))
 
         daily = (ROOT / "manifests" / "backups" / "daily.yaml").read_text()
-        h.push({"manifests/backups/daily.yaml": daily.split("\n---\n")[0] + "\n"}, "no dev backups")
+        await h.push(
+            {"manifests/backups/daily.yaml": daily.split("\n---\n")[0] + "\n"}, "no dev backups"
+        )
         await until(lambda: h.object("BackupPolicy", "weekly-dev") is None, what="the prune")
         left = {j.id for j in h.estate.pve.world.backup_jobs.jobs.values()}
         assert left == {"homeport-daily-production", "nightly-by-hand"}

@@ -29,7 +29,11 @@ from homeport.reconcilers.backuppolicy.observed import (
 )
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
-CASES = load_cases(Path(__file__).parent / "cases", "BackupPolicy")
+CASES = load_cases(
+    Path(__file__).parent / "cases",
+    "BackupPolicy",
+    extra_expect=frozenset({"conditions", "vm_details"}),
+)
 NOW = "2026-01-10T12:00:00Z"
 
 

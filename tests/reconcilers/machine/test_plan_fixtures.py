@@ -22,7 +22,9 @@ from tests.reconcilers.fixtures import (
 )
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-CASES = load_cases(Path(__file__).parent / "cases", "Machine")
+CASES = load_cases(
+    Path(__file__).parent / "cases", "Machine", extra_expect=frozenset({"conditions"})
+)
 
 
 def observed_for(case: Case) -> MachineObserved:

@@ -22,7 +22,9 @@ from homeport.reconcilers.standbypair.plan import (
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-CASES = load_cases(Path(__file__).parent / "cases", "StandbyPair")
+CASES = load_cases(
+    Path(__file__).parent / "cases", "StandbyPair", extra_expect=frozenset({"conditions"})
+)
 
 
 def _member(app: str, data: dict[str, Any]) -> Member:

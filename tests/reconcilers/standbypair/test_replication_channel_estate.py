@@ -74,7 +74,7 @@ async def test_the_channel_is_restricted_and_leaves_with_the_pair(tmp_path: Path
             "---\napiVersion: homeport.dev/v1alpha1\nkind: ProxyRoute\nmetadata: {name: shop}\n"
             "spec: {host: shop.example.com, app: shop-a}\n"
         )
-        h.push({"manifests/estate.yaml": without}, "the pair goes")
+        await h.push({"manifests/estate.yaml": without}, "the pair goes")
         await until(lambda: h.object("StandbyPair", "shop") is None, timeout=60, what="pair gone")
         keys = await read(h, standby, "/root/.ssh/authorized_keys")
         assert "homeport-replica" not in keys

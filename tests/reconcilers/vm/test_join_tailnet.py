@@ -22,7 +22,7 @@ from homeport.controller.wiring import build_clients, build_reconcilers, close_c
 from homeport.reconcilers.vm.actions import JoinTailnet
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.guest.rootfs import GuestDisk
-from tests.harness import FAST
+from tests.harness import FAST, assert_sound
 
 pytestmark = pytest.mark.integration
 VMID = 120
@@ -49,6 +49,7 @@ async def estate(tmp_path: Path) -> AsyncIterator[SimulatedEstate]:
     )
     async with SimulatedEstate(config) as estate:
         yield estate
+        assert_sound(estate)
 
 
 async def running_vm(px: ProxmoxClient) -> None:

@@ -45,7 +45,7 @@ async def mover_estate(tmp_path: Path) -> AsyncIterator[tuple[EstateHarness, int
 
 async def test_a_running_vm_moves_to_its_new_machine(tmp_path: Path) -> None:
     async with mover_estate(tmp_path) as (h, vmid):
-        h.push({"manifests/estate.yaml": ESTATE.replace("MACHINE", "m2")}, "move it")
+        await h.push({"manifests/estate.yaml": ESTATE.replace("MACHINE", "m2")}, "move it")
 
         def moved() -> bool:
             found = h.object("VM", "mover")
