@@ -349,7 +349,7 @@ def check_capacity(estate: Estate) -> Iterator[ManifestError]:
                 f"{capacity.memory_mib} MiB",
                 "move a VM to another Machine or lower their memoryMiB",
             )
-        disk = sum(v.spec.disk.size_gib for v in vms if isinstance(v, VM))
+        disk = sum(_gib_on(v, machine.spec.storage) for v in vms if isinstance(v, VM))
         if capacity.storage_gib is not None and disk > capacity.storage_gib:
             yield obj.error(
                 ("spec", "capacity", "storageGiB"),
@@ -357,6 +357,14 @@ def check_capacity(estate: Estate) -> Iterator[ManifestError]:
                 f"{capacity.storage_gib} GiB",
                 "move a VM to another Machine or shrink their disks in the manifest before creating them",
             )
+
+
+def _gib_on(vm: VM, default_storage: str) -> int:
+    """GiB of the VM's disks on its Machine's default storage (data disks elsewhere aside)."""
+    data = sum(
+        d.size_gib for d in vm.spec.data_disks if (d.storage or default_storage) == default_storage
+    )
+    return vm.spec.disk.size_gib + data
 
 
 CHECKS: tuple[Check, ...] = (

@@ -1,7 +1,8 @@
 """The VM plan: pure, ordered, one step of convergence at a time.
 
 Identity first (a vmid reserved before anything is cloned, so a retry can never create a
-second VM), then existence (clone), then config, disk, placement, the firewall
+second VM), then existence (clone), then placement, config, boot disk, data disks
+(``disks.py``: attach, grow, detach — never shrink, never destroy), the firewall
 (``firewall.py``: rules derived from the estate) and power, then what
 makes the VM usable by the rest of the estate: guest agent, tailnet membership and a
 pinned SSH host key. A removed manifest plans the removal by the VM's deletionPolicy
@@ -30,6 +31,7 @@ from homeport.reconcilers.vm.actions import (
     UpdateConfig,
 )
 from homeport.reconcilers.vm.config import diff_config
+from homeport.reconcilers.vm.disks import DisksSeen, disk_actions, shrunk
 from homeport.reconcilers.vm.firewall import (
     FirewallInputs,
     FirewallSeen,
@@ -79,6 +81,8 @@ class VMObserved:
     firewall: FirewallSeen | None = None
     """The VM firewall's options and rules; None when not observed (absent, unmanaged)."""
     firewall_inputs: FirewallInputs | None = None
+    data_disks: DisksSeen | None = None
+    """The drive slots of the VM's data disks; None when not observed (absent VM)."""
     removal: Removal | None = None
     """A removal recorded (VM in git: one to cancel) or under way (VM removed from git)."""
 
@@ -100,6 +104,9 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
     changes = _changes(desired, seen)
     if changes:
         return Plan(actions=tuple(changes))
+    refused = shrunk(desired.spec.data_disks, seen.data_disks) if seen.data_disks else []
+    if refused:
+        return Plan(waiting="; ".join(refused), state_reason="DiskShrinkRefused", requeue_after=300)
     return _usable(desired, seen)
 
 
@@ -142,6 +149,8 @@ def _changes(desired: VM, seen: VMObserved) -> list[Action]:
     wanted_gib = desired.spec.disk.size_gib
     if seen.disk_gib is not None and seen.disk_gib < wanted_gib:
         actions.append(ResizeDisk(node, vmid, seen.disk, seen.disk_gib, wanted_gib))
+    if seen.data_disks is not None:
+        actions.extend(disk_actions(node, vmid, desired.spec.data_disks, seen.data_disks))
     actions.extend(_firewall(desired, seen))
     if seen.ha_managed:
         return actions  # Proxmox HA owns the power state: reported, not fought over
