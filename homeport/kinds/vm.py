@@ -10,7 +10,7 @@ import ipaddress
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt, field_validator, model_validator
+from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from homeport.kinds.common import (
     DnsLabel,
@@ -20,6 +20,7 @@ from homeport.kinds.common import (
     Resource,
     SpecBase,
 )
+from homeport.kinds.pci import PciPassthrough
 from homeport.kinds.textrules import UserName, check_one_line
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -301,6 +302,15 @@ class VMSpec(SpecBase):
     """Boot disk."""
     data_disks: list[DataDisk] = Field(default_factory=list, alias="dataDisks", max_length=30)
     """Data disks beside the boot disk, each in a fixed slot (see DataDisk)."""
+    machine_type: Literal["i440fx", "q35"] | None = Field(default=None, alias="machineType")
+    """QEMU machine type (Proxmox `machine`); null keeps the template's. PCIe passthrough
+    (`pciDevices[].pcie`) needs `q35`."""
+    pci_devices: list[PciPassthrough] = Field(
+        default_factory=list, alias="pciDevices", max_length=16
+    )
+    """Host PCI devices passed through (`hostpci0`, `hostpci1`, ... in order). A VM with
+    passthrough never live-migrates: moved to another Machine it is stopped, migrated
+    offline and started again (only with mappings: a raw device ties it to its host)."""
     network: list[NetworkInterface] = Field(
         default_factory=lambda: [NetworkInterface()], max_length=8
     )
@@ -364,6 +374,21 @@ class VMSpec(SpecBase):
             names.add(disk.name)
             slots[disk.slot] = f"disk {disk.name!r}"
         return disks
+
+    @field_validator("pci_devices")
+    @classmethod
+    def _pcie_needs_q35(
+        cls, devices: list[PciPassthrough], info: ValidationInfo
+    ) -> list[PciPassthrough]:
+        # machineType is declared before pciDevices, so it is validated already.
+        if info.data.get("machine_type") != "q35":
+            for index, device in enumerate(devices):
+                if device.pcie:
+                    raise ValueError(
+                        f"pciDevices[{index}]: pcie needs machineType: q35 (the i440fx "
+                        "machine has no PCI Express bus); set machineType: q35 or drop pcie"
+                    )
+        return devices
 
     @model_validator(mode="after")
     def _ip_gateway(self) -> VMSpec:

@@ -16,6 +16,7 @@ from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.source.errors import ManifestError
 from homeport.source.manifests import LoadedObject, discover, load_document
 from homeport.source.secrets_scan import find_secrets
+from homeport.source.validate_pci import check_pci_claims
 from homeport.source.yaml_documents import YamlDocument, parse_documents
 
 
@@ -380,6 +381,7 @@ CHECKS: tuple[Check, ...] = (
     check_vmids,
     check_machine_nodes,
     check_capacity,
+    check_pci_claims,
 )
 
 

@@ -40,6 +40,7 @@ from homeport.reconcilers.vm.firewall import (
     missing_inputs,
     unowned,
 )
+from homeport.reconcilers.vm.passthrough import passthrough_move
 from homeport.reconcilers.vm.removal import Removal, plan_removal, removal_started
 
 WAIT = 2.0  # seconds between looks while Proxmox or the guest is busy
@@ -102,6 +103,8 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
         return Plan(waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT)
     assert seen.node is not None
     changes = _changes(desired, seen)
+    if isinstance(changes, Plan):
+        return changes
     if changes:
         return Plan(actions=tuple(changes))
     refused = shrunk(desired.spec.data_disks, seen.data_disks) if seen.data_disks else []
@@ -136,13 +139,24 @@ def _create(desired: VM, seen: VMObserved) -> Plan:
     )
 
 
-def _changes(desired: VM, seen: VMObserved) -> list[Action]:
+def _changes(desired: VM, seen: VMObserved) -> list[Action] | Plan:
     assert seen.vmid is not None
     assert seen.node is not None
     actions: list[Action] = []
     node, vmid = seen.node, seen.vmid
     if node != seen.machine_node and seen.node_online and not seen.ha_managed:
-        return [MigrateVM(node, vmid, seen.machine_node, online=seen.status == "running")]
+        running = seen.status == "running"
+        stopped_move = passthrough_move(
+            node,
+            vmid,
+            seen.machine_node,
+            running=running,
+            observed=seen.config,
+            desired=seen.desired_config,
+        )
+        if stopped_move is not None:
+            return stopped_move
+        return [MigrateVM(node, vmid, seen.machine_node, online=running)]
     diff = diff_config(seen.desired_config, seen.config)
     if not diff.empty:
         actions.append(UpdateConfig(node, vmid, diff.set, diff.delete))
