@@ -41,12 +41,17 @@ def seed(world: World) -> None:
             boot_time=now - 86400 * 3 - index * 3600,
             firewall={"enable": 1},
         )
-    for index, spec in enumerate(world.config.nodes[:2]):
-        world.pci[spec.name] = seeded_gpu(("01", "41")[index], 14)
+    seed_pci(world)
     _storages(world)
     for index, node in enumerate(world.nodes):
         on_nas = index == 0 and world.config.shared_storage
         _template(world, TEMPLATE_VMID + index, node, "nas" if on_nas else "local-lvm")
+
+
+def seed_pci(world: World) -> None:
+    """A GPU (VGA + audio functions) in the first two nodes: at `0000:01:00` and `0000:41:00`."""
+    for index, spec in enumerate(world.config.nodes[:2]):
+        world.pci[spec.name] = seeded_gpu(("01", "41")[index], 14)
 
 
 def _storages(world: World) -> None:
