@@ -221,6 +221,7 @@ async def observe_vm(
         data_disks = disks_seen(
             desired, config, ctx.recall(f"VM.{DISKS_SLOT}", name), default_storage
         )
+    missing = await _missing_mappings(desired, px, found.node) if desired else ()
     removal = base.removal
     if desired is None and removal is not None and owned:
         removal = await _removal_world(removal, name, found, config.values, ctx)
@@ -228,6 +229,7 @@ async def observe_vm(
         base,
         removal=removal,
         data_disks=data_disks,
+        missing_mappings=missing,
         firewall=firewall,
         firewall_inputs=inputs,
         exists=True,
@@ -245,6 +247,16 @@ async def observe_vm(
         host_key=host_key,
         host_key_trusted=trusted,
     )
+
+
+async def _missing_mappings(desired: VM, px: ProxmoxClient, node: str) -> tuple[str, ...]:
+    """The PCI mappings the VM names that have no device on ``node`` in Proxmox (read only
+    for VMs that name one: the estate's other VMs cost no call)."""
+    names = sorted({d.mapping for d in desired.spec.pci_devices if d.mapping})
+    if not names:
+        return ()
+    present = {m.id for m in await px.pci.mappings() if m.paths.get(node)}
+    return tuple(n for n in names if n not in present)
 
 
 def disks_seen(

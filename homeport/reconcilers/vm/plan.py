@@ -82,6 +82,8 @@ class VMObserved:
     firewall: FirewallSeen | None = None
     """The VM firewall's options and rules; None when not observed (absent, unmanaged)."""
     firewall_inputs: FirewallInputs | None = None
+    missing_mappings: tuple[str, ...] = ()
+    """PCI mappings the VM names that Proxmox has no device for on the VM's node."""
     data_disks: DisksSeen | None = None
     """The drive slots of the VM's data disks; None when not observed (absent VM)."""
     removal: Removal | None = None
@@ -105,6 +107,16 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
     changes = _changes(desired, seen)
     if isinstance(changes, Plan):
         return changes
+    if seen.missing_mappings:
+        changes = [a for a in changes if not _starts(a)]
+        if not changes and seen.status != "running":
+            return Plan(
+                waiting=f"PCI mapping(s) {', '.join(seen.missing_mappings)} have no device on "
+                f"{seen.node} in Proxmox; add one under Datacenter → Resource Mappings → PCI "
+                "before the VM can start",
+                state_reason="PciMappingMissing",
+                requeue_after=10,
+            )
     if changes:
         return Plan(actions=tuple(changes))
     refused = shrunk(desired.spec.data_disks, seen.data_disks) if seen.data_disks else []
@@ -182,6 +194,11 @@ def _changes(desired: VM, seen: VMObserved) -> list[Action] | Plan:
     elif running:
         actions.append(PowerVM(node, vmid, "shutdown"))
     return actions
+
+
+def _starts(action: Action) -> bool:
+    """Whether ``action`` starts the VM (what a missing PCI mapping makes fail)."""
+    return isinstance(action, PowerVM) and action.operation in ("start", "reboot")
 
 
 def _firewall(desired: VM, seen: VMObserved) -> list[Action]:

@@ -1,5 +1,6 @@
-"""A GPU VM on the simulator (seed 000's GPU node): its mapped device and q35 are set and
-it starts; moved to another Machine it is stopped, migrated offline and started there —
+"""A GPU VM on the simulator (seed 000's GPU node): it waits for its PCI mapping to exist
+in Proxmox rather than failing start after start, then its mapped device and q35 are set
+and it starts; moved to another Machine it is stopped, migrated offline and started there —
 PVE refuses to live-migrate a VM with hostpci — and a converged estate costs zero
 mutating calls."""
 
@@ -56,9 +57,16 @@ async def test_a_gpu_vm_starts_with_its_device_and_moves_stopped(tmp_path: Path)
     async with EstateHarness.running(tmp_path, manifests=folder) as h:
         assert h.estate.pve is not None
         world = h.estate.pve.world
-        world.pci_mappings["gpu"] = MAPPING  # the operator's Datacenter → Resource Mappings
         h.push({"manifests/estate.yaml": MACHINES + GPU_VM.replace("MACHINE", "m1")}, "llm")
-        await until(lambda: h.object("VM", "llm") is not None, what="the VM adopted")
+
+        def waits_for_the_mapping() -> bool:
+            found = h.object("VM", "llm")
+            return found is not None and any(
+                c.reason == "PciMappingMissing" for c in found.status.conditions
+            )
+
+        await until(waits_for_the_mapping, timeout=90, what="llm waiting for its PCI mapping")
+        world.pci_mappings["gpu"] = MAPPING  # the operator's Datacenter → Resource Mappings
         await h.converged(timeout=90)
         vm = h.object("VM", "llm")
         assert vm is not None

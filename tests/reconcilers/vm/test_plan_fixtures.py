@@ -29,8 +29,9 @@ def observed_for(case: Case) -> VMObserved:
         data["config"] = {**wanted, **data.pop("config_drift", {})}
         for key in data.pop("config_missing", []):
             data["config"].pop(key)
-    if isinstance(data.get("pending"), list):
-        data["pending"] = tuple(data["pending"])
+    for key in ("pending", "missing_mappings"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
     if "removal" in data:
         data["removal"] = removal_of(data["removal"])
     if "data_disks" in data:
