@@ -116,7 +116,7 @@ def run(config: Path, *args: str, width: int = 80) -> str:
 def test_status_json_answers_what_is_wrong(config: Path) -> None:
     document = json.loads(run(config, "status", "-o", "json"))
     assert document["revision"]["sha"] == "a" * 40
-    assert document["objects"]["total"] == 19
+    assert document["objects"]["total"] == 21
     assert document["problems"] == [
         {"object": "App/shop-b", "state": "Degraded", "message": "health check fails: status 500"}
     ]
@@ -150,6 +150,8 @@ def test_get_json_and_yaml(config: Path) -> None:
         "community-a",
         "community-b",
         "dev-1",
+        "gpu-node",
+        "nas",
         "shop-a",
         "shop-b",
     ]

@@ -42,7 +42,7 @@ class DisksSeen:
     """The VM's drive slots that matter for its data disks."""
 
     slots: Mapping[str, DiskSeen] = field(default_factory=dict)
-    """Declared or recorded slots that hold a disk (cdroms are never listed)."""
+    """Declared or recorded slots that hold a drive (a CD-ROM has ``media=cdrom``)."""
     attached: Mapping[str, str] = field(default_factory=dict)
     """slot → disk name, for every disk homeport attached and has not detached."""
     default_storage: str = "local-lvm"
@@ -134,18 +134,32 @@ def _option_changes(disk: DataDisk, seen: DiskSeen) -> list[str]:
     ]
 
 
-def shrunk(disks: list[DataDisk], seen: DisksSeen) -> list[str]:
-    """Why a declared disk cannot be made as small as declared (PVE never shrinks)."""
-    problems = []
+def refused(disks: list[DataDisk], seen: DisksSeen) -> tuple[str, list[str]] | None:
+    """(reason, messages) when a declared disk cannot be had as declared: a slot that holds
+    a CD-ROM drive, or a disk larger than declared (PVE never shrinks)."""
+    taken, shrinks = [], []
     for disk in disks:
         found = seen.slots.get(disk.slot)
-        if found is not None and found.size_gib is not None and found.size_gib > disk.size_gib:
-            problems.append(
+        if found is None:
+            continue
+        if _cdrom(found):
+            taken.append(
+                f"slot {disk.slot} of data disk {disk.name!r} holds a CD-ROM drive "
+                f"({found.volume}); give the disk another slot"
+            )
+        elif found.size_gib is not None and found.size_gib > disk.size_gib:
+            shrinks.append(
                 f"data disk {disk.name!r} ({disk.slot}) is {found.size_gib} GiB, larger than "
                 f"the declared {disk.size_gib} GiB; disks are never shrunk: declare "
                 f"sizeGiB: {found.size_gib} or more"
             )
-    return problems
+    if taken:
+        return "DiskSlotTaken", taken
+    return ("DiskShrinkRefused", shrinks) if shrinks else None
+
+
+def _cdrom(seen: DiskSeen) -> bool:
+    return seen.options.get("media") == "cdrom"
 
 
 def disk_actions(node: str, vmid: int, disks: list[DataDisk], seen: DisksSeen) -> list[Action]:
@@ -154,6 +168,8 @@ def disk_actions(node: str, vmid: int, disks: list[DataDisk], seen: DisksSeen) -
     declared = {d.slot for d in disks}
     for disk in sorted(disks, key=lambda d: d.slot):
         found = seen.slots.get(disk.slot)
+        if found is not None and _cdrom(found):
+            continue  # refused() says why; never replace a drive homeport does not own
         if found is None:
             value = new_disk_value(disk, seen.default_storage)
             actions.append(AttachDisk(node, vmid, disk.slot, disk.name, value))

@@ -268,12 +268,16 @@ def disks_seen(
     slots: dict[str, DiskSeen] = {}
     for slot in {*(d.slot for d in desired.spec.data_disks), *attached}:
         props = config.prop(slot, default_key="file")
-        if not props.get("file") or props.get("media") == "cdrom":
+        if not props.get("file"):
             continue
         size = config.disk_size(slot)
         options = {k: v for k, v in props.items() if k != "file"}
         slots[slot] = DiskSeen(props["file"], (size // GIB) if size else None, options)
-    attached = {slot: name for slot, name in attached.items() if slot in slots}
+    attached = {
+        slot: name
+        for slot, name in attached.items()
+        if slot in slots and slots[slot].options.get("media") != "cdrom"
+    }
     return DisksSeen(slots=slots, attached=attached, default_storage=default_storage)
 
 

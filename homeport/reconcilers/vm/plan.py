@@ -31,7 +31,7 @@ from homeport.reconcilers.vm.actions import (
     UpdateConfig,
 )
 from homeport.reconcilers.vm.config import diff_config
-from homeport.reconcilers.vm.disks import DisksSeen, disk_actions, shrunk
+from homeport.reconcilers.vm.disks import DisksSeen, disk_actions, refused
 from homeport.reconcilers.vm.firewall import (
     FirewallInputs,
     FirewallSeen,
@@ -119,9 +119,10 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
             )
     if changes:
         return Plan(actions=tuple(changes))
-    refused = shrunk(desired.spec.data_disks, seen.data_disks) if seen.data_disks else []
-    if refused:
-        return Plan(waiting="; ".join(refused), state_reason="DiskShrinkRefused", requeue_after=300)
+    disks = refused(desired.spec.data_disks, seen.data_disks) if seen.data_disks else None
+    if disks is not None:
+        reason, messages = disks
+        return Plan(waiting="; ".join(messages), state_reason=reason, requeue_after=300)
     return _usable(desired, seen)
 
 
