@@ -4,7 +4,7 @@ The Machine, VM, BackupPolicy and StandbyPair reconcilers observe through it (on
 ``cluster_resources()`` call serves all VMs of a resync) and act through it; long
 operations return a ``TaskRef`` to pass to ``client.tasks.wait``. Below it is
 ``proxmox_transport`` (proxmoxer over verified HTTPS, retries, stats, spans); beside it are
-the sub-APIs ``agent``, ``backups``, ``replication``, ``ha`` and ``firewall``.
+the sub-APIs ``agent``, ``backups``, ``replication``, ``ha``, ``pci`` and ``firewall``.
 
 What callers can rely on:
 
@@ -43,6 +43,7 @@ from homeport.clients.proxmox_models import (
     VmConfig,
     VmStatus,
 )
+from homeport.clients.proxmox_pci import ProxmoxPci
 from homeport.clients.proxmox_replication import ProxmoxReplication
 from homeport.clients.proxmox_settings import ProxmoxSettings
 from homeport.clients.proxmox_tasks import ProxmoxTasks
@@ -93,6 +94,7 @@ class ProxmoxClient:
         self.backups = ProxmoxBackups(self._transport)
         self.replication = ProxmoxReplication(self._transport)
         self.ha = ProxmoxHa(self._transport)
+        self.pci = ProxmoxPci(self._transport)
         self.firewall = ProxmoxFirewall(self._transport)
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BeforeValidator, Field, PositiveInt
 
 from homeport.kinds.common import DnsLabel, KindModel, Resource, SpecBase, reject_bool
+from homeport.kinds.pci import PciDevice
 
 
 class MachineCapacity(KindModel):
@@ -36,6 +37,9 @@ class MachineSpec(SpecBase):
     """Expected capacity; VMs placed on this machine must fit into it."""
     storage: str = "local-lvm"
     """Default Proxmox storage for VM disks on this machine."""
+    pci_devices: list[PciDevice] = Field(default_factory=list, alias="pciDevices", max_length=64)
+    """PCI devices VMs on this machine may be given (VM `pciDevices`); a VM may only claim
+    a device or mapping declared here, and no device twice."""
     maintenance: bool = False
     """Drain the machine: StandbyPair primaries fail over away from it, nothing new is placed on it."""
     role: Literal["production", "dev"] | None = None

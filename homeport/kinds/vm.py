@@ -10,7 +10,14 @@ import ipaddress
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BeforeValidator, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from homeport.kinds.common import (
     DnsLabel,
@@ -21,6 +28,7 @@ from homeport.kinds.common import (
     SpecBase,
     reject_bool,
 )
+from homeport.kinds.pci import PciPassthrough
 from homeport.kinds.textrules import UserName, check_one_line
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -52,6 +60,57 @@ class DiskSpec(KindModel):
     """Proxmox storage for the disk; defaults to the Machine's `storage`."""
     slot: Literal["scsi0", "virtio0", "sata0"] = "scsi0"
     """Disk slot of the boot disk in the template."""
+
+
+_DATA_DISK_SLOT = re.compile(r"^(scsi([1-9]|[12][0-9]|30)|virtio([1-9]|1[0-5])|sata[1-5])$")
+
+
+class DataDisk(KindModel):
+    """A data disk beside the boot disk (Proxmox `scsiN`, `virtioN` or `sataN`).
+
+    A disk is identified by its `slot`, never by its place in the list: removing a disk
+    from the middle leaves the others where they are. Disks are grown in place, never
+    shrunk; a disk removed from the manifest is detached (`unusedN` in Proxmox), its data
+    kept until the VM itself is destroyed.
+    """
+
+    name: DnsLabel
+    """What the disk is for (`data`, `postgres`, ...): unique per VM, shown in plans."""
+    slot: str = Field(json_schema_extra={"pattern": _DATA_DISK_SLOT.pattern})
+    """Proxmox drive key: `scsi1`-`scsi30`, `virtio1`-`virtio15` or `sata1`-`sata5`. Fixed
+    for the disk's life: changing it attaches a new, empty disk."""
+    size_gib: PositiveInt = Field(alias="sizeGiB")
+    """Size in GiB. Grown in place when raised; never shrunk."""
+    storage: str | None = None
+    """Proxmox storage for the disk; defaults to the Machine's `storage`. Used when the
+    disk is created: an existing disk is not moved."""
+    backup: bool = True
+    """Include the disk in vzdump backups (`backup=0` for scratch or replicated data)."""
+    ssd: bool = False
+    """Show the disk to the guest as an SSD (not available on `virtio` slots)."""
+    discard: bool = False
+    """Pass the guest's TRIM/discard to the storage (thin pools give space back)."""
+    cache: Literal["none", "writethrough", "writeback", "unsafe", "directsync"] | None = None
+    """QEMU cache mode; null keeps Proxmox's default (`none`)."""
+
+    @field_validator("slot")
+    @classmethod
+    def _slot(cls, value: str) -> str:
+        if not _DATA_DISK_SLOT.fullmatch(value):
+            raise ValueError(
+                f"slot {value!r} is not a data disk slot: use scsi1-scsi30, virtio1-virtio15 "
+                "or sata1-sata5 (slot 0 is the boot disk's)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ssd_slot(self) -> DataDisk:
+        if self.ssd and self.slot.startswith("virtio"):
+            raise ValueError(
+                f"dataDisk {self.name!r}: ssd is not available on a virtio slot "
+                f"({self.slot}); use a scsi or sata slot, or drop ssd"
+            )
+        return self
 
 
 class NetworkInterface(KindModel):
@@ -249,6 +308,17 @@ class VMSpec(SpecBase):
     """Memory in MiB."""
     disk: DiskSpec = Field(default_factory=DiskSpec)
     """Boot disk."""
+    data_disks: list[DataDisk] = Field(default_factory=list, alias="dataDisks", max_length=30)
+    """Data disks beside the boot disk, each in a fixed slot (see DataDisk)."""
+    machine_type: Literal["i440fx", "q35"] | None = Field(default=None, alias="machineType")
+    """QEMU machine type (Proxmox `machine`); null keeps the template's. PCIe passthrough
+    (`pciDevices[].pcie`) needs `q35`."""
+    pci_devices: list[PciPassthrough] = Field(
+        default_factory=list, alias="pciDevices", max_length=16
+    )
+    """Host PCI devices passed through (`hostpci0`, `hostpci1`, ... in order). A VM with
+    passthrough never live-migrates: moved to another Machine it is stopped, migrated
+    offline and started again (only with mappings: a raw device ties it to its host)."""
     network: list[NetworkInterface] = Field(
         default_factory=lambda: [NetworkInterface()], max_length=8
     )
@@ -295,6 +365,41 @@ class VMSpec(SpecBase):
                     "(Proxmox normalises tags that way)"
                 )
         return tags
+
+    @field_validator("data_disks")
+    @classmethod
+    def _data_disks_unique(cls, disks: list[DataDisk]) -> list[DataDisk]:
+        # Slot 0 is the boot disk's and no data disk slot (the slot check refuses it).
+        names: set[str] = set()
+        slots: dict[str, str] = {}
+        for disk in disks:
+            if disk.name in names:
+                raise ValueError(
+                    f"dataDisks: two disks are named {disk.name!r}; names must be unique"
+                )
+            if disk.slot in slots:
+                raise ValueError(
+                    f"dataDisks: {disk.name!r} uses slot {disk.slot}, already taken by "
+                    f"{slots[disk.slot]}; give each disk its own slot"
+                )
+            names.add(disk.name)
+            slots[disk.slot] = f"disk {disk.name!r}"
+        return disks
+
+    @field_validator("pci_devices")
+    @classmethod
+    def _pcie_needs_q35(
+        cls, devices: list[PciPassthrough], info: ValidationInfo
+    ) -> list[PciPassthrough]:
+        # machineType is declared before pciDevices, so it is validated already.
+        if info.data.get("machine_type") != "q35":
+            for index, device in enumerate(devices):
+                if device.pcie:
+                    raise ValueError(
+                        f"pciDevices[{index}]: pcie needs machineType: q35 (the i440fx "
+                        "machine has no PCI Express bus); set machineType: q35 or drop pcie"
+                    )
+        return devices
 
     @model_validator(mode="after")
     def _ip_gateway(self) -> VMSpec:

@@ -20,6 +20,7 @@ from homeport.source.limits import SourceLimits
 from homeport.source.manifests import LoadedObject, load_document
 from homeport.source.secrets_scan import find_secrets
 from homeport.source.selection import ManifestFiles
+from homeport.source.validate_pci import check_pci_claims
 from homeport.source.yaml_documents import YamlDocument, parse_documents
 
 
@@ -374,7 +375,7 @@ def check_capacity(estate: Estate) -> Iterator[ManifestError]:
                 f"{capacity.memory_mib} MiB",
                 "move a VM to another Machine or lower their memoryMiB",
             )
-        disk = sum(v.spec.disk.size_gib for v in vms if isinstance(v, VM))
+        disk = sum(_gib_on(v, machine.spec.storage) for v in vms if isinstance(v, VM))
         if capacity.storage_gib is not None and disk > capacity.storage_gib:
             yield obj.error(
                 ("spec", "capacity", "storageGiB"),
@@ -492,6 +493,14 @@ def check_annotations(estate: Estate) -> Iterator[ManifestError]:
                 yield obj.error(("metadata", "annotations", key), *problem)
 
 
+def _gib_on(vm: VM, default_storage: str) -> int:
+    """GiB of the VM's disks on its Machine's default storage (data disks elsewhere aside)."""
+    data = sum(
+        d.size_gib for d in vm.spec.data_disks if (d.storage or default_storage) == default_storage
+    )
+    return vm.spec.disk.size_gib + data
+
+
 CHECKS: tuple[Check, ...] = (
     check_duplicates,
     check_annotations,
@@ -510,6 +519,7 @@ CHECKS: tuple[Check, ...] = (
     check_capacity,
     check_machine_roles,
     check_apps_per_vm,
+    check_pci_claims,
 )
 
 

@@ -38,7 +38,7 @@ from homeport.controller.wiring import build_clients, build_reconcilers, close_c
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.source.hooks import init_repository
 from tests.gitwork import WorkClone
-from tests.harness import FAST, ROOT, until
+from tests.harness import EXAMPLES, FAST, ROOT, until
 from tests.scenarios import estate_audit as audit
 from tests.scenarios.daemon_process import DaemonProcess, StoreWatch, crash_config
 
@@ -241,7 +241,7 @@ def prepare(estate: SimulatedEstate, tmp: Path) -> CrashRun:
         controller={"drain_timeout": 10.0},
     )
     work = WorkClone(settings.source.repo, tmp / "work")
-    shutil.copytree(ROOT / "manifests", work.path / "manifests")
+    shutil.copytree(ROOT / "manifests", work.path / "manifests", ignore=EXAMPLES)
     run = CrashRun(estate, settings, config, work, StoreWatch(settings.store.path), tmp, [], set())
     run.push(lambda _: None, "the estate")
     return run

@@ -40,6 +40,8 @@ from homeport.reconcilers.vm.actions import (
     TrustHostKey,
     UpdateConfig,
 )
+from homeport.reconcilers.vm.disks import DISK_ACTIONS
+from homeport.reconcilers.vm.disks_apply import apply_disk
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
 from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm, resources
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
@@ -139,6 +141,8 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             await self._forget(action, ctx)
         elif isinstance(action, FIREWALL_ACTIONS):
             await apply_firewall(px, action, ctx)
+        elif isinstance(action, DISK_ACTIONS):
+            await apply_disk(px, action, ctx)
         elif isinstance(action, BeginRemoval | HoldDestruction | ReleaseHold):
             self._record_removal(action, ctx)
         elif isinstance(action, FinalBackup):

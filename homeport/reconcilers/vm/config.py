@@ -71,6 +71,10 @@ def desired_config(vm: VM, *, homeport_keys: list[str]) -> dict[str, str]:
     for index, nic in enumerate(spec.network):
         config[f"net{index}"] = _net(nic.model, nic.bridge, nic.firewall, nic.vlan)
         config[f"ipconfig{index}"] = _ipconfig(nic.ip, nic.gateway)
+    for index, device in enumerate(spec.pci_devices):
+        config[f"hostpci{index}"] = device.value()
+    if spec.machine_type is not None:
+        config["machine"] = "q35" if spec.machine_type == "q35" else "pc"
     if spec.cloud_init.nameserver:
         config["nameserver"] = spec.cloud_init.nameserver
     if spec.cloud_init.search_domain:
@@ -124,6 +128,10 @@ def normalise_observed(
                 props.get("firewall", "0") == "1",
                 int(props["tag"]) if "tag" in props else None,
             )
+        elif _numbered(key, ("hostpci",)):
+            config[key] = hostpci_value(value)
+        elif key == "machine":
+            config[key] = machine_type(value)
         elif _numbered(key, ("ipconfig",)):
             props = _parse_props(value)
             ip = props.get("ip", "dhcp")
@@ -134,9 +142,25 @@ def normalise_observed(
     config.setdefault("cores", "1")
     config.setdefault("memory", "512")
     config.setdefault("agent", "0")
+    config.setdefault("machine", "pc")
     if sshkeys:
         config["sshkeys"] = "\n".join(sorted(sshkeys))
     return config
+
+
+def hostpci_value(value: str) -> str:
+    """``hostpciN`` in the form ``PciPassthrough.value`` writes (host or mapping first)."""
+    props = _parse_props(value, default_key="host")
+    head = f"mapping={props['mapping']}" if "mapping" in props else props.get("host", "")
+    flags = [f"{k}=1" for k in ("pcie", "x-vga") if props.get(k) in ("1", "on", "yes")]
+    return ",".join([head, *flags])
+
+
+def machine_type(value: str) -> str:
+    """``q35`` or ``pc`` (i440fx) from Proxmox's ``machine`` (``pc-q35-9.0``, ``q35,viommu=..``,
+    ``pc-i440fx-9.0``): the pinned version is Proxmox's business, the family is ours."""
+    kind = value.split(",", 1)[0].removeprefix("type=")
+    return "q35" if "q35" in kind else "pc"
 
 
 def _numbered(key: str, prefixes: tuple[str, ...]) -> bool:
@@ -163,13 +187,7 @@ def diff_config(desired: Mapping[str, str], observed: Mapping[str, str]) -> Conf
     changes = tuple(sorted((k, v) for k, v in desired.items() if observed.get(k) != v))
     managed_optional = ("nameserver", "searchdomain")
     stale_nics = [
-        k
-        for k in observed
-        if (
-            (k.startswith("net") and k[3:].isdigit())
-            or (k.startswith("ipconfig") and k[8:].isdigit())
-        )
-        and k not in desired
+        k for k in observed if _numbered(k, ("net", "ipconfig", "hostpci")) and k not in desired
     ]
     delete = tuple(
         sorted({*(k for k in managed_optional if k in observed and k not in desired), *stale_nics})

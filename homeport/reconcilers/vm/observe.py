@@ -18,6 +18,7 @@ from homeport.clients.proxmox_models import (
     ClusterResources,
     FirewallOptions,
     FirewallRules,
+    VmConfig,
     VmResource,
 )
 from homeport.clients.tailscale import Device
@@ -28,6 +29,7 @@ from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
+from homeport.reconcilers.vm.disks import DISKS_SLOT, DiskSeen, DisksSeen
 from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
 from homeport.reconcilers.vm.plan import VMObserved
 from homeport.reconcilers.vm.removal import (
@@ -44,7 +46,7 @@ DEVICES = "tailscale.devices"
 ESTATE_INDEX = "estate.firewall-index"
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
 GIB = 1024**3
-DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$")
+DISK_KEY = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate|unused)\d+$")
 
 
 @dataclass(frozen=True)
@@ -214,12 +216,21 @@ async def observe_vm(
     if desired is not None and desired.spec.firewall.manage:
         firewall = await _firewall(px, found)
         inputs = await firewall_inputs(desired, ctx, settings)
+    data_disks = None
+    if desired is not None:
+        default_storage = machine.spec.storage if isinstance(machine, Machine) else "local-lvm"
+        data_disks = disks_seen(
+            desired, config, ctx.recall(f"VM.{DISKS_SLOT}", name), default_storage
+        )
+    missing = await _missing_mappings(desired, px, found.node) if desired else ()
     removal = base.removal
     if desired is None and removal is not None and owned:
         removal = await _removal_world(removal, name, found, config.values, ctx)
     return replace(
         base,
         removal=removal,
+        data_disks=data_disks,
+        missing_mappings=missing,
         firewall=firewall,
         firewall_inputs=inputs,
         exists=True,
@@ -238,6 +249,38 @@ async def observe_vm(
         host_key=host_key,
         host_key_trusted=trusted,
     )
+
+
+async def _missing_mappings(desired: VM, px: ProxmoxClient, node: str) -> tuple[str, ...]:
+    """The PCI mappings the VM names that have no device on ``node`` in Proxmox (read only
+    for VMs that name one: the estate's other VMs cost no call)."""
+    names = sorted({d.mapping for d in desired.spec.pci_devices if d.mapping})
+    if not names:
+        return ()
+    present = {m.id for m in await px.pci.mappings() if m.paths.get(node)}
+    return tuple(n for n in names if n not in present)
+
+
+def disks_seen(
+    desired: VM, config: VmConfig, record: Mapping[str, object], default_storage: str
+) -> DisksSeen:
+    """The declared and the recorded data disk slots as Proxmox holds them."""
+    recorded = record.get("slots")
+    attached = {str(k): str(v) for k, v in recorded.items()} if isinstance(recorded, dict) else {}
+    slots: dict[str, DiskSeen] = {}
+    for slot in {*(d.slot for d in desired.spec.data_disks), *attached}:
+        props = config.prop(slot, default_key="file")
+        if not props.get("file"):
+            continue
+        size = config.disk_size(slot)
+        options = {k: v for k, v in props.items() if k != "file"}
+        slots[slot] = DiskSeen(props["file"], (size // GIB) if size else None, options)
+    attached = {
+        slot: name
+        for slot, name in attached.items()
+        if slot in slots and slots[slot].options.get("media") != "cdrom"
+    }
+    return DisksSeen(slots=slots, attached=attached, default_storage=default_storage)
 
 
 def _recorded_removal(desired: VM | None, name: str, ctx: ReconcileContext) -> Removal | None:

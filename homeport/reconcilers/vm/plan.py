@@ -1,7 +1,8 @@
 """The VM plan: pure, ordered, one step of convergence at a time.
 
 Identity first (a vmid reserved before anything is cloned, so a retry can never create a
-second VM), then existence (clone), then config, disk, placement, the firewall
+second VM), then existence (clone), then placement, config, boot disk, data disks
+(``disks.py``: attach, grow, detach — never shrink, never destroy), the firewall
 (``firewall.py``: rules derived from the estate) and power, then what
 makes the VM usable by the rest of the estate: guest agent, tailnet membership and a
 pinned SSH host key. A removed manifest plans the removal by the VM's deletionPolicy
@@ -30,6 +31,7 @@ from homeport.reconcilers.vm.actions import (
     UpdateConfig,
 )
 from homeport.reconcilers.vm.config import diff_config
+from homeport.reconcilers.vm.disks import DisksSeen, disk_actions, refused
 from homeport.reconcilers.vm.firewall import (
     FirewallInputs,
     FirewallSeen,
@@ -38,6 +40,7 @@ from homeport.reconcilers.vm.firewall import (
     missing_inputs,
     unowned,
 )
+from homeport.reconcilers.vm.passthrough import passthrough_move
 from homeport.reconcilers.vm.removal import Removal, plan_removal, removal_started
 
 WAIT = 2.0  # seconds between looks while Proxmox or the guest is busy
@@ -81,6 +84,10 @@ class VMObserved:
     firewall: FirewallSeen | None = None
     """The VM firewall's options and rules; None when not observed (absent, unmanaged)."""
     firewall_inputs: FirewallInputs | None = None
+    missing_mappings: tuple[str, ...] = ()
+    """PCI mappings the VM names that Proxmox has no device for on the VM's node."""
+    data_disks: DisksSeen | None = None
+    """The drive slots of the VM's data disks; None when not observed (absent VM)."""
     removal: Removal | None = None
     """A removal recorded (VM in git: one to cancel) or under way (VM removed from git)."""
 
@@ -105,8 +112,24 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
         )
     assert seen.node is not None
     changes = _changes(desired, seen)
+    if isinstance(changes, Plan):
+        return changes
+    if seen.missing_mappings:
+        changes = [a for a in changes if not _starts(a)]
+        if not changes and seen.status != "running":
+            return Plan(
+                waiting=f"PCI mapping(s) {', '.join(seen.missing_mappings)} have no device on "
+                f"{seen.node} in Proxmox; add one under Datacenter → Resource Mappings → PCI "
+                "before the VM can start",
+                state_reason="PciMappingMissing",
+                requeue_after=10,
+            )
     if changes:
         return Plan(actions=tuple(changes))
+    disks = refused(desired.spec.data_disks, seen.data_disks) if seen.data_disks else None
+    if disks is not None:
+        reason, messages = disks
+        return Plan(waiting="; ".join(messages), state_reason=reason, requeue_after=300)
     return _usable(desired, seen)
 
 
@@ -136,19 +159,32 @@ def _create(desired: VM, seen: VMObserved) -> Plan:
     )
 
 
-def _changes(desired: VM, seen: VMObserved) -> list[Action]:
+def _changes(desired: VM, seen: VMObserved) -> list[Action] | Plan:
     assert seen.vmid is not None
     assert seen.node is not None
     actions: list[Action] = []
     node, vmid = seen.node, seen.vmid
     if node != seen.machine_node and seen.node_online and not seen.ha_managed:
-        return [MigrateVM(node, vmid, seen.machine_node, online=seen.status == "running")]
+        running = seen.status == "running"
+        stopped_move = passthrough_move(
+            node,
+            vmid,
+            seen.machine_node,
+            running=running,
+            observed=seen.config,
+            desired=seen.desired_config,
+        )
+        if stopped_move is not None:
+            return stopped_move
+        return [MigrateVM(node, vmid, seen.machine_node, online=running)]
     diff = diff_config(seen.desired_config, seen.config)
     if not diff.empty:
         actions.append(UpdateConfig(node, vmid, diff.set, diff.delete))
     wanted_gib = desired.spec.disk.size_gib
     if seen.disk_gib is not None and seen.disk_gib < wanted_gib:
         actions.append(ResizeDisk(node, vmid, seen.disk, seen.disk_gib, wanted_gib))
+    if seen.data_disks is not None:
+        actions.extend(disk_actions(node, vmid, desired.spec.data_disks, seen.data_disks))
     actions.extend(_firewall(desired, seen))
     if seen.ha_managed:
         return actions  # Proxmox HA owns the power state: reported, not fought over
@@ -166,6 +202,11 @@ def _changes(desired: VM, seen: VMObserved) -> list[Action]:
     elif running:
         actions.append(PowerVM(node, vmid, "shutdown"))
     return actions
+
+
+def _starts(action: Action) -> bool:
+    """Whether ``action`` starts the VM (what a missing PCI mapping makes fail)."""
+    return isinstance(action, PowerVM) and action.operation in ("start", "reboot")
 
 
 def _firewall(desired: VM, seen: VMObserved) -> list[Action]:

@@ -25,6 +25,7 @@ from homeport.simulator.proxmox_api import (
     routes_cluster,
     routes_firewall,
     routes_ha,
+    routes_pci,
     routes_qemu,
     routes_replication,
     routes_storage,
@@ -60,6 +61,7 @@ def build_router() -> Router:
         routes_replication,
         routes_ha,
         routes_firewall,
+        routes_pci,
     ):
         routes += module.ROUTES
     return Router(routes)

@@ -138,6 +138,24 @@ async def _backup_guest(
     ctx.log(f"INFO: Finished Backup of VM {vmid} ({_hms(int(world.clock.now() - started))})")
 
 
+def _included_volumes(ctx: TaskContext, vm: Vm) -> list[st.Volume]:
+    """The drives vzdump copies, logged as PVE does: ``backup=0`` drives, cdroms and
+    ``unusedN`` volumes are not in the archive."""
+    included = []
+    for key, value in sorted(vm.conf.items()):
+        if not qc.is_drive_key(key) or qc.is_cdrom(str(value)):
+            continue
+        props = parse_propstring(str(value), "file")
+        file = props.get("file", "")
+        volume = st.find_volume(ctx.world, vm.node, file)
+        if props.get("backup") in ("0", "no", "off", "false"):
+            ctx.log(f"INFO: exclude disk '{key}' '{file}' (backup=no)")
+        elif volume is not None:
+            ctx.log(f"INFO: include disk '{key}' '{file}' {props.get('size', '')}")
+            included.append(volume)
+    return included
+
+
 async def _write_archive(
     ctx: TaskContext, vm: Vm, storage: st.Storage, params: dict[str, Any], started: float
 ) -> st.Volume:
@@ -146,7 +164,7 @@ async def _write_archive(
     name = f"vzdump-qemu-{vm.vmid}-{_stamp(started, '%Y_%m_%d-%H_%M_%S')}.{ext}"
     scope = storage.scope(ctx.node)
     ctx.log(f"INFO: creating vzdump archive '{storage.path}/dump/{name}'")
-    used = sum(v.used for v in world.volumes.of_vm(vm.vmid)) or 64 * MIB
+    used = sum(v.used for v in _included_volumes(ctx, vm)) or 64 * MIB
     size = max(MIB, int(used * (0.45 if ext != "vma" else 1.0)))
     await ctx.sleep(max(world.timings.backup_min, world.timings.backup_per_gib * used / GIB))
     st.check_space(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from homeport.simulator.errors import PveError, param_error
+from homeport.simulator.pve import pci
 from homeport.simulator.pve import storage as st
 from homeport.simulator.pve.nodes import online
 from homeport.simulator.pve.replication import replicated_volids
@@ -37,11 +38,15 @@ def preconditions(world: World, node: str, vmid: int, target: str | None) -> dic
         "allowed_nodes": allowed,
         "not_allowed_nodes": not_allowed,
         "local_disks": _local_disks(world, vm),
-        "local_resources": [],
-        "mapped-resources": [],
+        "local_resources": [k for k, v in _hostpci(vm) if "mapping=" not in v],
+        "mapped-resources": [k for k, v in _hostpci(vm) if "mapping=" in v],
         "mapped-resource-info": {},
         "has-dbus-vmstate": 1,
     }
+
+
+def _hostpci(vm: Vm) -> list[tuple[str, str]]:
+    return sorted((k, str(v)) for k, v in vm.conf.items() if k.startswith("hostpci"))
 
 
 def _local_disks(world: World, vm: Vm) -> list[dict[str, Any]]:
@@ -100,6 +105,10 @@ def _worker(vmid: int, target: str, online_mode: bool, with_local_disks: bool) -
                 "ERROR: migration aborted (duration 00:00:03): "
                 "Can't connect to destination address using public key"
             )
+            raise PveError("migration aborted")
+        blocker = pci.migration_blocker(world, vm, target, online=online_mode)
+        if blocker is not None:
+            ctx.log(f"ERROR: migration aborted (duration 00:00:00): {blocker}")
             raise PveError("migration aborted")
         vm.set_lock("migrate", ctx.task.text)
         try:

@@ -18,7 +18,7 @@ from typing import Any
 from homeport.simulator.pve.backup_jobs import BackupJob
 from homeport.simulator.pve.nodes import Node
 from homeport.simulator.pve.replication import ReplicationJob, ReplicationState
-from homeport.simulator.pve.seed import local_zfs
+from homeport.simulator.pve.seed import local_zfs, seed_pci
 from homeport.simulator.pve.storage import Storage, Volume
 from homeport.simulator.pve.tasks import Task
 from homeport.simulator.pve.vms import Vm
@@ -61,6 +61,7 @@ def dump_world(world: World) -> dict[str, Any]:
         "ha": world.ha.resources,
         "cluster_firewall": world.cluster_firewall,
         "cluster_firewall_rules": world.cluster_firewall_rules,
+        "pci_mappings": world.pci_mappings,
     }
 
 
@@ -127,6 +128,9 @@ def load_world(world: World, data: dict[str, Any]) -> None:
     world.ha.resources = data["ha"]
     world.cluster_firewall = data.get("cluster_firewall", {})
     world.cluster_firewall_rules = data.get("cluster_firewall_rules", [])
+    world.pci_mappings = data.get("pci_mappings", {})
+    # The nodes' PCI hardware is not state: it is the seeded hardware, again.
+    seed_pci(world)
 
 
 def _load_task(raw: dict[str, Any]) -> Task:

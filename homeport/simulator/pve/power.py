@@ -15,6 +15,7 @@ from homeport.simulator.errors import PveError
 from homeport.simulator.pve import qemu_config as qc
 from homeport.simulator.pve.config_update import apply_pending
 from homeport.simulator.pve.guests import cloudinit_values
+from homeport.simulator.pve.pci import check_start
 from homeport.simulator.pve.tasks import Task, TaskContext, Worker
 from homeport.simulator.pve.vms import Vm, check_lock, vm_on_node
 
@@ -84,6 +85,7 @@ async def start_in_task(ctx: TaskContext, vm: Vm, *, skiplock: bool = False) -> 
     if vm.is_template:
         raise PveError("you can't start a vm if it's a template")
     apply_pending(ctx.world, vm, hotplug_only=False)
+    check_start(ctx.world, vm)
     if any(qc.is_cloudinit_drive(str(v)) for k, v in vm.conf.items() if qc.is_drive_key(k)):
         ctx.log("generating cloud-init ISO")
     vm.ci_generated = cloudinit_values(vm.conf)

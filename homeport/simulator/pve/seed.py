@@ -15,6 +15,7 @@ from __future__ import annotations
 from homeport.simulator.pve import qemu_config as qc
 from homeport.simulator.pve.create import QEMU_VERSION
 from homeport.simulator.pve.nodes import Node
+from homeport.simulator.pve.pci import seeded_gpu
 from homeport.simulator.pve.storage import CLOUDINIT_SIZE, Storage, Volume, cloudinit_name
 from homeport.simulator.pve.vms import Vm
 from homeport.simulator.pve.world import World
@@ -40,10 +41,17 @@ def seed(world: World) -> None:
             boot_time=now - 86400 * 3 - index * 3600,
             firewall={"enable": 1},
         )
+    seed_pci(world)
     _storages(world)
     for index, node in enumerate(world.nodes):
         on_nas = index == 0 and world.config.shared_storage
         _template(world, TEMPLATE_VMID + index, node, "nas" if on_nas else "local-lvm")
+
+
+def seed_pci(world: World) -> None:
+    """A GPU (VGA + audio functions) in the first two nodes: at `0000:01:00` and `0000:41:00`."""
+    for index, spec in enumerate(world.config.nodes[:2]):
+        world.pci[spec.name] = seeded_gpu(("01", "41")[index], 14)
 
 
 def _storages(world: World) -> None:

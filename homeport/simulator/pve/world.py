@@ -24,6 +24,7 @@ from homeport.simulator.pve.guests import Guests
 from homeport.simulator.pve.ha import HaManager
 from homeport.simulator.pve.locks import FileLocks
 from homeport.simulator.pve.nodes import Node, quorate
+from homeport.simulator.pve.pci import PciFunction
 from homeport.simulator.pve.replication import ReplicationJobs
 from homeport.simulator.pve.storage import Storage, VolumeStore
 from homeport.simulator.pve.tasks import TaskRegistry
@@ -49,6 +50,10 @@ class World:
         self.archive_root = archive_root
         self.nodes: dict[str, Node] = {}
         self.storages: dict[str, Storage] = {}
+        self.pci: dict[str, list[PciFunction]] = {}
+        """Each node's PCI functions (`pci.py`)."""
+        self.pci_mappings: dict[str, dict[str, Any]] = {}
+        """Cluster resource mappings of PCI devices: id → description and map entries."""
         self.volumes = VolumeStore()
         self.vms: dict[int, Vm] = {}
         self.tasks = TaskRegistry(clock, config.task_archive_per_node)

@@ -62,3 +62,47 @@ def test_unmanaged_keys_are_ignored_and_removed_nics_deleted() -> None:
     diff = diff_config(desired_config(_vm(), homeport_keys=[KEY]), observed)
     assert diff.set == ()
     assert diff.delete == ("ipconfig1", "net1")
+
+
+def _gpu_vm(machine_type: str, devices: list[dict[str, object]]) -> VM:
+    return VM.model_validate(
+        {
+            "apiVersion": "homeport.dev/v1alpha1",
+            "kind": "VM",
+            "metadata": {"name": "llm"},
+            "spec": {"machine": "m1", "machineType": machine_type, "pciDevices": devices},
+        }
+    )
+
+
+def test_passthrough_as_pve_stores_it_is_not_drift() -> None:
+    vm = _gpu_vm(
+        "q35",
+        [{"mapping": "gpu", "pcie": True, "primaryGpu": True}, {"device": "0000:02:00.0"}],
+    )
+    wanted = desired_config(vm, homeport_keys=[KEY])
+    assert wanted["hostpci0"] == "mapping=gpu,pcie=1,x-vga=1"
+    assert wanted["hostpci1"] == "0000:02:00.0" and wanted["machine"] == "q35"
+    seen = normalise_observed(
+        {
+            "hostpci0": "mapping=gpu,x-vga=1,pcie=1,rombar=1",
+            "hostpci1": "host=0000:02:00.0",
+            "machine": "pc-q35-9.2+pve1",
+        },
+        [],
+    )
+    assert {k: seen[k] for k in ("hostpci0", "hostpci1", "machine")} == {
+        k: wanted[k] for k in ("hostpci0", "hostpci1", "machine")
+    }
+
+
+def test_i440fx_is_proxmox_pc_and_its_default() -> None:
+    wanted = desired_config(_gpu_vm("i440fx", []), homeport_keys=[KEY])
+    assert wanted["machine"] == "pc"
+    assert normalise_observed({}, [])["machine"] == "pc"
+    assert normalise_observed({"machine": "pc-i440fx-8.1"}, [])["machine"] == "pc"
+
+
+def test_an_undeclared_hostpci_is_deleted() -> None:
+    diff = diff_config({"name": "llm"}, {"name": "llm", "hostpci0": "0000:01:00"})
+    assert diff.delete == ("hostpci0",)

@@ -12,6 +12,7 @@ import pytest
 from homeport.kinds import VM
 from homeport.reconcilers.vm import VMObserved, plan_vm
 from homeport.reconcilers.vm.config import desired_config
+from homeport.reconcilers.vm.disks import DiskSeen, DisksSeen
 from homeport.reconcilers.vm.removal import FinalBackupTarget, Removal
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
@@ -28,14 +29,23 @@ def observed_for(case: Case) -> VMObserved:
         data["config"] = {**wanted, **data.pop("config_drift", {})}
         for key in data.pop("config_missing", []):
             data["config"].pop(key)
-    if isinstance(data.get("pending"), list):
-        data["pending"] = tuple(data["pending"])
+    for key in ("pending", "missing_mappings"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
     if "removal" in data:
         data["removal"] = removal_of(data["removal"])
+    if "data_disks" in data:
+        data["data_disks"] = disks_of(data["data_disks"])
     known = {f.name for f in fields(VMObserved)}
     unknown = set(data) - known
     assert not unknown, f"{case.name}: unknown observed fields {unknown}"
     return VMObserved(**data)
+
+
+def disks_of(data: dict[str, Any]) -> DisksSeen:
+    """A case's ``data_disks`` mapping as the observation (unknown keys fail the case)."""
+    slots = {slot: DiskSeen(**seen) for slot, seen in data.get("slots", {}).items()}
+    return DisksSeen(**{**data, "slots": slots})
 
 
 def removal_of(data: dict[str, Any]) -> Removal:
