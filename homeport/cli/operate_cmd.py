@@ -7,6 +7,7 @@ sees it) and poke the daemon through its control socket to act on it at once.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import typer
 
 from homeport.cli.common import CONFIG_OPTION, settings_or_exit
 from homeport.cli.output import console
+from homeport.cli.progress import reporting
 from homeport.controller.config import Settings
 from homeport.controller.control import send_request
 from homeport.controller.ha.planes import operator_writes
@@ -84,6 +86,30 @@ def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: 
     if wait <= 0:
         out.print("follow it with: homeport events --follow", markup=False)
         return
+    with reporting(request["op"]) as report:
+        report("waiting for the daemon to take the request")
+        _wait_for_pair(settings, name, before, wait, report)
+
+
+def new_steps(before: int | None, records: list[dict[str, Any]], shown: int) -> list[str]:
+    """The timeline steps of the failover newer than ``before`` not yet shown (``shown`` of
+    them were), as ``Phase: detail`` lines for progress."""
+    newest = records[-1] if records else None
+    if newest is None or newest["id"] == before:
+        return []
+    steps = newest.get("timeline") or []
+    return [f"{s['phase']}: {s.get('detail', '')}".rstrip(": ") for s in steps[shown:]]
+
+
+def _wait_for_pair(
+    settings: Settings,
+    name: str,
+    before: int | None,
+    wait: float,
+    report: Callable[[str], None],
+) -> None:
+    out = console()
+    shown = 0
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         time.sleep(0.2)
@@ -93,6 +119,9 @@ def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: 
             pending = store.memory.get("StandbyPair.request", name)
         finally:
             store.close()
+        for line in new_steps(before, records, shown):
+            report(line)
+            shown += 1
         verdict = wait_verdict(before, records, pending=bool(pending))
         if verdict == "done":
             record = records[-1]

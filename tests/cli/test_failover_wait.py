@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from homeport.cli.operate_cmd import newest_failover, wait_verdict
+from homeport.cli.operate_cmd import new_steps, newest_failover, wait_verdict
 from homeport.controller.store import Store
 
 
@@ -41,5 +41,23 @@ def test_a_request_gone_without_a_new_record_was_dropped(tmp_path: Path) -> None
         records = store.failovers.for_pair("shop")
         assert wait_verdict(before, records, pending=False) == "dropped"
         assert wait_verdict(None, [], pending=False) == "dropped"
+    finally:
+        store.close()
+
+
+def test_progress_names_each_new_step_of_the_new_failover_once(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "store.db")
+    try:
+        _record(store, 2, "completed")
+        before = newest_failover(store.failovers.for_pair("shop", limit=1))
+        assert new_steps(before, store.failovers.for_pair("shop", limit=1), 0) == []
+        steps = [{"at": "2026-01-01T00:00:00+00:00", "phase": "Detecting", "detail": "asked"}]
+        store.failovers.upsert("shop", 3, {"outcome": "in progress", "timeline": steps})
+        records = store.failovers.for_pair("shop", limit=1)
+        assert new_steps(before, records, 0) == ["Detecting: asked"]
+        steps.append({"at": "2026-01-01T00:00:01+00:00", "phase": "Fencing", "detail": ""})
+        store.failovers.upsert("shop", 3, {"timeline": steps})
+        records = store.failovers.for_pair("shop", limit=1)
+        assert new_steps(before, records, 1) == ["Fencing"]  # the first was shown already
     finally:
         store.close()
