@@ -29,7 +29,7 @@ def _night(day: int) -> datetime:
 
 
 async def test_stale_failed_and_full_backups_surface_as_conditions(tmp_path: Path) -> None:
-    manifests = vm("web") + vm("scratchpad", labels="{env: dev}") + NIGHTLY
+    manifests = vm("web") + vm("scratchpad", labels="{env: staging}") + NIGHTLY
     async with backup_estate(tmp_path, manifests, start=START) as estate:
         await estate.ready({"VM", "BackupPolicy"})
         (job,) = estate.world.backup_jobs.jobs.values()

@@ -29,7 +29,9 @@ from homeport.reconcilers.standbypair.plan import Member, PairRoute, serving_rou
 from tests.reconcilers.fixtures import Case, ReadContext, check_plan, load_cases, resource
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
-CASES = load_cases(Path(__file__).parent / "cases", "ProxyRoute", extra_expect=frozenset({"route"}))
+CASES = load_cases(
+    Path(__file__).parent / "cases", "ProxyRoute", extra_expect=frozenset({"route", "exposure"})
+)
 
 
 def _existing_route(marker: str, desired: ProxyRoute, upstream: Upstream) -> dict[str, Any]:
