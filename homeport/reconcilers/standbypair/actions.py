@@ -125,8 +125,9 @@ class StopStaleApp(Action):
     app: str
     host: str
     unit: str
+    # The engine's event for it is the one event of the stop (the Warning was given when
+    # the primary was quarantined); the reconciler adds none.
     verb = "quarantine"
-    reported = True  # the reconciler's own event
 
     def describe(self) -> str:
         return f"stop the returned old primary {self.app} ({self.unit} on {self.host}) before anything else"

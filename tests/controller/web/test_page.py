@@ -40,7 +40,7 @@ apiVersion: homeport.dev/v1alpha1
 kind: App
 metadata: {{name: secretive}}
 spec:
-  vm: shop-a
+  vm: dev-1  # a VM with no App yet (one app per VM)
   source: {{repo: https://git.example.com/edge/shop.git, ref: main}}
   execStart: /usr/bin/python3 app.py
   port: 8091
