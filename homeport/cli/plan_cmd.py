@@ -13,7 +13,7 @@ from homeport.cli.progress import reporting, say
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.daemon import make_source
-from homeport.controller.preview import PlanReport, desired_at, preview
+from homeport.controller.preview import IN_PROGRESS, PlanReport, desired_at, preview
 from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.kinds import Resource
@@ -78,12 +78,12 @@ def plan(
     out = console()
     for error in report.errors:
         out.print(error.render(), markup=False, style="red")
-    changes = [o for o in report.objects if o.actions or o.change == "error"]
+    changes = [o for o in report.objects if o.actions or o.change in ("error", IN_PROGRESS)]
     for item in changes:
-        marker = {"create": "+", "prune": "-", "update": "~", "error": "!"}.get(item.change, " ")
+        marker = {"create": "+", "prune": "-", "update": "~", "error": "!", IN_PROGRESS: "…"}
         out.print(
-            f"{marker} {item.kind}/{item.name}"
-            + (f"  ({item.reason})" if item.change == "error" else ""),
+            f"{marker.get(item.change, ' ')} {item.kind}/{item.name}"
+            + (f"  ({item.reason})" if item.change in ("error", IN_PROGRESS) else ""),
             markup=False,
         )
         for action in item.actions:

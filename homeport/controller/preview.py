@@ -22,12 +22,15 @@ from homeport.source.errors import ManifestError
 from homeport.source.sources import Source
 from homeport.source.validate import validate_sources
 
+IN_PROGRESS = "in-progress"
+"""Nothing to do but wait for work homeport started (a Proxmox task): not converged yet."""
+
 
 @dataclass(frozen=True)
 class ObjectPlan:
     kind: str
     name: str
-    change: str  # create | update | prune | none | error
+    change: str  # create | update | prune | in-progress | none | error
     actions: list[str] = field(default_factory=list)
     reason: str = ""
 
@@ -51,7 +54,8 @@ class PlanReport:
     def exit_code(self) -> int:
         if self.errors or any(o.change == "error" for o in self.objects):
             return 2
-        return 1 if any(o.actions for o in self.objects) else 0
+        pending = any(o.actions or o.change == IN_PROGRESS for o in self.objects)
+        return 1 if pending else 0
 
 
 def desired_at(source: Source, revision: str) -> tuple[dict[Key, Resource], list[ManifestError]]:
@@ -90,7 +94,7 @@ async def preview(
             plans.append(ObjectPlan(key[0], key[1], "error", reason=f"{type(exc).__name__}: {exc}"))
             continue
         if not plan.actions:
-            change = "none"
+            change = IN_PROGRESS if plan.in_progress else "none"
         elif resource is None:
             change = "prune"
         else:

@@ -82,6 +82,10 @@ class Plan:
     """With no actions and not ready: the Ready condition's reason (default ``Waiting``)."""
     gone: bool = False
     """For a prune: nothing homeport owns is left; the object can be forgotten."""
+    in_progress: bool = False
+    """With no actions: work homeport started is still running in the world (a Proxmox
+    task, a lock): not converged, though there is nothing to do but wait
+    (``homeport plan`` counts it as a pending change)."""
     conditions: tuple[ConditionUpdate, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
     """Observations to publish in status.details (vmid, node, address, release, ...)."""

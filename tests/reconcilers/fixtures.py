@@ -21,7 +21,9 @@ class Case:
 
 
 CASE_KEYS = frozenset({"name", "metadata", "desired", "observed", "expect"})
-EXPECT_KEYS = frozenset({"actions", "ready", "gone", "waiting", "state_reason", "details"})
+EXPECT_KEYS = frozenset(
+    {"actions", "ready", "gone", "in_progress", "waiting", "state_reason", "details"}
+)
 """What ``check_plan`` compares; a kind's test passes the keys it checks itself."""
 
 
@@ -62,7 +64,7 @@ def _refuse_unknown(path: Path, where: str, keys: set[str], known: frozenset[str
 
 def check_plan(plan: Plan, expect: dict[str, Any]) -> None:
     assert [a.describe() for a in plan.actions] == expect.get("actions", []), "actions"
-    for key in ("ready", "gone"):
+    for key in ("ready", "gone", "in_progress"):
         if key in expect:
             assert getattr(plan, key) is expect[key], key
     if "waiting" in expect:

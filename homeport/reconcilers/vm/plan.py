@@ -104,11 +104,15 @@ def plan_vm(desired: VM | None, seen: VMObserved, *, now: datetime) -> Plan:
     if not seen.exists:
         return _create(desired, seen)
     if seen.lock:
-        return Plan(waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT)
+        return Plan(
+            waiting=f"VM {seen.vmid} is locked ({seen.lock})", requeue_after=WAIT, in_progress=True
+        )
     if seen.running_tasks:
         tasks = ", ".join(seen.running_tasks)
         return Plan(
-            waiting=f"VM {seen.vmid}: Proxmox task {tasks} still running", requeue_after=WAIT
+            waiting=f"VM {seen.vmid}: Proxmox task {tasks} still running",
+            requeue_after=WAIT,
+            in_progress=True,
         )
     assert seen.node is not None
     changes = _changes(desired, seen)
