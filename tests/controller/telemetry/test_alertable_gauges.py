@@ -69,7 +69,9 @@ def test_objects_by_kind_and_state_leader_revision_sync_and_lag(
     assert value(samples, objects, homeport_kind="App", homeport_state="Stalled") == 1
     assert value(samples, objects, homeport_kind="App", homeport_state="Ready") == 3
     assert value(samples, objects, homeport_kind="StandbyPair", homeport_state="Degraded") == 1
-    assert value(samples, objects, homeport_kind="VM", homeport_state="Ready") == 6
+    assert (
+        value(samples, objects, homeport_kind="VM", homeport_state="Ready") == 8
+    )  # 6 + examples/ (nas, gpu-node)
     assert value(samples, "homeport_leader", homeport_plane="test") == 1
     assert value(samples, "homeport_revision_info", homeport_revision=SHA) == 1
     assert value(samples, "homeport_sync_age_seconds") == 5
