@@ -237,7 +237,7 @@ class Tour:
                     took = f"+{(at - previous).total_seconds():.2f}s" if previous else ""
                     previous = at
                     self.out.print(
-                        f"  {step['at'][11:23]} {took:>7}  {step['phase']:<14} {step['detail']}",
+                        f"  {step['at'][11:23]} {took:>7}  {step['phase']:<17} {step['detail']}",
                         markup=False,
                     )
                 shown = len(steps)
