@@ -16,6 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from homeport.kinds.textrules import fullmatch_or_raise
+
 API_VERSION = "homeport.dev/v1alpha1"
 
 # Annotations homeport understands on any object.
@@ -56,29 +58,29 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def check_dns_label(value: str) -> str:
-    if not _DNS_LABEL.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit"
-        )
-    return value
+    return fullmatch_or_raise(
+        _DNS_LABEL,
+        value,
+        f"{value!r} is not a DNS label: use 1-63 lowercase letters, digits and '-', "
+        "starting and ending with a letter or digit",
+    )
 
 
 def check_hostname(value: str) -> str:
-    if not _HOSTNAME.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a fully qualified lowercase hostname such as 'app.example.com'"
-        )
-    return value
+    return fullmatch_or_raise(
+        _HOSTNAME,
+        value,
+        f"{value!r} is not a fully qualified lowercase hostname such as 'app.example.com'",
+    )
 
 
 def check_env_name(value: str) -> str:
-    if not _ENV_NAME.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid environment variable name: use letters, digits and '_', "
-            "not starting with a digit"
-        )
-    return value
+    return fullmatch_or_raise(
+        _ENV_NAME,
+        value,
+        f"{value!r} is not a valid environment variable name: use letters, digits and '_', "
+        "not starting with a digit",
+    )
 
 
 def check_env_value(value: str) -> str:

@@ -14,6 +14,15 @@ from typing import Annotated
 
 from pydantic import AfterValidator, WithJsonSchema
 
+
+def fullmatch_or_raise(pattern: re.Pattern[str], value: str, problem: str) -> str:
+    """``value`` when ``pattern`` matches all of it; else ``ValueError(problem)``: the
+    shape of every text rule (``fullmatch``: ``$`` also matches before a final newline)."""
+    if not pattern.fullmatch(value):
+        raise ValueError(problem)
+    return value
+
+
 # Patterns are applied with fullmatch: with match, '$' also matches before a final newline.
 # shadow's useradd (NAME_REGEX of Debian/Ubuntu's adduser.conf is the same rule), at most
 # 32 characters (LOGIN_NAME_MAX on Linux counts the terminating NUL, utmp's ut_user is 32).
@@ -52,12 +61,12 @@ def check_safe_path(value: str) -> str:
 
 
 def check_url_path(value: str) -> str:
-    if not _URL_PATH.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a URL path: start with '/' and percent-encode spaces, control "
-            "characters and anything else RFC 3986 does not allow, e.g. '/healthz?full=1'"
-        )
-    return value
+    return fullmatch_or_raise(
+        _URL_PATH,
+        value,
+        f"{value!r} is not a URL path: start with '/' and percent-encode spaces, control "
+        "characters and anything else RFC 3986 does not allow, e.g. '/healthz?full=1'",
+    )
 
 
 def check_one_line(value: str, what: str) -> str:
