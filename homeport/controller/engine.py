@@ -240,8 +240,12 @@ class Engine:
         ctx = self.context.for_object(obj.key)
         done: list[str] = []
         for action in plan.actions:
-            if action.mutating and not self.leadership.is_leader():
-                raise NotLeader("lost leadership before acting; another daemon acts now", delay=1.0)
+            if action.mutating and not await self.leadership.confirm():
+                raise NotLeader(
+                    "not the leader any more (the lease expired or another daemon holds it);"
+                    " the leader acts",
+                    delay=1.0,
+                )
             entry = None
             if action.mutating:
                 entry = self.store.journal.intent(

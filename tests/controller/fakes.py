@@ -107,6 +107,9 @@ class AlwaysLeader:
     def is_leader(self) -> bool:
         return self.leading
 
+    async def confirm(self) -> bool:
+        return self.leading
+
     def token(self) -> int:
         return 7
 

@@ -100,6 +100,17 @@ class EtcdLeadership:
     def is_leader(self) -> bool:
         return self._prepared and self.holds_lease()
 
+    async def confirm(self) -> bool:
+        if self.is_leader():
+            return True
+        # Still ours but inside the renewal margin (the keepalive task is late): one
+        # keepalive now, the same as the renewal loop's, rather than a false change of leader.
+        if not (self._prepared and self._token and self._lease):
+            return False
+        if self.clock.monotonic() >= self._lease_until:
+            return False
+        return await self._renew() is True and self.is_leader()
+
     def token(self) -> int:
         return self._token
 

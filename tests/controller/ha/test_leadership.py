@@ -118,3 +118,34 @@ async def test_a_leader_that_cannot_renew_stops_acting_before_its_lease_expires(
         assert SystemClock().monotonic() < expiry
         assert a.lease_expires_at() == expiry  # no renewal got through
         assert a.problem is not None and "etcd unavailable" in a.problem
+
+
+class SkewedClock(SystemClock):
+    """The system clock, moved forward by hand: a renewal that is late by ``skew``."""
+
+    def __init__(self) -> None:
+        self.skew = 0.0
+
+    def monotonic(self) -> float:
+        return super().monotonic() + self.skew
+
+
+async def test_a_late_keepalive_is_made_up_before_acting(cluster: EtcdCluster) -> None:
+    client = EtcdClient(EtcdSettings(tuple(cluster.endpoints), timeout=0.5))
+    clock = SkewedClock()
+    a = EtcdLeadership(client, KEYS, clock, holder="a", ttl=6.0, renew_interval=2.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(a.run(stop))
+    try:
+        await until(a.is_leader, timeout=10, what="a leads")
+        first = a.token()
+        clock.skew = 4.5  # inside the renewal margin, the lease still alive
+        assert not a.is_leader()
+        assert await a.confirm()  # one keepalive now, not a false change of leader
+        assert a.is_leader() and a.token() == first
+        clock.skew = 60.0  # long past the lease: never confirmed on the way to an action
+        assert not await a.confirm()
+    finally:
+        stop.set()
+        await task
+        await client.close()
