@@ -6,7 +6,8 @@ builds them from its settings (``homeport.controller.wiring``) and closes them o
 - ``proxmox`` (``ProxmoxClient``) over ``proxmox_transport`` (proxmoxer, verified HTTPS,
   API token from a file); sub-APIs ``proxmox_tasks``, ``proxmox_agent``, ``proxmox_backups``,
   ``proxmox_replication``, ``proxmox_ha``, ``proxmox_firewall``; parsing in
-  ``proxmox_models``/``proxmox_wire``, error mapping in ``proxmox_errors``.
+  ``proxmox_models`` (pydantic models over the field types of ``proxmox_fields``) and
+  ``proxmox_wire``, error mapping in ``proxmox_errors``.
 - ``ssh`` (``SSHPool``: asyncssh, key-only, strict ``known_hosts``) with ``ssh_files``
   (atomic installs, symlinks) and ``systemd`` on top.
 - ``caddy`` (``CaddyClient``: admin API over httpx) with ``caddy_config`` (route JSON, ETags).

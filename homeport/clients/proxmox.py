@@ -119,7 +119,7 @@ class ProxmoxClient:
 
     async def nodes(self) -> list[NodeInfo]:
         data = await self._transport.read("nodes.list", ("nodes",))
-        return [NodeInfo.parse(item) for item in expect_list(data, "nodes.list")]
+        return NodeInfo.parse_list(expect_list(data, "nodes.list"))
 
     async def node_status(self, node: str) -> NodeStatus:
         data = await self._transport.read("node.status", ("nodes", node, "status"), node=node)
@@ -169,7 +169,7 @@ class ProxmoxClient:
         data = await self._transport.read(
             "qemu.pending", _vm(node, vmid, "pending"), node=node, vmid=vmid
         )
-        return [PendingChange.parse(item) for item in expect_list(data, "qemu.pending")]
+        return PendingChange.parse_list(expect_list(data, "qemu.pending"))
 
     async def wait_unlocked(self, node: str, vmid: int, *, timeout: float) -> VmStatus:
         """Poll until the VM carries no config lock (after a clone: pitfalls 3, 4)."""

@@ -40,7 +40,7 @@ class GuestAgent:
     async def network_interfaces(self, node: str, vmid: int) -> list[GuestInterface]:
         data = await self._call("GET", "agent.network", node, vmid, "network-get-interfaces")
         result = expect_dict(data, "agent.network").get("result") or []
-        return [GuestInterface.parse(i) for i in result if isinstance(i, dict)]
+        return GuestInterface.parse_list([i for i in result if isinstance(i, dict)])
 
     async def exec(
         self, node: str, vmid: int, argv: Sequence[str], *, input_data: str | Secret | None = None

@@ -15,7 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import model_validator
+
 from homeport.clients.errors import NotFound
+from homeport.clients.proxmox_fields import (
+    PveBool,
+    PveInt,
+    PveItem,
+    PveList,
+    PveOptionalInt,
+    PveStr,
+    PveText,
+)
 from homeport.clients.proxmox_models import BackupJob, BackupVolume, StorageInfo, TaskRef
 from homeport.clients.proxmox_transport import (
     ProxmoxTransport,
@@ -23,13 +34,7 @@ from homeport.clients.proxmox_transport import (
     expect_list,
     expect_upid,
 )
-from homeport.clients.proxmox_wire import (
-    ParamValue,
-    as_bool,
-    as_int,
-    as_str,
-    format_property_string,
-)
+from homeport.clients.proxmox_wire import ParamValue, format_property_string
 
 
 def format_prune_backups(keep: Mapping[str, int]) -> str:
@@ -67,84 +72,53 @@ class BackupJobSpec:
         }
 
 
-@dataclass(frozen=True)
-class VolumeInfo:
+class VolumeInfo(PveItem):
     """``GET /nodes/{node}/storage/{storage}/content/{volume}``: where an archive lives."""
 
-    path: str
-    size: int
-    format: str
-    notes: str | None
-    protected: bool
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> VolumeInfo:
-        return cls(
-            path=str(data.get("path", "")),
-            size=as_int(data.get("size")),
-            format=str(data.get("format", "")),
-            notes=as_str(data.get("notes")),
-            protected=as_bool(data.get("protected")),
-        )
-
-
-@dataclass(frozen=True)
-class StorageConfig:
-    """``GET /storage/{storage}``: a storage's ``storage.cfg`` section."""
-
-    storage: str
-    type: str
-    path: str | None
-    content: tuple[str, ...]
-    shared: bool
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> StorageConfig:
-        kind = str(data.get("type", ""))
-        return cls(
-            storage=str(data.get("storage", "")),
-            type=kind,
-            path=as_str(data.get("path")),
-            content=tuple(c for c in str(data.get("content", "")).split(",") if c),
-            # Network storages are shared by nature; local ones only when flagged.
-            shared=as_bool(data.get("shared")) or kind in NETWORK_STORAGES,
-        )
+    path: PveStr = ""
+    size: PveInt = 0
+    format: PveStr = ""
+    notes: PveText = None
+    protected: PveBool = False
 
 
 NETWORK_STORAGES = frozenset({"nfs", "cifs", "pbs", "cephfs", "rbd", "glusterfs", "iscsi"})
 
 
-@dataclass(frozen=True)
-class TaskSummary:
+class StorageConfig(PveItem):
+    """``GET /storage/{storage}``: a storage's ``storage.cfg`` section."""
+
+    storage: PveStr = ""
+    type: PveStr = ""
+    path: PveText = None
+    content: PveList = ()
+    shared: PveBool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _network_storage_is_shared(cls, data: Any) -> Any:
+        # Network storages are shared by nature; local ones only when flagged.
+        if isinstance(data, Mapping) and data.get("type") in NETWORK_STORAGES:
+            return {**data, "shared": 1}
+        return data
+
+
+class TaskSummary(PveItem):
     """One entry of ``GET /nodes/{node}/tasks``; ``status`` is the exit status (``OK``,
     ``WARNINGS: n``, the error text) or ``RUNNING`` (reference §6.4)."""
 
-    upid: str
-    node: str
-    type: str
-    id: str
-    user: str
-    starttime: int
-    endtime: int | None
-    status: str
+    upid: PveStr = ""
+    node: PveStr = ""
+    type: PveStr = ""
+    id: PveStr = ""
+    user: PveStr = ""
+    starttime: PveInt = 0
+    endtime: PveOptionalInt = None
+    status: PveStr = ""
 
     @property
     def failed(self) -> bool:
         return self.status not in ("OK", "RUNNING") and not self.status.startswith("WARNINGS")
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> TaskSummary:
-        endtime = data.get("endtime")
-        return cls(
-            upid=str(data.get("upid", "")),
-            node=str(data.get("node", "")),
-            type=str(data.get("type", "")),
-            id=str(data.get("id", "")),
-            user=str(data.get("user", "")),
-            starttime=as_int(data.get("starttime")),
-            endtime=as_int(endtime) if endtime is not None else None,
-            status=str(data.get("status", "")),
-        )
 
 
 class ProxmoxBackups:
@@ -157,7 +131,7 @@ class ProxmoxBackups:
         data = await self._transport.read(
             "storage.list", ("nodes", node, "storage"), {"content": content}, node=node
         )
-        return [StorageInfo.parse(i) for i in expect_list(data, "storage.list")]
+        return StorageInfo.parse_list(expect_list(data, "storage.list"))
 
     async def backups(
         self, node: str, storage: str, *, vmid: int | None = None
@@ -170,7 +144,7 @@ class ProxmoxBackups:
             node=node,
             vmid=vmid,
         )
-        volumes = [BackupVolume.parse(i) for i in expect_list(data, "storage.content")]
+        volumes = BackupVolume.parse_list(expect_list(data, "storage.content"))
         return sorted(volumes, key=lambda v: (v.ctime, v.volid))
 
     async def volume(self, node: str, storage: str, volid: str) -> VolumeInfo | None:
@@ -200,7 +174,7 @@ class ProxmoxBackups:
             {"typefilter": "vzdump", "since": since, "errors": errors or None, "limit": limit},
             node=node,
         )
-        runs = [TaskSummary.parse(i) for i in expect_list(data, "tasks.list")]
+        runs = TaskSummary.parse_list(expect_list(data, "tasks.list"))
         return sorted(runs, key=lambda r: (r.starttime, r.upid), reverse=True)
 
     async def restore(
@@ -260,7 +234,7 @@ class ProxmoxBackups:
 
     async def jobs(self) -> list[BackupJob]:
         data = await self._transport.read("backup.list", ("cluster", "backup"))
-        return [BackupJob.parse(i) for i in expect_list(data, "backup.list")]
+        return BackupJob.parse_list(expect_list(data, "backup.list"))
 
     async def job(self, job_id: str) -> BackupJob | None:
         try:

@@ -17,7 +17,7 @@ class ProxmoxHa:
 
     async def resources(self) -> list[HaResource]:
         data = await self._transport.read("ha.resources", ("cluster", "ha", "resources"))
-        return [HaResource.parse(i) for i in expect_list(data, "ha.resources")]
+        return HaResource.parse_list(expect_list(data, "ha.resources"))
 
     async def resource(self, sid: str) -> HaResource | None:
         try:

@@ -23,7 +23,7 @@ class ProxmoxReplication:
 
     async def jobs(self) -> list[ReplicationJob]:
         data = await self._transport.read("replication.list", ("cluster", "replication"))
-        return [ReplicationJob.parse(i) for i in expect_list(data, "replication.list")]
+        return ReplicationJob.parse_list(expect_list(data, "replication.list"))
 
     async def create_job(
         self,
@@ -92,7 +92,7 @@ class ProxmoxReplication:
         data = await self._transport.read(
             "replication.states", ("nodes", node, "replication"), {"guest": guest}, node=node
         )
-        return [ReplicationState.parse(i) for i in expect_list(data, "replication.states")]
+        return ReplicationState.parse_list(expect_list(data, "replication.states"))
 
     async def state(self, node: str, job_id: str) -> ReplicationState | None:
         try:

@@ -10,11 +10,10 @@ that is retried for ``no_such_task_grace`` seconds. Failures carry the log's las
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
 from homeport.clients.errors import NotFound, TaskFailed, TaskTimeout
+from homeport.clients.proxmox_fields import PveItem, PveStr
 from homeport.clients.proxmox_models import TaskRef, TaskResult, TaskStatus
 from homeport.clients.proxmox_transport import ProxmoxTransport, expect_dict, expect_list
 from homeport.clients.timing import Clock, Deadline, Sleep
@@ -25,25 +24,15 @@ ProgressCallback = Callable[[TaskStatus], None]
 LOG_TAIL_LINES = 20
 
 
-@dataclass(frozen=True)
-class ActiveTask:
+class ActiveTask(PveItem):
     """A task still running somewhere in the cluster (``GET /cluster/tasks``)."""
 
-    upid: str
-    node: str
-    type: str
+    upid: PveStr = ""
+    node: PveStr = ""
+    type: PveStr = ""
     """PVE's worker type: ``qmigrate``, ``qmclone``, ``qmstart``, ``vzdump``, ..."""
-    id: str
+    id: PveStr = ""
     """The object it works on (a vmid for guest tasks), as PVE writes it."""
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> ActiveTask:
-        return cls(
-            upid=str(data.get("upid", "")),
-            node=str(data.get("node", "")),
-            type=str(data.get("type", "")),
-            id=str(data.get("id", "")),
-        )
 
 
 class ProxmoxTasks:
@@ -64,11 +53,8 @@ class ProxmoxTasks:
         """The tasks running anywhere in the cluster: ``/cluster/tasks`` lists recent ones,
         and only a finished task has an ``endtime``."""
         data = await self._transport.read("tasks.cluster", ("cluster", "tasks"))
-        return [
-            ActiveTask.parse(item)
-            for item in expect_list(data, "tasks.cluster")
-            if isinstance(item, Mapping) and not item.get("endtime")
-        ]
+        items = expect_list(data, "tasks.cluster")
+        return ActiveTask.parse_list([item for item in items if not item.get("endtime")])
 
     async def log(self, node: str, upid: str, *, start: int = 0, limit: int = 1000) -> list[str]:
         data = await self._transport.read(

@@ -1,7 +1,8 @@
 """How values look on the Proxmox wire, both ways: parameters out, JSON fields in.
 
-Used by ``proxmox_transport`` (parameter encoding), ``proxmox_models`` (parsing replies) and
-the typed methods in ``proxmox*``. PVE accepts booleans only as ``0``/``1`` (pitfall 18),
+Used by ``proxmox_transport`` (parameter encoding), ``proxmox_fields`` (the field types of
+the reply models: ``wire_int`` and friends say ``None`` where a value cannot be read) and the
+typed methods in ``proxmox*``. PVE accepts booleans only as ``0``/``1`` (pitfall 18),
 wants ``sshkeys`` percent-encoded with ``%20`` and returns it that way (pitfall 15), answers
 numbers as strings and the other way round (reference §1.3), and speaks property strings
 (``keep-daily=7,keep-weekly=4``) in POST/PUT where GET answers objects.
@@ -116,8 +117,8 @@ def format_tags(tags: Sequence[str]) -> str:
     return ";".join(sorted(set(tags)))
 
 
-def as_int(value: object, default: int = 0) -> int:
-    """PVE integers arrive as numbers or strings ("101"); anything else is ``default``."""
+def wire_int(value: object) -> int | None:
+    """PVE integers arrive as numbers or strings ("101"); ``None`` for anything else."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -128,35 +129,55 @@ def as_int(value: object, default: int = 0) -> int:
         try:
             return int(float(value.strip()))
         except ValueError:
-            return default
-    return default
+            return None
+    return None
 
 
-def as_float(value: object, default: float = 0.0) -> float:
+def wire_float(value: object) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
         try:
             return float(value.strip())
         except ValueError:
-            return default
-    return default
+            return None
+    return None
 
 
-def as_bool(value: object, default: bool = False) -> bool:
+def wire_bool(value: object) -> bool | None:
     """PVE booleans arrive as 0/1, "0"/"1", or (in JSON bodies) true/false."""
-    if value is None:
-        return default
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return value != 0
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
-    return default
+    return None
+
+
+def as_int(value: object, default: int = 0) -> int:
+    number = wire_int(value)
+    return default if number is None else number
+
+
+def as_float(value: object, default: float = 0.0) -> float:
+    number = wire_float(value)
+    return default if number is None else number
+
+
+def as_bool(value: object, default: bool = False) -> bool:
+    flag = wire_bool(value)
+    return default if flag is None else flag
 
 
 def as_str(value: object) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)
+
+
+def split_list(value: object) -> tuple[str, ...]:
+    """A comma-separated list (``content``, a job's ``vmid``) → its non-empty items."""
+    if not isinstance(value, str):
+        return ()
+    return tuple(v for v in value.split(",") if v)

@@ -46,7 +46,7 @@ def _bug() -> ClusterResources:
 
 
 def _pve1(status: str) -> Callable[[], ClusterResources]:
-    node = NodeResource("pve1", status, 0.0, 8, 0, 1, 0, 1, None)
+    node = NodeResource(node="pve1", status=status, maxcpu=8, maxmem=1, maxdisk=1)
     return lambda: ClusterResources(nodes=(node,))
 
 
