@@ -123,7 +123,7 @@ class Restic:
         try:
             process = await asyncio.create_subprocess_exec(
                 self.binary,
-                "--no-lock" if args[:1] in (["snapshots"], ["dump"]) else "--quiet",
+                "--quiet",  # no progress output: stdout is data (JSON, a dumped file)
                 *args,
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,

@@ -342,6 +342,45 @@ def _plain_http(url: str) -> bool:
     return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
 
 
+def backup_offsite(
+    name: str, manifest: Mapping[str, Any], estate_hosts: Iterable[str]
+) -> list[Finding]:
+    """A BackupPolicy's offsite: plain-text archives on a host that is no Machine or VM of
+    the estate (whoever runs it reads every VM's disks), or an S3 endpoint over plain HTTP
+    (validation refuses it; this catches a manifest adopted before that rule)."""
+    spec = manifest.get("spec") or {}
+    offsite = spec.get("offsite") or {}
+    found = []
+    ssh = offsite.get("ssh") or {}
+    host = ssh.get("host")
+    if host and host not in set(estate_hosts):
+        found.append(
+            Finding(
+                "offsite-unencrypted",
+                "BackupPolicy",
+                name,
+                f"offsite.ssh copies archives unencrypted to {host}, which is no Machine or VM "
+                "of the estate",
+                "use offsite.s3 (restic encrypts on the control plane before upload), "
+                "or a host of the estate",
+            )
+        )
+    s3 = offsite.get("s3") or {}
+    endpoint = s3.get("endpoint")
+    if isinstance(endpoint, str) and _plain_http(endpoint):
+        found.append(
+            Finding(
+                "offsite-plain-http",
+                "BackupPolicy",
+                name,
+                f"offsite.s3 endpoint {urlsplit(endpoint).netloc} over plain HTTP: the S3 "
+                "requests (signed, not secret) and the repository's metadata travel in clear",
+                "use https://",
+            )
+        )
+    return found
+
+
 def config_tls(settings: Settings) -> list[Finding]:
     """TLS verification off, or credentials over plain text, in homeport's own config."""
     found: list[Finding] = []
