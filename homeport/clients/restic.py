@@ -192,7 +192,12 @@ class Restic:
         except ResticError as exc:
             if exc.reason != "NoRepository":
                 raise
-        await self.run(repo, ["init"])
+        try:
+            await self.run(repo, ["init"])
+        except ResticError:
+            # Another copy may have created it meanwhile: then it opens now.
+            await self.run(repo, ["cat", "config"])
+            return False
         return True
 
     async def snapshots(self, repo: ResticRepo, *, tags: list[str]) -> list[dict[str, Any]]:

@@ -100,6 +100,9 @@ class S3Server:
         self.requests = S3Requests()
         self.url = ""
         self._uploads: dict[str, tuple[str, str, dict[int, bytes]]] = {}
+        self.damaged_reads = 0
+        """Fault: this many next reads of a ``data/`` object come back with a byte flipped
+        (a bucket with bit rot, or a broken proxy)."""
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -279,6 +282,11 @@ class S3Server:
             "Accept-Ranges": "bytes",
             "Content-Type": "application/octet-stream",
         }
+        if self.damaged_reads > 0 and "/data/" in f"/{key}" and request.method == "GET" and data:
+            self.damaged_reads -= 1
+            flipped = bytearray(data)
+            flipped[len(flipped) // 2] ^= 0xFF
+            data = bytes(flipped)
         status, body = 200, data
         wanted = request.headers.get("Range")
         if wanted:

@@ -112,10 +112,9 @@ async def _verify(
     copied = await restic.dump_sha256(repo, snapshot, name)
     if copied == source:
         return CopyOutcome("verified", source, copied, snapshot=snapshot)
-    await restic.forget(repo, snapshot)
-    return CopyOutcome(
-        "mismatch",
-        source,
-        copied,
-        error=f"sha256 at the source {source[:16]}…, read back from the repository {copied[:16]}…",
-    )
+    error = f"sha256 at the source {source[:16]}…, read back from the repository {copied[:16]}…"
+    try:
+        await restic.forget(repo, snapshot)
+    except ResticError as exc:  # e.g. locked by another copy: the retry finds it again
+        error += f"; snapshot {snapshot} not forgotten yet ({exc.reason})"
+    return CopyOutcome("mismatch", source, copied, error=error)

@@ -175,6 +175,22 @@ async def test_copies_are_encrypted_verified_recorded_and_redone_after_a_mismatc
         second = next(v for v in estate.world.volumes.by_key.values() if v.volid == newest)
         expected = (estate.world.archive_root / str(second.archive)).read_bytes()
         assert night2 == expected
+
+        # The bucket gives damaged data back: restic's MACs catch it on the read-back, the
+        # copy is reported and never recorded as copied, and the retry verifies.
+        s3.damaged_reads = 1000
+        await estate.jump_to((START + timedelta(days=3)).replace(hour=2, minute=30))
+        third = estate.archives(vmid)[-1]
+        await until(
+            lambda: (estate.condition("daily", "Degraded") or ("", "", ""))[2].startswith(
+                "copy failed"
+            ),
+            what="the unreadable copy reported",
+        )
+        assert copy_states(estate, third) == {key: "failed"}
+        assert len(estate.events("daily", "OffsiteCopyFailed")) == 2
+        s3.damaged_reads = 0
+        await until(lambda: copy_states(estate, third) == {key: "verified"}, what="read back")
         assert estate.pve.check() == []
 
 
