@@ -98,7 +98,11 @@ def classify(stderr: str, repo: ResticRepo) -> ResticError:
             f"the S3 service refused the credentials for {repo.repository}: {tail} "
             "(check credentialsSecret and the bucket policy)",
         )
-    absent = ("The specified key does not exist", "The specified bucket does not exist")
+    absent = (
+        "The specified key does not exist",
+        "The specified bucket does not exist",
+        "no such file or directory",  # a local repository (the tests use one)
+    )
     if "unable to open config file" in text and any(m in text for m in absent):
         return ResticError("NoRepository", f"no restic repository at {repo.repository} yet")
     return ResticError("ResticFailed", f"restic failed on {repo.repository}: {tail}")
@@ -165,6 +169,12 @@ class Restic:
                     await process.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # restic gave up; its exit status and stderr say why
+            except BaseException:
+                # The source failed mid-way: kill restic before it sees end-of-file, or it
+                # would store the truncated stream as a complete snapshot.
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                raise
             finally:
                 process.stdin.close()
 
@@ -177,9 +187,11 @@ class Restic:
                     out.extend(chunk)
 
         errors = asyncio.ensure_future(process.stderr.read())
-        await asyncio.gather(drain(), *([feed()] if stdin is not None else []))
-        err = await errors
-        await process.wait()
+        try:
+            await asyncio.gather(drain(), *([feed()] if stdin is not None else []))
+        finally:
+            err = await errors  # restic has exited (or was killed): stderr is closed
+            await process.wait()
         return bytes(out), err
 
     # -- what the offsite copy needs -----------------------------------------------------

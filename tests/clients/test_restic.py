@@ -4,7 +4,11 @@ against the simulator's S3 server) becomes a typed reason with a fix."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -100,3 +104,34 @@ def test_restic_errors_are_typed_and_scrubbed(
     assert error.reason == reason and text in error.message
     assert SECRET_KEY not in error.message
     assert "Is there a repository" not in error.message
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="needs Debian's restic")
+async def test_a_source_failing_mid_stream_leaves_no_snapshot(tmp_path: Path) -> None:
+    """A read of the archive that fails half-way kills restic before end-of-file: no
+    truncated copy is ever stored as if it were whole (a local repository, real restic)."""
+    local = replace(repo(tmp_path), repository=str(tmp_path / "repo"), cache_dir=tmp_path / "c")
+    restic = Restic()
+    assert await restic.ensure_repository(local) is True
+    assert await restic.ensure_repository(local) is False
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"the first half of an archive" * 1000
+        raise OSError("connection to the node lost")
+
+    with pytest.raises(OSError, match="connection to the node lost"):
+        await restic.backup_stdin(
+            local, filename="web/a.vma.zst", chunks=failing(), tags=["homeport"], host="homeport"
+        )
+    assert await restic.snapshots(local, tags=["homeport"]) == []
+
+    async def whole() -> AsyncIterator[bytes]:
+        yield b"a whole archive"
+
+    snapshot = await restic.backup_stdin(
+        local, filename="web/a.vma.zst", chunks=whole(), tags=["homeport"], host="homeport"
+    )
+    assert (
+        await restic.dump_sha256(local, snapshot, "/web/a.vma.zst")
+        == hashlib.sha256(b"a whole archive").hexdigest()
+    )
