@@ -126,21 +126,28 @@ _S3_TEXT_RULES = {
 }
 
 
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback address: the only place plain HTTP is allowed."""
-    if host == "localhost":
+_TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
+"""Tailscale's address ranges: WireGuard encrypts what travels there."""
+
+
+def plain_http_allowed(host: str) -> bool:
+    """Loopback or the tailnet (a Tailscale address or a ``*.ts.net`` name): the only places
+    an S3 endpoint may be plain HTTP. What travels is ciphertext and signed requests, but
+    the bucket's layout and the access key id would be in clear beyond them."""
+    if host == "localhost" or host.endswith(".ts.net"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or any(address in network for network in _TAILNET)
 
 
 class S3Target(KindModel):
     """A restic repository in an S3-compatible bucket: encrypted on the control plane before upload."""
 
     endpoint: str
-    """The S3 API's base URL, e.g. `https://s3.eu-central-1.amazonaws.com` or `https://minio.example.net:9000`; plain `http://` only on loopback."""
+    """The S3 API's base URL, e.g. `https://s3.eu-central-1.amazonaws.com` or `https://minio.example.net:9000`; plain `http://` only on loopback or the tailnet (`100.64.0.0/10`, `*.ts.net`)."""
     bucket: str
     """The bucket (it must exist or be creatable with the credentials)."""
     prefix: str = "homeport"
@@ -175,9 +182,10 @@ class S3Target(KindModel):
                 f"endpoint {value!r} must have no path: name the bucket in 'bucket' "
                 "and the folder in 'prefix'"
             )
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        if parts.scheme == "http" and not plain_http_allowed(parts.hostname):
             raise ValueError(
-                f"endpoint {value!r} is plain HTTP: use https:// (plain HTTP only on loopback)"
+                f"endpoint {value!r} is plain HTTP: use https:// (plain HTTP only on loopback "
+                "or the tailnet: a 100.64.0.0/10 address or a *.ts.net name)"
             )
         return value.rstrip("/")
 

@@ -343,11 +343,15 @@ def _plain_http(url: str) -> bool:
 
 
 def backup_offsite(
-    name: str, manifest: Mapping[str, Any], estate_hosts: Iterable[str]
+    name: str,
+    manifest: Mapping[str, Any],
+    estate_hosts: Iterable[str],
+    tailnet: Sequence[Network],
 ) -> list[Finding]:
     """A BackupPolicy's offsite: plain-text archives on a host that is no Machine or VM of
     the estate (whoever runs it reads every VM's disks), or an S3 endpoint over plain HTTP
-    (validation refuses it; this catches a manifest adopted before that rule)."""
+    beyond loopback and the tailnet (``tailnet_ranges``; validation allows only
+    Tailscale's own ranges, so this catches a manifest adopted before that rule)."""
     spec = manifest.get("spec") or {}
     offsite = spec.get("offsite") or {}
     found = []
@@ -367,14 +371,14 @@ def backup_offsite(
         )
     s3 = offsite.get("s3") or {}
     endpoint = s3.get("endpoint")
-    if isinstance(endpoint, str) and _plain_http(endpoint):
+    if isinstance(endpoint, str) and _plain_http_beyond(endpoint, tailnet):
         found.append(
             Finding(
                 "offsite-plain-http",
                 "BackupPolicy",
                 name,
-                f"offsite.s3 endpoint {urlsplit(endpoint).netloc} over plain HTTP: the S3 "
-                "requests (signed, not secret) and the repository's metadata travel in clear",
+                f"offsite.s3 endpoint {urlsplit(endpoint).netloc} over plain HTTP beyond the "
+                "tailnet: the access key id and the bucket's layout travel in clear",
                 "use https://",
             )
         )

@@ -98,7 +98,7 @@ def _backup_findings(run: _Run) -> list[Finding]:
     return [
         finding
         for obj in run.of_kind("BackupPolicy")
-        for finding in checks.backup_offsite(obj.name, obj.manifest, hosts)
+        for finding in checks.backup_offsite(obj.name, obj.manifest, hosts, run.tailnet)
     ]
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from homeport.controller.audit import checks
 from homeport.controller.audit.observe import _backup_findings
 
 
 class _Objects:
     def __init__(self, objects: list[SimpleNamespace]) -> None:
         self.objects = objects
+        self.tailnet = checks.networks(["100.64.0.0/10"])
 
     def of_kind(self, kind: str) -> list[SimpleNamespace]:
         return [o for o in self.objects if o.kind == kind]

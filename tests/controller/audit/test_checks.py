@@ -229,7 +229,7 @@ ESTATE = {"dell", "pve1", "pve3", "web"}
 
 def test_offsite_copies_in_plain_text_outside_the_estate_are_reported() -> None:
     outside = checks.backup_offsite(
-        "daily", _policy({"ssh": {"host": "vault.example.net", "path": "/x"}}), ESTATE
+        "daily", _policy({"ssh": {"host": "vault.example.net", "path": "/x"}}), ESTATE, TAILNET
     )
     assert [(f.check, f.kind, f.name) for f in outside] == [
         ("offsite-unencrypted", "BackupPolicy", "daily")
@@ -248,10 +248,12 @@ def test_offsite_copies_in_plain_text_outside_the_estate_are_reported() -> None:
         {"storage": "nas"},
         {"s3": s3},
         {"s3": {**s3, "endpoint": "http://127.0.0.1:9000"}},
+        {"s3": {**s3, "endpoint": "http://100.101.7.9:9000"}},
+        {"s3": {**s3, "endpoint": "http://minio.tail1234.ts.net:9000"}},
     ):
-        assert checks.backup_offsite("daily", _policy(fine), ESTATE) == []
+        assert checks.backup_offsite("daily", _policy(fine), ESTATE, TAILNET) == []
     plain = checks.backup_offsite(
-        "daily", _policy({"s3": {**s3, "endpoint": "http://minio.lan:9000"}}), ESTATE
+        "daily", _policy({"s3": {**s3, "endpoint": "http://minio.lan:9000"}}), ESTATE, TAILNET
     )
     assert [(f.check, f.fix) for f in plain] == [("offsite-plain-http", "use https://")]
     assert "minio.lan:9000" in plain[0].message
