@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything homeport's demo and tests need on a fresh Debian machine:
-# Debian's caddy, git, rsync and etcd-server (the HA tests start their own etcd members on
+# Debian's caddy, git, rsync, restic (the S3 offsite of BackupPolicy) and etcd-server (the HA tests start their own etcd members on
 # free loopback ports, never the system's), chromium (the status page's browser test runs it
 # headless), then a virtualenv with homeport and its dev tools.
 # Idempotent: re-running it only installs what is missing.
@@ -11,6 +11,7 @@ need=()
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
+command -v restic >/dev/null 2>&1 || need+=(restic)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)

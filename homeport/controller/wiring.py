@@ -205,6 +205,7 @@ def build_reconcilers(
                 scratch_vmid_min=settings.backups.scratch_vmid_min,
                 scratch_vmid_max=settings.backups.scratch_vmid_max,
                 health_source=settings.backups.health_source,
+                secrets_dir=settings.secrets.directory,
             )
         ),
     ]

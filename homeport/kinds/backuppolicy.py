@@ -7,10 +7,21 @@ tests (``docs/backups.md``).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import TYPE_CHECKING, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from homeport.kinds.app import check_secret_path
 from homeport.kinds.calendar import CalendarError, parse_calendar_event
 from homeport.kinds.common import (
     DnsLabel,
@@ -20,6 +31,7 @@ from homeport.kinds.common import (
     Resource,
     SpecBase,
 )
+from homeport.kinds.textrules import fullmatch_or_raise
 
 if TYPE_CHECKING:
     from homeport.kinds.vm import VM
@@ -93,6 +105,123 @@ class SSHTarget(KindModel):
         return value
 
 
+# S3 bucket naming rules (AWS "Bucket naming rules"): 3-63 lowercase letters, digits, '.'
+# and '-', starting and ending with a letter or digit.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# A key prefix restic keeps its repository under: '/'-separated segments of safe characters.
+_PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_REGION = re.compile(r"^[a-z0-9-]{1,64}$")
+_S3_TEXT_RULES = {
+    "bucket": (
+        _BUCKET,
+        "is not an S3 bucket name: use 3-63 lowercase letters, digits, '.' and '-', "
+        "starting and ending with a letter or digit",
+    ),
+    "prefix": (
+        _PREFIX,
+        "must be '/'-separated names of letters, digits, '.', '_' and '-' "
+        "(no leading or trailing '/'), e.g. 'homeport/site-a'",
+    ),
+    "region": (_REGION, "must be lowercase letters, digits and '-', e.g. 'eu-central-1'"),
+}
+
+
+_TAILNET = (ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("fd7a:115c:a1e0::/48"))
+"""Tailscale's address ranges: WireGuard encrypts what travels there."""
+
+
+def plain_http_allowed(host: str) -> bool:
+    """Loopback or the tailnet (a Tailscale address or a ``*.ts.net`` name): the only places
+    an S3 endpoint may be plain HTTP. What travels is ciphertext and signed requests, but
+    the bucket's layout and the access key id would be in clear beyond them."""
+    if host == "localhost" or host.endswith(".ts.net"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or any(address in network for network in _TAILNET)
+
+
+class S3Target(KindModel):
+    """A restic repository in an S3-compatible bucket: encrypted on the control plane before upload."""
+
+    endpoint: str
+    """The S3 API's base URL, e.g. `https://s3.eu-central-1.amazonaws.com` or `https://minio.example.net:9000`; plain `http://` only on loopback or the tailnet (`100.64.0.0/10`, `*.ts.net`)."""
+    bucket: str
+    """The bucket (it must exist or be creatable with the credentials)."""
+    prefix: str = "homeport"
+    """Key prefix of the restic repository inside the bucket, e.g. `homeport/site-a`."""
+    region: str | None = None
+    """The bucket's region when the endpoint needs one (AWS); other services ignore it."""
+    credentials_secret: str
+    """File in the secrets directory with `AWS_ACCESS_KEY_ID=...` and `AWS_SECRET_ACCESS_KEY=...` lines."""
+    encryption_key_secret: str
+    """File in the secrets directory holding the repository's encryption password (keep a copy off the control plane: without it the copies cannot be read)."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"endpoint {value!r} is not a URL: {exc}") from None
+        del port
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(
+                f"endpoint {value!r} must be an https:// URL such as 'https://s3.example.com'"
+            )
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError(
+                f"endpoint {value!r} must hold no credentials, query or fragment: "
+                "credentials go in credentialsSecret"
+            )
+        if parts.path not in ("", "/"):
+            raise ValueError(
+                f"endpoint {value!r} must have no path: name the bucket in 'bucket' "
+                "and the folder in 'prefix'"
+            )
+        if parts.scheme == "http" and not plain_http_allowed(parts.hostname):
+            raise ValueError(
+                f"endpoint {value!r} is plain HTTP: use https:// (plain HTTP only on loopback "
+                "or the tailnet: a 100.64.0.0/10 address or a *.ts.net name)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("bucket", "prefix", "region")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        pattern, rule = _S3_TEXT_RULES[info.field_name or ""]
+        return fullmatch_or_raise(pattern, value, f"{info.field_name} {value!r} {rule}")
+
+    @field_validator("credentials_secret", "encryption_key_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        return check_secret_path(value)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> S3Target:
+        if self.credentials_secret == self.encryption_key_secret:
+            raise ValueError(
+                "credentialsSecret and encryptionKeySecret name the same file: "
+                "keep the encryption key in its own file"
+            )
+        return self
+
+    @property
+    def repository(self) -> str:
+        """restic's repository address: ``s3:<endpoint>/<bucket>/<prefix>``."""
+        return f"s3:{self.endpoint}/{self.bucket}/{self.prefix}"
+
+    @property
+    def key(self) -> str:
+        """How copies to this target are recorded: ``s3:<endpoint>/<bucket>/<prefix>``."""
+        return self.repository
+
+
 class OffsiteCopy(KindModel):
     """A second copy of every new archive on another storage type / place (3-2-1)."""
 
@@ -100,11 +229,13 @@ class OffsiteCopy(KindModel):
     """A second Proxmox storage (e.g. an NFS/PBS storage) to copy archives to."""
     ssh: SSHTarget | None = None
     """A directory on another machine to copy archives to over SSH."""
+    s3: S3Target | None = None
+    """An S3-compatible bucket; copies are encrypted by restic on the control plane (`docs/backups.md`)."""
 
     @model_validator(mode="after")
     def _one(self) -> OffsiteCopy:
-        if self.storage is None and self.ssh is None:
-            raise ValueError("an offsite copy needs 'storage' and/or 'ssh'")
+        if self.storage is None and self.ssh is None and self.s3 is None:
+            raise ValueError("an offsite copy needs 'storage', 'ssh' and/or 's3'")
         return self
 
 

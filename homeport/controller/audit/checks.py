@@ -342,6 +342,49 @@ def _plain_http(url: str) -> bool:
     return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
 
 
+def backup_offsite(
+    name: str,
+    manifest: Mapping[str, Any],
+    estate_hosts: Iterable[str],
+    tailnet: Sequence[Network],
+) -> list[Finding]:
+    """A BackupPolicy's offsite: plain-text archives on a host that is no Machine or VM of
+    the estate (whoever runs it reads every VM's disks), or an S3 endpoint over plain HTTP
+    beyond loopback and the tailnet (``tailnet_ranges``; validation allows only
+    Tailscale's own ranges, so this catches a manifest adopted before that rule)."""
+    spec = manifest.get("spec") or {}
+    offsite = spec.get("offsite") or {}
+    found = []
+    ssh = offsite.get("ssh") or {}
+    host = ssh.get("host")
+    if host and host not in set(estate_hosts):
+        found.append(
+            Finding(
+                "offsite-unencrypted",
+                "BackupPolicy",
+                name,
+                f"offsite.ssh copies archives unencrypted to {host}, which is no Machine or VM "
+                "of the estate",
+                "use offsite.s3 (restic encrypts on the control plane before upload), "
+                "or a host of the estate",
+            )
+        )
+    s3 = offsite.get("s3") or {}
+    endpoint = s3.get("endpoint")
+    if isinstance(endpoint, str) and _plain_http_beyond(endpoint, tailnet):
+        found.append(
+            Finding(
+                "offsite-plain-http",
+                "BackupPolicy",
+                name,
+                f"offsite.s3 endpoint {urlsplit(endpoint).netloc} over plain HTTP beyond the "
+                "tailnet: the access key id and the bucket's layout travel in clear",
+                "use https://",
+            )
+        )
+    return found
+
+
 def config_tls(settings: Settings) -> list[Finding]:
     """TLS verification off, or credentials over plain text, in homeport's own config."""
     found: list[Finding] = []

@@ -24,6 +24,8 @@ CHECKS: dict[str, str] = {
     "plain-http-channel": "credentials or control over plain HTTP beyond loopback "
     "(etcd, OTLP, Caddy's admin API)",
     "credential-file-readable": "a token, key or password file of the config readable by others",
+    "offsite-unencrypted": "a BackupPolicy copying archives unencrypted to a host outside the estate",
+    "offsite-plain-http": "a BackupPolicy's S3 offsite reached over plain HTTP beyond loopback",
 }
 
 

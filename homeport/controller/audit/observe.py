@@ -81,11 +81,25 @@ async def run_audit(settings: Settings, clients: Mapping[str, Any], store: Store
         ),
         run.guarded("datacenter firewall", lambda: _datacenter(run)),
     ]
+    run.findings += _backup_findings(run)
     steps += [_ready_or_skip(run, obj, _vm) for obj in run.of_kind("VM")]
     steps += [_ready_or_skip(run, obj, _machine) for obj in run.of_kind("Machine")]
     await asyncio.gather(*steps)
     findings = sorted(set(run.findings), key=lambda f: (f.kind, f.name, f.check, f.message))
     return AuditReport(tuple(findings), tuple(sorted(run.skipped)), tuple(sorted(run.failed)))
+
+
+def _backup_findings(run: _Run) -> list[Finding]:
+    hosts = {o.name for o in run.of_kind("VM")}
+    for machine in run.of_kind("Machine"):
+        spec = machine.manifest.get("spec") or {}
+        named = (machine.name, spec.get("node"), spec.get("tailscaleHostname"))
+        hosts.update(str(host) for host in named if host)
+    return [
+        finding
+        for obj in run.of_kind("BackupPolicy")
+        for finding in checks.backup_offsite(obj.name, obj.manifest, hosts, run.tailnet)
+    ]
 
 
 async def _ready_or_skip(

@@ -131,7 +131,7 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
         ctx.remember(memory)
 
     async def _copy(self, action: CopyArchive, ctx: ReconcileContext) -> None:
-        outcome = await copy_archive(action, ctx)
+        outcome = await copy_archive(action, ctx, self.settings)
         entry: dict[str, Any] = {
             "state": outcome.state,
             "at": ctx.now().isoformat(),
@@ -139,6 +139,9 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             "error": outcome.error,
             "sha256": outcome.target_sha256,
         }
+        if outcome.snapshot:
+            entry["snapshot"] = outcome.snapshot
+            entry["verifiedBy"] = "restic dump read back, sha256 compared"
         fields: dict[str, Any] = {
             "vm": action.vm,
             "vmid": action.vmid,

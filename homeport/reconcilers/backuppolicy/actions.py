@@ -63,16 +63,24 @@ class ReportBackupFailure(Action):
 
 @dataclass(frozen=True)
 class CopyTarget:
-    """Where an offsite copy goes: another Proxmox storage, or a directory over SSH."""
+    """Where an offsite copy goes: another Proxmox storage, a directory over SSH, or a
+    restic repository in an S3 bucket."""
 
     key: str
-    """``storage:<id>`` or ``ssh:<host>:<path>``: how copies are recorded."""
-    kind: str  # storage | ssh
+    """``storage:<id>``, ``ssh:<host>:<path>`` or ``s3:<endpoint>/<bucket>/<prefix>``: how
+    copies are recorded."""
+    kind: str  # storage | ssh | s3
     storage: str | None = None
     directory: str | None = None
     """For ``storage``: the storage's ``dump`` directory on the source node."""
     host: str | None = None
     """For ``ssh``: ``user@address[:port]`` as the SSH pool dials it."""
+    region: str | None = None
+    """For ``s3``: the bucket's region, when the service wants one."""
+    credentials_secret: str | None = None
+    """For ``s3``: the secret file (relative to the secrets directory) with the S3 key pair."""
+    encryption_key_secret: str | None = None
+    """For ``s3``: the secret file holding the repository password (never its content)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,12 @@ class CopyArchive(Action):
 
     def describe(self) -> str:
         again = f" (attempt {self.attempt})" if self.attempt > 1 else ""
-        return f"copy {self.volid} of VM {self.vm} to {self.target.key}, verified by sha256{again}"
+        how = (
+            "encrypted by restic, verified by reading it back (sha256)"
+            if self.target.kind == "s3"
+            else "verified by sha256"
+        )
+        return f"copy {self.volid} of VM {self.vm} to {self.target.key}, {how}{again}"
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,8 @@ def is_offsite(target: CopyTarget, node_host: str | None, shared: frozenset[str]
     """Whether a copy there survives the loss of the machine holding the archive."""
     if target.kind == "storage":
         return target.storage in shared
+    if target.kind == "s3":
+        return True  # a bucket is never on the machine holding the archive
     address = (target.host or "").rpartition("@")[2].rsplit(":", 1)[0].strip("[]")
     return node_host is None or address != node_host.rsplit(":", 1)[0]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from homeport.clients.errors import ProxmoxError
@@ -56,6 +57,12 @@ class BackupSettings:
     scratch_vmid_max: int = 9999
     health_source: str | None = None
     """CIDR the restore tests' health checks come from (the control plane); None: any."""
+    secrets_dir: Path = Path("/etc/homeport/secrets")
+    """Where ``offsite.s3``'s credentials and encryption key files are."""
+    restic: str = "restic"
+    """The restic binary (Debian's package) the S3 offsite runs on the control plane."""
+    restic_cache_dir: Path | None = None
+    """restic's local cache (None: its default under ``$XDG_CACHE_HOME`` or ``~/.cache``)."""
 
 
 def px_of(ctx: ReconcileContext) -> ProxmoxClient:
@@ -86,7 +93,7 @@ async def observe_backup(
     )
     if desired is None:
         return base
-    return await _selected(desired, ctx, base)
+    return await _selected(desired, ctx, base, settings.secrets_dir)
 
 
 async def _job(ctx: ReconcileContext, jid: str) -> ObservedJob | None:
@@ -184,7 +191,7 @@ def selected_vms(
 
 
 async def _selected(
-    desired: BackupPolicy, ctx: ReconcileContext, base: BackupObserved
+    desired: BackupPolicy, ctx: ReconcileContext, base: BackupObserved, secrets_dir: Path
 ) -> BackupObserved:
     snapshot = await resources(ctx)
     chosen, missing = selected_vms(desired, ctx)
@@ -198,7 +205,9 @@ async def _selected(
         vmid = details.get("vmid")
         found = snapshot.vm(int(vmid)) if isinstance(vmid, int) else None
         vms.append(await _vm(ctx, vm, found, storage, shared, snapshot))
-    targets, problems, shared_storages = await offsite_targets(desired, ctx, tailnet, machines)
+    targets, problems, shared_storages = await offsite_targets(
+        desired, ctx, tailnet, machines, secrets_dir
+    )
     if shared:
         shared_storages = shared_storages | {storage}
     nodes = sorted({a.node for v in vms for a in v.archives} | {v.node for v in vms if v.node})

@@ -2,7 +2,7 @@
 
 ``act`` calls ``copy_archive`` for a ``CopyArchive`` action. The archive's path comes from
 PVE (``GET .../content/{volid}``); its SHA-256 is computed on the node holding it (over
-SSH, the node's root shell). To another Proxmox storage: ``cp`` on that node into the
+SSH, the node's root shell). To an S3 bucket: ``s3copy.py`` (restic). To another Proxmox storage: ``cp`` on that node into the
 storage's ``dump`` directory as ``<name>.partial``. To an SSH directory: streamed over SFTP
 from the node through the control plane to ``<dir>/<vm>/<name>.partial``. Then the copy's
 SHA-256 is computed where it landed; only when both match is it renamed into place (and,
@@ -14,7 +14,6 @@ reported by the plan and retried with backoff, never raised.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 
 import asyncssh
 
@@ -22,20 +21,17 @@ from homeport.clients.errors import ProxmoxError, SSHError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.ssh import SSHPool
 from homeport.reconcilers.backuppolicy.actions import CopyArchive
+from homeport.reconcilers.backuppolicy.copying import CHUNK, CopyOutcome
+from homeport.reconcilers.backuppolicy.observe import BackupSettings
+from homeport.reconcilers.backuppolicy.s3copy import copy_to_s3
 from homeport.reconcilers.base import ReconcileContext
 
-CHUNK = 256 * 1024
+__all__ = ["CopyOutcome", "copy_archive", "stream"]
 
 
-@dataclass(frozen=True)
-class CopyOutcome:
-    state: str  # verified | mismatch | failed
-    source_sha256: str | None = None
-    target_sha256: str | None = None
-    error: str | None = None
-
-
-async def copy_archive(action: CopyArchive, ctx: ReconcileContext) -> CopyOutcome:
+async def copy_archive(
+    action: CopyArchive, ctx: ReconcileContext, settings: BackupSettings
+) -> CopyOutcome:
     px: ProxmoxClient = ctx.client("proxmox")
     ssh: SSHPool = ctx.client("ssh")
     try:
@@ -46,7 +42,9 @@ async def copy_archive(action: CopyArchive, ctx: ReconcileContext) -> CopyOutcom
         if source is None:
             return CopyOutcome("failed", error=f"cannot read {info.path} on {action.node}")
         name = posixpath.basename(info.path)
-        if action.target.kind == "storage":
+        if action.target.kind == "s3":
+            outcome = await copy_to_s3(ssh, action, info.path, source, settings)
+        elif action.target.kind == "storage":
             outcome = await _to_storage(ssh, action, info.path, name, source)
         else:
             outcome = await _over_ssh(ssh, action, info.path, name, source)

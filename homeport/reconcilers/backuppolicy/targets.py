@@ -6,6 +6,8 @@ Read by ``observe.py``; ``offsite.py`` copies along the targets resolved here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_backups import StorageConfig
@@ -80,6 +82,7 @@ async def offsite_targets(
     ctx: ReconcileContext,
     devices: list[Device],
     machines: list[Machine],
+    secrets_dir: Path,
 ) -> tuple[tuple[CopyTarget, ...], tuple[str, ...], set[str]]:
     offsite = desired.spec.offsite
     targets: list[CopyTarget] = []
@@ -114,6 +117,31 @@ async def offsite_targets(
                 host=f"{ssh.user}@{address}",
             )
         )
+    if offsite.s3 is not None:
+        s3 = offsite.s3
+        missing = [
+            f"{field} {name!r}"
+            for field, name in (
+                ("credentialsSecret", s3.credentials_secret),
+                ("encryptionKeySecret", s3.encryption_key_secret),
+            )
+            if not (secrets_dir / name).is_file()
+        ]
+        if missing:
+            problems.append(
+                f"offsite {s3.key}: {' and '.join(missing)} missing from {secrets_dir}; "
+                "create the file(s) on the control plane (mode 0600)"
+            )
+        else:
+            targets.append(
+                CopyTarget(
+                    key=s3.key,
+                    kind="s3",
+                    region=s3.region,
+                    credentials_secret=s3.credentials_secret,
+                    encryption_key_secret=s3.encryption_key_secret,
+                )
+            )
     return tuple(targets), tuple(problems), shared
 
 

@@ -218,3 +218,43 @@ def test_credential_files_others_can_read(tmp_path: Path) -> None:
     assert "0644" in found[0].message and "[proxmox] token_file" in found[0].message
     token.chmod(0o600)
     assert checks.credential_files(credential_files(settings)) == []
+
+
+def _policy(offsite: dict[str, object]) -> dict[str, object]:
+    return {"kind": "BackupPolicy", "spec": {"selector": {"names": ["web"]}, "offsite": offsite}}
+
+
+ESTATE = {"dell", "pve1", "pve3", "web"}
+
+
+def test_offsite_copies_in_plain_text_outside_the_estate_are_reported() -> None:
+    outside = checks.backup_offsite(
+        "daily", _policy({"ssh": {"host": "vault.example.net", "path": "/x"}}), ESTATE, TAILNET
+    )
+    assert [(f.check, f.kind, f.name) for f in outside] == [
+        ("offsite-unencrypted", "BackupPolicy", "daily")
+    ]
+    assert "vault.example.net" in outside[0].message and "offsite.s3" in outside[0].fix
+    # A Machine of the estate, another Proxmox storage, and an encrypted S3 offsite over
+    # https (or plain HTTP on loopback) are fine.
+    s3 = {
+        "endpoint": "https://s3.example.com",
+        "bucket": "offsite",
+        "credentialsSecret": "s3.env",
+        "encryptionKeySecret": "restic.key",
+    }
+    for fine in (
+        {"ssh": {"host": "pve3", "path": "/srv/backups/offsite"}},
+        {"storage": "nas"},
+        {"s3": s3},
+        {"s3": {**s3, "endpoint": "http://127.0.0.1:9000"}},
+        {"s3": {**s3, "endpoint": "http://100.101.7.9:9000"}},
+        {"s3": {**s3, "endpoint": "http://minio.tail1234.ts.net:9000"}},
+    ):
+        assert checks.backup_offsite("daily", _policy(fine), ESTATE, TAILNET) == []
+    plain = checks.backup_offsite(
+        "daily", _policy({"s3": {**s3, "endpoint": "http://minio.lan:9000"}}), ESTATE, TAILNET
+    )
+    assert [(f.check, f.fix) for f in plain] == [("offsite-plain-http", "use https://")]
+    assert "minio.lan:9000" in plain[0].message
+    assert {"offsite-unencrypted", "offsite-plain-http"} <= set(CHECKS)

@@ -194,6 +194,20 @@ class BackupEstate:
             if t.upid.type == "vzdump" and t.upid.starttime >= int(when)
         ]
 
+    async def damaged_night(self, when: datetime, vmid: int, policy: str = "daily") -> str:
+        """Damage the next read from pve1, run the backup at ``when`` and wait for the
+        damaged copy to be caught (Degraded, one event); the VM's new archive."""
+        self.pve.faults.corrupt_reads("pve1", count=1)
+        await self.jump_to(when)
+        newest = self.archives(vmid)[-1]
+        await until(
+            lambda: (self.condition(policy, "Degraded") or ("", ""))[1] == "OffsiteCopyFailed",
+            what="the mismatch reported",
+        )
+        assert "checksum mismatch" in (self.condition(policy, "Degraded") or ("", "", ""))[2]
+        assert len(self.events(policy, "OffsiteCopyFailed")) == 1
+        return newest
+
     async def jump_to(self, when: datetime, *, runs: int = 1) -> list[Task]:
         """Make simulated time pass until ``when`` and wait for the ``runs`` vzdump runs the
         scheduled jobs start then to finish."""
@@ -216,8 +230,10 @@ async def backup_estate(
     *,
     start: datetime | None = None,
     time_scale: float = 50.0,
+    prepare: Callable[[Settings], None] | None = None,
 ) -> AsyncIterator[BackupEstate]:
-    """An estate with ``manifests`` (plus the Machines) pushed and the daemon running."""
+    """An estate with ``manifests`` (plus the Machines) pushed and the daemon running;
+    ``prepare`` runs before the push (e.g. to write secret files)."""
     estate = SimulatedEstate(
         EstateConfig(
             state_dir=tmp_path / "estate",
@@ -235,6 +251,8 @@ async def backup_estate(
         settings = loaded.model_copy(update={"controller": controller})
         assert settings.source.repo is not None
         init_repository(settings.source.repo)
+        if prepare is not None:
+            prepare(settings)
         backups = BackupEstate(estate, settings, WorkClone(settings.source.repo, tmp_path / "work"))
         backups.push({"machines.yaml": MACHINES, "estate.yaml": manifests}, "the estate")
         await backups.start_daemon()
