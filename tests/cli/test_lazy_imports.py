@@ -1,0 +1,107 @@
+"""Each command imports what it uses: the read commands and ``--version`` load neither the
+simulator, aiohttp nor the reconcilers; ``homeport run`` loads the daemon but never the
+simulator or aiohttp (the simulator's server library is the ``homeport[sim]`` extra).
+
+Every probe runs the real ``homeport`` entry point in a fresh interpreter and reads its
+``sys.modules`` when the command has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_read_cli import config
+
+__all__ = ["config"]  # the fixture: a store with the example estate, no daemon
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, sys
+from homeport.cli.main import main
+args, out = json.loads(sys.argv[1]), sys.argv[2]
+sys.argv = ["homeport", *args]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+with open(out, "w") as f:
+    json.dump({"exit": code, "modules": sorted(sys.modules)}, f)
+"""
+SIMULATOR_SIDE = ("homeport.simulator", "aiohttp")
+# The names of the durable memory slots others read (no code of any reconciler).
+NOT_A_RECONCILER = {"homeport.reconcilers", "homeport.reconcilers.slots"}
+
+
+def imported_by(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """(exit code, modules imported) of ``homeport ARGS`` in a fresh interpreter."""
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args), str(out)],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    result = json.loads(out.read_text())
+    return result["exit"], set(result["modules"])
+
+
+def loaded(modules: set[str], *packages: str) -> list[str]:
+    return sorted(
+        m for m in modules if m in packages or m.startswith(tuple(f"{p}." for p in packages))
+    )
+
+
+def reconcilers(modules: set[str]) -> list[str]:
+    return [m for m in loaded(modules, "homeport.reconcilers") if m not in NOT_A_RECONCILER]
+
+
+@pytest.mark.parametrize("args", [["status"], ["get", "vms"], ["describe", "vm", "shop-a"]])
+def test_read_commands_import_no_simulator_aiohttp_or_reconciler(
+    tmp_path: Path, config: Path, args: list[str]
+) -> None:
+    code, modules = imported_by(tmp_path, *args, "--config", str(config))
+    assert code == 0
+    assert "homeport.cli.read_cmd" in modules  # the command did run
+    assert loaded(modules, *SIMULATOR_SIDE) == []
+    assert reconcilers(modules) == []
+    # Nor the clients of the real world: a read is a read of the store.
+    assert loaded(modules, "homeport.clients", "asyncssh", "proxmoxer") == []
+
+
+def test_version_imports_no_command(tmp_path: Path) -> None:
+    code, modules = imported_by(tmp_path, "--version")
+    assert code == 0
+    assert loaded(modules, "homeport.cli") == [
+        "homeport.cli",
+        "homeport.cli.helpfmt",
+        "homeport.cli.lazy",
+        "homeport.cli.main",
+    ]
+    assert loaded(modules, *SIMULATOR_SIDE, "homeport.reconcilers", "homeport.controller") == []
+
+
+def test_run_loads_the_daemon_without_the_simulator_or_aiohttp(tmp_path: Path) -> None:
+    """Everything ``homeport run`` imports is imported at module level (the controller
+    imports nothing inside functions), so stopping at its config check is enough."""
+    code, modules = imported_by(tmp_path, "run", "--config", str(tmp_path / "missing.toml"))
+    assert code == 2  # no such config file
+    assert {"homeport.controller.daemon", "homeport.controller.wiring"} <= modules
+    assert "homeport.reconcilers.standbypair" in modules  # the daemon's reconcilers: all
+    assert loaded(modules, *SIMULATOR_SIDE) == []
+
+
+def test_the_probe_sees_the_simulator_where_it_is_used(tmp_path: Path) -> None:
+    """``demo`` runs on the simulator: its help alone loads it (the probe can see it)."""
+    code, modules = imported_by(tmp_path, "demo", "--help")
+    assert code == 0
+    assert "homeport.simulator.estate" in modules and "aiohttp" in modules
