@@ -9,6 +9,10 @@ the simulator, and a read command neither the reconcilers nor their clients.
 
 ``homeport --help`` lists every command with its one-line help, so it imports every
 command module (not the modules those import only inside their functions).
+
+A command that needs an optional extra (``sim`` and ``demo`` run the simulator, which
+needs ``homeport[sim]``) and whose libraries are not installed is listed all the same;
+running it says what to install, in one line, exit 2 — never an ImportError.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typer.core import TyperGroup
 
 from homeport.cli.helpfmt import tidy
 
-Builder = Callable[[str, Any], Any]
+Loader = Callable[[str, str], Any]
 
 
 class LazyCommands(MutableMapping[str, Any]):
@@ -33,17 +37,15 @@ class LazyCommands(MutableMapping[str, Any]):
     command imports nothing; reading it imports its module.
     """
 
-    def __init__(self, places: Mapping[str, str], build: Builder) -> None:
+    def __init__(self, places: Mapping[str, str], load: Loader) -> None:
         self._places = dict(places)
         self._order = list(places)
         self._built: dict[str, Any] = {}
-        self._build = build
+        self._load = load
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._built:
-            module, _, attribute = self._places[name].partition(":")  # KeyError: no such
-            target = getattr(importlib.import_module(module), attribute)
-            self._built[name] = self._build(name, target)
+            self._built[name] = self._load(name, self._places[name])  # KeyError: no such
         return self._built[name]
 
     def __setitem__(self, name: str, command: Any) -> None:
@@ -67,14 +69,16 @@ class LazyCommands(MutableMapping[str, Any]):
 
 
 class LazyGroup(TyperGroup):
-    """The root group: ``places`` names every command and where it lives (subclass it)."""
+    """The root group: ``places`` names every command and where it lives, ``extras`` the
+    optional extra a command needs (subclass it)."""
 
     places: ClassVar[Mapping[str, str]] = {}
+    extras: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         eager = dict(self.commands)  # registered with app.command(): none today
-        self.commands = LazyCommands(self.places, self._command)
+        self.commands = LazyCommands(self.places, self._load)
         for name, command in eager.items():
             tidy(command)
             self.commands[name] = command
@@ -85,7 +89,22 @@ class LazyGroup(TyperGroup):
         tidy(self, children=False)
         return super().main(*args, **kwargs)
 
-    def _command(self, name: str, target: Any) -> Any:
+    def _load(self, name: str, place: str) -> Any:
+        module, _, attribute = place.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attribute)
+        except ModuleNotFoundError as exc:
+            if name not in self.extras:
+                raise  # a command of the core install: a missing module is a bug
+            stand_in = not_installed(name, self.extras[name], missing=str(exc.name))
+            # It takes whatever it is given (``sim up --state DIR``) and says what to do.
+            anything = {"ignore_unknown_options": True, "allow_extra_args": True}
+            return self._command(name, stand_in, context_settings=anything)
+        return self._command(name, target)
+
+    def _command(
+        self, name: str, target: Any, *, context_settings: dict[str, Any] | None = None
+    ) -> Any:
         """The click command ``app.command(name)(target)`` or ``app.add_typer(target,
         name=name)`` builds under this group's settings, tidied for help."""
         scratch = typer.Typer(
@@ -96,7 +115,25 @@ class LazyGroup(TyperGroup):
         if isinstance(target, typer.Typer):
             scratch.add_typer(target, name=name)
         else:
-            scratch.command(name)(target)
+            scratch.command(name, context_settings=context_settings)(target)
         command = typer.main.get_group(scratch).commands[name]
         tidy(command)
         return command
+
+
+def not_installed(name: str, extra: str, *, missing: str) -> Callable[..., None]:
+    """A stand-in for command ``name``, which needs ``homeport[extra]``: it says so."""
+    fix = f"pip install 'homeport[{extra}]'"
+
+    def command() -> None:
+        from homeport.cli.output import console
+
+        console(stderr=True).print(
+            f"error: homeport {name} needs the {extra!r} extra ({missing} is not installed): {fix}",
+            markup=False,
+        )
+        raise typer.Exit(2)
+
+    markup = fix.replace("[", "\\[")  # the help is rich markup: [sim] would be a style tag
+    command.__doc__ = f"Not installed here: needs the {extra} extra ({markup})."
+    return command

@@ -43,8 +43,13 @@ COMMANDS = {
 }
 
 
+# The commands that run the simulator need its libraries: the ``sim`` extra.
+EXTRAS = {"sim": "sim", "demo": "sim"}
+
+
 class HomeportGroup(LazyGroup):
     places = COMMANDS
+    extras = EXTRAS
 
 
 app = typer.Typer(

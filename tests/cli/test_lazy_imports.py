@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ __all__ = ["config"]  # the fixture: a store with the example estate, no daemon
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, sys
+args, out, blocked = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+for name in blocked:
+    sys.modules[name] = None  # importing it raises ModuleNotFoundError: not installed
 from homeport.cli.main import main
-args, out = json.loads(sys.argv[1]), sys.argv[2]
 sys.argv = ["homeport", *args]
 code = 0
 try:
@@ -39,20 +42,35 @@ SIMULATOR_SIDE = ("homeport.simulator", "aiohttp")
 NOT_A_RECONCILER = {"homeport.reconcilers", "homeport.reconcilers.slots"}
 
 
-def imported_by(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
-    """(exit code, modules imported) of ``homeport ARGS`` in a fresh interpreter."""
+@dataclass(frozen=True)
+class Probe:
+    exit: int
+    modules: set[str]
+    stdout: str
+    stderr: str
+
+
+def probe(tmp_path: Path, *args: str, uninstalled: tuple[str, ...] = ()) -> Probe:
+    """``homeport ARGS`` in a fresh interpreter, as if ``uninstalled`` were not installed."""
     out = tmp_path / "modules.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
-    subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args), str(out)],
+    ran = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args), str(out), json.dumps(uninstalled)],
         env=env,
         cwd=tmp_path,
         check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
     result = json.loads(out.read_text())
-    return result["exit"], set(result["modules"])
+    return Probe(result["exit"], set(result["modules"]), ran.stdout, ran.stderr)
+
+
+def imported_by(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """(exit code, modules imported) of ``homeport ARGS`` in a fresh interpreter."""
+    ran = probe(tmp_path, *args)
+    return ran.exit, ran.modules
 
 
 def loaded(modules: set[str], *packages: str) -> list[str]:
@@ -105,3 +123,27 @@ def test_the_probe_sees_the_simulator_where_it_is_used(tmp_path: Path) -> None:
     code, modules = imported_by(tmp_path, "demo", "--help")
     assert code == 0
     assert "homeport.simulator.estate" in modules and "aiohttp" in modules
+
+
+def test_without_the_sim_extra_sim_and_demo_say_what_to_install(tmp_path: Path) -> None:
+    """A production install (no ``homeport[sim]``): the help lists every command, the
+    simulator's commands answer with the fix in one line, exit 2, no traceback."""
+    listed = probe(tmp_path, "--help", uninstalled=("aiohttp",))
+    assert listed.exit == 0
+    assert "homeport[sim]" in listed.stdout and "validate" in listed.stdout
+    for args in (["sim", "up", "--state", str(tmp_path)], ["demo", "--ci"]):
+        ran = probe(tmp_path, *args, uninstalled=("aiohttp",))
+        assert ran.exit == 2, ran.stderr
+        assert ran.stderr.splitlines() == [
+            f"error: homeport {args[0]} needs the 'sim' extra (aiohttp is not installed): "
+            "pip install 'homeport[sim]'"
+        ]
+
+
+def test_without_the_sim_extra_the_daemon_and_reads_run(tmp_path: Path, config: Path) -> None:
+    ran = probe(tmp_path, "get", "vms", "--config", str(config), uninstalled=("aiohttp",))
+    assert ran.exit == 0 and "shop-a" in ran.stdout
+    ran = probe(
+        tmp_path, "run", "--config", str(tmp_path / "missing.toml"), uninstalled=("aiohttp",)
+    )
+    assert ran.exit == 2 and "no such config file" in ran.stderr
