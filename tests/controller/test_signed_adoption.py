@@ -27,9 +27,9 @@ from homeport.source.hooks import init_repository
 from homeport.source.mirror import GitMirror
 from homeport.source.signatures import SignaturePolicy, read_repository_policy
 from homeport.source.sources import GitSource
+from testkit.gitwork import WorkClone, machine
 from tests.controller.fakes import FakeReconciler, FakeWorld
 from tests.controller.test_daemon import reader, running, settings_for, until
-from tests.gitwork import WorkClone, machine
 from tests.signing import SshKey, allowed, hermetic_git, keys, ssh_commit, tamper
 
 pytestmark = pytest.mark.integration

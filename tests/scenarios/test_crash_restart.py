@@ -37,8 +37,8 @@ from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.source.hooks import init_repository
-from tests.gitwork import WorkClone
-from tests.harness import EXAMPLES, FAST, ROOT, until
+from testkit.gitwork import WorkClone
+from testkit.harness import EXAMPLES, FAST, ROOT, until
 from tests.scenarios import estate_audit as audit
 from tests.scenarios.daemon_process import DaemonProcess, StoreWatch, crash_config
 

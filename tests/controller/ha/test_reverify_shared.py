@@ -15,7 +15,7 @@ from homeport.controller.ha.keys import Keyspace
 from homeport.controller.ha.replica import EtcdReplica
 from homeport.controller.revisions import REVERIFY, request_reverify
 from homeport.controller.store import Store
-from tests.controller.ha.etcd_cluster import EtcdCluster
+from testkit.ha.etcd_cluster import EtcdCluster
 
 pytestmark = pytest.mark.integration
 KEYS = Keyspace("/test")
