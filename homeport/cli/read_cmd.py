@@ -32,7 +32,7 @@ from homeport.cli.output import (
 )
 from homeport.cli.selector import Selector, SelectorError, parse_selector
 from homeport.cli.status_view import render_status, signature_line
-from homeport.controller.revisions import ADOPTED
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Event, Store, StoredObject
 from homeport.controller.views.objects import (
     age,

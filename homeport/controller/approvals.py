@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE, branch_deletion_approval
-from homeport.controller.revisions import ADOPTED, APPROVALS, HELD
+from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
 from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
 

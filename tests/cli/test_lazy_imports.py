@@ -92,8 +92,11 @@ def test_read_commands_import_no_simulator_aiohttp_or_reconciler(
     assert "homeport.cli.read_cmd" in modules  # the command did run
     assert loaded(modules, *SIMULATOR_SIDE) == []
     assert reconcilers(modules) == []
-    # Nor the clients of the real world: a read is a read of the store.
+    # Nor the clients of the real world: a read is a read of the store. Nor what adopting
+    # a revision needs (sources, validation, the watcher): the store holds the answer.
     assert loaded(modules, "homeport.clients", "asyncssh", "proxmoxer") == []
+    assert loaded(modules, "homeport.controller.revisions", "homeport.source.validate") == []
+    assert loaded(modules, "watchfiles") == []
 
 
 def test_version_imports_no_command(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from homeport.cli.main import app
-from homeport.controller.revisions import ADOPTED, HELD, REVERIFY
+from homeport.controller.source_keys import ADOPTED, HELD, REVERIFY
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.signatures import read_repository_policy
 from homeport.source.validate import validate_sources

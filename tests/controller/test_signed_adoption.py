@@ -19,8 +19,9 @@ from homeport.controller.daemon import Daemon
 from homeport.controller.ha.revision_follow import RevisionFollower, RevisionUnavailable
 from homeport.controller.notify.messages import render
 from homeport.controller.notify.triggers import from_event
-from homeport.controller.revisions import ADOPTED, APPROVALS, HELD, RevisionSync, request_reverify
+from homeport.controller.revisions import RevisionSync, request_reverify
 from homeport.controller.signing import SignatureGate
+from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
 from homeport.source.git import run_git
 from homeport.source.hooks import init_repository

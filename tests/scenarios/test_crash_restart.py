@@ -32,7 +32,7 @@ import yaml
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.preview import preview
-from homeport.controller.revisions import ADOPTED
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
