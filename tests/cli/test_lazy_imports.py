@@ -150,3 +150,10 @@ def test_without_the_sim_extra_the_daemon_and_reads_run(tmp_path: Path, config: 
         tmp_path, "run", "--config", str(tmp_path / "missing.toml"), uninstalled=("aiohttp",)
     )
     assert ran.exit == 2 and "no such config file" in ran.stderr
+
+
+def test_a_mistyped_command_is_suggested_without_importing_any(tmp_path: Path) -> None:
+    ran = probe(tmp_path, "statsu")
+    assert ran.exit == 2
+    assert "Did you mean 'status'" in ran.stderr
+    assert [m for m in loaded(ran.modules, "homeport.cli") if m.endswith(("_cmd", "demo"))] == []
