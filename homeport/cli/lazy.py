@@ -94,8 +94,8 @@ class LazyGroup(TyperGroup):
         try:
             target = getattr(importlib.import_module(module), attribute)
         except ModuleNotFoundError as exc:
-            if name not in self.extras:
-                raise  # a command of the core install: a missing module is a bug
+            if name not in self.extras or (exc.name or "homeport").startswith("homeport"):
+                raise  # a command of the core install, or a module of ours: a bug
             stand_in = not_installed(name, self.extras[name], missing=str(exc.name))
             # It takes whatever it is given (``sim up --state DIR``) and says what to do.
             anything = {"ignore_unknown_options": True, "allow_extra_args": True}
