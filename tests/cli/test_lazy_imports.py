@@ -67,12 +67,6 @@ def probe(tmp_path: Path, *args: str, uninstalled: tuple[str, ...] = ()) -> Prob
     return Probe(result["exit"], set(result["modules"]), ran.stdout, ran.stderr)
 
 
-def imported_by(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
-    """(exit code, modules imported) of ``homeport ARGS`` in a fresh interpreter."""
-    ran = probe(tmp_path, *args)
-    return ran.exit, ran.modules
-
-
 def loaded(modules: set[str], *packages: str) -> list[str]:
     return sorted(
         m for m in modules if m in packages or m.startswith(tuple(f"{p}." for p in packages))
@@ -87,45 +81,45 @@ def reconcilers(modules: set[str]) -> list[str]:
 def test_read_commands_import_no_simulator_aiohttp_or_reconciler(
     tmp_path: Path, config: Path, args: list[str]
 ) -> None:
-    code, modules = imported_by(tmp_path, *args, "--config", str(config))
-    assert code == 0
-    assert "homeport.cli.read_cmd" in modules  # the command did run
-    assert loaded(modules, *SIMULATOR_SIDE) == []
-    assert reconcilers(modules) == []
+    ran = probe(tmp_path, *args, "--config", str(config))
+    assert ran.exit == 0
+    assert "homeport.cli.read_cmd" in ran.modules  # the command did run
+    assert loaded(ran.modules, *SIMULATOR_SIDE) == []
+    assert reconcilers(ran.modules) == []
     # Nor the clients of the real world: a read is a read of the store. Nor what adopting
     # a revision needs (sources, validation, the watcher): the store holds the answer.
-    assert loaded(modules, "homeport.clients", "asyncssh", "proxmoxer") == []
-    assert loaded(modules, "homeport.controller.revisions", "homeport.source.validate") == []
-    assert loaded(modules, "watchfiles") == []
+    assert loaded(ran.modules, "homeport.clients", "asyncssh", "proxmoxer") == []
+    assert loaded(ran.modules, "homeport.controller.revisions", "homeport.source.validate") == []
+    assert loaded(ran.modules, "watchfiles") == []
 
 
 def test_version_imports_no_command(tmp_path: Path) -> None:
-    code, modules = imported_by(tmp_path, "--version")
-    assert code == 0
-    assert loaded(modules, "homeport.cli") == [
+    ran = probe(tmp_path, "--version")
+    assert ran.exit == 0
+    assert loaded(ran.modules, "homeport.cli") == [
         "homeport.cli",
         "homeport.cli.helpfmt",
         "homeport.cli.lazy",
         "homeport.cli.main",
     ]
-    assert loaded(modules, *SIMULATOR_SIDE, "homeport.reconcilers", "homeport.controller") == []
+    assert loaded(ran.modules, *SIMULATOR_SIDE, "homeport.reconcilers", "homeport.controller") == []
 
 
 def test_run_loads_the_daemon_without_the_simulator_or_aiohttp(tmp_path: Path) -> None:
     """Everything ``homeport run`` imports is imported at module level (the controller
     imports nothing inside functions), so stopping at its config check is enough."""
-    code, modules = imported_by(tmp_path, "run", "--config", str(tmp_path / "missing.toml"))
-    assert code == 2  # no such config file
-    assert {"homeport.controller.daemon", "homeport.controller.wiring"} <= modules
-    assert "homeport.reconcilers.standbypair" in modules  # the daemon's reconcilers: all
-    assert loaded(modules, *SIMULATOR_SIDE) == []
+    ran = probe(tmp_path, "run", "--config", str(tmp_path / "missing.toml"))
+    assert ran.exit == 2  # no such config file
+    assert {"homeport.controller.daemon", "homeport.controller.wiring"} <= ran.modules
+    assert "homeport.reconcilers.standbypair" in ran.modules  # the daemon's reconcilers: all
+    assert loaded(ran.modules, *SIMULATOR_SIDE) == []
 
 
 def test_the_probe_sees_the_simulator_where_it_is_used(tmp_path: Path) -> None:
     """``demo`` runs on the simulator: its help alone loads it (the probe can see it)."""
-    code, modules = imported_by(tmp_path, "demo", "--help")
-    assert code == 0
-    assert "homeport.simulator.estate" in modules and "aiohttp" in modules
+    ran = probe(tmp_path, "demo", "--help")
+    assert ran.exit == 0
+    assert "homeport.simulator.estate" in ran.modules and "aiohttp" in ran.modules
 
 
 def test_without_the_sim_extra_sim_and_demo_say_what_to_install(tmp_path: Path) -> None:
