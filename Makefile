@@ -15,8 +15,8 @@ demo: $(STAMP)
 	$(BIN)/homeport demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check homeport tests bench
-	$(BIN)/ruff format --check homeport tests bench
+	$(BIN)/ruff check homeport tests bench testkit
+	$(BIN)/ruff format --check homeport tests bench testkit
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/homeport schema --check --out crds/
@@ -24,8 +24,8 @@ lint: $(STAMP)
 	$(BIN)/homeport validate manifests/
 
 format: $(STAMP)
-	$(BIN)/ruff format homeport tests bench
-	$(BIN)/ruff check --fix homeport tests bench
+	$(BIN)/ruff format homeport tests bench testkit
+	$(BIN)/ruff check --fix homeport tests bench testkit
 
 schema: $(STAMP)
 	$(BIN)/homeport schema --out crds/

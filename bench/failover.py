@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from homeport.controller.logs import configure_logging  # noqa: E402
 from homeport.controller.store import Store  # noqa: E402
-from tests.harness import EstateHarness, until  # noqa: E402
-from tests.scenarios.traffic import Traffic  # noqa: E402
+from testkit.harness import EstateHarness, until  # noqa: E402
+from testkit.traffic import Traffic  # noqa: E402
 
 MANIFESTS = Path(__file__).parent / "failover_manifests"
 PHASES = [

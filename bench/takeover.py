@@ -30,10 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.controller.ha import planes as ha  # noqa: E402
-from tests.controller.ha.planes import Estate, Plane, running_estate  # noqa: E402
-from tests.controller.ha.test_takeover import app_env, converged, small_estate  # noqa: E402
-from tests.harness import until  # noqa: E402
+from testkit.ha import planes as ha  # noqa: E402
+from testkit.ha.estate import app_env, converged, small_estate  # noqa: E402
+from testkit.ha.planes import Estate, Plane, running_estate  # noqa: E402
+from testkit.harness import until  # noqa: E402
 
 
 async def first_action(world: Estate, token: int, *, timeout: float = 60.0) -> float:

@@ -2,7 +2,7 @@
 # Sets up everything homeport's demo and tests need on a fresh Debian machine:
 # Debian's caddy, git, rsync, restic (the S3 offsite of BackupPolicy) and etcd-server (the HA tests start their own etcd members on
 # free loopback ports, never the system's), chromium (the status page's browser test runs it
-# headless), then a virtualenv with homeport and its dev tools.
+# headless), then a virtualenv with homeport, its simulator (the `sim` extra) and its dev tools.
 # Idempotent: re-running it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,5 +32,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip </dev/null
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]' </dev/null
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[sim,dev]' </dev/null
 echo "bootstrap: ready ($("$VENV/bin/homeport" --version 2>/dev/null || echo homeport))"

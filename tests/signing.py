@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import gitwork
-from tests.gitwork import WorkClone
+from testkit import gitwork
+from testkit.gitwork import WorkClone
 
 
 @dataclass(frozen=True)

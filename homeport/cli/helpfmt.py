@@ -13,8 +13,6 @@ import inspect
 import re
 from typing import Any
 
-from typer.core import TyperGroup
-
 _KEEPS_ITS_LINE = re.compile(r"^\s*([-*•]|\d+[.)])\s")
 
 
@@ -36,8 +34,9 @@ def reflow(text: str) -> str:
     return "\n\n".join(paragraphs) + cut + rest
 
 
-def tidy(command: Any) -> None:
-    """Re-flow the help of ``command`` and everything under it; blank the flags' type."""
+def tidy(command: Any, *, children: bool = True) -> None:
+    """Re-flow the help of ``command`` (and, with ``children``, of everything under it);
+    blank the flags' type."""
     if command.help:
         command.help = reflow(command.help)
     for param in command.params:
@@ -51,8 +50,9 @@ def tidy(command: Any) -> None:
         return option
 
     command.get_help_option = help_option
-    for child in getattr(command, "commands", {}).values():
-        tidy(child)
+    if children:
+        for child in getattr(command, "commands", {}).values():
+            tidy(child)
 
 
 def _untyped_flag(param: Any) -> None:
@@ -64,12 +64,3 @@ def _untyped_flag(param: Any) -> None:
 
 def _no_type(ctx: Any) -> None:
     return None
-
-
-class HelpGroup(TyperGroup):
-    """The root group: tidies the whole command tree before it runs (typer adds the
-    sub-commands after constructing the group, so not in ``__init__``)."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        tidy(self)
-        return super().main(*args, **kwargs)

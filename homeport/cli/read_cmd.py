@@ -32,8 +32,7 @@ from homeport.cli.output import (
 )
 from homeport.cli.selector import Selector, SelectorError, parse_selector
 from homeport.cli.status_view import render_status, signature_line
-from homeport.controller.ha.status import coordination_document
-from homeport.controller.revisions import ADOPTED
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Event, Store, StoredObject
 from homeport.controller.views.objects import (
     age,
@@ -87,6 +86,10 @@ def status(
     finally:
         store.close()
     if settings.coordination.backend == "etcd":  # the control planes, live (docs/ha.md)
+        # Imported here: it loads the etcd client and the HA machinery, which the local
+        # backend's status never needs (the read commands start fast, cli/lazy.py).
+        from homeport.controller.ha.status import coordination_document
+
         document["coordination"] = coordination_document(settings)
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)

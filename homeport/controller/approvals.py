@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE, branch_deletion_approval
-from homeport.controller.revisions import ADOPTED, APPROVALS, HELD
+from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
-from homeport.reconcilers.vm.removal import APPROVAL_SLOT, REMOVAL_SLOT
+from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
 
 VM_PREFIX = "VM/"
 

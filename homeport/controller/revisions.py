@@ -28,19 +28,20 @@ from homeport.controller.adoption import (
 )
 from homeport.controller.clock import Clock
 from homeport.controller.signing import SignatureGate
+from homeport.controller.source_keys import (
+    ADOPTED,
+    APPROVALS,
+    HELD,
+    LAST_SEEN,
+    REJECTED,
+    REVERIFIED,
+    REVERIFY,
+)
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.errors import ManifestError
 from homeport.source.signatures import SignatureReport, describe_signer
 from homeport.source.sources import RevisionInfo, Source
 from homeport.source.validate import ValidationResult, validate_sources
-
-APPROVALS = "approvals"
-ADOPTED = "adopted"
-LAST_SEEN = "last_seen"
-HELD = "held"
-REJECTED = "rejected"
-REVERIFY = "reverify"
-REVERIFIED = "reverified"
 
 
 @dataclass(frozen=True)

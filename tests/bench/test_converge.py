@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.harness import ROOT
+from testkit.harness import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from homeport.cli.main import app
-from homeport.controller.revisions import ADOPTED, APPROVALS, HELD
+from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
 from tests.daemon_config import write_daemon_config
 

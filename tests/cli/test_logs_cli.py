@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from homeport.cli.main import app
+from testkit.harness import EstateHarness
 from tests.cli.test_watch import homeport
-from tests.harness import EstateHarness
 
 pytestmark = pytest.mark.integration
 UNIT = "homeport-shop-a.service"

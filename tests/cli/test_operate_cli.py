@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from homeport.cli.main import app
 from homeport.controller.store import Store
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 ESTATE = Path(__file__).parents[1] / "scenarios" / "pair_estate"

@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from homeport.cli.main import app
+from testkit.gitwork import machine
 from tests.daemon_config import write_daemon_config
-from tests.gitwork import machine
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from homeport.cli.main import app
-from homeport.controller.revisions import ADOPTED, HELD, REVERIFY
+from homeport.controller.source_keys import ADOPTED, HELD, REVERIFY
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.signatures import read_repository_policy
 from homeport.source.validate import validate_sources
-from tests.gitwork import machine
+from testkit.gitwork import machine
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 SHA, HELD_SHA = "a" * 40, "b" * 40

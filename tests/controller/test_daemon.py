@@ -15,8 +15,8 @@ from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store
 from homeport.controller.storelock import StoreInUse
 from homeport.source.hooks import init_repository
+from testkit.gitwork import WorkClone, machine
 from tests.controller.fakes import FakeReconciler, FakeWorld
-from tests.gitwork import WorkClone, machine
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from homeport.controller.clock import SystemClock
 from homeport.controller.power import EstatePower, PowerSettings
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}

@@ -15,7 +15,7 @@ from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.sources import DirectorySource
-from tests.gitwork import machine
+from testkit.gitwork import machine
 
 
 class Killed(BaseException):

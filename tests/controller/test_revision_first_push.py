@@ -16,7 +16,7 @@ from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
 from homeport.source.sources import GitSource
-from tests.gitwork import WorkClone, machine
+from testkit.gitwork import WorkClone, machine
 
 pytestmark = pytest.mark.integration
 

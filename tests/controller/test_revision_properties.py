@@ -20,7 +20,7 @@ from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
 from homeport.source.sources import GitSource
-from tests.gitwork import WorkClone
+from testkit.gitwork import WorkClone
 
 pytestmark = pytest.mark.integration
 NAMES = ["a", "b", "c", "d", "e", "f"]

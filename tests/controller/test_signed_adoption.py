@@ -19,17 +19,18 @@ from homeport.controller.daemon import Daemon
 from homeport.controller.ha.revision_follow import RevisionFollower, RevisionUnavailable
 from homeport.controller.notify.messages import render
 from homeport.controller.notify.triggers import from_event
-from homeport.controller.revisions import ADOPTED, APPROVALS, HELD, RevisionSync, request_reverify
+from homeport.controller.revisions import RevisionSync, request_reverify
 from homeport.controller.signing import SignatureGate
+from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
 from homeport.source.git import run_git
 from homeport.source.hooks import init_repository
 from homeport.source.mirror import GitMirror
 from homeport.source.signatures import SignaturePolicy, read_repository_policy
 from homeport.source.sources import GitSource
+from testkit.gitwork import WorkClone, machine
 from tests.controller.fakes import FakeReconciler, FakeWorld
 from tests.controller.test_daemon import reader, running, settings_for, until
-from tests.gitwork import WorkClone, machine
 from tests.signing import SshKey, allowed, hermetic_git, keys, ssh_commit, tamper
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,8 @@ from homeport.controller.preview import preview
 from homeport.controller.store import JournalEntry, Store
 from homeport.kinds import KINDS
 from homeport.simulator.sample_apps import commit_release, work_clone
-from tests.harness import EstateHarness, until
-from tests.scenarios.traffic import Traffic
+from testkit.harness import EstateHarness, until
+from testkit.traffic import Traffic
 
 pytestmark = pytest.mark.integration
 CORE = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}

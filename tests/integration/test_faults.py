@@ -12,7 +12,7 @@ import pytest
 
 from homeport.controller.store import Store
 from homeport.reconcilers.ownership import owner_in_description
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scenario]
 ESTATE = Path(__file__).parents[1] / "scenarios" / "pair_estate"

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from homeport.cli.main import app
 from homeport.controller.store import Store
+from testkit.harness import EstateHarness
 from tests.cli.test_scriptable import LIVE, check_format, output_commands
-from tests.harness import EstateHarness
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner, Result
 
 from homeport.cli.main import app
 from homeport.controller.store import Store
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

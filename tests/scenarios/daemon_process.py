@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from homeport.simulator.estate import render_toml
-from tests.harness import ROOT
+from testkit.harness import ROOT
 
 
 def crash_config(config: Path, target: Path, **overrides: dict[str, Any]) -> Path:

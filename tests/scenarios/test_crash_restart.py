@@ -32,13 +32,13 @@ import yaml
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.preview import preview
-from homeport.controller.revisions import ADOPTED
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.source.hooks import init_repository
-from tests.gitwork import WorkClone
-from tests.harness import EXAMPLES, FAST, ROOT, until
+from testkit.gitwork import WorkClone
+from testkit.harness import EXAMPLES, FAST, ROOT, until
 from tests.scenarios import estate_audit as audit
 from tests.scenarios.daemon_process import DaemonProcess, StoreWatch, crash_config
 

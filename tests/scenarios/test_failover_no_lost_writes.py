@@ -25,7 +25,7 @@ import pytest
 from homeport.controller.store import Store
 from homeport.kinds import App
 from homeport.reconcilers.standbypair.plan import Member, rsync_command
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 from tests.scenarios.writes import Workload
 
 pytestmark = [pytest.mark.scenario, pytest.mark.integration]

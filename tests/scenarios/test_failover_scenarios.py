@@ -16,8 +16,8 @@ import pytest
 
 from homeport.controller.store import Store
 from homeport.reconcilers.standbypair.replkeys import known_hosts_path
-from tests.harness import EstateHarness, until
-from tests.scenarios.traffic import Traffic
+from testkit.harness import EstateHarness, until
+from testkit.traffic import Traffic
 
 pytestmark = [pytest.mark.scenario, pytest.mark.integration]
 ESTATE = Path(__file__).parent / "pair_estate"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.harness import EstateHarness, until
 from tests.cli.test_operate_cli import memory
-from tests.harness import EstateHarness, until
 from tests.scenarios.test_failover_scenarios import UNIT
 
 pytestmark = [pytest.mark.scenario, pytest.mark.integration]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.harness import EstateHarness, until
 from tests.cli.test_operate_cli import memory
-from tests.harness import EstateHarness, until
 
 pytestmark = [pytest.mark.scenario, pytest.mark.integration]
 ESTATE = Path(__file__).parent / "pair_estate" / "estate.yaml"

@@ -12,7 +12,7 @@ import httpx
 
 from homeport.controller.store import Store
 from homeport.controller.store.records import Event
-from tests.harness import until
+from testkit.harness import until
 from tests.scenarios.test_failover_scenarios import UNIT, Scenario, pair
 
 __all__ = ["pair"]  # the fixture, shared with the failover scenarios

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
+from testkit.traffic import Traffic
 from tests.scenarios.test_failover_scenarios import ESTATE, Scenario
-from tests.scenarios.traffic import Traffic
 
 pytestmark = [pytest.mark.scenario, pytest.mark.integration]
 HOST = "shop.lab.internal"

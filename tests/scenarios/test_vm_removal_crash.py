@@ -25,8 +25,8 @@ from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.source.hooks import init_repository
-from tests.gitwork import WorkClone
-from tests.harness import FAST, until
+from testkit.gitwork import WorkClone
+from testkit.harness import FAST, until
 from tests.scenarios.daemon_process import DaemonProcess, StoreWatch, crash_config
 
 pytestmark = [pytest.mark.scenario]

@@ -18,7 +18,7 @@ from homeport.source.limits import SourceLimits
 from homeport.source.selection import EntryType, TreeEntry, read_selected, select_manifests
 from homeport.source.sources import DirectorySource
 from homeport.source.validate import validate_paths
-from tests.gitwork import machine
+from testkit.gitwork import machine
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from homeport.source.git import run_git
 from homeport.source.hooks import init_repository
 from homeport.source.sources import GitSource
 from homeport.source.validate import validate_paths
-from tests.gitwork import WorkClone, machine
+from testkit.gitwork import WorkClone, machine
 
 pytestmark = pytest.mark.integration
 NOW = "2026-01-01T00:00:00+00:00"

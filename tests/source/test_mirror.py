@@ -10,8 +10,8 @@ import pytest
 
 from homeport.source.hooks import init_repository
 from homeport.source.mirror import GitMirror, newest
-from tests.gitwork import WorkClone
-from tests.harness import until
+from testkit.gitwork import WorkClone
+from testkit.harness import until
 
 # A history: a → b → c, and a → x (a force-pushed lineage).
 PARENTS = {"a": None, "b": "a", "c": "b", "x": "a"}

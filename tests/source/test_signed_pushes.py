@@ -10,7 +10,7 @@ import pytest
 from homeport.source.hooks import init_repository
 from homeport.source.signatures import SignaturePolicy, read_repository_policy, verify_revision
 from homeport.source.sources import GitSource
-from tests.gitwork import WorkClone, machine
+from testkit.gitwork import WorkClone, machine
 from tests.signing import (
     SshKey,
     allowed,

@@ -28,8 +28,8 @@ from homeport.controller.ha.leadership import EtcdLeadership, LeaderView
 from homeport.controller.ha.replica import EtcdReplica
 from homeport.controller.ha.revision_follow import RevisionFollower
 from homeport.controller.ha.takeover import TakeOver
-from homeport.controller.revisions import ADOPTED
 from homeport.controller.signing import SignatureGate
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Key, Lease, Store
 from homeport.source.mirror import GitMirror
 from homeport.source.sources import Source

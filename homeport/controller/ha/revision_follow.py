@@ -19,8 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from homeport.controller.clock import Clock
-from homeport.controller.revisions import ADOPTED
 from homeport.controller.signing import SignatureGate
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.mirror import GitMirror
 from homeport.source.sources import Source

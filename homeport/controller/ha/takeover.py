@@ -23,7 +23,7 @@ from homeport.controller.ha.follow import SharedStateFollower
 from homeport.controller.ha.keys import Keyspace
 from homeport.controller.ha.replica import EtcdReplica
 from homeport.controller.ha.revision_follow import RevisionFollower
-from homeport.controller.revisions import LAST_SEEN
+from homeport.controller.source_keys import LAST_SEEN
 from homeport.controller.store import Key, Store
 
 log = logging.getLogger(__name__)

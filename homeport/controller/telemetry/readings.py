@@ -15,7 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from homeport.controller.revisions import ADOPTED
+from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Store
 from homeport.controller.views.objects import state_of
 

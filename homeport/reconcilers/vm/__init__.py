@@ -23,6 +23,7 @@ from homeport.reconcilers.base import (
 )
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
+from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
 from homeport.reconcilers.vm.actions import (
     AllocateVmid,
     BeginRemoval,
@@ -45,7 +46,7 @@ from homeport.reconcilers.vm.disks_apply import apply_disk
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
 from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm, resources
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
-from homeport.reconcilers.vm.removal import APPROVAL_SLOT, REMOVAL_SLOT, Removal, hold_message
+from homeport.reconcilers.vm.removal import Removal, hold_message
 
 CLONE_TIMEOUT = 1800.0
 TASK_TIMEOUT = 600.0

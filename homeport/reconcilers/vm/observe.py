@@ -28,13 +28,12 @@ from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
+from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
 from homeport.reconcilers.vm.disks import DISKS_SLOT, DiskSeen, DisksSeen
 from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
 from homeport.reconcilers.vm.plan import VMObserved
 from homeport.reconcilers.vm.removal import (
-    APPROVAL_SLOT,
-    REMOVAL_SLOT,
     FinalBackupTarget,
     Removal,
     final_backup_note,

@@ -36,8 +36,8 @@ from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
 from homeport.kinds import App
 from homeport.reconcilers.appfiles import AppPaths
+from testkit.harness import EstateHarness, until
 from tests.controller.notify.receivers import Mailbox, WebReceiver, smtp_server, web_receiver
-from tests.harness import EstateHarness, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}

@@ -16,9 +16,9 @@ from homeport.controller.clock import SystemClock
 from homeport.controller.ha.follow import SharedStateFollower
 from homeport.controller.ha.keys import Keyspace
 from homeport.controller.ha.replica import EtcdReplica
-from homeport.controller.revisions import APPROVALS, HELD
+from homeport.controller.source_keys import APPROVALS, HELD
 from homeport.controller.store import Store
-from tests.controller.ha.etcd_cluster import EtcdCluster
+from testkit.ha.etcd_cluster import EtcdCluster
 
 pytestmark = pytest.mark.integration
 KEYS = Keyspace("/approvals")

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from homeport.clients.etcd import EtcdAuthFailed, EtcdClient, EtcdError, EtcdSettings
 from homeport.controller.config import CoordinationSettings
 from homeport.controller.ha.planes import etcd_settings
-from tests.controller.ha.etcd_cluster import EtcdCluster
+from testkit.ha.etcd_cluster import EtcdCluster
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from homeport.controller.clock import SystemClock
 from homeport.controller.ha.keys import Keyspace
 from homeport.controller.ha.leadership import EtcdLeadership
 from homeport.controller.ha.replica import EtcdReplica, FencedOut
-from tests.controller.ha.etcd_cluster import EtcdCluster
-from tests.harness import until
+from testkit.ha.etcd_cluster import EtcdCluster
+from testkit.harness import until
 
 pytestmark = pytest.mark.integration
 KEYS = Keyspace("/test")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.controller.ha.planes import Estate, copy_manifests, running_estate
+from testkit.ha.planes import Estate, copy_manifests, running_estate
 
 pytestmark = pytest.mark.integration
 PAIR_ESTATE = Path(__file__).parents[2] / "scenarios" / "pair_estate"

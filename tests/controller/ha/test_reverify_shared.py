@@ -13,9 +13,10 @@ from homeport.controller.clock import FakeClock
 from homeport.controller.ha.follow import SharedStateFollower
 from homeport.controller.ha.keys import Keyspace
 from homeport.controller.ha.replica import EtcdReplica
-from homeport.controller.revisions import REVERIFY, request_reverify
+from homeport.controller.revisions import request_reverify
+from homeport.controller.source_keys import REVERIFY
 from homeport.controller.store import Store
-from tests.controller.ha.etcd_cluster import EtcdCluster
+from testkit.ha.etcd_cluster import EtcdCluster
 
 pytestmark = pytest.mark.integration
 KEYS = Keyspace("/test")

@@ -19,66 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.controller.ha.planes import Estate, Plane, running_estate
-from tests.harness import until
+from testkit.ha.estate import app_env, converged, small_estate
+from testkit.ha.planes import Estate, Plane, running_estate
+from testkit.harness import until
 
 pytestmark = pytest.mark.integration
 
 PLANE_LOCAL_VERBS = {"trust-host-key"}
 """Actions on a control plane's own files (its known_hosts): each plane does them once."""
-
-
-def vm(name: str, machine: str) -> str:
-    return f"""apiVersion: homeport.dev/v1alpha1
-kind: VM
-metadata: {{name: {name}}}
-spec: {{machine: {machine}, cores: 1, memoryMiB: 1024, disk: {{sizeGiB: 16}}}}
-"""
-
-
-def app(name: str) -> str:
-    return f"""apiVersion: homeport.dev/v1alpha1
-kind: App
-metadata: {{name: {name}}}
-spec:
-  vm: {name}
-  source: {{repo: https://git.example.com/edge/shop.git, ref: main}}
-  execStart: /usr/bin/python3 app.py
-  port: 8080
-  healthCheck: {{path: /healthz, timeoutSeconds: 2}}
----
-apiVersion: homeport.dev/v1alpha1
-kind: ProxyRoute
-metadata: {{name: {name}}}
-spec: {{host: {name}.example.com, app: {name}}}
-"""
-
-
-MACHINES = """apiVersion: homeport.dev/v1alpha1
-kind: Machine
-metadata: {name: m1}
-spec: {node: pve1, capacity: {cores: 16, memoryMiB: 65536}}
----
-apiVersion: homeport.dev/v1alpha1
-kind: Machine
-metadata: {name: m2}
-spec: {node: pve2, capacity: {cores: 16, memoryMiB: 65536}}
-"""
-
-
-def small_estate(count: int) -> dict[str, str | None]:
-    files: dict[str, str | None] = {"manifests/machines.yaml": MACHINES}
-    for i in range(1, count + 1):
-        name = f"web-{i}"
-        files[f"manifests/{name}.yaml"] = vm(name, f"m{1 + i % 2}") + "---\n" + app(name)
-    return files
-
-
-def converged(plane: Plane) -> bool:
-    objects = plane.objects()
-    return bool(objects) and all(
-        o.ready and not o.deleting and o.status.observed_generation == o.generation for o in objects
-    )
 
 
 async def journal_problems(world: Estate, tokens: list[int]) -> list[str]:
@@ -190,14 +138,6 @@ def cli_status(plane: Plane) -> str:
         check=False,
     )
     return result.stdout + result.stderr
-
-
-def app_env(name: str, level: str) -> dict[str, str | None]:
-    text = app(name).replace(
-        "  healthCheck: {path: /healthz, timeoutSeconds: 2}\n",
-        f"  healthCheck: {{path: /healthz, timeoutSeconds: 2}}\n  env: {{LOG_LEVEL: {level}}}\n",
-    )
-    return {f"manifests/{name}.yaml": vm(name, f"m{1 + int(name[-1]) % 2}") + "---\n" + text}
 
 
 async def raft_leader(world: Estate) -> int:

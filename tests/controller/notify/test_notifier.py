@@ -31,9 +31,9 @@ from homeport.controller.notify.triggers import from_event
 from homeport.controller.store import DesiredObject, Event, Store
 from homeport.kinds import ObjectStatus
 from homeport.source.validate import validate_sources
+from testkit.harness import until
 from tests.controller.fakes import AlwaysLeader, FakeReconciler, FakeWorld, PermanentError
 from tests.controller.notify.receivers import Mailbox, WebReceiver, smtp_server, web_receiver
-from tests.harness import until
 
 HMAC_KEY = "whsec-0123456789abcdef"
 BOT_TOKEN = "123456:ABCdefGhIJKlmNoPQRstuVWXyz"

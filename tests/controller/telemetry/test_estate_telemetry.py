@@ -28,7 +28,7 @@ from homeport.controller.telemetry.exporters import service_resource
 from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.telemetry.sampling import homeport_sampler
 from homeport.reconcilers.appfiles import AppPaths
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

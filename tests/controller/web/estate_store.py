@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from homeport.controller.revisions import ADOPTED, HELD
+from homeport.controller.source_keys import ADOPTED, HELD
 from homeport.controller.store import DesiredObject, Heartbeat, Store
 from homeport.kinds import ObjectStatus
 from homeport.source.validate import validate_sources

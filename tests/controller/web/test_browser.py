@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from testkit.harness import EstateHarness
 from tests.browser import Browser, Tab
-from tests.harness import EstateHarness
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
 

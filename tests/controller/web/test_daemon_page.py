@@ -19,9 +19,9 @@ from homeport.controller.config import Settings, WebSettings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store
 from homeport.source.hooks import init_repository
+from testkit.gitwork import WorkClone, machine
+from testkit.harness import until
 from tests.controller.fakes import FakeReconciler, FakeWorld
-from tests.gitwork import WorkClone, machine
-from tests.harness import until
 
 pytestmark = pytest.mark.integration
 

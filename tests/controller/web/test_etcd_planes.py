@@ -10,8 +10,8 @@ import pytest
 
 from homeport.controller.config import Settings
 from homeport.controller.web.planes import PlanesView
-from tests.controller.ha.etcd_cluster import EtcdCluster
-from tests.harness import until
+from testkit.ha.etcd_cluster import EtcdCluster
+from testkit.harness import until
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from homeport.simulator.guest.guest import SimulatedGuest
-from tests.harness import ROOT, EstateHarness
+from testkit.harness import ROOT, EstateHarness
 
 SHOP_VM = """\
 apiVersion: homeport.dev/v1alpha1

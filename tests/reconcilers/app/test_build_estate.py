@@ -12,7 +12,7 @@ import pytest
 from homeport.controller.store import Store
 from homeport.reconcilers.appfiles import sha256
 from homeport.simulator.sample_apps import commit_release, work_clone
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 from tests.reconcilers.app.estate import deploy_shop, shop_manifest
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.harness import ROOT, EstateHarness
+from testkit.harness import ROOT, EstateHarness
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from homeport.simulator.guest.dpkg import STATUS
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 from tests.reconcilers.app.estate import deploy_shop, shop_manifest
 
 pytestmark = pytest.mark.integration

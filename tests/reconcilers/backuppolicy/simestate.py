@@ -27,9 +27,9 @@ from homeport.simulator.pve.tasks import Task
 from homeport.simulator.pve.world import World
 from homeport.simulator.simulator import ProxmoxSimulator
 from homeport.source.hooks import init_repository
+from testkit.gitwork import WorkClone
+from testkit.harness import FAST, assert_sound, until
 from tests.controller.fakes import AlwaysLeader
-from tests.gitwork import WorkClone
-from tests.harness import FAST, assert_sound, until
 
 MACHINES = (Path(__file__).parents[3] / "manifests" / "machines" / "machines.yaml").read_text()
 DAY = 86400.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import until
+from testkit.harness import until
 from tests.reconcilers.backuppolicy.simestate import backup_estate, policy, vm
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from homeport.controller.clock import SystemClock
 from homeport.controller.preview import preview
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
-from tests.harness import ROOT, EstateHarness, until
+from testkit.harness import ROOT, EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from homeport.controller.store import Store
-from tests.harness import until
+from testkit.harness import until
 from tests.reconcilers.backuppolicy.simestate import BackupEstate, app, backup_estate, policy, vm
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 
 from homeport.reconcilers.standbypair.replkeys import key_path
 from homeport.reconcilers.standbypair.selffence import LEASE_DIR, guard_unit
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 PAIR_ESTATE = Path(__file__).parents[2] / "scenarios" / "pair_estate" / "estate.yaml"

@@ -10,7 +10,7 @@ import pytest
 
 from homeport.controller.store import Store
 from homeport.reconcilers.ownership import marker
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 PAIR_ESTATE = Path(__file__).parents[2] / "scenarios" / "pair_estate" / "estate.yaml"

@@ -11,7 +11,7 @@ import pytest
 
 from homeport.simulator.pve import storage as st
 from homeport.simulator.pve.vms import vm_on_node
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from homeport.clients.proxmox_firewall import FirewallRuleSpec
 from homeport.controller.control import send_request
 from homeport.controller.store import Store
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}

@@ -22,7 +22,7 @@ from homeport.controller.wiring import build_clients, build_reconcilers, close_c
 from homeport.reconcilers.vm.actions import JoinTailnet
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.guest.rootfs import GuestDisk
-from tests.harness import FAST, assert_sound
+from testkit.harness import FAST, assert_sound
 
 pytestmark = pytest.mark.integration
 VMID = 120

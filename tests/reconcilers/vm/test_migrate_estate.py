@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from homeport.simulator.pve.vms import vm_on_node
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

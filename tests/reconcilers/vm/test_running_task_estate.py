@@ -11,7 +11,7 @@ import pytest
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
-from tests.harness import EstateHarness, until
+from testkit.harness import EstateHarness, until
 from tests.reconcilers.vm.test_migrate_estate import mover_estate
 
 pytestmark = pytest.mark.integration

@@ -28,9 +28,9 @@ from homeport.controller.ha.keys import Keyspace
 from homeport.controller.store import Store, StoredObject
 from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
 from homeport.source.hooks import init_repository
-from tests.controller.ha.etcd_cluster import EtcdCluster
-from tests.gitwork import WorkClone
-from tests.harness import FAST, ROOT, assert_sound
+from testkit.gitwork import WorkClone
+from testkit.ha.etcd_cluster import EtcdCluster
+from testkit.harness import FAST, ROOT, assert_sound
 
 KEYS = Keyspace("/homeport")
 LEASE = {"lease_duration": 2.0, "renew_interval": 0.5}

@@ -26,7 +26,7 @@ from homeport.controller.wiring import build_clients, build_reconcilers, close_c
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
-from tests.gitwork import WorkClone
+from testkit.gitwork import WorkClone
 
 ROOT = Path(__file__).parents[1]
 FAST = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)

@@ -1,0 +1,153 @@
+"""Each command imports what it uses: the read commands and ``--version`` load neither the
+simulator, aiohttp nor the reconcilers; ``homeport run`` loads the daemon but never the
+simulator or aiohttp (the simulator's server library is the ``homeport[sim]`` extra).
+
+Every probe runs the real ``homeport`` entry point in a fresh interpreter and reads its
+``sys.modules`` when the command has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_read_cli import config
+
+__all__ = ["config"]  # the fixture: a store with the example estate, no daemon
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, sys
+args, out, blocked = json.loads(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+for name in blocked:
+    sys.modules[name] = None  # importing it raises ModuleNotFoundError: not installed
+from homeport.cli.main import main
+sys.argv = ["homeport", *args]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+with open(out, "w") as f:
+    json.dump({"exit": code, "modules": sorted(sys.modules)}, f)
+"""
+SIMULATOR_SIDE = ("homeport.simulator", "aiohttp")
+# The names of the durable memory slots others read (no code of any reconciler).
+NOT_A_RECONCILER = {"homeport.reconcilers", "homeport.reconcilers.slots"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    exit: int
+    modules: set[str]
+    stdout: str
+    stderr: str
+
+
+def probe(tmp_path: Path, *args: str, uninstalled: tuple[str, ...] = ()) -> Probe:
+    """``homeport ARGS`` in a fresh interpreter, as if ``uninstalled`` were not installed."""
+    out = tmp_path / "modules.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+    ran = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args), str(out), json.dumps(uninstalled)],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    result = json.loads(out.read_text())
+    return Probe(result["exit"], set(result["modules"]), ran.stdout, ran.stderr)
+
+
+def loaded(modules: set[str], *packages: str) -> list[str]:
+    return sorted(
+        m for m in modules if m in packages or m.startswith(tuple(f"{p}." for p in packages))
+    )
+
+
+def reconcilers(modules: set[str]) -> list[str]:
+    return [m for m in loaded(modules, "homeport.reconcilers") if m not in NOT_A_RECONCILER]
+
+
+@pytest.mark.parametrize("args", [["status"], ["get", "vms"], ["describe", "vm", "shop-a"]])
+def test_read_commands_import_no_simulator_aiohttp_or_reconciler(
+    tmp_path: Path, config: Path, args: list[str]
+) -> None:
+    ran = probe(tmp_path, *args, "--config", str(config))
+    assert ran.exit == 0
+    assert "homeport.cli.read_cmd" in ran.modules  # the command did run
+    assert loaded(ran.modules, *SIMULATOR_SIDE) == []
+    assert reconcilers(ran.modules) == []
+    # Nor the clients of the real world: a read is a read of the store. Nor what adopting
+    # a revision needs (sources, validation, the watcher): the store holds the answer.
+    assert loaded(ran.modules, "homeport.clients", "asyncssh", "proxmoxer") == []
+    assert loaded(ran.modules, "homeport.controller.revisions", "homeport.source.validate") == []
+    assert loaded(ran.modules, "watchfiles") == []
+
+
+def test_version_imports_no_command(tmp_path: Path) -> None:
+    ran = probe(tmp_path, "--version")
+    assert ran.exit == 0
+    assert loaded(ran.modules, "homeport.cli") == [
+        "homeport.cli",
+        "homeport.cli.helpfmt",
+        "homeport.cli.lazy",
+        "homeport.cli.main",
+    ]
+    assert loaded(ran.modules, *SIMULATOR_SIDE, "homeport.reconcilers", "homeport.controller") == []
+
+
+def test_run_loads_the_daemon_without_the_simulator_or_aiohttp(tmp_path: Path) -> None:
+    """Everything ``homeport run`` imports is imported at module level (the controller
+    imports nothing inside functions), so stopping at its config check is enough."""
+    ran = probe(tmp_path, "run", "--config", str(tmp_path / "missing.toml"))
+    assert ran.exit == 2  # no such config file
+    assert {"homeport.controller.daemon", "homeport.controller.wiring"} <= ran.modules
+    assert "homeport.reconcilers.standbypair" in ran.modules  # the daemon's reconcilers: all
+    assert loaded(ran.modules, *SIMULATOR_SIDE) == []
+
+
+def test_the_probe_sees_the_simulator_where_it_is_used(tmp_path: Path) -> None:
+    """``demo`` runs on the simulator: its help alone loads it (the probe can see it)."""
+    ran = probe(tmp_path, "demo", "--help")
+    assert ran.exit == 0
+    assert "homeport.simulator.estate" in ran.modules and "aiohttp" in ran.modules
+
+
+def test_without_the_sim_extra_sim_and_demo_say_what_to_install(tmp_path: Path) -> None:
+    """A production install (no ``homeport[sim]``): the help lists every command, the
+    simulator's commands answer with the fix in one line, exit 2, no traceback."""
+    listed = probe(tmp_path, "--help", uninstalled=("aiohttp",))
+    assert listed.exit == 0
+    assert "homeport[sim]" in listed.stdout and "validate" in listed.stdout
+    for args in (["sim", "up", "--state", str(tmp_path)], ["demo", "--ci"]):
+        ran = probe(tmp_path, *args, uninstalled=("aiohttp",))
+        assert ran.exit == 2, ran.stderr
+        assert ran.stderr.splitlines() == [
+            f"error: homeport {args[0]} needs the 'sim' extra (aiohttp is not installed): "
+            "pip install 'homeport[sim]'"
+        ]
+
+
+def test_without_the_sim_extra_the_daemon_and_reads_run(tmp_path: Path, config: Path) -> None:
+    ran = probe(tmp_path, "get", "vms", "--config", str(config), uninstalled=("aiohttp",))
+    assert ran.exit == 0 and "shop-a" in ran.stdout
+    ran = probe(
+        tmp_path, "run", "--config", str(tmp_path / "missing.toml"), uninstalled=("aiohttp",)
+    )
+    assert ran.exit == 2 and "no such config file" in ran.stderr
+
+
+def test_a_mistyped_command_is_suggested_without_importing_any(tmp_path: Path) -> None:
+    ran = probe(tmp_path, "statsu")
+    assert ran.exit == 2
+    assert "Did you mean 'status'" in ran.stderr
+    assert [m for m in loaded(ran.modules, "homeport.cli") if m.endswith(("_cmd", "demo"))] == []
