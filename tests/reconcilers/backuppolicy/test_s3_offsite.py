@@ -18,7 +18,7 @@ import pytest
 
 from homeport.controller.config import Settings
 from homeport.simulator.s3 import S3Server
-from tests.harness import until
+from testkit.harness import until
 from tests.reconcilers.backuppolicy.simestate import BackupEstate, backup_estate, policy, vm
 
 pytestmark = [
