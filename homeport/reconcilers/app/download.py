@@ -60,13 +60,13 @@ async def download_artifact(ssh: SSHPool, action: FetchArtifact, ctx: ReconcileC
 
 
 async def _mismatch(action: FetchArtifact, received: str, ctx: ReconcileContext) -> NoReturn:
-    """Remember it (the same url and checksum are not downloaded again), say it, stall."""
+    """Remember it (the same url and checksum are not downloaded again) and stall: the
+    engine records the stall as the ChecksumMismatch event, with the fix."""
     ctx.remember({"url": action.url, "sha256": action.sha, "received": received}, slot=MEMORY_SLOT)
     message = (
         f"{action.url} downloaded on {action.host} has sha256 {received}, not the "
         f"{action.sha} spec.source.artifact.sha256 asks for; nothing was installed"
     )
-    ctx.event("ChecksumMismatch", message, warning=True)
     raise PermanentError(
         message,
         reason="ChecksumMismatch",
