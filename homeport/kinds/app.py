@@ -1,4 +1,5 @@
-"""App: a systemd service on a VM, deployed from a git repository at a ref.
+"""App: a systemd service on a VM, deployed from a git repository at a ref, from a release
+artifact verified by its SHA-256, or installed by a package (``source: none``).
 
 Runs on a VM (``vm.py``); published by ProxyRoutes (``proxyroute.py``) and paired by
 StandbyPairs (``standbypair.py``); converged over SSH by ``reconcilers/app.py``.
@@ -455,7 +456,8 @@ class AppSpec(SpecBase):
 
 
 class App(Resource):
-    """A systemd service deployed from git onto a VM."""
+    """A systemd service on a VM, deployed from git, from a release artifact, or installed
+    by a package."""
 
     kind_name: ClassVar[str] = "App"
     plural: ClassVar[str] = "apps"

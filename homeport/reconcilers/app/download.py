@@ -47,11 +47,15 @@ async def download_artifact(ssh: SSHPool, action: FetchArtifact, ctx: ReconcileC
         await ssh.run(host, tar_argv(archive, staging, action.strip_components))
     except CommandFailed as exc:
         await ssh.run(host, ["rm", "-rf", "--", staging, archive])
+        if "No space left on device" in exc.stderr:
+            raise TemporaryError(
+                f"unpacking {action.url} on {host} filled the disk", reason="DiskFull"
+            ) from None
         raise PermanentError(
             f"the artifact {action.url} (sha256 {action.sha[:12]}) cannot be unpacked: "
             f"{_last_line(exc)}",
             reason="ArtifactUnpackFailed",
-            fix="publish the release as a tar archive (.tar, .tar.gz, .tar.xz, .tar.zst) "
+            fix="publish the release as a tar archive (.tar, .tar.gz, .tar.bz2, .tar.xz) "
             "and point spec.source.artifact at it",
         ) from None
     await ssh.run(host, ["rm", "-f", "--", archive])

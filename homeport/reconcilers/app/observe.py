@@ -1,4 +1,5 @@
-"""Reading one App's world: its release (``git ls-remote`` on the control plane), its files
+"""Reading one App's world: its release (``git ls-remote`` on the control plane, or the
+artifact's SHA-256 from the manifest, or none for a packaged service), its files
 and unit on the VM over SSH, and its health over HTTP. Secrets are read from the
 control plane's secrets directory here only to hash the env file they make up.
 """
