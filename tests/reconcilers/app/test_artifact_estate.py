@@ -13,7 +13,8 @@ import pytest
 from homeport.controller.store import Store
 from homeport.simulator.guest.guest import SimulatedGuest
 from tests.artifact_server import ArtifactServer, serve_artifacts, sha256_of, tarball
-from tests.harness import ROOT, EstateHarness, until
+from tests.harness import EstateHarness, until
+from tests.reconcilers.app.estate import deploy_app, vm_and_app
 
 pytestmark = pytest.mark.integration
 
@@ -21,22 +22,9 @@ RELEASES = "/srv/apps/shop-a/releases"
 
 
 def manifest(url: str, sha: str, *, build: str = "") -> str:
-    return f"""\
-apiVersion: homeport.dev/v1alpha1
-kind: VM
-metadata: {{name: shop-a}}
-spec: {{machine: dell, disk: {{sizeGiB: 40}}}}
----
-apiVersion: homeport.dev/v1alpha1
-kind: App
-metadata: {{name: shop-a}}
-spec:
-  vm: shop-a
-  source:
-    artifact: {{url: "{url}", sha256: "{sha}", stripComponents: 1}}
-  execStart: /srv/apps/shop-a/current/bin/shop
-  port: 8080
-{build}"""
+    source = f'  source:\n    artifact: {{url: "{url}", sha256: "{sha}", stripComponents: 1}}\n'
+    rest = "  execStart: /srv/apps/shop-a/current/bin/shop\n  port: 8080\n"
+    return vm_and_app("shop-a", source + rest + build)
 
 
 def release_of(files: dict[str, str], server: ArtifactServer, path: str) -> str:
@@ -70,16 +58,6 @@ def current(guest: SimulatedGuest) -> str:
     return guest.disk.host("/srv/apps/shop-a/current", follow_last=False).readlink().name
 
 
-async def deploy(h: EstateHarness, content: str) -> SimulatedGuest:
-    machines = (ROOT / "manifests" / "machines" / "machines.yaml").read_text()
-    await h.push({"manifests/machines.yaml": machines, "manifests/shop.yaml": content})
-    await h.start_daemon()
-    await h.converged({"Machine", "VM", "App"}, timeout=120)
-    assert h.estate.pve is not None and h.estate.guests is not None
-    vmid = next(v.vmid for v in h.estate.pve.world.vms.values() if v.name == "shop-a")
-    return h.estate.guests.guest(vmid)
-
-
 async def test_artifact_release_is_verified_idempotent_and_rolls_on_a_new_checksum(
     tmp_path: Path,
 ) -> None:
@@ -89,7 +67,7 @@ async def test_artifact_release_is_verified_idempotent_and_rolls_on_a_new_checks
         EstateHarness.running(tmp_path, manifests=None, start_daemon=False) as h,
     ):
         first = release_of({"bin/shop": "one\n"}, server, "/shop-1.tar.gz")
-        guest = await deploy(h, manifest(f"{server.url}/shop-1.tar.gz", first, build=build))
+        guest = await deploy_app(h, manifest(f"{server.url}/shop-1.tar.gz", first, build=build))
         assert guest.disk.host(f"{RELEASES}/{first}/bin/shop").read_text() == "one\n"
         assert guest.disk.owner(guest.disk.host(f"{RELEASES}/{first}/bin/shop")) == (0, 0)
         assert guest.disk.host(f"{RELEASES}/{first}/built").is_dir()
@@ -132,7 +110,7 @@ async def test_a_checksum_mismatch_installs_nothing_and_stalls(tmp_path: Path) -
         EstateHarness.running(tmp_path, manifests=None, start_daemon=False) as h,
     ):
         first = release_of({"bin/shop": "one\n"}, server, "/shop-1.tar.gz")
-        guest = await deploy(h, manifest(f"{server.url}/shop-1.tar.gz", first))
+        guest = await deploy_app(h, manifest(f"{server.url}/shop-1.tar.gz", first))
 
         # Someone re-uploaded shop-2 after the manifest took its checksum.
         second = release_of({"bin/shop": "two\n"}, server, "/shop-2.tar.gz")

@@ -11,6 +11,7 @@ import pytest
 
 from homeport.simulator.guest.dpkg import read_status
 from tests.harness import ROOT, EstateHarness, until
+from tests.reconcilers.app.estate import vm_and_app
 
 pytestmark = pytest.mark.integration
 
@@ -18,23 +19,14 @@ VERSION = "0.0.5318-1"
 
 
 def manifest(packages: str) -> str:
-    return f"""\
-apiVersion: homeport.dev/v1alpha1
-kind: VM
-metadata: {{name: models}}
-spec: {{machine: dell, disk: {{sizeGiB: 40}}}}
----
-apiVersion: homeport.dev/v1alpha1
-kind: App
-metadata: {{name: models}}
-spec:
-  vm: models
-  source: {{none: {{}}}}
+    spec = """\
+  source: {none: {}}
   user: llama
-  execStart: /usr/bin/llama-server --host ${{HOST}} --port ${{PORT}}
+  execStart: /usr/bin/llama-server --host ${HOST} --port ${PORT}
   port: 8081
-  healthCheck: {{path: /health}}
-{packages}"""
+  healthCheck: {path: /health}
+"""
+    return vm_and_app("models", spec + packages)
 
 
 async def test_a_packaged_service_runs_the_binary_its_package_installed(tmp_path: Path) -> None:
