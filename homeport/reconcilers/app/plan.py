@@ -320,7 +320,8 @@ def _steady(
         )
     previous = prev.get("previousRelease")
     if (
-        prev.get("deploying")
+        target is not None  # a packaged service has no release to go back to
+        and prev.get("deploying")
         and previous
         and previous != seen.current
         and previous in seen.releases
