@@ -1,4 +1,5 @@
-"""App: a systemd service on a VM, deployed from a git repository at a ref.
+"""App: a systemd service on a VM, deployed from a git repository at a ref, from a release
+artifact verified by its SHA-256, or installed by a package (``source: none``).
 
 Runs on a VM (``vm.py``); published by ProxyRoutes (``proxyroute.py``) and paired by
 StandbyPairs (``standbypair.py``); converged over SSH by ``reconcilers/app.py``.
@@ -6,12 +7,14 @@ StandbyPairs (``standbypair.py``); converged over SSH by ``reconcilers/app.py``.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 import shlex
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from homeport.kinds.common import (
     DnsLabel,
@@ -50,8 +53,38 @@ def check_secret_path(value: str) -> str:
     return value
 
 
+def check_git_repo(value: str) -> str:
+    """A git URL (https://, ssh://, git@host:path, file://) or an absolute path, with no
+    password in it and no host that reads as an option."""
+    ok = value.startswith(("https://", "ssh://", "git@", "file://", "/"))
+    check_one_line(value, "repo")
+    if not ok or any(c.isspace() for c in value):
+        raise ValueError(
+            f"{value!r} is not a git URL (https://, ssh://, git@host:path, file://) "
+            "or an absolute path"
+        )
+    authority = value.split("://", 1)[1].split("/", 1)[0] if "://" in value else value
+    host = authority.rsplit("@", 1)[-1] if not value.startswith("/") else ""
+    if host.startswith("-"):
+        raise ValueError(f"the repo URL's host {host!r} must not start with '-'")
+    if "@" in value.split("://", 1)[-1].split("/", 1)[0] and "://" in value:
+        userinfo = value.split("://", 1)[1].split("@", 1)[0]
+        if ":" in userinfo:
+            raise ValueError(
+                "the repo URL embeds a password: use an SSH deploy key or a credential "
+                "helper on the control plane instead"
+            )
+    return value
+
+
+def check_git_ref(value: str) -> str:
+    if not _GIT_REF.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid git ref name")
+    return value
+
+
 class GitSource(KindModel):
-    """Where the App's code comes from."""
+    """A git repository checked out at a ref: one release per commit."""
 
     repo: str
     """Git repository URL (https://, ssh://, git@host:path) or an absolute path on the control plane."""
@@ -61,32 +94,164 @@ class GitSource(KindModel):
     @field_validator("repo")
     @classmethod
     def _repo(cls, value: str) -> str:
-        ok = value.startswith(("https://", "ssh://", "git@", "file://", "/"))
-        check_one_line(value, "repo")
-        if not ok or any(c.isspace() for c in value):
-            raise ValueError(
-                f"{value!r} is not a git URL (https://, ssh://, git@host:path, file://) "
-                "or an absolute path"
-            )
-        authority = value.split("://", 1)[1].split("/", 1)[0] if "://" in value else value
-        host = authority.rsplit("@", 1)[-1] if not value.startswith("/") else ""
-        if host.startswith("-"):
-            raise ValueError(f"the repo URL's host {host!r} must not start with '-'")
-        if "@" in value.split("://", 1)[-1].split("/", 1)[0] and "://" in value:
-            userinfo = value.split("://", 1)[1].split("@", 1)[0]
-            if ":" in userinfo:
-                raise ValueError(
-                    "the repo URL embeds a password: use an SSH deploy key or a credential "
-                    "helper on the control plane instead"
-                )
-        return value
+        return check_git_repo(value)
 
     @field_validator("ref")
     @classmethod
     def _ref(cls, value: str) -> str:
-        if not _GIT_REF.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid git ref name")
-        return value
+        return check_git_ref(value)
+
+    def describe(self) -> str:
+        return f"{self.repo}@{self.ref}"
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TAILNET_NETWORKS = (
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fd7a:115c:a1e0::/48"),
+)
+
+
+def private_http_host(host: str) -> bool:
+    """Plain HTTP is acceptable only where nobody else is on the path: loopback or the
+    tailnet (WireGuard-encrypted), the same rule ``homeport audit`` applies to homeport's
+    own plain-HTTP channels."""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or any(address in net for net in _TAILNET_NETWORKS)
+
+
+def check_artifact_url(value: str) -> str:
+    check_one_line(value, "url")
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if any(c.isspace() for c in value) or not host or host.startswith("-"):
+        raise ValueError(
+            f"{value!r} is not a URL with a host, e.g. 'https://example.com/app.tar.gz'"
+        )
+    if parts.scheme == "http" and not private_http_host(host):
+        raise ValueError(
+            f"{value!r} is plain HTTP to {host}, which is neither loopback nor a tailnet "
+            "address: use https:// (plain http:// only to 127.0.0.1 or a 100.64.0.0/10 address)"
+        )
+    if parts.scheme not in ("https", "http"):
+        raise ValueError(f"{value!r} must be an https:// URL")
+    if parts.password is not None:
+        raise ValueError(
+            "the artifact URL embeds a password: serve the artifact without credentials in "
+            "the URL (its SHA-256 already guarantees its content)"
+        )
+    return value
+
+
+class ArtifactSource(KindModel):
+    """A release artifact (a tar archive) downloaded by URL on the VM and verified by its
+    SHA-256 before it is unpacked: one release per checksum."""
+
+    url: str
+    """Where the VM downloads the artifact: `https://` (plain `http://` only to a loopback
+    or tailnet address). Redirects are followed, over the same protocols only."""
+    sha256: str
+    """The artifact's SHA-256, 64 hex digits (`sha256sum FILE`): the download is refused
+    unless it matches, and it names the release."""
+    strip_components: int = Field(default=0, ge=0, le=8)
+    """Leading path components removed from every member when unpacking (`tar
+    --strip-components`), e.g. 1 for an archive whose files sit in `app-1.2/`."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_artifact_url(value)
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        lowered = value.lower()
+        if not _SHA256.fullmatch(lowered):
+            raise ValueError(
+                f"{value!r} is not a SHA-256: write the 64 hex digits `sha256sum FILE` prints"
+            )
+        return lowered
+
+    def describe(self) -> str:
+        return f"{self.url} (sha256 {self.sha256[:12]})"
+
+
+class NoSource(KindModel):
+    """No code to deploy: the unit runs a program a package installed (`spec.packages`)."""
+
+
+class AppSource(KindModel):
+    """Where the App's code comes from: exactly one of `git`, `artifact` or `none`.
+    `repo` and `ref` written directly under `source` are the short form of `git`."""
+
+    git: GitSource | None = None
+    """A git repository at a ref, checked out on the VM."""
+    artifact: ArtifactSource | None = None
+    """A release artifact by URL, verified by its SHA-256 on the VM."""
+    none: NoSource | None = None
+    """`{}`: no release at all; the unit runs a binary installed by `spec.packages`."""
+    repo: str | None = None
+    """Short form of `git.repo` (manifests written before `git` existed)."""
+    ref: str | None = None
+    """Short form of `git.ref` (default `main`)."""
+
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str | None) -> str | None:
+        return None if value is None else check_git_repo(value)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        return None if value is None else check_git_ref(value)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AppSource:
+        if self.ref is not None and self.repo is None:
+            raise ValueError("source.ref needs source.repo (or write source.git: {repo, ref})")
+        given = [
+            name
+            for name, value in (
+                ("git", self.git or self.repo),
+                ("artifact", self.artifact),
+                ("none", self.none),
+            )
+            if value is not None
+        ]
+        if self.git is not None and self.repo is not None:
+            raise ValueError(
+                "source has both git and repo/ref: write the repository once, under git"
+            )
+        if len(given) != 1:
+            found = " and ".join(given) if given else "neither"
+            raise ValueError(
+                f"source must be exactly one of git, artifact or none (found {found}): e.g. "
+                "'git: {repo: ..., ref: main}', 'artifact: {url: https://..., sha256: ...}' "
+                "or 'none: {}' for a service installed by spec.packages"
+            )
+        return self
+
+    @property
+    def git_source(self) -> GitSource | None:
+        """The git source, whichever way it is written."""
+        if self.repo is not None:
+            return GitSource(repo=self.repo, ref=self.ref or "main")
+        return self.git
+
+    def identity(self) -> tuple[GitSource | ArtifactSource | None, bool]:
+        """What decides the release, the same for the short and the long git form."""
+        return (self.artifact or self.git_source, self.none is not None)
+
+    def describe(self) -> str:
+        if self.artifact is not None:
+            return self.artifact.describe()
+        git = self.git_source
+        return git.describe() if git is not None else "no source (packaged service)"
 
 
 # Debian policy 5.6.1: package names are lowercase letters, digits, '+', '-' and '.',
@@ -229,11 +394,13 @@ class AppSpec(SpecBase):
 
     vm: DnsLabel
     """The VM the App runs on."""
-    source: GitSource
-    """Git repository and ref of the release to run."""
+    source: AppSource
+    """Where the release comes from: `git`, `artifact` (by URL and SHA-256) or `none`
+    (a packaged service)."""
     exec_start: str
     """The service's command line in systemd `ExecStart=` syntax (one line; `%%` for a literal `%`),
-    run in the release directory."""
+    run in the release directory (in the data directory for `source: {none: {}}`, which
+    starts a packaged program by its absolute path)."""
     user: UserName = "app"
     """Unix user the service runs as (created as a system user when missing): shadow's rule,
     lowercase letters, digits, `_` and `-`, at most 32 characters."""
@@ -289,7 +456,8 @@ class AppSpec(SpecBase):
 
 
 class App(Resource):
-    """A systemd service deployed from git onto a VM."""
+    """A systemd service on a VM, deployed from git, from a release artifact, or installed
+    by a package."""
 
     kind_name: ClassVar[str] = "App"
     plural: ClassVar[str] = "apps"
@@ -310,3 +478,10 @@ class App(Resource):
     @property
     def data_dir(self) -> str:
         return self.spec.data_dir or f"{self.app_dir}/data"
+
+    @property
+    def executable_is_absolute(self) -> bool:
+        """Whether ``execStart`` names its program by absolute path (after systemd's
+        ``@-:+!`` prefixes), so that it needs no release directory to be found."""
+        words = shlex.split(self.spec.exec_start, posix=True) if self.spec.exec_start else []
+        return bool(words) and words[0].lstrip("@-:+!").startswith("/")

@@ -109,7 +109,7 @@ def _unit_text(app: App, vm_address: str) -> str:
             "[Service]",
             "Type=exec",
             f"User={check_user_name(app.spec.user)}",
-            f"WorkingDirectory={check_safe_path(paths.current)}",
+            f"WorkingDirectory={check_safe_path(_working_directory(app, paths))}",
             *(f"Environment={unit_environment(k, v)}" for k, v in environment.items()),
             f"EnvironmentFile={check_safe_path(paths.env_path)}",
             f"ExecStart={check_command_line(app.spec.exec_start)}",
@@ -121,6 +121,11 @@ def _unit_text(app: App, vm_address: str) -> str:
             "",
         ]
     )
+
+
+def _working_directory(app: App, paths: AppPaths) -> str:
+    """The current release; a packaged service (source none) has none, so its data."""
+    return paths.data if app.spec.source.none is not None else paths.current
 
 
 def unit_environment(name: str, value: str) -> str:

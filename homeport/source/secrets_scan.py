@@ -36,8 +36,14 @@ _SECRET_NAME = re.compile(
 _REFERENCE_NAME = re.compile(
     r"(_FILE|_PATH|_DIR|_URL_FILE|_ID|_USER|_USERNAME|_NAME)$", re.IGNORECASE
 )
-# Public keys are not secrets; repo URLs get a sharper message from the App model itself.
-_PUBLIC_PATHS = ("spec.cloudInit.sshKeys", "spec.source.repo")
+# Public keys are not secrets; repo and artifact URLs get a sharper message from the App
+# model itself.
+_PUBLIC_PATHS = (
+    "spec.cloudInit.sshKeys",
+    "spec.source.repo",
+    "spec.source.git.repo",
+    "spec.source.artifact.url",
+)
 
 
 @dataclass(frozen=True)

@@ -219,12 +219,12 @@ def check_pair_releases(estate: Estate) -> Iterator[ManifestError]:
             continue
         assert isinstance(primary.resource, App)
         assert isinstance(standby.resource, App)
-        if primary.resource.spec.source != standby.resource.spec.source:
+        theirs, ours = primary.resource.spec.source, standby.resource.spec.source
+        if theirs.identity() != ours.identity():
             yield obj.error(
                 ("spec", "standby"),
-                f"App {standby.name!r} deploys {standby.resource.spec.source.repo}@"
-                f"{standby.resource.spec.source.ref}, not the primary's "
-                f"{primary.resource.spec.source.repo}@{primary.resource.spec.source.ref}",
+                f"App {standby.name!r} deploys {ours.describe()}, not the primary's "
+                f"{theirs.describe()}",
                 "a warm standby must run the same release: use the same source",
             )
         if primary.resource.spec.port != standby.resource.spec.port:
@@ -439,6 +439,31 @@ def check_apps_per_vm(estate: Estate) -> Iterator[ManifestError]:
             )
 
 
+def check_packaged_apps(estate: Estate) -> Iterator[ManifestError]:
+    """An App with ``source: {none: {}}`` has no release: its unit runs a program that a
+    package installed, so it names that program by absolute path or lists the package."""
+    for obj in estate.of_kind("App"):
+        app = obj.resource
+        assert isinstance(app, App)
+        if app.spec.source.none is None:
+            continue
+        if app.spec.build is not None:
+            yield obj.error(
+                ("spec", "build"),
+                "a build runs in the release's checkout, and source none has no release",
+                "remove spec.build, or deploy the code from git or an artifact",
+            )
+        if app.spec.packages or app.executable_is_absolute:
+            continue
+        yield obj.error(
+            ("spec", "source", "none"),
+            f"source none deploys no code, so execStart {app.spec.exec_start!r} has no "
+            "release to run from and no package that installs it",
+            "list the package that installs the service in spec.packages, and start it by "
+            "its absolute path, e.g. execStart: /usr/bin/ollama serve",
+        )
+
+
 def check_backup_selectors(estate: Estate) -> Iterator[ManifestError]:
     """A ``matchLabels`` that selects no VM backs up nothing, silently."""
     labels = [vm.resource.metadata.labels for vm in estate.of_kind("VM")]
@@ -519,6 +544,7 @@ CHECKS: tuple[Check, ...] = (
     check_capacity,
     check_machine_roles,
     check_apps_per_vm,
+    check_packaged_apps,
     check_pci_claims,
 )
 

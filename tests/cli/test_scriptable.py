@@ -125,7 +125,7 @@ def test_a_pipe_gets_whole_lines(config: Path) -> None:
         "DETAILS",
         "MESSAGE",
     ]
-    assert "…" not in wide and len(rows) == 21
+    assert "…" not in wide and len(rows) == 22  # 8 VMs, 5 Apps (the GPU node's model server)
     assert all(
         row.split()[0] in {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "BackupPolicy"}
         for row in rows

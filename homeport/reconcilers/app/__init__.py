@@ -1,6 +1,8 @@
-"""App: a systemd service on a VM, deployed from git into ``/srv/apps/<name>``.
+"""App: a systemd service on a VM, deployed from git or a release artifact into
+``/srv/apps/<name>`` (``artifact.py``, ``download.py``), or a packaged service with no
+release at all (``source: none``).
 
-Release directories per commit with a ``current`` symlink switched atomically, a unit
+Release directories per commit or artifact checksum with a ``current`` symlink switched atomically, a unit
 file and a 0600 EnvironmentFile installed atomically (secrets read from the control
 plane only when written, never logged), restart only on change, health-checked, rolled
 back when a new release fails. ``observe.py`` reads, ``plan.py`` decides (pure).
@@ -27,6 +29,7 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.artifact import FetchArtifact
 from homeport.reconcilers.app.build import (
     KILL_AFTER_SECONDS,
     MEMORY_SLOT,
@@ -36,6 +39,7 @@ from homeport.reconcilers.app.build import (
     marker,
     output_tail,
 )
+from homeport.reconcilers.app.download import download_artifact
 from homeport.reconcilers.app.observe import AppSettings, observe_app
 from homeport.reconcilers.app.packages import (
     INSTALL_TIMEOUT,
@@ -93,9 +97,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
                         action.user,
                     ],
                 )
-            await ssh.run(
-                action.host, ["install", "-d", "-m", "0755", "--", f"{action.root}/releases"]
-            )
+            layout = f"{action.root}/releases" if action.releases else action.root
+            await ssh.run(action.host, ["install", "-d", "-m", "0755", "--", layout])
             await ssh.run(
                 action.host,
                 [
@@ -109,6 +112,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
             await self._build(ssh, action, ctx)
         elif isinstance(action, FetchRelease):
             await self._fetch(ssh, action)
+        elif isinstance(action, FetchArtifact):
+            await download_artifact(ssh, action, ctx)
         elif isinstance(action, InstallUnit):
             desired = self._desired(ctx)
             unit = render_unit(desired, action.host)

@@ -21,10 +21,14 @@ class EnsureLayout(Action):
     root: str
     data: str
     create_user: bool
+    releases: bool = True
+    """False for a packaged service (source none): it has no releases directory."""
     verb = "prepare"
 
     def describe(self) -> str:
         who = f"create system user {self.user}, " if self.create_user else ""
+        if not self.releases:
+            return f"{who}create {self.data}"
         return f"{who}create {self.root}/releases and {self.data}"
 
 

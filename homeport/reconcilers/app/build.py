@@ -22,7 +22,7 @@ MEMORY_SLOT = "build"
 KILL_AFTER_SECONDS = 10
 OUTPUT_LINES = 20
 OUTPUT_CHARS = 2000
-BUILT = re.compile(r"^([0-9a-f]{40})\.built$")
+BUILT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})\.built$")
 
 
 def command_sha(build: BuildStep) -> str:

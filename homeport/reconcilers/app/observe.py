@@ -1,4 +1,5 @@
-"""Reading one App's world: its release (``git ls-remote`` on the control plane), its files
+"""Reading one App's world: its release (``git ls-remote`` on the control plane, or the
+artifact's SHA-256 from the manifest, or none for a packaged service), its files
 and unit on the VM over SSH, and its health over HTTP. Secrets are read from the
 control plane's secrets directory here only to hash the env file they make up.
 """
@@ -15,6 +16,7 @@ from homeport.clients.errors import SSHError
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
+from homeport.reconcilers.app.artifact import MEMORY_SLOT as ARTIFACT_SLOT
 from homeport.reconcilers.app.build import BUILT, MEMORY_SLOT
 from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
@@ -25,7 +27,8 @@ from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.quarantine import awaiting_stop
 
-_SHA = re.compile(r"^[0-9a-f]{40}$")
+# A release is named by its git commit (40 hex) or its artifact's SHA-256 (64 hex).
+_SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
 UNIT_PROPERTIES = ("ActiveState", "SubState", "UnitFileState", "LoadState", "NRestarts")
 
 
@@ -92,15 +95,9 @@ async def observe_app(
         return seen
     address = str(host)
     if desired is not None:
-        repo = rewrite(desired.spec.source.repo, settings.url_rewrites)
-        try:
-            release = await ctx.shared(
-                f"git:{repo}#{desired.spec.source.ref}",
-                lambda: asyncio.to_thread(resolve_ref, repo, desired.spec.source.ref),
-            )
-            seen = replace(seen, repo=repo, release=release)
-        except (LookupError, OSError, subprocess.TimeoutExpired) as exc:
-            return replace(seen, repo=repo, resolve_error=str(exc))
+        seen = await _release(seen, desired, ctx, settings)
+        if seen.resolve_error is not None:
+            return seen
         paired = pair_role(name, ctx)
         if paired is not None:
             pair, role, epoch = paired
@@ -131,6 +128,28 @@ async def observe_app(
     return replace(seen, quarantined_by=awaiting_stop(name, ctx))
 
 
+async def _release(
+    seen: AppObserved, desired: App, ctx: ReconcileContext, settings: AppSettings
+) -> AppObserved:
+    """The release the manifest asks for: a git ref's commit (``git ls-remote``), an
+    artifact's SHA-256, or none for a packaged service."""
+    source = desired.spec.source
+    if source.artifact is not None:
+        failure = ctx.recall(f"App.{ARTIFACT_SLOT}", seen.name)
+        return replace(seen, release=source.artifact.sha256, artifact_failure=failure)
+    git = source.git_source
+    if git is None:
+        return seen
+    repo = rewrite(git.repo, settings.url_rewrites)
+    try:
+        release = await ctx.shared(
+            f"git:{repo}#{git.ref}", lambda: asyncio.to_thread(resolve_ref, repo, git.ref)
+        )
+    except (LookupError, OSError, subprocess.TimeoutExpired) as exc:
+        return replace(seen, repo=repo, resolve_error=str(exc))
+    return replace(seen, repo=repo, release=release)
+
+
 async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) -> AppObserved:
     ssh: SSHPool = ctx.client("ssh")
     systemd: Systemd = ctx.client("systemd")
@@ -152,7 +171,9 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     packages: dict[str, str] = {}
     if desired is not None:
         user_exists = (await ssh.run(host, ["id", "-u", "--", desired.spec.user], check=False)).ok
-        layout_ok = layout_ok and bool(await ssh.stat(host, paths.data))
+        # A packaged service (source none) has no releases directory, only its data.
+        packaged = desired.spec.source.none is not None
+        layout_ok = (layout_ok or packaged) and bool(await ssh.stat(host, paths.data))
         if desired.spec.packages:
             # Exit 1 when some name is unknown to dpkg: the others are still listed.
             names = [p.name for p in desired.spec.packages]

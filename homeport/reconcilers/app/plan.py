@@ -25,6 +25,7 @@ from homeport.reconcilers.app.actions import (
     RollBack,
     SwitchRelease,
 )
+from homeport.reconcilers.app.artifact import FetchArtifact, mismatched_before
 from homeport.reconcilers.app.build import BuildRelease, command_sha, failed_before
 from homeport.reconcilers.app.packages import InstallPackages, missing_packages
 from homeport.reconcilers.appfiles import AppPaths
@@ -69,11 +70,13 @@ class AppObserved:
     health_error: str | None = None
     previous: Mapping[str, Any] = field(default_factory=dict)
     packages: Mapping[str, str] = field(default_factory=dict)
+    """Installed Debian packages among ``spec.packages``, name → version (``dpkg-query``)."""
     built: tuple[str, ...] = ()
     """Releases whose build succeeded (``releases/<sha>.built`` on the VM)."""
     build_failure: Mapping[str, Any] = field(default_factory=dict)
     """The App's last failed build (its memory): release, commandSha, exitStatus."""
-    """Installed Debian packages among ``spec.packages``, name → version (``dpkg-query``)."""
+    artifact_failure: Mapping[str, Any] = field(default_factory=dict)
+    """The App's last artifact checksum mismatch (its memory): url, sha256, received."""
 
 
 def _why(observed_sha: str | None, installed_sha: str | None, what: str) -> str:
@@ -89,9 +92,10 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
         return _prune(seen)
     if seen.host is None:
         return Plan(waiting=f"address of VM {desired.spec.vm} unknown", requeue_after=5)
-    if seen.release is None:
+    git = desired.spec.source.git_source
+    if seen.release is None and git is not None:
         return Plan(
-            waiting=f"cannot resolve {desired.spec.source.ref} in {desired.spec.source.repo}: {seen.resolve_error}",
+            waiting=f"cannot resolve {git.ref} in {git.repo}: {seen.resolve_error}",
             requeue_after=30,
         )
     if seen.quarantined_by and seen.active_state == "active" and seen.healthy:
@@ -102,6 +106,8 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
             state_reason="Quarantined",
             requeue_after=HEALTH_POLL,
         )
+    if seen.release is None:
+        return _packaged(desired, seen, now)
     failed: list[str] = list(seen.previous.get("failedReleases", []))
     target = seen.release
     conditions: tuple[ConditionUpdate, ...] = ()
@@ -119,21 +125,13 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
     if held is not None:
         target, condition = held
         conditions = (*conditions, *((condition,) if condition else ()))
-    build = desired.spec.build
-    if (
-        build is not None
-        and target != seen.current
-        and target not in seen.built
-        and failed_before(seen.build_failure, target, build)
-    ):
-        status = seen.build_failure.get("exitStatus")
-        message = (
-            f"the build of release {target[:12]} exited {status} (see the BuildFailed event); "
-            "push a fix to the app's repository or change spec.build"
-        )
+    blocked = _failed_before(desired, seen, target)
+    if blocked is not None:
+        # The same inputs failed before: not tried again until the manifest changes.
+        reason, message = blocked
         if seen.current is None:
-            return Plan(waiting=message, state_reason="BuildFailed", requeue_after=60)
-        conditions = (*conditions, ConditionUpdate("Degraded", "True", "BuildFailed", message))
+            return Plan(waiting=message, state_reason=reason, requeue_after=60)
+        conditions = (*conditions, ConditionUpdate("Degraded", "True", reason, message))
         target = seen.current
     deploy = _deploy(desired, seen, target, now)
     if deploy is not None:
@@ -145,6 +143,44 @@ def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
         reason = f"{plan.reason}; {seen.release[:12]} goes to the standby {seen.peer} first"
         return replace(plan, reason=reason, requeue_after=2.0)
     return plan
+
+
+def _failed_before(desired: App, seen: AppObserved, target: str) -> tuple[str, str] | None:
+    """(reason, message) when getting ``target`` live failed before for the same inputs:
+    its artifact's checksum did not match, or its build failed with the same command."""
+    artifact, build = desired.spec.source.artifact, desired.spec.build
+    if (
+        artifact is not None
+        and target not in seen.releases
+        and mismatched_before(seen.artifact_failure, artifact)
+    ):
+        received = str(seen.artifact_failure.get("received"))
+        return "ChecksumMismatch", (
+            f"{artifact.url} does not have sha256 {artifact.sha256[:12]} (received "
+            f"{received[:12]}, see the ChecksumMismatch event); correct "
+            "spec.source.artifact.sha256 or url"
+        )
+    if (
+        build is not None
+        and target != seen.current
+        and target not in seen.built
+        and failed_before(seen.build_failure, target, build)
+    ):
+        status = seen.build_failure.get("exitStatus")
+        return "BuildFailed", (
+            f"the build of release {target[:12]} exited {status} (see the BuildFailed event); "
+            "push a fix to the app's repository or change spec.build"
+        )
+    return None
+
+
+def _packaged(desired: App, seen: AppObserved, now: datetime) -> Plan:
+    """``source: none``: packages, unit, env file and the service, without any release."""
+    deploy = _deploy(desired, seen, None, now)
+    if deploy is not None:
+        actions, details = deploy
+        return Plan(actions=tuple(actions), details=details)
+    return _steady(desired, seen, None, [], (), now)
 
 
 def _canary(seen: AppObserved, target: str) -> tuple[str, ConditionUpdate | None] | None:
@@ -164,13 +200,17 @@ def _canary(seen: AppObserved, target: str) -> tuple[str, ConditionUpdate | None
 
 
 def _deploy(
-    desired: App, seen: AppObserved, target: str, now: datetime
+    desired: App, seen: AppObserved, target: str | None, now: datetime
 ) -> tuple[list[Action], dict[str, Any]] | None:
+    """``target`` None: a packaged service, which has no release to fetch, build or switch."""
     host, paths, prev = seen.host or "", seen.paths, seen.previous
     actions: list[Action] = []
     if not seen.user_exists or not seen.layout_ok:
+        releases = target is not None
         actions.append(
-            EnsureLayout(host, desired.spec.user, paths.root, paths.data, not seen.user_exists)
+            EnsureLayout(
+                host, desired.spec.user, paths.root, paths.data, not seen.user_exists, releases
+            )
         )
     restart_reasons = []
     packages = missing_packages(desired.spec.packages, seen.packages)
@@ -178,10 +218,15 @@ def _deploy(
         # Before the release and the restart: the App's code may need them from its first start.
         actions.append(InstallPackages(host, packages))
         restart_reasons.append("packages installed")
-    if target not in seen.releases:
-        actions.append(FetchRelease(host, seen.repo, target, paths.release(target)))
+    if target is not None and target not in seen.releases:
+        actions.append(_fetch(desired, seen, target))
     build = desired.spec.build
-    if build is not None and target != seen.current and target not in seen.built:
+    if (
+        build is not None
+        and target is not None
+        and target != seen.current
+        and target not in seen.built
+    ):
         # Only a release about to go live is built: the running one is never rebuilt.
         path = paths.release(target)
         actions.append(BuildRelease(host, desired.spec.user, path, target, command_sha(build)))
@@ -197,8 +242,8 @@ def _deploy(
             why = "drift: env file mode is not 0600"
         actions.append(InstallEnvFile(host, paths.env_path, seen.desired_env_sha, why))
         restart_reasons.append(why)
-    switching = seen.current != target
-    if switching:
+    switching = target is not None and seen.current != target
+    if target is not None and switching:
         actions.append(
             SwitchRelease(host, paths.current, paths.release(target), target, seen.current)
         )
@@ -220,10 +265,18 @@ def _deploy(
     return actions, details
 
 
+def _fetch(desired: App, seen: AppObserved, target: str) -> Action:
+    artifact = desired.spec.source.artifact
+    path = seen.paths.release(target)
+    if artifact is not None:
+        return FetchArtifact(seen.host or "", artifact.url, target, artifact.strip_components, path)
+    return FetchRelease(seen.host or "", seen.repo, target, path)
+
+
 def _steady(
     desired: App,
     seen: AppObserved,
-    target: str,
+    target: str | None,
     failed: list[str],
     conditions: tuple[ConditionUpdate, ...],
     now: datetime,
@@ -249,8 +302,9 @@ def _steady(
                 details=details,
                 conditions=conditions,
             )
+        running = f"release {target[:12]}" if target else "packaged service"
         return Plan(
-            reason=f"{seen.paths.unit_name} active, release {target[:12]} healthy",
+            reason=f"{seen.paths.unit_name} active, {running} healthy",
             ready=True,
             details=details,
             conditions=conditions,
@@ -266,7 +320,8 @@ def _steady(
         )
     previous = prev.get("previousRelease")
     if (
-        prev.get("deploying")
+        target is not None  # a packaged service has no release to go back to
+        and prev.get("deploying")
         and previous
         and previous != seen.current
         and previous in seen.releases

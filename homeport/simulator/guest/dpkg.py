@@ -25,7 +25,23 @@ ARCHIVE: dict[str, tuple[str, ...]] = {
     "ffmpeg": ("7:6.1.1-3ubuntu5",),
     "redis-server": ("5:7.0.15-1build2", "5:7.0.15-1ubuntu0.24.04.1"),
     "nginx": ("1.24.0-2ubuntu7", "1.24.0-2ubuntu7.3"),
+    # A GPU node's packages (NVIDIA's userspace tools from the restricted archive, a model
+    # server from a vendor repository in the VM's apt sources); simulated versions.
+    "nvidia-utils-550-server": ("550.144.03-0ubuntu0.24.04.1", "550.163.01-0ubuntu0.24.04.1"),
+    "llama.cpp": ("0.0.4719-1", "0.0.5318-1"),
 }
+PROGRAMS: dict[str, tuple[str, ...]] = {
+    # Executables a package installs; a unit that runs one needs its package installed
+    # (systemd fails it with 203/EXEC otherwise). Only the packages a packaged service of
+    # the example estate runs are listed: other tests' units run programs nobody installs.
+    "nvidia-utils-550-server": ("/usr/bin/nvidia-smi",),
+    "llama.cpp": ("/usr/bin/llama-server", "/usr/bin/llama-cli"),
+}
+
+
+def packaged_program(path: str) -> bool:
+    """Whether ``path`` is an executable some simulated package installs."""
+    return any(path in programs for programs in PROGRAMS.values())
 
 
 # dpkg-query's one-letter states (man dpkg-query, "Package states").

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import lease
+from .dpkg import packaged_program
 from .envfile import parse_environment_file
 from .faults import AppFault
 from .journal import Journal
@@ -37,7 +38,7 @@ from .simapp import AppIdentity, SimApp, Simulate, read_release
 from .units import ServiceUnit, UnitFileError, content_digest, parse_unit
 
 UNIT_DIR = "/etc/systemd/system"
-EXIT_STATUS_NAMES = {1: "FAILURE", 2: "INVALIDARGUMENT", 200: "CHDIR", 217: "USER"}
+EXIT_STATUS_NAMES = {1: "FAILURE", 2: "INVALIDARGUMENT", 200: "CHDIR", 203: "EXEC", 217: "USER"}
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -328,6 +329,11 @@ class Systemd:
                 spawn_status = 200
         if config.user and self.host.disk.accounts().user(config.user) is None:
             spawn_status = 217
+        program = shlex.split(config.exec_start)[0].lstrip("@-:+!") if config.exec_start else ""
+        # A packaged service's binary exists only once its package is installed.
+        missing = packaged_program(program) and not self.host.disk.host(program).is_file()
+        if not spawn_status and missing:
+            spawn_status = 203
         simulate = Simulate()
         if work_dir and not spawn_status:
             simulate_file = self.host.disk.host(work_dir) / "SIMULATE"

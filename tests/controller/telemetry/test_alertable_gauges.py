@@ -67,7 +67,9 @@ def test_objects_by_kind_and_state_leader_revision_sync_and_lag(
 
     objects = "homeport_objects"
     assert value(samples, objects, homeport_kind="App", homeport_state="Stalled") == 1
-    assert value(samples, objects, homeport_kind="App", homeport_state="Ready") == 3
+    assert (
+        value(samples, objects, homeport_kind="App", homeport_state="Ready") == 4
+    )  # 5 Apps (the 4 core ones and examples/ gpu-node's model server), 1 Stalled
     assert value(samples, objects, homeport_kind="StandbyPair", homeport_state="Degraded") == 1
     assert (
         value(samples, objects, homeport_kind="VM", homeport_state="Ready") == 8

@@ -19,7 +19,9 @@ CASES = load_cases(Path(__file__).parent / "cases", "App", extra_expect=frozense
 A = "a" * 40
 B = "b" * 40
 C = "c" * 40
-SHAS = {"A": A, "B": B, "C": C}
+D = "d" * 64
+E = "e" * 64
+SHAS = {"A": A, "B": B, "C": C, "D": D, "E": E}
 
 
 def _expand(value: Any) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from homeport.simulator.guest.lease import homeport_lease
 
-from . import apt, files, git, replica, rsync, system, systemctl, tailscale, wrappers
+from . import apt, curl, files, git, replica, rsync, system, systemctl, tailscale, tar, wrappers
 from .base import Completed, ExecContext, Handler
 
 COMMANDS: dict[str, Handler] = {
@@ -43,6 +43,8 @@ COMMANDS: dict[str, Handler] = {
     "sshd": system.sshd,
     "ss": system.ss,
     "git": git.git,
+    "curl": curl.curl,
+    "tar": tar.tar,
     "systemctl": systemctl.systemctl,
     "journalctl": systemctl.journalctl,
     "tailscale": tailscale.tailscale,

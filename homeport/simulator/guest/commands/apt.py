@@ -13,6 +13,7 @@ import re
 from homeport.simulator.guest.dpkg import (
     ARCHIVE,
     LISTS_MARKER,
+    PROGRAMS,
     InstalledPackage,
     read_status,
     write_status,
@@ -115,6 +116,8 @@ def _install(ctx: ExecContext, names: list[str], flags: set[str]) -> Completed:
     for name in todo:
         installed[name] = InstalledPackage(name, chosen[name])
         disk.write_file(f"/usr/share/doc/{name}/copyright", f"{name} (simulated)\n".encode())
+        for program in PROGRAMS.get(name, ()):
+            disk.write_file(program, f"#!/bin/sh\n# {name} (simulated)\n".encode(), mode=0o755)
         out.append(f"Setting up {name} ({chosen[name]}) ...\n")
     write_status(disk, installed)
     return Completed.out("".join(out))
