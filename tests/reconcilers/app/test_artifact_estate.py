@@ -12,8 +12,8 @@ import pytest
 
 from homeport.controller.store import Store
 from homeport.simulator.guest.guest import SimulatedGuest
+from testkit.harness import EstateHarness, until
 from tests.artifact_server import ArtifactServer, serve_artifacts, sha256_of, tarball
-from tests.harness import EstateHarness, until
 from tests.reconcilers.app.estate import deploy_app, vm_and_app
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from homeport.controller.store import Store
+from testkit.harness import EstateHarness, until
 from tests.artifact_server import ArtifactServer, serve_artifacts, sha256_of, tarball
-from tests.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
 

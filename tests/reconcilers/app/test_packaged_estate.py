@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from homeport.simulator.guest.dpkg import read_status
-from tests.harness import ROOT, EstateHarness, until
+from testkit.harness import ROOT, EstateHarness, until
 from tests.reconcilers.app.estate import vm_and_app
 
 pytestmark = pytest.mark.integration
