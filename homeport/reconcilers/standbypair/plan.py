@@ -579,6 +579,7 @@ def _steps(
             ),
             new.app,
             epoch,
+            max((r.timeouts.in_flight() for r in seen.routes if r.timeouts), default=0.0),
         )
     )
     steps.append(FinishFailover(epoch, HEALTHY if planned else DEGRADED))
