@@ -544,8 +544,14 @@ def _summary(steps: list[dict[str, Any]], rpo: object) -> str:
         ("detection", "FailureStarted", "Detected"),
         ("fencing", "Fencing", "Fenced"),
         ("promotion", "Fenced", "Promoted"),
-        ("reroute", "Promoted", "Rerouted"),
     ]
+    if at(DRAINED_STEP):  # the wait for what was in flight to an unstopped old primary
+        pairs += [
+            ("in-flight wait", "Promoted", DRAINED_STEP),
+            ("reroute", DRAINED_STEP, "Rerouted"),
+        ]
+    else:
+        pairs.append(("reroute", "Promoted", "Rerouted"))
     for label, begin, end in pairs:
         a, b = at(begin), at(end)
         if a and b:

@@ -10,6 +10,7 @@ import pytest
 
 from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.pairroutes import MemberTimeouts
+from homeport.reconcilers.standbypair import _summary
 from homeport.reconcilers.standbypair.inflight import DRAINED_STEP, in_flight_wait
 from homeport.reconcilers.standbypair.memory import PairMemory
 
@@ -67,3 +68,15 @@ def test_a_resumed_failover_does_not_wait_twice() -> None:
 def test_without_a_recorded_cut_the_whole_bound_is_waited() -> None:
     wait = in_flight_wait(_memory(quarantined=True, steps=[]), 9.25, CUT)
     assert wait is not None and wait.seconds == pytest.approx(9.25)
+
+
+def test_the_failover_summary_tells_the_wait_from_the_reroute() -> None:
+    steps = [
+        {"phase": "Fenced", "at": CUT.isoformat()},
+        {"phase": "Promoted", "at": (CUT + timedelta(seconds=1)).isoformat()},
+        {"phase": DRAINED_STEP, "at": (CUT + timedelta(seconds=3)).isoformat()},
+        {"phase": "Rerouted", "at": (CUT + timedelta(seconds=3.5)).isoformat()},
+    ]
+    assert _summary(steps, 0.5) == (
+        "promotion 1.00s, in-flight wait 2.00s, reroute 0.50s, data-loss window 0.5s"
+    )
