@@ -125,7 +125,8 @@ def renew(unit, issued_at, lease):
         sys.stderr.write(f"homeport-lease: late renewal of {unit} refused (expired on arrival)\n")
         sys.exit(1)
     # Readable by the App (no secret in it): it checks its lease before acknowledging a write.
-    os.makedirs(LEASES, mode=0o755, exist_ok=True)
+    os.makedirs(LEASES, exist_ok=True)
+    os.chmod(LEASES, 0o755)
     tmp = path(unit) + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(f"{issued_at} {lease}\n")
