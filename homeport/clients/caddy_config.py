@@ -71,6 +71,10 @@ class RouteSpec:
     drops the upstream connection (default: none, a hung upstream holds the request)."""
 
 
+TRY_INTERVAL = 0.25
+"""Seconds Caddy waits before it retries a request that failed (``try_interval``)."""
+
+
 def reverse_proxy_route(spec: RouteSpec) -> Json:
     """The route JSON for ``spec`` (stable key order, so equal specs give equal JSON)."""
     if not spec.hosts or not spec.upstreams:
@@ -85,7 +89,7 @@ def reverse_proxy_route(spec: RouteSpec) -> Json:
         "load_balancing": {
             "selection_policy": {"policy": "first"},
             "try_duration": spec.try_duration,
-            "try_interval": "250ms",
+            "try_interval": duration(TRY_INTERVAL),
         },
         "health_checks": _health_checks(spec),
     }

@@ -1,10 +1,19 @@
 """Requests in flight to a pair's hung primary, through a real Caddy 2.6.
 
-Caddy keeps serving a request with the config it started under: replacing the route (the
-failover's ingress cut) does not abort it, and the hung upstream answers it whenever it
-resumes. A route to a pair member therefore carries a response-header timeout derived
-from the pair's probe (``reconcilers/pairroutes.py``): the request ends in a 504, never in
-the old primary's late answer.
+Caddy keeps serving a request with the config it started under: neither replacing the
+route (the failover's ingress cut) nor a short ``apps.http.grace_period`` aborts it, and
+the hung upstream answers it whenever it resumes. Why, in Caddy 2.6.2's source: a config
+change stops the old ``http`` app, whose ``Stop`` calls ``http.Server.Shutdown`` (which
+closes listeners and idle connections, never an active one) and returns without waiting
+unless the process exits, cancelling the grace period's context on its way out; nothing
+calls ``Close``. ``reverse_proxy``'s cleanup closes only upgraded (101) connections and
+the transport's only idle ones. The admin API has no endpoint that closes a connection.
+
+So a route to a pair member carries timeouts derived from the pair's probe
+(``reconcilers/pairroutes.py``): a request in flight at the cut ends in a 504 within
+``MemberTimeouts.in_flight()`` of the cut, never in the old primary's late answer, and a
+failover whose old primary was not confirmed stopped routes to the new one only after
+that (``reconcilers/standbypair/inflight.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ from homeport.clients.caddy import CaddyClient
 from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.plan import Member, PairRoute, cut_route, serving_route
+from homeport.simulator.caddy_process import CaddyProcess
 from tests.clients.test_caddy import caddy_off, http_port
+from tests.harness import until
 
 pytestmark = pytest.mark.integration
 __all__ = ["caddy_off", "http_port"]  # fixtures shared with the Caddy client tests
@@ -83,15 +94,37 @@ async def _in_flight_then_cut(
     return request
 
 
-async def test_a_request_in_flight_to_a_hung_primary_ends_in_a_504(
+async def test_a_request_in_flight_to_a_hung_primary_ends_in_a_504_within_the_bound(
     router: CaddyClient, hung: HungUpstream, http_port: int
 ) -> None:
     probe = Probe(interval_seconds=0.3, timeout_seconds=0.2, failure_threshold=2)
-    request = await _in_flight_then_cut(router, hung, http_port, MemberTimeouts.of(probe))
-    response = await request  # the upstream is still hung: nothing resumed it
-    assert response.status_code == 504
-    assert hung.answered == []
+    timeouts = MemberTimeouts.of(probe)
+    request = await _in_flight_then_cut(router, hung, http_port, timeouts)
+    # What a failover whose old primary may still run waits before the new one serves.
+    await asyncio.sleep(timeouts.in_flight())
+    assert request.done(), "still in flight past the bound the failover waits out"
+    assert (await request).status_code == 504
     hung.resume.set()  # the old primary resumes: its answer reaches nobody
+    assert hung.answered == []
+
+
+async def test_a_short_grace_period_does_not_abort_a_request_in_flight(
+    caddy: CaddyProcess, router: CaddyClient, hung: HungUpstream, http_port: int
+) -> None:
+    """``apps.http.grace_period`` ("connections will be forcefully closed") governs the
+    stop of the config being replaced; in Caddy 2.6.2 its expiry closes nothing."""
+    async with httpx.AsyncClient(base_url=caddy.admin_url, trust_env=False) as admin:
+        put = await admin.put("/config/apps/http/grace_period", json="100ms")
+    assert put.status_code == 200, put.text
+    request = await _in_flight_then_cut(router, hung, http_port, None)
+    await until(
+        lambda: '"msg":"server shutdown","error":"context canceled"' in caddy.log(),
+        what="the old server's grace period over",
+    )
+    assert not request.done()
+    hung.resume.set()
+    response = await request
+    assert (response.status_code, response.text) == (200, "the old primary's late answer")
 
 
 async def test_caddy_keeps_an_in_flight_request_across_a_route_change(

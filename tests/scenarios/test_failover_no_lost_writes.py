@@ -4,10 +4,13 @@ stop Proxmox refuses resumes after the standby took over (issue 19's acceptance 
 Live reads and writes flow through Caddy the whole time. The primary's VM hangs with a
 replication run to the standby queued on it (as the daemon's own run would be when the
 hang lands mid-run); Proxmox answers 500 to ``status/stop``, so homeport quarantines the
-old primary and promotes the standby; eight seconds later the old VM resumes, its queued
-rsync runs. The checks: every write the pair acknowledged after the standby served is on
-the final primary; nothing was answered by the old primary after that; the writes that
-were lost are all inside the data-loss window homeport reported.
+old primary and promotes the standby; the old VM resumes eight seconds later (with the
+self-fencing lease) or the moment the standby serves (without it, while the requests Caddy
+forwarded to it just before the ingress cut would still be waiting, their clients patient
+for 30 s), and its queued rsync runs. The checks: every write the pair acknowledged after
+the standby served is on the final primary; nothing was answered by the old primary after
+that, in-flight requests included; the writes that were lost are all inside the data-loss
+window homeport reported.
 """
 
 from __future__ import annotations
@@ -70,16 +73,19 @@ class Run:
 
 
 @pytest.fixture
-async def run(tmp_path: Path) -> AsyncIterator[Run]:
+async def run(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Run]:
+    """The pair estate, with the self-fencing lease unless parametrized ``False``."""
     estate = tmp_path / "manifests"
     estate.mkdir()
     manifest = (ESTATE / "estate.yaml").read_text()
-    fenced = manifest.replace(
-        "  failover: {maxPerHour: 5}\n",
-        "  failover: {maxPerHour: 5}\n  selfFence: {enabled: true}\n",
-    )
-    assert fenced != manifest
-    (estate / "estate.yaml").write_text(fenced)
+    if getattr(request, "param", True):
+        fenced = manifest.replace(
+            "  failover: {maxPerHour: 5}\n",
+            "  failover: {maxPerHour: 5}\n  selfFence: {enabled: true}\n",
+        )
+        assert fenced != manifest
+        manifest = fenced
+    (estate / "estate.yaml").write_text(manifest)
     async with EstateHarness.running(tmp_path, manifests=estate) as h:
         await h.converged(timeout=60)
         url = h.estate.endpoints()["caddy"]["http"]
@@ -99,6 +105,25 @@ async def _final_keys(run: Run) -> set[str]:
 async def test_a_hung_primary_that_cannot_be_stopped_loses_no_acknowledged_write(
     run: Run,
 ) -> None:
+    """With the self-fencing lease; the old VM resumes long after the standby served."""
+    await _hung_primary_resumes(run, HANG_SECONDS)
+
+
+@pytest.mark.parametrize("run", [False], ids=["without-self-fence"], indirect=True)
+async def test_in_flight_requests_are_never_answered_by_the_old_primary_after_the_standby(
+    run: Run,
+) -> None:
+    """Without a lease, the old VM resumes the moment the standby serves, while requests
+    Caddy forwarded to it just before the ingress cut would still be waiting for it (their
+    clients wait 30 s): the failover waited them out before the standby served."""
+    await _hung_primary_resumes(run, 0.0)
+    # There were requests in flight to the hung primary, and Caddy ended them (504).
+    assert [a for a in run.load.answers if a.status == 504]
+    phases = [step["phase"] for step in run.last_failover()["timeline"]]
+    assert phases.index("IngressCut") < phases.index("InFlightEnded") < phases.index("Rerouted")
+
+
+async def _hung_primary_resumes(run: Run, after_served: float) -> None:
     h, load = run.h, run.load
     faults, guests = h.estate.pve.faults, h.estate.guests  # type: ignore[union-attr]
     assert guests is not None
@@ -127,7 +152,7 @@ async def test_a_hung_primary_that_cannot_be_stopped_loses_no_acknowledged_write
             timeout=30,
             what="the standby serving",
         )
-        await asyncio.sleep(HANG_SECONDS)  # the new primary acknowledges writes meanwhile
+        await asyncio.sleep(after_served)  # the new primary acknowledges writes meanwhile
         await guests.resume_vm(old_vmid)
         stale_run = await queued
         faults.clear()

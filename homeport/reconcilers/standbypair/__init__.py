@@ -46,6 +46,7 @@ from homeport.reconcilers.standbypair.actions import (
     StopStaleApp,
 )
 from homeport.reconcilers.standbypair.hungstandby import ResetStandby
+from homeport.reconcilers.standbypair.inflight import DRAINED_STEP, in_flight_wait
 from homeport.reconcilers.standbypair.memory import (
     CHANNEL,
     FENCING,
@@ -162,6 +163,7 @@ class StandbyPairReconciler(
         elif isinstance(action, Promote):
             await self._promote(action, memory, pair, ctx)
         elif isinstance(action, Reroute):
+            await self._wait_out_in_flight(action, memory, ctx)
             await self._routes(action.routes, ctx)
             self._step(memory, ctx, "Rerouted", action.describe())
         elif isinstance(action, FinishFailover):
@@ -380,6 +382,18 @@ class StandbyPairReconciler(
             f"its guard stops {action.unit} the moment it runs again"
         )
 
+    async def _wait_out_in_flight(
+        self, action: Reroute, memory: PairMemory, ctx: ReconcileContext
+    ) -> None:
+        """Before the new primary serves: let what Caddy forwarded to an old primary that
+        was not confirmed stopped end (``inflight.py``)."""
+        wait = in_flight_wait(memory, action.in_flight_seconds, ctx.now())
+        if wait is None:
+            return
+        if wait.seconds > 0:
+            await asyncio.sleep(wait.seconds)
+        self._step(memory, ctx, DRAINED_STEP, wait.detail)
+
     async def _guard(
         self, action: InstallSelfFence | RemoveSelfFence, pair: StandbyPair, ctx: ReconcileContext
     ) -> None:
@@ -530,8 +544,14 @@ def _summary(steps: list[dict[str, Any]], rpo: object) -> str:
         ("detection", "FailureStarted", "Detected"),
         ("fencing", "Fencing", "Fenced"),
         ("promotion", "Fenced", "Promoted"),
-        ("reroute", "Promoted", "Rerouted"),
     ]
+    if at(DRAINED_STEP):  # the wait for what was in flight to an unstopped old primary
+        pairs += [
+            ("in-flight wait", "Promoted", DRAINED_STEP),
+            ("reroute", DRAINED_STEP, "Rerouted"),
+        ]
+    else:
+        pairs.append(("reroute", "Promoted", "Rerouted"))
     for label, begin, end in pairs:
         a, b = at(begin), at(end)
         if a and b:

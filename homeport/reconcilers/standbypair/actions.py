@@ -103,6 +103,10 @@ class Reroute(Action):
     routes: tuple[RouteTarget, ...]
     to_app: str
     epoch: int
+    in_flight_seconds: float = 0.0
+    """How long after the ingress cut a request forwarded to the old primary before it can
+    still be answered (``MemberTimeouts.in_flight``): waited out before the new primary
+    serves when the old one was not confirmed stopped."""
     verb = "reroute"
 
     def describe(self) -> str:

@@ -204,14 +204,11 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
             return Plan(actions=tuple(handled), details=details)
     stale = seen.standby
     quarantine = memory.quarantine or {}
-    # Stopped once, on its return: the App reconciler then redeploys it as the standby.
+    # Stopped once, on its return: the App reconciler then redeploys it as the standby. Also
+    # when its App already redeployed it while it was failing (its epoch is current): the
+    # App reconciler holds a quarantined App that serves until this stop, whatever its epoch.
     quarantined = quarantine.get("app") == stale.app and not quarantine.get("stopped_at")
-    if (
-        quarantined
-        and seen.standby_probe.healthy
-        and stale.app_epoch != memory.epoch
-        and stale.host
-    ):
+    if quarantined and seen.standby_probe.healthy and stale.host:
         return Plan(actions=(StopStaleApp(stale.app, stale.host, stale.unit),), details=details)
     if memory.phase == HEALTHY:
         return _with_storage(desired, seen, _healthy(desired, seen, now, details))
@@ -579,6 +576,7 @@ def _steps(
             ),
             new.app,
             epoch,
+            max((r.timeouts.in_flight() for r in seen.routes if r.timeouts), default=0.0),
         )
     )
     steps.append(FinishFailover(epoch, HEALTHY if planned else DEGRADED))

@@ -9,7 +9,9 @@ file ``/run/homeport/lease/<app unit>``: ``<issued-at> <lease-seconds>``, issued
 the control plane's clock when it sent the renewal. Once ``now > issued-at + lease`` the
 guard stops the App, and keeps it stopped while the lapsed lease is there. A renewal that
 arrives late (queued in a hung VM's network) is refused, never re-arms. ``/run`` is a tmpfs:
-a rebooted member is unarmed; a demoted or quarantined one is disarmed by homeport.
+a rebooted member is unarmed; a demoted or quarantined one is disarmed by homeport. The
+lease file is world-readable: the App itself checks it before acknowledging a write
+(docs/failover.md, "Epochs and what your app must do").
 """
 
 from __future__ import annotations
@@ -122,10 +124,13 @@ def renew(unit, issued_at, lease):
     if time.time() > issued_at + lease:
         sys.stderr.write(f"homeport-lease: late renewal of {unit} refused (expired on arrival)\n")
         sys.exit(1)
-    os.makedirs(LEASES, mode=0o700, exist_ok=True)
+    # Readable by the App (no secret in it): it checks its lease before acknowledging a write.
+    os.makedirs(LEASES, exist_ok=True)
+    os.chmod(LEASES, 0o755)
     tmp = path(unit) + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(f"{issued_at} {lease}\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path(unit))
 
 

@@ -10,6 +10,9 @@ StandbyPair member (its Python text is ``LEASE_SCRIPT`` in the controller's
 - ``guard UNIT`` (the ``ExecStart=`` of a guard unit; ``systemd.py`` runs it): every
   ``TICK`` seconds, stop UNIT if its lease lapsed.
 
+The lease file is world-readable: the sim app (``simapp.py``) checks it before it
+acknowledges a write, as homeport asks a real App to.
+
 Time: ISSUED_AT is the control plane's wall clock and the script compares it with the
 VM's, which NTP keeps in sync; the simulated guests' own clock runs at the estate's time
 scale (Proxmox task durations), so the lease is checked against :func:`synced_clock`, the
@@ -67,8 +70,8 @@ async def homeport_lease(ctx: ExecContext, args: list[str]) -> Completed:
             return Completed.err(
                 1, f"homeport-lease: late renewal of {unit} refused (expired on arrival)\n"
             )
-        disk.make_dir(LEASES, mode=0o700)
-        disk.write_file(_path(unit), f"{issued_at} {lease}\n".encode(), mode=0o600)
+        disk.make_dir(LEASES, mode=0o755)
+        disk.write_file(_path(unit), f"{issued_at} {lease}\n".encode(), mode=0o644)
         return Completed()
     if len(args) == 2 and args[0] in ("disarm", "release"):
         state = ctx.guest.systemd.known(args[1])

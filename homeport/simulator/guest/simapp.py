@@ -13,6 +13,9 @@ Behaviour comes from an optional ``SIMULATE`` file in the release directory, rea
 - ``startup_delay=<seconds>``: the port opens only after this long;
 - ``crash_after=<seconds>``: the process exits with status 1 after this long.
 
+A write is acknowledged only if its ``X-Homeport-Epoch`` (when sent) is the App's own
+``HOMEPORT_EPOCH`` and, on a self-fenced pair member, its lease (``lease.py``) holds.
+
 Live faults from ``faults.py`` (app hang, app error) override ``health``.
 """
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from . import lease
 from .faults import AppFault
 from .rootfs import GuestDisk
 
@@ -171,6 +175,11 @@ class SimApp:
         if self._stale_epoch(request):
             self.log(f"refused write of {key}: stale epoch {request.headers[EPOCH_HEADER]}")
             return web.json_response({"error": "stale epoch"}, status=409)
+        if lease.lapsed(self.disk, self.identity.unit):
+            # The header and HOMEPORT_EPOCH are this App's past; the lease is the pair's
+            # present: once it lapsed, a standby may already serve a newer epoch.
+            self.log(f"refused write of {key}: the self-fence lease lapsed")
+            return web.json_response({"error": "lease lapsed"}, status=503)
         body = await request.read()
         try:
             stored = self._kv_write(key, None if request.method == "DELETE" else body)

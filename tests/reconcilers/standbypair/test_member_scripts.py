@@ -122,5 +122,8 @@ def test_the_lease_tool_refuses_a_late_renewal(tmp_path: Path) -> None:
     assert not (tmp_path / "lease" / "web.service").exists()
     assert lease("renew", "web.service", f"{time.time():.3f}", "60").returncode == 0
     assert (tmp_path / "lease" / "web.service").is_file()
+    # The App reads it before it acknowledges a write (it runs as its own user).
+    assert (tmp_path / "lease" / "web.service").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "lease").stat().st_mode & 0o777 == 0o755
     assert lease("disarm", "web.service").returncode == 0
     assert not (tmp_path / "lease" / "web.service").exists()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable
 
 import asyncssh
+import httpx
 
 from homeport.reconcilers.standbypair.selffence import (
     LEASE_SCRIPT,
@@ -22,6 +23,8 @@ from homeport.reconcilers.standbypair.selffence import (
 from homeport.simulator.guest import LoopbackGuestRuntime
 
 from .conftest import BootedGuest, BootFn, atomic_install, deploy_app, run, wait_for
+
+EPOCH = {"X-Homeport-Epoch": "1"}
 
 APP = "web.service"
 
@@ -102,6 +105,34 @@ async def test_a_reboot_empties_run(
     await runtime.halt(guest.vmid)
     await boot(guest.vmid, name="web-407", first_boot=False, address=guest.address)
     assert not lease.exists()
+
+
+async def test_an_armed_app_acknowledges_a_write_only_while_its_lease_holds(
+    boot: BootFn, runtime: LoopbackGuestRuntime, client_key: asyncssh.SSHKey
+) -> None:
+    """The epoch check on a write is against the pair's current epoch, not the App's own
+    memory of it: an in-flight request carries the epoch Caddy forwarded it under, the
+    same as the old primary's ``HOMEPORT_EPOCH``. The lease is homeport's word that the
+    pair is still at this App's epoch (a standby is promoted over it only once it lapsed),
+    so the App checks it before acknowledging, even in the instant before its guard acts."""
+    guest = await boot(409, name="web-409")  # no guard: the App's own check alone
+    async with await guest.connect(client_key) as conn:
+        await deploy_app(conn, "web", 8080, env="HOMEPORT_EPOCH=1\n")
+        await run(conn, "mkdir", "-p", "/usr/local/sbin")
+        await atomic_install(conn, LEASE_TOOL, LEASE_SCRIPT.encode(), 0o755)
+    base = f"http://{guest.address}:8080/kv"
+    async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
+        unarmed = await http.put(f"{base}/a", content=b"1", headers=EPOCH)
+        assert unarmed.status_code == 200  # no lease: not a self-fenced pair member
+        assert await _renew(guest, client_key, time.time(), 60) == 0
+        armed = await http.put(f"{base}/b", content=b"1", headers=EPOCH)
+        assert armed.status_code == 200
+        # The renewals stopped 10 s ago (a failover started): the lease has lapsed.
+        lease = runtime.disk_path(guest.vmid) / "run/homeport/lease" / APP
+        lease.write_text(f"{time.time() - 10} 2\n")
+        refused = await http.put(f"{base}/c", content=b"1", headers=EPOCH)
+        assert (refused.status_code, refused.json()) == (503, {"error": "lease lapsed"})
+    assert not (runtime.disk_path(guest.vmid) / "srv/apps/web/data/c").exists()
 
 
 async def _not(check: Awaitable[bool]) -> bool:
