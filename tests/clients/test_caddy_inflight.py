@@ -31,8 +31,8 @@ from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.plan import Member, PairRoute, cut_route, serving_route
 from homeport.simulator.caddy_process import CaddyProcess
+from testkit.harness import until
 from tests.clients.test_caddy import caddy_off, http_port
-from tests.harness import until
 
 pytestmark = pytest.mark.integration
 __all__ = ["caddy_off", "http_port"]  # fixtures shared with the Caddy client tests
