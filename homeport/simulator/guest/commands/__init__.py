@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from homeport.simulator.guest.lease import homeport_lease
 
-from . import apt, files, git, replica, rsync, system, systemctl, tailscale, wrappers
+from . import apt, files, git, redis, replica, rsync, system, systemctl, tailscale, wrappers
 from .base import Completed, ExecContext, Handler
 
 COMMANDS: dict[str, Handler] = {
@@ -54,6 +54,7 @@ COMMANDS: dict[str, Handler] = {
     "runuser": wrappers.runuser,
     "homeport-replica": replica.homeport_replica,
     "homeport-lease": homeport_lease,
+    "redis-cli": redis.redis_cli,
 }
 BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
