@@ -35,12 +35,14 @@ class LineServer:
         self.app = app
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
+        self._stopped = False
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_LINE)
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -51,6 +53,9 @@ class LineServer:
         await asyncio.gather(*clients.values(), return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stopped:  # accepted just before the process stopped: reset
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._clients[writer] = task
@@ -95,3 +100,15 @@ class LineServer:
         except OSError as exc:
             return f"-ERR {exc.strerror or exc}"
         return "+OK"
+
+
+async def request(host: str, port: int, line: str) -> str:
+    """One command to a line-protocol app and its answer line, without its ``\\r\\n``
+    (empty when the app closed the connection): ``redis-cli`` on a guest, and tests."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(line.encode() + b"\r\n")
+        await writer.drain()
+        return (await reader.readline()).decode("utf-8", errors="replace").rstrip("\r\n")
+    finally:
+        writer.close()

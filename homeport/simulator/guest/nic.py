@@ -137,7 +137,9 @@ class PublishedPort:
     port: int
     backend_port: int
     sock: socket.socket | None = None
-    accepting: asyncio.Task[None] | None = None
+    accepting: bool = False
+    adopting: set[asyncio.Task[None]] = field(default_factory=set)
+    """Accepted connections on their way to becoming links."""
     filler: socket.socket | None = None
     """While frozen: a connection of our own that fills the accept queue."""
     links: set[_Link] = field(default_factory=set)
@@ -162,26 +164,39 @@ class PublishedPort:
         return link.client
 
     def _serve(self) -> None:
-        if self.accepting is None or self.accepting.done():
-            self.accepting = asyncio.get_running_loop().create_task(self._accept_loop())
+        """Accept in a reader callback (never a cancelled ``sock_accept``, which can lose
+        a connection it already took); stopped by ``_stop_accepting``."""
+        if self.sock is not None and not self.accepting:
+            asyncio.get_running_loop().add_reader(self.sock.fileno(), self._accept_ready)
+            self.accepting = True
 
-    async def _accept_loop(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _accept_ready(self) -> None:
         assert self.sock is not None
-        while True:
-            conn, peer = await loop.sock_accept(self.sock)
-            if self.filler is not None and peer == self.filler.getsockname():
-                conn.close()  # our own filler, reached once the VM resumed
-                self._drop_filler()
-                continue
-            await loop.connect_accepted_socket(self._accept, conn)
+        try:
+            conn, peer = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        if self.filler is not None and peer == self.filler.getsockname():
+            conn.close()  # our own filler, reached once the VM resumed
+            self._drop_filler()
+            return
+        conn.setblocking(False)
+        task = asyncio.get_running_loop().create_task(self._adopt(conn))
+        self.adopting.add(task)
+        task.add_done_callback(self.adopting.discard)
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(self._accept, conn)
+        except OSError:
+            conn.close()
 
     async def _stop_accepting(self) -> None:
-        if self.accepting is not None:
-            self.accepting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.accepting
-            self.accepting = None
+        if self.sock is not None and self.accepting:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.accepting = False
+        # Let the connections already taken become links (a loop turn each), never cancel.
+        await asyncio.gather(*self.adopting, return_exceptions=True)
 
     async def freeze(self) -> None:
         """Accept nothing more and make the kernel drop new SYNs (a full accept queue)."""

@@ -11,6 +11,7 @@ import asyncssh
 import pytest
 
 from homeport.simulator.guest import LoopbackGuestRuntime
+from homeport.simulator.guest.lineapp import request
 
 from .conftest import BootedGuest, BootFn, deploy_app, run
 
@@ -20,13 +21,7 @@ APT = ("DEBIAN_FRONTEND=noninteractive", "apt-get")
 
 async def ask(guest: BootedGuest, line: str, timeout: float = 2.0) -> str:
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(guest.address, PORT)
-        try:
-            writer.write(line.encode() + b"\r\n")
-            await writer.drain()
-            return (await reader.readline()).decode().rstrip("\r\n")
-        finally:
-            writer.close()
+        return await request(guest.address, PORT, line)
 
 
 async def connects(guest: BootedGuest, timeout: float = 0.5) -> bool:

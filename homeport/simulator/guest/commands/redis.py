@@ -8,10 +8,10 @@ the answer is an error, 0 otherwise, so ``redis-cli ping`` serves as a StandbyPa
 
 from __future__ import annotations
 
-import asyncio
 import getopt
 
 from homeport.simulator.guest.dpkg import read_status
+from homeport.simulator.guest.lineapp import request
 
 from .base import Completed, ExecContext
 
@@ -58,15 +58,10 @@ async def redis_cli(ctx: ExecContext, args: list[str]) -> Completed:
 
 
 async def _exchange(backend: int, line: str) -> Completed:
-    reader, writer = await asyncio.open_connection("127.0.0.1", backend)
     try:
-        writer.write(line.encode() + b"\r\n")
-        await writer.drain()
-        answer = (await reader.readline()).decode("utf-8", errors="replace").rstrip("\r\n")
+        answer = await request("127.0.0.1", backend, line)
     except ConnectionError:
         answer = ""
-    finally:
-        writer.close()
     if not answer:
         return Completed.err(1, "Error: Server closed the connection\n")
     if answer.startswith("-"):
