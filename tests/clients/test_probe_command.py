@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import Tracer
 
 from homeport.clients.errors import CommandTimeout, SSHError, SSHUnreachable
 from homeport.clients.probes import Prober
 from homeport.clients.ssh import CommandResult, SSHPool
 from homeport.clients.systemd import Systemd
+from homeport.controller.telemetry.sampling import homeport_sampler
 from homeport.simulator.guest import LoopbackGuestRuntime
 
 from .conftest import BootedVm
@@ -69,6 +75,38 @@ async def test_exit_zero_passes_and_the_command_runs_under_timeout_on_the_vm() -
 )
 async def test_every_failure_is_a_miss_with_its_reason(fake: FakeSSH, error: str) -> None:
     assert await probe(fake, 0.2) == (False, error)
+
+
+@dataclass
+class TracedSSH(FakeSSH):
+    tracer: Tracer | None = None
+
+    async def run(
+        self, host: str, argv: Sequence[str], *, timeout: float | None = None, check: bool = True
+    ) -> CommandResult:
+        assert self.tracer is not None
+        with self.tracer.start_as_current_span("ssh exec"):  # as SSHPool.run does
+            return await super().run(host, argv, timeout=timeout, check=check)
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+async def test_a_background_exec_probe_is_not_traced_with_its_ssh_exec(sampled: bool) -> None:
+    """The probe loop's exec probes are not traced (one span pair per member per second),
+    as its HTTP and TCP probes are not: the ``ssh exec`` span follows its ``probe exec``."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ALWAYS_ON if sampled else homeport_sampler())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    async with Prober(tracer=tracer) as prober:
+        ssh = cast(SSHPool, TracedSSH(tracer=tracer))
+        assert (await prober.command(ssh, "10.0.0.7", ARGV, timeout=0.5)).ok
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    if sampled:
+        assert spans["ssh exec"].parent is not None
+        assert spans["ssh exec"].parent.span_id == spans["probe exec"].context.span_id
+    else:
+        assert spans == {}
+    provider.shutdown()
 
 
 @pytest.mark.integration
