@@ -7,9 +7,16 @@ follow its current primary. Driven by ``reconcilers/standbypair.py`` and its pro
 from __future__ import annotations
 
 import posixpath
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from homeport.kinds.calendar import CalendarError, parse_calendar_event
 from homeport.kinds.common import (
@@ -42,7 +49,7 @@ class TcpProbe(KindModel):
     hangs while its process stays alive still passes (use `exec` for a check in its own
     protocol)."""
 
-    port: int
+    port: Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": PORT_MAX})]
     """TCP port to connect to (1-65535), usually the App's `port`."""
 
     @field_validator("port")
@@ -61,7 +68,10 @@ class ExecProbe(KindModel):
     passes when it exits 0 within the probe timeout. Given as an argument list, never as
     a shell line: each element reaches the VM as one argument, quoted by homeport."""
 
-    command: list[str]
+    command: Annotated[
+        list[str],
+        WithJsonSchema({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+    ]
     """The program (an absolute path) and its arguments, e.g.
     `[/usr/bin/pg_isready, -h, 127.0.0.1, -q]`."""
 
@@ -114,7 +124,7 @@ class Probe(KindModel):
     (only consecutive misses count)."""
 
     @model_validator(mode="after")
-    def _timeout(self) -> Probe:
+    def _consistent(self) -> Probe:
         declared = self.declared_kinds()
         if len(declared) > 1:
             named = ["path" if k == "http" and self.http is None else k for k in declared]
