@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from homeport.controller.store import Store
@@ -144,7 +145,7 @@ async def test_exec_probed_pair_fails_over_a_hung_process(tmp_path: Path) -> Non
 async def test_a_pair_without_a_route_switches_over_from_the_cli(tmp_path: Path) -> None:
     """`homeport failover` needs no ProxyRoute: the planned switchover stops the old
     primary's App, syncs and promotes (a write just before it survives), and `homeport
-    status` and `describe` show the pair."""
+    status`, `describe` and the status page show the pair."""
     async with EstateHarness.running(tmp_path, manifests=estate(tmp_path), seed=SEED) as h:
         await established(h)
         _, primary = member(h, "sessions-a")
@@ -161,3 +162,9 @@ async def test_a_pair_without_a_route_switches_over_from_the_cli(tmp_path: Path)
         await h.converged({"StandbyPair"}, timeout=60)
         status = await cli(h, "status")
         assert "Pair      sessions: sessions-b serves (epoch 2" in status.output, status.output
+        page_url = next(
+            line.split()[1] for line in status.output.splitlines() if line.startswith("Page")
+        )
+        async with httpx.AsyncClient(timeout=5) as http:
+            page = (await http.get(page_url)).text
+        assert 'data-pair="sessions" data-primary="sessions-b" data-epoch="2"' in page
