@@ -174,7 +174,7 @@ class PublishedPort:
         assert self.sock is not None
         try:
             conn, peer = self.sock.accept()
-        except (BlockingIOError, InterruptedError):
+        except OSError:  # nothing to accept after all, or the client gave up already
             return
         if self.filler is not None and peer == self.filler.getsockname():
             conn.close()  # our own filler, reached once the VM resumed
