@@ -173,7 +173,13 @@ KILL_AFTER = 1.0
 
 def remote_argv(argv: Sequence[str], timeout: float) -> list[str]:
     """``argv`` under coreutils ``timeout`` on the VM: ended there when the probe is over."""
-    return ["timeout", "-k", f"{KILL_AFTER:g}", f"{timeout:g}", *argv]
+    return ["timeout", "-k", _seconds(KILL_AFTER), _seconds(timeout), *argv]
+
+
+def _seconds(value: float) -> str:
+    """A duration coreutils ``timeout`` reads: plain decimal (never ``1e-05``), never 0
+    (which would mean no limit at all), to the millisecond."""
+    return f"{max(value, 0.001):.3f}".rstrip("0").rstrip(".")
 
 
 def _exit_reason(status: int, stderr: bytes) -> str:

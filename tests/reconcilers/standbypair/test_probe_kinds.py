@@ -134,3 +134,11 @@ def test_route_timeouts_follow_the_detection_time_for_every_kind(kind: dict[str,
     )
     timeouts = MemberTimeouts.of(probe)
     assert (timeouts.dial, timeouts.response_header, timeouts.try_duration) == (0.5, 3.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "written"), [(0.5, "0.5"), (2.0, "2"), (1e-05, "0.001"), (0.0004, "0.001")]
+)
+def test_the_remote_timeout_is_a_duration_coreutils_reads(timeout: float, written: str) -> None:
+    """Never ``1e-05`` (refused by ``timeout``) nor ``0`` (no limit at all)."""
+    assert remote_argv(["/bin/true"], timeout)[:4] == ["timeout", "-k", "1", written]
