@@ -1,23 +1,28 @@
-"""Health probes: one HTTP GET or one TCP connect, each bounded by its own timeout.
+"""Health probes: one HTTP GET, one TCP connect or one command on a VM over SSH, each
+bounded by its own timeout.
 
 Used by the App reconciler (wait healthy after a deploy, roll back on failure) and the
 StandbyPair reconciler (probe the primary every ``interval``). A probe never raises for
 the target's failure: it returns ``ProbeResult(ok=False, error=...)``. Connections are
 not kept alive between probes, so each probe exercises the server afresh; many probes may
-run at once and a slow one never delays another.
+run at once and a slow one never delays another. A command probe goes through the
+caller's ``SSHPool`` (strict known_hosts, argv quoted with ``shlex.join``) and also runs
+under coreutils ``timeout`` on the VM, so one the client gave up on does not linger there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 from opentelemetry.trace import Tracer
 
+from homeport.clients.errors import CommandTimeout, SSHError
+from homeport.clients.ssh import SSHPool
 from homeport.clients.timing import Clock, loop_clock
 from homeport.clients.tracing import Attributes, ClientTracing
 
@@ -120,6 +125,31 @@ class Prober:
                 pass
         return ProbeResult(True, self._clock() - started)
 
+    async def command(
+        self, ssh: SSHPool, host: str, argv: Sequence[str], *, timeout: float
+    ) -> ProbeResult:
+        """Run ``argv`` on ``host`` over SSH; passes when it exits 0 within ``timeout``
+        (connecting included)."""
+        started = self._clock()
+        attributes: Attributes = {"server.address": host, "process.executable.name": argv[0]}
+        with self._tracing.span("probe exec", attributes) as span:
+            try:
+                async with asyncio.timeout(timeout):
+                    result = await ssh.run(
+                        host, remote_argv(argv, timeout), timeout=timeout, check=False
+                    )
+            except (TimeoutError, CommandTimeout):
+                return self._failed(started, "timeout")
+            except SSHError as exc:
+                return self._failed(started, f"ssh: {type(exc).__name__}")
+            span.set("process.exit.code", result.exit_status)
+        latency = self._clock() - started
+        if result.ok:
+            return ProbeResult(True, latency)
+        if result.exit_status == TIMEOUT_EXIT:
+            return ProbeResult(False, latency, None, "timeout")
+        return ProbeResult(False, latency, None, _exit_reason(result.exit_status, result.stderr))
+
     def _failed(self, started: float, error: str) -> ProbeResult:
         return ProbeResult(False, self._clock() - started, None, error)
 
@@ -133,3 +163,26 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
             return "tls verification failed"
         cause = cause.__cause__ or cause.__context__
     return "connect failed"
+
+
+TIMEOUT_EXIT = 124
+"""coreutils ``timeout``'s exit status when the command ran out of time."""
+KILL_AFTER = 1.0
+"""Seconds ``timeout`` waits after its TERM before a KILL."""
+
+
+def remote_argv(argv: Sequence[str], timeout: float) -> list[str]:
+    """``argv`` under coreutils ``timeout`` on the VM: ended there when the probe is over."""
+    return ["timeout", "-k", _seconds(KILL_AFTER), _seconds(timeout), *argv]
+
+
+def _seconds(value: float) -> str:
+    """A duration coreutils ``timeout`` reads: plain decimal (never ``1e-05``), never 0
+    (which would mean no limit at all), to the millisecond."""
+    return f"{max(value, 0.001):.3f}".rstrip("0").rstrip(".")
+
+
+def _exit_reason(status: int, stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    last = f": {lines[-1][:120]}" if lines else ""
+    return f"exit {status}{last}"

@@ -6,9 +6,17 @@ follow its current primary. Driven by ``reconcilers/standbypair.py`` and its pro
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import posixpath
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from homeport.kinds.calendar import CalendarError, parse_calendar_event
 from homeport.kinds.common import (
@@ -19,18 +27,93 @@ from homeport.kinds.common import (
     Resource,
     SpecBase,
 )
-from homeport.kinds.textrules import UrlPath
+from homeport.kinds.textrules import UrlPath, check_one_line
+
+PORT_MAX = 65535
+ProbeKind = Literal["http", "tcp", "exec"]
+PROBE_KINDS: tuple[ProbeKind, ...] = ("http", "tcp", "exec")
+
+
+class HttpProbe(KindModel):
+    """An HTTP GET on the member's tailnet address and App port; passes on the App's
+    `healthCheck.expectStatus` within the probe timeout."""
+
+    path: UrlPath = "/healthz"
+    """HTTP path probed (an RFC 3986 path)."""
+
+
+class TcpProbe(KindModel):
+    """A TCP connect to the member's tailnet address; passes when the port accepts the
+    connection within the probe timeout (for an App that does not speak HTTP: a database,
+    an MQTT broker). Only proves the kernel accepts connections for the port: an App that
+    hangs while its process stays alive still passes (use `exec` for a check in its own
+    protocol)."""
+
+    port: Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": PORT_MAX})]
+    """TCP port to connect to (1-65535), usually the App's `port`."""
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if isinstance(value, bool) or not 1 <= value <= PORT_MAX:
+            raise ValueError(
+                f"probe port {value} is out of range: give a TCP port from 1 to {PORT_MAX}, "
+                "usually the App's port"
+            )
+        return value
+
+
+class ExecProbe(KindModel):
+    """A command run on the member's VM over SSH (homeport's key, strict known_hosts);
+    passes when it exits 0 within the probe timeout. Given as an argument list, never as
+    a shell line: each element reaches the VM as one argument, quoted by homeport."""
+
+    command: Annotated[
+        list[str],
+        WithJsonSchema({"type": "array", "items": {"type": "string"}, "minItems": 1}),
+    ]
+    """The program (an absolute path) and its arguments, e.g.
+    `[/usr/bin/pg_isready, -h, 127.0.0.1, -q]`."""
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if not value or not value[0].strip():
+            raise ValueError(
+                "probe exec command is empty: give the program's absolute path and its "
+                "arguments as a list, e.g. [/usr/bin/pg_isready, -q]"
+            )
+        for argument in value:
+            check_one_line(argument, "probe exec argument")
+        program = value[0]
+        if not program.startswith("/") or posixpath.normpath(program) != program:
+            raise ValueError(
+                f"probe exec program {program!r} is not a normalised absolute path: name it "
+                f"by its full path on the VM, e.g. '/usr/bin/{posixpath.basename(program)}' "
+                "(a relative name would depend on the login's PATH)"
+            )
+        return value
 
 
 class Probe(KindModel):
-    """Health probe of the current primary, independent of the resync period."""
+    """Health probe of both members, independent of the resync period: exactly one of
+    `http`, `tcp` and `exec`. Without any, an HTTP probe of `path` (the form older
+    manifests use), judged as the App's own `healthCheck` judges (a `tcp` health check
+    then connects to the App's port)."""
 
-    path: UrlPath = "/healthz"
-    """HTTP path probed on the primary's tailnet address and port (an RFC 3986 path)."""
+    http: HttpProbe | None = None
+    """Probe with an HTTP GET."""
+    tcp: TcpProbe | None = None
+    """Probe with a TCP connect."""
+    exec_: ExecProbe | None = Field(default=None, alias="exec")
+    """Probe with a command on the member's VM."""
+    path: UrlPath | None = None
+    """The older spelling of `http.path` (default `/healthz`); give one of them, not both."""
     interval_seconds: PositiveFloat = 2.0
     """Time between probes."""
     timeout_seconds: PositiveFloat = 1.0
-    """Timeout of one probe; a slow answer is a miss."""
+    """Timeout of one probe; a slow answer is a miss. For `exec` it covers the SSH round
+    trip too, and the command is also run under `timeout` on the VM so it never lingers."""
     failure_threshold: PositiveInt = 3
     """Misses among the last `window` probes that start a failover (K of HAProxy's "K out
     of N"); with `window` unset, that many consecutive misses."""
@@ -41,7 +124,19 @@ class Probe(KindModel):
     (only consecutive misses count)."""
 
     @model_validator(mode="after")
-    def _timeout(self) -> Probe:
+    def _consistent(self) -> Probe:
+        declared = self.declared_kinds()
+        if len(declared) > 1:
+            named = ["path" if k == "http" and self.http is None else k for k in declared]
+            raise ValueError(
+                f"probe declares {len(declared)} kinds ({', '.join(named)}): give exactly "
+                "one of http, tcp and exec (path is the older spelling of http.path)"
+            )
+        if self.http is not None and self.path is not None:
+            raise ValueError(
+                "probe gives both path and http.path: keep http.path (path is the older "
+                "spelling of the same)"
+            )
         if self.timeout_seconds > self.interval_seconds:
             raise ValueError("probe timeoutSeconds must not exceed intervalSeconds")
         if self.window is not None and self.failure_threshold > self.window:
@@ -51,6 +146,25 @@ class Probe(KindModel):
                 "raise window or lower failureThreshold"
             )
         return self
+
+    def declared_kinds(self) -> list[ProbeKind]:
+        """The kinds the manifest names (``path`` counts as ``http``)."""
+        http = self.http is not None or self.path is not None
+        found = {"http": http, "tcp": self.tcp is not None, "exec": self.exec_ is not None}
+        return [kind for kind in PROBE_KINDS if found[kind]]
+
+    @property
+    def kind(self) -> ProbeKind:
+        """How the members are probed (``http`` when nothing else is declared)."""
+        declared = self.declared_kinds()
+        return declared[0] if declared else "http"
+
+    @property
+    def http_path(self) -> str:
+        """The HTTP path probed, wherever it was declared."""
+        if self.http is not None:
+            return self.http.path
+        return self.path or HttpProbe().path
 
     @property
     def window_size(self) -> int:

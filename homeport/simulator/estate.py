@@ -32,7 +32,7 @@ from homeport.simulator.settings import NodeSpec, SimulatorConfig, Timings
 from homeport.simulator.simulator import ProxmoxSimulator
 from homeport.simulator.tailscale.tailnet import Tailnet
 
-SAMPLE_APPS = ("shop", "community")
+SAMPLE_APPS = ("shop", "community", "sessions")
 REPO_BASE_URL = "https://git.example.com/edge/"
 
 

@@ -32,6 +32,53 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
 '''
 
+LINE_APP_PY = '''"""A minimal key/value service speaking Redis's inline protocol (no HTTP): PING, INFO,
+GET key, SET key value; values are files in HOMEPORT_DATA_DIR, so they replicate."""
+import asyncio
+import json
+import os
+import re
+
+DATA = os.environ.get("HOMEPORT_DATA_DIR", "data")
+KEY = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def answer(line):
+    words = line.split(" ", 2)
+    command = words[0].upper()
+    if command == "PING":
+        return "+PONG"
+    if command == "INFO":
+        return "+" + json.dumps({"app": os.environ.get("HOMEPORT_APP"), "epoch": os.environ.get("HOMEPORT_EPOCH")})
+    if command in ("GET", "SET") and len(words) == (2 if command == "GET" else 3) and KEY.match(words[1]):
+        path = os.path.join(DATA, words[1])
+        if command == "SET":
+            os.makedirs(DATA, exist_ok=True)
+            with open(path, "w") as handle:
+                handle.write(words[2])
+            return "+OK"
+        return "+" + open(path).read() if os.path.exists(path) else "$-1"
+    return "-ERR unknown command"
+
+
+async def serve(reader, writer):
+    while line := await reader.readline():
+        writer.write(answer(line.decode().strip()).encode() + b"\\r\\n")
+        await writer.drain()
+    writer.close()
+
+
+async def main():
+    server = await asyncio.start_server(serve, os.environ["HOST"], int(os.environ["PORT"]))
+    await server.serve_forever()
+
+
+asyncio.run(main())
+'''
+LINE_APPS = frozenset({"sessions"})
+"""Apps that do not speak HTTP: their releases carry ``SIMULATE`` ``protocol=line``, so the
+guest runs the line-protocol sim app (``guest/lineapp.py``) in their place."""
+
 ENV = {
     **os.environ,
     "GIT_AUTHOR_NAME": "homeport sample",
@@ -74,9 +121,10 @@ def ensure_app_repo(root: Path, name: str) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     _git("init", "-q", "--initial-branch=main", cwd=work)
     _git("remote", "add", "origin", str(repo), cwd=work)
-    commit_release(
-        repo, work, {"app.py": APP_PY, "README.md": f"# {name}\n"}, f"{name}: first release"
-    )
+    files = {"app.py": APP_PY, "README.md": f"# {name}\n"}
+    if name in LINE_APPS:
+        files.update({"app.py": LINE_APP_PY, "SIMULATE": "protocol=line\n"})
+    commit_release(repo, work, files, f"{name}: first release")
     return repo
 
 

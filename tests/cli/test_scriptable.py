@@ -125,7 +125,7 @@ def test_a_pipe_gets_whole_lines(config: Path) -> None:
         "DETAILS",
         "MESSAGE",
     ]
-    assert "…" not in wide and len(rows) == 22  # 8 VMs, 5 Apps (the GPU node's model server)
+    assert "…" not in wide and len(rows) == 27  # 10 VMs, 7 Apps (model server, sessions pair)
     assert all(
         row.split()[0] in {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "BackupPolicy"}
         for row in rows
@@ -140,9 +140,9 @@ def test_a_pipe_gets_whole_lines(config: Path) -> None:
 
 def test_no_headers_and_name(config: Path) -> None:
     rows = run(config, "get", "vms", "--no-headers").splitlines()
-    assert len(rows) == 8 and not any(r.startswith("KIND") for r in rows)
+    assert len(rows) == 10 and not any(r.startswith("KIND") for r in rows)
     names = run(config, "get", "vms", "-o", "name").splitlines()
-    assert names[0].startswith("vm/") and len(names) == 8
+    assert names[0].startswith("vm/") and len(names) == 10
     assert run(config, "get", "app", "shop-b", "-o", "name") == "app/shop-b\n"
 
 
@@ -154,7 +154,7 @@ def test_label_selector(config: Path) -> None:
     assert site and all(n.startswith("machine/") for n in site)
     assert site | no_site == everything and not site & no_site
     not_dev = set(run(config, "get", "vm", "-l", "env!=dev", "-o", "name").splitlines())
-    assert "vm/dev-1" not in not_dev and len(not_dev) == 7
+    assert "vm/dev-1" not in not_dev and len(not_dev) == 9
     bad = CliRunner().invoke(app, ["get", "vm", "-l", "env==", "--config", str(config)])
     assert bad.exit_code == 0  # `env==` is env equal to the empty value, as in kubectl
     worse = CliRunner().invoke(app, ["get", "vm", "-l", "!env=x", "--config", str(config)])

@@ -88,9 +88,9 @@ def _degrade(store_path: Path, name: str) -> None:
 
 def test_get_watch_prints_changes_as_json_lines(config: Path) -> None:
     with homeport("get", "vms", "-w", "-o", "json", "--config", str(config)) as out:
-        first = [json.loads(line) for line in out.take(8)]
+        first = [json.loads(line) for line in out.take(10)]
         assert {d["type"] for d in first} == {"ADDED"}
-        assert len({d["object"]["metadata"]["name"] for d in first}) == 8
+        assert len({d["object"]["metadata"]["name"] for d in first}) == 10
         _degrade(config.parent / "state.db", "dev-1")
         change = json.loads(out.next())
         assert change["type"] == "MODIFIED"
@@ -101,7 +101,7 @@ def test_get_watch_prints_changes_as_json_lines(config: Path) -> None:
 def test_get_watch_text_and_name(config: Path) -> None:
     with homeport("get", "vm", "-w", "--config", str(config)) as out:
         assert out.next().split()[:3] == ["KIND", "NAME", "STATE"]
-        out.take(8)
+        out.take(10)
         _degrade(config.parent / "state.db", "shop-a")
         assert out.next().split()[:3] == ["VM", "shop-a", "Stopped"]  # no second header
     with homeport("get", "vm", "shop-b", "-w", "-o", "name", "--config", str(config)) as out:

@@ -23,7 +23,8 @@ from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 
 PROBE_SPAN_PREFIX = "probe "
-"""``homeport.clients.probes`` names its spans ``probe http`` and ``probe tcp``."""
+"""``homeport.clients.probes`` names its spans ``probe http``, ``probe tcp`` and ``probe exec``
+(whose ``ssh exec`` span is its child, so it is dropped with it)."""
 
 
 class _DropBackgroundProbes(Sampler):

@@ -47,7 +47,9 @@ class CutIngress(Action):
     verb = "cut-ingress"
 
     def describe(self) -> str:
-        names = ", ".join(r.name for r in self.routes) or "no routes"
+        if not self.routes:  # e.g. a database pair: its clients reach the primary directly
+            return f"cut {self.from_app} from the ingress: no ProxyRoute routes to the pair"
+        names = ", ".join(r.name for r in self.routes)
         return f"cut {self.from_app} from the ingress ({names} answer 503 meanwhile)"
 
 
@@ -110,7 +112,9 @@ class Reroute(Action):
     verb = "reroute"
 
     def describe(self) -> str:
-        names = ", ".join(r.name for r in self.routes) or "no routes"
+        if not self.routes:
+            return f"no ProxyRoute to move: {self.to_app} serves (epoch {self.epoch}) on its own address"
+        names = ", ".join(r.name for r in self.routes)
         return f"route {names} to {self.to_app} (epoch {self.epoch}) and read Caddy's config back"
 
 

@@ -16,15 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from homeport.clients.errors import SSHError
-from homeport.clients.probes import Prober, ProbeResult
+from homeport.clients.probes import ProbeResult
 from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
-from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
 from homeport.reconcilers.standbypair import selffence_act
 from homeport.reconcilers.standbypair.memory import HEALTHY, IN_FLIGHT
 from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
+from homeport.reconcilers.standbypair.probekind import probe_target, run_probe
 from homeport.reconcilers.standbypair.probewindow import ProbeTracker
 
 log = logging.getLogger(__name__)
@@ -209,18 +209,10 @@ class PairRuntime:
     async def _probe(
         self, pair: StandbyPair, target: Member, role: str, ctx: ReconcileContext
     ) -> tuple[bool, str | None]:
-        if target.host is None:
+        how = probe_target(pair.spec.probe, target)
+        if how is None:
             return False, "address unknown"
-        prober: Prober = ctx.client("prober")
-        # The pair's own path and timeout, the App's kind of check and expected status.
-        result = await check_health(
-            prober,
-            target.health,
-            target.host,
-            target.port,
-            path=pair.spec.probe.path,
-            timeout=pair.spec.probe.timeout_seconds,
-        )
+        result = await run_probe(how, ctx)
         if self.on_probe is not None:
             self.on_probe(pair.name, role, result)
         return result.ok, result.error

@@ -24,6 +24,7 @@ ARCHIVE: dict[str, tuple[str, ...]] = {
     "prometheus-node-exporter": ("1.7.0-1ubuntu0.3",),
     "ffmpeg": ("7:6.1.1-3ubuntu5",),
     "redis-server": ("5:7.0.15-1build2", "5:7.0.15-1ubuntu0.24.04.1"),
+    "redis-tools": ("5:7.0.15-1build2", "5:7.0.15-1ubuntu0.24.04.1"),
     "nginx": ("1.24.0-2ubuntu7", "1.24.0-2ubuntu7.3"),
     # A GPU node's packages (NVIDIA's userspace tools from the restricted archive, a model
     # server from a vendor repository in the VM's apt sources); simulated versions.

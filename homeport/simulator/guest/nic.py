@@ -6,8 +6,12 @@ and port and forwards bytes. Owning the socket the client dials is what lets the
 faults (``faults.py``) look like the real thing:
 
 - ``UP``: forward.
-- ``BLACKHOLE`` (VM hung or crashed while Proxmox says running): listeners still accept, but
-  no byte moves in either direction, so clients see timeouts, not errors.
+- ``BLACKHOLE`` (VM hung or crashed while Proxmox says running): no byte moves on an
+  established connection, and a new connection is never accepted: a frozen kernel
+  completes no TCP handshake, so a client's connect times out (a TCP health probe fails
+  as it would against the real VM). The listening socket stays open and homeport-sim
+  stops accepting on it and fills its accept queue, so Linux drops further SYNs; the
+  client's SYN retransmits get through once the VM resumes.
 - ``DOWN`` (VM halted or partitioned away): listeners closed (``Connection refused``) and
   established connections reset.
 """
@@ -15,9 +19,15 @@ faults (``faults.py``) look like the real thing:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import errno
+import socket
 from dataclasses import dataclass, field
+
+BACKLOG = 128
+FILL_TIMEOUT = 0.2
+"""Seconds to wait for the filler's handshake (the queue may already be full)."""
 
 
 class NicMode(enum.Enum):
@@ -126,20 +136,91 @@ class PublishedPort:
     nic: GuestNic
     port: int
     backend_port: int
-    server: asyncio.Server | None = None
+    sock: socket.socket | None = None
+    accepting: bool = False
+    adopting: set[asyncio.Task[None]] = field(default_factory=set)
+    """Accepted connections on their way to becoming links."""
+    filler: socket.socket | None = None
+    """While frozen: a connection of our own that fills the accept queue."""
     links: set[_Link] = field(default_factory=set)
 
     async def listen(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            self._accept, self.nic.address, self.port, reuse_address=True
-        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            sock.bind((self.nic.address, self.port))
+            sock.listen(BACKLOG)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self._serve()
 
     def _accept(self) -> _Half:
         link = _Link(self)
         link.client = _Half(link)
         self.links.add(link)
         return link.client
+
+    def _serve(self) -> None:
+        """Accept in a reader callback (never a cancelled ``sock_accept``, which can lose
+        a connection it already took); stopped by ``_stop_accepting``."""
+        if self.sock is not None and not self.accepting:
+            asyncio.get_running_loop().add_reader(self.sock.fileno(), self._accept_ready)
+            self.accepting = True
+
+    def _accept_ready(self) -> None:
+        assert self.sock is not None
+        try:
+            conn, peer = self.sock.accept()
+        except OSError:  # nothing to accept after all, or the client gave up already
+            return
+        if self.filler is not None and peer == self.filler.getsockname():
+            conn.close()  # our own filler, reached once the VM resumed
+            self._drop_filler()
+            return
+        conn.setblocking(False)
+        task = asyncio.get_running_loop().create_task(self._adopt(conn))
+        self.adopting.add(task)
+        task.add_done_callback(self.adopting.discard)
+
+    async def _adopt(self, conn: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(self._accept, conn)
+        except OSError:
+            conn.close()
+
+    async def _stop_accepting(self) -> None:
+        if self.sock is not None and self.accepting:
+            asyncio.get_running_loop().remove_reader(self.sock.fileno())
+        self.accepting = False
+        # Let the connections already taken become links (a loop turn each), never cancel.
+        await asyncio.gather(*self.adopting, return_exceptions=True)
+
+    async def freeze(self) -> None:
+        """Accept nothing more and make the kernel drop new SYNs (a full accept queue)."""
+        await self._stop_accepting()
+        self._drop_filler()
+        if self.sock is None:
+            return
+        self.sock.listen(0)  # the queue is full with one connection waiting
+        filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        filler.setblocking(False)
+        self.filler = filler
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(FILL_TIMEOUT):
+                await asyncio.get_running_loop().sock_connect(filler, (self.nic.address, self.port))
+
+    def thaw(self) -> None:
+        if self.sock is not None:
+            self.sock.listen(BACKLOG)
+            self._serve()  # it drops the filler's other end when it reaches it
+
+    def _drop_filler(self) -> None:
+        if self.filler is not None:
+            self.filler.close()
+            self.filler = None
 
     async def connect_backend(self, link: _Link) -> None:
         assert link.client is not None and link.client.transport is not None
@@ -160,10 +241,11 @@ class PublishedPort:
             link.pause()
 
     async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
+        await self._stop_accepting()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self._drop_filler()
         for link in list(self.links):
             link.reset()
         self.links.clear()
@@ -188,6 +270,8 @@ class GuestNic:
         published = PublishedPort(self, port, backend_port)
         if self.mode is not NicMode.DOWN:
             await published.listen()
+        if self.mode is NicMode.BLACKHOLE:
+            await published.freeze()
         self.ports[port] = published
 
     async def unpublish(self, port: int) -> None:
@@ -206,6 +290,10 @@ class GuestNic:
             for published in self.ports.values():
                 await published.listen()
         for published in self.ports.values():
+            if mode is NicMode.BLACKHOLE:
+                await published.freeze()
+            elif previous is NicMode.BLACKHOLE:
+                published.thaw()
             for link in published.links:
                 if mode is NicMode.UP:
                     link.resume()

@@ -11,7 +11,9 @@ Behaviour comes from an optional ``SIMULATE`` file in the release directory, rea
 - ``health=ok|hang|<status>``: answer normally, never answer, or answer ``<status>``;
 - ``start=ok|fail``: ``fail`` makes the process exit with status 1 at start;
 - ``startup_delay=<seconds>``: the port opens only after this long;
-- ``crash_after=<seconds>``: the process exits with status 1 after this long.
+- ``crash_after=<seconds>``: the process exits with status 1 after this long;
+- ``protocol=http|line``: HTTP (the default) or the line protocol of ``lineapp.py``, for
+  an App that does not speak HTTP (a database, a broker).
 
 A write is acknowledged only if its ``X-Homeport-Epoch`` (when sent) is the App's own
 ``HOMEPORT_EPOCH`` and, on a self-fenced pair member, its lease (``lease.py``) holds.
@@ -31,6 +33,7 @@ from aiohttp import web
 
 from . import lease
 from .faults import AppFault
+from .lineapp import LineServer
 from .rootfs import GuestDisk
 
 KV_KEY = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -43,6 +46,7 @@ class Simulate:
     start: str = "ok"
     startup_delay: float = 0.0
     crash_after: float | None = None
+    protocol: str = "http"
 
     @classmethod
     def parse(cls, text: str) -> Simulate:
@@ -58,6 +62,7 @@ class Simulate:
             start=values.get("start", "ok"),
             startup_delay=float(values.get("startup_delay", "0") or 0),
             crash_after=float(crash) if crash else None,
+            protocol=values.get("protocol", "http"),
         )
 
     def fault(self) -> AppFault | None:
@@ -104,44 +109,54 @@ class SimApp:
     # The process's environment, as /proc/<pid>/environ holds it: read by tests that check
     # what systemd handed the app; never served, logged or printed.
     environment: dict[str, str] = field(default_factory=dict, repr=False)
+    backend_port: int = 0
+    """Where it listens on 127.0.0.1 (``nic.py`` publishes it on the guest's address)."""
     _runner: web.AppRunner | None = None
+    _lines: LineServer | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _last_status: int | None = None
 
     async def start(self) -> int:
         """Serve on an ephemeral port of 127.0.0.1; returns it (``nic.py`` publishes it)."""
+        if self.simulate.protocol == "line":
+            self._lines = LineServer(self)
+            self.backend_port = await self._lines.start()
+            return self.backend_port
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.05)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        address = self._runner.addresses[0]
-        return int(address[1])
+        self.backend_port = int(self._runner.addresses[0][1])
+        return self.backend_port
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._lines is not None:
+            await self._lines.stop()
+            self._lines = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
-    def _fault(self) -> AppFault | None:
+    def current_fault(self) -> AppFault | None:
         return self.live_fault() or self.simulate.fault()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        fault = self._fault()
+        fault = self.current_fault()
         if fault is not None and fault.mode == "hang":
-            self._note_status(0)
+            self.note_status(0)
             await self._stopping.wait()
             raise web.HTTPServiceUnavailable()
         if fault is not None:
-            self._note_status(fault.status)
+            self.note_status(fault.status)
             return web.json_response({"error": "simulated failure"}, status=fault.status)
         response = await self._answer(request)
-        self._note_status(response.status)
+        self.note_status(response.status)
         return response
 
-    def _note_status(self, status: int) -> None:
+    def note_status(self, status: int) -> None:
         if status != self._last_status:
             word = "hanging" if status == 0 else f"answering {status}"
             self.log(f"health: {word}")
@@ -166,10 +181,10 @@ class SimApp:
         if not KV_KEY.match(key):
             return web.json_response({"error": "invalid key"}, status=400)
         if request.method in ("GET", "HEAD"):
-            host = self.disk.host(self.data_dir) / key
-            if not host.is_file():
+            value = self.kv_read(key)
+            if value is None:
                 return web.json_response({"error": "not found"}, status=404)
-            return web.Response(body=host.read_bytes(), content_type="application/octet-stream")
+            return web.Response(body=value, content_type="application/octet-stream")
         if request.method not in ("PUT", "POST", "DELETE"):
             return web.json_response({"error": "method not allowed"}, status=405)
         if self._stale_epoch(request):
@@ -190,6 +205,17 @@ class SimApp:
         return web.json_response(
             {"key": key, "stored": stored, "app": document["app"], "epoch": document["epoch"]}
         )
+
+    def kv_read(self, key: str) -> bytes | None:
+        host = self.disk.host(self.data_dir) / key
+        return host.read_bytes() if KV_KEY.match(key) and host.is_file() else None
+
+    def kv_store(self, key: str, value: bytes) -> int:
+        """Store ``value`` under ``key`` (``ValueError`` for a bad key, ``OSError`` when the
+        disk refuses)."""
+        if not KV_KEY.match(key):
+            raise ValueError(f"invalid key {key!r}")
+        return self._kv_write(key, value)
 
     def _kv_write(self, key: str, value: bytes | None) -> int:
         directory = self.disk.host(self.data_dir)

@@ -68,12 +68,12 @@ def test_objects_by_kind_and_state_leader_revision_sync_and_lag(
     objects = "homeport_objects"
     assert value(samples, objects, homeport_kind="App", homeport_state="Stalled") == 1
     assert (
-        value(samples, objects, homeport_kind="App", homeport_state="Ready") == 4
-    )  # 5 Apps (the 4 core ones and examples/ gpu-node's model server), 1 Stalled
+        value(samples, objects, homeport_kind="App", homeport_state="Ready") == 6
+    )  # 7 Apps (4 core, the GPU node's model server, the sessions pair), 1 Stalled
     assert value(samples, objects, homeport_kind="StandbyPair", homeport_state="Degraded") == 1
     assert (
-        value(samples, objects, homeport_kind="VM", homeport_state="Ready") == 8
-    )  # 6 + examples/ (nas, gpu-node)
+        value(samples, objects, homeport_kind="VM", homeport_state="Ready") == 10
+    )  # 6 + examples/ (nas, gpu-node, sessions-a, sessions-b)
     assert value(samples, "homeport_leader", homeport_plane="test") == 1
     assert value(samples, "homeport_revision_info", homeport_revision=SHA) == 1
     assert value(samples, "homeport_sync_age_seconds") == 5

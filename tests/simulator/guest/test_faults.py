@@ -14,19 +14,28 @@ from .conftest import BootFn, atomic_install, deploy_app, run
 async def test_vm_hang_means_silence_until_resumed(
     boot: BootFn, runtime: LoopbackGuestRuntime, client_key: asyncssh.SSHKey
 ) -> None:
+    """A frozen kernel completes no TCP handshake (connects time out, so a TCP probe fails
+    as against the real VM) and moves no byte on connections it had; after the resume a
+    client's retried SYN gets through."""
     guest = await boot()
     async with await guest.connect(client_key) as conn:
         await deploy_app(conn, "web", 8080)
-    await runtime.hang_vm(guest.vmid)
-    assert not runtime.agent_running(guest.vmid)
-    with pytest.raises(TimeoutError):  # TCP accepted, SSH banner never comes
-        await guest.connect(client_key, timeout=0.5)
-    async with httpx.AsyncClient(timeout=0.3) as http:
+    async with httpx.AsyncClient(timeout=0.3) as established:
+        await established.get(f"http://{guest.address}:8080/")  # a kept-alive connection
+        await runtime.hang_vm(guest.vmid)
+        assert not runtime.agent_running(guest.vmid)
+        with pytest.raises(TimeoutError):
+            await guest.connect(client_key, timeout=0.5)
         with pytest.raises(httpx.ReadTimeout):
+            await established.get(f"http://{guest.address}:8080/")
+    async with httpx.AsyncClient(timeout=0.3) as http:
+        with pytest.raises(httpx.ConnectTimeout):
             await http.get(f"http://{guest.address}:8080/")
     await runtime.resume_vm(guest.vmid)
     async with await guest.connect(client_key) as conn:
         assert (await run(conn, "true")).exit_status == 0
+    async with httpx.AsyncClient(timeout=2) as http:
+        assert (await http.get(f"http://{guest.address}:8080/")).status_code == 200
 
 
 async def test_vm_crash_is_silent_until_power_cycled(

@@ -17,7 +17,20 @@ from dataclasses import replace
 
 from homeport.simulator.guest.lease import homeport_lease
 
-from . import apt, curl, files, git, replica, rsync, system, systemctl, tailscale, tar, wrappers
+from . import (
+    apt,
+    curl,
+    files,
+    git,
+    redis,
+    replica,
+    rsync,
+    system,
+    systemctl,
+    tailscale,
+    tar,
+    wrappers,
+)
 from .base import Completed, ExecContext, Handler
 
 COMMANDS: dict[str, Handler] = {
@@ -56,6 +69,7 @@ COMMANDS: dict[str, Handler] = {
     "runuser": wrappers.runuser,
     "homeport-replica": replica.homeport_replica,
     "homeport-lease": homeport_lease,
+    "redis-cli": redis.redis_cli,
 }
 BIN_DIRS = {"/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
