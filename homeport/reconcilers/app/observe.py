@@ -15,7 +15,7 @@ from homeport.clients.errors import SSHError
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
-from homeport.reconcilers.app.build import BUILT, MEMORY_SLOT
+from homeport.reconcilers.app.build import BUILT
 from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
@@ -24,6 +24,7 @@ from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.quarantine import awaiting_stop
+from homeport.reconcilers.slots import APP_BUILD_FAILURE
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 UNIT_PROPERTIES = ("ActiveState", "SubState", "UnitFileState", "LoadState", "NRestarts")
@@ -176,7 +177,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
         built=tuple(m.group(1) for m in map(BUILT.match, listing.text.splitlines()) if m)
         if listing.ok
         else (),
-        build_failure=ctx.recall(f"App.{MEMORY_SLOT}", seen.name),
+        build_failure=APP_BUILD_FAILURE.recall(ctx, seen.name) or {},
     )
 
 

@@ -23,6 +23,7 @@ from homeport.reconcilers.base import (
 )
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
+from homeport.reconcilers.slots import VM_DESTROY_APPROVAL, VM_REMOVAL, VmRemoval
 from homeport.reconcilers.vm.actions import (
     AllocateVmid,
     BeginRemoval,
@@ -45,7 +46,7 @@ from homeport.reconcilers.vm.disks_apply import apply_disk
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
 from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm, resources
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
-from homeport.reconcilers.vm.removal import APPROVAL_SLOT, REMOVAL_SLOT, Removal, hold_message
+from homeport.reconcilers.vm.removal import Removal, hold_message
 
 CLONE_TIMEOUT = 1800.0
 TASK_TIMEOUT = 600.0
@@ -227,18 +228,17 @@ class VMReconciler(Reconciler[VM, VMObserved]):
     def _record_removal(
         self, action: BeginRemoval | HoldDestruction | ReleaseHold, ctx: ReconcileContext
     ) -> None:
-        record = ctx.recall(f"VM.{REMOVAL_SLOT}")
+        record: VmRemoval = VM_REMOVAL.recall(ctx) or {}
         if isinstance(action, ReleaseHold):
-            ctx.remember({}, slot=APPROVAL_SLOT)
-            ctx.remember({}, slot=REMOVAL_SLOT)
+            VM_DESTROY_APPROVAL.clear(ctx)
+            VM_REMOVAL.clear(ctx)
             ctx.event("RemovalCancelled", f"VM {action.vmid} is back in git; its removal is void")
         elif isinstance(action, BeginRemoval):
-            ctx.remember(
-                {"since": action.since, "vmid": action.vmid, "policy": action.policy},
-                slot=REMOVAL_SLOT,
+            VM_REMOVAL.remember(
+                ctx, {"since": action.since, "vmid": action.vmid, "policy": action.policy}
             )
         else:
-            held = {
+            held: VmRemoval = {
                 **record,
                 "held": True,
                 "node": action.node,
@@ -246,7 +246,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
                 "lastBackup": action.last_backup,
                 "heldAt": ctx.now().isoformat(),
             }
-            ctx.remember(held, slot=REMOVAL_SLOT)
+            VM_REMOVAL.remember(ctx, held)
             removal = Removal(disks=action.disks, last_backup=action.last_backup)
             ctx.event(
                 "DestructionHeld", hold_message(action.name, action.vmid, removal), warning=True
@@ -284,7 +284,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
                 digest=config.digest,
             )
             await self._wait(px, task, TASK_TIMEOUT)
-        ctx.remember({**ctx.recall(f"VM.{REMOVAL_SLOT}"), "retained": True}, slot=REMOVAL_SLOT)
+        VM_REMOVAL.remember(ctx, {**(VM_REMOVAL.recall(ctx) or {}), "retained": True})
         ctx.release("vmid")
         ctx.event(
             "Retained",

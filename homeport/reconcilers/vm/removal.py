@@ -34,10 +34,6 @@ from homeport.reconcilers.vm.actions import (
 )
 
 DeletionPolicy = Literal["Hold", "Destroy", "Retain"]
-REMOVAL_SLOT = "removal"
-"""``VM.removal``: when the removal began, its policy, and the hold once recorded."""
-APPROVAL_SLOT = "destroy-approval"
-"""``VM.destroy-approval``: written by ``homeport approve VM/<name>``; names the removal."""
 
 
 @dataclass(frozen=True)
