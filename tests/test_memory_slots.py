@@ -106,6 +106,35 @@ TODAY: list[tuple[str, str, Any, dict[str, Any]]] = [
         {"release": "a" * 40, "commandSha": "b" * 64, "exitStatus": 2},
     ),
     (
+        "BackupPolicy",
+        "nightly",
+        slots.BACKUP_POLICY_MEMORY,
+        {
+            "coveredSince": {"db": "2026-01-02T03:04:05+00:00"},
+            "reported": ["UPID:pve1:0000A1B2:00C3D4E5:6789ABCD:vzdump:101:root@pam:"],
+            "test": {
+                "vm": "db",
+                "volid": "local:backup/vzdump-qemu-101-2026_01_02-03_04_05.vma.zst",
+                "vmid": 9001,
+                "node": "pve1",
+                "storage": "local-lvm",
+                "startedAt": "2026-01-02T03:04:05+00:00",
+                "phase": "checking",
+                "bootedAt": "2026-01-02T03:05:00+00:00",
+            },
+            "tests": {
+                "db": {
+                    "result": "passed",
+                    "at": "2026-01-02T03:06:00+00:00",
+                    "volid": "local:backup/vzdump-qemu-101-2026_01_02-03_04_05.vma.zst",
+                    "durationSeconds": 55.2,
+                    "reason": None,
+                }
+            },
+            "history": [{"vm": "db", "result": "passed", "at": "2026-01-02T03:06:00+00:00"}],
+        },
+    ),
+    (
         "Audit",
         "findings",
         slots.AUDIT_FINDINGS,

@@ -222,6 +222,22 @@ class AppBuildFailure(TypedDict):
 
 
 @with_config(STORED)
+class BackupPolicyMemory(TypedDict, total=False):
+    """A BackupPolicy's own memory (``reconcilers/backuppolicy``)."""
+
+    coveredSince: dict[str, str]
+    """VM name → ISO time the policy's job began covering it (its first backup is due)."""
+    reported: list[str]
+    """UPIDs of failed backups already reported (the last few)."""
+    test: dict[str, Any]
+    """The restore test in progress: its VM, phase and what it has done so far."""
+    tests: dict[str, dict[str, Any]]
+    """VM name → the result of its last restore test."""
+    history: list[dict[str, Any]]
+    """The last restore tests' results, oldest first."""
+
+
+@with_config(STORED)
 class AuditFindings(TypedDict):
     """The audit's findings of its last run: finding key → ISO time first seen."""
 
@@ -257,6 +273,9 @@ VM_DATA_DISKS = ObjectSlot("VM", "data-disks", VmDataDisks)
 
 APP_BUILD_FAILURE = ObjectSlot("App", "build", AppBuildFailure)
 """Written, read and cleared by the App reconciler."""
+
+BACKUP_POLICY_MEMORY = ObjectSlot("BackupPolicy", None, BackupPolicyMemory)
+"""Written and read by the BackupPolicy reconciler."""
 
 AUDIT_FINDINGS = SingleSlot("Audit", "findings", AuditFindings)
 """Written and read by the audit loop."""
