@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from homeport.controller.approvals import approve
+from homeport.controller.clock import FakeClock
+from homeport.controller.power.holds import PowerHolds
 from homeport.controller.store import Store
 from homeport.reconcilers import slots
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
@@ -313,3 +316,22 @@ def test_the_check_finds_a_spelled_address(call: str) -> None:
 )
 def test_the_check_lets_registry_and_generic_calls_through(call: str) -> None:
     assert spelled_addresses(call) == []
+
+
+# -- what today's writers store matches the payloads ----------------------------------------
+
+
+def _stored(store: Store, slot: Any, name: str) -> Any:
+    return TypeAdapter(slot.payload).validate_python(_read(slot, store, name))
+
+
+def test_the_power_holds_and_an_approval_store_their_declared_payloads(store: Store) -> None:
+    holds = PowerHolds(store, FakeClock())
+    holds.hold(["VM/db", "App/web"], "estate shutdown #1")
+    holds.release(["App/web"])
+    assert _stored(store, slots.ESTATE_HOLD, "power")["held"] == {"VM/db": "estate shutdown #1"}
+    removal: slots.VmRemoval = {"since": "t0", "vmid": 101, "policy": "Hold", "held": True}
+    slots.VM_REMOVAL.set(store, "db", removal, now="t0")
+    approve(store, "VM/db", by="alice", now="t1")
+    approval = _stored(store, slots.VM_DESTROY_APPROVAL, "db")
+    assert approval == {"since": "t0", "by": "alice", "at": "t1"}
