@@ -37,6 +37,7 @@ from homeport.controller.logs import configure_logging
 from homeport.controller.store import Store, StoredObject
 from homeport.controller.views.objects import message_of, state_of, summary_of
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
+from homeport.reconcilers.slots import PAIR_MEMORY
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
@@ -83,7 +84,7 @@ class Tour:
     def memory(self, pair: str) -> dict[str, Any]:
         store = Store.open(self.settings.store.path, readonly=True)
         try:
-            return store.memory.get("StandbyPair", pair)
+            return PAIR_MEMORY.get(store, pair) or {}
         finally:
             store.close()
 

@@ -22,7 +22,7 @@ from homeport.controller.config import Settings
 from homeport.controller.power import EstatePower, PowerBusy, PowerError, PowerSettings
 from homeport.controller.store import PowerOp, Store
 from homeport.controller.wiring import build_clients, close_clients
-from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME
+from homeport.reconcilers.slots import ESTATE_HOLD
 
 app = typer.Typer(
     name="estate",
@@ -156,7 +156,7 @@ def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OP
     store = open_store_readonly(settings)
     try:
         ops = store.power.recent(5)
-        held = store.memory.get(HOLD_KIND, HOLD_NAME).get("held") or {}
+        held = (ESTATE_HOLD.get(store) or {}).get("held") or {}
     finally:
         store.close()
     if output in (OutputFormat.json, OutputFormat.yaml):

@@ -23,8 +23,7 @@ from homeport.controller.ha.planes import operator_writes
 from homeport.controller.revisions import request_reverify
 from homeport.controller.store import Store
 from homeport.kinds import lookup_kind
-
-SUSPEND_SLOT = "suspend"
+from homeport.reconcilers.slots import PAIR_REQUEST, SUSPEND, PairRequest
 
 
 def _store(settings: Settings) -> Store:
@@ -68,14 +67,18 @@ def wait_verdict(before: int | None, records: list[dict[str, Any]], *, pending: 
     return None
 
 
-def _request_pair(settings: Settings, name: str, request: dict[str, Any], wait: float) -> None:
+def _request_pair(
+    settings: Settings, name: str, op: str, wait: float, *, accept_data_loss: bool | None = None
+) -> None:
     store = _store(settings)
     try:
         _pair_or_exit(store, name)
         before = newest_failover(store.failovers.for_pair(name, limit=1))
-        request["at"] = datetime.now(UTC).isoformat()
+        request: PairRequest = {"op": op, "at": datetime.now(UTC).isoformat()}
+        if accept_data_loss is not None:
+            request["accept_data_loss"] = accept_data_loss
         with operator_writes(store, settings):
-            store.memory.set("StandbyPair.request", name, request, now=request["at"])
+            PAIR_REQUEST.set(store, name, request, now=request["at"])
     finally:
         store.close()
     out = console()
@@ -116,7 +119,7 @@ def _wait_for_pair(
         store = Store.open(settings.store.path, readonly=True)
         try:
             records = store.failovers.for_pair(name, limit=1)
-            pending = store.memory.get("StandbyPair.request", name)
+            pending = PAIR_REQUEST.get(store, name)
         finally:
             store.close()
         for line in new_steps(before, records, shown):
@@ -159,7 +162,7 @@ def failover(
     Example: [bold]homeport failover shop --wait 30[/bold]
     """
     settings = settings_or_exit(config)
-    _request_pair(settings, pair, {"op": "failover", "accept_data_loss": accept_data_loss}, wait)
+    _request_pair(settings, pair, "failover", wait, accept_data_loss=accept_data_loss)
 
 
 def failback(
@@ -174,7 +177,7 @@ def failback(
     Example: [bold]homeport failback shop[/bold]
     """
     settings = settings_or_exit(config)
-    _request_pair(settings, pair, {"op": "failback"}, wait)
+    _request_pair(settings, pair, "failback", wait)
 
 
 def _object_or_exit(store: Store, kind: str, name: str) -> str:
@@ -244,10 +247,9 @@ def _suspend(kind: str, name: str, config: Path | None, suspended: bool) -> None
         now = datetime.now(UTC).isoformat()
         with operator_writes(store, settings):
             if suspended:
-                document = {"by": "cli", "at": now}
-                store.memory.set(f"{kind_name}.{SUSPEND_SLOT}", name, document, now=now)
+                SUSPEND.set(store, kind_name, name, {"by": "cli", "at": now}, now=now)
             else:
-                store.memory.forget(f"{kind_name}.{SUSPEND_SLOT}", name)
+                SUSPEND.forget(store, kind_name, name)
     finally:
         store.close()
     word = "suspended" if suspended else "resumed"

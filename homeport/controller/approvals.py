@@ -14,12 +14,11 @@ removal's start, so it dies with that removal (destroyed, or the VM back in git)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE, branch_deletion_approval
 from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
-from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
+from homeport.reconcilers.slots import VM_DESTROY_APPROVAL, VM_REMOVAL, VmRemoval
 
 VM_PREFIX = "VM/"
 
@@ -51,9 +50,9 @@ def held_items(store: Store) -> list[Held]:
             )
         )
     for kind, name in sorted(store.memory.names()):
-        if kind == f"VM.{REMOVAL_SLOT}":
-            record = store.memory.get(kind, name)
-            if record.get("held"):
+        if kind == VM_REMOVAL.kind:
+            record = VM_REMOVAL.get(store, name)
+            if record and record.get("held"):
                 items.append(Held(f"{VM_PREFIX}{name}", "DestructionHeld", _vm_message(record)))
     return items
 
@@ -73,9 +72,10 @@ def approve(store: Store, what: str, *, by: str, now: str) -> Held:
         )
     if what.startswith(VM_PREFIX):
         name = what.removeprefix(VM_PREFIX)
-        record = store.memory.get(f"VM.{REMOVAL_SLOT}", name)
-        approval: dict[str, Any] = {"since": record["since"], "by": by, "at": now}
-        store.memory.set(f"VM.{APPROVAL_SLOT}", name, approval, now=now)
+        record: VmRemoval = VM_REMOVAL.get(store, name) or {}
+        VM_DESTROY_APPROVAL.set(
+            store, name, {"since": record["since"], "by": by, "at": now}, now=now
+        )
         return item
     adopted = store.source_state.get(ADOPTED) or {}
     value = (
@@ -93,7 +93,7 @@ def _refusal(what: str, held: list[Held]) -> str:
     return f"{what} is not held; held: {listed}"
 
 
-def _vm_message(record: dict[str, Any]) -> str:
+def _vm_message(record: VmRemoval) -> str:
     disks = ", ".join(record.get("disks") or []) or "none found"
     return (
         f"vmid {record.get('vmid')} on {record.get('node')}, stopped; disks: {disks}; "

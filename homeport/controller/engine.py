@@ -34,7 +34,8 @@ from homeport.kinds import ObjectStatus
 from homeport.kinds.common import PRUNE_ANNOTATION
 from homeport.reconcilers.base import Plan, Reconciler
 from homeport.reconcilers.errors import PermanentError, TemporaryError
-from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held
+from homeport.reconcilers.powerhold import held
+from homeport.reconcilers.slots import ESTATE_HOLD, SUSPEND
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Engine:
                 f"suspended by `homeport suspend` at {by_cli}; "
                 f"`homeport resume {key[0].lower()} {key[1]}` resumes it",
             )
-        hold = None if obj.deleting else held(self.store.memory.get(HOLD_KIND, HOLD_NAME), *key)
+        hold = None if obj.deleting else held(ESTATE_HOLD.get(self.store) or {}, *key)
         if hold is not None:
             return self._held(obj, hold)
         if obj.deleting:
@@ -223,7 +224,7 @@ class Engine:
 
     def _suspended_by_cli(self, key: Key) -> str | None:
         """When ``homeport suspend`` paused the object (None: it did not)."""
-        request = self.store.memory.get(f"{key[0]}.suspend", key[1])
+        request = SUSPEND.get(self.store, *key)
         return str(request.get("at") or "an unknown time") if request else None
 
     @staticmethod

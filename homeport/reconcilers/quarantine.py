@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.slots import PAIR_MEMORY
 
 
 def awaiting_stop(app_name: str, ctx: ReconcileContext) -> str | None:
@@ -20,7 +21,8 @@ def awaiting_stop(app_name: str, ctx: ReconcileContext) -> str | None:
         assert isinstance(resource, StandbyPair)
         if app_name not in (resource.spec.primary, resource.spec.standby):
             continue
-        quarantine = ctx.recall("StandbyPair", resource.name).get("quarantine") or {}
+        memory = PAIR_MEMORY.recall(ctx, resource.name) or {}
+        quarantine = memory.get("quarantine") or {}
         if quarantine.get("app") == app_name and not quarantine.get("stopped_at"):
             return resource.name
     return None

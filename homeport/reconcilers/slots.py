@@ -1,14 +1,294 @@
-"""Durable memory slots that code outside their reconciler reads or writes by name.
+"""Every slot of the store's durable memory, declared once with its payload.
 
-A slot is written by its kind's reconciler; the controller's approvals and the CLI read
-(and, for an approval, write) some of them. Their names live here, in a module that
-imports nothing, so a read command can name a slot without loading the reconciler that
-owns it (``homeport status`` must not import the reconcilers and their clients).
+The store keeps JSON documents keyed by (row kind, name) (``controller/store``'s
+``Memory``); reconcilers reach them through ``ctx.recall``/``ctx.remember``, the CLI and
+the controller's side services through ``store.memory``. A slot here names one kind of
+document — its row kind (``<Kind>`` for an object's main memory, ``<Kind>.<slot>`` for a
+separate document of that object) and its payload as a ``TypedDict`` — so mypy checks
+every read and write, and "who writes X" is a search for one name. No other module spells
+a row kind (``tests/test_memory_slots.py`` checks it).
+
+Payloads are ``TypedDict``s, not models: a document is stored and read back exactly as
+it was written (the keys in use today, camelCase included), with no conversion that an
+older store could trip over. Documents are read as written; the registry's test checks
+that the documents today's writers produce match these declarations key for key.
+
+Shared by the CLI, the controller and the reconcilers (the lowest layer all three may
+import), so it imports nothing of homeport.
 """
 
 from __future__ import annotations
 
-REMOVAL_SLOT = "removal"
-"""``VM.removal``: when the removal began, its policy, and the hold once recorded."""
-APPROVAL_SLOT = "destroy-approval"
-"""``VM.destroy-approval``: written by ``homeport approve VM/<name>``; names the removal."""
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast
+
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict  # pydantic reads typing's own only from 3.12
+
+
+class MemoryRows(Protocol):
+    """The store's memory table (``controller/store``'s ``Memory``)."""
+
+    def get(self, kind: str, name: str) -> dict[str, Any]: ...
+
+    def set(self, kind: str, name: str, value: dict[str, Any], *, now: str) -> None: ...
+
+    def forget(self, kind: str, name: str) -> None: ...
+
+
+class HasMemory(Protocol):
+    """A store (``controller/store``'s ``Store``)."""
+
+    @property
+    def memory(self) -> MemoryRows: ...
+
+
+class Recalls(Protocol):
+    """A reconciler's view of memory (``ReconcileContext``'s ``recall``/``remember``)."""
+
+    def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]: ...
+
+    def remember(self, value: Mapping[str, Any], *, slot: str | None = None) -> None: ...
+
+
+T = TypeVar("T")
+
+
+def _document(value: object) -> dict[str, Any]:
+    return cast(dict[str, Any], value)
+
+
+@dataclass(frozen=True)
+class ObjectSlot(Generic[T]):
+    """One document per object of ``owner``: its main memory (``slot`` None, row kind
+    ``<owner>``) or a separate document (row kind ``<owner>.<slot>``), forgotten with the
+    object."""
+
+    owner: str
+    slot: str | None
+    payload: type[T]
+
+    @property
+    def kind(self) -> str:
+        """The row kind the store keys the document by."""
+        return f"{self.owner}.{self.slot}" if self.slot else self.owner
+
+    def get(self, store: HasMemory, name: str) -> T | None:
+        """The document of ``name`` (None: none, or an empty one)."""
+        document = store.memory.get(self.kind, name)
+        return cast(T, document) if document else None
+
+    def set(self, store: HasMemory, name: str, value: T, *, now: str) -> None:
+        store.memory.set(self.kind, name, _document(value), now=now)
+
+    def forget(self, store: HasMemory, name: str) -> None:
+        store.memory.forget(self.kind, name)
+
+    def recall(self, ctx: Recalls, name: str | None = None) -> T | None:
+        """Inside a reconcile: the document of ``name`` (default: the object reconciled)."""
+        document = ctx.recall(self.kind, name)
+        return cast(T, document) if document else None
+
+    def remember(self, ctx: Recalls, value: T) -> None:
+        """Inside a reconcile of an ``owner`` object: replace its document."""
+        ctx.remember(_document(value), slot=self.slot)
+
+    def clear(self, ctx: Recalls) -> None:
+        """Inside a reconcile of an ``owner`` object: drop its document (a slot's row goes)."""
+        ctx.remember({}, slot=self.slot)
+
+
+@dataclass(frozen=True)
+class AnyKindSlot(Generic[T]):
+    """The same separate document for objects of any kind (row kind ``<Kind>.<slot>``)."""
+
+    slot: str
+    payload: type[T]
+
+    def of(self, kind: str) -> ObjectSlot[T]:
+        return ObjectSlot(kind, self.slot, self.payload)
+
+    def get(self, store: HasMemory, kind: str, name: str) -> T | None:
+        return self.of(kind).get(store, name)
+
+    def set(self, store: HasMemory, kind: str, name: str, value: T, *, now: str) -> None:
+        self.of(kind).set(store, name, value, now=now)
+
+    def forget(self, store: HasMemory, kind: str, name: str) -> None:
+        self.of(kind).forget(store, name)
+
+
+@dataclass(frozen=True)
+class SingleSlot(Generic[T]):
+    """One document for the whole estate, at a fixed (row kind, name)."""
+
+    kind: str
+    name: str
+    payload: type[T]
+
+    def get(self, store: HasMemory) -> T | None:
+        document = store.memory.get(self.kind, self.name)
+        return cast(T, document) if document else None
+
+    def set(self, store: HasMemory, value: T, *, now: str) -> None:
+        store.memory.set(self.kind, self.name, _document(value), now=now)
+
+    def recall(self, ctx: Recalls) -> T | None:
+        document = ctx.recall(self.kind, self.name)
+        return cast(T, document) if document else None
+
+
+# -- payloads ------------------------------------------------------------------------------
+
+STORED = ConfigDict(extra="forbid", strict=True)
+"""How the registry's test holds today's documents against a payload (pydantic reads the
+``TypedDict``): every key declared, every value of its declared JSON type."""
+
+
+@with_config(STORED)
+class SuspendRequest(TypedDict):
+    """``homeport suspend``: the engine skips the object until ``homeport resume``."""
+
+    by: str
+    at: str
+    """ISO time of the suspension."""
+
+
+@with_config(STORED)
+class _PairRequestBase(TypedDict):
+    op: str
+    """``failover`` or ``failback``."""
+    at: str
+    """ISO time of the request; the pair drops a request older than its own decision."""
+
+
+@with_config(STORED)
+class PairRequest(_PairRequestBase, total=False):
+    """``homeport failover``/``failback``: an operator's request the StandbyPair
+    reconciler takes, then clears."""
+
+    accept_data_loss: bool
+
+
+@with_config(STORED)
+class EstateHold(TypedDict, total=False):
+    """The power holds of a planned estate shutdown (``reconcilers/powerhold.py``)."""
+
+    held: dict[str, str]
+    """``Kind/name`` → why it is held."""
+    released: dict[str, str]
+    """``Kind/name`` → ISO time the last ``estate start`` let it go."""
+
+
+@with_config(STORED)
+class VmRemoval(TypedDict, total=False):
+    """A VM that left git, by its deletionPolicy (``reconcilers/vm/removal.py``)."""
+
+    since: str
+    vmid: int
+    policy: str
+    held: bool
+    node: str
+    disks: list[str]
+    lastBackup: str | None
+    heldAt: str
+    retained: bool
+
+
+@with_config(STORED)
+class VmDestroyApproval(TypedDict):
+    """``homeport approve VM/<name>``: names the removal it approves by its ``since``."""
+
+    since: str
+    by: str
+    at: str
+
+
+@with_config(STORED)
+class VmDataDisks(TypedDict):
+    """The VM's data-disk slots homeport attached: config slot (``scsi1``) → disk name."""
+
+    slots: dict[str, str]
+
+
+@with_config(STORED)
+class AppBuildFailure(TypedDict):
+    """The App's last failed build, so the same release and command is not built again."""
+
+    release: str
+    commandSha: str
+    exitStatus: int | None
+
+
+@with_config(STORED)
+class AppArtifactFailure(TypedDict):
+    """The App's last checksum mismatch, so the same url and checksum are not downloaded
+    again until the manifest changes."""
+
+    url: str
+    sha256: str
+    received: str
+
+
+@with_config(STORED)
+class BackupPolicyMemory(TypedDict, total=False):
+    """A BackupPolicy's own memory (``reconcilers/backuppolicy``)."""
+
+    coveredSince: dict[str, str]
+    """VM name → ISO time the policy's job began covering it (its first backup is due)."""
+    reported: list[str]
+    """UPIDs of failed backups already reported (the last few)."""
+    test: dict[str, Any]
+    """The restore test in progress: its VM, phase and what it has done so far."""
+    tests: dict[str, dict[str, Any]]
+    """VM name → the result of its last restore test."""
+    history: list[dict[str, Any]]
+    """The last restore tests' results, oldest first."""
+
+
+@with_config(STORED)
+class AuditFindings(TypedDict):
+    """The audit's findings of its last run: finding key → ISO time first seen."""
+
+    keys: dict[str, str]
+    count: int
+
+
+# -- the slots -----------------------------------------------------------------------------
+
+SUSPEND = AnyKindSlot("suspend", SuspendRequest)
+"""Written by ``homeport suspend``/``resume``; read by the engine."""
+
+PAIR_REQUEST = ObjectSlot("StandbyPair", "request", PairRequest)
+"""Written by ``homeport failover``/``failback``; taken and cleared by the StandbyPair
+reconciler (which spells it ``REQUEST_SLOT`` until its memory is redesigned)."""
+
+PAIR_MEMORY: ObjectSlot[dict[str, Any]] = ObjectSlot("StandbyPair", None, dict)
+"""The StandbyPair's own memory (epoch, roles, phase, quarantine, ...): owned and typed by
+``reconcilers/standbypair/memory.py``; others only read it, except the estate shutdown's
+final sync."""
+
+ESTATE_HOLD = SingleSlot("Estate", "power", EstateHold)
+"""Written by ``controller/power``; read by the engine, the StandbyPair and the CLI."""
+
+VM_REMOVAL = ObjectSlot("VM", "removal", VmRemoval)
+"""Written by the VM reconciler; read by it and by ``homeport approve``."""
+
+VM_DESTROY_APPROVAL = ObjectSlot("VM", "destroy-approval", VmDestroyApproval)
+"""Written by ``homeport approve VM/<name>``; read and cleared by the VM reconciler."""
+
+VM_DATA_DISKS = ObjectSlot("VM", "data-disks", VmDataDisks)
+"""Written and read by the VM reconciler."""
+
+APP_BUILD_FAILURE = ObjectSlot("App", "build", AppBuildFailure)
+"""Written, read and cleared by the App reconciler."""
+
+APP_ARTIFACT_FAILURE = ObjectSlot("App", "artifact", AppArtifactFailure)
+"""Written, read and cleared by the App reconciler (``reconcilers/app/download.py``)."""
+
+BACKUP_POLICY_MEMORY = ObjectSlot("BackupPolicy", None, BackupPolicyMemory)
+"""Written and read by the BackupPolicy reconciler."""
+
+AUDIT_FINDINGS = SingleSlot("Audit", "findings", AuditFindings)
+"""Written and read by the audit loop."""

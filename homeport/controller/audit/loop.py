@@ -24,9 +24,9 @@ from homeport.controller.conditions import condition_of, drop_condition, set_con
 from homeport.controller.config import Settings
 from homeport.controller.coordination import Leadership
 from homeport.controller.store import Store
+from homeport.reconcilers.slots import AUDIT_FINDINGS
 
 log = logging.getLogger(__name__)
-MEMORY = ("Audit", "findings")
 
 
 def _reason(check: str) -> str:
@@ -36,7 +36,8 @@ def _reason(check: str) -> str:
 def publish(store: Store, report: AuditReport, clock: Clock) -> list[Finding]:
     """Conditions and first-seen events for ``report``; returns the new findings."""
     now = clock.now()
-    previous: dict[str, str] = store.memory.get(*MEMORY).get("keys", {})
+    last = AUDIT_FINDINGS.get(store)
+    previous = last.get("keys", {}) if last else {}
     current = {f.key: previous.get(f.key, now.isoformat()) for f in report.findings}
     new = [f for f in report.findings if f.key not in previous]
     for finding in new:
@@ -49,7 +50,7 @@ def publish(store: Store, report: AuditReport, clock: Clock) -> list[Finding]:
             warning=True,
         )
     _conditions(store, report.findings, clock)
-    store.memory.set(*MEMORY, {"keys": current, "count": len(current)}, now=now.isoformat())
+    AUDIT_FINDINGS.set(store, {"keys": current, "count": len(current)}, now=now.isoformat())
     return new
 
 

@@ -6,11 +6,10 @@ and only one runs at a time (the ``estate-power`` lease).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from homeport.controller.clock import Clock
 from homeport.controller.store import Store
-from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME
+from homeport.reconcilers.slots import ESTATE_HOLD, EstateHold
 
 
 class PowerHolds:
@@ -18,8 +17,8 @@ class PowerHolds:
         self.store = store
         self.clock = clock
 
-    def document(self) -> dict[str, Any]:
-        return self.store.memory.get(HOLD_KIND, HOLD_NAME)
+    def document(self) -> EstateHold:
+        return ESTATE_HOLD.get(self.store) or {}
 
     def held(self) -> dict[str, str]:
         return dict(self.document().get("held") or {})
@@ -41,5 +40,5 @@ class PowerHolds:
             released[key] = now
         self._write({**document, "held": held, "released": released})
 
-    def _write(self, document: dict[str, Any]) -> None:
-        self.store.memory.set(HOLD_KIND, HOLD_NAME, document, now=self.clock.now().isoformat())
+    def _write(self, document: EstateHold) -> None:
+        ESTATE_HOLD.set(self.store, document, now=self.clock.now().isoformat())

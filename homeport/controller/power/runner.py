@@ -46,6 +46,7 @@ from homeport.controller.store.power import DONE, FAILED, SUPERSEDED
 from homeport.kinds import App, Resource, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, hold_key
+from homeport.reconcilers.slots import PAIR_MEMORY
 from homeport.reconcilers.standbypair.memory import PairMemory
 from homeport.reconcilers.standbypair.plan import Member, rsync_command
 
@@ -438,7 +439,7 @@ class EstatePower:
         if not isinstance(pair, StandbyPair) or pair.spec.replication.method != "rsync":
             return
         memory = PairMemory.load(
-            self.store.memory.get("StandbyPair", name),
+            PAIR_MEMORY.get(self.store, name) or {},
             primary=pair.spec.primary,
             standby=pair.spec.standby,
         )
@@ -464,7 +465,7 @@ class EstatePower:
             )
         memory.last_sync = self.clock.now().isoformat()
         memory.last_sync_error = None
-        self.store.memory.set("StandbyPair", name, memory.dump(), now=memory.last_sync)
+        PAIR_MEMORY.set(self.store, name, memory.dump(), now=memory.last_sync)
         self._event(
             "FinalSync",
             f"{source.app} stopped and synced to {target.app} before the shutdown",

@@ -32,7 +32,6 @@ from homeport.reconcilers.app.actions import (
 from homeport.reconcilers.app.artifact import FetchArtifact
 from homeport.reconcilers.app.build import (
     KILL_AFTER_SECONDS,
-    MEMORY_SLOT,
     BuildRelease,
     build_argv,
     command_sha,
@@ -52,6 +51,7 @@ from homeport.reconcilers.app.plan import AppObserved, plan_app
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for, render_unit, sha256
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import PermanentError, TemporaryError
+from homeport.reconcilers.slots import APP_BUILD_FAILURE
 
 FETCH_TIMEOUT = 600.0
 
@@ -187,9 +187,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
             status = result.exit_status
             timed_out = f" (killed after {build.timeout_seconds}s)" if status in (124, 137) else ""
             tail = output_tail(result.text, result.stderr.decode("utf-8", errors="replace"))
-            ctx.remember(
-                {"release": action.sha, "commandSha": action.command_sha, "exitStatus": status},
-                slot=MEMORY_SLOT,
+            APP_BUILD_FAILURE.remember(
+                ctx, {"release": action.sha, "commandSha": action.command_sha, "exitStatus": status}
             )
             ctx.event(
                 "BuildFailed",
@@ -212,7 +211,7 @@ class AppReconciler(Reconciler[App, AppObserved]):
             owner="root",
             group="root",
         )
-        ctx.remember({}, slot=MEMORY_SLOT)
+        APP_BUILD_FAILURE.clear(ctx)
 
     async def _install_packages(self, ssh: SSHPool, action: InstallPackages) -> None:
         """Refresh apt's lists (a fresh cloud image has none), then install what is missing."""

@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 from homeport.kinds.app import ArtifactSource
 from homeport.reconcilers.base import Action
 
-MEMORY_SLOT = "artifact"
-"""``ctx.remember(..., slot=MEMORY_SLOT)``: the App's last checksum mismatch."""
 DOWNLOAD_SECONDS = 600
 
 

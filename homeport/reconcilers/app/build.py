@@ -17,8 +17,6 @@ from homeport.reconcilers.appfiles import sha256
 from homeport.reconcilers.base import Action
 from homeport.source.secrets_scan import find_secrets
 
-MEMORY_SLOT = "build"
-"""``ctx.remember(..., slot=MEMORY_SLOT)``: the last failed build of the App."""
 KILL_AFTER_SECONDS = 10
 OUTPUT_LINES = 20
 OUTPUT_CHARS = 2000

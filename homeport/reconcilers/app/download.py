@@ -12,7 +12,6 @@ from homeport.clients.errors import CommandFailed
 from homeport.clients.ssh import SSHPool
 from homeport.reconcilers.app.artifact import (
     DOWNLOAD_SECONDS,
-    MEMORY_SLOT,
     FetchArtifact,
     curl_argv,
     parse_sha256sum,
@@ -20,6 +19,7 @@ from homeport.reconcilers.app.artifact import (
 )
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError, TemporaryError
+from homeport.reconcilers.slots import APP_ARTIFACT_FAILURE
 
 
 def _last_line(exc: CommandFailed) -> str:
@@ -60,13 +60,15 @@ async def download_artifact(ssh: SSHPool, action: FetchArtifact, ctx: ReconcileC
         ) from None
     await ssh.run(host, ["rm", "-f", "--", archive])
     await ssh.run(host, ["mv", "-f", "--", staging, action.target])
-    ctx.remember({}, slot=MEMORY_SLOT)
+    APP_ARTIFACT_FAILURE.clear(ctx)
 
 
 async def _mismatch(action: FetchArtifact, received: str, ctx: ReconcileContext) -> NoReturn:
     """Remember it (the same url and checksum are not downloaded again) and stall: the
     engine records the stall as the ChecksumMismatch event, with the fix."""
-    ctx.remember({"url": action.url, "sha256": action.sha, "received": received}, slot=MEMORY_SLOT)
+    APP_ARTIFACT_FAILURE.remember(
+        ctx, {"url": action.url, "sha256": action.sha, "received": received}
+    )
     message = (
         f"{action.url} downloaded on {action.host} has sha256 {received}, not the "
         f"{action.sha} spec.source.artifact.sha256 asks for; nothing was installed"

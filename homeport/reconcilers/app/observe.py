@@ -16,8 +16,7 @@ from homeport.clients.errors import SSHError
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
-from homeport.reconcilers.app.artifact import MEMORY_SLOT as ARTIFACT_SLOT
-from homeport.reconcilers.app.build import BUILT, MEMORY_SLOT
+from homeport.reconcilers.app.build import BUILT
 from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
@@ -26,6 +25,7 @@ from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.quarantine import awaiting_stop
+from homeport.reconcilers.slots import APP_ARTIFACT_FAILURE, APP_BUILD_FAILURE
 
 # A release is named by its git commit (40 hex) or its artifact's SHA-256 (64 hex).
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
@@ -135,7 +135,7 @@ async def _release(
     artifact's SHA-256, or none for a packaged service."""
     source = desired.spec.source
     if source.artifact is not None:
-        failure = ctx.recall(f"App.{ARTIFACT_SLOT}", seen.name)
+        failure = dict(APP_ARTIFACT_FAILURE.recall(ctx, seen.name) or {})
         return replace(seen, release=source.artifact.sha256, artifact_failure=failure)
     git = source.git_source
     if git is None:
@@ -197,7 +197,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
         built=tuple(m.group(1) for m in map(BUILT.match, listing.text.splitlines()) if m)
         if listing.ok
         else (),
-        build_failure=ctx.recall(f"App.{MEMORY_SLOT}", seen.name),
+        build_failure=APP_BUILD_FAILURE.recall(ctx, seen.name) or {},
     )
 
 

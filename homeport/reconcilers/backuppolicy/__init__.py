@@ -53,6 +53,7 @@ from homeport.reconcilers.base import (
 )
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import owner_in_description
+from homeport.reconcilers.slots import BACKUP_POLICY_MEMORY
 
 TASK_TIMEOUT = 600.0
 RESTORE_TIMEOUT = 3600.0
@@ -109,11 +110,11 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
                 await px.backups.create_job(action.job_id, spec)
             else:
                 await px.backups.update_job(action.job_id, spec)
-            memory = ctx.recall()
+            memory = BACKUP_POLICY_MEMORY.recall(ctx) or {}
             covered = dict(memory.get("coveredSince", {}))
             now = ctx.now().isoformat()
             memory["coveredSince"] = {vm: covered.get(vm, now) for vm in action.vms}
-            ctx.remember(memory)
+            BACKUP_POLICY_MEMORY.remember(ctx, memory)
         finally:
             ctx.invalidate(JOBS)
 
@@ -126,9 +127,9 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             f"backup of VM {action.vm} on {action.node} failed: {action.exitstatus}; log: {tail}",
             warning=True,
         )
-        memory = ctx.recall()
+        memory = BACKUP_POLICY_MEMORY.recall(ctx) or {}
         memory["reported"] = [*memory.get("reported", []), action.upid][-REPORTED_KEEP:]
-        ctx.remember(memory)
+        BACKUP_POLICY_MEMORY.remember(ctx, memory)
 
     async def _copy(self, action: CopyArchive, ctx: ReconcileContext) -> None:
         outcome = await copy_archive(action, ctx, self.settings)
@@ -195,9 +196,9 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             await self._destroy(action, px)
         elif isinstance(action, CloseRestoreTest):
             ctx.release(SCRATCH_POOL)
-            memory = ctx.recall()
+            memory = BACKUP_POLICY_MEMORY.recall(ctx) or {}
             memory.pop("test", None)
-            ctx.remember(memory)
+            BACKUP_POLICY_MEMORY.remember(ctx, memory)
         else:
             raise TypeError(f"the BackupPolicy reconciler cannot perform {action!r}")
 
@@ -271,14 +272,14 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             "durationSeconds": round(action.duration, 1),
             "reason": action.reason or None,
         }
-        memory = ctx.recall()
+        memory = BACKUP_POLICY_MEMORY.recall(ctx) or {}
         tests = dict(memory.get("tests", {}))
         tests[action.vm] = result
         memory["tests"] = tests
         history = [*memory.get("history", []), {"vm": action.vm, **result}]
         memory["history"] = history[-RESULTS_KEEP:]
         memory["test"] = {**dict(memory.get("test", {})), "phase": "finished"}
-        ctx.remember(memory)
+        BACKUP_POLICY_MEMORY.remember(ctx, memory)
         ctx.record_backup(
             action.volid, {"vm": action.vm, "policy": ctx.key[1], "restore_test": result}
         )
@@ -304,9 +305,9 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
 
 
 def _update_test(ctx: ReconcileContext, changes: Mapping[str, Any]) -> None:
-    memory = ctx.recall()
+    memory = BACKUP_POLICY_MEMORY.recall(ctx) or {}
     memory["test"] = {**dict(memory.get("test", {})), **changes}
-    ctx.remember(memory)
+    BACKUP_POLICY_MEMORY.remember(ctx, memory)
 
 
 def job_spec(fields: Mapping[str, str]) -> BackupJobSpec:

@@ -43,6 +43,7 @@ from homeport.reconcilers.backuppolicy.targets import (
 )
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.ownership import owner_in_description
+from homeport.reconcilers.slots import BACKUP_POLICY_MEMORY
 
 RESOURCES = "proxmox.resources"  # the same snapshot the VM reconciler shares
 JOBS = "proxmox.backup-jobs"
@@ -79,7 +80,7 @@ async def observe_backup(
     desired: BackupPolicy | None, name: str, ctx: ReconcileContext, settings: BackupSettings
 ) -> BackupObserved:
     snapshot = await resources(ctx)
-    memory = ctx.recall()
+    memory = BACKUP_POLICY_MEMORY.recall(ctx) or {}
     allocated = ctx.allocated(SCRATCH_POOL)
     base = BackupObserved(
         name=name,

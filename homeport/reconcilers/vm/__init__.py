@@ -23,7 +23,7 @@ from homeport.reconcilers.base import (
 )
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
-from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
+from homeport.reconcilers.slots import VM_DESTROY_APPROVAL, VM_REMOVAL, VmRemoval
 from homeport.reconcilers.vm.actions import (
     AllocateVmid,
     BeginRemoval,
@@ -228,18 +228,17 @@ class VMReconciler(Reconciler[VM, VMObserved]):
     def _record_removal(
         self, action: BeginRemoval | HoldDestruction | ReleaseHold, ctx: ReconcileContext
     ) -> None:
-        record = ctx.recall(f"VM.{REMOVAL_SLOT}")
+        record: VmRemoval = VM_REMOVAL.recall(ctx) or {}
         if isinstance(action, ReleaseHold):
-            ctx.remember({}, slot=APPROVAL_SLOT)
-            ctx.remember({}, slot=REMOVAL_SLOT)
+            VM_DESTROY_APPROVAL.clear(ctx)
+            VM_REMOVAL.clear(ctx)
             ctx.event("RemovalCancelled", f"VM {action.vmid} is back in git; its removal is void")
         elif isinstance(action, BeginRemoval):
-            ctx.remember(
-                {"since": action.since, "vmid": action.vmid, "policy": action.policy},
-                slot=REMOVAL_SLOT,
+            VM_REMOVAL.remember(
+                ctx, {"since": action.since, "vmid": action.vmid, "policy": action.policy}
             )
         else:
-            held = {
+            held: VmRemoval = {
                 **record,
                 "held": True,
                 "node": action.node,
@@ -247,7 +246,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
                 "lastBackup": action.last_backup,
                 "heldAt": ctx.now().isoformat(),
             }
-            ctx.remember(held, slot=REMOVAL_SLOT)
+            VM_REMOVAL.remember(ctx, held)
             removal = Removal(disks=action.disks, last_backup=action.last_backup)
             ctx.event(
                 "DestructionHeld", hold_message(action.name, action.vmid, removal), warning=True
@@ -285,7 +284,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
                 digest=config.digest,
             )
             await self._wait(px, task, TASK_TIMEOUT)
-        ctx.remember({**ctx.recall(f"VM.{REMOVAL_SLOT}"), "retained": True}, slot=REMOVAL_SLOT)
+        VM_REMOVAL.remember(ctx, {**(VM_REMOVAL.recall(ctx) or {}), "retained": True})
         ctx.release("vmid")
         ctx.event(
             "Retained",

@@ -20,9 +20,6 @@ from homeport.kinds.vm import DataDisk
 from homeport.reconcilers.base import Action
 from homeport.reconcilers.vm.actions import ResizeDisk
 
-DISKS_SLOT = "data-disks"
-"""The VM's memory slot: ``{"slots": {"scsi1": "postgres", ...}}`` — what homeport attached."""
-
 # The drive options homeport manages, with Proxmox's value when the option is absent.
 OPTION_DEFAULTS: Mapping[str, str] = {"backup": "1", "ssd": "0", "discard": "ignore"}
 

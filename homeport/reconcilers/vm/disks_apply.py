@@ -14,7 +14,8 @@ from __future__ import annotations
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import TaskRef, VmConfig
 from homeport.reconcilers.base import Action, ReconcileContext
-from homeport.reconcilers.vm.disks import DISKS_SLOT, AttachDisk, DetachDisk, SetDiskOptions
+from homeport.reconcilers.slots import VM_DATA_DISKS
+from homeport.reconcilers.vm.disks import AttachDisk, DetachDisk, SetDiskOptions
 
 TASK_TIMEOUT = 300.0
 
@@ -54,12 +55,13 @@ def _record(
     drop: str | None = None,
 ) -> None:
     """Rewrite the record of attached slots: only slots that hold a disk, plus ``add``."""
-    recorded = ctx.recall(f"VM.{DISKS_SLOT}").get("slots")
+    record = VM_DATA_DISKS.recall(ctx)
+    recorded = record.get("slots") if record else None
     slots = dict(recorded) if isinstance(recorded, dict) else {}
     slots = {s: n for s, n in slots.items() if config.text(s) is not None and s != drop}
     if add is not None:
         slots[add[0]] = add[1]
-    ctx.remember({"slots": slots}, slot=DISKS_SLOT)
+    VM_DATA_DISKS.remember(ctx, {"slots": slots})
 
 
 async def _write(

@@ -28,9 +28,9 @@ from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
-from homeport.reconcilers.slots import APPROVAL_SLOT, REMOVAL_SLOT
+from homeport.reconcilers.slots import VM_DATA_DISKS, VM_DESTROY_APPROVAL, VM_REMOVAL, VmRemoval
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
-from homeport.reconcilers.vm.disks import DISKS_SLOT, DiskSeen, DisksSeen
+from homeport.reconcilers.vm.disks import DiskSeen, DisksSeen
 from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
 from homeport.reconcilers.vm.plan import VMObserved
 from homeport.reconcilers.vm.removal import (
@@ -219,7 +219,7 @@ async def observe_vm(
     if desired is not None:
         default_storage = machine.spec.storage if isinstance(machine, Machine) else "local-lvm"
         data_disks = disks_seen(
-            desired, config, ctx.recall(f"VM.{DISKS_SLOT}", name), default_storage
+            desired, config, VM_DATA_DISKS.recall(ctx, name) or {}, default_storage
         )
     missing = await _missing_mappings(desired, px, found.node) if desired else ()
     removal = base.removal
@@ -284,18 +284,18 @@ def disks_seen(
 
 def _recorded_removal(desired: VM | None, name: str, ctx: ReconcileContext) -> Removal | None:
     """The removal as recorded in the VM's slots; for a removed VM, with its policy."""
-    record = ctx.recall(f"VM.{REMOVAL_SLOT}", name)
+    record: VmRemoval = VM_REMOVAL.recall(ctx, name) or {}
     if desired is not None:
         return Removal(since=str(record["since"])) if record.get("since") else None
     manifest = ctx.last_manifest()
     policy = manifest.spec.deletion_policy if isinstance(manifest, VM) else "Hold"
     since = record.get("since")
-    approval = ctx.recall(f"VM.{APPROVAL_SLOT}", name)
+    approval = VM_DESTROY_APPROVAL.recall(ctx, name)
     return Removal(
         policy=policy,
         since=str(since) if since else None,
         held=bool(record.get("held")),
-        approval=str(approval["since"]) if approval.get("since") else None,
+        approval=str(approval["since"]) if approval and approval.get("since") else None,
         retained=bool(record.get("retained")),
         backup=_covering(manifest, ctx) if policy != "Retain" else None,
     )
