@@ -137,7 +137,12 @@ async def test_estate_converges_to_its_firewall_and_keeps_it(tmp_path: Path) -> 
             ),
             what="the edited rule restored",
         )
-        assert any("ssh-tailnet-0" in m for m in events(h, "shop-a", "FirewallDrift"))
+        # The world changes inside Proxmox's answer; the event is written after the answer
+        # has travelled back to the reconciler, so it is awaited, not assumed.
+        await until(
+            lambda: any("ssh-tailnet-0" in m for m in events(h, "shop-a", "FirewallDrift")),
+            what="the drift event of the restored rule",
+        )
         assert any(r.get("comment") == "laptop" for r in vm.firewall_rules)
 
         def reported() -> bool:
