@@ -16,14 +16,15 @@ from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
 from homeport.reconcilers.app.build import BUILT, MEMORY_SLOT
-from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.quarantine import awaiting_stop
+from homeport.reconcilers.service import parse_sha256sums
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 UNIT_PROPERTIES = ("ActiveState", "SubState", "UnitFileState", "LoadState", "NRestarts")
@@ -142,9 +143,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     link = await ssh.read_link(host, paths.current)
     current = link.rstrip("/").rsplit("/", 1)[-1] if link else None
     sums = await ssh.run(host, ["sha256sum", paths.unit_path, paths.env_path], check=False)
-    hashes = {
-        p: s for s, p in (line.split(None, 1) for line in sums.text.splitlines() if "  " in line)
-    }
+    hashes = parse_sha256sums(sums.text)
     unit_text = await ssh.read_file(host, paths.unit_path) if paths.unit_path in hashes else None
     env_stat = await ssh.stat(host, paths.env_path)
     show = await systemd.show(host, paths.unit_name, UNIT_PROPERTIES)

@@ -1,4 +1,4 @@
-"""The Debian packages an App needs on its VM: observed with ``dpkg-query``, installed with
+"""The Debian packages an App or an Agent needs on its VM: observed with ``dpkg-query``, installed with
 ``apt-get`` (pinned as ``name=version`` when a version is given), never re-installed when
 present at the wanted version.
 
@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from homeport.clients.errors import CommandFailed
+from homeport.clients.ssh import SSHPool
 from homeport.kinds.app import Package
 from homeport.reconcilers.base import Action
+from homeport.reconcilers.errors import PermanentError
 
 DPKG_FORMAT = r"${Package}\t${Version}\t${db:Status-Status}\n"
 LOCK_TIMEOUT_SECONDS = 120
@@ -85,3 +88,20 @@ class InstallPackages(Action):
 
     def describe(self) -> str:
         return "apt-get install " + " ".join(self.specs)
+
+
+async def install_packages(ssh: SSHPool, action: InstallPackages) -> None:
+    """Refresh apt's lists (a fresh cloud image has none), then install what is missing."""
+    await ssh.run(action.host, apt_update_argv(), timeout=INSTALL_TIMEOUT)
+    try:
+        await ssh.run(action.host, apt_install_argv(action.specs), timeout=INSTALL_TIMEOUT)
+    except CommandFailed as exc:
+        missing = not_in_archive(exc.stderr)
+        if missing is None:
+            raise
+        raise PermanentError(
+            f"apt-get cannot install {' '.join(action.specs)} on {action.host}: {missing}",
+            reason="PackageNotFound",
+            fix="fix the name or version in spec.packages (`apt-cache policy NAME` on the "
+            "VM lists the versions its archives offer)",
+        ) from None
