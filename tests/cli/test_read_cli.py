@@ -119,7 +119,7 @@ def run(config: Path, *args: str, width: int = 80, terminal: bool = False) -> st
 def test_status_json_answers_what_is_wrong(config: Path) -> None:
     document = json.loads(run(config, "status", "-o", "json"))
     assert document["revision"]["sha"] == "a" * 40
-    assert document["objects"]["total"] == 21
+    assert document["objects"]["total"] == 22
     assert document["problems"] == [
         {"object": "App/shop-b", "state": "Degraded", "message": "health check fails: status 500"}
     ]
