@@ -98,12 +98,13 @@ async def test_agent_follows_its_selector_and_is_removed_with_it(tmp_path: Path)
         # web-a loses the label, web-b gains it: the agent moves, the package stays on web-a.
         await h.push({"manifests/web.yaml": vms({"web-b"})})
         await until(
-            lambda: agent_details(h).get("vms") == {"web-b": "Ready"},
+            lambda: agent_details(h).get("vms") == {"web-b": "Ready"}
+            and not a.disk.host(UNIT_PATH).exists(),
             what="the agent moved to web-b",
             timeout=120,
         )
         assert b.systemd.units[UNIT].active == "active"
-        assert not a.disk.host(UNIT_PATH).exists()
+        assert not a.disk.host("/etc/homeport/agents/node-exporter.env").exists()
         assert a.systemd.units.get(UNIT) is None or a.systemd.units[UNIT].active != "active"
         assert "Package: prometheus-node-exporter\n" in a.disk.host(STATUS).read_text()
         assert a.systemd.units["homeport-web-a.service"].active == "active"
