@@ -1,7 +1,7 @@
 """Shared parts of every kind: metadata, references, the spec base and the status model.
 
-The six kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
-``standbypair``) build on these; ``homeport.source`` loads YAML into them and
+The kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
+``standbypair``, ``agent``) build on these; ``homeport.source`` loads YAML into them and
 ``homeport.controller`` stores their status. Field docstrings are the reference docs.
 """
 

@@ -98,8 +98,10 @@ async def test_agent_follows_its_selector_and_is_removed_with_it(tmp_path: Path)
         # web-a loses the label, web-b gains it: the agent moves, the package stays on web-a.
         await h.push({"manifests/web.yaml": vms({"web-b"})})
         await until(
-            lambda: agent_details(h).get("vms") == {"web-b": "Ready"}
-            and not a.disk.host(UNIT_PATH).exists(),
+            lambda: (
+                agent_details(h).get("vms") == {"web-b": "Ready"}
+                and not a.disk.host(UNIT_PATH).exists()
+            ),
             what="the agent moved to web-b",
             timeout=120,
         )
