@@ -49,6 +49,7 @@ KINDS = {
     "StandbyPair": "pairs",
     "ProxyRoute": "routes",
     "BackupPolicy": "backups",
+    "Agent": "agents",
 }
 # Quick simulated timings so the tour takes a minute, not an afternoon.
 TIMINGS = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)

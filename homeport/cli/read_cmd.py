@@ -43,7 +43,7 @@ from homeport.controller.views.objects import (
     summary_of,
 )
 from homeport.controller.views.status import exit_code, status_document
-from homeport.kinds import lookup_kind
+from homeport.kinds import KINDS, lookup_kind
 
 # How often ``--follow`` and ``--watch`` look at the store (a read of the WAL, cheap).
 WATCH_INTERVAL = 0.5
@@ -53,7 +53,7 @@ def _kind_or_exit(kind: str) -> str:
     model = lookup_kind(kind)
     if model is None:
         console(stderr=True).print(
-            f"error: unknown kind {kind!r} (Machine, VM, App, ProxyRoute, BackupPolicy, StandbyPair)",
+            f"error: unknown kind {kind!r} ({', '.join(KINDS)})",
             markup=False,
         )
         raise typer.Exit(2)

@@ -1,7 +1,7 @@
 """Dependencies between objects: what must be Ready first, and what must go first.
 
 Explicit ``dependsOn`` plus implicit references (App → VM → Machine, ProxyRoute → App or
-StandbyPair, StandbyPair → Apps, BackupPolicy → VMs). An object waits for its
+StandbyPair, StandbyPair → Apps, BackupPolicy and Agent → the VMs they name). An object waits for its
 dependencies to be Ready; a removed object waits until nothing depends on it any more
 (reverse order). Boot layers order the initial work (infrastructure first).
 """
@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterable
 from homeport.controller.store import Key, StoredObject
 from homeport.kinds import VM, App, Resource
 
-KIND_ORDER = {"Machine": 0, "VM": 1, "App": 2, "StandbyPair": 3, "ProxyRoute": 4, "BackupPolicy": 5}
+KIND_ORDER = {
+    "Machine": 0,
+    "VM": 1,
+    "Agent": 2,
+    "App": 2,
+    "StandbyPair": 3,
+    "ProxyRoute": 4,
+    "BackupPolicy": 5,
+}
 
 
 def dependencies_of(obj: StoredObject) -> list[Key]:

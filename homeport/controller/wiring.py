@@ -25,6 +25,7 @@ from homeport.clients.tailscale import TailscaleClient
 from homeport.clients.tailscale import TailscaleSettings as TailscaleClientSettings
 from homeport.controller.config import ConfigError, Settings
 from homeport.controller.credentials import exposed_credentials
+from homeport.reconcilers.agent import AgentReconciler, AgentSettings
 from homeport.reconcilers.app import AppReconciler, AppSettings
 from homeport.reconcilers.backuppolicy import BackupPolicyReconciler, BackupSettings
 from homeport.reconcilers.base import Reconciler
@@ -208,5 +209,6 @@ def build_reconcilers(
                 secrets_dir=settings.secrets.directory,
             )
         ),
+        AgentReconciler(AgentSettings(secrets_dir=settings.secrets.directory)),
     ]
     return {r.kind: r for r in reconcilers}

@@ -1,4 +1,4 @@
-"""The desired-state language: six kinds, one module each, plus shared metadata and status.
+"""The desired-state language: seven kinds, one module each, plus shared metadata and status.
 
 ``homeport.source`` parses manifests into these models; everything downstream (store,
 reconcilers, CLI) speaks them. ``KINDS`` maps a kind name to its model.
@@ -6,6 +6,7 @@ reconcilers, CLI) speaks them. ``KINDS`` maps a kind name to its model.
 
 from __future__ import annotations
 
+from homeport.kinds.agent import Agent
 from homeport.kinds.app import App
 from homeport.kinds.backuppolicy import BackupPolicy
 from homeport.kinds.common import (
@@ -21,11 +22,19 @@ from homeport.kinds.proxyroute import ProxyRoute
 from homeport.kinds.standbypair import StandbyPair
 from homeport.kinds.vm import VM
 
-AnyResource = Machine | VM | App | ProxyRoute | BackupPolicy | StandbyPair
+AnyResource = Machine | VM | App | ProxyRoute | BackupPolicy | StandbyPair | Agent
 
 # In dependency order: a kind only references kinds before it... except ProxyRoute, which
 # may reference a StandbyPair; the dependency graph orders objects, not this tuple.
-KIND_MODELS: tuple[type[Resource], ...] = (Machine, VM, App, StandbyPair, ProxyRoute, BackupPolicy)
+KIND_MODELS: tuple[type[Resource], ...] = (
+    Machine,
+    VM,
+    App,
+    StandbyPair,
+    ProxyRoute,
+    BackupPolicy,
+    Agent,
+)
 KINDS: dict[str, type[Resource]] = {model.kind_name: model for model in KIND_MODELS}
 
 
@@ -44,6 +53,7 @@ __all__ = [
     "KINDS",
     "KIND_MODELS",
     "VM",
+    "Agent",
     "AnyResource",
     "App",
     "BackupPolicy",

@@ -389,7 +389,46 @@ class EnvFrom(KindModel):
         return check_secret_path(value)
 
 
-class AppSpec(SpecBase):
+def check_unique_packages(values: list[Package]) -> list[Package]:
+    """Each package listed once (an App's or an Agent's ``packages``)."""
+    names = [p.name for p in values]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"package {twice[0]!r} is listed twice: list each package once")
+    return values
+
+
+def check_plain_env(values: dict[str, str]) -> dict[str, str]:
+    """Plain ``env`` values an EnvironmentFile can carry (an App's or an Agent's)."""
+    for name, value in values.items():
+        try:
+            check_env_value(value)
+        except ValueError as exc:
+            raise ValueError(f"env {name}: {exc}") from None
+    return values
+
+
+class ServiceSpec(SpecBase):
+    """What a spec declaring one homeport-owned systemd service (an App's, an Agent's)
+    checks: its ExecStart line, its packages listed once, plain env values."""
+
+    @field_validator("exec_start", check_fields=False)
+    @classmethod
+    def _exec_start(cls, value: str) -> str:
+        return check_command_line(value)
+
+    @field_validator("packages", check_fields=False)
+    @classmethod
+    def _packages(cls, values: list[Package]) -> list[Package]:
+        return check_unique_packages(values)
+
+    @field_validator("env", check_fields=False)
+    @classmethod
+    def _env(cls, values: dict[str, str]) -> dict[str, str]:
+        return check_plain_env(values)
+
+
+class AppSpec(ServiceSpec):
     """Desired state of an App."""
 
     vm: DnsLabel
@@ -429,30 +468,6 @@ class AppSpec(SpecBase):
     build: BuildStep | None = None
     """A build run once per new release before it goes live; a failed build keeps the
     previous release running."""
-
-    @field_validator("exec_start")
-    @classmethod
-    def _exec_start(cls, value: str) -> str:
-        return check_command_line(value)
-
-    @field_validator("packages")
-    @classmethod
-    def _packages(cls, values: list[Package]) -> list[Package]:
-        names = [p.name for p in values]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"package {twice[0]!r} is listed twice: list each package once")
-        return values
-
-    @field_validator("env")
-    @classmethod
-    def _env(cls, values: dict[str, str]) -> dict[str, str]:
-        for name, value in values.items():
-            try:
-                check_env_value(value)
-            except ValueError as exc:
-                raise ValueError(f"env {name}: {exc}") from None
-        return values
 
 
 class App(Resource):

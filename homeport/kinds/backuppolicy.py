@@ -41,7 +41,7 @@ VZDUMP_COMPRESS = {"none": "0", "zstd": "zstd", "lzo": "lzo", "gzip": "gzip"}
 
 
 class VMSelector(KindModel):
-    """Which VMs a policy covers: the union of `names` and VMs matching `matchLabels`."""
+    """Which VMs a BackupPolicy or an Agent selects: the union of `names` and VMs matching `matchLabels`."""
 
     names: list[DnsLabel] = Field(default_factory=list)
     """VM names."""

@@ -1,7 +1,7 @@
 """Shared parts of every kind: metadata, references, the spec base and the status model.
 
-The six kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
-``standbypair``) build on these; ``homeport.source`` loads YAML into them and
+The kinds (``machine``, ``vm``, ``app``, ``proxyroute``, ``backuppolicy``,
+``standbypair``, ``agent``) build on these; ``homeport.source`` loads YAML into them and
 ``homeport.controller`` stores their status. Field docstrings are the reference docs.
 """
 
@@ -19,6 +19,8 @@ from pydantic_core import PydanticCustomError
 from homeport.kinds.textrules import fullmatch_or_raise
 
 API_VERSION = "homeport.dev/v1alpha1"
+UNIT_PREFIX = "homeport-"
+"""The name prefix of every systemd unit homeport owns (``homeport-<app>.service``)."""
 
 # Annotations homeport understands on any object.
 PRUNE_ANNOTATION = "homeport.dev/prune"
@@ -111,7 +113,7 @@ EnvName = Annotated[
     WithJsonSchema({"type": "string", "pattern": _ENV_NAME.pattern}),
 ]
 RefPath = tuple[str | int, ...]
-KindName = Literal["Machine", "VM", "App", "ProxyRoute", "BackupPolicy", "StandbyPair"]
+KindName = Literal["Machine", "VM", "App", "ProxyRoute", "BackupPolicy", "StandbyPair", "Agent"]
 
 
 class KindModel(BaseModel):
@@ -212,7 +214,7 @@ class ObjectStatus(KindModel):
 
 
 class Resource(KindModel):
-    """Base of the six kinds: apiVersion, kind, metadata, spec."""
+    """Base of the kinds: apiVersion, kind, metadata, spec."""
 
     kind_name: ClassVar[str] = ""
     plural: ClassVar[str] = ""

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from dotenv.parser import parse_stream
 
 from homeport.kinds import App, StandbyPair
+from homeport.kinds.app import EnvFrom, SecretEnv
 from homeport.kinds.common import check_env_name, check_env_value
 from homeport.kinds.textrules import (
     check_command_line,
@@ -98,22 +100,50 @@ def _unit_text(app: App, vm_address: str) -> str:
         "HOMEPORT_APP": app.name,
         "HOMEPORT_DATA_DIR": check_safe_path(paths.data),
     }
+    return service_unit_text(
+        owner=("App", app.name),
+        description=f"homeport app {app.name}",
+        user=app.spec.user,
+        working_directory=_working_directory(app, paths),
+        environment=environment,
+        env_file=paths.env_path,
+        exec_start=app.spec.exec_start,
+        restart=app.spec.restart,
+    )
+
+
+def service_unit_text(
+    *,
+    owner: tuple[str, str],
+    description: str,
+    user: str,
+    working_directory: str | None,
+    environment: Mapping[str, str],
+    env_file: str,
+    exec_start: str,
+    restart: str,
+) -> str:
+    """A homeport-owned service unit (an App's or an Agent's), marked with its owner
+    (kind, name); every value is checked again and quoted by systemd's rules."""
+    workdir = (
+        [f"WorkingDirectory={check_safe_path(working_directory)}"] if working_directory else []
+    )
     return "\n".join(
         [
-            f"# {marker('App', app.name)} (hand edits are reverted)",
+            f"# {marker(*owner)} (hand edits are reverted)",
             "[Unit]",
-            f"Description=homeport app {app.name}",
+            f"Description={check_one_line(description, 'description')}",
             "After=network-online.target tailscaled.service",
             "Wants=network-online.target",
             "",
             "[Service]",
             "Type=exec",
-            f"User={check_user_name(app.spec.user)}",
-            f"WorkingDirectory={check_safe_path(_working_directory(app, paths))}",
+            f"User={check_user_name(user)}",
+            *workdir,
             *(f"Environment={unit_environment(k, v)}" for k, v in environment.items()),
-            f"EnvironmentFile={check_safe_path(paths.env_path)}",
-            f"ExecStart={check_command_line(app.spec.exec_start)}",
-            f"Restart={app.spec.restart}",
+            f"EnvironmentFile={check_safe_path(env_file)}",
+            f"ExecStart={check_command_line(exec_start)}",
+            f"Restart={restart}",
             "RestartSec=2",
             "",
             "[Install]",
@@ -158,8 +188,8 @@ def env_file_value(value: str) -> str:
     return '"' + value.translate(_ENV_FILE_ESCAPES) + '"'
 
 
-def render_env(values: Mapping[str, str]) -> bytes:
-    lines = [f"# {marker('App', 'env')} — 0600, root only; never edit by hand"]
+def render_env(values: Mapping[str, str], owner: tuple[str, str] = ("App", "env")) -> bytes:
+    lines = [f"# {marker(*owner)} — 0600, root only; never edit by hand"]
     lines += [f"{check_env_name(key)}={env_file_value(values[key])}" for key in sorted(values)]
     return ("\n".join(lines) + "\n").encode()
 
@@ -206,20 +236,36 @@ def read_secret(secrets_dir: Path, relative: str) -> str:
         ) from None
 
 
+class EnvSpec(Protocol):
+    """The environment fields an App's or an Agent's spec declares."""
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+    @property
+    def env_from(self) -> Sequence[EnvFrom]: ...
+    @property
+    def secret_env(self) -> Sequence[SecretEnv]: ...
+
+
 def env_values(app: App, secrets_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
+    """Plain env + secrets + homeport's own variables of an App (``spec_env_values``)."""
+    return spec_env_values(app.spec, secrets_dir, extra)
+
+
+def spec_env_values(spec: EnvSpec, secrets_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """Plain env + secrets + homeport's own variables.
 
     Raises TemporaryError on a missing secret, and on one an environment cannot carry
     (not UTF-8, a NUL, an invalid name, a line that is not a dotenv statement).
     """
-    values = dict(app.spec.env)
-    for source in app.spec.env_from:
+    values = dict(spec.env)
+    for source in spec.env_from:
         text = read_secret(secrets_dir, source.secret)
         try:
             values.update(_checked(parse_dotenv(text)))
         except ValueError as exc:
             raise _invalid_secret(source.secret, str(exc)) from None
-    for item in app.spec.secret_env:
+    for item in spec.secret_env:
         value = read_secret(secrets_dir, item.secret).rstrip("\n")
         try:
             values.update(_checked({item.name: value}))

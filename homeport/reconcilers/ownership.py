@@ -8,8 +8,9 @@ Shared by the reconcilers (which never import each other).
 
 from __future__ import annotations
 
+from homeport.kinds.common import UNIT_PREFIX as UNIT_PREFIX
+
 OWNER_TAG = "homeport"
-UNIT_PREFIX = "homeport-"
 ROUTE_ID_PREFIX = "homeport-route-"
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeport.kinds import VM, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
+from homeport.kinds import VM, Agent, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
 from homeport.kinds.common import annotation_problem
 from homeport.source.directory import read_directories
 from homeport.source.errors import ManifestError
@@ -20,6 +20,7 @@ from homeport.source.limits import SourceLimits
 from homeport.source.manifests import LoadedObject, load_document
 from homeport.source.secrets_scan import find_secrets
 from homeport.source.selection import ManifestFiles
+from homeport.source.validate_agents import check_agent_clashes
 from homeport.source.validate_pci import check_pci_claims
 from homeport.source.yaml_documents import YamlDocument, parse_documents
 
@@ -464,21 +465,29 @@ def check_packaged_apps(estate: Estate) -> Iterator[ManifestError]:
         )
 
 
-def check_backup_selectors(estate: Estate) -> Iterator[ManifestError]:
-    """A ``matchLabels`` that selects no VM backs up nothing, silently."""
+# What a selector selecting nothing would silently mean, per kind that selects VMs.
+_SELECTING_NOTHING = {
+    "BackupPolicy": "nothing would be backed up",
+    "Agent": "the agent would run nowhere",
+}
+
+
+def check_selectors(estate: Estate) -> Iterator[ManifestError]:
+    """A ``matchLabels`` that selects no VM backs up nothing, or runs an agent nowhere,
+    silently."""
     labels = [vm.resource.metadata.labels for vm in estate.of_kind("VM")]
     labels += [_raw_labels(doc) for (kind, _), doc in estate.invalid.items() if kind == "VM"]
-    for obj in estate.of_kind("BackupPolicy"):
-        policy = obj.resource
-        assert isinstance(policy, BackupPolicy)
-        selector = policy.spec.selector
-        if selector.match_labels and not any(map(selector.matches_labels, labels)):
-            wanted = ", ".join(f"{k}: {v}" for k, v in sorted(selector.match_labels.items()))
-            yield obj.error(
-                ("spec", "selector", "matchLabels"),
-                f"matchLabels {{{wanted}}} selects no VM: nothing would be backed up",
-                "add these labels to the VMs' metadata.labels, or fix the selector",
-            )
+    for kind, meaning in _SELECTING_NOTHING.items():
+        for obj in estate.of_kind(kind):
+            assert isinstance(obj.resource, (BackupPolicy, Agent))
+            selector = obj.resource.spec.selector
+            if selector.match_labels and not any(map(selector.matches_labels, labels)):
+                wanted = ", ".join(f"{k}: {v}" for k, v in sorted(selector.match_labels.items()))
+                yield obj.error(
+                    ("spec", "selector", "matchLabels"),
+                    f"matchLabels {{{wanted}}} selects no VM: {meaning}",
+                    "add these labels to the VMs' metadata.labels, or fix the selector",
+                )
 
 
 def _raw_labels(document: YamlDocument) -> dict[str, str]:
@@ -530,7 +539,7 @@ CHECKS: tuple[Check, ...] = (
     check_duplicates,
     check_annotations,
     check_references,
-    check_backup_selectors,
+    check_selectors,
     check_backup_targets,
     check_cycles,
     check_anti_affinity,
@@ -546,6 +555,7 @@ CHECKS: tuple[Check, ...] = (
     check_apps_per_vm,
     check_packaged_apps,
     check_pci_claims,
+    check_agent_clashes,
 )
 
 

@@ -24,7 +24,7 @@ def test_demo_runs_the_whole_tour_and_cleans_up(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "remote: homeport: 27 objects valid" in output
+    assert "remote: homeport: 28 objects valid" in output
     assert "converged in" in output
     assert "  status page: http://127.0.0.1:" in output
     assert "→ homeport-shop-a (release" in output

@@ -44,6 +44,13 @@ def config(tmp_path: Path) -> Path:
                 "phase": "Degraded",
                 "lagSeconds": 1.5,
             },
+            "Agent": {
+                "unit": "homeport-agent-node-exporter.service",
+                "selected": 5,
+                "ready": 4,
+                "vms": {"caddy-router": "Ready", "shop-b": "unreachable: timeout"},
+                "failed": ["shop-b"],
+            },
         }.get(obj.kind, {})
         status = ObjectStatus.model_validate(
             {
@@ -161,6 +168,16 @@ def test_get_json_and_yaml(config: Path) -> None:
     assert all(v["status"]["details"]["vmid"] == 1000 for v in vms)
     one = yaml.safe_load(run(config, "get", "app", "shop-b", "-o", "yaml"))
     assert one["status"]["conditions"][0]["status"] == "False"
+
+
+def test_get_and_describe_agents(config: Path) -> None:
+    table = run(config, "get", "agents", width=200)
+    assert "node-exporter" in table and "4/5 VMs" in table
+    text = run(config, "describe", "agent", "node-exporter", width=200)
+    assert "unreachable: timeout" in text
+    document = json.loads(run(config, "get", "agent", "node-exporter", "-o", "json"))
+    assert document["spec"]["selector"]["matchLabels"] == {"env": "production"}
+    assert document["status"]["details"]["failed"] == ["shop-b"]
 
 
 def test_describe_pair_shows_its_timeline(config: Path) -> None:

@@ -125,9 +125,10 @@ def test_a_pipe_gets_whole_lines(config: Path) -> None:
         "DETAILS",
         "MESSAGE",
     ]
-    assert "…" not in wide and len(rows) == 27  # 10 VMs, 7 Apps (model server, sessions pair)
+    assert "…" not in wide and len(rows) == 28  # 10 VMs, 7 Apps, 1 Agent
     assert all(
-        row.split()[0] in {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "BackupPolicy"}
+        row.split()[0]
+        in {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "BackupPolicy", "Agent"}
         for row in rows
     )
     shop_b = next(r for r in rows if r.split()[:2] == ["App", "shop-b"])

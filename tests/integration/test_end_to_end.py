@@ -27,7 +27,7 @@ from testkit.harness import EstateHarness, until
 from testkit.traffic import Traffic
 
 pytestmark = pytest.mark.integration
-CORE = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}
+CORE = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "Agent"}
 BLOG = """apiVersion: homeport.dev/v1alpha1
 kind: VM
 metadata: {name: blog}
@@ -108,6 +108,16 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             assert obj is not None
             assert obj.ready, obj.status.conditions
             assert obj.status.details["status"] == "running"
+        # node-exporter runs on every production VM (the dev VM has none).
+        agent = h.object("Agent", "node-exporter")
+        assert agent is not None and agent.ready
+        assert set(agent.status.details["vms"]) == {
+            "caddy-router",
+            "shop-a",
+            "shop-b",
+            "community-a",
+            "community-b",
+        }
 
         # -- converged: zero mutating calls, nothing planned ---------------------------
         px, caddy = h.clients["proxmox"], h.clients["caddy"]

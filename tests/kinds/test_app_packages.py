@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from homeport.kinds import App
 from homeport.kinds.app import Package, check_debian_version
-from homeport.reconcilers.app.packages import (
+from homeport.reconcilers.packages import (
     missing_packages,
     not_in_archive,
     parse_dpkg_query,

@@ -95,6 +95,8 @@ def summary_of(obj: StoredObject) -> str:
         return f"→ {d.get('upstream')}" if d.get("upstream") else ""
     if obj.kind == "BackupPolicy":
         return _backup_summary(d)
+    if obj.kind == "Agent":
+        return f"{d.get('ready', 0)}/{d.get('selected', 0)} VMs" if "selected" in d else ""
     if obj.kind == "Machine":
         version = str(d.get("version", ""))
         return (

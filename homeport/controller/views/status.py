@@ -33,7 +33,7 @@ BENIGN_STATES = {
     "Converged",
     "Maintenance",
 }
-KIND_ORDER = ("Machine", "VM", "App", "ProxyRoute", "StandbyPair", "BackupPolicy")
+KIND_ORDER = ("Machine", "VM", "App", "ProxyRoute", "StandbyPair", "BackupPolicy", "Agent")
 
 
 def status_document(store: Store, *, now: datetime, alive_within: float) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import ClassVar
 
 from homeport.clients.errors import CommandFailed
-from homeport.clients.secret import Secret
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
@@ -40,17 +39,13 @@ from homeport.reconcilers.app.build import (
 )
 from homeport.reconcilers.app.download import download_artifact
 from homeport.reconcilers.app.observe import AppSettings, observe_app
-from homeport.reconcilers.app.packages import (
-    INSTALL_TIMEOUT,
-    InstallPackages,
-    apt_install_argv,
-    apt_update_argv,
-    not_in_archive,
-)
 from homeport.reconcilers.app.plan import AppObserved, plan_app
-from homeport.reconcilers.appfiles import ENV_DIR, render_env_for, render_unit, sha256
+from homeport.reconcilers.appfiles import render_env_for, render_unit
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import PermanentError, TemporaryError
+from homeport.reconcilers.packages import InstallPackages
+from homeport.reconcilers.packages_apply import install_packages
+from homeport.reconcilers.service_apply import remove_unit, restart_unit, write_env_file, write_unit
 from homeport.reconcilers.slots import APP_BUILD_FAILURE
 
 FETCH_TIMEOUT = 600.0
@@ -107,7 +102,7 @@ class AppReconciler(Reconciler[App, AppObserved]):
                 ],
             )
         elif isinstance(action, InstallPackages):
-            await self._install_packages(ssh, action)
+            await install_packages(ssh, action)
         elif isinstance(action, BuildRelease):
             await self._build(ssh, action, ctx)
         elif isinstance(action, FetchRelease):
@@ -115,35 +110,14 @@ class AppReconciler(Reconciler[App, AppObserved]):
         elif isinstance(action, FetchArtifact):
             await download_artifact(ssh, action, ctx)
         elif isinstance(action, InstallUnit):
-            desired = self._desired(ctx)
-            unit = render_unit(desired, action.host)
-            if sha256(unit) != action.sha:
-                raise TemporaryError("the manifest changed while planning; planning again", delay=0)
-            await ssh.install_file(
-                action.host, action.path, unit.encode(), mode=0o644, owner="root", group="root"
-            )
-            await systemd.daemon_reload(action.host)
+            await write_unit(ssh, systemd, action, render_unit(self._desired(ctx), action.host))
         elif isinstance(action, InstallEnvFile):
-            desired = self._desired(ctx)
-            content = render_env_for(desired, self.settings.secrets_dir, ctx)
-            if sha256(content) != action.sha:
-                raise TemporaryError("secrets changed while planning; planning again", delay=0)
-            await ssh.run(action.host, ["install", "-d", "-m", "0700", ENV_DIR])
-            await ssh.install_file(
-                action.host,
-                action.path,
-                Secret(content.decode()),
-                mode=0o600,
-                owner="root",
-                group="root",
-            )
+            content = render_env_for(self._desired(ctx), self.settings.secrets_dir, ctx)
+            await write_env_file(ssh, action, content)
         elif isinstance(action, SwitchRelease):
             await ssh.switch_symlink(action.host, action.link, action.target)
         elif isinstance(action, RestartUnit):
-            if action.enable:
-                await systemd.enable(action.host, action.unit)
-            await systemd.reset_failed(action.host, action.unit)
-            await systemd.restart(action.host, action.unit)
+            await restart_unit(systemd, action)
         elif isinstance(action, RollBack):
             await ssh.switch_symlink(action.host, action.link, action.to_path)
             await systemd.restart(action.host, action.unit)
@@ -152,10 +126,8 @@ class AppReconciler(Reconciler[App, AppObserved]):
             markers = [marker(path) for path in action.paths]
             await ssh.run(action.host, ["rm", "-rf", *action.paths, *markers])
         elif isinstance(action, RemoveApp):
-            await systemd.disable(action.host, action.unit)
-            await systemd.stop(action.host, action.unit)
-            await ssh.run(action.host, ["rm", "-f", action.unit_path, action.env_path])
-            await systemd.daemon_reload(action.host)
+            files = (action.unit_path, action.env_path)
+            await remove_unit(ssh, systemd, action.host, action.unit, files)
             await ssh.run(
                 action.host, ["rm", "-rf", f"{action.root}/releases", f"{action.root}/current"]
             )
@@ -212,22 +184,6 @@ class AppReconciler(Reconciler[App, AppObserved]):
             group="root",
         )
         APP_BUILD_FAILURE.clear(ctx)
-
-    async def _install_packages(self, ssh: SSHPool, action: InstallPackages) -> None:
-        """Refresh apt's lists (a fresh cloud image has none), then install what is missing."""
-        await ssh.run(action.host, apt_update_argv(), timeout=INSTALL_TIMEOUT)
-        try:
-            await ssh.run(action.host, apt_install_argv(action.specs), timeout=INSTALL_TIMEOUT)
-        except CommandFailed as exc:
-            missing = not_in_archive(exc.stderr)
-            if missing is None:
-                raise
-            raise PermanentError(
-                f"apt-get cannot install {' '.join(action.specs)} on {action.host}: {missing}",
-                reason="PackageNotFound",
-                fix="fix the name or version in spec.packages (`apt-cache policy NAME` on the "
-                "VM lists the versions its archives offer)",
-            ) from None
 
     async def _fetch(self, ssh: SSHPool, action: FetchRelease) -> None:
         """Clone into a temporary directory, check out the commit, then rename into place."""

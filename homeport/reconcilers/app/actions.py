@@ -1,17 +1,25 @@
-"""The changes the App reconciler makes on a VM, as values (no secret ever in them)."""
+"""The changes the App reconciler makes on a VM, as values (no secret ever in them); the
+unit, env file and restart actions are shared with the Agent reconciler (``service.py``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from homeport.reconcilers.base import Action
+from homeport.reconcilers.service import DRIFT, InstallEnvFile, InstallUnit, RestartUnit
 
-DRIFT = "drift:"
-"""How ``plan`` starts a reason that undoes an edit made on the VM outside homeport."""
-
-
-def _undoes_drift(why: str) -> bool:
-    return any(reason.startswith(DRIFT) for reason in why.split("; "))
+__all__ = [
+    "DRIFT",
+    "EnsureLayout",
+    "FetchRelease",
+    "InstallEnvFile",
+    "InstallUnit",
+    "PruneReleases",
+    "RemoveApp",
+    "RestartUnit",
+    "RollBack",
+    "SwitchRelease",
+]
 
 
 @dataclass(frozen=True)
@@ -45,38 +53,6 @@ class FetchRelease(Action):
 
 
 @dataclass(frozen=True)
-class InstallUnit(Action):
-    host: str
-    path: str
-    sha: str
-    why: str
-    verb = "install-unit"
-
-    @property
-    def corrects_drift(self) -> bool:
-        return _undoes_drift(self.why)
-
-    def describe(self) -> str:
-        return f"install {self.path} ({self.why})"
-
-
-@dataclass(frozen=True)
-class InstallEnvFile(Action):
-    host: str
-    path: str
-    sha: str
-    why: str
-    verb = "install-env"
-
-    @property
-    def corrects_drift(self) -> bool:
-        return _undoes_drift(self.why)
-
-    def describe(self) -> str:
-        return f"write {self.path} 0600 ({self.why}; values not shown)"
-
-
-@dataclass(frozen=True)
 class SwitchRelease(Action):
     host: str
     link: str
@@ -88,26 +64,6 @@ class SwitchRelease(Action):
     def describe(self) -> str:
         was = f" (was {self.previous[:12]})" if self.previous else ""
         return f"point {self.link} at release {self.sha[:12]}{was}"
-
-
-@dataclass(frozen=True)
-class RestartUnit(Action):
-    host: str
-    unit: str
-    why: str
-    enable: bool = True
-    verb = "restart"
-
-    @property
-    def corrects_drift(self) -> bool:
-        return _undoes_drift(self.why)
-
-    def describe(self) -> str:
-        return (
-            f"enable and restart {self.unit} ({self.why})"
-            if self.enable
-            else f"restart {self.unit} ({self.why})"
-        )
 
 
 @dataclass(frozen=True)

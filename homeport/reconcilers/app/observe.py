@@ -17,14 +17,15 @@ from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
 from homeport.reconcilers.app.build import BUILT
-from homeport.reconcilers.app.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.quarantine import awaiting_stop
+from homeport.reconcilers.service import parse_sha256sums
 from homeport.reconcilers.slots import APP_ARTIFACT_FAILURE, APP_BUILD_FAILURE
 
 # A release is named by its git commit (40 hex) or its artifact's SHA-256 (64 hex).
@@ -161,9 +162,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     link = await ssh.read_link(host, paths.current)
     current = link.rstrip("/").rsplit("/", 1)[-1] if link else None
     sums = await ssh.run(host, ["sha256sum", paths.unit_path, paths.env_path], check=False)
-    hashes = {
-        p: s for s, p in (line.split(None, 1) for line in sums.text.splitlines() if "  " in line)
-    }
+    hashes = parse_sha256sums(sums.text)
     unit_text = await ssh.read_file(host, paths.unit_path) if paths.unit_path in hashes else None
     env_stat = await ssh.stat(host, paths.env_path)
     show = await systemd.show(host, paths.unit_name, UNIT_PROPERTIES)

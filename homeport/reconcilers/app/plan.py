@@ -17,8 +17,6 @@ from homeport.kinds import App
 from homeport.reconcilers.app.actions import (
     EnsureLayout,
     FetchRelease,
-    InstallEnvFile,
-    InstallUnit,
     PruneReleases,
     RemoveApp,
     RestartUnit,
@@ -27,9 +25,10 @@ from homeport.reconcilers.app.actions import (
 )
 from homeport.reconcilers.app.artifact import FetchArtifact, mismatched_before
 from homeport.reconcilers.app.build import BuildRelease, command_sha, failed_before
-from homeport.reconcilers.app.packages import InstallPackages, missing_packages
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
+from homeport.reconcilers.packages import InstallPackages, missing_packages
+from homeport.reconcilers.service import ServiceFiles, file_actions
 
 HEALTH_POLL = 1.0
 
@@ -77,14 +76,6 @@ class AppObserved:
     """The App's last failed build (its memory): release, commandSha, exitStatus."""
     artifact_failure: Mapping[str, Any] = field(default_factory=dict)
     """The App's last artifact checksum mismatch (its memory): url, sha256, received."""
-
-
-def _why(observed_sha: str | None, installed_sha: str | None, what: str) -> str:
-    if observed_sha is None:
-        return f"{what} missing"
-    if installed_sha and observed_sha != installed_sha:
-        return f"drift: {what} changed on the VM"
-    return "spec changed"
 
 
 def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:
@@ -230,18 +221,18 @@ def _deploy(
         # Only a release about to go live is built: the running one is never rebuilt.
         path = paths.release(target)
         actions.append(BuildRelease(host, desired.spec.user, path, target, command_sha(build)))
-    if seen.unit_sha != seen.desired_unit_sha:
-        why = _why(seen.unit_sha, prev.get("unitSha"), "unit")
-        actions.append(InstallUnit(host, paths.unit_path, seen.desired_unit_sha, why))
-        restart_reasons.append(why)
-    if seen.env_sha != seen.desired_env_sha or (
-        seen.env_mode is not None and seen.env_mode != 0o600
-    ):
-        why = _why(seen.env_sha, prev.get("envSha"), "env file")
-        if seen.env_sha == seen.desired_env_sha:
-            why = "drift: env file mode is not 0600"
-        actions.append(InstallEnvFile(host, paths.env_path, seen.desired_env_sha, why))
-        restart_reasons.append(why)
+    files = ServiceFiles(
+        paths.unit_path,
+        paths.env_path,
+        seen.unit_sha,
+        seen.desired_unit_sha,
+        seen.env_sha,
+        seen.env_mode,
+        seen.desired_env_sha,
+    )
+    writes, reasons = file_actions(host, files, prev)
+    actions += writes
+    restart_reasons += reasons
     switching = target is not None and seen.current != target
     if target is not None and switching:
         actions.append(

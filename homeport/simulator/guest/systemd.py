@@ -361,7 +361,14 @@ class Systemd:
         argv = shlex.split(config.exec_start)
         if argv[:2] == [lease.TOOL, "guard"] and len(argv) == 3:
             return await self._lease_guard(unit, argv[2], app_log)
-        port_text = launch.env.get("PORT", "")
+        port_text = launch.env.get("PORT")
+        if port_text is None:
+            # A service that listens nowhere (an agent such as promtail pushing logs): it
+            # runs until stopped, like the real daemon would.
+            app_log("running (no PORT: listening nowhere)")
+            self._became_ready(unit)
+            await asyncio.Event().wait()
+            return 0
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
             app_log("error: PORT is not set to a TCP port")
             return 1

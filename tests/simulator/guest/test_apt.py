@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncssh
 
-from homeport.reconcilers.app.packages import dpkg_query_argv
+from homeport.reconcilers.packages import dpkg_query_argv
 
 from .conftest import BootFn, run
 

@@ -240,3 +240,22 @@ async def test_kv_store_persists_and_fences_stale_epochs(
         assert (await http.get(f"{base}/kv/missing")).status_code == 404
     stored_file = runtime.disk_path(guest.vmid) / "srv/apps/db/data/order-1"
     assert stored_file.read_bytes() == b"paid"
+
+
+async def test_a_unit_without_port_runs_and_listens_nowhere(
+    boot: BootFn, client_key: asyncssh.SSHKey
+) -> None:
+    """An agent that only pushes (no PORT) stays active until stopped, like the daemon."""
+    guest = await boot()
+    unit = b"[Service]\nType=exec\nExecStart=/usr/bin/promtail\nRestart=always\n"
+    async with await guest.connect(client_key) as conn:
+        await atomic_install(conn, "/etc/systemd/system/shipper.service", unit, 0o644)
+        assert (await run(conn, "systemctl", "daemon-reload")).exit_status == 0
+        assert (await run(conn, "systemctl", "start", "shipper")).exit_status == 0
+        props = show(
+            (await run(conn, "systemctl", "show", "shipper", "-p", "ActiveState,NRestarts")).stdout
+        )
+        assert props == {"ActiveState": "active", "NRestarts": "0"}
+        assert (await run(conn, "systemctl", "stop", "shipper")).exit_status == 0
+        stopped = await run(conn, "systemctl", "show", "shipper", "-p", "ActiveState")
+        assert show(stopped.stdout) == {"ActiveState": "inactive"}

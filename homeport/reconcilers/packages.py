@@ -1,4 +1,4 @@
-"""The Debian packages an App needs on its VM: observed with ``dpkg-query``, installed with
+"""The Debian packages an App or an Agent needs on its VM: observed with ``dpkg-query``, installed with
 ``apt-get`` (pinned as ``name=version`` when a version is given), never re-installed when
 present at the wanted version.
 

@@ -1,0 +1,55 @@
+"""Applying a homeport-owned service's actions on a VM (``service.py`` plans them): the
+unit and the 0600 EnvironmentFile, written only if still what was planned; restart; removal.
+"""
+
+from __future__ import annotations
+
+from homeport.clients.secret import Secret
+from homeport.clients.ssh import SSHPool
+from homeport.clients.systemd import Systemd
+from homeport.reconcilers.appfiles import sha256
+from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.service import ENV_MODE, InstallEnvFile, InstallUnit, RestartUnit
+
+
+async def write_unit(ssh: SSHPool, systemd: Systemd, action: InstallUnit, text: str) -> None:
+    """Install the unit ``text`` rendered right now, if it is still what was planned."""
+    if sha256(text) != action.sha:
+        raise TemporaryError("the manifest changed while planning; planning again", delay=0)
+    await ssh.install_file(
+        action.host, action.path, text.encode(), mode=0o644, owner="root", group="root"
+    )
+    await systemd.daemon_reload(action.host)
+
+
+async def write_env_file(ssh: SSHPool, action: InstallEnvFile, content: bytes) -> None:
+    """Install the env file (root only, 0600) if its content is still what was planned."""
+    if sha256(content) != action.sha:
+        raise TemporaryError("secrets changed while planning; planning again", delay=0)
+    directory = action.path.rsplit("/", 1)[0]
+    await ssh.run(action.host, ["install", "-d", "-m", "0700", directory])
+    await ssh.install_file(
+        action.host,
+        action.path,
+        Secret(content.decode()),
+        mode=ENV_MODE,
+        owner="root",
+        group="root",
+    )
+
+
+async def restart_unit(systemd: Systemd, action: RestartUnit) -> None:
+    if action.enable:
+        await systemd.enable(action.host, action.unit)
+    await systemd.reset_failed(action.host, action.unit)
+    await systemd.restart(action.host, action.unit)
+
+
+async def remove_unit(
+    ssh: SSHPool, systemd: Systemd, host: str, unit: str, files: tuple[str, ...]
+) -> None:
+    """Disable and stop the unit, delete its files, and tell systemd."""
+    await systemd.disable(host, unit)
+    await systemd.stop(host, unit)
+    await ssh.run(host, ["rm", "-f", *files])
+    await systemd.daemon_reload(host)
