@@ -185,21 +185,28 @@ class Tour:
             table.add_row(obj.kind, obj.name, state_of(obj), shown)
         self.out.print(table)
 
-    def curl(self, host: str) -> str:
+    def curl(self, host: str, listener: str = "https") -> str:
         caddy = self.estate.endpoints()["caddy"]
-        port = caddy["https"].rsplit(":", 1)[1]
+        address, port = caddy[listener].removeprefix("https://").rsplit(":", 1)
         return (
-            f"curl --cacert {caddy['ca']} --resolve {host}:{port}:127.0.0.1 https://{host}:{port}/"
+            f"curl --cacert {caddy['ca']} --resolve {host}:{port}:{address} https://{host}:{port}/"
         )
 
-    async def request(self, host: str) -> dict[str, Any]:
+    async def get(self, host: str, listener: str = "https") -> httpx.Response:
+        """``host`` through Caddy's public listener (``https``) or its tailnet one."""
         caddy = self.estate.endpoints()["caddy"]
         async with httpx.AsyncClient(
             verify=ssl.create_default_context(cafile=caddy["ca"]), timeout=3.0, trust_env=False
         ) as client:
-            response = await client.get(
-                f"{caddy['https']}/", headers={"Host": host}, extensions={"sni_hostname": host}
-            )
+            try:
+                return await client.get(
+                    f"{caddy[listener]}/", headers={"Host": host}, extensions={"sni_hostname": host}
+                )
+            except httpx.HTTPError as exc:  # e.g. no certificate for the host on that listener
+                return httpx.Response(599, text=f"{type(exc).__name__}: {exc}")
+
+    async def request(self, host: str, listener: str = "https") -> dict[str, Any]:
+        response = await self.get(host, listener)
         if response.status_code != 200:
             raise DemoFailed(f"{host} answered {response.status_code} through Caddy")
         return dict(response.json())
@@ -225,7 +232,7 @@ class Tour:
             )
             response.raise_for_status()
         self.out.print(
-            f"  {primary}'s VM crashed (kernel panic: the port stays open, nothing answers)",
+            f"  {primary}'s VM crashed (kernel panic: Proxmox says running, nothing answers)",
             markup=False,
         )
         shown = 0
@@ -321,6 +328,17 @@ async def run_tour(
                 f"    → {answer.get('app')} (release {str(answer.get('release'))[:12]}, epoch {answer.get('epoch')})",
                 markup=False,
             )
+        gateway = "models.yourdomain.local"
+        if any(o.kind == "ProxyRoute" and o.name == "models" for o in t.objects()):
+            t.say("The model gateway: served on the router's tailnet address only")
+            answer = await t.request(gateway, "tailnet")
+            out.print(f"  $ {t.curl(gateway, 'tailnet')}", markup=False, style="dim")
+            out.print(f"    → {answer.get('app')} (a packaged service, no release)", markup=False)
+            public = await t.get(gateway)
+            if public.status_code == 200:
+                raise DemoFailed(f"{gateway} is served on the public listener")
+            out.print(f"  $ {t.curl(gateway)}", markup=False, style="dim")
+            out.print("    → refused: the public listener does not serve it", markup=False)
         t.say("Crash the primary of StandbyPair shop and watch the failover")
         await t.failover("shop")
         t.say("Done.")

@@ -24,11 +24,15 @@ def test_demo_runs_the_whole_tour_and_cleans_up(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "remote: homeport: 28 objects valid" in output
+    assert "remote: homeport: 29 objects valid" in output
     assert "converged in" in output
     assert "  status page: http://127.0.0.1:" in output
     assert "→ homeport-shop-a (release" in output
     assert "→ homeport-community-a (release" in output
+    # The model gateway answers on the router's tailnet address and not on the public one.
+    assert "→ homeport-model-server (a packaged service, no release)" in output
+    assert "→ refused: the public listener does not serve it" in output
+    assert "agents 1/1" in output
     for phase in ("Detected", "Fencing", "IngressCut", "Fenced", "Promoted", "Rerouted"):
         assert phase in output
     assert "shop.example.com is now served by shop-b (epoch 2)" in output

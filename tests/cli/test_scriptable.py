@@ -125,7 +125,7 @@ def test_a_pipe_gets_whole_lines(config: Path) -> None:
         "DETAILS",
         "MESSAGE",
     ]
-    assert "…" not in wide and len(rows) == 28  # 10 VMs, 7 Apps, 1 Agent
+    assert "…" not in wide and len(rows) == 29  # 10 VMs, 7 Apps, 3 routes, 1 Agent
     assert all(
         row.split()[0]
         in {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "BackupPolicy", "Agent"}

@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_valid_estate_prints_a_one_line_summary() -> None:
     result = runner.invoke(app, ["validate", str(ROOT / "manifests")])
     assert result.exit_code == 0
-    assert result.output.startswith("valid: 28 objects in 10 file(s)")
+    assert result.output.startswith("valid: 29 objects in 10 file(s)")
     assert len(result.output.strip().splitlines()) == 1
 
 
