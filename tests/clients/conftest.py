@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +24,13 @@ from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
 from homeport.simulator.pve import invariants
 from homeport.simulator.settings import SimulatorConfig
 from homeport.simulator.simulator import ProxmoxSimulator
+from testkit.addresses import fresh_address as testkit_address
 
 SSH_PORT = 2222
-_addresses = itertools.count(1)
 
 
 def fresh_address() -> str:
-    """A loopback address unused by this run (127.0.0.0/8 is all loopback on Linux)."""
-    n = next(_addresses) + (os.getpid() % 50) * 1000
-    return f"127.{200 + n // 65536 % 50}.{n // 256 % 256}.{n % 256 or 1}"
+    return testkit_address(range(200, 250), SSH_PORT)
 
 
 class SimTime:

@@ -5,8 +5,6 @@ the guest agent reports it)."""
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,33 +13,13 @@ import asyncssh
 import pytest
 
 from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
+from testkit.addresses import fresh_address as testkit_address
 
 SSH_PORT = 2222
-_given: set[str] = set()
-_pick = random.SystemRandom()
 
 
 def fresh_address() -> str:
-    """A loopback address (127.0.0.0/8 is all loopback) that no test of this run was given
-    and nobody listens on now: random, so two suites side by side do not walk the same
-    sequence (a pid-derived offset collided one time in fifty), and never ``.1``, the last
-    octet of every simulated estate's addresses."""
-    while True:
-        address = (
-            f"127.{_pick.randrange(100, 200)}.{_pick.randrange(256)}.{_pick.randrange(2, 255)}"
-        )
-        if address not in _given and _free(address):
-            _given.add(address)
-            return address
-
-
-def _free(address: str) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((address, SSH_PORT))
-        except OSError:
-            return False
-    return True
+    return testkit_address(range(100, 200), SSH_PORT)
 
 
 class SimTime:
