@@ -126,7 +126,7 @@ def run(config: Path, *args: str, width: int = 80, terminal: bool = False) -> st
 def test_status_json_answers_what_is_wrong(config: Path) -> None:
     document = json.loads(run(config, "status", "-o", "json"))
     assert document["revision"]["sha"] == "a" * 40
-    assert document["objects"]["total"] == 22
+    assert document["objects"]["total"] == 29
     assert document["problems"] == [
         {"object": "App/shop-b", "state": "Degraded", "message": "health check fails: status 500"}
     ]
@@ -162,6 +162,8 @@ def test_get_json_and_yaml(config: Path) -> None:
         "dev-1",
         "gpu-node",
         "nas",
+        "sessions-a",
+        "sessions-b",
         "shop-a",
         "shop-b",
     ]
