@@ -58,6 +58,7 @@ def test_digest_guards_concurrent_writes(sim: Target, vm: object) -> None:
     assert api.config.get()["digest"] == new_digest
 
 
+@pytest.mark.pve_refusal_expected
 def test_delete_and_its_errors(sim: Target, vm: object) -> None:
     api = sim.api.nodes("pve2").qemu(300)
     api.config.put(tags="a", onboot=1)
@@ -146,6 +147,7 @@ def test_adding_and_removing_disks(sim: Target, vm: object) -> None:
     }
 
 
+@pytest.mark.pve_refusal_expected
 def test_tags_are_normalised(sim: Target, vm: object) -> None:
     api = sim.api.nodes("pve2").qemu(300)
     api.config.put(tags="Web, prod;web homeport")
