@@ -38,6 +38,14 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LIST_SPLIT = re.compile(r"[,;\s\x00]+")
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?"
+
+
+def _keys(*names: str) -> re.Pattern[str]:
+    """A property string made only of `name=value` pairs with these names."""
+    pair = rf"(?:{'|'.join(names)})=[^,]+"
+    return re.compile(rf"{pair}(?:,{pair})*")
+
+
 # PVE::JSONSchema's registered string formats, the cheap ones (regexes from its sources).
 _FORMATS = {
     "pve-node": re.compile(_LABEL),
@@ -49,6 +57,12 @@ _FORMATS = {
     "pve-bridge-id": re.compile(r"[-_.\w\d]+"),
     "pve-tag": re.compile(r"[a-z0-9_][a-z0-9_\-+.]*", re.IGNORECASE),
     "mac-addr": re.compile(r"[a-f0-9][02468ace](?::[a-f0-9]{2}){5}", re.IGNORECASE),
+    "pve-replication-job-id": re.compile(r"[1-9][0-9]{2,8}-\d{1,9}"),
+    "pve-ha-resource-or-vm-id": re.compile(r"(?:\w+:)?[1-9][0-9]{2,8}"),
+    "pve-volume-id": re.compile(r"[a-z][a-z0-9\-_.]*[a-z0-9]:.+"),
+    "pve-storage-content": re.compile(r"images|rootdir|vztmpl|iso|backup|snippets|import"),
+    "pve-qm-ipconfig": _keys("ip", "gw", "ip6", "gw6"),
+    "pve-startup-order": re.compile(r"(?:(?:order|up|down)=\d+|\d+)(?:,(?:order|up|down)=\d+)*"),
 }
 
 

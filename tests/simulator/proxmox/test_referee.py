@@ -81,6 +81,25 @@ def test_formats_and_property_strings(schema: ApiSchema) -> None:
     ]
 
 
+def test_named_formats_and_their_lists(schema: ApiSchema) -> None:
+    create = {"id": "100-0", "type": "local", "target": "pve2"}
+    assert problems(schema, "POST", "/cluster/replication", create, None) == []
+    assert problems(schema, "POST", "/cluster/replication", {**create, "id": "100"}, None) == [
+        "parameter 'id': pattern is /[1-9][0-9]{2,8}-\\d{1,9}/, got '100'",
+        "parameter 'id': format is 'pve-replication-job-id', got '100'",
+    ]
+    assert problems(schema, "POST", CONFIG, {"ipconfig0": "ip=dhcp,gateway=10.0.0.1"}) == [
+        "parameter 'ipconfig0': format is 'pve-qm-ipconfig', got 'ip=dhcp,gateway=10.0.0.1'"
+    ]
+    assert (
+        problems(schema, "POST", "/nodes/pve1/vzdump", {"vmid": "100,101", "storage": "local"})
+        == []
+    )
+    assert problems(
+        schema, "POST", "/nodes/pve1/vzdump", {"vmid": "100,x1", "storage": "local"}
+    ) == ["parameter 'vmid': format is 'pve-vmid-list', got 'x1'"]
+
+
 def test_an_unknown_endpoint_fails(schema: ApiSchema) -> None:
     assert problems(schema, "GET", "/nodes/pve1/nope", {}) == [
         "path: PVE 9.1 has no such endpoint (the request would be refused with 501)"
