@@ -81,14 +81,14 @@ class Violation:
 
 
 @dataclass(frozen=True)
-class _Endpoint:
+class Endpoint:
     template: str
     info: Mapping[str, Any]  # method -> apidoc method description
 
 
 @dataclass
 class _Node:
-    endpoint: _Endpoint | None = None
+    endpoint: Endpoint | None = None
     literal: dict[str, _Node] = field(default_factory=dict)
     variable: tuple[str, _Node] | None = None
 
@@ -112,11 +112,11 @@ class ApiSchema:
                 node = node.variable[1]
             else:
                 node = node.literal.setdefault(segment, _Node())
-        node.endpoint = _Endpoint(item["path"], item.get("info", {}))
+        node.endpoint = Endpoint(item["path"], item.get("info", {}))
         for child in item.get("children", ()):
             self._add(child)
 
-    def match(self, path: str) -> tuple[_Endpoint, dict[str, str]] | None:
+    def match(self, path: str) -> tuple[Endpoint, dict[str, str]] | None:
         """The endpoint a concrete path names, with its path parameters."""
         return _match(self._root, _segments(path), {})
 
@@ -151,7 +151,7 @@ def _segments(path: str) -> list[str]:
 
 def _match(
     node: _Node, rest: list[str], bound: dict[str, str]
-) -> tuple[_Endpoint, dict[str, str]] | None:
+) -> tuple[Endpoint, dict[str, str]] | None:
     if not rest:
         return None if node.endpoint is None else (node.endpoint, bound)
     head, tail = rest[0], rest[1:]
