@@ -19,6 +19,7 @@ from homeport.simulator.formats import FORMATS
 
 UNKNOWN = "property is not defined in schema and the schema does not allow additional properties"
 MISSING = "property is missing and it is not optional"
+REQUIRED_BY = "missing property - '{}' requires this property"
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -33,6 +34,7 @@ class Param:
     minimum: float | None = None
     maximum: float | None = None
     max_length: int | None = None
+    requires: str | None = None  # another parameter that must be given with this one
 
     @property
     def required(self) -> Param:
@@ -99,6 +101,8 @@ def validate(spec: Schema, raw: dict[str, Any]) -> dict[str, Any]:
     for name, param in spec.params.items():
         if not param.optional and name not in raw:
             errors[name] = MISSING
+        if param.requires is not None and name in raw and param.requires not in raw:
+            errors.setdefault(param.requires, REQUIRED_BY.format(name))
     if errors:
         raise ParamError(errors)
     return result

@@ -87,7 +87,8 @@ class ProxmoxSimulator:
         auth = Authenticator(
             self._tokens, self.config.users, bytes.fromhex(sim_state["secret"]), clock
         )
-        context = ApiContext(world, self.faults, self.config, auth, self._pki.fingerprint())
+        fingerprints = self._pki.node_fingerprints(world.nodes)
+        context = ApiContext(world, self.faults, self.config, auth, fingerprints)
         self._server = ProxmoxApiServer(context, self._pki.server_context())
         await self._server.start(self.config.host, self.config.port)
         world.start_loops()

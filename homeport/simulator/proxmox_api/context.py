@@ -5,6 +5,7 @@ Built once by `server.ProxmoxApiServer`; handed to handlers inside each `router.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from homeport.simulator.faults import Faults
@@ -19,4 +20,4 @@ class ApiContext:
     faults: Faults
     config: SimulatorConfig
     auth: Authenticator
-    fingerprint: str
+    fingerprints: Mapping[str, str]  # node -> its certificate's SHA-256 (`ssl_fingerprint`)

@@ -40,7 +40,10 @@ async def version(call: Call) -> Any:
 
 async def nodes_index(call: Call) -> Any:
     world = call.world
-    return [pve_nodes.node_index_item(world, n, call.api.fingerprint) for n in world.nodes.values()]
+    return [
+        pve_nodes.node_index_item(world, n, call.api.fingerprints[n.name])
+        for n in world.nodes.values()
+    ]
 
 
 async def node_index(call: Call) -> Any:

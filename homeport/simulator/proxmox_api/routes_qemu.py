@@ -36,8 +36,8 @@ CREATE = CONFIG.extend(
         "ha-managed": BOOLEAN,
         "pool": STRING,
         "storage": fmt("pve-storage-id"),
-        "unique": BOOLEAN,
-        "force": BOOLEAN,
+        "unique": Param("boolean", requires="archive"),
+        "force": Param("boolean", requires="archive"),
         "bwlimit": Param("integer", minimum=0),
         "live-restore": BOOLEAN,
     }
@@ -48,7 +48,7 @@ UPDATE_CONTROL = {
     "delete": fmt("pve-configid-list"),
     "revert": fmt("pve-configid-list"),
     "digest": Param(max_length=40),
-    "force": BOOLEAN,
+    "force": Param("boolean", requires="delete"),
 }
 UPDATE_SYNC = CONFIG.extend(UPDATE_CONTROL)
 UPDATE_ASYNC = CONFIG.extend(

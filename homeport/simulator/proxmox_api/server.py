@@ -34,6 +34,7 @@ from homeport.simulator.proxmox_api import (
 from homeport.simulator.proxmox_api.auth import NO_TICKET, AuthFailed, Identity
 from homeport.simulator.proxmox_api.context import ApiContext
 from homeport.simulator.proxmox_api.control import Control
+from homeport.simulator.proxmox_api.exchanges import Exchange, publish
 from homeport.simulator.proxmox_api.http import (
     decode_body,
     decode_urlencoded,
@@ -136,23 +137,33 @@ class ProxmoxApiServer:
             raise PveError("no such uri", status=501)
         sub = path[len(PREFIX) :] or "/"
         identity = self._identify(request, sub)
+        sent = self._sent(request, query, body)
+        try:
+            result, rule = await self._dispatch(request, sub, identity, sent)
+        except PveError as err:
+            publish(Exchange(request.method, sub, sent, err.status, None))
+            raise
+        data, extra = (result.data, result.extra) if isinstance(result, Result) else (result, None)
+        publish(Exchange(request.method, sub, sent, 200, data))
+        if rule is not None and rule.kind == "drop":
+            return self._drop(request)
+        return success(data, extra, self._context.world.clock.now())
+
+    async def _dispatch(
+        self, request: web.Request, sub: str, identity: Identity, sent: dict[str, Any]
+    ) -> tuple[Any, ApiRule | None]:
         rule = self._context.faults.match_api(request.method, sub)
         if rule is not None:
             await self._before(rule, request)
         route, path_params = self._router.match(request.method, sub)
         if route.proxied:
             self._check_node(path_params["node"])
-        params = self._params(request, query, body, path_params)
+        params = self._merge_path(dict(sent), path_params)
         call = Call(self._context, identity, validate(route.schema, params))
         result = await route.handler(call)
         if request.method != "GET":
             self._context.world.changed()
-        if rule is not None and rule.kind == "drop":
-            return self._drop(request)
-        now = self._context.world.clock.now()
-        if isinstance(result, Result):
-            return success(result.data, result.extra, now)
-        return success(result, None, now)
+        return result, rule
 
     def _identify(self, request: web.Request, sub: str) -> Identity:
         if request.method == "POST" and sub.rstrip("/") == LOGIN:
@@ -190,14 +201,16 @@ class ProxmoxApiServer:
         if not node.reachable:
             raise PveError("No route to host", status=595)
 
-    def _params(
-        self, request: web.Request, query: str, body: bytes, path_params: dict[str, str]
-    ) -> dict[str, Any]:
+    def _sent(self, request: web.Request, query: str, body: bytes) -> dict[str, Any]:
+        """The query and body parameters as the client sent them (the query wins)."""
         params = decode_urlencoded(query)
         if body:
             if request.method in ("GET", "DELETE"):
                 raise PveError(f"Unexpected content for method '{request.method}'", status=501)
             params = {**decode_body(request.content_type, body), **params}
+        return params
+
+    def _merge_path(self, params: dict[str, Any], path_params: dict[str, str]) -> dict[str, Any]:
         for key, value in path_params.items():
             if key in params and str(params[key]) != value:
                 raise PveError(

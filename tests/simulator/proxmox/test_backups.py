@@ -101,9 +101,21 @@ def test_vzdump_prunes_with_keep_last(sim: Target) -> None:
     assert len(_backups(sim, "pve2", 602)) == 2
 
 
+@pytest.mark.pve_refusal_expected
+def test_protected_and_notes_need_a_storage(sim: Target) -> None:
+    """PVE's schema: `protected` and `notes-template` each `requires` `storage`."""
+    for extra in ({"protected": 1}, {"notes-template": "{{guestname}}"}):
+        with pytest.raises(ResourceException) as err:
+            sim.api.nodes("pve2").vzdump.post(vmid="9001", **extra)
+        assert err.value.status_code == 400
+        assert err.value.errors == {
+            "storage": f"missing property - '{next(iter(extra))}' requires this property"
+        }
+
+
 def test_protected_backups_survive_pruning_and_deletion(sim: Target) -> None:
     sim.clone("pve2", 9001, 603)
-    sim.ok("pve2", sim.api.nodes("pve2").vzdump.post(vmid="603", protected=1))
+    sim.ok("pve2", sim.api.nodes("pve2").vzdump.post(vmid="603", storage="local", protected=1))
     sim.advance(3600)
     sim.ok(
         "pve2", sim.api.nodes("pve2").vzdump.post(vmid="603", **{"prune-backups": "keep-last=1"})

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from proxmoxer import ResourceException
 
 from tests.simulator.proxmox.target import Target
@@ -19,6 +25,26 @@ def test_nodes_index(pve: Target) -> None:
         assert node["status"] in ("online", "offline", "unknown")
         if node["status"] == "online":
             assert {"cpu", "mem", "maxmem", "maxcpu", "uptime"} <= set(node)
+
+
+def test_each_node_has_its_own_certificate(pve: Target) -> None:
+    """Every PVE node has its own `pve-ssl.pem`, so each reports its own fingerprint."""
+    fingerprints = [node["ssl_fingerprint"] for node in pve.api.nodes.get()]
+    assert len(fingerprints) > 1 and len(set(fingerprints)) == len(fingerprints)
+    assert all(re.fullmatch(r"[0-9A-F]{2}(:[0-9A-F]{2}){31}", f) for f in fingerprints)
+
+
+def test_node_certificates_are_signed_by_the_ca_and_kept(
+    make_sim: Callable[..., Target], pki_dir: Path
+) -> None:
+    before = {n["node"]: n["ssl_fingerprint"] for n in make_sim().api.nodes.get()}
+    after = {n["node"]: n["ssl_fingerprint"] for n in make_sim().api.nodes.get()}
+    assert after == before  # the same certificates on the next start
+    ca = x509.load_pem_x509_certificate((pki_dir / "ca.pem").read_bytes())
+    for name, fingerprint in before.items():
+        cert = x509.load_pem_x509_certificate((pki_dir / "nodes" / f"{name}.pem").read_bytes())
+        cert.verify_directly_issued_by(ca)
+        assert cert.fingerprint(hashes.SHA256()).hex(":").upper() == fingerprint
 
 
 def test_node_status(pve: Target) -> None:

@@ -58,6 +58,7 @@ def test_digest_guards_concurrent_writes(sim: Target, vm: object) -> None:
     assert api.config.get()["digest"] == new_digest
 
 
+@pytest.mark.pve_refusal_expected
 def test_delete_and_its_errors(sim: Target, vm: object) -> None:
     api = sim.api.nodes("pve2").qemu(300)
     api.config.put(tags="a", onboot=1)
@@ -146,6 +147,18 @@ def test_adding_and_removing_disks(sim: Target, vm: object) -> None:
     }
 
 
+@pytest.mark.pve_refusal_expected
+def test_force_needs_something_to_force(sim: Target, vm: object) -> None:
+    """PVE's schema: a config update's `force` `requires` `delete`, a create's `archive`."""
+    with pytest.raises(ResourceException) as err:
+        sim.api.nodes("pve2").qemu(300).config.put(force=1, memory=2048)
+    assert err.value.errors == {"delete": "missing property - 'force' requires this property"}
+    with pytest.raises(ResourceException) as err:
+        sim.api.nodes("pve2").qemu.post(vmid=990, unique=1)
+    assert err.value.errors == {"archive": "missing property - 'unique' requires this property"}
+
+
+@pytest.mark.pve_refusal_expected
 def test_tags_are_normalised(sim: Target, vm: object) -> None:
     api = sim.api.nodes("pve2").qemu(300)
     api.config.put(tags="Web, prod;web homeport")

@@ -61,6 +61,7 @@ def test_firewall_options(sim: Target) -> None:
     assert "policy_in" not in options.get()
 
 
+@pytest.mark.pve_refusal_expected
 def test_firewall_rules(sim: Target) -> None:
     sim.clone("pve2", 9001, 811)
     rules = sim.api.nodes("pve2").qemu(811).firewall.rules

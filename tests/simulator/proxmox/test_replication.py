@@ -62,6 +62,7 @@ def test_status_is_node_local(sim: Target) -> None:
     assert sim.api.nodes("pve3").replication.get() == []
 
 
+@pytest.mark.pve_refusal_expected
 def test_job_validation(sim: Target) -> None:
     sim.clone("pve2", 9001, 702, **ZFS)
     with pytest.raises(ResourceException) as err:

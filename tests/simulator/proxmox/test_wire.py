@@ -38,6 +38,7 @@ def test_bad_token_is_401_with_an_empty_body(pve: Target) -> None:
     assert anonymous.reason == "No ticket"
 
 
+@pytest.mark.pve_refusal_expected
 def test_unknown_path_is_501_with_the_method_in_the_reason(pve: Target) -> None:
     response = pve.session().get(pve.url("/no/such/thing"))
     assert response.status_code == 501
@@ -47,6 +48,7 @@ def test_unknown_path_is_501_with_the_method_in_the_reason(pve: Target) -> None:
     assert err.value.status_code == 501
 
 
+@pytest.mark.pve_refusal_expected
 def test_unknown_parameter_is_400_with_per_parameter_errors(pve: Target) -> None:
     response = pve.session().get(pve.url("/cluster/resources"), params={"bogus": "1"})
     assert response.status_code == 400
@@ -57,6 +59,7 @@ def test_unknown_parameter_is_400_with_per_parameter_errors(pve: Target) -> None
     assert "not defined in schema" in body["errors"]["bogus"]
 
 
+@pytest.mark.pve_refusal_expected
 def test_enum_violation(pve: Target) -> None:
     with pytest.raises(ResourceException) as err:
         pve.api.cluster.resources.get(type="vms")
@@ -75,6 +78,7 @@ def test_errors_carry_the_message_in_the_reason_phrase_and_body(pve: Target) -> 
     assert response.json() == {"data": None, "message": message + "\n"}
 
 
+@pytest.mark.pve_refusal_expected
 def test_integer_type_check(pve: Target) -> None:
     node = pve.nodes[0]
     with pytest.raises(ResourceException) as err:
