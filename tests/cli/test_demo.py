@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from testkit.example_estate import example_estate
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
@@ -24,7 +26,7 @@ def test_demo_runs_the_whole_tour_and_cleans_up(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert "remote: homeport: 29 objects valid" in output
+    assert f"remote: homeport: {example_estate().objects} objects valid" in output
     assert "converged in" in output
     assert "  status page: http://127.0.0.1:" in output
     assert "→ homeport-shop-a (release" in output

@@ -17,6 +17,7 @@ from homeport.cli.main import app
 from homeport.controller.store import DesiredObject, Store
 from homeport.kinds import ObjectStatus
 from homeport.source.validate import validate_paths
+from testkit.example_estate import example_estate
 
 ROOT = Path(__file__).parents[2]
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -126,7 +127,7 @@ def run(config: Path, *args: str, width: int = 80, terminal: bool = False) -> st
 def test_status_json_answers_what_is_wrong(config: Path) -> None:
     document = json.loads(run(config, "status", "-o", "json"))
     assert document["revision"]["sha"] == "a" * 40
-    assert document["objects"]["total"] == 29
+    assert document["objects"]["total"] == example_estate().objects
     assert document["problems"] == [
         {"object": "App/shop-b", "state": "Degraded", "message": "health check fails: status 500"}
     ]
@@ -155,18 +156,7 @@ def test_tables_fit_the_terminal(config: Path, width: int, command: list[str]) -
 
 def test_get_json_and_yaml(config: Path) -> None:
     vms = json.loads(run(config, "get", "vms", "-o", "json"))
-    assert sorted(v["metadata"]["name"] for v in vms) == [
-        "caddy-router",
-        "community-a",
-        "community-b",
-        "dev-1",
-        "gpu-node",
-        "nas",
-        "sessions-a",
-        "sessions-b",
-        "shop-a",
-        "shop-b",
-    ]
+    assert sorted(v["metadata"]["name"] for v in vms) == example_estate().names["VM"]
     assert all(v["status"]["details"]["vmid"] == 1000 for v in vms)
     one = yaml.safe_load(run(config, "get", "app", "shop-b", "-o", "yaml"))
     assert one["status"]["conditions"][0]["status"] == "False"

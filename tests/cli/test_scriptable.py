@@ -19,6 +19,7 @@ from homeport.cli.helpfmt import reflow
 from homeport.cli.main import app
 from homeport.cli.selector import SelectorError, parse_selector
 from homeport.controller.store import Store
+from testkit.example_estate import example_estate
 from tests.cli.test_read_cli import _commands, config, run
 
 __all__ = ["config"]  # the fixture, shared with test_read_cli
@@ -125,7 +126,7 @@ def test_a_pipe_gets_whole_lines(config: Path) -> None:
         "DETAILS",
         "MESSAGE",
     ]
-    assert "…" not in wide and len(rows) == 29  # 10 VMs, 7 Apps, 3 routes, 1 Agent
+    assert "…" not in wide and len(rows) == example_estate().objects
     assert all(
         row.split()[0]
         in {"Machine", "VM", "App", "StandbyPair", "ProxyRoute", "BackupPolicy", "Agent"}
