@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -335,8 +336,18 @@ WORLD_QUERIES: dict[str, Callable[..., bool]] = {
 class World:
     """Asks the simulated world whether a change shows, wherever the simulator runs."""
 
-    def __init__(self, estate: SimulatedEstate | None, conn: Connection | None) -> None:
-        self.estate, self.conn = estate, conn
+    def __init__(
+        self,
+        estate: SimulatedEstate | None,
+        conn: Connection | None = None,
+        process: BaseProcess | None = None,
+    ) -> None:
+        self.estate, self.conn, self.process = estate, conn, process
+
+    def check_alive(self) -> None:
+        """Fail at once, not at a poll's timeout, when the simulator process has died."""
+        if self.process is not None and not self.process.is_alive():
+            raise RuntimeError(f"the simulator process exited ({self.process.exitcode})")
 
     async def ask(self, query: str, *args: Any) -> bool:
         if self.estate is not None:
@@ -379,7 +390,7 @@ async def simulator(
         estate = SimulatedEstate(config)
         await estate.start()
         try:
-            yield estate.config_path, World(estate, None)
+            yield estate.config_path, World(estate)
         finally:
             await estate.stop()
         return
@@ -394,7 +405,7 @@ async def simulator(
         if not await asyncio.to_thread(ours.poll, 300):
             raise RuntimeError("the simulator process did not start within 300 s")
         config_path = Path(await asyncio.to_thread(ours.recv))
-        yield config_path, World(None, ours)
+        yield config_path, World(None, ours, child)
     finally:
         with contextlib.suppress(OSError):
             ours.send(("stop",))
@@ -418,11 +429,12 @@ class Bench:
     outcomes: list[tuple[Key, str]] = field(default_factory=list)
 
     def until(self, condition: Callable[[], bool]) -> Callable[[], bool]:
-        """``condition``, failing at once when the daemon has died."""
+        """``condition``, failing at once when the daemon or the simulator has died."""
 
         def check() -> bool:
             if self.task is not None and self.task.done():
                 raise RuntimeError("the daemon stopped") from self.task.exception()
+            self.world.check_alive()
             return condition()
 
         return check
