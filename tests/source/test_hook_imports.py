@@ -27,8 +27,10 @@ import json, sys
 out = sys.argv[1]
 from homeport.source.hook_entry import main
 code = main(["pre-receive", "--branch", "main", "--path", "."])
+vm = sys.modules.get("homeport.kinds.vm")
+described = vm is not None and bool(vm.VMSpec.model_fields["memory_mib"].description)
 with open(out, "w") as f:
-    json.dump({"exit": code, "modules": sorted(sys.modules)}, f)
+    json.dump({"exit": code, "modules": sorted(sys.modules), "described": described}, f)
 """
 # Not one of these is needed to validate a push.
 NEVER = (
@@ -59,6 +61,7 @@ class Hook:
     exit: int
     modules: set[str]
     stderr: str
+    described: bool  # whether the models read their fields' docstrings
 
 
 def run_hook(repo: Path, update: str) -> Hook:
@@ -74,7 +77,7 @@ def run_hook(repo: Path, update: str) -> Hook:
         timeout=120,
     )
     result = json.loads(out.read_text())
-    return Hook(result["exit"], set(result["modules"]), ran.stderr)
+    return Hook(result["exit"], set(result["modules"]), ran.stderr, result["described"])
 
 
 def pushed_to(tmp_path: Path, files: dict[str, str], branch: str) -> tuple[Path, str]:
@@ -95,6 +98,8 @@ def test_a_valid_push_loads_validation_only(tmp_path: Path) -> None:
     assert f"homeport: 1 objects valid at {sha[:12]}" in hook.stderr
     assert "homeport.source.validate" in hook.modules  # the probe did validate
     assert loaded(hook.modules, *NEVER) == []
+    # Nor does it parse the models' source for field descriptions it never shows.
+    assert not hook.described
 
 
 def test_an_invalid_push_is_rejected_with_the_same_imports(tmp_path: Path) -> None:
