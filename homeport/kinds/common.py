@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from homeport import fielddocs
 from homeport.kinds.textrules import fullmatch_or_raise
 
 API_VERSION = "homeport.dev/v1alpha1"
@@ -128,7 +129,8 @@ class KindModel(BaseModel):
         extra="forbid",
         alias_generator=to_camel,
         populate_by_name=True,
-        use_attribute_docstrings=True,
+        # Off only in the pre-receive hook: see homeport/fielddocs.py.
+        use_attribute_docstrings=fielddocs.WANTED,
         frozen=True,
         strict=True,
     )
