@@ -10,6 +10,7 @@ numbers as strings and the other way round (reference §1.3), and speaks propert
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote, unquote
@@ -123,25 +124,25 @@ def wire_int(value: object) -> int | None:
         return int(value)
     if isinstance(value, int):
         return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(float(value.strip()))
-        except ValueError:
-            return None
-    return None
+    number = wire_float(value)
+    return None if number is None else int(number)
 
 
 def wire_float(value: object) -> float | None:
-    if isinstance(value, int | float):
+    """PVE numbers arrive as numbers or strings ("0.25"); ``None`` for anything else,
+    including what Python reads as a number and PVE never sends ("inf", "nan")."""
+    if isinstance(value, bool | int):
         return float(value)
-    if isinstance(value, str):
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
         try:
-            return float(value.strip())
+            number = float(value.strip())
         except ValueError:
             return None
-    return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def wire_bool(value: object) -> bool | None:

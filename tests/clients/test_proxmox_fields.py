@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import Field
 
@@ -94,9 +94,16 @@ def test_retention_as_object_or_property_string() -> None:
 
 
 @given(st.dictionaries(st.sampled_from(["count", "ratio", "flag", "text", "tags"]), st.text()))
+@example({"count": "INFINITY"})  # float() reads it; int() of it raised OverflowError
+@example({"count": "nan", "ratio": "-inf"})
 def test_any_text_in_a_typed_field_parses(data: dict[str, str]) -> None:
     """Whatever text PVE puts in these keys, the reply parses (no ValidationError)."""
     assert isinstance(Sample.parse(data), Sample)
+
+
+def test_numbers_pve_never_sends_read_as_absent() -> None:
+    sample = Sample.parse({"count": "inf", "ratio": "NaN"})
+    assert (sample.count, sample.ratio) == (Sample.parse({}).count, Sample.parse({}).ratio)
 
 
 def test_a_list_reply_parses_in_one_call() -> None:
