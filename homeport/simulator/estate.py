@@ -132,7 +132,8 @@ class SimulatedEstate:
             self.tailnet.register_node(node.name, self.node_address(index), tags=["tag:proxmox"])
         if self.config.caddy:
             self.caddy = await start_caddy(self.dir / "caddy")
-            self.http_port, self.https_port = free_port(), free_port()
+            public = self.router_public_address
+            self.http_port, self.https_port = free_port(public), free_port(public)
         self._write_controlplane()
         await self._start_node_sshds(nodes)
 
@@ -203,6 +204,16 @@ class SimulatedEstate:
 
     def node_address(self, index: int) -> str:
         return f"127.{self.octet}.{200 + index}.1"
+
+    @property
+    def router_public_address(self) -> str:
+        """The router's public listeners: an address of this estate's own, not 127.0.0.1.
+
+        Caddy binds these ports only when the first route is written, seconds after they
+        were picked; on 127.0.0.1 another process's outgoing connection could take the same
+        port as its local port meanwhile (both draw from the ephemeral range), and Caddy's
+        bind then failed with "address already in use" (two suites side by side)."""
+        return f"127.{self.octet}.0.1"
 
     @property
     def router_tailnet_address(self) -> str:
@@ -311,8 +322,8 @@ class SimulatedEstate:
             sections["caddy"] = {
                 "admin_url": self.caddy.admin_url,
                 "server": "homeport",
-                "https_listen": [f"127.0.0.1:{self.https_port}"],
-                "http_listen": [f"127.0.0.1:{self.http_port}"],
+                "https_listen": [f"{self.router_public_address}:{self.https_port}"],
+                "http_listen": [f"{self.router_public_address}:{self.http_port}"],
                 "tailnet_listen": [f"{self.router_tailnet_address}:{self.router_port}"],
                 "tls": self.config.tls,
             }
@@ -336,9 +347,9 @@ class SimulatedEstate:
             scheme, port = ("https" if self.config.tls != "off" else "http"), self.router_port
             data["caddy"] = {
                 "admin_url": self.caddy.admin_url,
-                "http": f"http://127.0.0.1:{self.http_port}",
-                "https": f"https://127.0.0.1:{self.https_port}",
-                "public": f"{scheme}://127.0.0.1:{port}",
+                "http": f"http://{self.router_public_address}:{self.http_port}",
+                "https": f"https://{self.router_public_address}:{self.https_port}",
+                "public": f"{scheme}://{self.router_public_address}:{port}",
                 "tailnet": f"{scheme}://{self.router_tailnet_address}:{port}",
                 "ca": str(self.caddy.root_ca),
             }
