@@ -4,12 +4,27 @@ unit and the 0600 EnvironmentFile, written only if still what was planned; resta
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+from homeport.clients.errors import CommandFailed
 from homeport.clients.secret import Secret
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.reconcilers.appfiles import sha256
+from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.service import ENV_MODE, InstallEnvFile, InstallUnit, RestartUnit
+
+
+async def on_vm(ctx: ReconcileContext, act: Callable[[SSHPool, Systemd], Awaitable[None]]) -> None:
+    """Run ``act`` with the SSH pool and systemd; a command that failed on the VM is retried
+    (the next plan sees what it left)."""
+    ssh: SSHPool = ctx.client("ssh")
+    systemd: Systemd = ctx.client("systemd")
+    try:
+        await act(ssh, systemd)
+    except CommandFailed as exc:
+        raise TemporaryError(str(exc), reason="CommandFailed") from None
 
 
 async def write_unit(ssh: SSHPool, systemd: Systemd, action: InstallUnit, text: str) -> None:

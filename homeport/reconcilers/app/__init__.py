@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from homeport.clients.errors import CommandFailed
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.kinds import App
@@ -45,7 +44,13 @@ from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
-from homeport.reconcilers.service_apply import remove_unit, restart_unit, write_env_file, write_unit
+from homeport.reconcilers.service_apply import (
+    on_vm,
+    remove_unit,
+    restart_unit,
+    write_env_file,
+    write_unit,
+)
 from homeport.reconcilers.slots import APP_BUILD_FAILURE
 
 FETCH_TIMEOUT = 600.0
@@ -67,12 +72,7 @@ class AppReconciler(Reconciler[App, AppObserved]):
         return plan_app(desired, observed, now=now)
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        ssh: SSHPool = ctx.client("ssh")
-        systemd: Systemd = ctx.client("systemd")
-        try:
-            await self._act(action, ctx, ssh, systemd)
-        except CommandFailed as exc:
-            raise TemporaryError(str(exc), reason="CommandFailed") from None
+        await on_vm(ctx, lambda ssh, systemd: self._act(action, ctx, ssh, systemd))
 
     async def _act(
         self, action: Action, ctx: ReconcileContext, ssh: SSHPool, systemd: Systemd
