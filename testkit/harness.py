@@ -23,6 +23,7 @@ from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store, StoredObject
 from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
+from homeport.reconcilers.slots import PAIR_MEMORY
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
@@ -145,6 +146,14 @@ class EstateHarness:
 
     def object(self, kind: str, name: str) -> StoredObject | None:
         return next((o for o in self.objects() if o.key == (kind, name)), None)
+
+    def pair_memory(self, pair: str) -> dict[str, Any]:
+        """The StandbyPair's durable memory as the store holds it now ({} before any)."""
+        store = Store.open(self.settings.store.path, readonly=True)
+        try:
+            return PAIR_MEMORY.get(store, pair) or {}
+        finally:
+            store.close()
 
     def not_ready(self, kinds: set[str] | None = None) -> list[str]:
         return [

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from homeport.cli.main import app
-from homeport.controller.store import Store
 from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
@@ -24,11 +23,7 @@ async def cli(h: EstateHarness, *args: str) -> Result:
 
 
 def memory(h: EstateHarness) -> dict[str, object]:
-    store = Store.open(h.settings.store.path, readonly=True)
-    try:
-        return store.memory.get("StandbyPair", "shop")
-    finally:
-        store.close()
+    return h.pair_memory("shop")
 
 
 async def test_switchover_failback_and_the_timeline(tmp_path: Path) -> None:

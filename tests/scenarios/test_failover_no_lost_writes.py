@@ -42,11 +42,7 @@ class Run:
     load: Workload
 
     def memory(self) -> dict[str, Any]:
-        store = Store.open(self.h.settings.store.path, readonly=True)
-        try:
-            return store.memory.get("StandbyPair", "shop")
-        finally:
-            store.close()
+        return self.h.pair_memory("shop")
 
     def last_failover(self) -> dict[str, Any]:
         store = Store.open(self.h.settings.store.path, readonly=True)

@@ -30,11 +30,7 @@ class Scenario:
     traffic: Traffic
 
     def memory(self) -> dict[str, Any]:
-        store = Store.open(self.h.settings.store.path, readonly=True)
-        try:
-            return store.memory.get("StandbyPair", "shop")
-        finally:
-            store.close()
+        return self.h.pair_memory("shop")
 
     def failovers(self) -> list[dict[str, Any]]:
         store = Store.open(self.h.settings.store.path, readonly=True)

@@ -31,11 +31,7 @@ EXEC_PROBE = "{exec: {command: [/usr/bin/redis-cli, -h, 127.0.0.1, -p, '6379', p
 
 
 def memory(h: EstateHarness) -> dict[str, Any]:
-    store = Store.open(h.settings.store.path, readonly=True)
-    try:
-        return store.memory.get("StandbyPair", "sessions")
-    finally:
-        store.close()
+    return h.pair_memory("sessions")
 
 
 def failovers(h: EstateHarness) -> list[dict[str, Any]]:

@@ -66,11 +66,7 @@ async def served_by(h: EstateHarness, app: str, timeout: float = 60) -> httpx.Re
 
 
 def pair_memory(h: EstateHarness) -> dict[str, Any]:
-    store = Store.open(h.settings.store.path, readonly=True)
-    try:
-        return store.memory.get("StandbyPair", "shop")
-    finally:
-        store.close()
+    return h.pair_memory("shop")
 
 
 async def test_a_pair_of_artifact_apps_rolls_standby_first_and_fails_over(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from homeport.controller.store import Store
 from homeport.reconcilers.ownership import marker
 from testkit.harness import EstateHarness, until
 
@@ -62,11 +61,7 @@ async def test_the_job_replicates_the_primary_and_follows_a_failover(tmp_path: P
         await h.estate.guests.crash_vm(first)  # type: ignore[union-attr]
 
         def promoted() -> bool:
-            store = Store.open(h.settings.store.path, readonly=True)
-            try:
-                return store.memory.get("StandbyPair", "shop").get("primary") == "shop-b"
-            finally:
-                store.close()
+            return h.pair_memory("shop").get("primary") == "shop-b"
 
         await until(promoted, timeout=60, what="shop-b promoted")
         second = vmid(h, "shop-b")
