@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,9 +167,13 @@ class Daemon:
             wake.set()  # every request also re-checks the source (approvals, new pushes)
 
         log.info("homeport daemon starting (store %s, source %s)", settings.store.path, source.name)
+        # The lease outlives everything that acts: on ``stop`` the engine drains its running
+        # reconciles (``drain_timeout``), and an action they still take must find this daemon
+        # the leader, not a lease already given up (and free for another daemon to take).
+        resign = asyncio.Event()
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(leadership.run(stop))
+                group.create_task(leadership.run(resign))
                 group.create_task(planes.run(stop))
                 group.create_task(source.watch(wake.set, stop))
                 group.create_task(serve_requests(settings.store.path, handle, stop))
@@ -183,7 +187,6 @@ class Daemon:
                         stop=stop,
                     )
                 )
-                group.create_task(engine.run(stop))
                 background = ControllerBackgroundEnv(
                     context=context,
                     queue=engine.queue,
@@ -191,24 +194,26 @@ class Daemon:
                     clock=self.clock,
                     stop=stop,
                 )
-                group.create_task(run_backgrounds(self.reconcilers, background))
                 group.create_task(
-                    run_audits(
-                        settings=settings,
-                        clients=self.clients,
-                        store=store,
-                        clock=self.clock,
-                        leadership=leadership,
-                        stop=stop,
-                    )
-                )
-                group.create_task(
-                    run_notifier(
-                        settings=settings,
-                        store=store,
-                        clock=self.clock,
-                        leadership=leadership,
-                        stop=stop,
+                    _then_resign(
+                        resign,
+                        engine.run(stop),
+                        run_backgrounds(self.reconcilers, background),
+                        run_audits(
+                            settings=settings,
+                            clients=self.clients,
+                            store=store,
+                            clock=self.clock,
+                            leadership=leadership,
+                            stop=stop,
+                        ),
+                        run_notifier(
+                            settings=settings,
+                            store=store,
+                            clock=self.clock,
+                            leadership=leadership,
+                            stop=stop,
+                        ),
                     )
                 )
                 notify_systemd("READY=1")
@@ -295,6 +300,16 @@ class Daemon:
                 log.warning("%s", error.render())
             if result.touched:
                 engine.enqueue(result.touched)
+
+
+async def _then_resign(resign: asyncio.Event, *acting: Coroutine[Any, Any, None]) -> None:
+    """Run the parts that act on the estate; give up the lease once all of them ended."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for part in acting:
+                group.create_task(part)
+    finally:
+        resign.set()
 
 
 def _requeue(engine: Engine, first: list[tuple[str, str]]) -> None:

@@ -5,18 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.control import control_socket_path
+from homeport.controller.coordination import LocalLeadership
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store
 from homeport.controller.storelock import StoreInUse
+from homeport.reconcilers.base import Action, Plan, ReconcileContext
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone, machine
-from tests.controller.fakes import FakeReconciler, FakeWorld
+from tests.controller.fakes import Create, FakeReconciler, FakeWorld, Resize
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +137,73 @@ async def test_directory_source_for_trying_things_out(tmp_path: Path) -> None:
         await until(lambda: ("Machine", "a") in world.things)
         (folder / "m.yaml").write_text(machine("a").replace("cores: 8", "cores: 4"))
         await until(lambda: world.things[("Machine", "a")] == {"size": 4})
+
+
+class _ReleaseRecorded(LocalLeadership):
+    """The daemon's own lease, noting when it is given up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.released = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await super().run(stop)
+        self.released.set()
+
+
+class _TwoSteps(FakeReconciler):
+    """Creates in two actions; the first waits for the test to let it go."""
+
+    def __init__(self, world: FakeWorld) -> None:
+        super().__init__("Machine", world)
+        self.first_started = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    def plan(self, desired: Any, observed: Any, *, now: datetime) -> Plan:
+        if desired is not None and observed is None:
+            return Plan(
+                actions=(Create("Machine", desired.name, 1), Resize("Machine", desired.name, 8))
+            )
+        return super().plan(desired, observed, now=now)
+
+    async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        if isinstance(action, Create):
+            self.first_started.set()
+            await self.go_on.wait()
+        await super().act(action, ctx)
+
+
+async def test_a_draining_reconcile_keeps_the_lease_until_it_ends(tmp_path: Path) -> None:
+    """On stop, a running reconcile finishes (drain) as the leader: its next action is not
+    refused as "not the leader any more", and the lease is given up only after it ended."""
+    repo = init_repository(tmp_path / "estate.git")
+    work = WorkClone(repo, tmp_path / "work")
+    work.write("m.yaml", machine("a"))
+    work.commit()
+    work.push()
+    world = FakeWorld()
+    settings = settings_for(tmp_path, repo)
+    store = Store.open(settings.store.path)
+    leadership = _ReleaseRecorded(store, SystemClock(), duration=3, renew_interval=0.2)
+    reconciler = _TwoSteps(world)
+    daemon = Daemon(settings=settings, reconcilers={"Machine": reconciler}, leadership=leadership)
+    try:
+        async with running(daemon) as stop:
+            await asyncio.wait_for(reconciler.first_started.wait(), 10)
+            stop.set()
+            # Before the fix the lease went at once; now it must still be held.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(leadership.released.wait(), 3 * 0.2)
+            assert not leadership.released.is_set()
+            reconciler.go_on.set()
+        assert leadership.released.is_set()
+        assert world.mutations == [
+            Create("Machine", "a", 1).describe(),
+            Resize("Machine", "a", 8).describe(),
+        ]
+        events = store.events.recent(100)
+        assert [e.message for e in events if e.type == "Warning"] == []
+        lease = store.leases.current("controller")
+        assert lease is not None and lease.expires == 0  # given up on the way out
+    finally:
+        store.close()
