@@ -385,9 +385,14 @@ class Engine:
         requeue_after: float | None,
         plan: Plan | None = None,
     ) -> Outcome:
+        was_ready = obj.ready
         self._write_status(
             obj, ready=("False", reason, message), reconciling=("True", reason, message), plan=plan
         )
+        if was_ready:
+            # Losing Ready is news too (a probe failing below the threshold): said once, so
+            # the events read Ready → why not → Ready, never "Ready" twice in a row.
+            self._event(obj, reason, message)
         after = requeue_after if requeue_after is not None else self.settings.resync_interval
         return Outcome(obj.key, "waiting", requeue_after=after, message=message)
 

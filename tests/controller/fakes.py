@@ -17,6 +17,8 @@ class FakeWorld:
     owned_by_someone_else: set[tuple[str, str]] = field(default_factory=set)
     mutations: list[str] = field(default_factory=list)
     fail_next: list[Exception] = field(default_factory=list)
+    waiting: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Things that exist as declared but wait (a pair's probe failing below threshold)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,9 @@ class FakeReconciler(Reconciler[Resource, dict[str, Any] | None]):
             return Plan(actions=(Create(self.kind, desired.name, size),))
         if observed["size"] != size:
             return Plan(actions=(Resize(self.kind, desired.name, size),))
+        why = self.world.waiting.get((self.kind, desired.name))
+        if why is not None:
+            return Plan(waiting=why, state_reason="Detecting", requeue_after=1)
         return Plan(reason="matches", ready=True, details={"size": size})
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:

@@ -373,3 +373,26 @@ def test_the_policy_reads_the_clients_transient_verdict() -> None:
         transient = True  # a client that knows better: retried, never stalled
 
     assert not policy_for(FlakyAuth(401, "try later")).permanent
+
+
+async def test_losing_ready_is_an_event_once(h: Harness) -> None:
+    """A Ready object that waits again (e.g. a pair's probe failing below the threshold)
+    says why, once; the events never read "Ready: converged" twice in a row."""
+    h.adopt(MACHINE)
+    await h.drain()
+    h.world.waiting[("Machine", "m1")] = "primary failing its probe (1/3): timed out"
+    await h.engine.reconcile(("Machine", "m1"))
+    await h.engine.reconcile(("Machine", "m1"))  # still waiting: nothing new to say
+    del h.world.waiting[("Machine", "m1")]
+    await h.engine.reconcile(("Machine", "m1"))
+    said = [
+        (e.reason, e.message)
+        for e in h.store.events.recent(100)
+        if (e.kind, e.name) == ("Machine", "m1") and e.reason in ("Ready", "Detecting")
+    ]
+    assert said == [
+        ("Ready", "converged"),
+        ("Detecting", "primary failing its probe (1/3): timed out"),
+        ("Ready", "converged"),
+    ]
+    assert h.ready("Machine", "m1")
