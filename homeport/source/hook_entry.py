@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
+
+from homeport.datagrams import send_datagram
 
 POKE_SOCKET = "homeport.sock"
 PEER_REMOTES = r"^remote\.homeport-peer-.*\.url$"
@@ -24,12 +25,7 @@ def poke_daemon(repo: Path) -> None:
     """post-receive: wake the daemon; silently nothing when it is not listening."""
     address = repo / POKE_SOCKET
     if address.exists():
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.setblocking(False)
-                sock.sendto(b"poke", str(address))
-            except OSError:
-                pass
+        send_datagram(address, b"poke")
 
 
 def peer_remotes(repo: Path) -> list[str]:

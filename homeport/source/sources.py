@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from typing import Protocol
 
 from watchfiles import awatch
 
+from homeport.datagrams import receive_datagrams
 from homeport.source.directory import read_directory
 from homeport.source.git import GitRepository
 from homeport.source.hook_entry import POKE_SOCKET
@@ -111,26 +111,7 @@ class GitSource:
             wake()
 
     async def _listen_for_pokes(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        address = self.repo.path / POKE_SOCKET
-        with contextlib.suppress(FileNotFoundError):
-            address.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(str(address))
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
-        try:
-            while not stop.is_set():
-                receive = asyncio.ensure_future(loop.sock_recv(sock, 64))
-                stopped = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({receive, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                for future in (receive, stopped):
-                    future.cancel()
-                if receive.done() and not receive.cancelled():
-                    wake()
-        finally:
-            sock.close()
-            with contextlib.suppress(FileNotFoundError):
-                address.unlink()
+        await receive_datagrams(self.repo.path / POKE_SOCKET, lambda _: wake(), stop, size=64)
 
 
 class DirectorySource:
