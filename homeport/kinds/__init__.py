@@ -39,11 +39,12 @@ KINDS: dict[str, type[Resource]] = {model.kind_name: model for model in KIND_MOD
 
 
 def lookup_kind(text: str) -> type[Resource] | None:
-    """Find a kind by name, plural or short name, case-insensitively (`vm`, `vms`, `pair`)."""
+    """Find a kind by name, plural or short name, case-insensitively (`vm`, `vms`, `pair`);
+    a short name takes a plural too (`routes`, `pairs`), as people type it."""
     wanted = text.lower()
     for model in KIND_MODELS:
         names = {model.kind_name.lower(), model.plural, *model.short_names}
-        if wanted in names:
+        if wanted in names or (wanted.endswith("s") and wanted[:-1] in names):
             return model
     return None
 

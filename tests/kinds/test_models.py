@@ -75,3 +75,8 @@ def test_lookup_kind_accepts_plural_and_short_names() -> None:
     assert lookup_kind("vms") is VM
     assert lookup_kind("backup") is BackupPolicy
     assert lookup_kind("nope") is None
+    # `homeport get routes` answered "unknown kind": a short name takes a plural too.
+    assert lookup_kind("routes") is ProxyRoute
+    assert lookup_kind("Pairs") is lookup_kind("standbypairs")
+    assert lookup_kind("apps") is App
+    assert lookup_kind("nopes") is None
