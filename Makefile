@@ -35,4 +35,4 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests -m "not integration and not scenario"
 
 test: lint
-	$(BIN)/pytest -q --durations=15 tests
+	$(BIN)/pytest -q -n 2 --dist worksteal --durations=15 tests

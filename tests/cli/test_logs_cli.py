@@ -41,9 +41,20 @@ async def test_logs_tail_and_follow(tmp_path: Path) -> None:
         assert missing.exit_code == 1 and "App/nope not found" in missing.output
 
         # A real process, ended with Ctrl-C by the context manager (exit 0, no traceback).
-        with homeport("logs", "shop-a", "-f", "-n", "1", "--config", config) as out:
-            first = await asyncio.to_thread(out.next)
-            assert first.endswith(messages[-1])
-            journal.log(UNIT, "a line logged while following", identifier="sim-app", pid=42)
-            fresh = await asyncio.to_thread(out.next)
-            assert fresh.endswith("sim-app[42]: a line logged while following")
+        # In a thread: the process talks SSH to a guest this loop serves, also while it
+        # closes its connection after Ctrl-C.
+        loop = asyncio.get_running_loop()
+
+        def follow() -> tuple[str, str]:
+            with homeport("logs", "shop-a", "-f", "-n", "1", "--config", config) as out:
+                first = out.next()
+                loop.call_soon_threadsafe(
+                    lambda: journal.log(
+                        UNIT, "a line logged while following", identifier="sim-app", pid=42
+                    )
+                )
+                return first, out.next()
+
+        first, fresh = await asyncio.to_thread(follow)
+        assert first.endswith(messages[-1])
+        assert fresh.endswith("sim-app[42]: a line logged while following")

@@ -43,11 +43,33 @@ class Lines:
         return [self.next() for _ in range(n)]
 
 
+# A command started from a terminal has SIGINT at its default, unblocked; a test worker's
+# own signal state (an ignored or blocked SIGINT) would otherwise pass to the child
+# across exec, and Ctrl-C would not reach it. Set it as a shell would, then exec homeport.
+FOREGROUND = (
+    "import os, signal, sys;"
+    " signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT});"
+    " signal.signal(signal.SIGINT, signal.SIG_DFL);"
+    " os.execv(sys.executable, [sys.executable, '-m', 'homeport', *sys.argv[1:]])"
+)
+
+
+def _signals(pid: int) -> str:
+    """The process's signal masks (for a Ctrl-C that was not obeyed)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        return str(exc)
+    return " ".join(line for line in status.splitlines() if line.startswith("Sig"))
+
+
 @contextmanager
 def homeport(*args: str) -> Iterator[Lines]:
+    """``homeport ARGS`` as a person runs it, ended with Ctrl-C. Synchronous: a test whose
+    event loop serves the command (the simulator) calls it through ``asyncio.to_thread``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TTY_COMPATIBLE": "0"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "homeport", *args],
+        [sys.executable, "-c", FOREGROUND, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -56,13 +78,19 @@ def homeport(*args: str) -> Iterator[Lines]:
     try:
         yield Lines(process)
         process.send_signal(signal.SIGINT)  # Ctrl-C: ends quietly, exit 0
-        _, err = process.communicate(timeout=30)
+        try:
+            _, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"Ctrl-C not obeyed in 30 s ({_signals(process.pid)})") from None
         assert process.returncode == 0, err
         assert "Traceback" not in err
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def _degrade(store_path: Path, name: str) -> None:
