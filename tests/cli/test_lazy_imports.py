@@ -166,6 +166,15 @@ def test_without_the_sim_extra_the_daemon_and_reads_run(tmp_path: Path, config: 
     assert ran.exit == 2 and "no such config file" in ran.stderr
 
 
+def test_help_lists_every_command_without_importing_any(tmp_path: Path) -> None:
+    """The one-line helps come from a table (tests/cli/test_help_table.py keeps it true)."""
+    ran = probe(tmp_path, "--help")
+    assert ran.exit == 0
+    assert "failover" in ran.stdout and "Swap a pair's primary and standby now." in ran.stdout
+    assert [m for m in loaded(ran.modules, "homeport.cli") if m.endswith(("_cmd", "demo"))] == []
+    assert loaded(ran.modules, *SIMULATOR_SIDE, "homeport.controller", "homeport.kinds") == []
+
+
 def test_a_mistyped_command_is_suggested_without_importing_any(tmp_path: Path) -> None:
     ran = probe(tmp_path, "statsu")
     assert ran.exit == 2
