@@ -13,14 +13,14 @@ import typer
 
 from homeport.controller.config import config_path, load_settings
 from homeport.controller.store import Store
-from homeport.kinds import KIND_MODELS, lookup_kind
+from homeport.kinds.names import NAMES, lookup_kind_name
 
 
 def kind_words() -> list[str]:
     """What ``get`` accepts: each kind's lowercase name, plural and short names, ``all``."""
     words = {"all"}
-    for model in KIND_MODELS:
-        words |= {model.kind_name.lower(), model.plural, *model.short_names}
+    for names in NAMES:
+        words |= names.words()
     return sorted(words)
 
 
@@ -39,8 +39,8 @@ def _names(ctx: typer.Context, kind: str | None) -> list[tuple[str, str]]:
         if kind is None or kind.lower() == "all":
             objects = store.objects.all()
         else:
-            model = lookup_kind(kind)
-            objects = store.objects.of_kind(model.kind_name) if model else []
+            found = lookup_kind_name(kind)
+            objects = store.objects.of_kind(found) if found else []
         return [(o.kind, o.name) for o in objects]
     finally:
         store.close()

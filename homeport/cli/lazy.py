@@ -7,8 +7,8 @@ complete it in the shell — and built exactly as ``app.command()`` / ``app.add_
 would have built it, then tidied for help (``helpfmt.tidy``). So the daemon never loads
 the simulator, and a read command neither the reconcilers nor their clients.
 
-``homeport --help`` lists every command with its one-line help, so it imports every
-command module (not the modules those import only inside their functions).
+``homeport --help`` and the shell's completion of a command name list every command with
+its one-line help: that comes from a table (``summaries``), so listing imports no command.
 
 A command that needs an optional extra (``sim`` and ``demo`` run the simulator, which
 needs ``homeport[sim]``) and whose libraries are not installed is listed all the same;
@@ -18,11 +18,13 @@ running it says what to install, in one line, exit 2 — never an ImportError.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from homeport.cli.helpfmt import tidy
 
@@ -58,6 +60,9 @@ class LazyCommands(MutableMapping[str, Any]):
         self._places.pop(name, None)
         self._built.pop(name, None)
 
+    def is_built(self, name: str) -> bool:
+        return name in self._built
+
     def __contains__(self, name: object) -> bool:
         return name in self._order
 
@@ -69,14 +74,18 @@ class LazyCommands(MutableMapping[str, Any]):
 
 
 class LazyGroup(TyperGroup):
-    """The root group: ``places`` names every command and where it lives, ``extras`` the
-    optional extra a command needs (subclass it)."""
+    """The root group: ``places`` names every command and where it lives, ``summaries``
+    its one-line help, ``extras`` the optional extra a command needs and ``extra_modules``
+    what each extra installs (subclass it)."""
 
     places: ClassVar[Mapping[str, str]] = {}
+    summaries: ClassVar[Mapping[str, str]] = {}
     extras: ClassVar[Mapping[str, str]] = {}
+    extra_modules: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
+        self._listing = False  # while the commands are listed, not run
         eager = dict(self.commands)  # registered with app.command(): none today
         self.commands = LazyCommands(self.places, self._load)
         for name, command in eager.items():
@@ -88,6 +97,49 @@ class LazyGroup(TyperGroup):
         # constructing the group, so not in ``__init__``); each command's as it is built.
         tidy(self, children=False)
         return super().main(*args, **kwargs)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        with self._listed():
+            super().format_help(ctx, formatter)
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        with self._listed():
+            return super().shell_complete(ctx, incomplete)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names, in order: typer's reads every command
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        commands = self.commands
+        listed_only = (
+            self._listing
+            and cmd_name in self.summaries
+            and isinstance(commands, LazyCommands)
+            and not commands.is_built(cmd_name)
+        )
+        return self._summary(cmd_name) if listed_only else super().get_command(ctx, cmd_name)
+
+    @contextmanager
+    def _listed(self) -> Iterator[None]:
+        self._listing = True
+        try:
+            yield
+        finally:
+            self._listing = False
+
+    def _summary(self, name: str) -> Any:
+        """What a listing shows of command ``name``: its name and one-line help, or that
+        its extra is not installed (as the command itself would say), built unimported."""
+        extra = self.extras.get(name)
+        missing = [
+            module
+            for module in self.extra_modules.get(extra or "", ())
+            if importlib.util.find_spec(module) is None
+        ]
+        if extra is not None and missing:
+            stand_in = not_installed(name, extra, missing=missing[0])
+            return self._command(name, stand_in)
+        return TyperCommand(name=name, help=self.summaries[name])
 
     def _load(self, name: str, place: str) -> Any:
         module, _, attribute = place.partition(":")

@@ -42,14 +42,47 @@ COMMANDS = {
     "restore": "homeport.cli.backup_cmd:restore",
 }
 
+# Each command's one-line help, as its docstring's first paragraph says it: what
+# ``homeport --help`` and the shell's completion of a command name list, without importing
+# every command (the simulator among them). tests/cli/test_help_table.py keeps it equal.
+SUMMARIES = {
+    "validate": "Validate manifests: exit 0 when valid, 1 with one line per problem otherwise.",
+    "init": "Create the control plane's bare git repository with homeport's hooks.",
+    "run": "Run the reconciling daemon until SIGTERM (drains running work, then exits).",
+    "status": "Is everything fine, and if not, what exactly is wrong — in one screen.",
+    "get": "List objects with their state, like `kubectl get`.",
+    "describe": "Everything about one object: spec, conditions, details, recent events, journal.",
+    "events": "Recent events (actions, readiness, warnings, failovers); `--follow` streams them.",
+    "logs": "Show an App's journal (its systemd unit's log), read on its VM over SSH.",
+    "plan": "Show what would change, per object, without changing anything (like `argocd app diff`).",
+    "approve": "Approve one held thing: a revision (force-push, mass prune, empty revision, deleted branch) or the destruction of a VM that left git.",
+    "failover": "Swap a pair's primary and standby now.",
+    "failback": "Switch a pair back to its declared primary (a planned, zero-loss switchover).",
+    "reconcile": "Ask the daemon to reconcile one object now (like `flux reconcile`).",
+    "suspend": "Pause reconciliation of one object without a commit (until `homeport resume`).",
+    "resume": "Resume reconciliation of an object paused with `homeport suspend`.",
+    "sim": "The simulated estate: run it, inject faults, check its invariants.",
+    "demo": "Run the whole story locally: simulated estate, git push, convergence, Caddy, failover.",
+    "schema": "Write a JSON Schema and a CustomResourceDefinition per kind, generated from the models.",
+    "docs": "Write the manifest reference (Markdown) generated from the models.",
+    "audit": "Check the estate against its security creed: firewalls, SSH passwords, listeners, env file modes, secrets in git, TLS in the config.",
+    "estate": "Estate power events: layered shutdown and start (user-facing → apps → core → infrastructure).",
+    "backup": "Backups on demand (the scheduled ones are BackupPolicy jobs in Proxmox).",
+    "restore": "Restore a VM from one of its archives: into a new VM, or over the VM itself.",
+}
 
 # The commands that run the simulator need its libraries: the ``sim`` extra.
 EXTRAS = {"sim": "sim", "demo": "sim"}
+# What each extra installs (pyproject.toml): a command whose extra misses one of them is
+# listed as not installed, which ``--help`` finds out without importing anything.
+EXTRA_MODULES = {"sim": ("aiohttp", "cryptography")}
 
 
 class HomeportGroup(LazyGroup):
     places = COMMANDS
+    summaries = SUMMARIES
     extras = EXTRAS
+    extra_modules = EXTRA_MODULES
 
 
 app = typer.Typer(

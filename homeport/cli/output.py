@@ -15,7 +15,6 @@ from enum import StrEnum
 from typing import Any
 
 import typer
-import yaml
 from rich.console import Console
 
 # Wide enough that no table or line is ever folded when standard output is a pipe or a
@@ -77,7 +76,7 @@ def is_data(fmt: str) -> bool:
 def print_data(data: Any, fmt: OutputFormat | ListFormat | str) -> None:
     """Machine-readable output for scripts: one JSON or YAML document."""
     if str(fmt) == "yaml":
-        sys.stdout.write(yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True))
+        sys.stdout.write(_yaml(data))
     else:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
@@ -85,12 +84,19 @@ def print_data(data: Any, fmt: OutputFormat | ListFormat | str) -> None:
 def print_record(data: Any, fmt: OutputFormat | ListFormat | str) -> None:
     """One record of an endless stream: a JSON line, or a YAML document opened by ``---``."""
     if str(fmt) == "yaml":
-        sys.stdout.write(
-            yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True, explicit_start=True)
-        )
+        sys.stdout.write(_yaml(data, explicit_start=True))
     else:
         sys.stdout.write(json.dumps(data, default=str) + "\n")
     sys.stdout.flush()
+
+
+def _yaml(data: Any, *, explicit_start: bool = False) -> str:
+    # Imported here: a table or JSON needs no YAML library (the read commands start fast).
+    import yaml
+
+    return yaml.safe_dump(
+        _plain(data), sort_keys=False, allow_unicode=True, explicit_start=explicit_start
+    )
 
 
 def _plain(data: Any) -> Any:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 from rich.table import Table
 
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
@@ -43,21 +42,21 @@ from homeport.controller.views.objects import (
     summary_of,
 )
 from homeport.controller.views.status import exit_code, status_document
-from homeport.kinds import KINDS, lookup_kind
+from homeport.kinds.names import KIND_NAMES, lookup_kind_name
 
 # How often ``--follow`` and ``--watch`` look at the store (a read of the WAL, cheap).
 WATCH_INTERVAL = 0.5
 
 
 def _kind_or_exit(kind: str) -> str:
-    model = lookup_kind(kind)
-    if model is None:
+    found = lookup_kind_name(kind)  # the names alone: the models are not needed to read
+    if found is None:
         console(stderr=True).print(
-            f"error: unknown kind {kind!r} ({', '.join(KINDS)})",
+            f"error: unknown kind {kind!r} ({', '.join(KIND_NAMES)})",
             markup=False,
         )
         raise typer.Exit(2)
-    return model.kind_name
+    return found
 
 
 EXIT_CODE_OPTION = typer.Option(
@@ -295,6 +294,8 @@ def describe(
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)
         return
+    import yaml  # here: only this view prints YAML as text (the read commands start fast)
+
     out = console()
     out.print(
         f"[bold]{kind_name}/{name}[/]  {state_of(obj)}  (generation {obj.generation}, "

@@ -13,7 +13,6 @@ from rich.console import Console
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
 from homeport.controller.views.objects import age
-from homeport.source.signatures import describe_signer
 
 
 def signature_line(signature: dict[str, Any] | None) -> str | None:
@@ -22,6 +21,10 @@ def signature_line(signature: dict[str, Any] | None) -> str | None:
         return None
     if signature.get("verified") is False:
         return f"signature NOT verified: {signature.get('problem')}"
+    # Imported here: it brings the git and signature machinery, which a status of an
+    # unsigned estate never needs (the read commands start fast, cli/lazy.py).
+    from homeport.source.signatures import describe_signer
+
     return f"signed by {describe_signer(signature)}"
 
 

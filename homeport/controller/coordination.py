@@ -18,9 +18,9 @@ from typing import Protocol
 
 from homeport.controller.clock import Clock
 from homeport.controller.store import Store
+from homeport.controller.store.leases import LEASE_NAME as LEASE_NAME  # its home; kept here too
 
 log = logging.getLogger(__name__)
-LEASE_NAME = "controller"
 
 
 class Leadership(Protocol):

@@ -16,7 +16,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from homeport import fielddocs
 from homeport.kinds.textrules import fullmatch_or_raise
 
 API_VERSION = "homeport.dev/v1alpha1"
@@ -130,7 +129,10 @@ class KindModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         # Off only in the pre-receive hook: see homeport/fielddocs.py.
-        use_attribute_docstrings=fielddocs.WANTED,
+        # Built at first use, not at import: ``homeport status`` reads a few statuses and
+        # validates no manifest. The fields' docstrings are read only by the schema and the
+        # reference (``homeport/fielddocs.py``), never by validation.
+        defer_build=True,
         frozen=True,
         strict=True,
     )

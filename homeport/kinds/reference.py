@@ -1,6 +1,6 @@
 """The manifest reference (``docs/manifests.md``), generated from the kind models.
 
-Walks each kind's fields (docstrings are the descriptions) and renders one table per
+Walks each kind's fields (docstrings are the descriptions: ``homeport/fielddocs.py``) and renders one table per
 model, nested models after their parent. ``homeport docs --out`` writes it; a test
 fails when the checked-in file is stale.
 """
@@ -16,8 +16,10 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from homeport.fielddocs import models_in
 from homeport.kinds import KIND_MODELS
 from homeport.kinds.common import API_VERSION, ObjectMeta, ObjectStatus, Resource
+from homeport.kinds.schema import describe_kinds
 
 INTRO = f"""# Manifest reference
 
@@ -122,12 +124,6 @@ def _type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    return [m for arg in typing.get_args(annotation) for m in _models_in(arg)]
-
-
 def _default(info: FieldInfo) -> str:
     if info.is_required():
         return "**required**"
@@ -190,7 +186,7 @@ def _model_table(model: type[BaseModel]) -> list[str]:
 def _walk(model: type[BaseModel], seen: set[type[BaseModel]]) -> list[str]:
     lines: list[str] = []
     for info in model.model_fields.values():
-        for nested in _models_in(info.annotation):
+        for nested in models_in(info.annotation):
             if nested not in seen:
                 seen.add(nested)
                 lines += _model_table(nested) + _walk(nested, seen)
@@ -199,6 +195,7 @@ def _walk(model: type[BaseModel], seen: set[type[BaseModel]]) -> list[str]:
 
 def render_reference() -> str:
     """The whole manifest reference as Markdown."""
+    describe_kinds()
     lines = [INTRO]
     seen: set[type[BaseModel]] = set()
     for model in KIND_MODELS:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+from functools import cache
 from typing import Any
 
 import yaml
 from pydantic.json_schema import models_json_schema
 
+from homeport.fielddocs import describe
 from homeport.kinds import KIND_MODELS
 from homeport.kinds.common import API_VERSION, ObjectStatus, Resource
 
@@ -21,8 +23,16 @@ GROUP, VERSION = API_VERSION.split("/")
 SCHEMA_BASE = "https://homeport.dev/schemas/v1alpha1"
 
 
+@cache
+def describe_kinds() -> None:
+    """The fields' docstrings as their descriptions, for the schemas and the reference
+    (``homeport/fielddocs.py``: validation never needs them, so they are built here)."""
+    describe(*KIND_MODELS, ObjectStatus)
+
+
 def kind_schema(model: type[Resource]) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of one kind's manifest."""
+    describe_kinds()
     schema = model.model_json_schema(by_alias=True, mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"{SCHEMA_BASE}/{model.kind_name.lower()}.schema.json"
@@ -32,6 +42,7 @@ def kind_schema(model: type[Resource]) -> dict[str, Any]:
 
 def combined_schema() -> dict[str, Any]:
     """One schema for files holding any kinds, dispatching on `kind`."""
+    describe_kinds()
     refs, top = models_json_schema(
         [(model, "validation") for model in KIND_MODELS],
         by_alias=True,
@@ -100,6 +111,7 @@ def _structural(model_schema: dict[str, Any]) -> dict[str, Any]:
 
 def kind_crd(model: type[Resource]) -> dict[str, Any]:
     """An apiextensions.k8s.io/v1 CustomResourceDefinition for one kind."""
+    describe_kinds()
     spec_schema = _structural(model.model_json_schema(by_alias=True))["properties"]["spec"]
     status_schema = _structural(ObjectStatus.model_json_schema(by_alias=True))
     for schema in (spec_schema, status_schema):

@@ -95,11 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.hook == "mirror-push":
         return mirror_push(repo, args.rest[0], args.rest[1:])
     if args.hook == "pre-receive":
-        # Imported here: the post-receive hook must stay cheap. Validation never reads the
-        # fields' descriptions, so the models skip parsing their own source for them.
-        from homeport import fielddocs
-
-        fielddocs.WANTED = False
+        # Imported here: the post-receive hook must stay cheap.
         from homeport.source.hooks import pre_receive
 
         code, messages = pre_receive(

@@ -40,6 +40,13 @@ with open(out, "w") as f:
 SIMULATOR_SIDE = ("homeport.simulator", "aiohttp")
 # The names of the durable memory slots others read (no code of any reconciler).
 NOT_A_RECONCILER = {"homeport.reconcilers", "homeport.reconcilers.slots"}
+# The kinds' shared parts (the status models) and their names: no kind's model.
+LIGHT_KINDS = {
+    "homeport.kinds",
+    "homeport.kinds.common",
+    "homeport.kinds.names",
+    "homeport.kinds.textrules",
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,19 @@ def test_read_commands_import_no_simulator_aiohttp_or_reconciler(
     assert loaded(ran.modules, "watchfiles") == []
 
 
+@pytest.mark.parametrize("args", [["status"], ["get", "vms"], ["get", "all", "-o", "json"]])
+def test_status_and_get_build_no_manifest_model(
+    tmp_path: Path, config: Path, args: list[str]
+) -> None:
+    """They read statuses and names from the store: no kind's model is built (the names
+    come from ``kinds/names.py``), and neither YAML, asyncio nor the git side is loaded."""
+    ran = probe(tmp_path, *args, "--config", str(config))
+    assert ran.exit == 0
+    assert "homeport.controller.store.objects" in ran.modules  # the store was read
+    assert [m for m in loaded(ran.modules, "homeport.kinds") if m not in LIGHT_KINDS] == []
+    assert loaded(ran.modules, "yaml", "asyncio", "homeport.source") == []
+
+
 def test_version_imports_no_command(tmp_path: Path) -> None:
     ran = probe(tmp_path, "--version")
     assert ran.exit == 0
@@ -144,6 +164,15 @@ def test_without_the_sim_extra_the_daemon_and_reads_run(tmp_path: Path, config: 
         tmp_path, "run", "--config", str(tmp_path / "missing.toml"), uninstalled=("aiohttp",)
     )
     assert ran.exit == 2 and "no such config file" in ran.stderr
+
+
+def test_help_lists_every_command_without_importing_any(tmp_path: Path) -> None:
+    """The one-line helps come from a table (tests/cli/test_help_table.py keeps it true)."""
+    ran = probe(tmp_path, "--help")
+    assert ran.exit == 0
+    assert "failover" in ran.stdout and "Swap a pair's primary and standby now." in ran.stdout
+    assert [m for m in loaded(ran.modules, "homeport.cli") if m.endswith(("_cmd", "demo"))] == []
+    assert loaded(ran.modules, *SIMULATOR_SIDE, "homeport.controller", "homeport.kinds") == []
 
 
 def test_a_mistyped_command_is_suggested_without_importing_any(tmp_path: Path) -> None:

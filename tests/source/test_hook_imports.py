@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from homeport.kinds.vm import VMSpec
 from homeport.source.git import ZERO_SHA
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone, machine
@@ -111,9 +110,3 @@ def test_an_invalid_push_is_rejected_with_the_same_imports(tmp_path: Path) -> No
     assert "homeport: push rejected, 1 problem(s):" in hook.stderr
     assert "web.yaml:4: VM/web:" in hook.stderr
     assert loaded(hook.modules, *NEVER) == []
-
-
-def test_other_processes_keep_the_field_descriptions() -> None:
-    """Only the hook turns them off (homeport/fielddocs.py); schema, reference and
-    ``explain`` read them."""
-    assert VMSpec.model_fields["memory_mib"].description

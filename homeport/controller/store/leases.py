@@ -13,6 +13,9 @@ import sqlite_utils
 
 from homeport.controller.store.transaction import transaction
 
+# The lease the controllers of one store compete for (``controller/coordination.py``).
+LEASE_NAME = "controller"
+
 
 @dataclass(frozen=True)
 class Lease:

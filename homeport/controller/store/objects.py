@@ -19,9 +19,10 @@ from typing import Any
 
 import sqlite_utils
 
+from homeport import kinds
 from homeport.controller.store.replica import Replica, ReplicaLink, shared_write
 from homeport.controller.store.transaction import transaction
-from homeport.kinds import KINDS, ObjectStatus, Resource
+from homeport.kinds import ObjectStatus, Resource
 
 Key = tuple[str, str]
 
@@ -56,7 +57,7 @@ class StoredObject:
         return (self.kind, self.name)
 
     def resource(self) -> Resource:
-        return KINDS[self.kind].model_validate(self.manifest)
+        return kinds.KINDS[self.kind].model_validate(self.manifest)
 
     def condition(self, kind: str) -> str | None:
         for condition in self.status.conditions:
@@ -207,7 +208,7 @@ class ObjectStore:
 
     def insert_deleting(self, manifest: dict[str, Any], *, revision: str, now: datetime) -> None:
         """An object another control plane was pruning when this one took over."""
-        resource = KINDS[manifest["kind"]].model_validate(manifest)
+        resource = kinds.KINDS[manifest["kind"]].model_validate(manifest)
         stamp = now.isoformat()
         self.db.execute(
             "INSERT OR IGNORE INTO objects (kind, name, manifest, spec_hash, generation, revision,"

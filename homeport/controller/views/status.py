@@ -14,9 +14,11 @@ from typing import Any
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
 from homeport.controller.approvals import held_items
-from homeport.controller.coordination import LEASE_NAME
 from homeport.controller.source_keys import ADOPTED, HELD, REJECTED
 from homeport.controller.store import Store, StoredObject
+
+# Not from ``coordination``, which loads asyncio: a status read starts fast (cli/lazy.py).
+from homeport.controller.store.leases import LEASE_NAME
 from homeport.controller.views.liveness import daemons_document
 from homeport.controller.views.objects import message_of, state_of, summary_of
 
