@@ -11,6 +11,7 @@ import pytest
 
 from homeport.controller.control import send_request, serve_requests
 from homeport.datagrams import SUN_PATH_MAX, receive_datagrams, send_datagram
+from testkit.harness import until
 
 
 def deep(tmp_path: Path) -> Path:
@@ -32,8 +33,7 @@ async def test_a_socket_anywhere_receives_and_is_removed_after(tmp_path: Path, d
         stop.set()
 
     listening = asyncio.create_task(receive_datagrams(path, on_message, stop))
-    while not path.exists():
-        await asyncio.sleep(0.01)
+    await until(path.exists, what="the socket bound")
     assert stat.S_ISSOCK(path.stat().st_mode)  # in its own directory, not elsewhere
     assert send_datagram(path, b"poke")
     await asyncio.wait_for(listening, 5)
@@ -54,8 +54,7 @@ async def test_the_control_socket_of_a_deep_store_carries_requests(tmp_path: Pat
         stop.set()
 
     serving = asyncio.create_task(serve_requests(store, handle, stop))
-    while not store.with_name("homeport.ctl").exists():
-        await asyncio.sleep(0.01)
+    await until(store.with_name("homeport.ctl").exists, what="the control socket bound")
     assert send_request(store, {"op": "reconcile", "kind": "VM", "name": "web"})
     await asyncio.wait_for(serving, 5)
     assert seen == [{"op": "reconcile", "kind": "VM", "name": "web"}]
