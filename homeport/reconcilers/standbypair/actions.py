@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from homeport.clients.caddy_config import Exposure
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action
+from homeport.reconcilers.standbypair.state import Phase
 
 
 @dataclass(frozen=True)
@@ -28,8 +30,8 @@ class StartFailover(Action):
     from_app: str
     to_app: str
     reason: str
-    detected_at: str | None = None
-    failed_since: str | None = None
+    detected_at: datetime | None = None
+    failed_since: datetime | None = None
     rpo_seconds: float | None = None
     verb = "failover"
 
@@ -121,7 +123,7 @@ class Reroute(Action):
 @dataclass(frozen=True)
 class FinishFailover(Action):
     epoch: int
-    phase: str
+    phase: Phase
     verb = "failover-done"
 
     def describe(self) -> str:
