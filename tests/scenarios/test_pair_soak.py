@@ -28,6 +28,7 @@ from homeport.kinds import StandbyPair
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
+    EnterPhase,
     Establish,
     FencePrimary,
     FinalSync,
@@ -49,6 +50,7 @@ from homeport.reconcilers.standbypair.plan import (
 )
 from homeport.reconcilers.standbypair.replkeys import FenceReplication
 from homeport.reconcilers.standbypair.state import CHANNEL, Failover, PairState, Phase, Quarantine
+from homeport.reconcilers.standbypair.transitions import allowed, entered
 
 PAIR = StandbyPair.model_validate(
     {
@@ -257,7 +259,8 @@ class World:
             else:
                 self.apps[action.app].vm_running = False
             self.fenced[epoch] = action.app
-            self.remember(phase=Phase.PROMOTING)
+        elif isinstance(action, EnterPhase):
+            self.remember(phase=action.phase)
         elif isinstance(action, FinalSync):
             if self.replication_stalled:
                 raise Abort("final sync failed")
@@ -280,7 +283,6 @@ class World:
                 old = self.apps[action.demote[0]]
                 old.epoch, old.role, old.healthy = action.epoch, "standby", True
             self.promoted[action.epoch] = action.app
-            self.remember(phase=Phase.REROUTING)
         elif isinstance(action, Reroute):
             self.route_to, self.route_epoch = action.to_app, action.epoch
         elif isinstance(action, FinishFailover):
@@ -319,6 +321,10 @@ class World:
             if crash_after is not None and index == crash_after:
                 self.history.append("daemon crash")
                 break  # the daemon died: the next step starts from the durable memory
+            assert allowed(self.memory.phase, action), (
+                f"{type(action).__name__} moves the pair from {self.memory.phase} to "
+                f"{entered(action)}: not a transition of the table"
+            )
             try:
                 self.act(action)
             except Abort as exc:

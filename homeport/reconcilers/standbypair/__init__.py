@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from homeport.clients.caddy import CaddyClient
 from homeport.clients.errors import ClientError, ProxmoxError
@@ -34,6 +35,7 @@ from homeport.reconcilers.standbypair import replfence, selffence_act
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
+    EnterPhase,
     Establish,
     FencePrimary,
     FinalSync,
@@ -65,7 +67,6 @@ from homeport.reconcilers.standbypair.state import (
     CHANNEL,
     Failover,
     PairState,
-    Phase,
     Quarantine,
     Step,
 )
@@ -78,6 +79,8 @@ from homeport.reconcilers.standbypair.storagerepl import (
 )
 
 log = logging.getLogger(__name__)
+Handler = Callable[[Any, Any, ReconcileContext], Awaitable[None]]
+"""``(reconciler, action, ctx)``: performs one action type (``HANDLERS``)."""
 FENCE_TIMEOUT = 30.0
 
 __all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
@@ -138,68 +141,144 @@ class StandbyPairReconciler(
 
     # -- acting ----------------------------------------------------------------------
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        if isinstance(action, RemoveReplication):  # the pair is gone from git
-            await replfence.remove(ctx.client("ssh"), action)
-            left = PairState.load(PAIR_MEMORY.recall(ctx), primary="", standby="")
-            save_memory(replace(left, replication_keys=(), self_fence_on=()), ctx)
-            return
+        """One I/O handler per action type (``HANDLERS``); each stores what it changed."""
+        handler = self.HANDLERS.get(type(action))
+        if handler is None:
+            raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
+        await handler(self, action, ctx)
+
+    def _pair(self, ctx: ReconcileContext) -> StandbyPair:
         pair = ctx.desired("StandbyPair", ctx.key[1])
         if not isinstance(pair, StandbyPair):
             raise TemporaryError("the pair disappeared from the adopted revision", delay=0)
+        return pair
+
+    def _memory(self, ctx: ReconcileContext) -> PairState:
+        return load_memory(self._pair(ctx), ctx)
+
+    async def _on_remove_replication(
+        self, action: RemoveReplication, ctx: ReconcileContext
+    ) -> None:
+        """The pair is gone from git: its channel and guards go with it."""
+        await replfence.remove(ctx.client("ssh"), action)
+        left = PairState.load(PAIR_MEMORY.recall(ctx), primary="", standby="")
+        save_memory(replace(left, replication_keys=(), self_fence_on=()), ctx)
+
+    async def _on_start(self, action: StartFailover, ctx: ReconcileContext) -> None:
+        self._start(action, self._memory(ctx), ctx)
+
+    async def _on_enter_phase(self, action: EnterPhase, ctx: ReconcileContext) -> None:
+        memory = replace(self._memory(ctx), phase=action.phase)
+        save_memory(memory, ctx)
+        if memory.failover is not None:
+            ctx.record_failover(action.epoch, {"phase": action.phase.value})
+
+    async def _on_cut(self, action: CutIngress, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        await self._routes(action.routes, ctx)
+        self._step(memory, ctx, "IngressCut", action.describe())
+
+    async def _on_fence(self, action: FencePrimary, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        detail = await self._fence(action, load_memory(pair, ctx), ctx)
         memory = load_memory(pair, ctx)
-        if isinstance(action, StartFailover):
-            self._start(action, memory, ctx)
-        elif isinstance(action, CutIngress):
-            await self._routes(action.routes, ctx)
-            self._step(memory, ctx, "IngressCut", action.describe())
-        elif isinstance(action, FencePrimary):
-            detail = await self._fence(action, memory, ctx)
-            memory = load_memory(pair, ctx)
-            detail += await self._wait_out_lease(action, memory, pair, ctx)
-            self._step(replace(memory, phase=Phase.PROMOTING), ctx, "Fenced", detail)
-        elif isinstance(action, FinalSync):
-            await self._rsync(action.source_host, action.command, ctx)
-            memory = replace(memory, last_sync=ctx.now())
-            self._step(memory, ctx, "FinalSync", "data synced after the drain")
-        elif isinstance(action, Promote):
-            await self._promote(action, memory, pair, ctx)
-        elif isinstance(action, Reroute):
-            memory = await self._wait_out_in_flight(action, memory, ctx)
-            await self._routes(action.routes, ctx)
-            self._step(memory, ctx, "Rerouted", action.describe())
-        elif isinstance(action, FinishFailover):
-            self._finish(action, memory, ctx)
-        elif isinstance(action, ResetStandby):
-            await self._reset_standby(action, memory, ctx)
-        elif isinstance(action, StopStaleApp):
-            await self._stop_stale(action, memory, ctx)
-        elif isinstance(action, FenceReplication):
-            await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
-            self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
-        elif isinstance(action, InstallSelfFence | RemoveSelfFence):
-            await self._guard(action, pair, ctx)
-        elif isinstance(action, SetUpReplication):
-            await replfence.set_up(ctx.client("ssh"), action)
-            memory = load_memory(pair, ctx)
-            keys = tuple(action.apps)
-            save_memory(replace(memory, replication_keys=keys, replication_channel=CHANNEL), ctx)
-        elif isinstance(action, Resync):
-            await self._rsync(action.source_host, action.command, ctx)
-            save_memory(replace(memory, last_sync=ctx.now(), last_sync_error=None), ctx)
-        elif isinstance(action, FinishRebuild):
-            save_memory(replace(memory, phase=Phase.HEALTHY, quarantine=None), ctx)
-            ctx.event("StandbyRebuilt", action.describe())
-        elif isinstance(action, Establish):
-            save_memory(replace(memory, established=True), ctx)
-            ctx.event("Established", action.describe())
-        elif isinstance(action, CreateStorageJob | UpdateStorageJob | RemoveStorageJob):
-            await self._storage_job(action, ctx)
-        elif isinstance(action, ClearRequest):
-            PAIR_REQUEST.clear(ctx)
-            if action.why != "done":
-                ctx.event("RequestDropped", action.describe(), warning=True)
-        else:
-            raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
+        detail += await self._wait_out_lease(action, memory, pair, ctx)
+        self._step(memory, ctx, "Fenced", detail)
+
+    async def _on_final_sync(self, action: FinalSync, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        await self._rsync(action.source_host, action.command, ctx)
+        memory = replace(memory, last_sync=ctx.now())
+        self._step(memory, ctx, "FinalSync", "data synced after the drain")
+
+    async def _on_promote(self, action: Promote, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        await self._promote(action, load_memory(pair, ctx), pair, ctx)
+
+    async def _on_reroute(self, action: Reroute, ctx: ReconcileContext) -> None:
+        memory = await self._wait_out_in_flight(action, self._memory(ctx), ctx)
+        await self._routes(action.routes, ctx)
+        self._step(memory, ctx, "Rerouted", action.describe())
+
+    async def _on_finish(self, action: FinishFailover, ctx: ReconcileContext) -> None:
+        self._finish(action, self._memory(ctx), ctx)
+
+    async def _on_reset_standby(self, action: ResetStandby, ctx: ReconcileContext) -> None:
+        await self._reset_standby(action, self._memory(ctx), ctx)
+
+    async def _on_stop_stale(self, action: StopStaleApp, ctx: ReconcileContext) -> None:
+        await self._stop_stale(action, self._memory(ctx), ctx)
+
+    async def _on_fence_replication(self, action: FenceReplication, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
+        self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
+
+    async def _on_guard(
+        self, action: InstallSelfFence | RemoveSelfFence, ctx: ReconcileContext
+    ) -> None:
+        await self._guard(action, self._pair(ctx), ctx)
+
+    async def _on_set_up_replication(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        await replfence.set_up(ctx.client("ssh"), action)
+        memory = load_memory(pair, ctx)
+        keys = tuple(action.apps)
+        save_memory(replace(memory, replication_keys=keys, replication_channel=CHANNEL), ctx)
+
+    async def _on_resync(self, action: Resync, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        await self._rsync(action.source_host, action.command, ctx)
+        save_memory(replace(memory, last_sync=ctx.now(), last_sync_error=None), ctx)
+
+    async def _on_finish_rebuild(self, action: FinishRebuild, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        save_memory(replace(memory, phase=action.phase, quarantine=None), ctx)
+        ctx.event("StandbyRebuilt", action.describe())
+
+    async def _on_establish(self, action: Establish, ctx: ReconcileContext) -> None:
+        save_memory(replace(self._memory(ctx), established=True), ctx)
+        ctx.event("Established", action.describe())
+
+    async def _on_storage_job(
+        self,
+        action: CreateStorageJob | UpdateStorageJob | RemoveStorageJob,
+        ctx: ReconcileContext,
+    ) -> None:
+        self._pair(ctx)
+        await self._storage_job(action, ctx)
+
+    async def _on_clear_request(self, action: ClearRequest, ctx: ReconcileContext) -> None:
+        self._pair(ctx)
+        PAIR_REQUEST.clear(ctx)
+        if action.why != "done":
+            ctx.event("RequestDropped", action.describe(), warning=True)
+
+    HANDLERS: ClassVar[Mapping[type[Action], Handler]] = {
+        RemoveReplication: _on_remove_replication,
+        StartFailover: _on_start,
+        EnterPhase: _on_enter_phase,
+        CutIngress: _on_cut,
+        FencePrimary: _on_fence,
+        FinalSync: _on_final_sync,
+        Promote: _on_promote,
+        Reroute: _on_reroute,
+        FinishFailover: _on_finish,
+        ResetStandby: _on_reset_standby,
+        StopStaleApp: _on_stop_stale,
+        FenceReplication: _on_fence_replication,
+        InstallSelfFence: _on_guard,
+        RemoveSelfFence: _on_guard,
+        SetUpReplication: _on_set_up_replication,
+        Resync: _on_resync,
+        FinishRebuild: _on_finish_rebuild,
+        Establish: _on_establish,
+        CreateStorageJob: _on_storage_job,
+        UpdateStorageJob: _on_storage_job,
+        RemoveStorageJob: _on_storage_job,
+        ClearRequest: _on_clear_request,
+    }
+    """Action type → the one handler that performs it (a new action adds a row here)."""
 
     async def _storage_job(
         self,
@@ -233,7 +312,7 @@ class StandbyPairReconciler(
             steps.append(Step("FailureStarted", action.failed_since, "first failed probe"))
         if action.detected_at:
             steps.append(Step("Detected", action.detected_at, action.reason))
-        steps.append(Step(Phase.FENCING, now, f"epoch {action.epoch}"))
+        steps.append(Step(action.phase, now, f"epoch {action.epoch}"))
         record = Failover(
             epoch=action.epoch,
             from_app=action.from_app,
@@ -247,7 +326,7 @@ class StandbyPairReconciler(
         budget = memory.automatic_failovers
         if record.automatic:
             budget = (*budget[-20:], now)
-        memory = replace(memory, phase=Phase.FENCING, failover=record, automatic_failovers=budget)
+        memory = replace(memory, phase=action.phase, failover=record, automatic_failovers=budget)
         save_memory(memory, ctx)
         ctx.record_failover(
             action.epoch,
@@ -255,7 +334,7 @@ class StandbyPairReconciler(
                 "trigger": action.trigger,
                 "from_app": action.from_app,
                 "to_app": action.to_app,
-                "phase": Phase.FENCING.value,
+                "phase": action.phase.value,
                 "started_at": now.isoformat(),
                 "timeline": record.timeline(),
                 "rpo_seconds": action.rpo_seconds,
@@ -435,7 +514,7 @@ class StandbyPairReconciler(
                 memory = replace(memory, failover=replace(record, restarted=(*restarted, app)))
                 save_memory(memory, ctx)
         await self._wait_healthy(action, ctx)
-        memory = replace(load_memory(pair, ctx), phase=Phase.REROUTING)
+        memory = load_memory(pair, ctx)
         self._step(memory, ctx, "Promoted", f"{action.app} serves with epoch {action.epoch}")
 
     async def _restart_with_env(

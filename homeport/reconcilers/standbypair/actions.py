@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from homeport.clients.caddy_config import Exposure
 from homeport.kinds.app import HealthCheck
@@ -34,6 +34,8 @@ class StartFailover(Action):
     failed_since: datetime | None = None
     rpo_seconds: float | None = None
     verb = "failover"
+    phase: ClassVar[Phase] = Phase.FENCING
+    """A failover starts by fencing (``transitions.py``)."""
 
     def describe(self) -> str:
         rpo = (
@@ -121,6 +123,20 @@ class Reroute(Action):
 
 
 @dataclass(frozen=True)
+class EnterPhase(Action):
+    """The failover of ``epoch`` moves on to ``phase``: the step before it is done, so a
+    daemon that dies from here on resumes at ``phase`` (``plan.py``'s ``_resume``)."""
+
+    epoch: int
+    phase: Phase
+    verb = "enter-phase"
+    reported = True  # the failover's record and timeline say it; no event of its own
+
+    def describe(self) -> str:
+        return f"failover to epoch {self.epoch} enters {self.phase}"
+
+
+@dataclass(frozen=True)
 class FinishFailover(Action):
     epoch: int
     phase: Phase
@@ -177,6 +193,7 @@ class Resync(Action):
 class FinishRebuild(Action):
     standby: str
     verb = "rebuilt"
+    phase: ClassVar[Phase] = Phase.HEALTHY
     reported = True  # the reconciler's own event
 
     def describe(self) -> str:

@@ -22,6 +22,7 @@ from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
+    EnterPhase,
     Establish,
     FencePrimary,
     FinalSync,
@@ -547,6 +548,7 @@ def _steps(
         steps.append(
             FencePrimary(old.app, old.node, old.vmid, old.host, old.unit, stop_vm=not planned)
         )
+        steps.append(EnterPhase(epoch, Phase.PROMOTING))
         if planned and old.host and new.host:
             steps.append(
                 FinalSync(
@@ -572,6 +574,7 @@ def _steps(
                 demote,
             )
         )
+        steps.append(EnterPhase(epoch, Phase.REROUTING))
     steps.append(
         Reroute(
             tuple(

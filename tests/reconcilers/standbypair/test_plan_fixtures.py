@@ -19,6 +19,7 @@ from homeport.reconcilers.standbypair.plan import (
     serving_route,
 )
 from homeport.reconcilers.standbypair.state import CHANNEL, PairState, parse_time
+from homeport.reconcilers.standbypair.transitions import allowed, entered
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -115,3 +116,14 @@ def test_caddy_checks_a_pair_member_the_way_its_app_is_checked(
     route = serving_route(PairRoute("shop", "shop.example.com"), member, 2)
     active = route["handle"][0].get("health_checks", {}).get("active")
     assert (active["uri"] if active else None) == uri
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_phase_change_the_plan_emits_is_a_transition_of_the_table(case: Case) -> None:
+    """Performed in order, the plan's actions walk the table (``transitions.py``)."""
+    assert isinstance(case.desired, StandbyPair | type(None))
+    seen = observed_for(case)
+    phase = seen.memory.phase
+    for action in plan_pair(case.desired, seen, now=NOW).actions:
+        assert allowed(phase, action), f"{phase} → {entered(action)} by {action!r}"
+        phase = entered(action) or phase
