@@ -2,13 +2,16 @@
 Degraded → (standby rebuilt) → Healthy, never promoting before the primary is fenced.
 
 A failover is one plan of ordered actions (start, cut ingress, fence, promote, reroute,
-finish), executed in one reconcile for speed; each step moves the state's ``phase`` on, so a
-daemon that dies half-way resumes at the recorded phase, with the recorded epoch.
+finish), executed in one reconcile for speed; the plan emits the phase changes between the
+steps as actions too (``EnterPhase``; the allowed ones are ``transitions.py``'s table), so
+a daemon that dies half-way resumes at the recorded phase, with the recorded epoch. A
+Healthy pair is decided by ``HEALTHY_GUARDS``: named rules, in order, the first that
+applies wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -268,84 +271,176 @@ def _planned_outage(seen: PairObserved, probe: ProbeView) -> bool:
     return bool(released and since and since <= released)
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What every guard of a Healthy pair reads: the pair, its world, the time, its status."""
+
+    desired: StandbyPair
+    seen: PairObserved
+    now: datetime
+    details: dict[str, Any]
+
+    @property
+    def memory(self) -> PairState:
+        return self.seen.memory
+
+
+Guard = Callable[[Facts], Plan | None]
+"""One rule of a Healthy pair: the plan when it applies, None to ask the next one."""
+
+
+def estate_held(facts: Facts) -> Plan | None:
+    """A planned estate shutdown holds the pair: nothing fails over."""
+    if not facts.seen.power_held:
+        return None
+    return Plan(
+        waiting=f"automatic failover suspended: {facts.seen.power_held}",
+        state_reason="EstateShutdown",
+        details=facts.details,
+    )
+
+
+def primary_crossed_threshold(facts: Facts) -> Plan | None:
+    """The primary is down (K misses of the last N), the pair armed, not a planned outage."""
+    seen = facts.seen
+    if not (
+        _crossed(facts.desired, seen.primary_probe)
+        and facts.memory.established
+        and not _planned_outage(seen, seen.primary_probe)
+    ):
+        return None
+    return _automatic(facts.desired, seen, facts.now, facts.details)
+
+
+def primary_in_maintenance(facts: Facts) -> Plan | None:
+    """The primary's Machine is in maintenance and the standby can serve: switch over."""
+    seen = facts.seen
+    if not (seen.primary.maintenance and seen.standby_probe.healthy) or seen.standby.maintenance:
+        return None
+    why = "primary's Machine is in maintenance"
+    switch = _switchover(facts.desired, seen, facts.now, "maintenance", why)
+    return Plan(actions=tuple(switch), details=facts.details)
+
+
+def failback_due(facts: Facts) -> Plan | None:
+    """Automatic failback: the declared primary was a healthy standby long enough."""
+    if not _failback_due(facts.desired, facts.seen, facts.now):
+        return None
+    reason = (
+        f"{facts.memory.standby} healthy for "
+        f"{facts.desired.spec.failback.after_healthy_seconds:.0f}s (automatic failback)"
+    )
+    switch = _switchover(facts.desired, facts.seen, facts.now, "failback", reason)
+    return Plan(actions=tuple(switch), details=facts.details)
+
+
+def replication_keys_missing(facts: Facts) -> Plan | None:
+    """rsync replication without its channel primary → standby (of the current kind)."""
+    seen = facts.seen
+    if (
+        facts.desired.spec.replication.method != "rsync"
+        or facts.memory.channel_ready()
+        or not (seen.primary.host and seen.standby.host)
+    ):
+        return None
+    return Plan(actions=(_setup_replication(facts.desired, seen),), details=facts.details)
+
+
+def standby_hung(facts: Facts) -> Plan | None:
+    """The standby's VM runs but its guest answered nothing for the grace period."""
+    reset = reset_hung_standby(facts.desired, facts.seen, facts.now)
+    return Plan(actions=(reset,), details=facts.details) if reset is not None else None
+
+
+def self_fence_guards_missing(facts: Facts) -> Plan | None:
+    """The self-fence guards are not where the spec wants them (or where it no longer does)."""
+    spec = facts.desired.spec
+    guards = guard_actions(
+        spec.self_fence.enabled, list(facts.memory.self_fence_on), _members(facts.seen)
+    )
+    return Plan(actions=tuple(guards), details=facts.details) if guards else None
+
+
+def primary_not_probed_yet(facts: Facts) -> Plan | None:
+    if facts.seen.primary_probe.healthy is not None:
+        return None
+    interval = facts.desired.spec.probe.interval_seconds
+    return Plan(waiting="probing the primary", requeue_after=interval, details=facts.details)
+
+
+def not_established(facts: Facts) -> Plan | None:
+    """Both members never served (and synced) yet: arm the failover once they have."""
+    return (
+        None if facts.memory.established else _establish(facts.desired, facts.seen, facts.details)
+    )
+
+
+def primary_failing(facts: Facts) -> Plan | None:
+    """The primary misses probes below the threshold: Detecting."""
+    probe, spec = facts.seen.primary_probe, facts.desired.spec
+    if not probe.failures:
+        return None
+    return Plan(
+        waiting=f"primary failing its probe ({probe.failures}/"
+        f"{spec.probe.failure_threshold}): {probe.last_error}",
+        state_reason="Detecting",
+        requeue_after=spec.probe.interval_seconds,
+        details=facts.details,
+        conditions=_replication_lagging(facts),
+    )
+
+
+HEALTHY_GUARDS: tuple[Guard, ...] = (
+    estate_held,
+    primary_crossed_threshold,
+    primary_in_maintenance,
+    failback_due,
+    replication_keys_missing,
+    standby_hung,
+    self_fence_guards_missing,
+    primary_not_probed_yet,
+    not_established,
+    primary_failing,
+)
+"""A Healthy pair's rules, in order: the first that applies decides the plan; when none
+does, the pair serves (``serving``). The order is the policy: a held estate before any
+failover, a failover before a switchover, setting things up before reporting."""
+
+
 def _healthy(
     desired: StandbyPair, seen: PairObserved, now: datetime, details: dict[str, Any]
 ) -> Plan:
-    memory, spec = seen.memory, desired.spec
-    if seen.power_held:
-        return Plan(
-            waiting=f"automatic failover suspended: {seen.power_held}",
-            state_reason="EstateShutdown",
-            details=details,
-        )
-    if (
-        _crossed(desired, seen.primary_probe)
-        and memory.established
-        and not _planned_outage(seen, seen.primary_probe)
+    facts = Facts(desired, seen, now, details)
+    for guard in HEALTHY_GUARDS:
+        plan = guard(facts)
+        if plan is not None:
+            return plan
+    return serving(facts)
+
+
+def _replication_lagging(facts: Facts) -> tuple[ConditionUpdate, ...]:
+    spec, memory = facts.desired.spec, facts.memory
+    lag = lag_seconds(memory, facts.now)
+    if spec.replication.method != "rsync" or (
+        lag is not None and lag <= spec.replication.max_lag_seconds
     ):
-        return _automatic(desired, seen, now, details)
-    if seen.primary.maintenance and seen.standby_probe.healthy and not seen.standby.maintenance:
-        return Plan(
-            actions=tuple(
-                _switchover(
-                    desired, seen, now, "maintenance", "primary's Machine is in maintenance"
-                )
-            ),
-            details=details,
-        )
-    if _failback_due(desired, seen, now):
-        reason = (
-            f"{memory.standby} healthy for {spec.failback.after_healthy_seconds:.0f}s "
-            "(automatic failback)"
-        )
-        return Plan(
-            actions=tuple(_switchover(desired, seen, now, "failback", reason)), details=details
-        )
-    if (
-        spec.replication.method == "rsync"
-        and not memory.channel_ready()
-        and seen.primary.host
-        and seen.standby.host
-    ):
-        return Plan(actions=(_setup_replication(desired, seen),), details=details)
-    reset = reset_hung_standby(desired, seen, now)
-    if reset is not None:
-        return Plan(actions=(reset,), details=details)
-    guards = guard_actions(spec.self_fence.enabled, list(memory.self_fence_on), _members(seen))
-    if guards:
-        return Plan(actions=tuple(guards), details=details)
-    conditions = []
-    lag = lag_seconds(memory, now)
-    if spec.replication.method == "rsync" and (
-        lag is None or lag > spec.replication.max_lag_seconds
-    ):
-        shown = "never synced" if lag is None else f"lag {lag:.0f}s"
-        conditions.append(
-            ConditionUpdate(
-                "Degraded",
-                "True",
-                "ReplicationLagging",
-                f"replication {shown} exceeds {spec.replication.max_lag_seconds:.0f}s"
-                + (f": {memory.last_sync_error}" if memory.last_sync_error else ""),
-            )
-        )
-    if seen.primary_probe.healthy is None:
-        return Plan(
-            waiting="probing the primary",
-            requeue_after=spec.probe.interval_seconds,
-            details=details,
-        )
-    if not memory.established:
-        return _establish(desired, seen, details)
-    if seen.primary_probe.failures:
-        return Plan(
-            waiting=f"primary failing its probe ({seen.primary_probe.failures}/"
-            f"{spec.probe.failure_threshold}): {seen.primary_probe.last_error}",
-            state_reason="Detecting",
-            requeue_after=spec.probe.interval_seconds,
-            details=details,
-            conditions=tuple(conditions),
-        )
+        return ()
+    shown = "never synced" if lag is None else f"lag {lag:.0f}s"
+    return (
+        ConditionUpdate(
+            "Degraded",
+            "True",
+            "ReplicationLagging",
+            f"replication {shown} exceeds {spec.replication.max_lag_seconds:.0f}s"
+            + (f": {memory.last_sync_error}" if memory.last_sync_error else ""),
+        ),
+    )
+
+
+def serving(facts: Facts) -> Plan:
+    """No guard applies: the primary serves, with what degrades the pair as conditions."""
+    seen, memory = facts.seen, facts.memory
+    conditions = list(_replication_lagging(facts))
     if seen.primary.maintenance and seen.standby.maintenance:
         conditions.append(
             ConditionUpdate(
@@ -368,7 +463,7 @@ def _healthy(
     return Plan(
         reason=f"{memory.primary} serves (epoch {memory.epoch}), {memory.standby} is warm",
         ready=True,
-        details=details,
+        details=facts.details,
         conditions=tuple(conditions),
         requeue_after=5,  # keeps the lag and the members' health in status fresh
     )
