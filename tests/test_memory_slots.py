@@ -18,18 +18,10 @@ from homeport.controller.power.holds import PowerHolds
 from homeport.controller.store import Store
 from homeport.reconcilers import slots
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
-from homeport.reconcilers.standbypair.observe import REQUEST_SLOT
 
 ROOT = Path(__file__).resolve().parent.parent / "homeport"
 
-# The StandbyPair's own memory is being redesigned separately: these files still address
-# it (and the pair's request, and the estate hold) their own way.
-EXEMPT = (
-    ROOT / "reconcilers" / "slots.py",
-    ROOT / "reconcilers" / "standbypair",
-    ROOT / "reconcilers" / "proxyroute",
-    ROOT / "reconcilers" / "appfiles.py",
-)
+EXEMPT = (ROOT / "reconcilers" / "slots.py",)
 
 # (row kind, name, slot, document): the row kind spelled as homeport wrote it before the registry,
 # and a document exactly as today's writers produce it.
@@ -231,9 +223,8 @@ def test_an_absent_or_empty_document_reads_as_none(store: Store) -> None:
     assert store.memory.names() == frozenset()
 
 
-def test_the_standbypair_s_own_spelling_names_the_registry_s_slots() -> None:
-    # Until the pair's memory is redesigned, its reconciler spells these itself.
-    assert slots.PAIR_REQUEST.kind == f"StandbyPair.{REQUEST_SLOT}"
+def test_the_power_hold_s_own_spelling_names_the_registry_s_slot() -> None:
+    assert slots.PAIR_REQUEST.kind == "StandbyPair.request"
     assert (slots.ESTATE_HOLD.kind, slots.ESTATE_HOLD.name) == (HOLD_KIND, HOLD_NAME)
     hold: slots.EstateHold = {"held": {"VM/db": "why"}, "released": {"App/web": "t"}}
     assert held(hold, "VM", "db") == "why"

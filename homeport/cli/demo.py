@@ -37,7 +37,8 @@ from homeport.controller.logs import configure_logging
 from homeport.controller.store import Store, StoredObject
 from homeport.controller.views.objects import message_of, state_of, summary_of
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
-from homeport.reconcilers.slots import PAIR_MEMORY
+from homeport.kinds import StandbyPair
+from homeport.reconcilers.pairview import PairView, stored_pair_view
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
@@ -82,10 +83,14 @@ class Tour:
         finally:
             store.close()
 
-    def memory(self, pair: str) -> dict[str, Any]:
+    def pair(self, name: str) -> PairView:
         store = Store.open(self.settings.store.path, readonly=True)
         try:
-            return PAIR_MEMORY.get(store, pair) or {}
+            stored = store.objects.get(("StandbyPair", name))
+            pair = stored.resource() if stored else None
+            if not isinstance(pair, StandbyPair):
+                raise DemoFailed(f"StandbyPair {name} is not in the store")
+            return stored_pair_view(pair, store)
         finally:
             store.close()
 
@@ -212,8 +217,8 @@ class Tour:
         return dict(response.json())
 
     async def failover(self, pair: str) -> None:
-        memory = self.memory(pair)
-        primary, standby = str(memory["primary"]), str(memory["standby"])
+        view = self.pair(pair)
+        primary, standby = view.primary, view.standby
         vm = next(o for o in self.objects() if o.kind == "VM" and o.name == primary)
         before = len(self.failovers(pair))
         endpoints = self.estate.endpoints()["proxmox"]

@@ -1,7 +1,9 @@
 """``homeport schema`` and ``homeport docs``: write (or check) generated artefacts.
 
 JSON Schemas and CRDs under ``crds/`` (``homeport.kinds.schema``) and the manifest
-reference ``docs/manifests.md`` (``homeport.kinds.reference``), both from the models.
+reference ``docs/manifests.md`` (``homeport.kinds.reference``), both from the models; the
+StandbyPair's transition table in ``docs/failover.md`` beside it, from the pair's table
+(``reconcilers/standbypair/transitions.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import typer
 from homeport.cli.output import console
 from homeport.kinds.reference import render_reference
 from homeport.kinds.schema import rendered_files
+from homeport.reconcilers.standbypair.transitions import with_table
 
 
 def _stale(expected: dict[Path, str]) -> list[Path]:
@@ -60,8 +63,17 @@ def docs(
     ),
     check: bool = typer.Option(False, "--check", help="Only check that the file is fresh."),
 ) -> None:
-    """Write the manifest reference (Markdown) generated from the models.
+    """Write the manifest reference (Markdown) generated from the models, and the
+    StandbyPair's transition table in the failover.md beside it.
 
     Example: [bold]homeport docs --out docs/manifests.md[/bold]
     """
-    _write_or_check({out: render_reference()}, check, f"homeport docs --out {out}")
+    expected = {out: render_reference()}
+    failover = out.parent / "failover.md"
+    if failover.exists():  # the user docs are there: their table is generated too
+        try:
+            expected[failover] = with_table(failover.read_text())
+        except ValueError as exc:
+            console(stderr=True).print(f"error: {failover}: {exc}", markup=False)
+            raise typer.Exit(1) from None
+    _write_or_check(expected, check, f"homeport docs --out {out}")

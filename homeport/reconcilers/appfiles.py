@@ -29,6 +29,7 @@ from homeport.kinds.textrules import (
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.reconcilers.ownership import UNIT_PREFIX, marker
+from homeport.reconcilers.pairview import pair_view
 
 ENV_DIR = "/etc/homeport/apps"
 
@@ -299,10 +300,8 @@ def pair_role(app_name: str, ctx: ReconcileContext) -> tuple[StandbyPair, str, i
     for resource, _ in ctx.objects("StandbyPair"):
         assert isinstance(resource, StandbyPair)
         if app_name in (resource.spec.primary, resource.spec.standby):
-            memory = ctx.recall("StandbyPair", resource.name)
-            primary = str(memory.get("primary") or resource.spec.primary)
-            role = "primary" if app_name == primary else "standby"
-            return resource, role, int(memory.get("epoch", 1))
+            view = pair_view(resource, ctx)
+            return resource, view.role_of(app_name), view.epoch
     return None
 
 

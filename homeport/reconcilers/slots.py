@@ -172,6 +172,67 @@ class PairRequest(_PairRequestBase, total=False):
 
 
 @with_config(STORED)
+class StepDocument(TypedDict, total=False):
+    """One line of a failover's timeline."""
+
+    phase: str
+    at: str
+    detail: str
+
+
+# The functional form: "from" is a Python keyword.
+FailoverDocument = TypedDict(
+    "FailoverDocument",
+    {
+        "epoch": int,
+        "trigger": str,
+        "from": str,
+        "to": str,
+        "reason": str,
+        "started_at": str | None,
+        "rpo_seconds": float | None,
+        "steps": list[StepDocument],
+        "restarted": list[str],
+    },
+    total=False,
+)
+"""The failover in progress (``standbypair/state.py``'s ``Failover``)."""
+with_config(STORED)(FailoverDocument)
+
+
+@with_config(STORED)
+class QuarantineDocument(TypedDict, total=False):
+    """An old primary the pair could not stop (``standbypair/state.py``'s ``Quarantine``)."""
+
+    app: str
+    vmid: int | None
+    node: str | None
+    since: str | None
+    stopped_at: str
+
+
+@with_config(STORED)
+class PairMemoryDocument(TypedDict, total=False):
+    """The StandbyPair's own memory as stored; typed, loaded and dumped only by
+    ``standbypair/state.py``'s ``PairState`` (times are ISO strings here)."""
+
+    primary: str
+    standby: str
+    epoch: int
+    phase: str
+    failover: FailoverDocument | None
+    quarantine: QuarantineDocument | None
+    last_sync: str | None
+    last_sync_error: str | None
+    automatic_failovers: list[str]
+    replication_keys: list[str]
+    replication_channel: str
+    self_fence_on: list[str]
+    established: bool
+    standby_reset_at: str | None
+
+
+@with_config(STORED)
 class EstateHold(TypedDict, total=False):
     """The power holds of a planned estate shutdown (``reconcilers/powerhold.py``)."""
 
@@ -262,12 +323,13 @@ SUSPEND = AnyKindSlot("suspend", SuspendRequest)
 
 PAIR_REQUEST = ObjectSlot("StandbyPair", "request", PairRequest)
 """Written by ``homeport failover``/``failback``; taken and cleared by the StandbyPair
-reconciler (which spells it ``REQUEST_SLOT`` until its memory is redesigned)."""
+reconciler."""
 
-PAIR_MEMORY: ObjectSlot[dict[str, Any]] = ObjectSlot("StandbyPair", None, dict)
-"""The StandbyPair's own memory (epoch, roles, phase, quarantine, ...): owned and typed by
-``reconcilers/standbypair/memory.py``; others only read it, except the estate shutdown's
-final sync."""
+PAIR_MEMORY = ObjectSlot("StandbyPair", None, PairMemoryDocument)
+"""The StandbyPair's own memory (epoch, roles, phase, quarantine, ...): loaded and dumped
+only by ``reconcilers/standbypair/state.py``; everyone else reads it through its
+``PairView`` (``standbypair/view.py``). Written by the StandbyPair reconciler, and by the
+estate shutdown's final sync until that sync becomes one of the pair's actions."""
 
 ESTATE_HOLD = SingleSlot("Estate", "power", EstateHold)
 """Written by ``controller/power``; read by the engine, the StandbyPair and the CLI."""

@@ -20,6 +20,7 @@ import os
 import random
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from homeport.kinds import StandbyPair
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
+    EnterPhase,
     Establish,
     FencePrimary,
     FinalSync,
@@ -39,15 +41,6 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
-from homeport.reconcilers.standbypair.memory import (
-    CHANNEL,
-    FENCING,
-    HEALTHY,
-    IN_FLIGHT,
-    PROMOTING,
-    REROUTING,
-    PairMemory,
-)
 from homeport.reconcilers.standbypair.plan import (
     Member,
     PairObserved,
@@ -56,6 +49,8 @@ from homeport.reconcilers.standbypair.plan import (
     plan_pair,
 )
 from homeport.reconcilers.standbypair.replkeys import FenceReplication
+from homeport.reconcilers.standbypair.state import CHANNEL, Failover, PairState, Phase, Quarantine
+from homeport.reconcilers.standbypair.transitions import allowed, entered
 
 PAIR = StandbyPair.model_validate(
     {
@@ -96,7 +91,7 @@ class AppState:
 class World:
     rng: random.Random
     now: datetime = datetime(2026, 1, 1, tzinfo=UTC)
-    memory: PairMemory = field(default_factory=lambda: PairMemory(primary="a", standby="b"))
+    memory: PairState = field(default_factory=lambda: PairState(primary="a", standby="b"))
     apps: dict[str, AppState] = field(
         default_factory=lambda: {"a": AppState(), "b": AppState(role="standby")}
     )
@@ -134,8 +129,8 @@ class World:
         return ProbeView(
             healthy=False,
             failures=state.failures,
-            failed_since=state.failed_since.isoformat() if state.failed_since else None,
-            detected_at=self.now.isoformat() if state.failures >= 3 else None,
+            failed_since=state.failed_since,
+            detected_at=self.now if state.failures >= 3 else None,
             last_error="timeout",
         )
 
@@ -160,7 +155,7 @@ class World:
     def observed(self) -> PairObserved:
         return PairObserved(
             name="shop",
-            memory=replace(self.memory),
+            memory=self.memory,
             primary=self.member(self.memory.primary),
             standby=self.member(self.memory.standby),
             primary_probe=self.view(self.memory.primary),
@@ -217,40 +212,40 @@ class World:
                 continue
             if not state.vm_running and self.rng.random() < 0.5:
                 state.vm_running = True
-            if state.vm_running and self.memory.phase not in IN_FLIGHT:
+            if state.vm_running and not self.memory.phase.in_flight:
                 state.epoch = self.memory.epoch
                 state.role = "primary" if name == self.memory.primary else "standby"
 
     def replicate(self) -> None:
         memory = self.memory
         if (
-            memory.phase == HEALTHY
+            memory.phase == Phase.HEALTHY
             and not self.replication_stalled
             and memory.replication_keys
             and self.answers(memory.primary)
             and self.answers(memory.standby)
         ):
-            memory.last_sync = self.now.isoformat()
+            self.remember(last_sync=self.now)
+
+    def remember(self, **changes: Any) -> None:
+        """What the reconciler stores: the pair's next (frozen) state."""
+        self.memory = replace(self.memory, **changes)
 
     # -- the daemon acting -------------------------------------------------------------
     def act(self, action: object) -> None:
         memory = self.memory
         if isinstance(action, StartFailover):
-            memory.phase = FENCING
-            memory.failover = {
-                "epoch": action.epoch,
-                "trigger": action.trigger,
-                "from": action.from_app,
-                "to": action.to_app,
-                "steps": [],
-            }
+            record = Failover(action.epoch, action.from_app, action.to_app, action.trigger)
+            budget = memory.automatic_failovers
             if action.trigger == "automatic":
-                memory.automatic_failovers.append(self.now.isoformat())
+                budget = (*budget, self.now)
+            self.remember(phase=Phase.FENCING, failover=record, automatic_failovers=budget)
         elif isinstance(action, CutIngress):
             self.route_to = None
         elif isinstance(action, FencePrimary):
             node = NODES[action.app]
-            epoch = int((memory.failover or {})["epoch"])
+            assert memory.failover is not None
+            epoch = memory.failover.epoch
             if not action.stop_vm:
                 if self.partitioned[node] or not self.node_up[node]:
                     raise Abort("host unreachable")
@@ -260,24 +255,25 @@ class World:
             elif self.api_down or self.partitioned[node]:
                 if self.api_down and self.rng.random() < 0.5:
                     raise Abort("Proxmox API down while fencing")
-                memory.quarantine = {"app": action.app}
+                self.remember(quarantine=Quarantine(action.app))
             else:
                 self.apps[action.app].vm_running = False
             self.fenced[epoch] = action.app
-            memory.phase = PROMOTING
+        elif isinstance(action, EnterPhase):
+            self.remember(phase=action.phase)
         elif isinstance(action, FinalSync):
             if self.replication_stalled:
                 raise Abort("final sync failed")
-            memory.last_sync = self.now.isoformat()
+            self.remember(last_sync=self.now)
         elif isinstance(action, Promote):
             assert action.epoch in self.fenced, f"promotion of epoch {action.epoch} before fencing"
             assert self.apps[action.app].channel_epoch >= action.epoch, (
                 f"{action.app} promoted to epoch {action.epoch} while it still accepts "
                 f"replication of epoch {self.apps[action.app].channel_epoch}"
             )
-            record = memory.failover or {}
-            memory.epoch = max(memory.epoch, action.epoch)
-            memory.primary, memory.standby = action.app, str(record.get("from"))
+            old = memory.failover.from_app if memory.failover else None
+            epoch = max(memory.epoch, action.epoch)
+            self.remember(epoch=epoch, primary=action.app, standby=str(old))
             if not self.answers(action.app) and not (
                 self.apps[action.app].vm_running and self.node_up[NODES[action.app]]
             ):
@@ -287,13 +283,12 @@ class World:
                 old = self.apps[action.demote[0]]
                 old.epoch, old.role, old.healthy = action.epoch, "standby", True
             self.promoted[action.epoch] = action.app
-            memory.phase = REROUTING
         elif isinstance(action, Reroute):
             self.route_to, self.route_epoch = action.to_app, action.epoch
         elif isinstance(action, FinishFailover):
-            memory.phase, memory.failover = action.phase, None
-            if action.phase == HEALTHY:
-                memory.replication_keys = []
+            self.remember(phase=action.phase, failover=None)
+            if action.phase == Phase.HEALTHY:
+                self.remember(replication_keys=())
         elif isinstance(action, StopStaleApp):
             self.apps[action.app].healthy = False
         elif isinstance(action, FenceReplication):
@@ -304,14 +299,13 @@ class World:
             for app in action.apps:
                 state = self.apps[app]
                 state.channel_epoch = max(state.channel_epoch, action.epoch)
-            memory.replication_keys = list(action.apps)
-            memory.replication_channel = CHANNEL
+            self.remember(replication_keys=tuple(action.apps), replication_channel=CHANNEL)
         elif isinstance(action, Resync):
-            memory.last_sync = self.now.isoformat()
+            self.remember(last_sync=self.now)
         elif isinstance(action, FinishRebuild):
-            memory.phase, memory.quarantine = HEALTHY, None
+            self.remember(phase=Phase.HEALTHY, quarantine=None)
         elif isinstance(action, Establish):
-            memory.established = True
+            self.remember(established=True)
         elif isinstance(action, ClearRequest):
             self.request = None
 
@@ -327,6 +321,10 @@ class World:
             if crash_after is not None and index == crash_after:
                 self.history.append("daemon crash")
                 break  # the daemon died: the next step starts from the durable memory
+            assert allowed(self.memory.phase, action), (
+                f"{type(action).__name__} moves the pair from {self.memory.phase} to "
+                f"{entered(action)}: not a transition of the table"
+            )
             try:
                 self.act(action)
             except Abort as exc:
@@ -336,6 +334,8 @@ class World:
     def check(self, previous: tuple[int, int]) -> None:
         memory = self.memory
         assert memory.epoch >= previous[0], "the pair's epoch went down"
+        # Readers (``pairview.py``) know a failover runs by its record: one fact, not two.
+        assert memory.phase.in_flight == (memory.failover is not None), memory
         assert self.route_epoch >= previous[1], "the route's epoch went down"
         assert self.route_to in (None, memory.primary), (
             f"Caddy routes to {self.route_to} while the primary is {memory.primary}"
@@ -356,10 +356,12 @@ class World:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_pair_soak(seed: int) -> None:
     world = World(random.Random(seed))
-    world.memory.established = True
-    world.memory.last_sync = world.now.isoformat()
-    world.memory.replication_keys = ["a", "b"]
-    world.memory.replication_channel = CHANNEL
+    world.remember(
+        established=True,
+        last_sync=world.now,
+        replication_keys=("a", "b"),
+        replication_channel=CHANNEL,
+    )
     try:
         for _ in range(STEPS):
             previous = (world.memory.epoch, world.route_epoch)
@@ -376,10 +378,12 @@ def test_soak_covers_failovers() -> None:
     epochs = 0
     for seed in range(40):
         world = World(random.Random(seed))
-        world.memory.established = True
-        world.memory.last_sync = world.now.isoformat()
-        world.memory.replication_keys = ["a", "b"]
-        world.memory.replication_channel = CHANNEL
+        world.remember(
+            established=True,
+            last_sync=world.now,
+            replication_keys=("a", "b"),
+            replication_channel=CHANNEL,
+        )
         for _ in range(STEPS):
             world.step()
         epochs += world.memory.epoch - 1

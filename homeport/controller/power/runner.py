@@ -46,8 +46,7 @@ from homeport.controller.store.power import DONE, FAILED, SUPERSEDED
 from homeport.kinds import App, Resource, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, hold_key
-from homeport.reconcilers.slots import PAIR_MEMORY
-from homeport.reconcilers.standbypair.memory import PairMemory
+from homeport.reconcilers.standbypair.finalsync import final_sync_target, record_final_sync
 from homeport.reconcilers.standbypair.plan import Member, rsync_command
 
 log = logging.getLogger(__name__)
@@ -438,14 +437,10 @@ class EstatePower:
         pair = obj.resource() if obj else None
         if not isinstance(pair, StandbyPair) or pair.spec.replication.method != "rsync":
             return
-        memory = PairMemory.load(
-            PAIR_MEMORY.get(self.store, name) or {},
-            primary=pair.spec.primary,
-            standby=pair.spec.standby,
-        )
-        if not memory.channel_ready():
+        roles = final_sync_target(pair, self.store)
+        if roles is None:
             return
-        primary, standby = self._member(memory.primary), self._member(memory.standby)
+        primary, standby = self._member(roles.primary), self._member(roles.standby)
         if primary is None or standby is None or primary[1] not in stopping:
             return
         (source, _), (target, target_vm) = primary, standby
@@ -455,7 +450,7 @@ class EstatePower:
         await self.systemd.stop(source.host, source.unit)
         result = await self.ssh.run(
             source.host,
-            list(rsync_command(source, target, self.ssh_port, pair=name, epoch=memory.epoch)),
+            list(rsync_command(source, target, self.ssh_port, pair=name, epoch=roles.epoch)),
             timeout=600,
             check=False,
         )
@@ -463,9 +458,7 @@ class EstatePower:
             raise ClientError(
                 f"final sync {source.app} → {target.app} failed: {result.stderr.decode(errors='replace').strip()[-200:]}"
             )
-        memory.last_sync = self.clock.now().isoformat()
-        memory.last_sync_error = None
-        PAIR_MEMORY.set(self.store, name, memory.dump(), now=memory.last_sync)
+        record_final_sync(pair, self.store, self.clock.now())
         self._event(
             "FinalSync",
             f"{source.app} stopped and synced to {target.app} before the shutdown",

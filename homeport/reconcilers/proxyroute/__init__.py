@@ -19,6 +19,7 @@ from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.pairroutes import MemberTimeouts
+from homeport.reconcilers.pairview import pair_view
 
 
 @dataclass(frozen=True)
@@ -126,14 +127,14 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
         if not isinstance(pair, StandbyPair):
             return None, f"StandbyPair {desired.spec.standby_pair} is not in the adopted revision"
         # The pair's memory, not its status: it changes the moment a failover promotes.
-        memory = ctx.recall("StandbyPair", pair.name)
-        if memory.get("phase") in ("Fencing", "Promoting", "Rerouting"):
+        view = pair_view(pair, ctx)
+        if view.in_flight:
             return (
                 None,
                 f"StandbyPair {pair.name} is failing over; the pair owns its routes meanwhile",
             )
-        app_name = memory.get("primary") or pair.spec.primary
-        epoch = memory.get("epoch", 1)
+        app_name = view.primary
+        epoch = view.epoch
         timeouts = MemberTimeouts.of(pair.spec.probe)
     app = ctx.desired("App", str(app_name))
     details = ctx.status_details("App", str(app_name))

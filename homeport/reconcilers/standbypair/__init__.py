@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,10 +30,12 @@ from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
+from homeport.reconcilers.slots import PAIR_MEMORY, PAIR_REQUEST
 from homeport.reconcilers.standbypair import replfence, selffence_act
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
+    EnterPhase,
     Establish,
     FencePrimary,
     FinalSync,
@@ -47,19 +51,11 @@ from homeport.reconcilers.standbypair.actions import (
 )
 from homeport.reconcilers.standbypair.hungstandby import ResetStandby
 from homeport.reconcilers.standbypair.inflight import DRAINED_STEP, in_flight_wait
-from homeport.reconcilers.standbypair.memory import (
-    CHANNEL,
-    FENCING,
-    HEALTHY,
-    PROMOTING,
-    REROUTING,
-    PairMemory,
-)
 from homeport.reconcilers.standbypair.observe import (
     JOBS,
-    REQUEST_SLOT,
     load_memory,
     observe_pair,
+    save_memory,
     storage_jobs,
 )
 from homeport.reconcilers.standbypair.plan import PairObserved, plan_pair
@@ -67,6 +63,13 @@ from homeport.reconcilers.standbypair.replfence import RemovedPair, removed_chan
 from homeport.reconcilers.standbypair.replkeys import FenceReplication, RemoveReplication
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeObserver
 from homeport.reconcilers.standbypair.selffence import InstallSelfFence, RemoveSelfFence
+from homeport.reconcilers.standbypair.state import (
+    CHANNEL,
+    Failover,
+    PairState,
+    Quarantine,
+    Step,
+)
 from homeport.reconcilers.standbypair.stopfailure import stop_failure
 from homeport.reconcilers.standbypair.storagerepl import (
     CreateStorageJob,
@@ -76,6 +79,8 @@ from homeport.reconcilers.standbypair.storagerepl import (
 )
 
 log = logging.getLogger(__name__)
+Handler = Callable[[Any, Any, ReconcileContext], Awaitable[None]]
+"""``(reconciler, action, ctx)``: performs one action type (``HANDLERS``)."""
 FENCE_TIMEOUT = 30.0
 
 __all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
@@ -136,75 +141,144 @@ class StandbyPairReconciler(
 
     # -- acting ----------------------------------------------------------------------
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        if isinstance(action, RemoveReplication):  # the pair is gone from git
-            await replfence.remove(ctx.client("ssh"), action)
-            leftover = dict(ctx.recall())
-            ctx.remember({**leftover, "replication_keys": [], "self_fence_on": []})
-            return
+        """One I/O handler per action type (``HANDLERS``); each stores what it changed."""
+        handler = self.HANDLERS.get(type(action))
+        if handler is None:
+            raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
+        await handler(self, action, ctx)
+
+    def _pair(self, ctx: ReconcileContext) -> StandbyPair:
         pair = ctx.desired("StandbyPair", ctx.key[1])
         if not isinstance(pair, StandbyPair):
             raise TemporaryError("the pair disappeared from the adopted revision", delay=0)
+        return pair
+
+    def _memory(self, ctx: ReconcileContext) -> PairState:
+        return load_memory(self._pair(ctx), ctx)
+
+    async def _on_remove_replication(
+        self, action: RemoveReplication, ctx: ReconcileContext
+    ) -> None:
+        """The pair is gone from git: its channel and guards go with it."""
+        await replfence.remove(ctx.client("ssh"), action)
+        left = PairState.load(PAIR_MEMORY.recall(ctx), primary="", standby="")
+        save_memory(replace(left, replication_keys=(), self_fence_on=()), ctx)
+
+    async def _on_start(self, action: StartFailover, ctx: ReconcileContext) -> None:
+        self._start(action, self._memory(ctx), ctx)
+
+    async def _on_enter_phase(self, action: EnterPhase, ctx: ReconcileContext) -> None:
+        memory = replace(self._memory(ctx), phase=action.phase)
+        save_memory(memory, ctx)
+        if memory.failover is not None:
+            ctx.record_failover(action.epoch, {"phase": action.phase.value})
+
+    async def _on_cut(self, action: CutIngress, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        await self._routes(action.routes, ctx)
+        self._step(memory, ctx, "IngressCut", action.describe())
+
+    async def _on_fence(self, action: FencePrimary, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        detail = await self._fence(action, load_memory(pair, ctx), ctx)
         memory = load_memory(pair, ctx)
-        if isinstance(action, StartFailover):
-            self._start(action, memory, ctx)
-        elif isinstance(action, CutIngress):
-            await self._routes(action.routes, ctx)
-            self._step(memory, ctx, "IngressCut", action.describe())
-        elif isinstance(action, FencePrimary):
-            detail = await self._fence(action, memory, ctx)
-            memory = load_memory(pair, ctx)
-            detail += await self._wait_out_lease(action, memory, pair, ctx)
-            memory.phase = PROMOTING
-            self._step(memory, ctx, "Fenced", detail)
-        elif isinstance(action, FinalSync):
-            await self._rsync(action.source_host, action.command, ctx)
-            memory.last_sync = ctx.now().isoformat()
-            self._step(memory, ctx, "FinalSync", "data synced after the drain")
-        elif isinstance(action, Promote):
-            await self._promote(action, memory, pair, ctx)
-        elif isinstance(action, Reroute):
-            await self._wait_out_in_flight(action, memory, ctx)
-            await self._routes(action.routes, ctx)
-            self._step(memory, ctx, "Rerouted", action.describe())
-        elif isinstance(action, FinishFailover):
-            self._finish(action, memory, ctx)
-        elif isinstance(action, ResetStandby):
-            await self._reset_standby(action, memory, ctx)
-        elif isinstance(action, StopStaleApp):
-            await self._stop_stale(action, memory, ctx)
-        elif isinstance(action, FenceReplication):
-            await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
-            self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
-        elif isinstance(action, InstallSelfFence | RemoveSelfFence):
-            await self._guard(action, pair, ctx)
-        elif isinstance(action, SetUpReplication):
-            await replfence.set_up(ctx.client("ssh"), action)
-            memory = load_memory(pair, ctx)
-            memory.replication_keys = list(action.apps)
-            memory.replication_channel = CHANNEL
-            ctx.remember(memory.dump())
-        elif isinstance(action, Resync):
-            await self._rsync(action.source_host, action.command, ctx)
-            memory.last_sync = ctx.now().isoformat()
-            memory.last_sync_error = None
-            ctx.remember(memory.dump())
-        elif isinstance(action, FinishRebuild):
-            memory.phase = HEALTHY
-            memory.quarantine = None
-            ctx.remember(memory.dump())
-            ctx.event("StandbyRebuilt", action.describe())
-        elif isinstance(action, Establish):
-            memory.established = True
-            ctx.remember(memory.dump())
-            ctx.event("Established", action.describe())
-        elif isinstance(action, CreateStorageJob | UpdateStorageJob | RemoveStorageJob):
-            await self._storage_job(action, ctx)
-        elif isinstance(action, ClearRequest):
-            ctx.remember({}, slot=REQUEST_SLOT)
-            if action.why != "done":
-                ctx.event("RequestDropped", action.describe(), warning=True)
-        else:
-            raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
+        detail += await self._wait_out_lease(action, memory, pair, ctx)
+        self._step(memory, ctx, "Fenced", detail)
+
+    async def _on_final_sync(self, action: FinalSync, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        await self._rsync(action.source_host, action.command, ctx)
+        memory = replace(memory, last_sync=ctx.now())
+        self._step(memory, ctx, "FinalSync", "data synced after the drain")
+
+    async def _on_promote(self, action: Promote, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        await self._promote(action, load_memory(pair, ctx), pair, ctx)
+
+    async def _on_reroute(self, action: Reroute, ctx: ReconcileContext) -> None:
+        memory = await self._wait_out_in_flight(action, self._memory(ctx), ctx)
+        await self._routes(action.routes, ctx)
+        self._step(memory, ctx, "Rerouted", action.describe())
+
+    async def _on_finish(self, action: FinishFailover, ctx: ReconcileContext) -> None:
+        self._finish(action, self._memory(ctx), ctx)
+
+    async def _on_reset_standby(self, action: ResetStandby, ctx: ReconcileContext) -> None:
+        await self._reset_standby(action, self._memory(ctx), ctx)
+
+    async def _on_stop_stale(self, action: StopStaleApp, ctx: ReconcileContext) -> None:
+        await self._stop_stale(action, self._memory(ctx), ctx)
+
+    async def _on_fence_replication(self, action: FenceReplication, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
+        self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
+
+    async def _on_guard(
+        self, action: InstallSelfFence | RemoveSelfFence, ctx: ReconcileContext
+    ) -> None:
+        await self._guard(action, self._pair(ctx), ctx)
+
+    async def _on_set_up_replication(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
+        pair = self._pair(ctx)
+        await replfence.set_up(ctx.client("ssh"), action)
+        memory = load_memory(pair, ctx)
+        keys = tuple(action.apps)
+        save_memory(replace(memory, replication_keys=keys, replication_channel=CHANNEL), ctx)
+
+    async def _on_resync(self, action: Resync, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        await self._rsync(action.source_host, action.command, ctx)
+        save_memory(replace(memory, last_sync=ctx.now(), last_sync_error=None), ctx)
+
+    async def _on_finish_rebuild(self, action: FinishRebuild, ctx: ReconcileContext) -> None:
+        memory = self._memory(ctx)
+        save_memory(replace(memory, phase=action.phase, quarantine=None), ctx)
+        ctx.event("StandbyRebuilt", action.describe())
+
+    async def _on_establish(self, action: Establish, ctx: ReconcileContext) -> None:
+        save_memory(replace(self._memory(ctx), established=True), ctx)
+        ctx.event("Established", action.describe())
+
+    async def _on_storage_job(
+        self,
+        action: CreateStorageJob | UpdateStorageJob | RemoveStorageJob,
+        ctx: ReconcileContext,
+    ) -> None:
+        self._pair(ctx)
+        await self._storage_job(action, ctx)
+
+    async def _on_clear_request(self, action: ClearRequest, ctx: ReconcileContext) -> None:
+        self._pair(ctx)
+        PAIR_REQUEST.clear(ctx)
+        if action.why != "done":
+            ctx.event("RequestDropped", action.describe(), warning=True)
+
+    HANDLERS: ClassVar[Mapping[type[Action], Handler]] = {
+        RemoveReplication: _on_remove_replication,
+        StartFailover: _on_start,
+        EnterPhase: _on_enter_phase,
+        CutIngress: _on_cut,
+        FencePrimary: _on_fence,
+        FinalSync: _on_final_sync,
+        Promote: _on_promote,
+        Reroute: _on_reroute,
+        FinishFailover: _on_finish,
+        ResetStandby: _on_reset_standby,
+        StopStaleApp: _on_stop_stale,
+        FenceReplication: _on_fence_replication,
+        InstallSelfFence: _on_guard,
+        RemoveSelfFence: _on_guard,
+        SetUpReplication: _on_set_up_replication,
+        Resync: _on_resync,
+        FinishRebuild: _on_finish_rebuild,
+        Establish: _on_establish,
+        CreateStorageJob: _on_storage_job,
+        UpdateStorageJob: _on_storage_job,
+        RemoveStorageJob: _on_storage_job,
+        ClearRequest: _on_clear_request,
+    }
+    """Action type → the one handler that performs it (a new action adds a row here)."""
 
     async def _storage_job(
         self,
@@ -231,62 +305,56 @@ class StandbyPairReconciler(
             await px.replication.delete_job(action.job_id)
         ctx.invalidate(JOBS)
 
-    def _start(self, action: StartFailover, memory: PairMemory, ctx: ReconcileContext) -> None:
-        now = ctx.now().isoformat()
+    def _start(self, action: StartFailover, memory: PairState, ctx: ReconcileContext) -> None:
+        now = ctx.now()
         steps = []
         if action.failed_since:
-            steps.append(
-                {
-                    "phase": "FailureStarted",
-                    "at": action.failed_since,
-                    "detail": "first failed probe",
-                }
-            )
+            steps.append(Step("FailureStarted", action.failed_since, "first failed probe"))
         if action.detected_at:
-            steps.append({"phase": "Detected", "at": action.detected_at, "detail": action.reason})
-        steps.append({"phase": "Fencing", "at": now, "detail": f"epoch {action.epoch}"})
-        memory.phase = FENCING
-        memory.failover = {
-            "epoch": action.epoch,
-            "trigger": action.trigger,
-            "from": action.from_app,
-            "to": action.to_app,
-            "reason": action.reason,
-            "started_at": now,
-            "rpo_seconds": action.rpo_seconds,
-            "steps": steps,
-        }
-        if action.trigger == "automatic":
-            memory.automatic_failovers = [*memory.automatic_failovers[-20:], now]
-        ctx.remember(memory.dump())
+            steps.append(Step("Detected", action.detected_at, action.reason))
+        steps.append(Step(action.phase, now, f"epoch {action.epoch}"))
+        record = Failover(
+            epoch=action.epoch,
+            from_app=action.from_app,
+            to_app=action.to_app,
+            trigger=action.trigger,
+            reason=action.reason,
+            started_at=now,
+            rpo_seconds=action.rpo_seconds,
+            steps=tuple(steps),
+        )
+        budget = memory.automatic_failovers
+        if record.automatic:
+            budget = (*budget[-20:], now)
+        memory = replace(memory, phase=action.phase, failover=record, automatic_failovers=budget)
+        save_memory(memory, ctx)
         ctx.record_failover(
             action.epoch,
             {
                 "trigger": action.trigger,
                 "from_app": action.from_app,
                 "to_app": action.to_app,
-                "phase": FENCING,
-                "started_at": now,
-                "timeline": steps,
+                "phase": action.phase.value,
+                "started_at": now.isoformat(),
+                "timeline": record.timeline(),
                 "rpo_seconds": action.rpo_seconds,
                 "outcome": "in progress",
             },
         )
         ctx.event("FailoverStarted", action.describe(), warning=action.trigger == "automatic")
 
-    def _step(self, memory: PairMemory, ctx: ReconcileContext, phase: str, detail: str) -> None:
+    def _step(self, memory: PairState, ctx: ReconcileContext, phase: str, detail: str) -> PairState:
+        """Store ``memory`` with one more line on its failover's timeline: the state stored."""
         if memory.failover is None:
-            ctx.remember(memory.dump())
-            return
-        memory.failover["steps"] = [
-            *memory.failover["steps"],
-            {"phase": phase, "at": ctx.now().isoformat(), "detail": detail},
-        ]
-        ctx.remember(memory.dump())
+            save_memory(memory, ctx)
+            return memory
+        record = memory.failover.step(phase, ctx.now(), detail)
+        memory = replace(memory, failover=record)
+        save_memory(memory, ctx)
         ctx.record_failover(
-            int(memory.failover["epoch"]),
-            {"phase": memory.phase, "timeline": memory.failover["steps"]},
+            record.epoch, {"phase": memory.phase.value, "timeline": record.timeline()}
         )
+        return memory
 
     async def _routes(self, routes: tuple[RouteTarget, ...], ctx: ReconcileContext) -> None:
         if not routes:
@@ -305,7 +373,7 @@ class StandbyPairReconciler(
                     f"Caddy does not run route {target.name} as written; retrying", delay=0.2
                 )
 
-    async def _fence(self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext) -> str:
+    async def _fence(self, action: FencePrimary, memory: PairState, ctx: ReconcileContext) -> str:
         if not action.stop_vm:
             if action.host:
                 systemd: Systemd = ctx.client("systemd")
@@ -341,20 +409,19 @@ class StandbyPairReconciler(
             return self._quarantine(action, memory, ctx, why)
 
     async def _reset_standby(
-        self, action: ResetStandby, memory: PairMemory, ctx: ReconcileContext
+        self, action: ResetStandby, memory: PairState, ctx: ReconcileContext
     ) -> None:
         """Stop the hung standby's VM; its VM reconciler starts it again (a reset)."""
         px: ProxmoxClient = ctx.client("proxmox")
         task = await px.stop_vm(action.node, action.vmid, timeout=5)
         if task is not None:
             await px.tasks.wait(task, timeout=FENCE_TIMEOUT)
-        memory.standby_reset_at = ctx.now().isoformat()
-        ctx.remember(memory.dump())
+        save_memory(replace(memory, standby_reset_at=ctx.now()), ctx)
         ctx.event("StandbyReset", action.describe(), warning=True)
         ctx.wake("VM", action.vm)
 
     async def _stop_stale(
-        self, action: StopStaleApp, memory: PairMemory, ctx: ReconcileContext
+        self, action: StopStaleApp, memory: PairState, ctx: ReconcileContext
     ) -> None:
         """Stop the returned old primary once (the engine's event for the action says so;
         the Warning was given when it was quarantined); its App then redeploys it."""
@@ -362,17 +429,16 @@ class StandbyPairReconciler(
         await systemd.stop(action.host, action.unit)
         if action.app in memory.self_fence_on:  # it returns as the standby: unarmed
             await selffence_act.disarm(ctx.client("ssh"), action.host, action.unit)
-        memory.quarantine = {**(memory.quarantine or {}), "stopped_at": ctx.now().isoformat()}
-        ctx.remember(memory.dump())
+        quarantine = memory.quarantine or Quarantine(action.app)
+        save_memory(replace(memory, quarantine=replace(quarantine, stopped_at=ctx.now())), ctx)
         ctx.wake("App", action.app)
 
     async def _wait_out_lease(
-        self, action: FencePrimary, memory: PairMemory, pair: StandbyPair, ctx: ReconcileContext
+        self, action: FencePrimary, memory: PairState, pair: StandbyPair, ctx: ReconcileContext
     ) -> str:
         """A quarantined primary with a self-fence guard: promote only once its lease has
         lapsed, so it stops its App the moment it runs again."""
-        quarantined = (memory.quarantine or {}).get("app") == action.app
-        if not (quarantined and action.app in memory.self_fence_on):
+        if not (memory.quarantines(action.app) and action.app in memory.self_fence_on):
             return ""
         lease = pair.spec.lease_seconds()
         renewed = self.runtime.lease_renewed.get(action.app)
@@ -383,16 +449,16 @@ class StandbyPairReconciler(
         )
 
     async def _wait_out_in_flight(
-        self, action: Reroute, memory: PairMemory, ctx: ReconcileContext
-    ) -> None:
+        self, action: Reroute, memory: PairState, ctx: ReconcileContext
+    ) -> PairState:
         """Before the new primary serves: let what Caddy forwarded to an old primary that
-        was not confirmed stopped end (``inflight.py``)."""
+        was not confirmed stopped end (``inflight.py``). The state as it is then."""
         wait = in_flight_wait(memory, action.in_flight_seconds, ctx.now())
         if wait is None:
-            return
+            return memory
         if wait.seconds > 0:
             await asyncio.sleep(wait.seconds)
-        self._step(memory, ctx, DRAINED_STEP, wait.detail)
+        return self._step(memory, ctx, DRAINED_STEP, wait.detail)
 
     async def _guard(
         self, action: InstallSelfFence | RemoveSelfFence, pair: StandbyPair, ctx: ReconcileContext
@@ -403,23 +469,16 @@ class StandbyPairReconciler(
         else:
             await selffence_act.remove(ssh, action.host, action.unit)
         memory = load_memory(pair, ctx)
-        others = [a for a in memory.self_fence_on if a != action.app]
-        memory.self_fence_on = others + (
-            [action.app] if isinstance(action, InstallSelfFence) else []
-        )
-        ctx.remember(memory.dump())
+        others = tuple(a for a in memory.self_fence_on if a != action.app)
+        guarded = others + ((action.app,) if isinstance(action, InstallSelfFence) else ())
+        save_memory(replace(memory, self_fence_on=guarded), ctx)
         ctx.event("SelfFence", action.describe())
 
     def _quarantine(
-        self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext, why: str
+        self, action: FencePrimary, memory: PairState, ctx: ReconcileContext, why: str
     ) -> str:
-        memory.quarantine = {
-            "app": action.app,
-            "vmid": action.vmid,
-            "node": action.node,
-            "since": ctx.now().isoformat(),
-        }
-        ctx.remember(memory.dump())
+        quarantine = Quarantine(action.app, ctx.now(), action.vmid, action.node)
+        save_memory(replace(memory, quarantine=quarantine), ctx)
         ctx.event(
             "Quarantined",
             f"{action.app}: {why}; ingress cut, it is stopped first when it returns",
@@ -428,13 +487,17 @@ class StandbyPairReconciler(
         return f"{why}: ingress cut and {action.app} quarantined"
 
     async def _promote(
-        self, action: Promote, memory: PairMemory, pair: StandbyPair, ctx: ReconcileContext
+        self, action: Promote, memory: PairState, pair: StandbyPair, ctx: ReconcileContext
     ) -> None:
-        record = memory.failover or {}
-        memory.epoch = max(memory.epoch, action.epoch)
-        old = str(record.get("from") or memory.primary)
-        memory.primary, memory.standby = action.app, old if old != action.app else memory.standby
-        ctx.remember(memory.dump())  # the new epoch and roles are what the env files render
+        old = memory.failover.from_app if memory.failover else ""
+        old = old or memory.primary
+        memory = replace(
+            memory,
+            epoch=max(memory.epoch, action.epoch),
+            primary=action.app,
+            standby=old if old != action.app else memory.standby,
+        )
+        save_memory(memory, ctx)  # the new epoch and roles are what the env files render
         # A retried promotion (the App was slower than its startup grace) must not restart
         # the App again; the failover record says which restarts already happened, so a
         # daemon that died between writing the env file and the restart still restarts.
@@ -444,14 +507,14 @@ class StandbyPairReconciler(
         for app, host, unit, env_path in targets:
             if app != action.app and app in memory.self_fence_on:  # demoted: no lease to lapse
                 await selffence_act.disarm(ctx.client("ssh"), host, unit)
-            restarted = list((memory.failover or {}).get("restarted") or [])
+            record = memory.failover
+            restarted = record.restarted if record else ()
             await self._restart_with_env(app, host, unit, env_path, ctx, again=app in restarted)
-            if memory.failover is not None and app not in restarted:
-                memory.failover["restarted"] = [*restarted, app]
-                ctx.remember(memory.dump())
+            if record is not None and app not in restarted:
+                memory = replace(memory, failover=replace(record, restarted=(*restarted, app)))
+                save_memory(memory, ctx)
         await self._wait_healthy(action, ctx)
         memory = load_memory(pair, ctx)
-        memory.phase = REROUTING
         self._step(memory, ctx, "Promoted", f"{action.app} serves with epoch {action.epoch}")
 
     async def _restart_with_env(
@@ -491,33 +554,27 @@ class StandbyPairReconciler(
                 )
             await asyncio.sleep(0.05)
 
-    def _finish(self, action: FinishFailover, memory: PairMemory, ctx: ReconcileContext) -> None:
+    def _finish(self, action: FinishFailover, memory: PairState, ctx: ReconcileContext) -> None:
         now = ctx.now()
-        record = dict(memory.failover or {})
-        steps = [
-            *record.get("steps", []),
-            {"phase": action.phase, "at": now.isoformat(), "detail": "done"},
-        ]
-        memory.phase = action.phase
-        memory.failover = None
-        if record.get("trigger") != "automatic":
-            memory.replication_keys = []
-        ctx.remember(memory.dump())
-        summary = _summary(steps, record.get("rpo_seconds"))
+        record = (memory.failover or Failover(action.epoch, "", "")).step(action.phase, now, "done")
+        keys = memory.replication_keys if record.automatic else ()
+        save_memory(replace(memory, phase=action.phase, failover=None, replication_keys=keys), ctx)
+        summary = _summary(record)
         ctx.record_failover(
             action.epoch,
             {
-                "phase": action.phase,
+                "phase": action.phase.value,
                 "finished_at": now.isoformat(),
-                "timeline": steps,
+                "timeline": record.timeline(),
                 "outcome": "completed",
             },
         )
         ctx.event(
             "FailoverCompleted",
-            f"{record.get('from')} → {record.get('to')} (epoch {action.epoch}): {summary}",
+            f"{record.from_app or None} → {record.to_app or None} (epoch {action.epoch}): "
+            f"{summary}",
         )
-        self._wake_member(str(record.get("from") or ""), ctx)
+        self._wake_member(record.from_app, ctx)
 
     def _wake_member(self, app_name: str, ctx: ReconcileContext) -> None:
         """The old primary's VM and App converge now (restart, redeploy as standby)."""
@@ -534,10 +591,8 @@ class StandbyPairReconciler(
             raise TemporaryError(f"replication from {host} failed: {error}", delay=2)
 
 
-def _summary(steps: list[dict[str, Any]], rpo: object) -> str:
-    def at(phase: str) -> datetime | None:
-        found = next((s["at"] for s in steps if s["phase"] == phase), None)
-        return datetime.fromisoformat(found) if found else None
+def _summary(record: Failover) -> str:
+    at, rpo = record.at, record.rpo_seconds
 
     parts = []
     pairs = [
@@ -556,6 +611,6 @@ def _summary(steps: list[dict[str, Any]], rpo: object) -> str:
         a, b = at(begin), at(end)
         if a and b:
             parts.append(f"{label} {(b - a).total_seconds():.2f}s")
-    if isinstance(rpo, int | float):
+    if rpo is not None:
         parts.append(f"data-loss window {rpo:.1f}s")
     return ", ".join(parts) or "done"

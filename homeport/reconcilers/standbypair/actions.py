@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from homeport.clients.caddy_config import Exposure
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.base import Action
+from homeport.reconcilers.standbypair.state import Phase
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,12 @@ class StartFailover(Action):
     from_app: str
     to_app: str
     reason: str
-    detected_at: str | None = None
-    failed_since: str | None = None
+    detected_at: datetime | None = None
+    failed_since: datetime | None = None
     rpo_seconds: float | None = None
     verb = "failover"
+    phase: ClassVar[Phase] = Phase.FENCING
+    """A failover starts by fencing (``transitions.py``)."""
 
     def describe(self) -> str:
         rpo = (
@@ -119,9 +123,23 @@ class Reroute(Action):
 
 
 @dataclass(frozen=True)
+class EnterPhase(Action):
+    """The failover of ``epoch`` moves on to ``phase``: the step before it is done, so a
+    daemon that dies from here on resumes at ``phase`` (``plan.py``'s ``_resume``)."""
+
+    epoch: int
+    phase: Phase
+    verb = "enter-phase"
+    reported = True  # the failover's record and timeline say it; no event of its own
+
+    def describe(self) -> str:
+        return f"failover to epoch {self.epoch} enters {self.phase}"
+
+
+@dataclass(frozen=True)
 class FinishFailover(Action):
     epoch: int
-    phase: str
+    phase: Phase
     verb = "failover-done"
 
     def describe(self) -> str:
@@ -175,6 +193,7 @@ class Resync(Action):
 class FinishRebuild(Action):
     standby: str
     verb = "rebuilt"
+    phase: ClassVar[Phase] = Phase.HEALTHY
     reported = True  # the reconciler's own event
 
     def describe(self) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.base import Action
-from homeport.reconcilers.standbypair.memory import HEALTHY
+from homeport.reconcilers.standbypair.state import Phase
 
 if TYPE_CHECKING:
     from homeport.reconcilers.standbypair.plan import PairObserved
@@ -40,8 +40,8 @@ class ResetStandby(Action):
         )
 
 
-def _seconds_since(stamp: str | None, now: datetime) -> float | None:
-    return (now - datetime.fromisoformat(stamp)).total_seconds() if stamp else None
+def _seconds_since(stamp: datetime | None, now: datetime) -> float | None:
+    return (now - stamp).total_seconds() if stamp else None
 
 
 def reset_hung_standby(
@@ -52,7 +52,7 @@ def reset_hung_standby(
     standby, probe, memory = seen.standby, seen.standby_probe, seen.memory
     # Never before the pair is established: a first boot (cloud-init, the first deploy)
     # may take longer than the grace period and must not be cut short.
-    if grace is None or memory.phase != HEALTHY or not memory.established:
+    if grace is None or memory.phase != Phase.HEALTHY or not memory.established:
         return None
     if probe.healthy is not False:
         return None

@@ -12,12 +12,10 @@ Then no client gets an answer from the old primary after the new one served.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from homeport.reconcilers.standbypair.memory import PairMemory
+from homeport.reconcilers.standbypair.state import PairState
 
 CUT_STEP = "IngressCut"
 DRAINED_STEP = "InFlightEnded"
@@ -32,25 +30,23 @@ class InFlightWait:
 
 
 def in_flight_wait(
-    memory: PairMemory, in_flight_seconds: float, now: datetime
+    memory: PairState, in_flight_seconds: float, now: datetime
 ) -> InFlightWait | None:
     """``None`` when nothing can be in flight to an old primary that might still answer:
     no routes, a confirmed stop, or the wait already recorded (a resumed failover)."""
-    record: Mapping[str, Any] = memory.failover or {}
-    old = record.get("from")
-    steps = list(record.get("steps") or [])
-    quarantined = old is not None and (memory.quarantine or {}).get("app") == old
-    if in_flight_seconds <= 0 or not quarantined:
+    record = memory.failover
+    if record is None or in_flight_seconds <= 0 or not memory.quarantines(record.from_app):
         return None
-    if any(step.get("phase") == DRAINED_STEP for step in steps):
+    old = record.from_app
+    if record.at(DRAINED_STEP) is not None:
         return None
-    cuts = [step["at"] for step in steps if step.get("phase") == CUT_STEP]
+    cuts = [step.at for step in record.steps if step.phase == CUT_STEP]
     # No recorded cut (it cannot happen before a reroute): count from now, never less.
-    cut_at = datetime.fromisoformat(cuts[-1]) if cuts else now
+    cut_at = cuts[-1] if cuts else now
     ends = cut_at + timedelta(seconds=in_flight_seconds)
     detail = (
         f"requests forwarded to {old} before the ingress cut have ended: {old} was not "
-        f"confirmed stopped, so {record.get('to')} serves only {in_flight_seconds:g}s after "
+        f"confirmed stopped, so {record.to_app} serves only {in_flight_seconds:g}s after "
         f"the cut (Caddy's retry, dial and response-header timeouts of the route)"
     )
     return InFlightWait(max(0.0, (ends - now).total_seconds()), detail)

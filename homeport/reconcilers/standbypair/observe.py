@@ -6,7 +6,6 @@ Cheap on purpose: during a failover every millisecond counts.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from homeport.clients.errors import ClientError
 from homeport.clients.proxmox import ProxmoxClient
@@ -16,23 +15,28 @@ from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.pairroutes import MemberTimeouts
-from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
-from homeport.reconcilers.standbypair.memory import IN_FLIGHT, PairMemory
+from homeport.reconcilers.powerhold import held, released_at
+from homeport.reconcilers.slots import ESTATE_HOLD, PAIR_MEMORY, PAIR_REQUEST
 from homeport.reconcilers.standbypair.plan import Member, PairObserved, PairRoute, ProbeView
+from homeport.reconcilers.standbypair.state import PairState, parse_time
 from homeport.reconcilers.standbypair.storagerepl import (
     StorageJob,
     StorageView,
     unsupported_volume,
 )
 
-REQUEST_SLOT = "request"
 RESOURCES = "proxmox.resources"
 
 
-def load_memory(pair: StandbyPair, ctx: ReconcileContext) -> PairMemory:
-    return PairMemory.load(
-        ctx.recall("StandbyPair", pair.name), primary=pair.spec.primary, standby=pair.spec.standby
+def load_memory(pair: StandbyPair, ctx: ReconcileContext) -> PairState:
+    return PairState.load(
+        PAIR_MEMORY.recall(ctx, pair.name), primary=pair.spec.primary, standby=pair.spec.standby
     )
+
+
+def save_memory(state: PairState, ctx: ReconcileContext) -> None:
+    """Inside a reconcile of the pair: its state is what the store keeps from now on."""
+    PAIR_MEMORY.remember(ctx, state.dump())
 
 
 def member(
@@ -112,8 +116,8 @@ async def observe_pair(
         # about the nodes either: their state is unknown (None), never "all online".
         nodes_online = None
     primary = _observed_member(memory.primary, ctx, nodes_online)
-    request: dict[str, Any] = ctx.recall(f"StandbyPair.{REQUEST_SLOT}", desired.name)
-    power = ctx.recall(HOLD_KIND, HOLD_NAME)
+    request = PAIR_REQUEST.recall(ctx, desired.name)
+    power = ESTATE_HOLD.recall(ctx) or {}
     return PairObserved(
         name=desired.name,
         memory=memory,
@@ -122,13 +126,14 @@ async def observe_pair(
         primary_probe=probes.get(memory.primary, ProbeView()),
         standby_probe=probes.get(memory.standby, ProbeView()),
         routes=routes_of(desired.name, ctx, MemberTimeouts.of(desired.spec.probe)),
-        request=request or None,
+        request=dict(request) if request else None,
+        requested_at=parse_time(request.get("at")) if request else None,
         ssh_port=ssh_port,
         power_held=held(power, "StandbyPair", desired.name),
-        power_released_at=released_at(power, "StandbyPair", desired.name),
+        power_released_at=parse_time(released_at(power, "StandbyPair", desired.name)),
         # Never one more API call while a failover may be decided or is running.
         storage=await observe_storage(desired, ctx, primary, snapshot)
-        if memory.phase not in IN_FLIGHT
+        if not memory.phase.in_flight
         and not probes.get(memory.primary, ProbeView()).failures
         and not request
         else None,

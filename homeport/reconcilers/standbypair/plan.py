@@ -2,13 +2,16 @@
 Degraded → (standby rebuilt) → Healthy, never promoting before the primary is fenced.
 
 A failover is one plan of ordered actions (start, cut ingress, fence, promote, reroute,
-finish), executed in one reconcile for speed; each step moves ``memory.phase`` on, so a
-daemon that dies half-way resumes at the recorded phase, with the recorded epoch.
+finish), executed in one reconcile for speed; the plan emits the phase changes between the
+steps as actions too (``EnterPhase``; the allowed ones are ``transitions.py``'s table), so
+a daemon that dies half-way resumes at the recorded phase, with the recorded epoch. A
+Healthy pair is decided by ``HEALTHY_GUARDS``: named rules, in order, the first that
+applies wins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +25,7 @@ from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
+    EnterPhase,
     Establish,
     FencePrimary,
     FinalSync,
@@ -36,14 +40,6 @@ from homeport.reconcilers.standbypair.actions import (
     StopStaleApp,
 )
 from homeport.reconcilers.standbypair.hungstandby import reset_hung_standby
-from homeport.reconcilers.standbypair.memory import (
-    DEGRADED,
-    FENCING,
-    HEALTHY,
-    IN_FLIGHT,
-    PROMOTING,
-    PairMemory,
-)
 from homeport.reconcilers.standbypair.replkeys import (
     FenceReplication,
     destination,
@@ -51,6 +47,7 @@ from homeport.reconcilers.standbypair.replkeys import (
     known_hosts_path,
 )
 from homeport.reconcilers.standbypair.selffence import InstallSelfFence, guard_actions
+from homeport.reconcilers.standbypair.state import PairState, Phase
 from homeport.reconcilers.standbypair.storagerepl import StorageView, plan_storage
 
 REQUEST_EXPIRY = timedelta(minutes=10)
@@ -83,11 +80,11 @@ class Member:
 @dataclass(frozen=True)
 class ProbeView:
     healthy: bool | None = None
-    healthy_since: str | None = None
+    healthy_since: datetime | None = None
     """Start of the current run of passed probes."""
     failures: int = 0
-    failed_since: str | None = None
-    detected_at: str | None = None
+    failed_since: datetime | None = None
+    detected_at: datetime | None = None
     last_error: str | None = None
     window_misses: int = 0
     """Misses among the last ``probe.window`` probes (``probewindow.py``)."""
@@ -107,17 +104,19 @@ class PairRoute:
 @dataclass(frozen=True)
 class PairObserved:
     name: str
-    memory: PairMemory
+    memory: PairState
     primary: Member
     standby: Member
     primary_probe: ProbeView = field(default_factory=ProbeView)
     standby_probe: ProbeView = field(default_factory=ProbeView)
     routes: tuple[PairRoute, ...] = ()
     request: Mapping[str, Any] | None = None
+    requested_at: datetime | None = None
+    """The request's ``at`` (None: absent or not a time)."""
     ssh_port: int = 22
     power_held: str | None = None
     """Why the pair is held by a planned estate shutdown (``powerhold.py``), if it is."""
-    power_released_at: str | None = None
+    power_released_at: datetime | None = None
     """When the last ``homeport estate start`` released the pair."""
     storage: StorageView | None = None
     """Proxmox storage replication jobs and support (None: not read, e.g. API down)."""
@@ -180,10 +179,10 @@ def rsync_command(
     )
 
 
-def lag_seconds(memory: PairMemory, at: datetime) -> float | None:
+def lag_seconds(memory: PairState, at: datetime) -> float | None:
     if memory.last_sync is None:
         return None
-    return max(0.0, (at - datetime.fromisoformat(memory.last_sync)).total_seconds())
+    return max(0.0, (at - memory.last_sync).total_seconds())
 
 
 # -- the plan -------------------------------------------------------------------------
@@ -196,21 +195,23 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
         )
     memory = seen.memory
     details = _details(desired, seen, now)
-    if memory.phase in IN_FLIGHT and memory.failover:
+    if memory.phase.in_flight and memory.failover:
         return Plan(actions=tuple(_resume(desired, seen, now)), details=details)
     if seen.request is not None:
         handled = _request(desired, seen, now)
         if handled is not None:
             return Plan(actions=tuple(handled), details=details)
     stale = seen.standby
-    quarantine = memory.quarantine or {}
     # Stopped once, on its return: the App reconciler then redeploys it as the standby. Also
     # when its App already redeployed it while it was failing (its epoch is current): the
     # App reconciler holds a quarantined App that serves until this stop, whatever its epoch.
-    quarantined = quarantine.get("app") == stale.app and not quarantine.get("stopped_at")
+    quarantine = memory.quarantine
+    quarantined = (
+        quarantine is not None and quarantine.app == stale.app and quarantine.awaiting_stop
+    )
     if quarantined and seen.standby_probe.healthy and stale.host:
         return Plan(actions=(StopStaleApp(stale.app, stale.host, stale.unit),), details=details)
-    if memory.phase == HEALTHY:
+    if memory.phase == Phase.HEALTHY:
         return _with_storage(desired, seen, _healthy(desired, seen, now, details))
     return _with_storage(desired, seen, _degraded(desired, seen, now, details))
 
@@ -242,13 +243,13 @@ def _details(desired: StandbyPair, seen: PairObserved, now: datetime) -> dict[st
         "primary": memory.primary,
         "standby": memory.standby,
         "epoch": memory.epoch,
-        "phase": memory.phase,
-        "lastSync": memory.last_sync,
+        "phase": memory.phase.value,
+        "lastSync": memory.last_sync.isoformat() if memory.last_sync else None,
         "lagSeconds": round(lag, 1) if lag is not None else None,
         "primaryHealthy": seen.primary_probe.healthy,
         "standbyHealthy": seen.standby_probe.healthy,
-        "quarantine": memory.quarantine,
-        "detecting": seen.primary_probe.failures > 0 and memory.phase == HEALTHY,
+        "quarantine": memory.quarantine.dump() if memory.quarantine else None,
+        "detecting": seen.primary_probe.failures > 0 and memory.phase == Phase.HEALTHY,
         "pendingRequest": seen.request.get("op") if seen.request else None,
     }
 
@@ -267,89 +268,179 @@ def _planned_outage(seen: PairObserved, probe: ProbeView) -> bool:
     if seen.power_held:
         return True
     released, since = seen.power_released_at, probe.failed_since
-    return bool(
-        released and since and datetime.fromisoformat(since) <= datetime.fromisoformat(released)
+    return bool(released and since and since <= released)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What every guard of a Healthy pair reads: the pair, its world, the time, its status."""
+
+    desired: StandbyPair
+    seen: PairObserved
+    now: datetime
+    details: dict[str, Any]
+
+    @property
+    def memory(self) -> PairState:
+        return self.seen.memory
+
+
+Guard = Callable[[Facts], Plan | None]
+"""One rule of a Healthy pair: the plan when it applies, None to ask the next one."""
+
+
+def estate_held(facts: Facts) -> Plan | None:
+    """A planned estate shutdown holds the pair: nothing fails over."""
+    if not facts.seen.power_held:
+        return None
+    return Plan(
+        waiting=f"automatic failover suspended: {facts.seen.power_held}",
+        state_reason="EstateShutdown",
+        details=facts.details,
     )
+
+
+def primary_crossed_threshold(facts: Facts) -> Plan | None:
+    """The primary is down (K misses of the last N), the pair armed, not a planned outage."""
+    seen = facts.seen
+    if not (
+        _crossed(facts.desired, seen.primary_probe)
+        and facts.memory.established
+        and not _planned_outage(seen, seen.primary_probe)
+    ):
+        return None
+    return _automatic(facts.desired, seen, facts.now, facts.details)
+
+
+def primary_in_maintenance(facts: Facts) -> Plan | None:
+    """The primary's Machine is in maintenance and the standby can serve: switch over."""
+    seen = facts.seen
+    if not (seen.primary.maintenance and seen.standby_probe.healthy) or seen.standby.maintenance:
+        return None
+    why = "primary's Machine is in maintenance"
+    switch = _switchover(facts.desired, seen, facts.now, "maintenance", why)
+    return Plan(actions=tuple(switch), details=facts.details)
+
+
+def failback_due(facts: Facts) -> Plan | None:
+    """Automatic failback: the declared primary was a healthy standby long enough."""
+    if not _failback_due(facts.desired, facts.seen, facts.now):
+        return None
+    reason = (
+        f"{facts.memory.standby} healthy for "
+        f"{facts.desired.spec.failback.after_healthy_seconds:.0f}s (automatic failback)"
+    )
+    switch = _switchover(facts.desired, facts.seen, facts.now, "failback", reason)
+    return Plan(actions=tuple(switch), details=facts.details)
+
+
+def replication_keys_missing(facts: Facts) -> Plan | None:
+    """rsync replication without its channel primary → standby (of the current kind)."""
+    seen = facts.seen
+    if (
+        facts.desired.spec.replication.method != "rsync"
+        or facts.memory.channel_ready()
+        or not (seen.primary.host and seen.standby.host)
+    ):
+        return None
+    return Plan(actions=(_setup_replication(facts.desired, seen),), details=facts.details)
+
+
+def standby_hung(facts: Facts) -> Plan | None:
+    """The standby's VM runs but its guest answered nothing for the grace period."""
+    reset = reset_hung_standby(facts.desired, facts.seen, facts.now)
+    return Plan(actions=(reset,), details=facts.details) if reset is not None else None
+
+
+def self_fence_guards_missing(facts: Facts) -> Plan | None:
+    """The self-fence guards are not where the spec wants them (or where it no longer does)."""
+    spec = facts.desired.spec
+    guards = guard_actions(
+        spec.self_fence.enabled, list(facts.memory.self_fence_on), _members(facts.seen)
+    )
+    return Plan(actions=tuple(guards), details=facts.details) if guards else None
+
+
+def primary_not_probed_yet(facts: Facts) -> Plan | None:
+    if facts.seen.primary_probe.healthy is not None:
+        return None
+    interval = facts.desired.spec.probe.interval_seconds
+    return Plan(waiting="probing the primary", requeue_after=interval, details=facts.details)
+
+
+def not_established(facts: Facts) -> Plan | None:
+    """Both members never served (and synced) yet: arm the failover once they have."""
+    return (
+        None if facts.memory.established else _establish(facts.desired, facts.seen, facts.details)
+    )
+
+
+def primary_failing(facts: Facts) -> Plan | None:
+    """The primary misses probes below the threshold: Detecting."""
+    probe, spec = facts.seen.primary_probe, facts.desired.spec
+    if not probe.failures:
+        return None
+    return Plan(
+        waiting=f"primary failing its probe ({probe.failures}/"
+        f"{spec.probe.failure_threshold}): {probe.last_error}",
+        state_reason="Detecting",
+        requeue_after=spec.probe.interval_seconds,
+        details=facts.details,
+        conditions=_replication_lagging(facts),
+    )
+
+
+HEALTHY_GUARDS: tuple[Guard, ...] = (
+    estate_held,
+    primary_crossed_threshold,
+    primary_in_maintenance,
+    failback_due,
+    replication_keys_missing,
+    standby_hung,
+    self_fence_guards_missing,
+    primary_not_probed_yet,
+    not_established,
+    primary_failing,
+)
+"""A Healthy pair's rules, in order: the first that applies decides the plan; when none
+does, the pair serves (``serving``). The order is the policy: a held estate before any
+failover, a failover before a switchover, setting things up before reporting."""
 
 
 def _healthy(
     desired: StandbyPair, seen: PairObserved, now: datetime, details: dict[str, Any]
 ) -> Plan:
-    memory, spec = seen.memory, desired.spec
-    if seen.power_held:
-        return Plan(
-            waiting=f"automatic failover suspended: {seen.power_held}",
-            state_reason="EstateShutdown",
-            details=details,
-        )
-    if (
-        _crossed(desired, seen.primary_probe)
-        and memory.established
-        and not _planned_outage(seen, seen.primary_probe)
+    facts = Facts(desired, seen, now, details)
+    for guard in HEALTHY_GUARDS:
+        plan = guard(facts)
+        if plan is not None:
+            return plan
+    return serving(facts)
+
+
+def _replication_lagging(facts: Facts) -> tuple[ConditionUpdate, ...]:
+    spec, memory = facts.desired.spec, facts.memory
+    lag = lag_seconds(memory, facts.now)
+    if spec.replication.method != "rsync" or (
+        lag is not None and lag <= spec.replication.max_lag_seconds
     ):
-        return _automatic(desired, seen, now, details)
-    if seen.primary.maintenance and seen.standby_probe.healthy and not seen.standby.maintenance:
-        return Plan(
-            actions=tuple(
-                _switchover(
-                    desired, seen, now, "maintenance", "primary's Machine is in maintenance"
-                )
-            ),
-            details=details,
-        )
-    if _failback_due(desired, seen, now):
-        reason = (
-            f"{memory.standby} healthy for {spec.failback.after_healthy_seconds:.0f}s "
-            "(automatic failback)"
-        )
-        return Plan(
-            actions=tuple(_switchover(desired, seen, now, "failback", reason)), details=details
-        )
-    if (
-        spec.replication.method == "rsync"
-        and not memory.channel_ready()
-        and seen.primary.host
-        and seen.standby.host
-    ):
-        return Plan(actions=(_setup_replication(desired, seen),), details=details)
-    reset = reset_hung_standby(desired, seen, now)
-    if reset is not None:
-        return Plan(actions=(reset,), details=details)
-    guards = guard_actions(spec.self_fence.enabled, memory.self_fence_on, _members(seen))
-    if guards:
-        return Plan(actions=tuple(guards), details=details)
-    conditions = []
-    lag = lag_seconds(memory, now)
-    if spec.replication.method == "rsync" and (
-        lag is None or lag > spec.replication.max_lag_seconds
-    ):
-        shown = "never synced" if lag is None else f"lag {lag:.0f}s"
-        conditions.append(
-            ConditionUpdate(
-                "Degraded",
-                "True",
-                "ReplicationLagging",
-                f"replication {shown} exceeds {spec.replication.max_lag_seconds:.0f}s"
-                + (f": {memory.last_sync_error}" if memory.last_sync_error else ""),
-            )
-        )
-    if seen.primary_probe.healthy is None:
-        return Plan(
-            waiting="probing the primary",
-            requeue_after=spec.probe.interval_seconds,
-            details=details,
-        )
-    if not memory.established:
-        return _establish(desired, seen, details)
-    if seen.primary_probe.failures:
-        return Plan(
-            waiting=f"primary failing its probe ({seen.primary_probe.failures}/"
-            f"{spec.probe.failure_threshold}): {seen.primary_probe.last_error}",
-            state_reason="Detecting",
-            requeue_after=spec.probe.interval_seconds,
-            details=details,
-            conditions=tuple(conditions),
-        )
+        return ()
+    shown = "never synced" if lag is None else f"lag {lag:.0f}s"
+    return (
+        ConditionUpdate(
+            "Degraded",
+            "True",
+            "ReplicationLagging",
+            f"replication {shown} exceeds {spec.replication.max_lag_seconds:.0f}s"
+            + (f": {memory.last_sync_error}" if memory.last_sync_error else ""),
+        ),
+    )
+
+
+def serving(facts: Facts) -> Plan:
+    """No guard applies: the primary serves, with what degrades the pair as conditions."""
+    seen, memory = facts.seen, facts.memory
+    conditions = list(_replication_lagging(facts))
     if seen.primary.maintenance and seen.standby.maintenance:
         conditions.append(
             ConditionUpdate(
@@ -372,7 +463,7 @@ def _healthy(
     return Plan(
         reason=f"{memory.primary} serves (epoch {memory.epoch}), {memory.standby} is warm",
         ready=True,
-        details=details,
+        details=facts.details,
         conditions=tuple(conditions),
         requeue_after=5,  # keeps the lag and the members' health in status fresh
     )
@@ -390,7 +481,7 @@ def _failback_due(desired: StandbyPair, seen: PairObserved, now: datetime) -> bo
         and bool(seen.primary_probe.healthy)
         and bool(seen.standby_probe.healthy)
         and since is not None
-        and (now - datetime.fromisoformat(since)).total_seconds() >= policy.after_healthy_seconds
+        and (now - since).total_seconds() >= policy.after_healthy_seconds
         and not seen.standby.maintenance
     )
 
@@ -422,11 +513,7 @@ def _automatic(
             details=details,
             conditions=(ConditionUpdate("Degraded", "True", "PrimaryDown", down),),
         )
-    recent = [
-        t
-        for t in memory.automatic_failovers
-        if now - datetime.fromisoformat(t) < timedelta(hours=1)
-    ]
+    recent = [t for t in memory.automatic_failovers if now - t < timedelta(hours=1)]
     if len(recent) >= spec.failover.max_per_hour:
         message = (
             f"{down}; {len(recent)} automatic failovers in the last hour reached the budget "
@@ -465,7 +552,7 @@ def _data_loss_gate(
     if spec.replication.method == "none" or accept:
         return None
     since = seen.primary_probe.failed_since
-    lag = lag_seconds(seen.memory, datetime.fromisoformat(since) if since else now)
+    lag = lag_seconds(seen.memory, since or now)
     if lag is None or lag > spec.replication.max_lag_seconds:
         shown = (
             "the standby was never synced" if lag is None else f"the standby is {lag:.0f}s behind"
@@ -481,7 +568,7 @@ def _rpo(desired: StandbyPair, seen: PairObserved, now: datetime) -> float | Non
     if desired.spec.replication.method == "none":
         return 0.0
     since = seen.primary_probe.failed_since
-    return lag_seconds(seen.memory, datetime.fromisoformat(since) if since else now)
+    return lag_seconds(seen.memory, since or now)
 
 
 def _failover(
@@ -495,14 +582,20 @@ def _failover(
         primary.app,
         standby.app,
         reason,
-        detected_at=seen.primary_probe.detected_at or now.isoformat(),
+        detected_at=seen.primary_probe.detected_at or now,
         failed_since=seen.primary_probe.failed_since,
         rpo_seconds=_rpo(desired, seen, now),
     )
     return [
         start,
         *_steps(
-            seen, primary, standby, epoch, planned=False, phase=FENCING, replicated=_rsync(desired)
+            seen,
+            primary,
+            standby,
+            epoch,
+            planned=False,
+            phase=Phase.FENCING,
+            replicated=_rsync(desired),
         ),
     ]
 
@@ -516,7 +609,13 @@ def _switchover(
     return [
         start,
         *_steps(
-            seen, primary, standby, epoch, planned=True, phase=FENCING, replicated=_rsync(desired)
+            seen,
+            primary,
+            standby,
+            epoch,
+            planned=True,
+            phase=Phase.FENCING,
+            replicated=_rsync(desired),
         ),
     ]
 
@@ -528,11 +627,11 @@ def _steps(
     epoch: int,
     *,
     planned: bool,
-    phase: str,
+    phase: Phase,
     replicated: bool,
 ) -> list[Action]:
     steps: list[Action] = []
-    if phase == FENCING:
+    if phase == Phase.FENCING:
         steps.append(
             CutIngress(
                 tuple(
@@ -544,6 +643,7 @@ def _steps(
         steps.append(
             FencePrimary(old.app, old.node, old.vmid, old.host, old.unit, stop_vm=not planned)
         )
+        steps.append(EnterPhase(epoch, Phase.PROMOTING))
         if planned and old.host and new.host:
             steps.append(
                 FinalSync(
@@ -551,7 +651,7 @@ def _steps(
                     rsync_command(old, new, seen.ssh_port, pair=seen.name, epoch=seen.memory.epoch),
                 )
             )
-    if phase in (FENCING, PROMOTING):
+    if phase in (Phase.FENCING, Phase.PROMOTING):
         if replicated and new.host:
             # Before the standby serves, it refuses the old primary's replication for good.
             steps.append(FenceReplication(seen.name, new.app, new.host, epoch))
@@ -569,6 +669,7 @@ def _steps(
                 demote,
             )
         )
+        steps.append(EnterPhase(epoch, Phase.REROUTING))
     steps.append(
         Reroute(
             tuple(
@@ -579,21 +680,22 @@ def _steps(
             max((r.timeouts.in_flight() for r in seen.routes if r.timeouts), default=0.0),
         )
     )
-    steps.append(FinishFailover(epoch, HEALTHY if planned else DEGRADED))
+    steps.append(FinishFailover(epoch, Phase.HEALTHY if planned else Phase.DEGRADED))
     return steps
 
 
 def _resume(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Action]:
     """A daemon died mid-failover: continue at the recorded phase with the recorded epoch."""
-    record = seen.memory.failover or {}
+    record = seen.memory.failover
+    assert record is not None  # plan_pair resumes only a recorded failover
     members = {seen.primary.app: seen.primary, seen.standby.app: seen.standby}
-    old, new = members[record["from"]], members[record["to"]]
-    planned = record.get("trigger") != "automatic"
+    old, new = members[record.from_app], members[record.to_app]
+    planned = not record.automatic
     return _steps(
         seen,
         old,
         new,
-        int(record["epoch"]),
+        record.epoch,
         planned=planned,
         phase=seen.memory.phase,
         replicated=_rsync(desired),
@@ -615,18 +717,18 @@ def _request(desired: StandbyPair, seen: PairObserved, now: datetime) -> list[Ac
     if op == "failback" and memory.primary == desired.spec.primary:
         return [ClearRequest("failback", f"{memory.primary} is already the primary")]
     if op in ("failover", "failback"):
-        if memory.phase == DEGRADED:
+        if memory.phase == Phase.DEGRADED:
             return [ClearRequest(op, "the pair is Degraded: the standby must be rebuilt first")]
-        at = request.get("at")
-        if (
-            isinstance(at, str)
-            and at[:4].isdigit()
-            and now - datetime.fromisoformat(at) > REQUEST_EXPIRY
-        ):
+        at = seen.requested_at
+        if at is not None and now - at > REQUEST_EXPIRY:
             return [
                 ClearRequest(op, f"expired after {REQUEST_EXPIRY.total_seconds() / 60:.0f} minutes")
             ]
-        if seen.primary_probe.healthy and seen.standby_probe.healthy and memory.phase == HEALTHY:
+        if (
+            seen.primary_probe.healthy
+            and seen.standby_probe.healthy
+            and memory.phase == Phase.HEALTHY
+        ):
             return [
                 *_switchover(desired, seen, now, op, f"requested by `homeport {op}`"),
                 ClearRequest(op, "done"),

@@ -21,7 +21,7 @@ from homeport.reconcilers.standbypair.plan import ProbeView
 @dataclass(frozen=True)
 class Probed:
     ok: bool
-    at: str
+    at: datetime
     error: str | None
 
 
@@ -37,7 +37,7 @@ class ProbeTracker:
     ) -> bool:
         """Record one probe; True when this miss makes the App down (K of the last N)."""
         size = max(window or threshold, threshold)
-        self.recent.append(Probed(ok, at.isoformat(), error))
+        self.recent.append(Probed(ok, at, error))
         while len(self.recent) > size:
             self.recent.popleft()
         misses = [p for p in self.recent if not p.ok]
@@ -50,10 +50,10 @@ class ProbeTracker:
         failed_since = previous.failed_since if down and was_down else None
         if misses and failed_since is None:
             failed_since = misses[0].at
-        detected = at.isoformat() if crossed else (previous.detected_at if down else None)
+        detected = at if crossed else (previous.detected_at if down else None)
         last_error = error if not ok else (misses[-1].error if misses else None)
         if ok:
-            since = previous.healthy_since if previous.healthy else at.isoformat()
+            since = previous.healthy_since if previous.healthy else at
             self.view = ProbeView(
                 healthy=True,
                 healthy_since=since,

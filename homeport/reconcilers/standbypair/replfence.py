@@ -16,6 +16,7 @@ from homeport.clients.secret import Secret
 from homeport.clients.ssh import SSHPool
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.slots import PAIR_MEMORY
 from homeport.reconcilers.standbypair import selffence_act
 from homeport.reconcilers.standbypair.actions import SetUpReplication
 from homeport.reconcilers.standbypair.observe import member
@@ -30,6 +31,7 @@ from homeport.reconcilers.standbypair.replkeys import (
     known_hosts_path,
     merged_authorized_keys,
 )
+from homeport.reconcilers.standbypair.state import PairState
 from homeport.reconcilers.standbypair.storagerepl import StorageView
 
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
@@ -112,13 +114,11 @@ class RemovedPair:
 
 def removed_channel(pair: str, ctx: ReconcileContext) -> RemoveReplication | None:
     """The members (as their Apps are now) that still hold the removed pair's keys or guards."""
-    memory = ctx.recall("StandbyPair", pair)
-    guarded = set(memory.get("self_fence_on") or [])
-    if not (memory.get("replication_keys") or guarded):
+    memory = PairState.load(PAIR_MEMORY.recall(ctx, pair), primary="", standby="")
+    guarded = set(memory.self_fence_on)
+    if not (memory.replication_keys or guarded):
         return None
-    members = [
-        member(str(memory[role]), ctx) for role in ("primary", "standby") if memory.get(role)
-    ]
+    members = [member(app, ctx) for app in (memory.primary, memory.standby) if app]
     hosts = tuple(m.host for m in members if m.host)
     guards = tuple((m.host, m.unit) for m in members if m.host and m.app in guarded)
     return RemoveReplication(pair, hosts, guards) if hosts else None

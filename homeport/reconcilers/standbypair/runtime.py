@@ -21,11 +21,11 @@ from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
 from homeport.reconcilers.standbypair import selffence_act
-from homeport.reconcilers.standbypair.memory import HEALTHY, IN_FLIGHT
 from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
 from homeport.reconcilers.standbypair.probekind import probe_target, run_probe
 from homeport.reconcilers.standbypair.probewindow import ProbeTracker
+from homeport.reconcilers.standbypair.state import Phase
 
 log = logging.getLogger(__name__)
 
@@ -118,20 +118,20 @@ class PairRuntime:
         last_sync = load_memory(pair, ctx).last_sync
         if last_sync is None:
             return True
-        return (env.now() - datetime.fromisoformat(last_sync)).total_seconds() >= interval
+        return (env.now() - last_sync).total_seconds() >= interval
 
     def _renew_lease(self, pair: StandbyPair, ctx: ReconcileContext, env: BackgroundEnv) -> None:
         """Renew the primary's self-fence lease, and release a returned old primary, once per
         probe interval beside the probes (never delaying them); no renewal while a failover
         runs: the old primary's lease must lapse."""
         memory = load_memory(pair, ctx)
-        if memory.phase in IN_FLIGHT or not env.is_leader():
+        if memory.phase.in_flight or not env.is_leader():
             return
         lease = pair.spec.lease_seconds()
         primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
         if primary.app in memory.self_fence_on and primary.host:
             self._spawn(f"{pair.name}/renew", self._renew(ctx, primary, env.now(), lease))
-        quarantined = (memory.quarantine or {}).get("app") == standby.app
+        quarantined = memory.quarantines(standby.app)
         if quarantined and standby.app in memory.self_fence_on and standby.host:
             self._spawn(f"{pair.name}/release", self._release(ctx, env, standby, lease))
 
@@ -203,7 +203,7 @@ class PairRuntime:
             elif target.app == memory.standby and (crossed or (ok and was_healthy is False)):
                 env.wake("StandbyPair", pair.name)  # the standby went down or came back
         primary = self.trackers.get(memory.primary)
-        if memory.phase == HEALTHY and primary is not None and primary.view.failures == 1:
+        if memory.phase == Phase.HEALTHY and primary is not None and primary.view.failures == 1:
             env.wake("StandbyPair", pair.name)  # report Detecting at once
 
     async def _probe(
@@ -225,7 +225,7 @@ class PairRuntime:
         window (``interval * failureThreshold``): a run still going when a failover could
         start is one homeport no longer vouches for."""
         memory = load_memory(pair, ctx)
-        if memory.phase != HEALTHY or not memory.channel_ready():
+        if memory.phase != Phase.HEALTHY or not memory.channel_ready():
             return
         primary, standby = member(memory.primary, ctx), member(memory.standby, ctx)
         if not (
@@ -245,10 +245,10 @@ class PairRuntime:
         except SSHError as exc:
             error = str(exc)
         fresh = load_memory(pair, ctx)  # re-read: a failover may have started meanwhile
-        if fresh.phase != HEALTHY or fresh.epoch != memory.epoch:
+        if fresh.phase != Phase.HEALTHY or fresh.epoch != memory.epoch:
             return
         if error is None:
-            fresh = replace(fresh, last_sync=started.isoformat(), last_sync_error=None)
+            fresh = replace(fresh, last_sync=started, last_sync_error=None)
         else:
             fresh = replace(fresh, last_sync_error=error)
             ctx.event(

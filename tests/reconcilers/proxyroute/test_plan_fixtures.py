@@ -26,6 +26,7 @@ from homeport.reconcilers.proxyroute import (
     upstream_of,
 )
 from homeport.reconcilers.standbypair.plan import Member, PairRoute, serving_route
+from homeport.reconcilers.standbypair.state import IN_FLIGHT, Failover, PairState, Phase
 from tests.reconcilers.fixtures import Case, ReadContext, check_plan, load_cases, resource
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -148,10 +149,41 @@ def test_a_pair_route_follows_the_pairs_memory_not_its_spec() -> None:
     assert upstream == Upstream("100.64.0.7", 5000, None, 4, "db-b", timeouts)
 
 
-@pytest.mark.parametrize("phase", ["Fencing", "Promoting", "Rerouting"])
-def test_a_pair_failing_over_owns_its_route(phase: str) -> None:
+def _stored(phase: Phase) -> dict[str, Any]:
+    """The pair's memory as its reconciler stores it in ``phase`` (a failover's record
+    while one runs)."""
+    record = Failover(2, "db-b", "db-a", "automatic") if phase.in_flight else None
+    state = PairState("db-a", "db-b", epoch=2, phase=phase, failover=record)
+    return dict(state.dump())
+
+
+@pytest.mark.parametrize("phase", sorted(IN_FLIGHT))
+def test_a_pair_failing_over_owns_its_route(phase: Phase) -> None:
     statuses = {("App", "db-a"): {"address": "100.64.0.6"}}
-    ctx = _context({"primary": "db-a", "epoch": 2, "phase": phase}, statuses)
+    ctx = _context(_stored(phase), statuses)
+    upstream, problem = upstream_of(_route({"standbyPair": "db"}), ctx)
+    assert upstream is None and problem is not None and "failing over" in problem
+
+
+@pytest.mark.parametrize("phase", sorted(set(Phase) - IN_FLIGHT))
+def test_a_pair_at_rest_is_routed_to_its_primary(phase: Phase) -> None:
+    statuses = {("App", "db-a"): {"address": "100.64.0.6"}}
+    upstream, problem = upstream_of(
+        _route({"standbyPair": "db"}), _context(_stored(phase), statuses)
+    )
+    assert (
+        problem is None and upstream is not None and (upstream.app, upstream.epoch) == ("db-a", 2)
+    )
+
+
+@pytest.mark.parametrize("phase", ["Fencing", "Promoting", "Rerouting"])
+def test_a_store_written_mid_failover_by_an_older_homeport_still_owns_its_route(
+    phase: str,
+) -> None:
+    """Such a store holds the phase and the failover's record (written together)."""
+    record = {"epoch": 2, "trigger": "automatic", "from": "db-b", "to": "db-a", "steps": []}
+    memory = {"primary": "db-a", "epoch": 2, "phase": phase, "failover": record}
+    ctx = _context(memory, {("App", "db-a"): {"address": "100.64.0.6"}})
     upstream, problem = upstream_of(_route({"standbyPair": "db"}), ctx)
     assert upstream is None and problem is not None and "failing over" in problem
 

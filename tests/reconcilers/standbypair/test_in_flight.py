@@ -3,6 +3,7 @@ old primary that was not confirmed stopped (``standbypair/inflight.py``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,14 +13,16 @@ from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair import _summary
 from homeport.reconcilers.standbypair.inflight import DRAINED_STEP, in_flight_wait
-from homeport.reconcilers.standbypair.memory import PairMemory
+from homeport.reconcilers.standbypair.state import Failover, PairState
 
 CUT = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
-def _memory(*, quarantined: bool, steps: list[dict[str, Any]] | None = None) -> PairMemory:
-    memory = PairMemory(primary="shop-a", standby="shop-b", epoch=2, phase="Rerouting")
-    memory.failover = {
+def _memory(*, quarantined: bool, steps: list[dict[str, Any]] | None = None) -> PairState:
+    """A pair rerouting, as a store holds it."""
+    document: dict[str, Any] = {"primary": "shop-a", "standby": "shop-b", "epoch": 2}
+    document["phase"] = "Rerouting"
+    document["failover"] = {
         "epoch": 2,
         "from": "shop-a",
         "to": "shop-b",
@@ -31,8 +34,8 @@ def _memory(*, quarantined: bool, steps: list[dict[str, Any]] | None = None) -> 
             {"phase": "Fenced", "at": (CUT + timedelta(seconds=1)).isoformat()},
         ],
     }
-    memory.quarantine = {"app": "shop-a", "since": CUT.isoformat()} if quarantined else None
-    return memory
+    document["quarantine"] = {"app": "shop-a", "since": CUT.isoformat()} if quarantined else None
+    return PairState.load(document, primary="shop-a", standby="shop-b")
 
 
 def test_the_bound_is_every_timeout_a_forwarded_request_can_still_run_into() -> None:
@@ -61,8 +64,8 @@ def test_a_confirmed_stop_or_a_pair_without_routes_waits_for_nothing() -> None:
 def test_a_resumed_failover_does_not_wait_twice() -> None:
     memory = _memory(quarantined=True)
     assert memory.failover is not None
-    memory.failover["steps"].append({"phase": DRAINED_STEP, "at": CUT.isoformat()})
-    assert in_flight_wait(memory, 9.25, CUT) is None
+    drained = replace(memory, failover=memory.failover.step(DRAINED_STEP, CUT, ""))
+    assert in_flight_wait(drained, 9.25, CUT) is None
 
 
 def test_without_a_recorded_cut_the_whole_bound_is_waited() -> None:
@@ -77,6 +80,7 @@ def test_the_failover_summary_tells_the_wait_from_the_reroute() -> None:
         {"phase": DRAINED_STEP, "at": (CUT + timedelta(seconds=3)).isoformat()},
         {"phase": "Rerouted", "at": (CUT + timedelta(seconds=3.5)).isoformat()},
     ]
-    assert _summary(steps, 0.5) == (
+    record = Failover.load({"epoch": 2, "rpo_seconds": 0.5, "steps": steps})
+    assert _summary(record) == (
         "promotion 1.00s, in-flight wait 2.00s, reroute 0.50s, data-loss window 0.5s"
     )

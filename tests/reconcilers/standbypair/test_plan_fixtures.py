@@ -11,7 +11,6 @@ import pytest
 from homeport.kinds import StandbyPair
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.standbypair import plan_pair
-from homeport.reconcilers.standbypair.memory import CHANNEL, PairMemory
 from homeport.reconcilers.standbypair.plan import (
     Member,
     PairObserved,
@@ -19,6 +18,8 @@ from homeport.reconcilers.standbypair.plan import (
     ProbeView,
     serving_route,
 )
+from homeport.reconcilers.standbypair.state import CHANNEL, PairState, parse_time
+from homeport.reconcilers.standbypair.transitions import allowed, entered
 from tests.reconcilers.fixtures import Case, check_plan, load_cases
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -45,9 +46,15 @@ def _member(app: str, data: dict[str, Any]) -> Member:
     return Member(app=app, **merged)
 
 
+def _probe(data: dict[str, Any]) -> ProbeView:
+    times = ("healthy_since", "failed_since", "detected_at")
+    return ProbeView(**{k: parse_time(v) if k in times else v for k, v in data.items()})
+
+
 def observed_for(case: Case) -> PairObserved:
     data = dict(case.observed)
-    memory = PairMemory.load(
+    # The memory as a store holds it (ISO strings): loaded as the reconciler loads it.
+    memory = PairState.load(
         {
             "primary": "shop-a",
             "standby": "shop-b",
@@ -61,21 +68,23 @@ def observed_for(case: Case) -> PairObserved:
         standby="shop-b",
     )
     members = data.pop("members", {})
+    request = data.pop("request", None)
     return PairObserved(
         name="shop",
         memory=memory,
         primary=_member(memory.primary, members.get(memory.primary, {})),
         standby=_member(memory.standby, members.get(memory.standby, {})),
-        primary_probe=ProbeView(**data.pop("primary_probe", {"healthy": True})),
-        standby_probe=ProbeView(**data.pop("standby_probe", {"healthy": True})),
+        primary_probe=_probe(data.pop("primary_probe", {"healthy": True})),
+        standby_probe=_probe(data.pop("standby_probe", {"healthy": True})),
         routes=tuple(
             PairRoute(**r)
             for r in data.pop("routes", [{"name": "shop", "host": "shop.example.com"}])
         ),
-        request=data.pop("request", None),
+        request=request,
+        requested_at=parse_time(request.get("at")) if request else None,
         ssh_port=2222,
         power_held=data.pop("power_held", None),
-        power_released_at=data.pop("power_released_at", None),
+        power_released_at=parse_time(data.pop("power_released_at", None)),
     )
 
 
@@ -107,3 +116,14 @@ def test_caddy_checks_a_pair_member_the_way_its_app_is_checked(
     route = serving_route(PairRoute("shop", "shop.example.com"), member, 2)
     active = route["handle"][0].get("health_checks", {}).get("active")
     assert (active["uri"] if active else None) == uri
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_phase_change_the_plan_emits_is_a_transition_of_the_table(case: Case) -> None:
+    """Performed in order, the plan's actions walk the table (``transitions.py``)."""
+    assert isinstance(case.desired, StandbyPair | type(None))
+    seen = observed_for(case)
+    phase = seen.memory.phase
+    for action in plan_pair(case.desired, seen, now=NOW).actions:
+        assert allowed(phase, action), f"{phase} → {entered(action)} by {action!r}"
+        phase = entered(action) or phase

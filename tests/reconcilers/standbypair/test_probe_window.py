@@ -24,8 +24,8 @@ def test_a_primary_down_more_than_half_the_time_is_down() -> None:
     assert crossed == [4]
     assert tracker.view.window_misses == 3
     # Detected when the third miss of the window came; failing since the first of them.
-    assert tracker.view.failed_since == START.isoformat()
-    assert tracker.view.detected_at == (START + timedelta(seconds=4)).isoformat()
+    assert tracker.view.failed_since == START
+    assert tracker.view.detected_at == START + timedelta(seconds=4)
     # Each miss that brings the window back to K wakes the pair again.
     _, crossed = _feed("x.x.x.x.x.", threshold=3, window=5)
     assert crossed == [4, 6, 8]
@@ -44,8 +44,8 @@ def test_steady_failures_cross_once_and_keep_their_start() -> None:
         tracker, crossed = _feed("..xxxxxxxx", threshold=3, window=window)
         assert crossed == [4], window
         assert tracker.view.failures == 8
-        assert tracker.view.failed_since == (START + timedelta(seconds=2)).isoformat()
-        assert tracker.view.detected_at == (START + timedelta(seconds=4)).isoformat()
+        assert tracker.view.failed_since == START + timedelta(seconds=2)
+        assert tracker.view.detected_at == START + timedelta(seconds=4)
 
 
 def test_the_verdict_clears_once_the_misses_leave_the_window() -> None:

@@ -11,9 +11,9 @@ from homeport.clients.errors import SSHError
 from homeport.clients.ssh import CommandResult
 from homeport.kinds import App, StandbyPair
 from homeport.reconcilers.base import ReconcileContext
-from homeport.reconcilers.standbypair.memory import CHANNEL
 from homeport.reconcilers.standbypair.plan import ProbeView
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeTracker
+from homeport.reconcilers.standbypair.state import CHANNEL
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 PAIR = StandbyPair.model_validate(
