@@ -23,7 +23,8 @@ event loop, like the integration tests), with the daemon in this process, it pri
     .venv/bin/python bench/converge.py [--quick] [--sizes 100,1000] [--changes 24]
         [--no-sim-process]
 
-Percentiles: p99 is printed only over at least 100 samples; below that, the maximum.
+Percentiles: p99 is printed only over at least 100 samples; below that, the maximum
+(``bench/stats.py``).
 
 ``--quick`` (a smoke test) converges 20 objects and times 4 changes. Exit status 0, or 1
 when a resync of the converged estate mutated anything.
@@ -55,6 +56,10 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+# Run as a script (``python bench/converge.py``): the checkout's packages first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.stats import spread
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Key
@@ -640,23 +645,6 @@ async def resync(bench: Bench) -> ResyncCalls:
 
 
 # -- printing ---------------------------------------------------------------------------
-TAIL_SAMPLES = 100
-"""Below this many samples a p99 is just the maximum: print the maximum, labelled so."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
-def spread(values: list[float]) -> str:
-    """p50, then p99 when there are enough samples for one, then the maximum."""
-    shown = f"p50 {percentile(values, 0.5):6.2f} s"
-    if len(values) >= TAIL_SAMPLES:
-        shown += f"  p99 {percentile(values, 0.99):6.2f} s"
-    return shown + f"  max {max(values):6.2f} s"
-
-
 def print_cold(shape: Shape, figures: dict[str, float]) -> None:
     print(f"\n{shape.total} objects: {shape.describe()}")
     for label, value in figures.items():

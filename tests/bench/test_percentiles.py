@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.converge import TAIL_SAMPLES, spread
+from bench.stats import TAIL_SAMPLES, spread
 
 
 def test_few_samples_print_p50_and_max_but_no_p99() -> None:
