@@ -19,8 +19,8 @@ from homeport.reconcilers.service import ENV_MODE, InstallEnvFile, InstallUnit, 
 async def on_vm(ctx: ReconcileContext, act: Callable[[SSHPool, Systemd], Awaitable[None]]) -> None:
     """Run ``act`` with the SSH pool and systemd; a command that failed on the VM is retried
     (the next plan sees what it left)."""
-    ssh: SSHPool = ctx.client("ssh")
-    systemd: Systemd = ctx.client("systemd")
+    ssh = ctx.clients.ssh
+    systemd = ctx.clients.systemd
     try:
         await act(ssh, systemd)
     except CommandFailed as exc:

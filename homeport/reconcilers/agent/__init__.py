@@ -44,6 +44,7 @@ __all__ = ["AgentObserved", "AgentReconciler", "AgentSettings", "plan_agent"]
 
 class AgentReconciler(Reconciler[Agent, AgentObserved]):
     kind: ClassVar[str] = "Agent"
+    uses = frozenset({"ssh", "systemd", "prober"})
     # A VM that is down must not hold the agent back on the others: each VM is waited
     # for on its own in the plan.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()

@@ -60,6 +60,7 @@ __all__ = ["AppObserved", "AppReconciler", "AppSettings", "plan_app"]
 
 class AppReconciler(Reconciler[App, AppObserved]):
     kind: ClassVar[str] = "App"
+    uses = frozenset({"ssh", "systemd", "prober"})
     gated_by: ClassVar[frozenset[str] | None] = frozenset({"VM"})
 
     def __init__(self, settings: AppSettings) -> None:

@@ -67,7 +67,7 @@ class BackupSettings:
 
 
 def px_of(ctx: ReconcileContext) -> ProxmoxClient:
-    client: ProxmoxClient = ctx.client("proxmox")
+    client = ctx.clients.proxmox
     return client
 
 

@@ -62,14 +62,14 @@ async def _probe(ctx: ReconcileContext, address: str, app: AppCheck) -> str | No
             "expectStatus": app.expect_status,
         }
     )
-    result = await check_health(ctx.client("prober"), check, address, app.port)
+    result = await check_health(ctx.clients.prober, check, address, app.port)
     return None if result.ok else str(result.error or "unhealthy")
 
 
 async def observe_scratch(
     ctx: ReconcileContext, resource: VmResource, config: VmConfig, apps: tuple[AppCheck, ...]
 ) -> ScratchVM:
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     node, vmid = resource.node, resource.vmid
     isolated = await _isolated(px, node, vmid)
     address = None

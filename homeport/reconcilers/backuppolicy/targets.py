@@ -20,7 +20,7 @@ DEVICES = "tailscale.devices"  # the same snapshot the VM reconciler shares
 
 
 def _px(ctx: ReconcileContext) -> ProxmoxClient:
-    client: ProxmoxClient = ctx.client("proxmox")
+    client = ctx.clients.proxmox
     return client
 
 
@@ -49,7 +49,7 @@ async def storage_use(ctx: ReconcileContext, storage: str, nodes: list[str]) -> 
 
 
 async def devices(ctx: ReconcileContext) -> list[Device]:
-    tailnet = ctx.client("tailscale")
+    tailnet = ctx.clients.tailscale
     result: list[Device] = await ctx.shared(DEVICES, tailnet.devices)
     return result
 

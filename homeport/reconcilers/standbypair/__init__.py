@@ -15,13 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from homeport.clients.caddy import CaddyClient
 from homeport.clients.errors import ClientError, ProxmoxError
-from homeport.clients.probes import Prober
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.secret import Secret
-from homeport.clients.ssh import SSHPool
-from homeport.clients.systemd import Systemd
 from homeport.kinds import App, StandbyPair
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
 from homeport.reconcilers.apphealth import check_health
@@ -85,6 +80,7 @@ class StandbyPairReconciler(
     Reconciler[StandbyPair, PairObserved | StorageView | RemovedPair | None]
 ):
     kind: ClassVar[str] = "StandbyPair"
+    uses = frozenset({"proxmox", "ssh", "systemd", "caddy", "prober"})
     # Never wait for the primary to be Ready: that is exactly when a pair must act.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
 
@@ -137,7 +133,7 @@ class StandbyPairReconciler(
     # -- acting ----------------------------------------------------------------------
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
         if isinstance(action, RemoveReplication):  # the pair is gone from git
-            await replfence.remove(ctx.client("ssh"), action)
+            await replfence.remove(ctx.clients.ssh, action)
             leftover = dict(ctx.recall())
             ctx.remember({**leftover, "replication_keys": [], "self_fence_on": []})
             return
@@ -173,12 +169,12 @@ class StandbyPairReconciler(
         elif isinstance(action, StopStaleApp):
             await self._stop_stale(action, memory, ctx)
         elif isinstance(action, FenceReplication):
-            await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
+            await replfence.fence(ctx.clients.ssh, action.host, action.pair, action.epoch)
             self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
         elif isinstance(action, InstallSelfFence | RemoveSelfFence):
             await self._guard(action, pair, ctx)
         elif isinstance(action, SetUpReplication):
-            await replfence.set_up(ctx.client("ssh"), action)
+            await replfence.set_up(ctx.clients.ssh, action)
             memory = load_memory(pair, ctx)
             memory.replication_keys = list(action.apps)
             memory.replication_channel = CHANNEL
@@ -211,7 +207,7 @@ class StandbyPairReconciler(
         action: CreateStorageJob | UpdateStorageJob | RemoveStorageJob,
         ctx: ReconcileContext,
     ) -> None:
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         if isinstance(action, CreateStorageJob):
             await px.replication.create_job(
                 action.job_id,
@@ -291,7 +287,7 @@ class StandbyPairReconciler(
     async def _routes(self, routes: tuple[RouteTarget, ...], ctx: ReconcileContext) -> None:
         if not routes:
             return  # a pair nobody routes to fails over without Caddy
-        caddy: CaddyClient = ctx.client("caddy")
+        caddy = ctx.clients.caddy
         await caddy.ensure_server()
         for target in routes:
             if not caddy.serves(target.exposure):
@@ -308,12 +304,12 @@ class StandbyPairReconciler(
     async def _fence(self, action: FencePrimary, memory: PairMemory, ctx: ReconcileContext) -> str:
         if not action.stop_vm:
             if action.host:
-                systemd: Systemd = ctx.client("systemd")
+                systemd = ctx.clients.systemd
                 await systemd.stop(action.host, action.unit)
             return f"{action.unit} stopped on {action.host}"
         if action.node is None or action.vmid is None:
             return self._quarantine(action, memory, ctx, "its VM is unknown")
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         try:
             async with asyncio.timeout(FENCE_TIMEOUT):
                 task = await px.stop_vm(action.node, action.vmid, timeout=5)
@@ -344,7 +340,7 @@ class StandbyPairReconciler(
         self, action: ResetStandby, memory: PairMemory, ctx: ReconcileContext
     ) -> None:
         """Stop the hung standby's VM; its VM reconciler starts it again (a reset)."""
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         task = await px.stop_vm(action.node, action.vmid, timeout=5)
         if task is not None:
             await px.tasks.wait(task, timeout=FENCE_TIMEOUT)
@@ -358,10 +354,10 @@ class StandbyPairReconciler(
     ) -> None:
         """Stop the returned old primary once (the engine's event for the action says so;
         the Warning was given when it was quarantined); its App then redeploys it."""
-        systemd: Systemd = ctx.client("systemd")
+        systemd = ctx.clients.systemd
         await systemd.stop(action.host, action.unit)
         if action.app in memory.self_fence_on:  # it returns as the standby: unarmed
-            await selffence_act.disarm(ctx.client("ssh"), action.host, action.unit)
+            await selffence_act.disarm(ctx.clients.ssh, action.host, action.unit)
         memory.quarantine = {**(memory.quarantine or {}), "stopped_at": ctx.now().isoformat()}
         ctx.remember(memory.dump())
         ctx.wake("App", action.app)
@@ -397,7 +393,7 @@ class StandbyPairReconciler(
     async def _guard(
         self, action: InstallSelfFence | RemoveSelfFence, pair: StandbyPair, ctx: ReconcileContext
     ) -> None:
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         if isinstance(action, InstallSelfFence):
             await selffence_act.install(ssh, action.host, action.unit)
         else:
@@ -443,7 +439,7 @@ class StandbyPairReconciler(
             targets.append(action.demote)
         for app, host, unit, env_path in targets:
             if app != action.app and app in memory.self_fence_on:  # demoted: no lease to lapse
-                await selffence_act.disarm(ctx.client("ssh"), host, unit)
+                await selffence_act.disarm(ctx.clients.ssh, host, unit)
             restarted = list((memory.failover or {}).get("restarted") or [])
             await self._restart_with_env(app, host, unit, env_path, ctx, again=app in restarted)
             if memory.failover is not None and app not in restarted:
@@ -467,8 +463,8 @@ class StandbyPairReconciler(
         app = ctx.desired("App", app_name)
         if not isinstance(app, App):
             raise TemporaryError(f"App {app_name} is not in the adopted revision", delay=1)
-        ssh: SSHPool = ctx.client("ssh")
-        systemd: Systemd = ctx.client("systemd")
+        ssh = ctx.clients.ssh
+        systemd = ctx.clients.systemd
         content = render_env_for(app, self.secrets_dir, ctx)
         await ssh.run(host, ["install", "-d", "-m", "0700", ENV_DIR])
         changed = await ssh.install_file(
@@ -478,7 +474,7 @@ class StandbyPairReconciler(
             await systemd.restart(host, unit)
 
     async def _wait_healthy(self, action: Promote, ctx: ReconcileContext) -> None:
-        prober: Prober = ctx.client("prober")
+        prober = ctx.clients.prober
         loop = asyncio.get_running_loop()
         deadline = loop.time() + action.timeout
         while True:
@@ -527,7 +523,7 @@ class StandbyPairReconciler(
             ctx.wake("App", app.name)
 
     async def _rsync(self, host: str, command: tuple[str, ...], ctx: ReconcileContext) -> None:
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         result = await ssh.run(host, list(command), timeout=600, check=False)
         if not result.ok:
             error = result.stderr.decode(errors="replace").strip()[-300:]
