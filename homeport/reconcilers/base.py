@@ -114,7 +114,8 @@ class AllocationTaken(Exception):
 
 class EstateView(Protocol):
     """What a reconcile reads of the estate: the object's key, the time, other objects'
-    desired state and published status. Reads only (a plan helper asks for just this)."""
+    desired state and published status, the store's backup records. Reads only (a plan
+    or observe helper that looks at other objects asks for just this)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -142,6 +143,10 @@ class EstateView(Protocol):
 
     def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
         """Every live object of a kind with its published status details."""
+        ...
+
+    def backup_records(self, vm: str) -> list[dict[str, Any]]:
+        """The store's records of a VM's archives, newest first."""
         ...
 
 
@@ -181,7 +186,8 @@ class DurableMemory(Protocol):
 
 
 class Effects(Protocol):
-    """What a reconcile tells the controller: events, wake-ups, the store's records."""
+    """What a reconcile tells the controller: events, wake-ups, the store's records of
+    failovers and backups."""
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         """Record an event on the object being reconciled."""
@@ -198,10 +204,6 @@ class Effects(Protocol):
     def record_backup(self, volid: str, fields: Mapping[str, Any]) -> None:
         """Create or update the store's record of an archive (checksum, offsite copies,
         restore test); ``offsite`` entries merge per target."""
-        ...
-
-    def backup_records(self, vm: str) -> list[dict[str, Any]]:
-        """The store's records of a VM's archives, newest first."""
         ...
 
 

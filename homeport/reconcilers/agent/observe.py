@@ -13,7 +13,7 @@ from homeport.clients.errors import SSHError
 from homeport.kinds import VM, Agent
 from homeport.reconcilers.agent.plan import AgentObserved, AgentOnVM, AgentPaths
 from homeport.reconcilers.appfiles import render_env, service_unit_text, sha256, spec_env_values
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, DurableMemory, ReconcileContext
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.service import parse_sha256sums
@@ -50,7 +50,7 @@ def render_agent_env(agent: Agent, secrets_dir: Path) -> bytes:
     return render_env(spec_env_values(agent.spec, secrets_dir, {}), owner=("Agent", agent.name))
 
 
-def tracked_vms(ctx: ReconcileContext) -> dict[str, str]:
+def tracked_vms(ctx: DurableMemory) -> dict[str, str]:
     return {str(k): str(v) for k, v in (ctx.recall().get(TRACKED) or {}).items()}
 
 
@@ -111,7 +111,7 @@ async def _on_vm(
 
 
 async def _read_vm(
-    on_vm: AgentOnVM, host: str, desired: Agent | None, paths: AgentPaths, ctx: ReconcileContext
+    on_vm: AgentOnVM, host: str, desired: Agent | None, paths: AgentPaths, ctx: ClientAccess
 ) -> AgentOnVM:
     ssh = ctx.clients.ssh
     systemd = ctx.clients.systemd

@@ -18,7 +18,7 @@ from homeport.reconcilers.app.build import BUILT
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
@@ -198,7 +198,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     )
 
 
-async def _health(seen: AppObserved, desired: App, ctx: ReconcileContext) -> AppObserved:
+async def _health(seen: AppObserved, desired: App, ctx: ClientAccess) -> AppObserved:
     check = desired.spec.health_check
     prober = ctx.clients.prober
     address = seen.host if desired.spec.bind != "localhost" else None

@@ -23,13 +23,13 @@ from homeport.reconcilers.backuppolicy.actions import CopyArchive
 from homeport.reconcilers.backuppolicy.copying import CHUNK, CopyOutcome
 from homeport.reconcilers.backuppolicy.observe import BackupSettings
 from homeport.reconcilers.backuppolicy.s3copy import copy_to_s3
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess
 
 __all__ = ["CopyOutcome", "copy_archive", "stream"]
 
 
 async def copy_archive(
-    action: CopyArchive, ctx: ReconcileContext, settings: BackupSettings
+    action: CopyArchive, ctx: ClientAccess, settings: BackupSettings
 ) -> CopyOutcome:
     px = ctx.clients.proxmox
     ssh = ctx.clients.ssh

@@ -17,7 +17,14 @@ from typing import Any, ClassVar
 from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, StandbyPair
-from homeport.reconcilers.base import Action, ConditionUpdate, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    ConditionUpdate,
+    EstateView,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+)
 from homeport.reconcilers.errors import PermanentError
 
 RESOURCES = "proxmox.resources"
@@ -101,7 +108,7 @@ def plan_machine(desired: Machine | None, seen: MachineObserved, *, now: datetim
     )
 
 
-def primaries_on(node: str, ctx: ReconcileContext) -> tuple[str, ...]:
+def primaries_on(node: str, ctx: EstateView) -> tuple[str, ...]:
     """StandbyPairs whose current primary runs on ``node``."""
     found = []
     for pair, details in ctx.objects("StandbyPair"):

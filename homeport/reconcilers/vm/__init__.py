@@ -17,6 +17,7 @@ from homeport.kinds import VM
 from homeport.reconcilers.base import (
     Action,
     AllocationTaken,
+    ClientAccess,
     Plan,
     ReconcileContext,
     Reconciler,
@@ -186,7 +187,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         await self._wait(px, task, TASK_TIMEOUT)
 
     async def _join_tailnet(
-        self, px: ProxmoxClient, action: JoinTailnet, ctx: ReconcileContext
+        self, px: ProxmoxClient, action: JoinTailnet, ctx: ClientAccess
     ) -> None:
         tailnet = ctx.clients.tailscale
         key = await tailnet.create_auth_key(
