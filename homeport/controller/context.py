@@ -85,7 +85,8 @@ class ControllerContext:
             if missing:
                 names = ", ".join(repr(n) for n in missing)
                 raise MissingClient(
-                    f"the {kind} reconciler needs the {names} client(s): none given"
+                    f"the {kind} reconciler needs the {names} client, which was not "
+                    "configured: build the clients with controller.wiring.build_clients"
                 )
             self._served[kind] = self.clients.only(reconciler.uses, owner=kind)
 
