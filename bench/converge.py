@@ -299,13 +299,13 @@ def ssh_mutates(host: str, argv: list[str], *args: Any, **kwargs: Any) -> bool:
 
 
 def instrument(clients: dict[str, Any], counters: Counters) -> None:
-    ssh = clients["ssh"]
+    ssh = clients.ssh
     counters.wrap(ssh, "run", ssh_command, ssh_mutates)
     for method in SSH_FILE_MUTATIONS:
         counters.wrap(ssh, method, lambda *a, m=method, **k: f"ssh {m}", lambda *a, **k: True)
     for method in SSH_FILE_READS:
         counters.wrap(ssh, method, lambda *a, m=method, **k: f"ssh {m}", lambda *a, **k: False)
-    prober = clients["prober"]
+    prober = clients.prober
     for method in ("http", "tcp"):
         counters.wrap(prober, method, lambda *a, m=method, **k: f"probe {m}", lambda *a, **k: False)
     resolve = app_observe.resolve_ref
@@ -612,11 +612,11 @@ async def resync(bench: Bench) -> ResyncCalls:
     finally:
         view.close()
     engine.context.invalidate_all()  # a resync loads its shared snapshots afresh
-    stats = [bench.clients[n].stats for n in ("proxmox", "caddy", "tailscale")]
+    stats = [c.stats for c in (bench.clients.proxmox, bench.clients.caddy, bench.clients.tailscale)]
     for s in stats:
         s.reset()
     bench.counters.reset()
-    connections = bench.clients["ssh"].connections_opened
+    connections = bench.clients.ssh.connections_opened
     bench.outcomes.clear()
     view = bench.view
     try:
@@ -640,7 +640,7 @@ async def resync(bench: Bench) -> ResyncCalls:
         len(keys),
         dict(reads),
         dict(mutations),
-        bench.clients["ssh"].connections_opened - connections,
+        bench.clients.ssh.connections_opened - connections,
     )
 
 

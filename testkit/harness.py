@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from homeport.clients.bundle import Clients
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store, StoredObject
@@ -62,7 +63,7 @@ class EstateHarness:
     estate: SimulatedEstate
     settings: Settings
     work: WorkClone
-    clients: dict[str, Any] = field(default_factory=dict)
+    clients: Clients = field(default_factory=Clients)
     daemon: Daemon | None = None
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
@@ -130,9 +131,8 @@ class EstateHarness:
             self._stop.set()
             await asyncio.wait_for(self._task, 30)
             self._task = None
-        if self.clients:
-            await close_clients(self.clients)
-            self.clients = {}
+        await close_clients(self.clients)  # an empty set (never started) closes nothing
+        self.clients = Clients()
 
     # -- looking at the store ----------------------------------------------------------
     def objects(self) -> list[StoredObject]:

@@ -135,7 +135,7 @@ def _run(settings: Settings, title: str, work: Work) -> dict[str, Any]:
         clients = await build_clients(settings)
         store = Store.open(settings.store.path)
         try:
-            return await work(store, clients["proxmox"])
+            return await work(store, clients.proxmox)
         finally:
             store.close()
             await close_clients(clients)

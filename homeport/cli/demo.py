@@ -31,6 +31,7 @@ from rich.live import Live
 from rich.table import Table
 
 from homeport.cli.output import console
+from homeport.clients.bundle import Clients
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.logs import configure_logging
@@ -300,7 +301,7 @@ async def run_tour(
     estate = SimulatedEstate(
         EstateConfig(state_dir=state, time_scale=time_scale, tls="internal", timings=TIMINGS)
     )
-    clients: dict[str, Any] = {}
+    clients = Clients()
     daemon_stop = asyncio.Event()
     daemon_task: asyncio.Task[None] | None = None
 

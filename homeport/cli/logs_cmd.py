@@ -16,7 +16,6 @@ from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_
 from homeport.cli.completion import complete_app
 from homeport.cli.output import console
 from homeport.clients.errors import ClientError
-from homeport.clients.systemd import Systemd
 from homeport.controller.config import Settings
 from homeport.controller.wiring import build_clients, close_clients
 from homeport.kinds import App
@@ -75,8 +74,7 @@ def _where(settings: Settings, name: str) -> tuple[str, str]:
 async def _print(settings: Settings, host: str, unit: str, lines: int, follow: bool) -> None:
     clients = await build_clients(settings)
     try:
-        systemd: Systemd = clients["systemd"]
-        async for line in systemd.journal(host, unit, lines, follow=follow):
+        async for line in clients.systemd.journal(host, unit, lines, follow=follow):
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
     finally:

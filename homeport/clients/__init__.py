@@ -13,6 +13,8 @@ builds them from its settings (``homeport.controller.wiring``) and closes them o
 - ``caddy`` (``CaddyClient``: admin API over httpx) with ``caddy_config`` (route JSON, ETags).
 - ``tailscale`` (``TailscaleClient``: devices, auth keys over httpx).
 - ``probes`` (HTTP and TCP health probes).
+- ``bundle`` (``Clients``: the frozen, typed set of the above that wiring builds and the
+  engine hands each reconciler the declared part of, as ``ctx.clients``).
 - Shared: ``errors`` (the exception tree), ``secret``, ``timing`` (clock, sleep, retries),
   ``tracing`` (OpenTelemetry spans), ``callstats``.
 """

@@ -1,5 +1,8 @@
 """What reconcilers see of the controller: clients, other objects, shared observations.
 
+Each kind sees only the clients its reconciler declared (``serve``, called by the engine
+at start); a context made for a kind nobody served (a test's) holds every client given.
+
 ``ControllerContext`` is shared by all reconciles; ``ObjectContext`` binds it to the key
 being reconciled (for events). Shared observations are loaded once per ``ttl`` and by
 one caller at a time (concurrent reconciles await the same load), and dropped after a
@@ -17,11 +20,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from homeport.clients.bundle import Clients, MissingClient
 from homeport.controller.clock import Clock
 from homeport.controller.logs import log_event
 from homeport.controller.store import AllocationError, Key, Store
 from homeport.kinds import Resource
-from homeport.reconcilers.base import AllocationTaken
+from homeport.reconcilers.base import AllocationTaken, Reconciler
 
 log = logging.getLogger(__name__)
 FailoverObserver = Callable[[str, int, Mapping[str, Any]], None]
@@ -34,14 +38,16 @@ class ControllerContext:
         *,
         store: Store,
         clock: Clock,
-        clients: Mapping[str, Any],
+        clients: Clients,
         ttl: float = 2.0,
         on_failover: FailoverObserver | None = None,
     ) -> None:
         self.on_failover = on_failover
         self.store = store
         self.clock = clock
-        self.clients = dict(clients)
+        self.clients = clients
+        self._served: dict[str, Clients] = {}
+        """Per kind: the part of ``clients`` its reconciler declared (``serve``)."""
         self.ttl = ttl
         self.waker: Callable[[Key], None] = lambda key: None
         """Set by the engine: queue a key for a reconcile."""
@@ -71,16 +77,31 @@ class ControllerContext:
     def invalidate_all(self) -> None:
         self._shared.clear()
 
+    def serve(self, reconcilers: Mapping[str, Reconciler[Any, Any]]) -> None:
+        """Give each kind only the clients its reconciler declared (``Reconciler.uses``);
+        ``MissingClient`` when one of them is not configured, before any reconcile."""
+        for kind, reconciler in reconcilers.items():
+            missing = self.clients.missing(reconciler.uses)
+            if missing:
+                names = ", ".join(repr(n) for n in missing)
+                raise MissingClient(
+                    f"the {kind} reconciler needs the {names} client, which was not "
+                    "configured: build the clients with controller.wiring.build_clients"
+                )
+            self._served[kind] = self.clients.only(reconciler.uses, owner=kind)
+
     def for_object(self, key: Key) -> ObjectContext:
-        return ObjectContext(self, key)
+        return ObjectContext(self, key, self._served.get(key[0], self.clients))
 
 
 class ObjectContext:
     """The ReconcileContext of one reconcile."""
 
-    def __init__(self, base: ControllerContext, key: Key) -> None:
+    def __init__(self, base: ControllerContext, key: Key, clients: Clients | None = None) -> None:
         self.base = base
         self.key = key
+        self.clients = base.clients if clients is None else clients
+        """The clients the kind declared (``ControllerContext.serve``); all, unless served."""
 
     def now(self) -> datetime:
         return self.base.clock.now()
@@ -152,12 +173,6 @@ class ObjectContext:
 
     def release(self, pool: str) -> None:
         self.base.store.allocations.release(pool, *self.key)
-
-    def client(self, name: str) -> Any:
-        try:
-            return self.base.clients[name]
-        except KeyError:
-            raise LookupError(f"no {name!r} client configured") from None
 
     async def shared(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
         return await self.base.shared(key, load)

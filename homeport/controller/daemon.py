@@ -21,6 +21,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.clients.bundle import Clients
 from homeport.controller.audit import run_audits
 from homeport.controller.background import ControllerBackgroundEnv, run_backgrounds
 from homeport.controller.clock import Clock, SystemClock
@@ -71,7 +72,7 @@ def notify_systemd(state: str) -> None:
 class Daemon:
     settings: Settings
     reconcilers: Mapping[str, Reconciler[Any, Any]]
-    clients: Mapping[str, Any] = field(default_factory=dict)
+    clients: Clients = field(default_factory=Clients)
     clock: Clock = field(default_factory=SystemClock)
     observers: list[Observer] = field(default_factory=list)
     leadership: Leadership | None = None

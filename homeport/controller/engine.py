@@ -84,6 +84,7 @@ class Engine:
         self.observers = observers or []
         self.telemetry = telemetry or Telemetry.disabled()
         context.waker = self.queue.add
+        context.serve(reconcilers)  # each kind gets its declared clients, or we stop here
         self.queue.backoff.base = settings.backoff_base
         self.queue.backoff.cap = settings.backoff_max
         self.queue.backoff.jitter = settings.backoff_jitter

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeport.clients.bundle import Clients
 from homeport.controller.clock import Clock
 from homeport.controller.context import ControllerContext
 from homeport.controller.graph import KIND_ORDER
@@ -67,7 +68,7 @@ async def preview(
     *,
     store: Store,
     reconcilers: Mapping[str, Reconciler[Any, Any]],
-    clients: Mapping[str, Any],
+    clients: Clients,
     clock: Clock,
     desired: dict[Key, Resource] | None = None,
     revision: str = "",
@@ -79,6 +80,7 @@ async def preview(
     if desired is None:
         desired = {k: o.resource() for k, o in stored.items() if not o.deleting}
     context = ControllerContext(store=store, clock=clock, clients=clients, ttl=3600)
+    context.serve(reconcilers)
     plans: list[ObjectPlan] = []
     for key in sorted(set(desired) | set(stored), key=lambda k: (KIND_ORDER.get(k[0], 9), k[1])):
         reconciler = reconcilers.get(key[0])

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import asyncssh
 from opentelemetry.trace import Tracer
 
+from homeport.clients.bundle import Clients
 from homeport.clients.caddy import CaddyClient
 from homeport.clients.caddy import CaddySettings as CaddyClientSettings
 from homeport.clients.probes import Prober
@@ -45,8 +46,9 @@ class CredentialsError(ConfigError):
 
 async def build_clients(
     settings: Settings, *, tracer: Tracer | None = None, check_modes: bool = True
-) -> dict[str, Any]:
-    """One client per protocol, named as reconcilers ask for them (``ctx.client(name)``).
+) -> Clients:
+    """One client per protocol, the frozen, typed set reconcilers reach through
+    ``ctx.clients`` (each kind the part it declared, ``Reconciler.uses``).
 
     Raises ``CredentialsError`` (a ``ConfigError``) when a token or key file is unusable,
     or (``check_modes``) readable by others than its owner: ``homeport audit`` passes
@@ -95,7 +97,7 @@ def _credential_problem(settings: Settings) -> str | None:
     return None
 
 
-def _build_clients(settings: Settings, tracer: Tracer | None) -> dict[str, Any]:
+def _build_clients(settings: Settings, tracer: Tracer | None) -> Clients:
     px = settings.proxmox
     proxmox = ProxmoxClient(
         ProxmoxClientSettings(
@@ -141,20 +143,18 @@ def _build_clients(settings: Settings, tracer: Tracer | None) -> dict[str, Any]:
         ),
         tracer=tracer,
     )
-    return {
-        "proxmox": proxmox,
-        "ssh": ssh,
-        "systemd": Systemd(ssh),
-        "caddy": caddy,
-        "tailscale": tailscale,
-        "prober": Prober(tracer=tracer),
-    }
+    return Clients(
+        proxmox=proxmox,
+        ssh=ssh,
+        systemd=Systemd(ssh),
+        caddy=caddy,
+        tailscale=tailscale,
+        prober=Prober(tracer=tracer),
+    )
 
 
-async def close_clients(clients: dict[str, Any]) -> None:
-    for name, client in clients.items():
-        if name == "systemd":
-            continue  # shares the SSH pool
+async def close_clients(clients: Clients) -> None:
+    for _name, client in clients.closable():
         close = getattr(client, "close", None) or getattr(client, "aclose", None)
         if close is not None:
             await close()

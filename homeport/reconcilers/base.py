@@ -15,9 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from homeport.kinds import Resource
+
+if TYPE_CHECKING:
+    # Types only: plan modules import this one and must not load a client (see the
+    # purity contract in pyproject.toml).
+    from homeport.clients.bundle import ClientName, Clients
 
 D = TypeVar("D", bound=Resource)
 O = TypeVar("O")  # noqa: E741 - the observation type
@@ -107,8 +112,10 @@ class AllocationTaken(Exception):
         super().__init__(f"{pool} {value} is taken by another object")
 
 
-class ReconcileContext(Protocol):
-    """What reconcilers may use; implemented by the controller (``controller/context.py``)."""
+class EstateView(Protocol):
+    """What a reconcile reads of the estate: the object's key, the time, other objects'
+    desired state and published status, the store's backup records. Reads only (a plan
+    or observe helper that looks at other objects asks for just this)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -130,6 +137,23 @@ class ReconcileContext(Protocol):
         then None): what it declared about its own removal (a VM's deletionPolicy)."""
         ...
 
+    def is_ready(self, kind: str, name: str) -> bool:
+        """Whether another object's Ready condition is True."""
+        ...
+
+    def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
+        """Every live object of a kind with its published status details."""
+        ...
+
+    def backup_records(self, vm: str) -> list[dict[str, Any]]:
+        """The store's records of a VM's archives, newest first."""
+        ...
+
+
+class DurableMemory(Protocol):
+    """What survives a crash and is seen by other reconcilers at once: an object's memory
+    documents and its allocations (vmids)."""
+
     def recall(self, kind: str | None = None, name: str | None = None) -> dict[str, Any]:
         """Durable memory of this object (or of another one): survives crashes, is visible
         to other reconcilers at once (unlike status, written after the reconcile)."""
@@ -138,14 +162,6 @@ class ReconcileContext(Protocol):
     def remember(self, value: Mapping[str, Any], *, slot: str | None = None) -> None:
         """Replace this object's durable memory (written before returning); ``slot`` keeps a
         separate document (e.g. an operator's pending request)."""
-        ...
-
-    def is_ready(self, kind: str, name: str) -> bool:
-        """Whether another object's Ready condition is True."""
-        ...
-
-    def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
-        """Every live object of a kind with its published status details."""
         ...
 
     def allocated(self, pool: str) -> int | None:
@@ -168,17 +184,10 @@ class ReconcileContext(Protocol):
         """Forget this object's allocation from ``pool`` (after a prune)."""
         ...
 
-    def client(self, name: str) -> Any:
-        """A client by name: ``proxmox``, ``ssh``, ``systemd``, ``caddy``, ``tailscale``."""
-        ...
 
-    async def shared(self, key: str, load: Any) -> Any:
-        """A per-resync shared observation (one list call serves every object of a kind)."""
-        ...
-
-    def invalidate(self, key: str) -> None:
-        """Drop a shared observation after a mutation changed it."""
-        ...
+class Effects(Protocol):
+    """What a reconcile tells the controller: events, wake-ups, the store's records of
+    failovers and backups."""
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         """Record an event on the object being reconciled."""
@@ -197,9 +206,32 @@ class ReconcileContext(Protocol):
         restore test); ``offsite`` entries merge per target."""
         ...
 
-    def backup_records(self, vm: str) -> list[dict[str, Any]]:
-        """The store's records of a VM's archives, newest first."""
+
+class ClientAccess(Protocol):
+    """The world through the clients: the ones this kind declared (``Reconciler.uses``),
+    typed, and per-resync shared observations."""
+
+    @property
+    def clients(self) -> Clients:
+        """This kind's clients: ``ctx.clients.proxmox`` and so on; one it did not declare
+        raises ``MissingClient``."""
         ...
+
+    async def shared(self, key: str, load: Any) -> Any:
+        """A per-resync shared observation (one list call serves every object of a kind)."""
+        ...
+
+    def invalidate(self, key: str) -> None:
+        """Drop a shared observation after a mutation changed it."""
+        ...
+
+
+class ReconcileContext(EstateView, DurableMemory, Effects, ClientAccess, Protocol):
+    """What reconcilers may use; implemented by the controller (``controller/context.py``).
+
+    The union of the narrow protocols above: a helper asks for only the part it uses
+    (``EstateView`` to read other objects, ``ClientAccess`` to observe), which says what it
+    touches and lets a test hand it a small fake."""
 
 
 class BackgroundEnv(Protocol):
@@ -234,6 +266,9 @@ class Reconciler(ABC, Generic[D, O]):
     """Kinds of implicit dependencies that must be Ready before this one is reconciled
     (None: all). Explicit ``dependsOn`` always gates. A StandbyPair, for one, must never
     wait for its failed primary."""
+    uses: ClassVar[frozenset[ClientName]] = frozenset()
+    """The clients this kind reaches the world through, and the only ones its context
+    holds (``ctx.clients``); the engine refuses to start when one is not configured."""
 
     @abstractmethod
     async def observe(self, desired: D | None, name: str, ctx: ReconcileContext) -> O:

@@ -11,16 +11,16 @@ from homeport.clients.secret import Secret
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd
 from homeport.reconcilers.appfiles import sha256
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.service import ENV_MODE, InstallEnvFile, InstallUnit, RestartUnit
 
 
-async def on_vm(ctx: ReconcileContext, act: Callable[[SSHPool, Systemd], Awaitable[None]]) -> None:
+async def on_vm(ctx: ClientAccess, act: Callable[[SSHPool, Systemd], Awaitable[None]]) -> None:
     """Run ``act`` with the SSH pool and systemd; a command that failed on the VM is retried
     (the next plan sees what it left)."""
-    ssh: SSHPool = ctx.client("ssh")
-    systemd: Systemd = ctx.client("systemd")
+    ssh = ctx.clients.ssh
+    systemd = ctx.clients.systemd
     try:
         await act(ssh, systemd)
     except CommandFailed as exc:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from homeport.clients.bundle import Clients
 from homeport.clients.proxmox_models import ClusterResources
 from homeport.controller.clock import FakeClock
 from homeport.controller.context import ControllerContext, ObjectContext
@@ -41,7 +42,9 @@ class EmptyCluster:
 @pytest.fixture
 def base(tmp_path: Path) -> ControllerContext:
     store = Store.open(tmp_path / "state.db")
-    return ControllerContext(store=store, clock=FakeClock(), clients={"proxmox": EmptyCluster()})
+    return ControllerContext(
+        store=store, clock=FakeClock(), clients=Clients(proxmox=EmptyCluster())
+    )
 
 
 def test_a_value_another_object_holds_is_allocation_taken(base: ControllerContext) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from homeport.clients.bundle import Clients
 from homeport.clients.errors import (
     AuthFailed,
     CommandFailed,
@@ -58,7 +59,7 @@ class Harness:
         self.engine = Engine(
             store=self.store,
             reconcilers={k: FakeReconciler(k, self.world) for k in ("Machine", "VM", "App")},
-            context=ControllerContext(store=self.store, clock=self.clock, clients={}),
+            context=ControllerContext(store=self.store, clock=self.clock, clients=Clients()),
             clock=self.clock,
             settings=ControllerSettings(resync_interval=60, backoff_jitter=0.0),
             leadership=self.leader,

@@ -120,7 +120,7 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
         }
 
         # -- converged: zero mutating calls, nothing planned ---------------------------
-        px, caddy = h.clients["proxmox"], h.clients["caddy"]
+        px, caddy = h.clients.proxmox, h.clients.caddy
         px_before, caddy_before = px.stats.snapshot(), caddy.stats.snapshot()
         assert h.daemon is not None and h.daemon.engine is not None
         h.daemon.engine.enqueue_all()
@@ -175,7 +175,7 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             assert all(s.status == 200 for s in traffic.samples), (
                 "the route stopped serving during the release"
             )
-            ssh = h.clients["ssh"]
+            ssh = h.clients.ssh
             address = h.object("VM", "shop-a").status.details["address"]  # type: ignore[union-attr]
             listing = await ssh.run(address, ["ls", "-1", "/srv/apps/shop-a/releases"])
             assert {old, new} <= set(listing.text.split()), (

@@ -19,7 +19,7 @@ ESTATE = Path(__file__).parents[1] / "scenarios" / "pair_estate"
 
 
 async def one_vm_per_manifest(h: EstateHarness) -> None:
-    px = h.clients["proxmox"]
+    px = h.clients.proxmox
     resources = await px.cluster_resources()
     guests = [vm for vm in resources.vms if not vm.template]
     names = sorted(vm.name or "" for vm in guests)
@@ -92,7 +92,7 @@ async def test_ssh_drops_mid_install_leave_no_half_written_file(tmp_path: Path) 
         ]
         await h.start_daemon()
         await h.settled(timeout=120)
-        ssh = h.clients["ssh"]
+        ssh = h.clients.ssh
         address = h.object("VM", "shop-a").status.details["address"]  # type: ignore[union-attr]
         env = await ssh.stat(address, "/etc/homeport/apps/shop-a.env")
         assert env is not None

@@ -63,7 +63,7 @@ async def test_tailnet_route_is_served_only_on_the_tailnet_address(tmp_path: Pat
         assert await answer(endpoints["tailnet"], "gateway.lab.internal") == 200
         assert await answer(endpoints["public"], "gateway.lab.internal") == 404
 
-        caddy = h.clients["caddy"]
+        caddy = h.clients.caddy
         before = caddy.stats.snapshot()
         assert h.daemon is not None and h.daemon.engine is not None
         h.daemon.engine.enqueue_all()

@@ -70,7 +70,7 @@ async def test_removed_vms_follow_their_deletion_policy(tmp_path: Path) -> None:
     (folder / "keeper.yaml").write_text(vm("keeper", "Retain"))
     async with EstateHarness.running(tmp_path, manifests=folder) as h:
         await h.converged(timeout=90)
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         vmids = {n: h.object("VM", n).status.details["vmid"] for n in ("db", "scratch", "keeper")}  # type: ignore[union-attr]
         await h.push(
             {f"manifests/{n}.yaml": None for n in ("db", "scratch", "keeper")}, "three VMs go"

@@ -125,7 +125,7 @@ async def _hung_primary_resumes(run: Run, after_served: float) -> None:
     assert guests is not None
     old, old_vmid = run.member("shop-a")
     new, _ = run.member("shop-b")
-    ssh = h.clients["ssh"]
+    ssh = h.clients.ssh
     stop = asyncio.Event()
     traffic = asyncio.create_task(load.run(stop))
     try:

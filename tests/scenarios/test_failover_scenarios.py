@@ -189,7 +189,7 @@ async def test_standby_down_at_failover_time(pair: Scenario) -> None:
 
 
 async def test_replication_lag_blocks_automatic_promotion(pair: Scenario) -> None:
-    ssh = pair.h.clients["ssh"]
+    ssh = pair.h.clients.ssh
     primary = pair.h.object("VM", "shop-a")
     assert primary is not None
     # Break replication the way a rotated host key would: the primary no longer trusts the standby.

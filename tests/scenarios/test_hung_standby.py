@@ -43,5 +43,5 @@ async def test_a_hung_standby_is_reset_and_rebuilt(tmp_path: Path) -> None:
         await until(lambda: _standby_healthy(h), timeout=90, what="the standby back")
         assert memory(h)["epoch"] == 1  # no failover: only the standby was reset
         assert memory(h)["phase"] == "Healthy"
-        status = await h.clients["proxmox"].vm_status(str(vm.status.details["node"]), vmid)
+        status = await h.clients.proxmox.vm_status(str(vm.status.details["node"]), vmid)
         assert status.status == "running"

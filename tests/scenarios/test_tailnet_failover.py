@@ -55,4 +55,4 @@ async def test_a_failover_keeps_a_tailnet_route_off_the_public_listener(tmp_path
         assert leak.samples and {s.status for s in leak.samples} == {404}
         pair.check_traffic(crashed)
         assert pair.traffic.samples[-1].app == "homeport-shop-b"
-        assert await h.clients["caddy"].route_exposure("homeport-route-shop") == "tailnet"
+        assert await h.clients.caddy.route_exposure("homeport-route-shop") == "tailnet"

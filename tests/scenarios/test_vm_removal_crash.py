@@ -131,7 +131,7 @@ async def test_kill_minus_nine_at_each_removal_step(tmp_path: Path) -> None:
         watch = StoreWatch(settings.store.path)
         lives = Lives(config, tmp_path, watch)
         clients = await build_clients(settings)
-        px: ProxmoxClient = clients["proxmox"]  # type: ignore[assignment]
+        px = clients.proxmox
 
         daemon = await lives.start()
         try:

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
-from typing import Any
 
+from homeport.clients.bundle import Clients
 from homeport.controller.audit.findings import AuditReport, Finding
 from homeport.controller.audit.observe import run_audit
 from homeport.controller.clock import Clock
@@ -78,7 +77,7 @@ def _conditions(store: Store, findings: tuple[Finding, ...], clock: Clock) -> No
 async def run_audits(
     *,
     settings: Settings,
-    clients: Mapping[str, Any],
+    clients: Clients,
     store: Store,
     clock: Clock,
     leadership: Leadership,
@@ -86,7 +85,7 @@ async def run_audits(
 ) -> None:
     """Audit every ``[audit] interval`` seconds while leading, until ``stop``."""
     interval = settings.audit.interval
-    if interval <= 0 or "proxmox" not in clients:
+    if interval <= 0 or not clients.has("proxmox"):
         return
     while not stop.is_set():
         # The first run waits one interval: a starting estate is still converging.

@@ -20,11 +20,10 @@ from typing import Any
 
 import yaml
 
+from homeport.clients.bundle import Clients
 from homeport.clients.errors import ClientError
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import FirewallRule, FirewallRules
 from homeport.clients.proxmox_wire import parse_property_string
-from homeport.clients.ssh import SSHPool
 from homeport.controller.audit import checks
 from homeport.controller.audit.checks import Network
 from homeport.controller.audit.findings import AuditReport, Finding
@@ -44,11 +43,11 @@ CONCURRENCY = 8
 class _Run:
     """One audit run: its findings and what it had to skip."""
 
-    def __init__(self, settings: Settings, clients: Mapping[str, Any], store: Store) -> None:
+    def __init__(self, settings: Settings, clients: Clients, store: Store) -> None:
         self.settings = settings
-        self.px: ProxmoxClient = clients["proxmox"]
-        self.ssh: SSHPool = clients["ssh"]
-        self.tailscale = clients.get("tailscale")
+        self.px = clients.proxmox
+        self.ssh = clients.ssh
+        self.tailscale = clients.tailscale if clients.has("tailscale") else None
         self.store = store
         self.tailnet: list[Network] = checks.networks(settings.firewall.tailnet_ranges)
         self.objects = [o for o in store.objects.all() if not o.deleting]
@@ -68,7 +67,7 @@ class _Run:
                 self.failed.append(f"{what}: {type(exc).__name__}: {exc}")
 
 
-async def run_audit(settings: Settings, clients: Mapping[str, Any], store: Store) -> AuditReport:
+async def run_audit(settings: Settings, clients: Clients, store: Store) -> AuditReport:
     run = _Run(settings, clients, store)
     run.findings += checks.config_tls(settings)
     run.findings += checks.signed_revisions(await asyncio.to_thread(_signature_policy, settings))

@@ -18,16 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from homeport.clients.bundle import Clients
 from homeport.clients.errors import ClientError
-from homeport.clients.probes import Prober
-from homeport.clients.proxmox import ProxmoxClient
-from homeport.clients.ssh import SSHPool
-from homeport.clients.systemd import Systemd
 from homeport.controller.clock import Clock
 from homeport.controller.control import send_request
 from homeport.controller.coordination import holder_identity
@@ -86,7 +83,7 @@ class EstatePower:
         self,
         *,
         store: Store,
-        clients: Mapping[str, Any],
+        clients: Clients,
         clock: Clock,
         settings: PowerSettings | None = None,
         ssh_port: int = 22,
@@ -101,10 +98,10 @@ class EstatePower:
         self.say = say or (lambda text: log.info("%s", text))
         self.holder = holder_identity("estate-power")
         self.holds = PowerHolds(store, clock)
-        self.px: ProxmoxClient = clients["proxmox"]
-        self.ssh: SSHPool = clients["ssh"]
-        self.systemd: Systemd = clients["systemd"]
-        self.prober: Prober = clients["prober"]
+        self.px = clients.proxmox
+        self.ssh = clients.ssh
+        self.systemd = clients.systemd
+        self.prober = clients.prober
         self.progress: dict[str, Any] = {}
 
     # -- the two operations ------------------------------------------------------------

@@ -26,7 +26,14 @@ from homeport.reconcilers.agent.observe import (
     tracked_vms,
 )
 from homeport.reconcilers.agent.plan import AgentObserved, plan_agent
-from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    DurableMemory,
+    EstateView,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+)
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
@@ -44,6 +51,7 @@ __all__ = ["AgentObserved", "AgentReconciler", "AgentSettings", "plan_agent"]
 
 class AgentReconciler(Reconciler[Agent, AgentObserved]):
     kind: ClassVar[str] = "Agent"
+    uses = frozenset({"ssh", "systemd", "prober"})
     # A VM that is down must not hold the agent back on the others: each VM is waited
     # for on its own in the plan.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
@@ -87,12 +95,12 @@ class AgentReconciler(Reconciler[Agent, AgentObserved]):
         else:
             raise TypeError(f"the Agent reconciler cannot perform {action!r}")
 
-    def _desired(self, ctx: ReconcileContext) -> Agent:
+    def _desired(self, ctx: EstateView) -> Agent:
         resource = ctx.desired("Agent", ctx.key[1])
         if not isinstance(resource, Agent):
             raise TemporaryError("the Agent disappeared from the adopted revision", delay=0)
         return resource
 
 
-def _track(ctx: ReconcileContext, vms: dict[str, str]) -> None:
+def _track(ctx: DurableMemory, vms: dict[str, str]) -> None:
     ctx.remember({TRACKED: dict(sorted(vms.items()))})

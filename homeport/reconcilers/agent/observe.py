@@ -10,12 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from homeport.clients.errors import SSHError
-from homeport.clients.ssh import SSHPool
-from homeport.clients.systemd import Systemd
 from homeport.kinds import VM, Agent
 from homeport.reconcilers.agent.plan import AgentObserved, AgentOnVM, AgentPaths
 from homeport.reconcilers.appfiles import render_env, service_unit_text, sha256, spec_env_values
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, DurableMemory, ReconcileContext
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.service import parse_sha256sums
@@ -52,7 +50,7 @@ def render_agent_env(agent: Agent, secrets_dir: Path) -> bytes:
     return render_env(spec_env_values(agent.spec, secrets_dir, {}), owner=("Agent", agent.name))
 
 
-def tracked_vms(ctx: ReconcileContext) -> dict[str, str]:
+def tracked_vms(ctx: DurableMemory) -> dict[str, str]:
     return {str(k): str(v) for k, v in (ctx.recall().get(TRACKED) or {}).items()}
 
 
@@ -99,24 +97,24 @@ async def observe_agent(
 async def _on_vm(
     on_vm: AgentOnVM, desired: Agent | None, paths: AgentPaths, ctx: ReconcileContext
 ) -> AgentOnVM:
-    if on_vm.host is None or not on_vm.exists:
+    host = on_vm.host
+    if host is None or not on_vm.exists:
         return on_vm
     try:
-        on_vm = await _read_vm(on_vm, on_vm.host, desired, paths, ctx)
+        on_vm = await _read_vm(on_vm, host, desired, paths, ctx)
     except SSHError as exc:
         return replace(on_vm, unreachable=str(exc))
     if desired is not None and desired.spec.port is not None and on_vm.active_state == "active":
-        prober = ctx.client("prober")
-        result = await prober.tcp(on_vm.host, desired.spec.port, timeout=PORT_TIMEOUT)
+        result = await ctx.clients.prober.tcp(host, desired.spec.port, timeout=PORT_TIMEOUT)
         on_vm = replace(on_vm, port_error=None if result.ok else result.error or "no answer")
     return on_vm
 
 
 async def _read_vm(
-    on_vm: AgentOnVM, host: str, desired: Agent | None, paths: AgentPaths, ctx: ReconcileContext
+    on_vm: AgentOnVM, host: str, desired: Agent | None, paths: AgentPaths, ctx: ClientAccess
 ) -> AgentOnVM:
-    ssh: SSHPool = ctx.client("ssh")
-    systemd: Systemd = ctx.client("systemd")
+    ssh = ctx.clients.ssh
+    systemd = ctx.clients.systemd
     sums = await ssh.run(host, ["sha256sum", paths.unit_path, paths.env_path], check=False)
     hashes = parse_sha256sums(sums.text)
     unit_text = await ssh.read_file(host, paths.unit_path) if paths.unit_path in hashes else None

@@ -40,7 +40,7 @@ from homeport.reconcilers.app.download import download_artifact
 from homeport.reconcilers.app.observe import AppSettings, observe_app
 from homeport.reconcilers.app.plan import AppObserved, plan_app
 from homeport.reconcilers.appfiles import render_env_for, render_unit
-from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import Action, EstateView, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
@@ -60,6 +60,7 @@ __all__ = ["AppObserved", "AppReconciler", "AppSettings", "plan_app"]
 
 class AppReconciler(Reconciler[App, AppObserved]):
     kind: ClassVar[str] = "App"
+    uses = frozenset({"ssh", "systemd", "prober"})
     gated_by: ClassVar[frozenset[str] | None] = frozenset({"VM"})
 
     def __init__(self, settings: AppSettings) -> None:
@@ -134,7 +135,7 @@ class AppReconciler(Reconciler[App, AppObserved]):
         else:
             raise TypeError(f"the App reconciler cannot perform {action!r}")
 
-    def _desired(self, ctx: ReconcileContext) -> App:
+    def _desired(self, ctx: EstateView) -> App:
         resource = ctx.desired("App", ctx.key[1])
         if not isinstance(resource, App):
             raise TemporaryError("the App disappeared from the adopted revision", delay=0)

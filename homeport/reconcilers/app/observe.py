@@ -13,14 +13,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from homeport.clients.errors import SSHError
-from homeport.clients.ssh import SSHPool
-from homeport.clients.systemd import Systemd
 from homeport.kinds import App
 from homeport.reconcilers.app.build import BUILT
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
@@ -152,8 +150,8 @@ async def _release(
 
 
 async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) -> AppObserved:
-    ssh: SSHPool = ctx.client("ssh")
-    systemd: Systemd = ctx.client("systemd")
+    ssh = ctx.clients.ssh
+    systemd = ctx.clients.systemd
     host, paths = seen.host or "", seen.paths
     listing = await ssh.run(host, ["ls", "-1t", paths.releases], check=False)
     releases = (
@@ -200,9 +198,9 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
     )
 
 
-async def _health(seen: AppObserved, desired: App, ctx: ReconcileContext) -> AppObserved:
+async def _health(seen: AppObserved, desired: App, ctx: ClientAccess) -> AppObserved:
     check = desired.spec.health_check
-    prober = ctx.client("prober")
+    prober = ctx.clients.prober
     address = seen.host if desired.spec.bind != "localhost" else None
     if address is None:
         return replace(seen, healthy=True)  # a localhost-only App is checked by systemd alone

@@ -65,6 +65,7 @@ __all__ = ["BackupObserved", "BackupPolicyReconciler", "BackupSettings", "plan_b
 
 class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
     kind: ClassVar[str] = "BackupPolicy"
+    uses = frozenset({"proxmox", "ssh", "tailscale", "prober"})
     # A VM still being created must not hold back the job of the others: the plan covers
     # the VMs that have a vmid and lists the rest as pending.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
@@ -83,7 +84,7 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
         return plan_backup(desired, observed, now=now)
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         if isinstance(action, CreateJob | UpdateJob | DeleteJob):
             await self._job(action, ctx, px)
         elif isinstance(action, ReportBackupFailure):

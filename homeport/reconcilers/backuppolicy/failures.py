@@ -10,7 +10,6 @@ import re
 from datetime import timedelta
 
 from homeport.clients.errors import ProxmoxError
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.reconcilers.backuppolicy.observed import BackupFailure
 from homeport.reconcilers.base import ReconcileContext
 
@@ -23,7 +22,7 @@ _JOB_START = re.compile(r"starting new backup job: vzdump ([\d ]+)")
 async def failures(
     ctx: ReconcileContext, node: str, vmid: int, newest: int
 ) -> tuple[BackupFailure, ...]:
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     since = int((ctx.now() - FAILURE_LOOKBACK).timestamp()) // 3600 * 3600
     try:
         runs = await ctx.shared(

@@ -41,7 +41,7 @@ from homeport.reconcilers.backuppolicy.targets import (
     storage_config,
     storage_use,
 )
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, DurableMemory, EstateView, ReconcileContext
 from homeport.reconcilers.ownership import owner_in_description
 from homeport.reconcilers.slots import BACKUP_POLICY_MEMORY
 
@@ -66,9 +66,8 @@ class BackupSettings:
     """restic's local cache (None: its default under ``$XDG_CACHE_HOME`` or ``~/.cache``)."""
 
 
-def px_of(ctx: ReconcileContext) -> ProxmoxClient:
-    client: ProxmoxClient = ctx.client("proxmox")
-    return client
+def px_of(ctx: ClientAccess) -> ProxmoxClient:
+    return ctx.clients.proxmox
 
 
 async def resources(ctx: ReconcileContext) -> ClusterResources:
@@ -117,7 +116,7 @@ async def _job(ctx: ReconcileContext, jid: str) -> ObservedJob | None:
 
 
 def _candidate(
-    ctx: ReconcileContext, snapshot: ClusterResources, settings: BackupSettings
+    ctx: DurableMemory, snapshot: ClusterResources, settings: BackupSettings
 ) -> int | None:
     used = {v.vmid for v in snapshot.vms} | ctx.taken(SCRATCH_POOL) | ctx.taken("vmid")
     span = range(settings.scratch_vmid_min, settings.scratch_vmid_max + 1)
@@ -156,7 +155,7 @@ def _test_apps(
     return _apps(ctx, str(test.get("vm")))
 
 
-def _apps(ctx: ReconcileContext, vm: str) -> tuple[AppCheck, ...]:
+def _apps(ctx: EstateView, vm: str) -> tuple[AppCheck, ...]:
     checks = []
     for resource, _ in ctx.objects("App"):
         if isinstance(resource, App) and resource.spec.vm == vm:
@@ -179,7 +178,7 @@ def _apps(ctx: ReconcileContext, vm: str) -> tuple[AppCheck, ...]:
 
 
 def selected_vms(
-    policy: BackupPolicy, ctx: ReconcileContext
+    policy: BackupPolicy, ctx: EstateView
 ) -> tuple[list[tuple[VM, Mapping[str, Any]]], list[str]]:
     """VMs named or matching the labels, with their status details; and missing names."""
     chosen = {
@@ -277,7 +276,7 @@ async def _listing(ctx: ReconcileContext, node: str, storage: str) -> list[Any]:
     return result
 
 
-def _copies(ctx: ReconcileContext, vm: str) -> dict[str, dict[str, OffsiteCopy]]:
+def _copies(ctx: EstateView, vm: str) -> dict[str, dict[str, OffsiteCopy]]:
     copies: dict[str, dict[str, OffsiteCopy]] = {}
     for record in ctx.backup_records(vm):
         entries = record.get("offsite") or {}

@@ -18,22 +18,21 @@ import posixpath
 import asyncssh
 
 from homeport.clients.errors import ProxmoxError, SSHError
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.ssh import SSHPool
 from homeport.reconcilers.backuppolicy.actions import CopyArchive
 from homeport.reconcilers.backuppolicy.copying import CHUNK, CopyOutcome
 from homeport.reconcilers.backuppolicy.observe import BackupSettings
 from homeport.reconcilers.backuppolicy.s3copy import copy_to_s3
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess
 
 __all__ = ["CopyOutcome", "copy_archive", "stream"]
 
 
 async def copy_archive(
-    action: CopyArchive, ctx: ReconcileContext, settings: BackupSettings
+    action: CopyArchive, ctx: ClientAccess, settings: BackupSettings
 ) -> CopyOutcome:
-    px: ProxmoxClient = ctx.client("proxmox")
-    ssh: SSHPool = ctx.client("ssh")
+    px = ctx.clients.proxmox
+    ssh = ctx.clients.ssh
     try:
         info = await px.backups.volume(action.node, action.storage, action.volid)
         if info is None:

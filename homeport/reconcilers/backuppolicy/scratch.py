@@ -15,7 +15,7 @@ from homeport.clients.proxmox_models import VmConfig, VmResource
 from homeport.kinds.app import HealthCheck
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.backuppolicy.observed import AppCheck, ScratchVM
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, ReconcileContext
 
 
 def open_nics(config: VmConfig) -> tuple[str, ...]:
@@ -53,7 +53,7 @@ async def _agent_address(px: ProxmoxClient, node: str, vmid: int) -> str | None:
     )
 
 
-async def _probe(ctx: ReconcileContext, address: str, app: AppCheck) -> str | None:
+async def _probe(ctx: ClientAccess, address: str, app: AppCheck) -> str | None:
     check = HealthCheck.model_validate(
         {
             "type": app.type,
@@ -62,14 +62,14 @@ async def _probe(ctx: ReconcileContext, address: str, app: AppCheck) -> str | No
             "expectStatus": app.expect_status,
         }
     )
-    result = await check_health(ctx.client("prober"), check, address, app.port)
+    result = await check_health(ctx.clients.prober, check, address, app.port)
     return None if result.ok else str(result.error or "unhealthy")
 
 
 async def observe_scratch(
     ctx: ReconcileContext, resource: VmResource, config: VmConfig, apps: tuple[AppCheck, ...]
 ) -> ScratchVM:
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     node, vmid = resource.node, resource.vmid
     isolated = await _isolated(px, node, vmid)
     address = None

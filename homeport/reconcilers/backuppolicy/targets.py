@@ -14,13 +14,13 @@ from homeport.clients.proxmox_backups import StorageConfig
 from homeport.clients.tailscale import Device
 from homeport.kinds import BackupPolicy, Machine
 from homeport.reconcilers.backuppolicy.actions import CopyTarget
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess, EstateView, ReconcileContext
 
 DEVICES = "tailscale.devices"  # the same snapshot the VM reconciler shares
 
 
-def _px(ctx: ReconcileContext) -> ProxmoxClient:
-    client: ProxmoxClient = ctx.client("proxmox")
+def _px(ctx: ClientAccess) -> ProxmoxClient:
+    client = ctx.clients.proxmox
     return client
 
 
@@ -48,15 +48,13 @@ async def storage_use(ctx: ReconcileContext, storage: str, nodes: list[str]) -> 
     return use
 
 
-async def devices(ctx: ReconcileContext) -> list[Device]:
-    tailnet = ctx.client("tailscale")
+async def devices(ctx: ClientAccess) -> list[Device]:
+    tailnet = ctx.clients.tailscale
     result: list[Device] = await ctx.shared(DEVICES, tailnet.devices)
     return result
 
 
-def address_of(
-    host: str, ctx: ReconcileContext, devices: list[Device], machines: list[Machine]
-) -> str:
+def address_of(host: str, ctx: EstateView, devices: list[Device], machines: list[Machine]) -> str:
     """A host named in a manifest, as homeport dials it: a VM's address, a Machine's (or any
     device's) tailnet address, else the name itself."""
     vm_address = ctx.status_details("VM", host).get("address")

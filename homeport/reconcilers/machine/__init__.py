@@ -15,10 +15,16 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from homeport.clients.errors import ProxmoxError
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, StandbyPair
-from homeport.reconcilers.base import Action, ConditionUpdate, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    ConditionUpdate,
+    EstateView,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+)
 from homeport.reconcilers.errors import PermanentError
 
 RESOURCES = "proxmox.resources"
@@ -102,7 +108,7 @@ def plan_machine(desired: Machine | None, seen: MachineObserved, *, now: datetim
     )
 
 
-def primaries_on(node: str, ctx: ReconcileContext) -> tuple[str, ...]:
+def primaries_on(node: str, ctx: EstateView) -> tuple[str, ...]:
     """StandbyPairs whose current primary runs on ``node``."""
     found = []
     for pair, details in ctx.objects("StandbyPair"):
@@ -117,13 +123,14 @@ def primaries_on(node: str, ctx: ReconcileContext) -> tuple[str, ...]:
 
 class MachineReconciler(Reconciler[Machine, MachineObserved]):
     kind: ClassVar[str] = "Machine"
+    uses = frozenset({"proxmox"})
 
     async def observe(
         self, desired: Machine | None, name: str, ctx: ReconcileContext
     ) -> MachineObserved:
         if desired is None:
             return MachineObserved(node="")
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         snapshot: ClusterResources = await ctx.shared(RESOURCES, px.cluster_resources)
         node = desired.spec.node
         entry = next((n for n in snapshot.nodes if n.node == node), None)

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from homeport.clients.caddy import CaddyClient
 from homeport.clients.caddy_config import Exposure, RouteSpec, reverse_proxy_route, route_id
 from homeport.clients.caddy_config import upstream as upstream_address
 from homeport.kinds import App, ProxyRoute, StandbyPair
@@ -154,13 +153,14 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
 
 class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
     kind: ClassVar[str] = "ProxyRoute"
+    uses = frozenset({"caddy"})
     # A pair's route must follow failovers even while the pair is not Ready.
     gated_by: ClassVar[frozenset[str] | None] = frozenset({"App"})
 
     async def observe(
         self, desired: ProxyRoute | None, name: str, ctx: ReconcileContext
     ) -> RouteObserved:
-        caddy: CaddyClient = ctx.client("caddy")
+        caddy = ctx.clients.caddy
         route = await caddy.get_route(route_id(name))
         if desired is None:
             return RouteObserved(name, route, None)
@@ -174,7 +174,7 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
         return plan_route(desired, observed, now=now)
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        caddy: CaddyClient = ctx.client("caddy")
+        caddy = ctx.clients.caddy
         if isinstance(action, UpsertRoute):
             await caddy.ensure_server()
             await caddy.upsert_route(dict(action.route), action.exposure)

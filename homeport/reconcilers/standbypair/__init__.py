@@ -17,13 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from homeport.clients.caddy import CaddyClient
 from homeport.clients.errors import ClientError, ProxmoxError
-from homeport.clients.probes import Prober
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.secret import Secret
-from homeport.clients.ssh import SSHPool
-from homeport.clients.systemd import Systemd
 from homeport.kinds import App, StandbyPair
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
 from homeport.reconcilers.apphealth import check_health
@@ -90,6 +85,7 @@ class StandbyPairReconciler(
     Reconciler[StandbyPair, PairObserved | StorageView | RemovedPair | None]
 ):
     kind: ClassVar[str] = "StandbyPair"
+    uses = frozenset({"proxmox", "ssh", "systemd", "caddy", "prober"})
     # Never wait for the primary to be Ready: that is exactly when a pair must act.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
 
@@ -160,7 +156,7 @@ class StandbyPairReconciler(
         self, action: RemoveReplication, ctx: ReconcileContext
     ) -> None:
         """The pair is gone from git: its channel and guards go with it."""
-        await replfence.remove(ctx.client("ssh"), action)
+        await replfence.remove(ctx.clients.ssh, action)
         left = PairState.load(PAIR_MEMORY.recall(ctx), primary="", standby="")
         save_memory(replace(left, replication_keys=(), self_fence_on=()), ctx)
 
@@ -211,7 +207,7 @@ class StandbyPairReconciler(
 
     async def _on_fence_replication(self, action: FenceReplication, ctx: ReconcileContext) -> None:
         pair = self._pair(ctx)
-        await replfence.fence(ctx.client("ssh"), action.host, action.pair, action.epoch)
+        await replfence.fence(ctx.clients.ssh, action.host, action.pair, action.epoch)
         self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
 
     async def _on_guard(
@@ -221,7 +217,7 @@ class StandbyPairReconciler(
 
     async def _on_set_up_replication(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
         pair = self._pair(ctx)
-        await replfence.set_up(ctx.client("ssh"), action)
+        await replfence.set_up(ctx.clients.ssh, action)
         memory = load_memory(pair, ctx)
         keys = tuple(action.apps)
         save_memory(replace(memory, replication_keys=keys, replication_channel=CHANNEL), ctx)
@@ -285,7 +281,7 @@ class StandbyPairReconciler(
         action: CreateStorageJob | UpdateStorageJob | RemoveStorageJob,
         ctx: ReconcileContext,
     ) -> None:
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         if isinstance(action, CreateStorageJob):
             await px.replication.create_job(
                 action.job_id,
@@ -359,7 +355,7 @@ class StandbyPairReconciler(
     async def _routes(self, routes: tuple[RouteTarget, ...], ctx: ReconcileContext) -> None:
         if not routes:
             return  # a pair nobody routes to fails over without Caddy
-        caddy: CaddyClient = ctx.client("caddy")
+        caddy = ctx.clients.caddy
         await caddy.ensure_server()
         for target in routes:
             if not caddy.serves(target.exposure):
@@ -376,12 +372,12 @@ class StandbyPairReconciler(
     async def _fence(self, action: FencePrimary, memory: PairState, ctx: ReconcileContext) -> str:
         if not action.stop_vm:
             if action.host:
-                systemd: Systemd = ctx.client("systemd")
+                systemd = ctx.clients.systemd
                 await systemd.stop(action.host, action.unit)
             return f"{action.unit} stopped on {action.host}"
         if action.node is None or action.vmid is None:
             return self._quarantine(action, memory, ctx, "its VM is unknown")
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         try:
             async with asyncio.timeout(FENCE_TIMEOUT):
                 task = await px.stop_vm(action.node, action.vmid, timeout=5)
@@ -412,7 +408,7 @@ class StandbyPairReconciler(
         self, action: ResetStandby, memory: PairState, ctx: ReconcileContext
     ) -> None:
         """Stop the hung standby's VM; its VM reconciler starts it again (a reset)."""
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         task = await px.stop_vm(action.node, action.vmid, timeout=5)
         if task is not None:
             await px.tasks.wait(task, timeout=FENCE_TIMEOUT)
@@ -425,10 +421,10 @@ class StandbyPairReconciler(
     ) -> None:
         """Stop the returned old primary once (the engine's event for the action says so;
         the Warning was given when it was quarantined); its App then redeploys it."""
-        systemd: Systemd = ctx.client("systemd")
+        systemd = ctx.clients.systemd
         await systemd.stop(action.host, action.unit)
         if action.app in memory.self_fence_on:  # it returns as the standby: unarmed
-            await selffence_act.disarm(ctx.client("ssh"), action.host, action.unit)
+            await selffence_act.disarm(ctx.clients.ssh, action.host, action.unit)
         quarantine = memory.quarantine or Quarantine(action.app)
         save_memory(replace(memory, quarantine=replace(quarantine, stopped_at=ctx.now())), ctx)
         ctx.wake("App", action.app)
@@ -463,7 +459,7 @@ class StandbyPairReconciler(
     async def _guard(
         self, action: InstallSelfFence | RemoveSelfFence, pair: StandbyPair, ctx: ReconcileContext
     ) -> None:
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         if isinstance(action, InstallSelfFence):
             await selffence_act.install(ssh, action.host, action.unit)
         else:
@@ -506,7 +502,7 @@ class StandbyPairReconciler(
             targets.append(action.demote)
         for app, host, unit, env_path in targets:
             if app != action.app and app in memory.self_fence_on:  # demoted: no lease to lapse
-                await selffence_act.disarm(ctx.client("ssh"), host, unit)
+                await selffence_act.disarm(ctx.clients.ssh, host, unit)
             record = memory.failover
             restarted = record.restarted if record else ()
             await self._restart_with_env(app, host, unit, env_path, ctx, again=app in restarted)
@@ -530,8 +526,8 @@ class StandbyPairReconciler(
         app = ctx.desired("App", app_name)
         if not isinstance(app, App):
             raise TemporaryError(f"App {app_name} is not in the adopted revision", delay=1)
-        ssh: SSHPool = ctx.client("ssh")
-        systemd: Systemd = ctx.client("systemd")
+        ssh = ctx.clients.ssh
+        systemd = ctx.clients.systemd
         content = render_env_for(app, self.secrets_dir, ctx)
         await ssh.run(host, ["install", "-d", "-m", "0700", ENV_DIR])
         changed = await ssh.install_file(
@@ -541,7 +537,7 @@ class StandbyPairReconciler(
             await systemd.restart(host, unit)
 
     async def _wait_healthy(self, action: Promote, ctx: ReconcileContext) -> None:
-        prober: Prober = ctx.client("prober")
+        prober = ctx.clients.prober
         loop = asyncio.get_running_loop()
         deadline = loop.time() + action.timeout
         while True:
@@ -584,7 +580,7 @@ class StandbyPairReconciler(
             ctx.wake("App", app.name)
 
     async def _rsync(self, host: str, command: tuple[str, ...], ctx: ReconcileContext) -> None:
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         result = await ssh.run(host, list(command), timeout=600, check=False)
         if not result.ok:
             error = result.stderr.decode(errors="replace").strip()[-300:]

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from homeport.clients.errors import ClientError
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
@@ -108,7 +107,7 @@ async def observe_pair(
     nodes_online: dict[str, bool] | None = None
     snapshot: ClusterResources | None = None
     try:
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         snapshot = await ctx.shared(RESOURCES, px.cluster_resources)
         nodes_online = {n.node: n.status == "online" for n in snapshot.nodes}
     except ClientError:
@@ -145,7 +144,7 @@ JOBS = "proxmox.replication_jobs"
 
 async def storage_jobs(ctx: ReconcileContext) -> tuple[StorageJob, ...]:
     """Every replication job of the cluster (one list per resync, shared by the pairs)."""
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     jobs = await ctx.shared(JOBS, px.replication.jobs)
     return tuple(
         StorageJob(
@@ -169,7 +168,7 @@ async def observe_storage(
 ) -> StorageView | None:
     """The replication jobs, the state of the pair's own, and whether the primary's VM can
     be replicated at all. None when Proxmox does not answer: nothing is decided then."""
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     comment = marker("StandbyPair", desired.name)
     try:
         jobs = list(await storage_jobs(ctx))

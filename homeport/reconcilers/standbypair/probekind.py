@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homeport.clients.probes import Prober, ProbeResult
-from homeport.clients.ssh import SSHPool
+from homeport.clients.probes import ProbeResult
 from homeport.kinds.app import HealthCheck
 from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.apphealth import check_health
@@ -67,11 +66,11 @@ def probe_target(probe: Probe, target: Member) -> ProbeTarget | None:
 
 
 async def run_probe(target: ProbeTarget, ctx: ReconcileContext) -> ProbeResult:
-    prober: Prober = ctx.client("prober")
+    prober = ctx.clients.prober
     if isinstance(target, TcpTarget):
         return await prober.tcp(target.host, target.port, timeout=target.timeout)
     if isinstance(target, ExecTarget):
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         return await prober.command(ssh, target.host, target.argv, timeout=target.timeout)
     return await check_health(
         prober, target.check, target.host, target.port, path=target.path, timeout=target.timeout

@@ -17,7 +17,6 @@ from typing import Any
 
 from homeport.clients.errors import SSHError
 from homeport.clients.probes import ProbeResult
-from homeport.clients.ssh import SSHPool
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.base import BackgroundEnv, ReconcileContext
 from homeport.reconcilers.standbypair import selffence_act
@@ -150,7 +149,7 @@ class PairRuntime:
         rejoin: drop its lapsed lease once it is stopped (the App reconciler then starts it
         as the standby; a stale one answering is stopped by the plan)."""
         assert target.host is not None
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         try:
             if await selffence_act.release(ssh, target.host, target.unit, timeout=timeout):
                 env.wake("App", target.app)  # it may start now, as the standby
@@ -161,7 +160,7 @@ class PairRuntime:
         self, ctx: ReconcileContext, target: Member, issued_at: datetime, lease: float
     ) -> None:
         assert target.host is not None
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         try:
             if await selffence_act.renew(
                 ssh, target.host, target.unit, issued_at=issued_at, lease=lease
@@ -233,7 +232,7 @@ class PairRuntime:
         ):
             return
         started = ctx.now()
-        ssh: SSHPool = ctx.client("ssh")
+        ssh = ctx.clients.ssh
         command = rsync_command(primary, standby, self.ssh_port, pair=pair.name, epoch=memory.epoch)
         window = pair.spec.probe.interval_seconds * pair.spec.probe.failure_threshold
         error: str | None = None

@@ -17,6 +17,7 @@ from homeport.kinds import VM
 from homeport.reconcilers.base import (
     Action,
     AllocationTaken,
+    ClientAccess,
     Plan,
     ReconcileContext,
     Reconciler,
@@ -58,6 +59,7 @@ __all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm"]
 
 class VMReconciler(Reconciler[VM, VMObserved]):
     kind: ClassVar[str] = "VM"
+    uses = frozenset({"proxmox", "ssh", "tailscale"})
     # The VM plan reads its Machine's state itself: offline → wait, maintenance → no new VMs.
     gated_by: ClassVar[frozenset[str] | None] = frozenset()
 
@@ -71,7 +73,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         return plan_vm(desired, observed, now=now)
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         try:
             await self._act(action, ctx, px)
         finally:
@@ -133,7 +135,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         elif isinstance(action, JoinTailnet):
             await self._join_tailnet(px, action, ctx)
         elif isinstance(action, TrustHostKey):
-            await ctx.client("ssh").trust_host_key(
+            await ctx.clients.ssh.trust_host_key(
                 action.address, action.port, action.public_key, replace=True
             )
         elif isinstance(action, DestroyVM):
@@ -185,9 +187,9 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         await self._wait(px, task, TASK_TIMEOUT)
 
     async def _join_tailnet(
-        self, px: ProxmoxClient, action: JoinTailnet, ctx: ReconcileContext
+        self, px: ProxmoxClient, action: JoinTailnet, ctx: ClientAccess
     ) -> None:
-        tailnet = ctx.client("tailscale")
+        tailnet = ctx.clients.tailscale
         key = await tailnet.create_auth_key(
             tags=list(action.tags),
             reusable=False,
@@ -218,10 +220,10 @@ class VMReconciler(Reconciler[VM, VMObserved]):
 
     async def _forget(self, action: ForgetVM, ctx: ReconcileContext) -> None:
         if action.device_id:
-            await ctx.client("tailscale").delete_device(action.device_id)
+            await ctx.clients.tailscale.delete_device(action.device_id)
             ctx.invalidate(DEVICES)
         if action.address:
-            await ctx.client("ssh").forget_host_key(action.address, action.port)
+            await ctx.clients.ssh.forget_host_key(action.address, action.port)
         ctx.release("vmid")
 
     # -- removal by deletionPolicy (``removal.py``) -------------------------------------

@@ -14,7 +14,7 @@ from homeport.clients.errors import ChecksumMismatch
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_firewall import FirewallRuleSpec
 from homeport.clients.proxmox_models import FirewallRule, FirewallRules
-from homeport.reconcilers.base import Action, ReconcileContext
+from homeport.reconcilers.base import Action, Effects
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import owned_rule_id
 from homeport.reconcilers.vm.actions import (
@@ -28,7 +28,7 @@ from homeport.reconcilers.vm.actions import (
 FIREWALL_ACTIONS = (SetFirewallOptions, CreateFirewallRule, UpdateFirewallRule, DeleteFirewallRule)
 
 
-async def apply_firewall(px: ProxmoxClient, action: Action, ctx: ReconcileContext) -> None:
+async def apply_firewall(px: ProxmoxClient, action: Action, ctx: Effects) -> None:
     try:
         if isinstance(action, SetFirewallOptions):
             await _options(px, action)

@@ -66,13 +66,13 @@ class VMSettings:
 
 
 async def resources(ctx: ReconcileContext) -> ClusterResources:
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     result: ClusterResources = await ctx.shared(RESOURCES, px.cluster_resources)
     return result
 
 
 async def devices(ctx: ReconcileContext) -> list[Device]:
-    tailnet = ctx.client("tailscale")
+    tailnet = ctx.clients.tailscale
     result: list[Device] = await ctx.shared(DEVICES, tailnet.devices)
     return result
 
@@ -107,7 +107,7 @@ async def _identify(
     if desired is None:
         return None, None
     same_name = [r for r in snapshot.vms if r.name == name and not r.template and r.type == "qemu"]
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     for found in same_name:
         config = await px.vm_config(found.node, found.vmid)
         owner = owner_in_description(config.text("description"))
@@ -177,7 +177,7 @@ async def observe_vm(
     found = snapshot.vm(vmid) if vmid is not None else None
     if found is None:
         return base
-    px: ProxmoxClient = ctx.client("proxmox")
+    px = ctx.clients.proxmox
     config = await px.vm_config(found.node, found.vmid)
     owner = owner_in_description(config.text("description"))
     if owner is not None and owner != f"VM/{name}":
@@ -199,7 +199,7 @@ async def observe_vm(
     size = config.disk_size(base.disk)
     agent_running, guest_address, host_key = False, None, None
     joins = desired is None or desired.spec.tailnet.join
-    known_hosts = ctx.client("ssh").known_hosts
+    known_hosts = ctx.clients.ssh.known_hosts
     pinned = known_hosts.pinned(tailnet_address, settings.ssh_port) if tailnet_address else []
     if found.running and config.text("agent") not in (None, "0"):
         # The host key is read through the agent (an exec) only while none is pinned: a
@@ -328,7 +328,7 @@ async def _removal_world(
     )
     final, last = None, None
     if removal.backup is not None:
-        px: ProxmoxClient = ctx.client("proxmox")
+        px = ctx.clients.proxmox
         archives = await px.backups.backups(found.node, removal.backup.storage, vmid=found.vmid)
         note = final_backup_note(name, removal.since) if removal.since else None
         final = next((a.volid for a in archives if note and note in (a.notes or "")), None)

@@ -8,9 +8,8 @@ action interrupted) must not call the VM Ready while the migration goes on. One
 
 from __future__ import annotations
 
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_tasks import ActiveTask
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import ClientAccess
 
 ACTIVE_TASKS = "proxmox.active_tasks"
 VM_TASKS = frozenset(
@@ -31,7 +30,7 @@ VM_TASKS = frozenset(
 belongs to the BackupPolicy and must not hold the VM's dependants back)."""
 
 
-async def running_tasks(ctx: ReconcileContext, vmid: int) -> tuple[str, ...]:
-    px: ProxmoxClient = ctx.client("proxmox")
+async def running_tasks(ctx: ClientAccess, vmid: int) -> tuple[str, ...]:
+    px = ctx.clients.proxmox
     tasks: list[ActiveTask] = await ctx.shared(ACTIVE_TASKS, px.tasks.active)
     return tuple(sorted({t.type for t in tasks if t.id == str(vmid) and t.type in VM_TASKS}))

@@ -106,7 +106,7 @@ async def h(
         await harness.converged(KINDS)
         await until(lambda: all(_firewalled(harness, vm) for vm in _vms(harness)), what="firewalls")
         # A clean estate, as the creed has it: the datacenter firewall on (PVE's default is off).
-        px = harness.clients["proxmox"]
+        px = harness.clients.proxmox
         options = await px.firewall.cluster_options()
         await px._transport.write(
             "PUT",
@@ -278,7 +278,7 @@ async def test_the_daemon_shows_findings_as_conditions_and_events(
     path = "/etc/ssh/sshd_config.d/00-passwords.conf"
     host = address(h, "dev-1")
     try:
-        await clients["ssh"].install_file(host, path, b"PasswordAuthentication yes\n", mode=0o600)
+        await clients.ssh.install_file(host, path, b"PasswordAuthentication yes\n", mode=0o600)
 
         def condition() -> str | None:
             obj = h.object("VM", "dev-1")
@@ -304,7 +304,7 @@ async def test_the_daemon_shows_findings_as_conditions_and_events(
         assert "ssh-password-auth" in sent["text"]
         assert len(notified(web, "LeaderChanged")) == 1
     finally:
-        await clients["ssh"].run(host, ["rm", "-f", path])
+        await clients.ssh.run(host, ["rm", "-f", path])
     await until(lambda: condition() is None, what="the condition gone once repaired")
 
 
@@ -312,7 +312,7 @@ async def test_the_daemon_shows_findings_as_conditions_and_events(
 
 
 async def test_vm_without_firewall(h: EstateHarness, clients: dict[str, Any]) -> None:
-    px = clients["proxmox"]
+    px = clients.proxmox
     vm = world_vm(h, "dev-1")
 
     async def set_enable(value: int) -> None:
@@ -328,7 +328,7 @@ async def test_vm_without_firewall(h: EstateHarness, clients: dict[str, Any]) ->
 async def test_vm_firewall_open_policy_and_unowned_rule(
     h: EstateHarness, clients: dict[str, Any]
 ) -> None:
-    px = clients["proxmox"]
+    px = clients.proxmox
     vm = world_vm(h, "community-b")
     rule = FirewallRuleSpec(type="in", action="ACCEPT", proto="tcp", dport="5432", comment="db")
 
@@ -355,7 +355,7 @@ async def test_vm_firewall_open_policy_and_unowned_rule(
 
 
 async def test_app_listening_beyond_the_tailnet(h: EstateHarness, clients: dict[str, Any]) -> None:
-    ssh, systemd = clients["ssh"], clients["systemd"]
+    ssh, systemd = clients.ssh, clients.systemd
     host = address(h, "shop-b")
     store = Store.open(h.settings.store.path, readonly=True)
     shop = store.objects.get(("App", "shop-b"))
@@ -385,7 +385,7 @@ async def test_app_listening_beyond_the_tailnet(h: EstateHarness, clients: dict[
 async def test_ssh_password_authentication_on_a_vm(
     h: EstateHarness, clients: dict[str, Any]
 ) -> None:
-    ssh = clients["ssh"]
+    ssh = clients.ssh
     host, path = address(h, "caddy-router"), "/etc/ssh/sshd_config.d/00-passwords.conf"
     report = await planted(
         h,
@@ -416,7 +416,7 @@ async def test_ssh_password_authentication_on_a_machine(
 async def test_machine_web_ui_reachable_from_outside_the_tailnet(
     h: EstateHarness, clients: dict[str, Any]
 ) -> None:
-    px = clients["proxmox"]
+    px = clients.proxmox
     write = px._transport.write
     path = ("nodes", "pve3", "firewall", "rules")
 
@@ -433,7 +433,7 @@ async def test_machine_web_ui_reachable_from_outside_the_tailnet(
 
 
 async def test_datacenter_firewall_disabled(h: EstateHarness, clients: dict[str, Any]) -> None:
-    px = clients["proxmox"]
+    px = clients.proxmox
 
     async def set_enable(value: int) -> None:
         options = await px.firewall.cluster_options()
@@ -453,7 +453,7 @@ async def test_datacenter_firewall_disabled(h: EstateHarness, clients: dict[str,
 
 
 async def test_world_readable_env_file(h: EstateHarness, clients: dict[str, Any]) -> None:
-    ssh = clients["ssh"]
+    ssh = clients.ssh
     host = address(h, "community-a")
     path = "/etc/homeport/apps/community-a.env"
     assert await ssh.stat(host, path) is not None

@@ -21,6 +21,7 @@ from typing import Any, get_args
 import pytest
 import pytest_asyncio
 
+from homeport.clients.bundle import Clients
 from homeport.controller.clock import FakeClock, SystemClock
 from homeport.controller.config import ControllerSettings, NotifyTopic, Settings
 from homeport.controller.context import ControllerContext
@@ -412,7 +413,7 @@ async def test_a_sink_that_hangs_slows_neither_reconciles_nor_other_sinks(
     engine = Engine(
         store=store,
         reconcilers={k: FakeReconciler(k, world) for k in ("Machine", "VM")},
-        context=ControllerContext(store=store, clock=clock, clients={}),
+        context=ControllerContext(store=store, clock=clock, clients=Clients()),
         clock=clock,
         settings=ControllerSettings(),
         leadership=AlwaysLeader(),

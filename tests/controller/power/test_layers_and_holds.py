@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from homeport.clients.bundle import Clients
 from homeport.controller.clock import FakeClock
 from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
@@ -107,7 +108,7 @@ def test_the_engine_leaves_held_objects_alone_until_released(tmp_path: Path) -> 
     engine = Engine(
         store=store,
         reconcilers={k: FakeReconciler(k, world) for k in ("Machine", "VM")},
-        context=ControllerContext(store=store, clock=clock, clients={}),
+        context=ControllerContext(store=store, clock=clock, clients=Clients()),
         clock=clock,
         settings=ControllerSettings(resync_interval=60),
         leadership=AlwaysLeader(),

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from homeport.clients.bundle import Clients
 from homeport.controller.clock import FakeClock
 from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
@@ -97,7 +98,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     engine = Engine(
         store=store,
         reconcilers={"Machine": reconciler},
-        context=ControllerContext(store=store, clock=clock, clients={}),
+        context=ControllerContext(store=store, clock=clock, clients=Clients()),
         clock=clock,
         settings=ControllerSettings(backoff_jitter=0.0),
         leadership=AlwaysLeader(),

@@ -102,7 +102,7 @@ async def run_estate(
 async def env_file(h: EstateHarness, app: str) -> str:
     obj = h.object("App", app)
     assert obj is not None
-    ssh = h.clients["ssh"]
+    ssh = h.clients.ssh
     result = await ssh.run(
         str(obj.status.details["address"]), ["cat", AppPaths.for_name(app).env_path]
     )
@@ -128,7 +128,7 @@ async def correct_drift(h: EstateHarness, reader: InMemoryMetricReader) -> None:
     assert app is not None
     host = str(app.status.details["address"])
     env_path = AppPaths.for_name("community-b").env_path
-    ssh = h.clients["ssh"]
+    ssh = h.clients.ssh
     await ssh.run(host, ["chmod", "0644", env_path])
     assert send_request(
         h.settings.store.path, {"op": "reconcile", "kind": "App", "name": "community-b"}
@@ -149,7 +149,7 @@ async def back_up(h: EstateHarness, reader: InMemoryMetricReader) -> None:
     backup-age gauge reads the newest archive from the details the policy publishes."""
     vm = h.object("VM", "dev-1")
     assert vm is not None
-    px = h.clients["proxmox"]
+    px = h.clients.proxmox
     details = vm.status.details
     task = await px.backups.vzdump(details["node"], vmids=[details["vmid"]], storage="local")
     assert task is not None

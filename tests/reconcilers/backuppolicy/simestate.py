@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from homeport.clients.bundle import Clients
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store, StoredObject
@@ -92,7 +93,7 @@ class BackupEstate:
     estate: SimulatedEstate
     settings: Settings
     work: WorkClone
-    clients: dict[str, Any] = field(default_factory=dict)
+    clients: Clients = field(default_factory=Clients)
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -122,9 +123,8 @@ class BackupEstate:
             self._stop.set()
             await asyncio.wait_for(self._task, 30)
             self._task = None
-        if self.clients:
-            await close_clients(self.clients)
-            self.clients = {}
+        await close_clients(self.clients)  # an empty set (never started) closes nothing
+        self.clients = Clients()
 
     # -- the store ---------------------------------------------------------------------
     def read(self, look: Callable[[Store], Any]) -> Any:

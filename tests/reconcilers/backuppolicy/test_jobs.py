@@ -37,7 +37,7 @@ async def _plans(h: EstateHarness) -> tuple[dict[str, list[str]], int]:
             clients=clients,
             clock=SystemClock(),
         )
-        mutations = clients["proxmox"].stats.snapshot().total_mutations
+        mutations = clients.proxmox.stats.snapshot().total_mutations
     finally:
         store.close()
         await close_clients(clients)
@@ -70,7 +70,7 @@ async def test_example_estate_policies_become_owned_jobs(tmp_path: Path) -> None
         assert plans == {"daily-production": [], "weekly-dev": []} and mutations == 0
 
         # Someone's own job, and an archive of dev-1, exist beside homeport's.
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         from homeport.clients.proxmox_backups import BackupJobSpec
 
         await px.backups.create_job(

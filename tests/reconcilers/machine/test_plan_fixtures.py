@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from homeport.kinds import Machine
-from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.base import EstateView
 from homeport.reconcilers.machine import MachineObserved, plan_machine, primaries_on
 from tests.reconcilers.fixtures import (
     Case,
@@ -73,7 +73,7 @@ def _estate(pair_memory_primary: str | None) -> ReadContext:
 def test_primaries_on_follows_the_pairs_current_primary(
     current_primary: str | None, on_pve1: tuple[str, ...], on_pve2: tuple[str, ...]
 ) -> None:
-    ctx = cast(ReconcileContext, _estate(current_primary))
+    ctx = cast(EstateView, _estate(current_primary))
     assert primaries_on("pve1", ctx) == on_pve1
     assert primaries_on("pve2", ctx) == on_pve2
     assert primaries_on("pve3", ctx) == ()

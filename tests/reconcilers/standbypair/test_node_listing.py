@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from homeport.clients.bundle import Clients
 from homeport.clients.errors import Unreachable
 from homeport.clients.proxmox_models import ClusterResources, NodeResource
 from homeport.controller.clock import FakeClock
@@ -62,7 +63,9 @@ async def observe(tmp_path: Path, answer: Callable[[], ClusterResources]) -> Any
         "rev1", [DesiredObject(o.resource, o.file, o.line) for o in result.objects], NOW
     )
     store.objects.set_status(("VM", "shop-a"), ObjectStatus(details={"node": "pve1"}), NOW)
-    base = ControllerContext(store=store, clock=FakeClock(), clients={"proxmox": Proxmox(answer)})
+    base = ControllerContext(
+        store=store, clock=FakeClock(), clients=Clients(proxmox=Proxmox(answer))
+    )
     pair = store.objects.get(("StandbyPair", "shop"))
     assert pair is not None
     desired = pair.resource()

@@ -34,7 +34,7 @@ def address(h: EstateHarness, vm: str) -> str:
 
 
 async def read(h: EstateHarness, host: str, path: str) -> str:
-    return ((await h.clients["ssh"].read_file(host, path)) or b"").decode()
+    return ((await h.clients.ssh.read_file(host, path)) or b"").decode()
 
 
 async def test_the_channel_is_restricted_and_leaves_with_the_pair(tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ async def test_the_channel_is_restricted_and_leaves_with_the_pair(tmp_path: Path
         assert "PRIVATE KEY" in await read(h, primary, key_path("shop"))
         assert await read(h, standby, key_path("shop")) == ""  # one direction only
         # The guard runs beside each App's unit; only the primary holds a lease.
-        systemd = h.clients["systemd"]
+        systemd = h.clients.systemd
         assert await systemd.is_active(primary, guard_unit(UNIT))
         assert await systemd.is_active(standby, guard_unit("homeport-shop-b.service"))
         await until(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from homeport.clients.bundle import Clients
 from homeport.clients.errors import SSHError
 from homeport.clients.ssh import CommandResult
 from homeport.kinds import App, StandbyPair
@@ -82,9 +83,9 @@ class FakeContext:
     def remember(self, value: dict[str, Any]) -> None:
         self.memory = dict(value)
 
-    def client(self, name: str) -> Any:
-        assert name == "ssh"
-        return self.ssh
+    @property
+    def clients(self) -> Clients:
+        return Clients(ssh=self.ssh)  # FakeSSH has the shape of SSHPool
 
     def now(self) -> datetime:
         return NOW

@@ -29,7 +29,7 @@ def estate(tmp_path: Path, *, zfs: bool) -> Path:
 
 
 async def our_jobs(h: EstateHarness) -> list[Any]:
-    jobs = await h.clients["proxmox"].replication.jobs()
+    jobs = await h.clients.proxmox.replication.jobs()
     return [j for j in jobs if j.comment == marker("StandbyPair", "shop") and not j.remove_job]
 
 

@@ -49,7 +49,7 @@ async def test_data_disks_are_created_grown_and_detached_never_destroyed(
         vm = h.object("VM", "nas")
         assert vm is not None
         vmid = vm.status.details["vmid"]
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         config = await px.vm_config("pve1", vmid)
         assert config.prop("scsi1", default_key="file")["discard"] == "on"
         assert config.prop("scsi2", default_key="file")["cache"] == "writeback"
@@ -96,7 +96,7 @@ async def test_a_smaller_data_disk_stalls_and_changes_nothing(tmp_path: Path) ->
     (folder / "estate.yaml").write_text(MACHINE + NAS)
     async with EstateHarness.running(tmp_path, manifests=folder) as h:
         await h.converged(timeout=60)
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         vm = h.object("VM", "nas")
         assert vm is not None
         vmid = vm.status.details["vmid"]

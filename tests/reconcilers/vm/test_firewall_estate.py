@@ -116,7 +116,7 @@ async def test_estate_converges_to_its_firewall_and_keeps_it(tmp_path: Path) -> 
         # Converged: a reconcile changes nothing (no journaled, mutating action).
         before = journal_size(h, "shop-a")
         reconcile(h, "shop-a")
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         vm = world_vm(h, "shop-a")
 
         # A rule edited by hand is restored, with an event.

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from homeport.clients.bundle import Clients
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.controller.config import load_settings
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
@@ -31,12 +32,9 @@ VMID = 120
 class ActContext:
     """What ``VMReconciler.act`` uses of a reconcile context."""
 
-    def __init__(self, clients: dict[str, Any]) -> None:
+    def __init__(self, clients: Clients) -> None:
         self.clients = clients
         self.key = ("VM", "joiner")
-
-    def client(self, name: str) -> Any:
-        return self.clients[name]
 
     def invalidate(self, key: str) -> None:
         pass
@@ -81,7 +79,7 @@ async def test_the_auth_key_goes_over_stdin_and_never_onto_the_disk(
     settings = load_settings(estate.config_path)
     clients = await build_clients(settings)
     try:
-        await running_vm(clients["proxmox"])
+        await running_vm(clients.proxmox)
         disk = estate.guests.guest(VMID).disk
         on_disk_at_join: list[list[str]] = []
         join = estate.tailnet.join

@@ -52,7 +52,7 @@ async def test_a_running_vm_moves_to_its_new_machine(tmp_path: Path) -> None:
             return found is not None and found.ready and found.status.details["node"] == "pve2"
 
         await until(moved, timeout=90, what="mover running on pve2")
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         status = await px.vm_status("pve2", vmid)
         assert status.status == "running"
         resources = await px.cluster_resources()

@@ -75,7 +75,7 @@ async def test_a_gpu_vm_starts_with_its_device_and_moves_stopped(tmp_path: Path)
         assert conf["hostpci0"] == "mapping=gpu,pcie=1" and conf["machine"] == "q35"
         assert vm_on_node(world, "pve1", vmid).running
 
-        px = h.clients["proxmox"]
+        px = h.clients.proxmox
         before = px.stats.snapshot()
         assert h.daemon is not None and h.daemon.engine is not None
         engine = h.daemon.engine

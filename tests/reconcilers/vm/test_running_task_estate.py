@@ -42,7 +42,7 @@ async def test_a_vm_is_not_ready_while_its_start_task_runs(tmp_path: Path) -> No
         # (held by the simulator), the VM stopped meanwhile, no config lock.
         clients = await build_clients(h.settings)
         try:
-            px: ProxmoxClient = clients["proxmox"]
+            px: ProxmoxClient = clients.proxmox
             stop = await px.stop_vm(node, vmid)
             if stop is not None:
                 await px.tasks.wait(stop, timeout=60)
