@@ -44,7 +44,14 @@ from homeport.reconcilers.vm.actions import (
 from homeport.reconcilers.vm.disks import DISK_ACTIONS
 from homeport.reconcilers.vm.disks_apply import apply_disk
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
-from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm, resources
+from homeport.reconcilers.vm.observe import (
+    DEVICES,
+    RESOURCES,
+    VMSettings,
+    observe_vm,
+    resources,
+    still_listed_as,
+)
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
 from homeport.reconcilers.vm.removal import Removal, hold_message
 from homeport.reconcilers.vm.running import ACTIVE_TASKS
@@ -72,8 +79,11 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         seen = await observe_vm(desired, name, ctx, self.settings)
         if not any(a.mutating for a in plan_vm(desired, seen, now=ctx.now()).actions):
             return seen
-        # The plan would act, and it was made on shared lists that may be a resync window
-        # old: act only on a fresh look (docs/architecture.md, "Shared observations").
+        # The plan would act, and it was made on shared lists that may be a window old:
+        # act only on a fresh look (docs/architecture.md, "Shared observations"). The
+        # VM's own status read confirms its entry; anything else reads everything again.
+        if await still_listed_as(seen, ctx):
+            return seen
         for key in SNAPSHOTS:
             ctx.invalidate(key)
         return await observe_vm(desired, name, ctx, self.settings)

@@ -245,6 +245,23 @@ async def observe_vm(
     )
 
 
+async def still_listed_as(seen: VMObserved, ctx: ReconcileContext) -> bool:
+    """Whether the VM's own ``GET .../status/current`` confirms what the shared list said
+    of it (power state, lock, HA management): one read instead of a whole new look."""
+    if not seen.exists or seen.node is None or seen.vmid is None:
+        return False  # no VM yet: what to create was decided on the lists alone
+    px: ProxmoxClient = ctx.client("proxmox")
+    try:
+        status = await px.vm_status(seen.node, seen.vmid)
+    except ProxmoxError:  # moved to another node, or gone
+        return False
+    return (status.status, status.lock, status.ha_managed) == (
+        seen.status,
+        seen.lock,
+        seen.ha_managed,
+    )
+
+
 async def _missing_mappings(desired: VM, px: ProxmoxClient, node: str) -> tuple[str, ...]:
     """The PCI mappings the VM names that have no device on ``node`` in Proxmox (read only
     for VMs that name one: the estate's other VMs cost no call)."""
