@@ -11,6 +11,7 @@ call, so a file printed in the output (the unit file) cannot forge a marker.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -84,24 +85,17 @@ def facts_argv(query: FactsQuery, token: str) -> list[str]:
 
 
 def _sections(output: bytes, token: str) -> dict[str, tuple[bytes, bool]]:
-    """Fact name → (its output, whether its command succeeded)."""
-    prefix = f"### {token} ".encode()
+    """Fact name → (its output, whether its command succeeded). A marker is found anywhere,
+    not only at a line's start: a file printed without a final newline runs into it."""
+    marks = list(re.finditer(rb"### " + re.escape(token.encode()) + rb" (\S+)( failed)?\n", output))
     found: dict[str, tuple[bytes, bool]] = {}
-    name: str | None = None
-    chunk: list[bytes] = []
-    for line in output.splitlines(keepends=True):
-        if not line.startswith(prefix):
-            chunk.append(line)
-            continue
-        words = line[len(prefix) :].decode().split()
-        if words[1:] == ["failed"] and words[0] == name:
-            found[name] = (b"".join(chunk), False)
-            continue
-        if name is not None and name not in found:
-            found[name] = (b"".join(chunk), True)
-        name, chunk = words[0], []
-    if name is not None and name not in found:
-        found[name] = (b"".join(chunk), True)
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        name = mark[1].decode()
+        if mark[2]:
+            continue  # a failure marker closes the section it names (below)
+        stop = following.start() if following is not None else len(output)
+        failed = following is not None and following[2] is not None and following[1] == mark[1]
+        found[name] = (output[mark.end() : stop], not failed)
     return found
 
 

@@ -107,3 +107,13 @@ def test_output_cut_short_is_an_error_not_absent_facts() -> None:
     cut = CONVERGED[: CONVERGED.index(f"### {T} unit\n".encode())]
     with pytest.raises(FactsIncomplete, match="unit"):
         parse_facts(FactsQuery(paths=PATHS, user="shop"), cut, T)
+
+
+def test_a_file_without_a_final_newline_does_not_hide_the_next_marker() -> None:
+    unit = b"[Unit]\n# managed by homeport: App/shop"  # edited by hand, no final newline
+    output = CONVERGED.replace(
+        b"[Unit]\n# managed by homeport: App/shop\n### other 7 words\n", unit
+    )
+    facts = parse_facts(FactsQuery(paths=PATHS, user="shop"), output, T)
+    assert facts.unit_text == unit
+    assert facts.env_mode == 0o600
