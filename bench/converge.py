@@ -40,6 +40,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import shlex
 import signal
 import sqlite3
 import statistics
@@ -66,6 +67,7 @@ from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.app import observe as app_observe
 from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
+from homeport.simulator.guest.commands import command_list
 from homeport.simulator.guest.envfile import parse_environment_file
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
@@ -258,6 +260,7 @@ async def poll(condition: Callable[[], bool], *, timeout: float, every: float, w
 
 # -- counting external calls ------------------------------------------------------------
 SSH_READS = {"ls", "sha256sum", "id", "cat", "stat", "readlink", "test", "journalctl"}
+SSH_READS |= {"echo", "dpkg-query"}  # what the App's one-exec observation runs besides
 SSH_FILE_MUTATIONS = ("install_file", "switch_symlink", "make_dir")
 SSH_FILE_READS = ("read_file", "stat", "read_link", "file_sha256")
 
@@ -286,12 +289,25 @@ class Counters:
         setattr(owner, method, counted)
 
 
+def _listed(argv: list[str]) -> list[list[str]] | None:
+    """The commands of an ``sh -c`` list (the App's one-exec observation), else None."""
+    if argv[:2] != ["sh", "-c"] or len(argv) != 3:
+        return None
+    return [shlex.split(command) for _, command in command_list(argv[2])]
+
+
 def ssh_command(host: str, argv: list[str], *args: Any, **kwargs: Any) -> str:
+    listed = _listed(argv)
+    if listed is not None:
+        return f"ssh sh -c (a list of {len(listed)} commands)"
     words = [w for w in argv if not w.startswith("-")]
     return "ssh " + " ".join(words[:2] if words[0] == "systemctl" else words[:1])
 
 
 def ssh_mutates(host: str, argv: list[str], *args: Any, **kwargs: Any) -> bool:
+    listed = _listed(argv)
+    if listed is not None:
+        return any(ssh_mutates(host, command) for command in listed)
     words = [w for w in argv if not w.startswith("-")]
     if words[0] == "systemctl":
         return words[1] not in ("show", "is-active", "is-enabled", "status")

@@ -171,6 +171,18 @@ class ProxmoxClient:
         )
         return PendingChange.parse_list(expect_list(data, "qemu.pending"))
 
+    async def vm_config_and_pending(
+        self, node: str, vmid: int
+    ) -> tuple[VmConfig, list[PendingChange]]:
+        """``vm_config`` and ``vm_pending`` in one read: ``GET .../pending`` carries every
+        key's applied and pending value. The config's ``digest`` is empty (see
+        ``VmConfig.from_pending``): observation only, a write reads ``vm_config``."""
+        data = await self._transport.read(
+            "qemu.pending", _vm(node, vmid, "pending"), node=node, vmid=vmid
+        )
+        items = [i for i in expect_list(data, "qemu.pending") if isinstance(i, dict)]
+        return VmConfig.from_pending(vmid, items), PendingChange.parse_list(items)
+
     async def wait_unlocked(self, node: str, vmid: int, *, timeout: float) -> VmStatus:
         """Poll until the VM carries no config lock (after a clone: pitfalls 3, 4)."""
         settings = self._transport.settings

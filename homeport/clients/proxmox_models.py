@@ -358,6 +358,22 @@ class VmConfig(PveModel):
     def parse(cls, vmid: int, data: Json) -> VmConfig:
         return cls(vmid=vmid, digest=data.get("digest", ""), values=data)
 
+    @classmethod
+    def from_pending(cls, vmid: int, items: list[Json]) -> VmConfig:
+        """The merged config (what ``GET config`` shows) rebuilt from ``GET .../pending``,
+        which lists every key with its applied and pending value: PVE's own merge, pending
+        values over applied ones and pending deletes dropped. No ``digest``: a write reads
+        ``GET config`` for it (``digest`` empty here)."""
+        values: dict[str, Any] = {}
+        for item in items:
+            key = item.get("key")
+            if not isinstance(key, str) or key == "digest" or item.get("delete"):
+                continue
+            value = item["pending"] if item.get("pending") is not None else item.get("value")
+            if value is not None:
+                values[key] = value
+        return cls(vmid=vmid, values=values)
+
 
 class PendingChange(PveItem):
     """One entry of ``GET .../pending``: applied value, pending value, pending delete."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,20 +16,18 @@ from pathlib import Path
 from homeport.clients.errors import SSHError
 from homeport.kinds import App
 from homeport.reconcilers.app.build import BUILT
+from homeport.reconcilers.app.facts import FactsIncomplete, FactsQuery, facts_argv, parse_facts
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ClientAccess, ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
-from homeport.reconcilers.packages import dpkg_query_argv, parse_dpkg_query
 from homeport.reconcilers.quarantine import awaiting_stop
-from homeport.reconcilers.service import parse_sha256sums
 from homeport.reconcilers.slots import APP_ARTIFACT_FAILURE, APP_BUILD_FAILURE
 
 # A release is named by its git commit (40 hex) or its artifact's SHA-256 (64 hex).
 _SHA = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-UNIT_PROPERTIES = ("ActiveState", "SubState", "UnitFileState", "LoadState", "NRestarts")
 
 
 @dataclass(frozen=True)
@@ -150,50 +149,47 @@ async def _release(
 
 
 async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) -> AppObserved:
+    """Every fact the plan needs from the VM, in one SSH round trip (``facts.py``)."""
     ssh = ctx.clients.ssh
-    systemd = ctx.clients.systemd
     host, paths = seen.host or "", seen.paths
-    listing = await ssh.run(host, ["ls", "-1t", paths.releases], check=False)
-    releases = (
-        tuple(line for line in listing.text.splitlines() if _SHA.match(line)) if listing.ok else ()
+    query = FactsQuery(
+        paths=paths,
+        user=desired.spec.user if desired is not None else None,
+        packages=tuple(p.name for p in desired.spec.packages) if desired is not None else (),
     )
-    link = await ssh.read_link(host, paths.current)
-    current = link.rstrip("/").rsplit("/", 1)[-1] if link else None
-    sums = await ssh.run(host, ["sha256sum", paths.unit_path, paths.env_path], check=False)
-    hashes = parse_sha256sums(sums.text)
-    unit_text = await ssh.read_file(host, paths.unit_path) if paths.unit_path in hashes else None
-    env_stat = await ssh.stat(host, paths.env_path)
-    show = await systemd.show(host, paths.unit_name, UNIT_PROPERTIES)
-    user_exists, layout_ok = True, listing.ok
-    packages: dict[str, str] = {}
+    token = secrets.token_hex(8)
+    result = await ssh.run(host, facts_argv(query, token), check=False, idempotent=True)
+    try:
+        facts = parse_facts(query, result.stdout, token)
+    except FactsIncomplete as exc:
+        raise TemporaryError(
+            f"VM {host}: the observation command stopped early (exit {result.exit_status}): {exc}",
+            reason="ObserveFailed",
+        ) from None
+    listing = facts.listing
+    current = facts.current_link.rstrip("/").rsplit("/", 1)[-1] if facts.current_link else None
+    # A packaged service (source none) has no releases directory, only its data.
+    packaged = desired is not None and desired.spec.source.none is not None
+    layout_ok = listing is not None
     if desired is not None:
-        user_exists = (await ssh.run(host, ["id", "-u", "--", desired.spec.user], check=False)).ok
-        # A packaged service (source none) has no releases directory, only its data.
-        packaged = desired.spec.source.none is not None
-        layout_ok = (layout_ok or packaged) and bool(await ssh.stat(host, paths.data))
-        if desired.spec.packages:
-            # Exit 1 when some name is unknown to dpkg: the others are still listed.
-            names = [p.name for p in desired.spec.packages]
-            query = await ssh.run(host, dpkg_query_argv(names), check=False)
-            packages = parse_dpkg_query(query.text)
+        layout_ok = (layout_ok or packaged) and facts.data_exists
+    unit = facts.unit
     return replace(
         seen,
-        owned=unit_text is None or marker("App", seen.name).encode() in unit_text,
-        user_exists=user_exists,
+        owned=facts.unit_text is None or marker("App", seen.name).encode() in facts.unit_text,
+        user_exists=facts.user_exists,
         layout_ok=layout_ok,
-        releases=releases,
+        releases=tuple(line for line in listing or () if _SHA.match(line)),
         current=current if current and _SHA.match(current) else None,
-        unit_sha=hashes.get(paths.unit_path),
-        env_sha=hashes.get(paths.env_path),
-        env_mode=env_stat.mode if env_stat else None,
-        active_state=show.get("ActiveState", "inactive")
-        if show.get("LoadState") == "loaded"
+        unit_sha=facts.hashes.get(paths.unit_path),
+        env_sha=facts.hashes.get(paths.env_path),
+        env_mode=facts.env_mode,
+        active_state=unit.get("ActiveState", "inactive")
+        if unit.get("LoadState") == "loaded"
         else "absent",
-        enabled=show.get("UnitFileState") == "enabled",
-        packages=packages,
-        built=tuple(m.group(1) for m in map(BUILT.match, listing.text.splitlines()) if m)
-        if listing.ok
-        else (),
+        enabled=unit.get("UnitFileState") == "enabled",
+        packages=facts.packages,
+        built=tuple(m.group(1) for m in map(BUILT.match, listing or ()) if m),
         build_failure=APP_BUILD_FAILURE.recall(ctx, seen.name) or {},
     )
 

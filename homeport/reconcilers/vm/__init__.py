@@ -45,14 +45,25 @@ from homeport.reconcilers.vm.actions import (
 from homeport.reconcilers.vm.disks import DISK_ACTIONS
 from homeport.reconcilers.vm.disks_apply import apply_disk
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
-from homeport.reconcilers.vm.observe import DEVICES, RESOURCES, VMSettings, observe_vm, resources
+from homeport.reconcilers.vm.observe import (
+    DEVICES,
+    RESOURCES,
+    VMSettings,
+    observe_vm,
+    resources,
+    still_listed_as,
+)
 from homeport.reconcilers.vm.plan import VMObserved, plan_vm
 from homeport.reconcilers.vm.removal import Removal, hold_message
+from homeport.reconcilers.vm.running import ACTIVE_TASKS
 
 CLONE_TIMEOUT = 1800.0
 TASK_TIMEOUT = 600.0
 BACKUP_TIMEOUT = 6 * 3600.0
 RETAINED_TAG = "homeport-retained"
+
+SNAPSHOTS = (RESOURCES, ACTIVE_TASKS, DEVICES)
+"""The shared observations a VM's plan reads; reloaded before a plan that would act."""
 
 __all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm"]
 
@@ -67,6 +78,16 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         self.settings = settings
 
     async def observe(self, desired: VM | None, name: str, ctx: ReconcileContext) -> VMObserved:
+        seen = await observe_vm(desired, name, ctx, self.settings)
+        if not any(a.mutating for a in plan_vm(desired, seen, now=ctx.now()).actions):
+            return seen
+        # The plan would act, and it was made on shared lists that may be a window old:
+        # act only on a fresh look (docs/architecture.md, "Shared observations"). The
+        # VM's own status read confirms its entry; anything else reads everything again.
+        if await still_listed_as(seen, ctx):
+            return seen
+        for key in SNAPSHOTS:
+            ctx.invalidate(key)
         return await observe_vm(desired, name, ctx, self.settings)
 
     def plan(self, desired: VM | None, observed: VMObserved, *, now: datetime) -> Plan:

@@ -178,7 +178,8 @@ async def observe_vm(
     if found is None:
         return base
     px = ctx.clients.proxmox
-    config = await px.vm_config(found.node, found.vmid)
+    # One read for the config and its pending changes (``GET .../pending`` lists both).
+    config, changes = await px.vm_config_and_pending(found.node, found.vmid)
     owner = owner_in_description(config.text("description"))
     if owner is not None and owner != f"VM/{name}":
         raise PermanentError(
@@ -189,13 +190,7 @@ async def observe_vm(
     owned = owner == f"VM/{name}" and OWNER_TAG in config.tags
     pending: tuple[str, ...] = ()
     if found.running:
-        pending = tuple(
-            sorted(
-                p.key
-                for p in await px.vm_pending(found.node, found.vmid)
-                if p.pending is not None or p.delete
-            )
-        )
+        pending = tuple(sorted(p.key for p in changes if p.pending is not None or p.delete))
     size = config.disk_size(base.disk)
     agent_running, guest_address, host_key = False, None, None
     joins = desired is None or desired.spec.tailnet.join
@@ -247,6 +242,23 @@ async def observe_vm(
         guest_address=guest_address,
         host_key=host_key,
         host_key_trusted=trusted,
+    )
+
+
+async def still_listed_as(seen: VMObserved, ctx: ReconcileContext) -> bool:
+    """Whether the VM's own ``GET .../status/current`` confirms what the shared list said
+    of it (power state, lock, HA management): one read instead of a whole new look."""
+    if not seen.exists or seen.node is None or seen.vmid is None:
+        return False  # no VM yet: what to create was decided on the lists alone
+    px = ctx.clients.proxmox
+    try:
+        status = await px.vm_status(seen.node, seen.vmid)
+    except ProxmoxError:  # moved to another node, or gone
+        return False
+    return (status.status, status.lock, status.ha_managed) == (
+        seen.status,
+        seen.lock,
+        seen.ha_managed,
     )
 
 
@@ -343,8 +355,8 @@ async def _guest(
     px: ProxmoxClient, node: str, vmid: int, *, read_host_key: bool
 ) -> tuple[bool, str | None, str | None]:
     try:
-        if not await px.agent.ping(node, vmid):
-            return False, None, None
+        # No ping first: the interfaces read fails the same way (``AgentNotReady``) while
+        # the agent does not answer, so it is the liveness check too (one read, not two).
         interfaces = await px.agent.network_interfaces(node, vmid)
         result = (
             await px.agent.run(node, vmid, ["cat", HOST_KEY_PATH], timeout=10)

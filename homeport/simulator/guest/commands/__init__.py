@@ -1,9 +1,11 @@
 """The exec side of a guest: one command per SSH exec (or guest-agent exec).
 
 ``sshd.py`` hands the exec line to :func:`run_line`, the guest agent hands an argv to
-:func:`run_argv`. homeport builds every line with ``shlex.join``, so a line is split with
-``shlex.split``; shell syntax (pipes, ``&&``, redirections, ``$`` expansion, globs) is
-refused with exit 2 rather than half-simulated. ``sudo [-n]``, ``sh -c LINE``, leading
+:func:`run_argv`. homeport builds every command with ``shlex.join``, so a command is split with
+``shlex.split``. A line may be a list of commands joined by ``;``, ``&&`` and ``||`` (as
+dash runs them, left to right; the list's status is the last command run's); other shell
+syntax (pipes, redirections, ``$`` expansion, globs, subshells) is refused with exit 2
+rather than half-simulated. ``sudo [-n]``, ``sh -c LINE``, leading
 ``VAR=value`` assignments and absolute tool paths (``/usr/bin/systemctl``) are understood;
 unknown commands exit 127 with ``sh: 1: X: not found`` like dash.
 """
@@ -48,6 +50,7 @@ COMMANDS: dict[str, Handler] = {
     "ls": files.ls,
     "install": files.install,
     "true": system.true,
+    "echo": system.echo,
     "false": system.false,
     "hostname": system.hostname,
     "id": system.id_,
@@ -98,7 +101,52 @@ def shell_syntax(line: str) -> str | None:
     return None
 
 
+def command_list(line: str) -> list[tuple[str, str]]:
+    """``line`` cut at its unquoted ``;``, ``&&`` and ``||``: (connector, command) pairs,
+    the first with connector ``""``. A lone ``|`` or ``&`` stays in its command (refused
+    there as shell syntax)."""
+    parts: list[tuple[str, str]] = []
+    connector, start, quote, escaped, i = "", 0, None, False, 0
+    while i < len(line):
+        char = line[i]
+        if escaped:
+            escaped = False
+        elif quote is not None:
+            quote = None if char == quote else quote
+            escaped = char == "\\" and quote == '"'
+        elif char == "\\":
+            escaped = True
+        elif char in "'\"":
+            quote = char
+        elif char == ";" or line.startswith(("&&", "||"), i):
+            parts.append((connector, line[start:i]))
+            connector = ";" if char == ";" else line[i : i + 2]
+            i += len(connector)
+            start = i
+            continue
+        i += 1
+    parts.append((connector, line[start:]))
+    return parts
+
+
 async def run_line(ctx: ExecContext, line: str) -> Completed:
+    parts = command_list(line)
+    if len(parts) == 1:
+        return await _run_command(ctx, line)
+    status, out, err = 0, b"", b""
+    for connector, command in parts:
+        if (connector == "&&" and status != 0) or (connector == "||" and status == 0):
+            continue
+        if not command.strip():
+            return Completed(
+                2, out, err + f"sh: 1: Syntax error: {connector!r} unexpected\n".encode()
+            )
+        done = await _run_command(ctx, command)
+        status, out, err = done.rc, out + done.stdout, err + done.stderr
+    return Completed(status, out, err)
+
+
+async def _run_command(ctx: ExecContext, line: str) -> Completed:
     meta = shell_syntax(line)
     if meta is not None:
         return Completed.err(

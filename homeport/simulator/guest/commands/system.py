@@ -20,6 +20,13 @@ async def false(ctx: ExecContext, args: list[str]) -> Completed:
     return Completed(1)
 
 
+async def echo(ctx: ExecContext, args: list[str]) -> Completed:
+    """dash's builtin: the words joined by one space; ``-n``: no newline."""
+    if args[:1] == ["-n"]:
+        return Completed.out(" ".join(args[1:]))
+    return Completed.out(" ".join(args) + "\n")
+
+
 async def hostname(ctx: ExecContext, args: list[str]) -> Completed:
     if args and not args[0].startswith("-"):
         if not ctx.account.is_root:

@@ -1,0 +1,70 @@
+"""A VM plan made on shared lists acts only on a fresh look: when the shared
+``/cluster/resources`` snapshot is stale (it says the running VM is stopped, so the plan
+would start it), the VM reconciler drops the shared lists and observes again before the
+engine plans; a converged look costs no second one. On the simulated estate, with the
+stale snapshot served by a context that wraps the daemon's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from homeport.clients.proxmox_models import ClusterResources
+from homeport.kinds import VM
+from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.vm import VMReconciler
+from homeport.reconcilers.vm.observe import RESOURCES
+from testkit.harness import EstateHarness
+
+pytestmark = pytest.mark.integration
+KINDS = {"Machine", "VM"}
+
+
+class StaleResources:
+    """The daemon's context, but the first ``/cluster/resources`` it serves says every VM
+    is stopped (what a snapshot taken before the VMs started would say)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.loads = 0
+        self.stale_served = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def shared(self, key: str, load: Any) -> Any:
+        if key != RESOURCES:
+            return await self.inner.shared(key, load)
+        fresh: ClusterResources = await self.inner.shared(key, load)
+        self.loads += 1
+        if self.stale_served:
+            return fresh
+        self.stale_served = True
+        return fresh.model_copy(
+            update={"vms": tuple(v.model_copy(update={"status": "stopped"}) for v in fresh.vms)}
+        )
+
+
+async def test_a_plan_that_would_act_on_a_stale_list_looks_again(tmp_path: Path) -> None:
+    async with EstateHarness.running(tmp_path) as h:
+        await h.converged(KINDS)
+        assert h.daemon is not None and h.daemon.engine is not None
+        reconciler = h.daemon.reconcilers["VM"]
+        assert isinstance(reconciler, VMReconciler)
+        obj = h.object("VM", "dev-1")
+        assert obj is not None
+        desired = obj.resource()
+        assert isinstance(desired, VM)
+        inner = h.daemon.engine.context.for_object(("VM", "dev-1"))
+
+        stale = StaleResources(inner)
+        seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, stale))
+        assert (stale.loads, seen.status) == (2, "running")
+        assert reconciler.plan(desired, seen, now=inner.now()).actions == ()
+
+        honest = StaleResources(inner)
+        honest.stale_served = True  # a true snapshot: the converged look is not repeated
+        seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, honest))
+        assert (honest.loads, seen.status) == (1, "running")
