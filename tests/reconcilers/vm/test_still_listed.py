@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from homeport.clients.bundle import Clients
 from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox_models import VmStatus
 from homeport.reconcilers.base import ReconcileContext
@@ -37,11 +38,7 @@ class StatusOnly:
 
 class Context:
     def __init__(self, px: StatusOnly) -> None:
-        self.px = px
-
-    def client(self, name: str) -> Any:
-        assert name == "proxmox"
-        return self.px
+        self.clients = Clients(proxmox=cast(Any, px))  # it may reach Proxmox only
 
 
 async def check(seen: VMObserved, answer: dict[str, Any] | None) -> tuple[bool, int]:
