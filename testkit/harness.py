@@ -151,7 +151,7 @@ class EstateHarness:
         """The StandbyPair's durable memory as the store holds it now ({} before any)."""
         store = Store.open(self.settings.store.path, readonly=True)
         try:
-            return PAIR_MEMORY.get(store, pair) or {}
+            return dict(PAIR_MEMORY.get(store, pair) or {})
         finally:
             store.close()
 

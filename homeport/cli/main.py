@@ -64,7 +64,7 @@ SUMMARIES = {
     "sim": "The simulated estate: run it, inject faults, check its invariants.",
     "demo": "Run the whole story locally: simulated estate, git push, convergence, Caddy, failover.",
     "schema": "Write a JSON Schema and a CustomResourceDefinition per kind, generated from the models.",
-    "docs": "Write the manifest reference (Markdown) generated from the models.",
+    "docs": "Write the manifest reference (Markdown) generated from the models, and the StandbyPair's transition table in the failover.md beside it.",
     "audit": "Check the estate against its security creed: firewalls, SSH passwords, listeners, env file modes, secrets in git, TLS in the config.",
     "estate": "Estate power events: layered shutdown and start (user-facing → apps → core → infrastructure).",
     "backup": "Backups on demand (the scheduled ones are BackupPolicy jobs in Proxmox).",

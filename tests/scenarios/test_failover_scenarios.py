@@ -55,6 +55,17 @@ class Scenario:
             timeout=timeout,
             what="traffic served by the standby",
         )
+        # The standby serves the moment Caddy has the new route; the reroute is recorded in
+        # the failover's timeline only once Caddy's API has answered.
+        await until(
+            lambda: self.rerouted(epoch), timeout=timeout, what="the reroute in the timeline"
+        )
+
+    def rerouted(self, epoch: int) -> bool:
+        record = next((f for f in reversed(self.failovers()) if f.get("epoch") == epoch), None)
+        return record is not None and any(
+            step.get("phase") == "Rerouted" for step in record.get("timeline") or ()
+        )
 
     async def wait_healthy(self, timeout: float = 60) -> None:
         await until(
