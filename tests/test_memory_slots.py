@@ -140,6 +140,23 @@ TODAY: list[tuple[str, str, Any, dict[str, Any]]] = [
         },
     ),
     (
+        "BackupPolicy.request",
+        "nightly",
+        slots.BACKUP_REQUEST,
+        {
+            "op": "backup-now",
+            "vm": "db",
+            "at": "2026-01-02T03:04:05+00:00",
+            "by": "alice",
+            "state": "done",
+            "storage": None,
+            "vmid": 101,
+            "upid": "UPID:pve1:0000A1B2:00C3D4E5:6789ABCD:vzdump:101:root@pam:",
+            "volid": "local:backup/vzdump-qemu-101-2026_01_02-03_04_05.vma.zst",
+            "message": "backed up db (vmid 101): local:backup/vzdump-qemu-101-…",
+        },
+    ),
+    (
         "Audit",
         "findings",
         slots.AUDIT_FINDINGS,

@@ -11,6 +11,7 @@ line naming the fix, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,13 +25,18 @@ from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.cli.progress import reporting, say
 from homeport.clients.errors import ClientError, TaskFailed
 from homeport.clients.proxmox import ProxmoxClient
+from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
+from homeport.controller.control import send_request
+from homeport.controller.ha.planes import operator_writes
+from homeport.controller.oneshot import Settled, reconcile_until
 from homeport.controller.store import Store, StoredObject
-from homeport.controller.wiring import build_clients, close_clients
+from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.kinds import VM, BackupPolicy
 from homeport.kinds.common import check_dns_label
-from homeport.reconcilers.backuppolicy.job import COMPRESS, owner_marker
+from homeport.reconcilers.backuppolicy.ondemand import is_open
 from homeport.reconcilers.backuppolicy.selection import selects
+from homeport.reconcilers.slots import BACKUP_REQUEST, BackupRequest
 
 TASK_TIMEOUT = 6 * 3600.0
 
@@ -76,7 +82,7 @@ def backup_now(
     Example: [bold]homeport backup now shop-a[/bold]
     """
     settings = settings_or_exit(config)
-    result = _run(settings, "backup now", lambda store, px: _backup(store, px, vm, storage, wait))
+    result = _guarded("backup now", lambda: _request_backup(settings, vm, storage, wait))
     _show(result, output)
 
 
@@ -122,27 +128,30 @@ Work = Callable[[Store, ProxmoxClient], Awaitable[dict[str, Any]]]
 
 
 def _run(settings: Settings, title: str, work: Work) -> dict[str, Any]:
-    err = console(stderr=True)
-    if not settings.store.path.exists():
-        err.print(
-            f"error: {settings.store.path}: no store yet (has the daemon run?)",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2)
-
     async def go() -> dict[str, Any]:
         clients = await build_clients(settings)
-        store = Store.open(settings.store.path)
+        store = _open_store(settings)
         try:
             return await work(store, clients["proxmox"])
         finally:
             store.close()
             await close_clients(clients)
 
+    return _guarded(title, lambda: asyncio.run(go()))
+
+
+def _open_store(settings: Settings) -> Store:
+    if not settings.store.path.exists():
+        raise CommandError(f"{settings.store.path}: no store yet (has the daemon run?)", 2)
+    return Store.open(settings.store.path)
+
+
+def _guarded(title: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a command's work with progress; its errors become one line and an exit code."""
+    err = console(stderr=True)
     try:
         with reporting(title):
-            return asyncio.run(go())
+            return work()
     except CommandError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.code) from None
@@ -229,47 +238,117 @@ async def _wait(px: ProxmoxClient, task: Any, journal: _Journal, what: str) -> N
 # -- backup now --------------------------------------------------------------------------
 
 
-async def _backup(
-    store: Store, px: ProxmoxClient, name: str, storage: str | None, wait: bool
+def _request_backup(
+    settings: Settings, name: str, storage: str | None, wait: bool
 ) -> dict[str, Any]:
-    target = _target(store, name)
-    policy = _policy_for(store, target.vm)
-    storage = storage or (policy.spec.storage if policy else "local")
-    mode = policy.spec.mode if policy else "snapshot"
-    compress = COMPRESS[policy.spec.compress] if policy else "zstd"
-    notes = f"{{{{guestname}}}} ({owner_marker(policy.name)})" if policy else "{{guestname}}"
-    journal = _Journal(
-        store,
-        target,
-        "backup-now",
-        f"back up VM {target.vmid} on {target.node} to {storage} now ({mode}, {compress})",
-    )
-    started = int(_now().timestamp())
-    task = await px.backups.vzdump(
-        target.node,
-        vmids=[target.vmid],
-        storage=storage,
-        mode=mode,
-        compress=compress,
-        notes_template=notes,
-    )
-    if task is None:
-        journal.failed("BackupFailed", f"VM {target.vmid} is not on {target.node}")
-        raise CommandError(f"VM {target.vmid} is not on {target.node} (did it move? retry)")
-    if not wait:
-        journal.done("BackupStarted", f"vzdump of VM {name} started: {task.upid}")
-        return {"vm": name, "task": task.upid, "message": f"backup of {name} started: {task.upid}"}
-    await _wait(px, task, journal, "Backup")
-    archives = await px.backups.backups(target.node, storage, vmid=target.vmid)
-    newest = max(archives, key=lambda a: (a.ctime, a.volid)) if archives else None
-    volid = newest.volid if newest and newest.ctime >= started - 5 else None
-    journal.done("BackupNow", f"backed up VM {name} to {volid or storage}")
+    """Write the request into the covering policy's slot, then see it through: the daemon
+    runs it when it answers its socket, else this command runs the same engine on just
+    that policy. Answers as the request's outcome."""
+    store = _open_store(settings)
+    try:
+        target = _target(store, name)
+        policy = _policy_for(store, target.vm)
+        if policy is None:
+            raise CommandError(
+                f"no BackupPolicy selects VM {name!r}: an on-demand backup runs through the "
+                "policy covering the VM (its storage, mode, compression); add one whose "
+                "selector names it",
+                2,
+            )
+        pending = BACKUP_REQUEST.get(store, policy.name)
+        if is_open(pending) and pending is not None:
+            raise CommandError(
+                f"BackupPolicy/{policy.name} is still running the backup of "
+                f"{pending['vm']} requested at {pending['at']}: wait for it",
+                2,
+            )
+        at = _now().isoformat()
+        request: BackupRequest = {
+            "op": "backup-now",
+            "vm": name,
+            "at": at,
+            "by": operator_name(),
+            "state": "requested",
+            "storage": storage,
+        }
+        with operator_writes(store, settings):
+            BACKUP_REQUEST.set(store, policy.name, request, now=at)
+    finally:
+        store.close()
+    key = ("BackupPolicy", policy.name)
+    say(f"requested a backup of {name} from BackupPolicy/{policy.name}")
+
+    def settled(store: Store) -> bool:
+        answer = BACKUP_REQUEST.get(store, policy.name)
+        if answer is None or answer.get("at") != at:
+            raise CommandError("the request was replaced or withdrawn; see homeport events")
+        return not is_open(answer) or (not wait and bool(answer.get("upid")))
+
+    woke = send_request(settings.store.path, {"op": "reconcile", "kind": key[0], "name": key[1]})
+    if not woke and settings.coordination.backend != "etcd":
+        say("no daemon answers: running the request here")
+        asyncio.run(_in_process(settings, key, settled))
+    _wait_for(settings, settled)
+    return _answer(settings, policy.name, name)
+
+
+async def _in_process(settings: Settings, key: tuple[str, str], settled: Settled) -> None:
+    clients = await build_clients(settings)
+    store = Store.open(settings.store.path)
+    try:
+        outcome = await reconcile_until(
+            settings=settings,
+            store=store,
+            reconcilers={key[0]: build_reconcilers(settings)[key[0]]},
+            clients=clients,
+            clock=SystemClock(),
+            key=key,
+            settled=settled,
+            holder=f"cli:{operator_name()}",
+        )
+        if outcome is not None and not settled(store):
+            raise CommandError(
+                f"{key[0]}/{key[1]} is {outcome.result}: {outcome.message}; "
+                f"see homeport describe backuppolicy {key[1]}"
+            )
+    finally:
+        store.close()
+        await close_clients(clients)
+
+
+def _wait_for(settings: Settings, settled: Settled) -> None:
+    deadline = time.monotonic() + TASK_TIMEOUT
+    while time.monotonic() < deadline:
+        store = Store.open(settings.store.path, readonly=True)
+        try:
+            if settled(store):
+                return
+        finally:
+            store.close()
+        time.sleep(0.2)
+    raise CommandError("not done in time; see homeport events")
+
+
+def _answer(settings: Settings, policy: str, name: str) -> dict[str, Any]:
+    store = Store.open(settings.store.path, readonly=True)
+    try:
+        answer = BACKUP_REQUEST.get(store, policy)
+    finally:
+        store.close()
+    if answer is None:
+        raise CommandError("the request was withdrawn; see homeport events")
+    message = answer.get("message", "")
+    if answer.get("state") == "failed":
+        raise CommandError(message)
+    if answer.get("state") != "done":
+        upid = answer.get("upid")
+        return {"vm": name, "task": upid, "message": f"backup of {name} started: {upid}"}
     return {
         "vm": name,
-        "vmid": target.vmid,
-        "task": task.upid,
-        "volid": volid,
-        "message": f"backed up {name} (vmid {target.vmid}): {volid or 'archive not listed yet'}",
+        "vmid": answer.get("vmid"),
+        "task": answer.get("upid"),
+        "volid": answer.get("volid"),
+        "message": message,
     }
 
 

@@ -309,6 +309,33 @@ class BackupPolicyMemory(TypedDict, total=False):
 
 
 @with_config(STORED)
+class _BackupRequestBase(TypedDict):
+    op: str
+    """``backup-now``."""
+    vm: str
+    at: str
+    """ISO time of the request: a vzdump of the VM started since is this request's run."""
+    by: str
+    state: str
+    """``requested``, ``running`` (its vzdump task runs), ``done`` or ``failed``."""
+
+
+@with_config(STORED)
+class BackupRequest(_BackupRequestBase, total=False):
+    """``homeport backup now``: an operator's on-demand backup the BackupPolicy reconciler
+    covering the VM runs (journaled, under the leader's fencing token) and answers here."""
+
+    storage: str | None
+    """The storage asked for (None: the policy's)."""
+    vmid: int
+    upid: str
+    """The vzdump task, once started (or found running after a crash)."""
+    volid: str | None
+    message: str
+    """The outcome in one line, as the CLI prints it."""
+
+
+@with_config(STORED)
 class AuditFindings(TypedDict):
     """The audit's findings of its last run: finding key → ISO time first seen."""
 
@@ -351,6 +378,9 @@ APP_ARTIFACT_FAILURE = ObjectSlot("App", "artifact", AppArtifactFailure)
 
 BACKUP_POLICY_MEMORY = ObjectSlot("BackupPolicy", None, BackupPolicyMemory)
 """Written and read by the BackupPolicy reconciler."""
+
+BACKUP_REQUEST = ObjectSlot("BackupPolicy", "request", BackupRequest)
+"""Written by ``homeport backup now``; run and answered by the BackupPolicy reconciler."""
 
 AUDIT_FINDINGS = SingleSlot("Audit", "findings", AuditFindings)
 """Written and read by the audit loop."""

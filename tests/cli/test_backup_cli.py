@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from homeport.cli.main import app
+from homeport.reconcilers.slots import BACKUP_REQUEST
 from tests.reconcilers.backuppolicy.simestate import BackupEstate, backup_estate, policy, vm
 
 pytestmark = pytest.mark.integration
@@ -43,14 +44,15 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         assert result["volid"] == volid and volid.endswith(".vma.lzo")  # the policy's options
         archive = next(v for v in estate.world.volumes.by_key.values() if v.volid == volid)
         assert archive.notes == "web (managed by homeport: BackupPolicy/nightly)"
-        journal = estate.read(lambda s: s.journal.for_object("VM", "web", 100))
-        assert [(e.verb, e.state) for e in journal if e.holder.startswith("cli:")] == [
-            ("backup-now", "done")
+        # The leading daemon ran it: journaled on the policy under its fencing token.
+        journal = estate.read(lambda s: s.journal.for_object("BackupPolicy", "nightly", 100))
+        assert [(e.verb, e.state, e.fencing_token) for e in journal if e.verb == "backup-now"] == [
+            ("backup-now", "done", 7)  # AlwaysLeader's token
         ]
-        assert (
-            estate.read(lambda s: [e.reason for e in s.events.for_object("VM", "web", 50)])[-1]
-            == "BackupNow"
-        )
+        assert estate.events("nightly", "BackupNow") == [
+            f"on-demand backup of VM web: backed up web (vmid {vmid}): {volid}"
+        ]
+        assert estate.read(lambda s: BACKUP_REQUEST.get(s, "nightly"))["state"] == "done"
 
         restored = await cli(estate, "restore", "web", "--from", volid, "--as", "web-copy")
         assert restored.exit_code == 0, restored.output

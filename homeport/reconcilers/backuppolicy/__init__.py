@@ -11,6 +11,7 @@ here deletes an archive.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -20,6 +21,7 @@ from homeport.clients.proxmox_backups import BackupJobSpec
 from homeport.clients.proxmox_firewall import FirewallRuleSpec
 from homeport.kinds import BackupPolicy
 from homeport.reconcilers.backuppolicy.actions import (
+    AnswerBackupNow,
     BeginRestoreTest,
     CloseRestoreTest,
     CopyArchive,
@@ -27,9 +29,11 @@ from homeport.reconcilers.backuppolicy.actions import (
     DeleteJob,
     DestroyScratchVM,
     FinishRestoreTest,
+    FollowBackupTask,
     IsolateScratchVM,
     ReportBackupFailure,
     RestoreScratchVM,
+    StartBackupNow,
     StartScratchVM,
     UpdateJob,
 )
@@ -42,6 +46,7 @@ from homeport.reconcilers.backuppolicy.observe import (
 )
 from homeport.reconcilers.backuppolicy.observed import BackupObserved
 from homeport.reconcilers.backuppolicy.offsite import copy_archive
+from homeport.reconcilers.backuppolicy.ondemand_io import act_on_demand, observe_on_demand
 from homeport.reconcilers.backuppolicy.plan import REPORTED_KEEP, plan_backup
 from homeport.reconcilers.backuppolicy.restoretest import SCRATCH_TAG
 from homeport.reconcilers.base import (
@@ -75,7 +80,11 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
     async def observe(
         self, desired: BackupPolicy | None, name: str, ctx: ReconcileContext
     ) -> BackupObserved:
-        return await observe_backup(desired, name, ctx, self.settings)
+        observed = await observe_backup(desired, name, ctx, self.settings)
+        if desired is None:
+            return observed
+        on_demand = await observe_on_demand(ctx, observed.vms, desired.spec.storage)
+        return replace(observed, on_demand=on_demand)
 
     def plan(
         self, desired: BackupPolicy | None, observed: BackupObserved, *, now: datetime
@@ -90,6 +99,8 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             self._report(action, ctx)
         elif isinstance(action, CopyArchive):
             await self._copy(action, ctx)
+        elif isinstance(action, StartBackupNow | FollowBackupTask | AnswerBackupNow):
+            await act_on_demand(action, ctx)
         else:
             try:
                 await self._restore_test(action, ctx, px)

@@ -199,3 +199,60 @@ class CloseRestoreTest(Action):
     def describe(self) -> str:
         held = f"release scratch vmid {self.vmid}" if self.vmid is not None else "forget"
         return f"close the restore test: {held}"
+
+
+@dataclass(frozen=True)
+class StartBackupNow(Action):
+    """``homeport backup now``: the one vzdump run of an operator's request."""
+
+    request_at: str
+    """The request it answers (its identity: a retried pass of the same request is the
+    same action; a crash after the vzdump is found by observing the task, not redone)."""
+    vm: str
+    vmid: int
+    node: str
+    storage: str
+    mode: str
+    compress: str
+    notes_template: str
+    verb = "backup-now"
+
+    def describe(self) -> str:
+        return (
+            f"back up VM {self.vmid} ({self.vm}) on {self.node} to {self.storage} now "
+            f"({self.mode}, {self.compress})"
+        )
+
+    def identity(self) -> str:
+        return f"{self.describe()} requested {self.request_at}"
+
+
+@dataclass(frozen=True)
+class FollowBackupTask(Action):
+    """A vzdump run of the VM started since the request and not yet recorded in it (the
+    daemon stopped between starting it and recording it): the request follows it."""
+
+    vm: str
+    upid: str
+    verb = "follow-backup-task"
+    mutating = False
+
+    def describe(self) -> str:
+        return f"follow the running backup of VM {self.vm}: {self.upid}"
+
+
+@dataclass(frozen=True)
+class AnswerBackupNow(Action):
+    """Record the outcome of an on-demand backup in the request (the CLI prints it)."""
+
+    vm: str
+    ok: bool
+    message: str
+    vmid: int | None = None
+    volid: str | None = None
+    verb = "answer-backup-now"
+    mutating = False
+    reported = True
+
+    def describe(self) -> str:
+        return f"on-demand backup of VM {self.vm}: {self.message}"
