@@ -22,7 +22,9 @@ from homeport.clients.proxmox_firewall import FirewallRuleSpec
 from homeport.kinds import BackupPolicy
 from homeport.reconcilers.backuppolicy.actions import (
     AnswerBackupNow,
+    AnswerRestore,
     BeginRestoreTest,
+    ChooseRestoreVmid,
     CloseRestoreTest,
     CopyArchive,
     CreateJob,
@@ -30,11 +32,14 @@ from homeport.reconcilers.backuppolicy.actions import (
     DestroyScratchVM,
     FinishRestoreTest,
     FollowBackupTask,
+    FollowRestoreTask,
     IsolateScratchVM,
     ReportBackupFailure,
+    RestoreArchive,
     RestoreScratchVM,
     StartBackupNow,
     StartScratchVM,
+    StopForRestore,
     UpdateJob,
 )
 from homeport.reconcilers.backuppolicy.observe import (
@@ -48,6 +53,7 @@ from homeport.reconcilers.backuppolicy.observed import BackupObserved
 from homeport.reconcilers.backuppolicy.offsite import copy_archive
 from homeport.reconcilers.backuppolicy.ondemand_io import act_on_demand, observe_on_demand
 from homeport.reconcilers.backuppolicy.plan import REPORTED_KEEP, plan_backup
+from homeport.reconcilers.backuppolicy.restorenow_io import act_restore, observe_restore
 from homeport.reconcilers.backuppolicy.restoretest import SCRATCH_TAG
 from homeport.reconcilers.base import (
     Action,
@@ -84,7 +90,8 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
         if desired is None:
             return observed
         on_demand = await observe_on_demand(ctx, observed.vms, desired.spec.storage)
-        return replace(observed, on_demand=on_demand)
+        restore = await observe_restore(ctx, observed.vms, self.settings)
+        return replace(observed, on_demand=on_demand, restore=restore)
 
     def plan(
         self, desired: BackupPolicy | None, observed: BackupObserved, *, now: datetime
@@ -101,6 +108,11 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             await self._copy(action, ctx)
         elif isinstance(action, StartBackupNow | FollowBackupTask | AnswerBackupNow):
             await act_on_demand(action, ctx)
+        elif isinstance(
+            action,
+            ChooseRestoreVmid | StopForRestore | RestoreArchive | FollowRestoreTask | AnswerRestore,
+        ):
+            await act_restore(action, ctx)
         else:
             try:
                 await self._restore_test(action, ctx, px)

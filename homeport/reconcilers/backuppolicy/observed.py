@@ -14,6 +14,7 @@ from typing import Any
 
 from homeport.reconcilers.backuppolicy.actions import CopyTarget
 from homeport.reconcilers.backuppolicy.ondemand import OnDemand
+from homeport.reconcilers.backuppolicy.restorenow import RestoreSeen
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,5 @@ class BackupObserved:
     memory: Mapping[str, Any] = field(default_factory=dict)
     on_demand: OnDemand | None = None
     """An open ``homeport backup now`` request (``ondemand.py``)."""
+    restore: RestoreSeen | None = None
+    """An open ``homeport restore`` request (``restorenow.py``)."""

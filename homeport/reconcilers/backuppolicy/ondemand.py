@@ -10,6 +10,7 @@ the failure. A request answered (``done``/``failed``) is left for the CLI to rea
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from homeport.kinds import BackupPolicy
@@ -51,7 +52,8 @@ class OnDemand:
     """The VM's newest archive since the request, once its task has finished."""
 
 
-def is_open(request: BackupRequest | None) -> bool:
+def is_open(request: Mapping[str, object] | None) -> bool:
+    """An operator's request (a backup's or a restore's) not answered yet."""
     return request is not None and request.get("state") in OPEN
 
 

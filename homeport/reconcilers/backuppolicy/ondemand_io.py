@@ -36,7 +36,7 @@ async def observe_on_demand(
     if upid is None:
         return OnDemand(request, vm.vmid, vm.node)
     try:
-        task = await _task(ctx, vm.node, upid)
+        task = await read_task(ctx, vm.node, upid)
     except ProxmoxError:
         return OnDemand(request, vm.vmid, vm.node)  # read again on the next pass
     volid = None
@@ -60,7 +60,8 @@ async def _started_since(ctx: ReconcileContext, node: str, vmid: int, since: int
     return found[0].upid if found else None
 
 
-async def _task(ctx: ReconcileContext, node: str, upid: str) -> BackupTask:
+async def read_task(ctx: ReconcileContext, node: str, upid: str) -> BackupTask:
+    """A task of the request as Proxmox reports it (with its log tail when it failed)."""
     px = px_of(ctx)
     status = await px.tasks.status(node, upid)
     if status.running:

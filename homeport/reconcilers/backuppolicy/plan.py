@@ -31,6 +31,7 @@ from homeport.reconcilers.backuppolicy.assess import allowed_age, freshness, thr
 from homeport.reconcilers.backuppolicy.job import desired_fields, diff_fields, owner_marker
 from homeport.reconcilers.backuppolicy.observed import BackupObserved, SelectedVM
 from homeport.reconcilers.backuppolicy.ondemand import POLL, plan_on_demand
+from homeport.reconcilers.backuppolicy.restorenow import plan_restore
 from homeport.reconcilers.backuppolicy.restoretest import TestStep, last_results, plan_restore_test
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
 
@@ -47,11 +48,14 @@ REPORTED_KEEP = 100
 def plan_backup(desired: BackupPolicy | None, seen: BackupObserved, *, now: datetime) -> Plan:
     if desired is None:
         return _prune(seen)
-    if seen.on_demand is None:
+    if seen.on_demand is None and seen.restore is None:
         return _plan(desired, seen, now)
-    # An operator's `homeport backup now` goes first; while its vzdump runs, the policy
-    # carries on and looks again soon.
-    steps = plan_on_demand(desired, seen.on_demand)
+    # An operator's `homeport backup now` or `restore` goes first; while its task runs,
+    # the policy carries on and looks again soon.
+    steps = [
+        *(plan_on_demand(desired, seen.on_demand) if seen.on_demand else []),
+        *(plan_restore(seen.restore) if seen.restore else []),
+    ][:1]
     if steps:
         conditions, details = _assess(desired, seen, now)
         return Plan(actions=tuple(steps), conditions=conditions, details=details)

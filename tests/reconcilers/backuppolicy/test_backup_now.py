@@ -23,11 +23,17 @@ from homeport.controller.wiring import build_clients, build_reconcilers, close_c
 from homeport.kinds import BackupPolicy
 from homeport.reconcilers.backuppolicy.actions import (
     AnswerBackupNow,
+    AnswerRestore,
+    ChooseRestoreVmid,
     FollowBackupTask,
+    FollowRestoreTask,
+    RestoreArchive,
     StartBackupNow,
+    StopForRestore,
 )
 from homeport.reconcilers.backuppolicy.ondemand import BackupTask, OnDemand, plan_on_demand
-from homeport.reconcilers.slots import BACKUP_REQUEST, BackupRequest
+from homeport.reconcilers.backuppolicy.restorenow import RestoreSeen, plan_restore
+from homeport.reconcilers.slots import BACKUP_REQUEST, BackupRequest, RestoreRequest
 from homeport.source.validate import validate_sources
 from tests.controller.fakes import AlwaysLeader
 from tests.reconcilers.backuppolicy.simestate import BackupEstate, backup_estate, policy, vm
@@ -224,3 +230,73 @@ async def test_a_crash_after_the_vzdump_resumes_without_a_second_one(tmp_path: P
         assert answer["volid"] == estate.archives(vmid)[-1]
         journal = estate.read(lambda s: s.journal.for_object(*KEY, 100))
         assert [e.verb for e in journal if e.verb == "backup-now"] == []  # nothing started
+
+
+# -- restore: the pure plan ------------------------------------------------------------
+
+VOLID = "local:backup/vzdump-qemu-1000-2026_01_10-02_00_03.vma.lzo"
+
+
+def _restore(**changes: Any) -> RestoreRequest:
+    request: RestoreRequest = {
+        "op": "restore",
+        "vm": "web",
+        "volid": VOLID,
+        "at": "2026-01-10T03:00:00+00:00",
+        "by": "alice",
+        "state": "requested",
+        "name": "web-copy",
+        "node": None,
+        "storage": None,
+        "yes": False,
+    }
+    return {**request, **changes}  # type: ignore[typeddict-item]
+
+
+def _seen(request: RestoreRequest, **facts: Any) -> RestoreSeen:
+    return RestoreSeen(request, 1000, "pve1", archive_found=True, **facts)
+
+
+def test_a_restore_as_a_new_vm_records_its_vmid_before_restoring_into_it() -> None:
+    assert plan_restore(_seen(_restore(), free_vmid=100)) == [ChooseRestoreVmid("web", 100)]
+    chosen = _restore(vmid=100)
+    (restore,) = plan_restore(_seen(chosen, static_ipconfigs=("ipconfig0",), name_taken=True))
+    assert restore == RestoreArchive(
+        request_at="2026-01-10T03:00:00+00:00",
+        vm="web",
+        volid=VOLID,
+        vmid=100,
+        node="pve1",
+        storage=None,
+        new_name="web-copy",
+        dhcp=("ipconfig0",),
+    )
+    # A crash after the restore: its VM exists and no qmrestore runs; no second restore.
+    (done,) = plan_restore(_seen(chosen, created=True, name_taken=True))
+    assert done == AnswerRestore(
+        "web", True, f"restored {VOLID} as VM 100 'web-copy' on pve1 (stopped)", 0, 100
+    )
+    running = BackupTask("UPID:pve1:1:2:3:qmrestore:100:root@pam:", running=True)
+    assert plan_restore(_seen(chosen, task=running)) == [FollowRestoreTask("web", running.upid)]
+
+
+def test_a_restore_over_the_vm_stops_it_first_and_refuses_a_wrong_request() -> None:
+    over = _restore(name=None, yes=True)
+    assert plan_restore(_seen(over, suspended=True, running=True)) == [
+        StopForRestore("web", 1000, "pve1")
+    ]
+    (restore,) = plan_restore(_seen(over, suspended=True))
+    assert isinstance(restore, RestoreArchive) and restore.new_name is None
+    refusals = {
+        "spec.suspend: true": _seen(over),
+        "confirm with --yes": _seen(_restore(name=None), suspended=True),
+        "not found on pve1": RestoreSeen(over, 1000, "pve1", suspended=True),
+        "already exists": _seen(_restore(), name_taken=True, free_vmid=100),
+        "an archive of vmid 1001": _seen(
+            _restore(volid=VOLID.replace("1000", "1001")), free_vmid=100
+        ),
+    }
+    for expected, seen in refusals.items():
+        (answer,) = plan_restore(seen)
+        assert isinstance(answer, AnswerRestore), expected
+        assert not answer.ok and answer.code == 2 and expected in answer.message, answer
