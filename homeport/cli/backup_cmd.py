@@ -200,6 +200,8 @@ def _submit(
             )
         at = _now().isoformat()
         request = build(target, at)
+        known = store.journal.for_object("BackupPolicy", target.policy, limit=1)
+        shown = {"journal": known[-1].id if known else 0, "upid": ""}
         with operator_writes(store, settings):
             slot.set(store, target.policy, request, now=at)
     finally:
@@ -211,6 +213,7 @@ def _submit(
         answer = slot.get(store, key[1])
         if answer is None or answer["at"] != at:
             raise CommandError("the request was replaced or withdrawn; see homeport events")
+        _progress(store, key, answer, shown)
         return not is_open(answer) or ready(answer)
 
     woke = send_request(settings.store.path, {"op": "reconcile", "kind": key[0], "name": key[1]})
@@ -222,6 +225,18 @@ def _submit(
     if answer is None:
         raise CommandError("the request was withdrawn; see homeport events")
     return key[1], answer
+
+
+def _progress(store: Store, key: tuple[str, str], answer: Request, shown: dict[str, Any]) -> None:
+    """Say what the engine journals for the policy since the request, and its task."""
+    for entry in store.journal.for_object(*key, limit=20):
+        if entry.id > shown["journal"]:
+            shown["journal"] = entry.id
+            say(entry.description)
+    upid = answer.get("upid")
+    if upid and upid != shown["upid"]:
+        shown["upid"] = upid
+        say(f"waiting for Proxmox task {upid}")
 
 
 async def _in_process(settings: Settings, key: tuple[str, str], settled: Settled) -> None:
@@ -313,15 +328,16 @@ def _request_restore(
     storage: str | None,
     yes: bool,
 ) -> dict[str, Any]:
-    if ":" not in volid or "/" not in volid:
-        raise CommandError(f"{volid!r} is not a volume id like local:backup/vzdump-qemu-…", 2)
-    if new_name is not None:
-        try:
-            check_dns_label(new_name)
-        except ValueError as exc:
-            raise CommandError(f"--as: {exc}", 2) from None
 
     def build(target: Target, at: str) -> RestoreRequest:
+        """The request, once the VM is known (a wrong VM is named first)."""
+        if ":" not in volid or "/" not in volid:
+            raise CommandError(f"{volid!r} is not a volume id like local:backup/vzdump-qemu-…", 2)
+        if new_name is not None:
+            try:
+                check_dns_label(new_name)
+            except ValueError as exc:
+                raise CommandError(f"--as: {exc}", 2) from None
         return {
             "op": "restore",
             "vm": name,
