@@ -14,7 +14,7 @@ from homeport.reconcilers.backuppolicy.actions import (
     RestoreArchive,
     StopForRestore,
 )
-from homeport.reconcilers.backuppolicy.observe import BackupSettings, px_of, resources
+from homeport.reconcilers.backuppolicy.observe import RESOURCES, BackupSettings, px_of, resources
 from homeport.reconcilers.backuppolicy.observed import SelectedVM
 from homeport.reconcilers.backuppolicy.ondemand import BackupTask, is_open
 from homeport.reconcilers.backuppolicy.ondemand_io import read_task
@@ -104,9 +104,12 @@ async def act_restore(action: Step, ctx: ReconcileContext) -> None:
     if isinstance(action, ChooseRestoreVmid):
         _record(ctx, request, vmid=action.vmid)
     elif isinstance(action, StopForRestore):
-        task = await px.stop_vm(action.node, action.vmid)
-        if task is not None:
-            await px.tasks.wait(task, timeout=STOP_TIMEOUT)
+        try:
+            task = await px.stop_vm(action.node, action.vmid)
+            if task is not None:
+                await px.tasks.wait(task, timeout=STOP_TIMEOUT)
+        finally:  # the next pass sees it stopped (or not), not the shared snapshot's past
+            ctx.invalidate(RESOURCES)
     elif isinstance(action, RestoreArchive):
         task = await px.backups.restore(
             action.node,
