@@ -40,6 +40,7 @@ from homeport.reconcilers.backuppolicy.selection import selects
 from homeport.reconcilers.slots import (
     BACKUP_REQUEST,
     RESTORE_REQUEST,
+    SUSPEND,
     BackupRequest,
     ObjectSlot,
     RestoreRequest,
@@ -214,7 +215,13 @@ def _submit(
         if answer is None or answer["at"] != at:
             raise CommandError("the request was replaced or withdrawn; see homeport events")
         _progress(store, key, answer, shown)
-        return not is_open(answer) or ready(answer)
+        if not is_open(answer) or ready(answer):
+            return True
+        held = _held(store, key)
+        if held and answer["state"] == "requested" and not answer.get("upid"):
+            slot.forget(store, key[1])  # nothing started: withdrawn, not left to run later
+            raise CommandError(f"{key[0]}/{key[1]} {held}: nothing was done")
+        return False
 
     woke = send_request(settings.store.path, {"op": "reconcile", "kind": key[0], "name": key[1]})
     if not woke and settings.coordination.backend != "etcd":
@@ -225,6 +232,16 @@ def _submit(
     if answer is None:
         raise CommandError("the request was withdrawn; see homeport events")
     return key[1], answer
+
+
+def _held(store: Store, key: tuple[str, str]) -> str | None:
+    """Why the policy's reconciler does not run requests now (None: it does)."""
+    obj = store.objects.get(key)
+    if obj is None or obj.deleting:
+        return "is being removed"
+    if obj.resource().suspended or SUSPEND.get(store, *key):
+        return f"is suspended (homeport resume backuppolicy {key[1]})"
+    return None
 
 
 def _progress(store: Store, key: tuple[str, str], answer: Request, shown: dict[str, Any]) -> None:
@@ -275,7 +292,7 @@ T = TypeVar("T")
 
 
 def _read(settings: Settings, look: Callable[[Store], T]) -> T:
-    store = Store.open(settings.store.path, readonly=True)
+    store = Store.open(settings.store.path)  # writable: a held request is withdrawn
     try:
         return look(store)
     finally:

@@ -86,6 +86,14 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         assert in_place.exit_code == 2 and "spec.suspend: true" in in_place.output
         assert "Traceback" not in in_place.output + missing.output + taken.output
 
+        # A suspended policy runs no request: the command says so and withdraws it.
+        paused = await cli(estate, "suspend", "backuppolicy", "nightly")
+        assert paused.exit_code == 0, paused.output
+        held = await cli(estate, "backup", "now", "web")
+        assert held.exit_code == 1 and "BackupPolicy/nightly is suspended" in held.output
+        assert estate.read(lambda s: BACKUP_REQUEST.get(s, "nightly")) is None
+        assert estate.archives(vmid) == [volid]  # nothing was done
+
 
 async def test_restore_over_a_suspended_vm_runs_journaled_by_the_leader(tmp_path: Path) -> None:
     async with backup_estate(tmp_path, vm("web") + NIGHTLY) as estate:
