@@ -1,38 +1,55 @@
 """``homeport backup now VM`` and ``homeport restore VM --from VOLID [--as NEW-NAME]``.
 
 On-demand backups and restores, next to the scheduled jobs the BackupPolicy reconciler
-keeps. They reach Proxmox through the same clients the daemon uses
-(``controller.wiring.build_clients``), find the VM's vmid and node in the store (its
-published status), and record what they did there: a journal entry (intent, then the
-outcome) and an event on the VM, as the daemon does for its own actions. Errors are one
-line naming the fix, never a traceback.
+keeps — and run by that reconciler: the command writes a typed request (``BackupRequest``,
+``RestoreRequest`` in ``reconcilers/slots.py``) into the durable memory of the policy
+covering the VM and pokes the daemon, whose engine observes it, plans the steps (a pure
+plan: ``backuppolicy/ondemand.py``, ``restorenow.py``) and acts journaled under the
+leader's fencing token. When no daemon answers, the command runs that same engine itself
+on just that policy (``controller/oneshot.py``). It waits for the request's answer and
+prints it; errors are one line naming the fix, never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from homeport.cli.common import CONFIG_OPTION, operator_name, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.cli.progress import reporting, say
-from homeport.clients.errors import ClientError, TaskFailed
-from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.errors import ClientError
+from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
+from homeport.controller.control import send_request
+from homeport.controller.ha.planes import operator_writes
+from homeport.controller.oneshot import Settled, reconcile_until
 from homeport.controller.store import Store, StoredObject
-from homeport.controller.wiring import build_clients, close_clients
+from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.kinds import VM, BackupPolicy
 from homeport.kinds.common import check_dns_label
-from homeport.reconcilers.backuppolicy.job import COMPRESS, owner_marker
+from homeport.reconcilers.backuppolicy.ondemand import is_open
 from homeport.reconcilers.backuppolicy.selection import selects
+from homeport.reconcilers.slots import (
+    BACKUP_REQUEST,
+    RESTORE_REQUEST,
+    SUSPEND,
+    BackupRequest,
+    ObjectSlot,
+    RestoreRequest,
+)
 
-TASK_TIMEOUT = 6 * 3600.0
+WAIT_TIMEOUT = 6 * 3600.0
+"""How long the command waits for its request's answer (a large VM's vzdump)."""
+
+Request = TypeVar("Request", BackupRequest, RestoreRequest)
 
 backup_app = typer.Typer(
     help="Backups on demand (the scheduled ones are BackupPolicy jobs in Proxmox).",
@@ -51,12 +68,11 @@ class CommandError(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """A VM as the store knows it: its manifest and where Proxmox has it."""
+    """A VM as the store knows it, and the policy that covers it."""
 
     obj: StoredObject
     vm: VM
-    vmid: int
-    node: str
+    policy: str
 
 
 @backup_app.command("now")
@@ -76,7 +92,7 @@ def backup_now(
     Example: [bold]homeport backup now shop-a[/bold]
     """
     settings = settings_or_exit(config)
-    result = _run(settings, "backup now", lambda store, px: _backup(store, px, vm, storage, wait))
+    result = _guarded("backup now", lambda: _request_backup(settings, vm, storage, wait))
     _show(result, output)
 
 
@@ -108,41 +124,21 @@ def restore(
     Example: [bold]homeport restore shop-a --from local:backup/vzdump-qemu-1004-2026_01_10-02_00_03.vma.zst --as shop-a-copy[/bold]
     """
     settings = settings_or_exit(config)
-    result = _run(
-        settings,
-        "restore",
-        lambda store, px: _restore(store, px, settings, vm, from_, as_, node, storage, yes),
+    result = _guarded(
+        "restore", lambda: _request_restore(settings, vm, from_, as_, node, storage, yes)
     )
     _show(result, output)
 
 
 # -- running a command -------------------------------------------------------------------
 
-Work = Callable[[Store, ProxmoxClient], Awaitable[dict[str, Any]]]
 
-
-def _run(settings: Settings, title: str, work: Work) -> dict[str, Any]:
+def _guarded(title: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a command's work with progress; its errors become one line and an exit code."""
     err = console(stderr=True)
-    if not settings.store.path.exists():
-        err.print(
-            f"error: {settings.store.path}: no store yet (has the daemon run?)",
-            markup=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2)
-
-    async def go() -> dict[str, Any]:
-        clients = await build_clients(settings)
-        store = Store.open(settings.store.path)
-        try:
-            return await work(store, clients.proxmox)
-        finally:
-            store.close()
-            await close_clients(clients)
-
     try:
         with reporting(title):
-            return asyncio.run(go())
+            return work()
     except CommandError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.code) from None
@@ -158,127 +154,189 @@ def _show(result: dict[str, Any], output: OutputFormat) -> None:
     console().print(result["message"], markup=False, soft_wrap=True)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _target(store: Store, name: str) -> Target:
     obj = store.objects.get(("VM", name))
     if obj is None or obj.deleting:
         raise CommandError(f"VM {name!r} is not in the adopted revision (see homeport get vm)", 2)
     resource = obj.resource()
     assert isinstance(resource, VM)
-    vmid, node = obj.status.details.get("vmid"), obj.status.details.get("node")
-    if not isinstance(vmid, int) or not node:
-        raise CommandError(f"VM {name!r} has no vmid/node yet: wait until it is Ready", 2)
-    return Target(obj, resource, vmid, str(node))
-
-
-def _policy_for(store: Store, vm: VM) -> BackupPolicy | None:
     policies = [o.resource() for o in store.objects.of_kind("BackupPolicy") if not o.deleting]
-    return next((p for p in policies if isinstance(p, BackupPolicy) and selects(p, vm)), None)
-
-
-class _Journal:
-    """One journal entry and one event for what a command does to a VM."""
-
-    def __init__(self, store: Store, target: Target, verb: str, description: str) -> None:
-        self.store, self.target, self.verb = store, target, verb
-        self.entry = store.journal.intent(
-            kind="VM",
-            name=target.vm.name,
-            generation=target.obj.generation,
-            verb=verb,
-            idempotency_key=f"VM/{target.vm.name}/cli/{verb}/{_now().isoformat()}",
-            description=description,
-            fencing_token=0,
-            holder=f"cli:{operator_name()}",
-            now=_now(),
+    policy = next(
+        (p for p in policies if isinstance(p, BackupPolicy) and selects(p, resource)), None
+    )
+    if policy is None:
+        raise CommandError(
+            f"no BackupPolicy selects VM {name!r}: on-demand backups and restores run "
+            "through the policy covering the VM; add one whose selector names it",
+            2,
         )
-        say(description)
-
-    def done(self, reason: str, message: str) -> None:
-        self.store.journal.finish(self.entry, now=_now())
-        self._event(reason, message, warning=False)
-
-    def failed(self, reason: str, message: str) -> None:
-        self.store.journal.finish(self.entry, now=_now(), error=message)
-        self._event(reason, message, warning=True)
-
-    def _event(self, reason: str, message: str, *, warning: bool) -> None:
-        self.store.events.emit(
-            kind="VM",
-            name=self.target.vm.name,
-            reason=reason,
-            message=message,
-            now=_now(),
-            warning=warning,
-        )
+    return Target(obj, resource, policy.name)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-async def _wait(px: ProxmoxClient, task: Any, journal: _Journal, what: str) -> None:
-    say(f"waiting for Proxmox task {getattr(task, 'upid', task)}")
+def _submit(
+    settings: Settings,
+    slot: ObjectSlot[Request],
+    name: str,
+    build: Callable[[Target, str], Request],
+    ready: Callable[[Request], bool],
+) -> tuple[str, Request]:
+    """Write the request into the slot of the policy covering VM ``name`` and see it
+    through until ``ready`` (or answered): by the daemon when it answers its socket, else
+    by the same engine run here on just that policy. The policy's name and the request."""
+    if not settings.store.path.exists():
+        raise CommandError(f"{settings.store.path}: no store yet (has the daemon run?)", 2)
+    store = Store.open(settings.store.path)
     try:
-        await px.tasks.wait(task, timeout=TASK_TIMEOUT)
-    except TaskFailed as exc:
-        tail = " | ".join(exc.log_tail[-3:])
-        journal.failed(f"{what}Failed", f"{exc.exitstatus} ({tail})")
-        raise CommandError(f"{what.lower()} failed: {exc.exitstatus}; log: {tail}") from None
+        target = _target(store, name)
+        pending = slot.get(store, target.policy)
+        if pending is not None and is_open(pending):
+            raise CommandError(
+                f"BackupPolicy/{target.policy} is still running the {pending['op']} of "
+                f"{pending['vm']} requested at {pending['at']}: wait for it",
+                2,
+            )
+        at = _now().isoformat()
+        request = build(target, at)
+        known = store.journal.for_object("BackupPolicy", target.policy, limit=1)
+        shown = {"journal": known[-1].id if known else 0, "upid": ""}
+        with operator_writes(store, settings):
+            slot.set(store, target.policy, request, now=at)
+    finally:
+        store.close()
+    key = ("BackupPolicy", target.policy)
+    say(f"requested from BackupPolicy/{target.policy}: {request['op']} of {name}")
+
+    def settled(store: Store) -> bool:
+        answer = slot.get(store, key[1])
+        if answer is None or answer["at"] != at:
+            raise CommandError("the request was replaced or withdrawn; see homeport events")
+        _progress(store, key, answer, shown)
+        if not is_open(answer) or ready(answer):
+            return True
+        held = _held(store, key)
+        if held and answer["state"] == "requested" and not answer.get("upid"):
+            slot.forget(store, key[1])  # nothing started: withdrawn, not left to run later
+            raise CommandError(f"{key[0]}/{key[1]} {held}: nothing was done")
+        return False
+
+    woke = send_request(settings.store.path, {"op": "reconcile", "kind": key[0], "name": key[1]})
+    if not woke and settings.coordination.backend != "etcd":
+        say("no daemon answers: running the request here")
+        asyncio.run(_in_process(settings, key, settled))
+    _wait_for(settings, settled)
+    answer = _read(settings, lambda store: slot.get(store, key[1]))
+    if answer is None:
+        raise CommandError("the request was withdrawn; see homeport events")
+    return key[1], answer
+
+
+def _held(store: Store, key: tuple[str, str]) -> str | None:
+    """Why the policy's reconciler does not run requests now (None: it does)."""
+    obj = store.objects.get(key)
+    if obj is None or obj.deleting:
+        return "is being removed"
+    if obj.resource().suspended or SUSPEND.get(store, *key):
+        return f"is suspended (homeport resume backuppolicy {key[1]})"
+    return None
+
+
+def _progress(store: Store, key: tuple[str, str], answer: Request, shown: dict[str, Any]) -> None:
+    """Say what the engine journals for the policy since the request, and its task."""
+    for entry in store.journal.for_object(*key, limit=20):
+        if entry.id > shown["journal"]:
+            shown["journal"] = entry.id
+            say(entry.description)
+    upid = answer.get("upid")
+    if upid and upid != shown["upid"]:
+        shown["upid"] = upid
+        say(f"waiting for Proxmox task {upid}")
+
+
+async def _in_process(settings: Settings, key: tuple[str, str], settled: Settled) -> None:
+    clients = await build_clients(settings)
+    store = Store.open(settings.store.path)
+    try:
+        outcome = await reconcile_until(
+            settings=settings,
+            store=store,
+            reconcilers={key[0]: build_reconcilers(settings)[key[0]]},
+            clients=clients,
+            clock=SystemClock(),
+            key=key,
+            settled=settled,
+            holder=f"cli:{operator_name()}",
+        )
+        if outcome is not None and not settled(store):
+            raise CommandError(
+                f"{key[0]}/{key[1]} is {outcome.result}: {outcome.message}; "
+                f"see homeport describe backuppolicy {key[1]}"
+            )
+    finally:
+        store.close()
+        await close_clients(clients)
+
+
+def _wait_for(settings: Settings, settled: Settled) -> None:
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while not _read(settings, settled):
+        if time.monotonic() > deadline:
+            raise CommandError("not done in time; see homeport events")
+        time.sleep(0.2)
+
+
+T = TypeVar("T")
+
+
+def _read(settings: Settings, look: Callable[[Store], T]) -> T:
+    store = Store.open(settings.store.path)  # writable: a held request is withdrawn
+    try:
+        return look(store)
+    finally:
+        store.close()
 
 
 # -- backup now --------------------------------------------------------------------------
 
 
-async def _backup(
-    store: Store, px: ProxmoxClient, name: str, storage: str | None, wait: bool
+def _request_backup(
+    settings: Settings, name: str, storage: str | None, wait: bool
 ) -> dict[str, Any]:
-    target = _target(store, name)
-    policy = _policy_for(store, target.vm)
-    storage = storage or (policy.spec.storage if policy else "local")
-    mode = policy.spec.mode if policy else "snapshot"
-    compress = COMPRESS[policy.spec.compress] if policy else "zstd"
-    notes = f"{{{{guestname}}}} ({owner_marker(policy.name)})" if policy else "{{guestname}}"
-    journal = _Journal(
-        store,
-        target,
-        "backup-now",
-        f"back up VM {target.vmid} on {target.node} to {storage} now ({mode}, {compress})",
+    def build(target: Target, at: str) -> BackupRequest:
+        return {
+            "op": "backup-now",
+            "vm": name,
+            "at": at,
+            "by": operator_name(),
+            "state": "requested",
+            "storage": storage,
+        }
+
+    _, answer = _submit(
+        settings, BACKUP_REQUEST, name, build, lambda r: not wait and bool(r.get("upid"))
     )
-    started = int(_now().timestamp())
-    task = await px.backups.vzdump(
-        target.node,
-        vmids=[target.vmid],
-        storage=storage,
-        mode=mode,
-        compress=compress,
-        notes_template=notes,
-    )
-    if task is None:
-        journal.failed("BackupFailed", f"VM {target.vmid} is not on {target.node}")
-        raise CommandError(f"VM {target.vmid} is not on {target.node} (did it move? retry)")
-    if not wait:
-        journal.done("BackupStarted", f"vzdump of VM {name} started: {task.upid}")
-        return {"vm": name, "task": task.upid, "message": f"backup of {name} started: {task.upid}"}
-    await _wait(px, task, journal, "Backup")
-    archives = await px.backups.backups(target.node, storage, vmid=target.vmid)
-    newest = max(archives, key=lambda a: (a.ctime, a.volid)) if archives else None
-    volid = newest.volid if newest and newest.ctime >= started - 5 else None
-    journal.done("BackupNow", f"backed up VM {name} to {volid or storage}")
+    message = answer.get("message", "")
+    if answer["state"] == "failed":
+        raise CommandError(message)
+    if answer["state"] != "done":
+        upid = answer.get("upid")
+        return {"vm": name, "task": upid, "message": f"backup of {name} started: {upid}"}
     return {
         "vm": name,
-        "vmid": target.vmid,
-        "task": task.upid,
-        "volid": volid,
-        "message": f"backed up {name} (vmid {target.vmid}): {volid or 'archive not listed yet'}",
+        "vmid": answer.get("vmid"),
+        "task": answer.get("upid"),
+        "volid": answer.get("volid"),
+        "message": message,
     }
 
 
 # -- restore -----------------------------------------------------------------------------
 
 
-async def _restore(
-    store: Store,
-    px: ProxmoxClient,
+def _request_restore(
     settings: Settings,
     name: str,
     volid: str,
@@ -287,121 +345,37 @@ async def _restore(
     storage: str | None,
     yes: bool,
 ) -> dict[str, Any]:
-    target = _target(store, name)
-    node = node or target.node
-    if ":" not in volid or "/" not in volid:
-        raise CommandError(f"{volid!r} is not a volume id like local:backup/vzdump-qemu-…", 2)
-    info = await px.backups.volume(node, volid.split(":", 1)[0], volid)
-    if info is None:
-        raise CommandError(
-            f"archive {volid} not found on {node} (node-local archives are seen only on "
-            "their node: pass --node)",
-            2,
-        )
-    archive_vmid = _archive_vmid(volid)
-    if archive_vmid is not None and archive_vmid != target.vmid:
-        raise CommandError(f"{volid} is an archive of vmid {archive_vmid}, not of {name}", 2)
+
+    def build(target: Target, at: str) -> RestoreRequest:
+        """The request, once the VM is known (a wrong VM is named first)."""
+        if ":" not in volid or "/" not in volid:
+            raise CommandError(f"{volid!r} is not a volume id like local:backup/vzdump-qemu-…", 2)
+        if new_name is not None:
+            try:
+                check_dns_label(new_name)
+            except ValueError as exc:
+                raise CommandError(f"--as: {exc}", 2) from None
+        return {
+            "op": "restore",
+            "vm": name,
+            "volid": volid,
+            "at": at,
+            "by": operator_name(),
+            "state": "requested",
+            "name": new_name,
+            "node": node,
+            "storage": storage,
+            "yes": yes,
+        }
+
+    _, answer = _submit(settings, RESTORE_REQUEST, name, build, lambda r: False)
+    message = answer.get("message", "")
+    if answer["state"] != "done":
+        raise CommandError(message, answer.get("code", 1))
+    result: dict[str, Any] = {"vm": name, "vmid": answer.get("vmid"), "message": message}
     if new_name is not None:
-        return await _restore_as(store, px, settings, target, volid, new_name, node, storage)
-    return await _restore_over(store, px, target, volid, node, storage, yes)
-
-
-def _archive_vmid(volid: str) -> int | None:
-    stem = volid.rsplit("/", 1)[-1]
-    parts = stem.split("-")
-    return int(parts[2]) if len(parts) > 2 and parts[0] == "vzdump" and parts[2].isdigit() else None
-
-
-async def _free_vmid(store: Store, px: ProxmoxClient, settings: Settings) -> int:
-    """The lowest vmid in the cluster's free space outside homeport's own ranges (the VMs'
-    and the restore tests' scratch VMs'), so no reconciler ever wants it."""
-    used = {v.vmid for v in (await px.cluster_resources()).vms}
-    used |= store.allocations.taken("vmid") | store.allocations.taken("restore-vmid")
-    ranges = (
-        (settings.controller.vmid_min, settings.controller.vmid_max),
-        (settings.backups.scratch_vmid_min, settings.backups.scratch_vmid_max),
-    )
-    return next(
-        v
-        for v in range(100, 1_000_000_000)
-        if v not in used and not any(low <= v <= high for low, high in ranges)
-    )
-
-
-async def _restore_as(
-    store: Store,
-    px: ProxmoxClient,
-    settings: Settings,
-    target: Target,
-    volid: str,
-    new_name: str,
-    node: str,
-    storage: str | None,
-) -> dict[str, Any]:
-    try:
-        check_dns_label(new_name)
-    except ValueError as exc:
-        raise CommandError(f"--as: {exc}", 2) from None
-    resources = await px.cluster_resources()
-    if any(v.name == new_name for v in resources.vms) or store.objects.get(("VM", new_name)):
-        raise CommandError(f"a VM named {new_name!r} already exists: pick another name", 2)
-    vmid = await _free_vmid(store, px, settings)
-    options: dict[str, Any] = {
-        "name": new_name,
-        "description": f"restored by homeport from {volid} (a copy of VM/{target.vm.name}); "
-        "homeport leaves it alone unless a manifest adopts it (homeport.dev/adopt: 'true')",
-        "tags": "homeport-restored",
-        "onboot": False,
-        "protection": False,
-        **{
-            f"ipconfig{i}": "ip=dhcp"
-            for i, nic in enumerate(target.vm.spec.network)
-            if nic.ip != "dhcp"
-        },
-    }
-    journal = _Journal(
-        store, target, "restore", f"restore {volid} as new VM {vmid} {new_name!r} on {node}"
-    )
-    task = await px.backups.restore(
-        node, vmid=vmid, archive=volid, storage=storage, unique=True, options=options
-    )
-    await _wait(px, task, journal, "Restore")
-    message = f"restored {volid} as VM {vmid} {new_name!r} on {node} (stopped)"
-    journal.done("Restored", message)
-    return {"vm": target.vm.name, "vmid": vmid, "name": new_name, "node": node, "message": message}
-
-
-async def _restore_over(
-    store: Store,
-    px: ProxmoxClient,
-    target: Target,
-    volid: str,
-    node: str,
-    storage: str | None,
-    yes: bool,
-) -> dict[str, Any]:
-    name = target.vm.name
-    if not target.vm.spec.suspend:
-        raise CommandError(
-            f"VM {name} is reconciled by the daemon, which would start it mid-restore: set "
-            f"spec.suspend: true on VM/{name} and push it first, or restore with --as NEW-NAME",
-            2,
-        )
-    if not yes:
-        raise CommandError(f"restoring over VM {name} replaces its disks: confirm with --yes", 2)
-    if node != target.node:
-        raise CommandError(f"VM {name} lives on {target.node}: restore it there (--node)", 2)
-    journal = _Journal(store, target, "restore", f"restore {volid} over VM {target.vmid} {name!r}")
-    stopped = await px.stop_vm(node, target.vmid)
-    if stopped is not None:
-        await _wait(px, stopped, journal, "Stop")
-    task = await px.backups.restore(
-        node, vmid=target.vmid, archive=volid, storage=storage, unique=False, force=True
-    )
-    await _wait(px, task, journal, "Restore")
-    message = f"restored {volid} over VM {target.vmid} {name!r} (stopped; unsuspend it to resume)"
-    journal.done("Restored", message)
-    return {"vm": name, "vmid": target.vmid, "node": node, "message": message}
+        result["name"] = new_name
+    return {**result, "node": answer.get("node"), "message": message}
 
 
 __all__ = ["backup_app", "restore"]

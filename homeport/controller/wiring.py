@@ -205,6 +205,8 @@ def build_reconcilers(
             BackupSettings(
                 scratch_vmid_min=settings.backups.scratch_vmid_min,
                 scratch_vmid_max=settings.backups.scratch_vmid_max,
+                vmid_min=settings.controller.vmid_min,
+                vmid_max=settings.controller.vmid_max,
                 health_source=settings.backups.health_source,
                 secrets_dir=settings.secrets.directory,
             )

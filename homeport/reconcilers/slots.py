@@ -309,6 +309,64 @@ class BackupPolicyMemory(TypedDict, total=False):
 
 
 @with_config(STORED)
+class _BackupRequestBase(TypedDict):
+    op: str
+    """``backup-now``."""
+    vm: str
+    at: str
+    """ISO time of the request: a vzdump of the VM started since is this request's run."""
+    by: str
+    state: str
+    """``requested``, ``running`` (its vzdump task runs), ``done`` or ``failed``."""
+
+
+@with_config(STORED)
+class BackupRequest(_BackupRequestBase, total=False):
+    """``homeport backup now``: an operator's on-demand backup the BackupPolicy reconciler
+    covering the VM runs (journaled, under the leader's fencing token) and answers here."""
+
+    storage: str | None
+    """The storage asked for (None: the policy's)."""
+    vmid: int
+    upid: str
+    """The vzdump task, once started (or found running after a crash)."""
+    volid: str | None
+    message: str
+    """The outcome in one line, as the CLI prints it."""
+
+
+@with_config(STORED)
+class _RestoreRequestBase(TypedDict):
+    op: str
+    """``restore``."""
+    vm: str
+    volid: str
+    at: str
+    by: str
+    state: str
+    """``requested``, ``running`` (its qmrestore task runs), ``done`` or ``failed``."""
+
+
+@with_config(STORED)
+class RestoreRequest(_RestoreRequestBase, total=False):
+    """``homeport restore``: restore one of a VM's archives into a new VM (``name``) or
+    over the VM itself (``yes``), run by the BackupPolicy reconciler covering the VM."""
+
+    name: str | None
+    """The new VM's name (None: over the VM itself)."""
+    node: str | None
+    """The node asked for (None: the VM's); once restoring, the node it restores on."""
+    storage: str | None
+    yes: bool
+    vmid: int
+    """The vmid restored into (a new VM's, chosen and recorded before its qmrestore)."""
+    upid: str
+    message: str
+    code: int
+    """The command's exit status for a failed request: 2 a wrong request, 1 a failure."""
+
+
+@with_config(STORED)
 class AuditFindings(TypedDict):
     """The audit's findings of its last run: finding key → ISO time first seen."""
 
@@ -351,6 +409,12 @@ APP_ARTIFACT_FAILURE = ObjectSlot("App", "artifact", AppArtifactFailure)
 
 BACKUP_POLICY_MEMORY = ObjectSlot("BackupPolicy", None, BackupPolicyMemory)
 """Written and read by the BackupPolicy reconciler."""
+
+BACKUP_REQUEST = ObjectSlot("BackupPolicy", "request", BackupRequest)
+"""Written by ``homeport backup now``; run and answered by the BackupPolicy reconciler."""
+
+RESTORE_REQUEST = ObjectSlot("BackupPolicy", "restore", RestoreRequest)
+"""Written by ``homeport restore``; run and answered by the BackupPolicy reconciler."""
 
 AUDIT_FINDINGS = SingleSlot("Audit", "findings", AuditFindings)
 """Written and read by the audit loop."""

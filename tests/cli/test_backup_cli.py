@@ -11,6 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from homeport.cli.main import app
+from homeport.reconcilers.slots import BACKUP_REQUEST
+from testkit.harness import until
 from tests.reconcilers.backuppolicy.simestate import BackupEstate, backup_estate, policy, vm
 
 pytestmark = pytest.mark.integration
@@ -43,14 +45,15 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         assert result["volid"] == volid and volid.endswith(".vma.lzo")  # the policy's options
         archive = next(v for v in estate.world.volumes.by_key.values() if v.volid == volid)
         assert archive.notes == "web (managed by homeport: BackupPolicy/nightly)"
-        journal = estate.read(lambda s: s.journal.for_object("VM", "web", 100))
-        assert [(e.verb, e.state) for e in journal if e.holder.startswith("cli:")] == [
-            ("backup-now", "done")
+        # The leading daemon ran it: journaled on the policy under its fencing token.
+        journal = estate.read(lambda s: s.journal.for_object("BackupPolicy", "nightly", 100))
+        assert [(e.verb, e.state, e.fencing_token) for e in journal if e.verb == "backup-now"] == [
+            ("backup-now", "done", 7)  # AlwaysLeader's token
         ]
-        assert (
-            estate.read(lambda s: [e.reason for e in s.events.for_object("VM", "web", 50)])[-1]
-            == "BackupNow"
-        )
+        assert estate.events("nightly", "BackupNow") == [
+            f"on-demand backup of VM web: backed up web (vmid {vmid}): {volid}"
+        ]
+        assert estate.read(lambda s: BACKUP_REQUEST.get(s, "nightly"))["state"] == "done"
 
         restored = await cli(estate, "restore", "web", "--from", volid, "--as", "web-copy")
         assert restored.exit_code == 0, restored.output
@@ -82,3 +85,42 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         in_place = await cli(estate, "restore", "web", "--from", volid)
         assert in_place.exit_code == 2 and "spec.suspend: true" in in_place.output
         assert "Traceback" not in in_place.output + missing.output + taken.output
+
+        # A suspended policy runs no request: the command says so and withdraws it.
+        paused = await cli(estate, "suspend", "backuppolicy", "nightly")
+        assert paused.exit_code == 0, paused.output
+        held = await cli(estate, "backup", "now", "web")
+        assert held.exit_code == 1 and "BackupPolicy/nightly is suspended" in held.output
+        assert estate.read(lambda s: BACKUP_REQUEST.get(s, "nightly")) is None
+        assert estate.archives(vmid) == [volid]  # nothing was done
+
+
+async def test_restore_over_a_suspended_vm_runs_journaled_by_the_leader(tmp_path: Path) -> None:
+    async with backup_estate(tmp_path, vm("web") + NIGHTLY) as estate:
+        await estate.ready({"VM", "BackupPolicy"})
+        vmid = estate.vmid("web")
+        done = await cli(estate, "backup", "now", "web", "-o", "json")
+        assert done.exit_code == 0, done.output
+        volid = json.loads(done.stdout)["volid"]
+        unconfirmed = await cli(estate, "restore", "web", "--from", volid)
+        assert unconfirmed.exit_code == 2 and "spec.suspend: true" in unconfirmed.output
+
+        suspended = vm("web").replace("disk: {sizeGiB: 8}}", "disk: {sizeGiB: 8}, suspend: true}")
+        estate.push({"estate.yaml": suspended + NIGHTLY}, "suspend web")
+        await until(
+            lambda: (o := estate.object("VM", "web")) is not None and o.resource().suspended,
+            what="VM/web suspended",
+        )
+        no_yes = await cli(estate, "restore", "web", "--from", volid)
+        assert no_yes.exit_code == 2 and "confirm with --yes" in no_yes.output
+        restored = await cli(estate, "restore", "web", "--from", volid, "--yes")
+
+        assert restored.exit_code == 0, restored.output
+        assert (
+            f"restored {volid} over VM {vmid} 'web' (stopped; unsuspend it to resume)"
+            in restored.stdout
+        )
+        assert not estate.world.vms[vmid].running
+        journal = estate.read(lambda s: s.journal.for_object("BackupPolicy", "nightly", 100))
+        steps = [(e.verb, e.state, e.fencing_token) for e in journal if "restore" in e.verb]
+        assert steps == [("stop-for-restore", "done", 7), ("restore", "done", 7)]

@@ -11,6 +11,7 @@ here deletes an archive.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -20,17 +21,25 @@ from homeport.clients.proxmox_backups import BackupJobSpec
 from homeport.clients.proxmox_firewall import FirewallRuleSpec
 from homeport.kinds import BackupPolicy
 from homeport.reconcilers.backuppolicy.actions import (
+    AnswerBackupNow,
+    AnswerRestore,
     BeginRestoreTest,
+    ChooseRestoreVmid,
     CloseRestoreTest,
     CopyArchive,
     CreateJob,
     DeleteJob,
     DestroyScratchVM,
     FinishRestoreTest,
+    FollowBackupTask,
+    FollowRestoreTask,
     IsolateScratchVM,
     ReportBackupFailure,
+    RestoreArchive,
     RestoreScratchVM,
+    StartBackupNow,
     StartScratchVM,
+    StopForRestore,
     UpdateJob,
 )
 from homeport.reconcilers.backuppolicy.observe import (
@@ -42,7 +51,9 @@ from homeport.reconcilers.backuppolicy.observe import (
 )
 from homeport.reconcilers.backuppolicy.observed import BackupObserved
 from homeport.reconcilers.backuppolicy.offsite import copy_archive
+from homeport.reconcilers.backuppolicy.ondemand_io import act_on_demand, observe_on_demand
 from homeport.reconcilers.backuppolicy.plan import REPORTED_KEEP, plan_backup
+from homeport.reconcilers.backuppolicy.restorenow_io import act_restore, observe_restore
 from homeport.reconcilers.backuppolicy.restoretest import SCRATCH_TAG
 from homeport.reconcilers.base import (
     Action,
@@ -76,7 +87,12 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
     async def observe(
         self, desired: BackupPolicy | None, name: str, ctx: ReconcileContext
     ) -> BackupObserved:
-        return await observe_backup(desired, name, ctx, self.settings)
+        observed = await observe_backup(desired, name, ctx, self.settings)
+        if desired is None:
+            return observed
+        on_demand = await observe_on_demand(ctx, observed.vms, desired.spec.storage)
+        restore = await observe_restore(ctx, observed.vms, self.settings)
+        return replace(observed, on_demand=on_demand, restore=restore)
 
     def plan(
         self, desired: BackupPolicy | None, observed: BackupObserved, *, now: datetime
@@ -91,6 +107,13 @@ class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):
             self._report(action, ctx)
         elif isinstance(action, CopyArchive):
             await self._copy(action, ctx)
+        elif isinstance(action, StartBackupNow | FollowBackupTask | AnswerBackupNow):
+            await act_on_demand(action, ctx)
+        elif isinstance(
+            action,
+            ChooseRestoreVmid | StopForRestore | RestoreArchive | FollowRestoreTask | AnswerRestore,
+        ):
+            await act_restore(action, ctx)
         else:
             try:
                 await self._restore_test(action, ctx, px)

@@ -199,3 +199,138 @@ class CloseRestoreTest(Action):
     def describe(self) -> str:
         held = f"release scratch vmid {self.vmid}" if self.vmid is not None else "forget"
         return f"close the restore test: {held}"
+
+
+@dataclass(frozen=True)
+class StartBackupNow(Action):
+    """``homeport backup now``: the one vzdump run of an operator's request."""
+
+    request_at: str
+    """The request it answers (its identity: a retried pass of the same request is the
+    same action; a crash after the vzdump is found by observing the task, not redone)."""
+    vm: str
+    vmid: int
+    node: str
+    storage: str
+    mode: str
+    compress: str
+    notes_template: str
+    verb = "backup-now"
+
+    def describe(self) -> str:
+        return (
+            f"back up VM {self.vmid} ({self.vm}) on {self.node} to {self.storage} now "
+            f"({self.mode}, {self.compress})"
+        )
+
+    def identity(self) -> str:
+        return f"{self.describe()} requested {self.request_at}"
+
+
+@dataclass(frozen=True)
+class FollowBackupTask(Action):
+    """A vzdump run of the VM started since the request and not yet recorded in it (the
+    daemon stopped between starting it and recording it): the request follows it."""
+
+    vm: str
+    upid: str
+    verb = "follow-backup-task"
+    mutating = False
+
+    def describe(self) -> str:
+        return f"follow the running backup of VM {self.vm}: {self.upid}"
+
+
+@dataclass(frozen=True)
+class AnswerBackupNow(Action):
+    """Record the outcome of an on-demand backup in the request (the CLI prints it)."""
+
+    vm: str
+    ok: bool
+    message: str
+    vmid: int | None = None
+    volid: str | None = None
+    verb = "answer-backup-now"
+    mutating = False
+    reported = True
+
+    def describe(self) -> str:
+        return f"on-demand backup of VM {self.vm}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ChooseRestoreVmid(Action):
+    """Record the free vmid a ``homeport restore --as`` restores into, before restoring,
+    so a pass after a crash restores into the same one (or finds it done)."""
+
+    vm: str
+    vmid: int
+    verb = "choose-restore-vmid"
+    mutating = False
+
+    def describe(self) -> str:
+        return f"restore a copy of VM {self.vm} into the free vmid {self.vmid}"
+
+
+@dataclass(frozen=True)
+class StopForRestore(Action):
+    vm: str
+    vmid: int
+    node: str
+    verb = "stop-for-restore"
+
+    def describe(self) -> str:
+        return f"stop VM {self.vmid} ({self.vm}) on {self.node} to restore over it"
+
+
+@dataclass(frozen=True)
+class RestoreArchive(Action):
+    """``homeport restore``: the one qmrestore of an operator's request."""
+
+    request_at: str
+    vm: str
+    volid: str
+    vmid: int
+    node: str
+    storage: str | None
+    new_name: str | None
+    """A new VM's name (None: over the VM itself, ``force``)."""
+    dhcp: tuple[str, ...] = ()
+    """``ipconfigN`` keys a new VM gets DHCP for instead of the original's static address."""
+    verb = "restore"
+
+    def describe(self) -> str:
+        if self.new_name is None:
+            return f"restore {self.volid} over VM {self.vmid} {self.vm!r}"
+        return f"restore {self.volid} as new VM {self.vmid} {self.new_name!r} on {self.node}"
+
+    def identity(self) -> str:
+        return f"{self.describe()} requested {self.request_at}"
+
+
+@dataclass(frozen=True)
+class FollowRestoreTask(Action):
+    vm: str
+    upid: str
+    verb = "follow-restore-task"
+    mutating = False
+
+    def describe(self) -> str:
+        return f"follow the running restore for VM {self.vm}: {self.upid}"
+
+
+@dataclass(frozen=True)
+class AnswerRestore(Action):
+    """Record the outcome of ``homeport restore`` in its request (the CLI prints it)."""
+
+    vm: str
+    ok: bool
+    message: str
+    code: int = 0
+    vmid: int | None = None
+    verb = "answer-restore"
+    mutating = False
+    reported = True
+
+    def describe(self) -> str:
+        return f"restore for VM {self.vm}: {self.message}"

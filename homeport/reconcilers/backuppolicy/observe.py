@@ -56,6 +56,9 @@ class BackupSettings:
 
     scratch_vmid_min: int = 9900
     scratch_vmid_max: int = 9999
+    vmid_min: int = 1000
+    vmid_max: int = 1999
+    """The VMs' own vmid range (a ``homeport restore --as`` copy goes outside it)."""
     health_source: str | None = None
     """CIDR the restore tests' health checks come from (the control plane); None: any."""
     secrets_dir: Path = Path("/etc/homeport/secrets")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.reconcilers.backuppolicy.actions import CopyTarget
+from homeport.reconcilers.backuppolicy.ondemand import OnDemand
+from homeport.reconcilers.backuppolicy.restorenow import RestoreSeen
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,7 @@ class BackupObserved:
     """Node → the disk storage of its Machine (where scratch VMs' disks go)."""
     health_source: str | None = None
     memory: Mapping[str, Any] = field(default_factory=dict)
+    on_demand: OnDemand | None = None
+    """An open ``homeport backup now`` request (``ondemand.py``)."""
+    restore: RestoreSeen | None = None
+    """An open ``homeport restore`` request (``restorenow.py``)."""

@@ -12,6 +12,7 @@ an archive.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from homeport.reconcilers.backuppolicy.actions import (
 from homeport.reconcilers.backuppolicy.assess import allowed_age, freshness, three_two_one
 from homeport.reconcilers.backuppolicy.job import desired_fields, diff_fields, owner_marker
 from homeport.reconcilers.backuppolicy.observed import BackupObserved, SelectedVM
+from homeport.reconcilers.backuppolicy.ondemand import POLL, plan_on_demand
+from homeport.reconcilers.backuppolicy.restorenow import plan_restore
 from homeport.reconcilers.backuppolicy.restoretest import TestStep, last_results, plan_restore_test
 from homeport.reconcilers.base import Action, ConditionUpdate, Plan
 
@@ -45,6 +48,24 @@ REPORTED_KEEP = 100
 def plan_backup(desired: BackupPolicy | None, seen: BackupObserved, *, now: datetime) -> Plan:
     if desired is None:
         return _prune(seen)
+    if seen.on_demand is None and seen.restore is None:
+        return _plan(desired, seen, now)
+    # An operator's `homeport backup now` or `restore` goes first; while its task runs,
+    # the policy carries on and looks again soon.
+    steps = [
+        *(plan_on_demand(desired, seen.on_demand) if seen.on_demand else []),
+        *(plan_restore(seen.restore) if seen.restore else []),
+    ][:1]
+    if steps:
+        conditions, details = _assess(desired, seen, now)
+        return Plan(actions=tuple(steps), conditions=conditions, details=details)
+    plan = _plan(desired, seen, now)
+    if plan.actions:
+        return plan
+    return replace(plan, requeue_after=min(plan.requeue_after or POLL, POLL))
+
+
+def _plan(desired: BackupPolicy, seen: BackupObserved, now: datetime) -> Plan:
     conditions, details = _assess(desired, seen, now)
     job = _job(desired, seen)
     if isinstance(job, Plan):
