@@ -87,7 +87,7 @@ def backup_now(
 ) -> None:
     """Back up one VM now (a vzdump run), as its BackupPolicy would.
 
-    Storage, mode and compression come from a policy covering the VM (else local storage, snapshot mode, zstd); the archive's notes carry the policy's marker. An on-demand run applies no retention, so it prunes no archive.
+    Storage, mode and compression come from the policy covering the VM (a VM no policy covers is refused: add one whose selector names it); the archive's notes carry the policy's marker. An on-demand run applies no retention, so it prunes no archive.
 
     Example: [bold]homeport backup now shop-a[/bold]
     """

@@ -95,6 +95,22 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         assert estate.archives(vmid) == [volid]  # nothing was done
 
 
+async def test_a_run_proxmox_refuses_is_answered_not_left_waiting(tmp_path: Path) -> None:
+    """A refusal (an unknown storage) ends the request with PVE's words: the command
+    exits 1 at once instead of waiting for an answer that never comes."""
+    async with backup_estate(tmp_path, vm("web") + NIGHTLY) as estate:
+        await estate.ready({"VM", "BackupPolicy"})
+        refused = await cli(estate, "backup", "now", "web", "--storage", "nosuch")
+        assert refused.exit_code == 1 and "Traceback" not in refused.output, refused.output
+        request = estate.read(lambda s: BACKUP_REQUEST.get(s, "nightly"))
+        assert request is not None and request["state"] == "failed"
+        assert "storage 'nosuch' does not exist" in request["message"]
+        assert estate.events("nightly", "BackupFailed") == [
+            f"on-demand backup of VM web: {request['message']}"
+        ]
+        assert estate.archives(estate.vmid("web")) == []
+
+
 async def test_restore_over_a_suspended_vm_runs_journaled_by_the_leader(tmp_path: Path) -> None:
     async with backup_estate(tmp_path, vm("web") + NIGHTLY) as estate:
         await estate.ready({"VM", "BackupPolicy"})

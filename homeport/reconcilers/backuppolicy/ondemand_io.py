@@ -87,16 +87,24 @@ async def act_on_demand(
 
 
 async def _start(action: StartBackupNow, ctx: ReconcileContext, request: BackupRequest) -> None:
-    task = await px_of(ctx).backups.vzdump(
-        action.node,
-        vmids=[action.vmid],
-        storage=action.storage,
-        mode=action.mode,
-        compress=action.compress,
-        notes_template=action.notes_template,
-    )
+    refused: str | None = None
+    try:
+        task = await px_of(ctx).backups.vzdump(
+            action.node,
+            vmids=[action.vmid],
+            storage=action.storage,
+            mode=action.mode,
+            compress=action.compress,
+            notes_template=action.notes_template,
+        )
+    except ProxmoxError as exc:
+        if exc.transient:
+            raise  # the next pass tries again (or finds the run a lost answer started)
+        # Refused outright (an unknown storage, a permission): the request is answered,
+        # not left open for the operator's command to wait on.
+        task, refused = None, f"Proxmox refused the backup: {exc}"
     if task is None:
-        message = f"VM {action.vmid} is not on {action.node} (did it move? retry)"
+        message = refused or f"VM {action.vmid} is not on {action.node} (did it move? retry)"
         _record(ctx, request, state="failed", message=message)
         ctx.event("BackupFailed", f"on-demand backup of VM {action.vm}: {message}", warning=True)
         return

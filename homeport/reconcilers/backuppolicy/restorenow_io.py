@@ -111,15 +111,24 @@ async def act_restore(action: Step, ctx: ReconcileContext) -> None:
         finally:  # the next pass sees it stopped (or not), not the shared snapshot's past
             ctx.invalidate(RESOURCES)
     elif isinstance(action, RestoreArchive):
-        task = await px.backups.restore(
-            action.node,
-            vmid=action.vmid,
-            archive=action.volid,
-            storage=action.storage,
-            unique=action.new_name is not None,
-            force=action.new_name is None,
-            options=_options(action),
-        )
+        try:
+            task = await px.backups.restore(
+                action.node,
+                vmid=action.vmid,
+                archive=action.volid,
+                storage=action.storage,
+                unique=action.new_name is not None,
+                force=action.new_name is None,
+                options=_options(action),
+            )
+        except ProxmoxError as exc:
+            if exc.transient:
+                raise  # the next pass tries again (or follows the task a lost answer started)
+            # Refused outright: answered, not left open for the operator's command to wait on.
+            message = f"Proxmox refused the restore: {exc}"
+            _record(ctx, request, state="failed", message=message, code=1)
+            ctx.event("RestoreFailed", f"restore of VM {action.vm}: {message}", warning=True)
+            return
         _record(ctx, request, state="running", vmid=action.vmid, node=action.node, upid=task.upid)
     elif isinstance(action, FollowRestoreTask):
         _record(ctx, request, state="running", upid=action.upid)
