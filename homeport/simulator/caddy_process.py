@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 from dataclasses import dataclass
@@ -21,7 +22,32 @@ import httpx
 CADDY = shutil.which("caddy") or "/usr/bin/caddy"
 
 
+EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST = 10_000
+_pick = random.SystemRandom()
+
+
+def ephemeral_low() -> int:
+    """The first port the kernel hands to outgoing connections (Linux: 32768)."""
+    try:
+        return int(EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on, for a listener the caller binds a moment later. Below the
+    ephemeral range: a port the kernel picked (``bind(0)``) is one any outgoing connection
+    on the machine may take as its own before the caller binds it."""
+    low = ephemeral_low()
+    for _ in range(100 if low > LOWEST else 0):
+        port = _pick.randrange(LOWEST, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
