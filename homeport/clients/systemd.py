@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 
+from homeport.clients.errors import CommandFailed
 from homeport.clients.ssh import CommandResult, SSHPool
 
 _UNIT = re.compile(r"^[A-Za-z0-9:_.@\\][A-Za-z0-9:_.@\\-]*$")
@@ -79,14 +80,18 @@ class Systemd:
     async def enable(self, host: str, unit: str) -> None:
         await self._systemctl(host, "enable", unit, idempotent=True)
 
-    async def disable(self, host: str, unit: str) -> None:
-        await self._systemctl(host, "disable", unit, idempotent=True)
+    async def disable(self, host: str, unit: str, *, missing_ok: bool = False) -> None:
+        """``missing_ok``: a unit whose file is already gone counts as disabled (systemd
+        refuses it: "Unit file … does not exist"), as when a removal cut short after
+        deleting the files runs again."""
+        await self._unless_missing(host, "disable", unit, "does not exist", missing_ok)
 
     async def start(self, host: str, unit: str) -> None:
         await self._systemctl(host, "start", unit, idempotent=True)
 
-    async def stop(self, host: str, unit: str) -> None:
-        await self._systemctl(host, "stop", unit, idempotent=True)
+    async def stop(self, host: str, unit: str, *, missing_ok: bool = False) -> None:
+        """``missing_ok``: a unit systemd no longer knows ("not loaded") counts as stopped."""
+        await self._unless_missing(host, "stop", unit, "not loaded", missing_ok)
 
     async def restart(self, host: str, unit: str) -> None:
         await self._systemctl(host, "restart", unit)
@@ -111,6 +116,15 @@ class Systemd:
         result = await self._ssh.run(host, argv, timeout=self._timeout, idempotent=True)
         for line in result.text.splitlines():
             yield line
+
+    async def _unless_missing(
+        self, host: str, verb: str, unit: str, missing: str, missing_ok: bool
+    ) -> None:
+        result = await self._systemctl(host, verb, unit, check=False, idempotent=True)
+        stderr = result.stderr.decode(errors="replace")
+        if result.ok or (missing_ok and missing in stderr):
+            return
+        raise CommandFailed(host, [*SYSTEMCTL, verb, unit], result.exit_status, stderr)
 
     async def _systemctl(
         self, host: str, verb: str, unit: str, *, check: bool = True, idempotent: bool = False

@@ -63,8 +63,9 @@ async def restart_unit(systemd: Systemd, action: RestartUnit) -> None:
 async def remove_unit(
     ssh: SSHPool, systemd: Systemd, host: str, unit: str, files: tuple[str, ...]
 ) -> None:
-    """Disable and stop the unit, delete its files, and tell systemd."""
-    await systemd.disable(host, unit)
-    await systemd.stop(host, unit)
+    """Disable and stop the unit, delete its files, and tell systemd. Idempotent: a run
+    cut short after the files went (before the reload) is finished by the next one."""
+    await systemd.disable(host, unit, missing_ok=True)
+    await systemd.stop(host, unit, missing_ok=True)
     await ssh.run(host, ["rm", "-f", *files])
     await systemd.daemon_reload(host)

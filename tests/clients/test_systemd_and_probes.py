@@ -10,6 +10,7 @@ from homeport.clients.errors import CommandFailed
 from homeport.clients.probes import Prober
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd, check_unit, parse_show
+from homeport.reconcilers.service_apply import remove_unit
 from homeport.simulator.guest import LoopbackGuestRuntime
 
 from .conftest import BootedVm
@@ -126,3 +127,24 @@ async def test_journal_follows_and_a_failing_stream_raises(
 
 async def _tail(systemd: Systemd, host: str) -> list[str]:
     return [line async for line in systemd.journal(host, "shop.service", 1, follow=False)]
+
+
+@pytest.mark.integration
+async def test_a_removal_cut_short_after_the_files_went_finishes_on_the_next_run(
+    ssh_pool: SSHPool, trusted_vm: BootedVm
+) -> None:
+    """A daemon killed between deleting a unit's files and the daemon-reload left systemd
+    refusing ``disable`` ("Unit file … does not exist") on every later try: the App's
+    removal never finished (the crash scenario, seed 1)."""
+    host = trusted_vm.host
+    systemd = Systemd(ssh_pool)
+    unit_path = "/etc/systemd/system/gone.service"
+    await ssh_pool.install_file(host, unit_path, UNIT, mode=0o644)
+    await systemd.daemon_reload(host)
+    await systemd.enable(host, "gone.service")
+    await ssh_pool.run(host, ["rm", "-f", unit_path])  # the first run got this far
+    with pytest.raises(CommandFailed, match="does not exist"):
+        await systemd.disable(host, "gone.service")  # what real systemd answers
+    await remove_unit(ssh_pool, systemd, host, "gone.service", (unit_path,))
+    shown = await systemd.show(host, "gone.service")
+    assert shown["LoadState"] == "not-found"
