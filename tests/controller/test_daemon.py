@@ -56,6 +56,16 @@ async def running(daemon: Daemon) -> AsyncIterator[asyncio.Event]:
         await asyncio.wait_for(task, 10)
 
 
+def pushed_machine(tmp_path: Path) -> tuple[Path, WorkClone]:
+    """An estate repository with Machine/a pushed, and the clone that pushed it."""
+    repo = init_repository(tmp_path / "estate.git")
+    work = WorkClone(repo, tmp_path / "work")
+    work.write("m.yaml", machine("a"))
+    work.commit()
+    work.push()
+    return repo, work
+
+
 def reader(path: Path) -> Store:
     return Store.open(path, readonly=True)
 
@@ -94,11 +104,7 @@ async def test_push_is_adopted_and_converged(tmp_path: Path) -> None:
 async def test_second_daemon_on_the_same_store_is_refused(tmp_path: Path) -> None:
     """Two daemons on one store would share its control socket and journal: the second
     stops before touching anything, and the first carries on, still reachable."""
-    repo = init_repository(tmp_path / "estate.git")
-    work = WorkClone(repo, tmp_path / "work")
-    work.write("m.yaml", machine("a"))
-    work.commit()
-    work.push()
+    repo, work = pushed_machine(tmp_path)
     world = FakeWorld()
     settings = settings_for(tmp_path, repo)
     first = Daemon(settings=settings, reconcilers={"Machine": FakeReconciler("Machine", world)})
@@ -176,11 +182,7 @@ class _TwoSteps(FakeReconciler):
 async def test_a_draining_reconcile_keeps_the_lease_until_it_ends(tmp_path: Path) -> None:
     """On stop, a running reconcile finishes (drain) as the leader: its next action is not
     refused as "not the leader any more", and the lease is given up only after it ended."""
-    repo = init_repository(tmp_path / "estate.git")
-    work = WorkClone(repo, tmp_path / "work")
-    work.write("m.yaml", machine("a"))
-    work.commit()
-    work.push()
+    repo, _ = pushed_machine(tmp_path)
     world = FakeWorld()
     settings = settings_for(tmp_path, repo)
     store = Store.open(settings.store.path)
