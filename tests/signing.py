@@ -107,12 +107,14 @@ class GpgKey:
 
 
 def gpg(home: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--quiet", *args],
-        input=input,
-        capture_output=True,
-        check=True,
-    )
+    command = ["gpg", "--homedir", str(home), "--batch", "--quiet", *args]
+    done = subprocess.run(command, input=input, capture_output=True, check=False)
+    if done.returncode != 0:
+        # gpg says why only on stderr; a bare CalledProcessError would hide it
+        raise AssertionError(
+            f"{' '.join(command)} exited {done.returncode}:\n{done.stderr.decode(errors='replace')}"
+        )
+    return done
 
 
 def gpg_key(home: Path, uid: str) -> GpgKey:

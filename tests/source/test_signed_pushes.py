@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,10 +178,17 @@ def test_policy_off_changes_nothing(tmp_path: Path, hermetic_git: Path) -> None:
 
 
 @pytest.fixture
-def gpg_homes(tmp_path: Path, hermetic_git: Path) -> Iterator[dict[str, Path]]:
-    homes = {n: tmp_path / f"gnupg-{n}" for n in ("bob", "eve", "trusted")}
-    yield homes
-    stop_gpg_agents(*homes.values())
+def gpg_homes(hermetic_git: Path) -> Iterator[dict[str, Path]]:
+    # Short homes under /tmp, not tmp_path: gpg-agent's sockets live in the home, and a
+    # unix socket path is at most 107 bytes; tmp_path (pytest-of-root/pytest-1002/popen-gw1/
+    # test_openpgp_…) made S.gpg-agent.browser one byte too long once pytest's run counter
+    # reached four digits, and key import failed ("failed to start agent").
+    with tempfile.TemporaryDirectory(prefix="hp-gpg-") as top:
+        homes = {n: Path(top) / n for n in ("bob", "eve", "trusted")}
+        try:
+            yield homes
+        finally:
+            stop_gpg_agents(*homes.values())
 
 
 def test_openpgp_signatures_against_a_trusted_keyring(
