@@ -45,6 +45,8 @@ class _Half(asyncio.Protocol):
         self.peer: _Half | None = None
         self._early: list[bytes] = []
         self._early_eof = False
+        self.got_eof = False
+        """Its socket read the other end's FIN (then forwarded it as ours to the peer)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -59,11 +61,21 @@ class _Half(asyncio.Protocol):
             self.peer.transport.write(data)
 
     def eof_received(self) -> bool:
+        self.got_eof = True
         if self.peer is None or self.peer.transport is None:
             self._early_eof = True
-        elif self.peer.transport.can_write_eof():
+        else:
+            self.forward_eof()
+        return True  # half-closed: the answer may still flow the other way
+
+    def forward_eof(self) -> None:
+        assert self.peer is not None and self.peer.transport is not None
+        if self.peer.transport.can_write_eof():
             self.peer.transport.write_eof()
-        return True
+        if self.peer.got_eof:
+            # FIN both ways: the kernel frees such a connection; so must we, or its two
+            # sockets stay open until the VM stops.
+            self.link.finish()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.link.closed(self)
@@ -81,8 +93,8 @@ class _Half(asyncio.Protocol):
         for chunk in self._early:
             self.peer.transport.write(chunk)
         self._early.clear()
-        if self._early_eof and self.peer.transport.can_write_eof():
-            self.peer.transport.write_eof()
+        if self._early_eof:
+            self.forward_eof()
 
 
 @dataclass(eq=False)
@@ -112,6 +124,12 @@ class _Link:
         for half in self.halves():
             if half.transport is not None and not half.transport.is_closing():
                 half.transport.resume_reading()
+
+    def finish(self) -> None:
+        """Close both sockets once each side has sent all it will (what is buffered still goes)."""
+        for half in self.halves():
+            if half.transport is not None:
+                half.transport.close()
 
     def reset(self) -> None:
         if self.task is not None:
