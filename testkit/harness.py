@@ -22,9 +22,9 @@ from homeport.clients.bundle import Clients
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store, StoredObject
-from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.slots import PAIR_MEMORY
+from homeport.services.telemetry.hooks import Telemetry
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository

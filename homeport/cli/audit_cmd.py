@@ -17,8 +17,8 @@ import typer
 from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.clients.errors import ClientError
-from homeport.controller.audit import AuditReport, run_audit
 from homeport.controller.wiring import build_clients, close_clients
+from homeport.services.audit import AuditReport, run_audit
 
 
 def audit(

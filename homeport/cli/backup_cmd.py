@@ -29,14 +29,12 @@ from homeport.clients.errors import ClientError
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.control import send_request
-from homeport.controller.ha.planes import operator_writes
 from homeport.controller.oneshot import Settled, reconcile_until
 from homeport.controller.store import Store, StoredObject
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.kinds import VM, BackupPolicy
 from homeport.kinds.common import check_dns_label
-from homeport.reconcilers.backuppolicy.ondemand import is_open
-from homeport.reconcilers.backuppolicy.selection import selects
+from homeport.reconcilers.backuppolicy import is_open
 from homeport.reconcilers.slots import (
     BACKUP_REQUEST,
     RESTORE_REQUEST,
@@ -45,6 +43,7 @@ from homeport.reconcilers.slots import (
     ObjectSlot,
     RestoreRequest,
 )
+from homeport.services.ha.planes import operator_writes
 
 WAIT_TIMEOUT = 6 * 3600.0
 """How long the command waits for its request's answer (a large VM's vzdump)."""
@@ -165,9 +164,7 @@ def _target(store: Store, name: str) -> Target:
     resource = obj.resource()
     assert isinstance(resource, VM)
     policies = [o.resource() for o in store.objects.of_kind("BackupPolicy") if not o.deleting]
-    policy = next(
-        (p for p in policies if isinstance(p, BackupPolicy) and selects(p, resource)), None
-    )
+    policy = next((p for p in policies if isinstance(p, BackupPolicy) and p.covers(resource)), None)
     if policy is None:
         raise CommandError(
             f"no BackupPolicy selects VM {name!r}: on-demand backups and restores run "

@@ -1,6 +1,6 @@
 """The control planes' part of ``homeport status`` (etcd backend): members and their health,
 the leader with its fencing token, the daemons present — read live from etcd
-(``controller/ha/status.py``); without quorum it says that nothing acts, and why."""
+(``services/ha/status.py``); without quorum it says that nothing acts, and why."""
 
 from __future__ import annotations
 

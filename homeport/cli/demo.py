@@ -36,10 +36,10 @@ from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.logs import configure_logging
 from homeport.controller.store import Store, StoredObject
-from homeport.controller.views.objects import message_of, state_of, summary_of
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.pairview import PairView, stored_pair_view
+from homeport.services.views.objects import message_of, state_of, summary_of
 from homeport.simulator.estate import EstateConfig, SimulatedEstate
 from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository

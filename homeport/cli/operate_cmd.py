@@ -19,11 +19,11 @@ from homeport.cli.output import console
 from homeport.cli.progress import reporting
 from homeport.controller.config import Settings
 from homeport.controller.control import send_request
-from homeport.controller.ha.planes import operator_writes
 from homeport.controller.revisions import request_reverify
 from homeport.controller.store import Store
 from homeport.kinds import lookup_kind
 from homeport.reconcilers.slots import PAIR_REQUEST, SUSPEND, PairRequest
+from homeport.services.ha.planes import operator_writes
 
 
 def _store(settings: Settings) -> Store:

@@ -33,7 +33,8 @@ from homeport.cli.selector import Selector, SelectorError, parse_selector
 from homeport.cli.status_view import render_status, signature_line
 from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Event, Store, StoredObject
-from homeport.controller.views.objects import (
+from homeport.kinds.names import KIND_NAMES, lookup_kind_name
+from homeport.services.views.objects import (
     age,
     labels_of,
     message_of,
@@ -41,8 +42,7 @@ from homeport.controller.views.objects import (
     state_of,
     summary_of,
 )
-from homeport.controller.views.status import exit_code, status_document
-from homeport.kinds.names import KIND_NAMES, lookup_kind_name
+from homeport.services.views.status import exit_code, status_document
 
 # How often ``--follow`` and ``--watch`` look at the store (a read of the WAL, cheap).
 WATCH_INTERVAL = 0.5
@@ -87,7 +87,7 @@ def status(
     if settings.coordination.backend == "etcd":  # the control planes, live (docs/ha.md)
         # Imported here: it loads the etcd client and the HA machinery, which the local
         # backend's status never needs (the read commands start fast, cli/lazy.py).
-        from homeport.controller.ha.status import coordination_document
+        from homeport.services.ha.status import coordination_document
 
         document["coordination"] = coordination_document(settings)
     if output in (OutputFormat.json, OutputFormat.yaml):

@@ -13,8 +13,8 @@ from homeport.cli.output import console
 from homeport.controller.config import ConfigError
 from homeport.controller.daemon import Daemon, install_signal_handlers
 from homeport.controller.logs import configure_logging
-from homeport.controller.telemetry.hooks import Telemetry
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
+from homeport.services.telemetry.hooks import Telemetry
 
 
 def run(config: Path | None = CONFIG_OPTION) -> None:

@@ -15,7 +15,7 @@ import typer
 from homeport.cli.output import console
 from homeport.kinds.reference import render_reference
 from homeport.kinds.schema import rendered_files
-from homeport.reconcilers.standbypair.transitions import with_table
+from homeport.reconcilers.standbypair import with_table
 
 
 def _stale(expected: dict[Path, str]) -> list[Path]:

@@ -13,8 +13,8 @@ from homeport.cli.output import console
 from homeport.controller.approvals import VM_PREFIX, NotHeld
 from homeport.controller.approvals import approve as approve_held
 from homeport.controller.control import send_request
-from homeport.controller.ha.planes import operator_writes
 from homeport.controller.store import Store
+from homeport.services.ha.planes import operator_writes
 from homeport.source.git import GitError
 from homeport.source.hooks import init_repository
 from homeport.source.signatures import SignatureConfigError, SignaturePolicy, as_policy

@@ -1,7 +1,7 @@
 """``homeport status``: the one-screen answer to "is everything fine, and if not, what
 exactly is wrong" — revision, objects by state, pairs, backups, daemons, problems.
 
-Renders the document ``controller/views/status.py`` builds from the store (the status
+Renders the document ``services/views/status.py`` builds from the store (the status
 page shows the same document).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 
 from homeport.controller.adoption import UNVERIFIED_SIGNATURE
-from homeport.controller.views.objects import age
+from homeport.services.views.objects import age
 
 
 def signature_line(signature: dict[str, Any] | None) -> str | None:

@@ -2,11 +2,13 @@
 
 Raised by ``proxmox*``, ``ssh``/``ssh_files``/``systemd``, ``caddy`` and ``tailscale``;
 caught by the reconcilers where they expect one, else by the engine, which answers by kind
-(``controller/client_errors.py``): ``transient`` errors are requeued with backoff and a
-warning (no traceback); those only the operator can fix (``AuthFailed``,
+(``controller/client_errors.py``): those only the operator can fix (``AuthFailed``,
 ``TLSVerificationFailed``, ``SSHAuthFailed``, a Tailscale 401/403, ``ParameterError``,
-``ShrinkRefused``) set the object ``Stalled`` with the fix and are not retried; the rest
-are retried with backoff too. Messages never carry secrets (tokens, env-file contents,
+``ShrinkRefused``) set the object ``Stalled`` with the fix and are not retried; every
+other one, ``transient`` or not, requeues the key after the queue's exponential backoff
+(``RateLimited``: after the server's ``retry_after``) with a warning event and no
+traceback. The engine gives up after no number of tries: the key is retried, at most
+``[controller] backoff_max`` apart, until it converges or stalls. Messages never carry secrets (tokens, env-file contents,
 auth keys): clients scrub them before raising.
 
 The tree (``R``: the client already retried it, with backoff, for calls that are safe to
@@ -57,8 +59,8 @@ class ClientError(Exception):
     """Base of every error a client raises."""
 
     transient: ClassVar[bool] = False
-    """Trying the same thing again later may succeed (the engine requeues with backoff,
-    quietly: see ``controller/client_errors.py``)."""
+    """Trying the same thing again later may succeed: no operator fix is looked for (the
+    engine requeues the key with backoff and a warning: ``controller/client_errors.py``)."""
 
 
 # --- Proxmox -------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Keys and values travel base64-encoded; int64 fields come back as strings, and proto3
 leaves zero values out (an absent ``succeeded`` is false, an absent ``TTL`` is 0). The
-coordination backend (``controller/ha``) uses ``EtcdClient`` (async: the lease, watches,
+coordination backend (``services/ha``) uses ``EtcdClient`` (async: the lease, watches,
 status) and ``EtcdSyncClient`` (the store's synchronous write-through of shared state).
 
 Every call goes to one endpoint; a connect error, a timeout or an unavailable member moves

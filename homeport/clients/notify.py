@@ -1,7 +1,7 @@
 """Notification sinks: a generic webhook (JSON, HMAC-SHA256 signature), SMTP (the standard
 library's ``smtplib``, STARTTLS before any login) and a Telegram-compatible bot API.
 
-Built by ``controller/notify`` from ``[[notify.sinks]]``, each with its secret read from
+Built by ``services/notify`` from ``[[notify.sinks]]``, each with its secret read from
 the secrets directory as a ``Secret``. ``send`` delivers one ``Message`` or raises
 ``SinkError``; retries, rate limits and queues are the caller's. Error texts never carry a
 secret (the bot token lives in the URL path, so URLs are never put into messages).

@@ -1,7 +1,9 @@
 """Proxmox HA resources, read only: homeport reports HA-managed VMs and never fights HA.
 
-Used by the VM reconciler (a VM listed under HA is reported, not power-managed) and the
-StandbyPair reconciler.
+No reconciler calls it today: the VM reconciler learns that a VM is HA-managed (reported,
+not power-managed) from ``hastate`` in ``/cluster/resources``, the list every VM's
+observation already shares, so it costs no read of its own. The client tests keep this
+sub-API working against the simulator.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Storage replication jobs (``/cluster/replication``) and their per-node state.
 
-Used by the StandbyPair reconciler: one ``local`` job per pair from the primary's VM to the
-standby's node, and the job state (``last_sync``) for the RPO it reports. State is
-node-local: ask the node the guest runs on (reference §8).
+Used by the StandbyPair reconciler for a pair that sets ``replication.storage`` (a pair's
+own replication is rsync, VM to VM): the job list (shared), the pair's one ``local`` job
+from the primary's VM to the standby's node (create, update, delete), and that job's state
+(last sync, failures), which the pair's status shows. State is node-local: ask the node
+the guest runs on (reference §8). ``states`` and ``schedule_now`` have no caller in
+homeport yet.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ may help (``transient``); this module adds what homeport does about it:
   generation), a dependency turning Ready, ``homeport reconcile`` or a daemon restart —
   retrying cannot succeed and would hammer the API (and fill the log) for nothing;
 - any other client error (a task or command that failed, an object not found, ...):
-  back off and retry quietly too; it may be a race with the world and is not a bug.
+  back off and retry too, with the same warning and no traceback; it may be a race with
+  the world and is not a bug.
 
 Tracebacks are for bugs only: an exception that is not a ``ClientError``.
 """

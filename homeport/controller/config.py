@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from homeport.controller.telemetry.addresses import scrape_address
+from homeport.controller.listen import scrape_address
 
 DEFAULT_CONFIG_PATH = Path("/etc/homeport/homeport.toml")
 

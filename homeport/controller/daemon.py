@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeport.clients.bundle import Clients
-from homeport.controller.audit import run_audits
 from homeport.controller.background import ControllerBackgroundEnv, run_backgrounds
 from homeport.controller.clock import Clock, SystemClock
 from homeport.controller.config import Settings
@@ -30,18 +29,19 @@ from homeport.controller.context import ControllerContext
 from homeport.controller.control import serve_requests
 from homeport.controller.coordination import Leadership, LocalLeadership
 from homeport.controller.engine import Engine, Observer
-from homeport.controller.ha.planes import ControlPlanes
 from homeport.controller.liveness import DaemonHealth, run_heartbeat
-from homeport.controller.notify import run_notifier
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.signing import SignatureGate
 from homeport.controller.store import Store
 from homeport.controller.storelock import exclusive_store
-from homeport.controller.telemetry.hooks import Telemetry
-from homeport.controller.web.app import PageSource, StatusPage, build_app
-from homeport.controller.web.planes import PlanesView
-from homeport.controller.web.server import bind, serve, url_of
 from homeport.reconcilers.base import Reconciler
+from homeport.services.audit import run_audits
+from homeport.services.ha.planes import ControlPlanes
+from homeport.services.notify import run_notifier
+from homeport.services.telemetry.hooks import Telemetry
+from homeport.services.web.app import PageSource, StatusPage, build_app
+from homeport.services.web.planes import PlanesView
+from homeport.services.web.server import bind, serve, url_of
 from homeport.source.sources import DirectorySource, GitSource, Source
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
 from homeport.controller.coordination import Leadership
 from homeport.controller.graph import DependencyGraph, startup_order, unready_dependencies
+from homeport.controller.hooks import QUIET, LoopHooks
 from homeport.controller.logs import log_event, object_fields
 from homeport.controller.queue import QueueShutDown, WorkQueue
 from homeport.controller.store import Key, Store, StoredObject
-from homeport.controller.telemetry.hooks import Telemetry
 from homeport.kinds import ObjectStatus
 from homeport.kinds.common import PRUNE_ANNOTATION
 from homeport.reconcilers.base import Plan, Reconciler
@@ -72,7 +72,7 @@ class Engine:
         leadership: Leadership,
         queue: WorkQueue[Key] | None = None,
         observers: list[Observer] | None = None,
-        telemetry: Telemetry | None = None,
+        telemetry: LoopHooks | None = None,
     ) -> None:
         self.store = store
         self.reconcilers = reconcilers
@@ -82,7 +82,7 @@ class Engine:
         self.leadership = leadership
         self.queue: WorkQueue[Key] = queue or WorkQueue(clock)
         self.observers = observers or []
-        self.telemetry = telemetry or Telemetry.disabled()
+        self.telemetry = telemetry or QUIET
         context.waker = self.queue.add
         context.serve(reconcilers)  # each kind gets its declared clients, or we stop here
         self.queue.backoff.base = settings.backoff_base
@@ -424,7 +424,7 @@ class Engine:
         return Outcome(obj.key, "stalled", message=message, reason=exc.reason)
 
     def _client_error(self, obj: StoredObject, exc: ClientError) -> Outcome:
-        """Stalled with the fix when only the operator can help, else a quiet backoff."""
+        """Stalled with the fix when only the operator can help, else a backoff (no traceback)."""
         policy = policy_for(exc)
         message = f"{type(exc).__name__}: {exc}"  # the error's kind names the system
         if policy.permanent:

@@ -32,10 +32,8 @@ from homeport.reconcilers.backuppolicy import BackupPolicyReconciler, BackupSett
 from homeport.reconcilers.base import Reconciler
 from homeport.reconcilers.machine import MachineReconciler
 from homeport.reconcilers.proxyroute import ProxyRouteReconciler
-from homeport.reconcilers.standbypair import StandbyPairReconciler
-from homeport.reconcilers.standbypair.runtime import ProbeObserver
-from homeport.reconcilers.vm import VMReconciler, VMSettings
-from homeport.reconcilers.vm.observe import public_key_of
+from homeport.reconcilers.standbypair import ProbeObserver, StandbyPairReconciler
+from homeport.reconcilers.vm import VMReconciler, VMSettings, public_key_of
 
 KEY_FIX = "create it with `ssh-keygen -t ed25519 -N '' -f <path>` (no passphrase)"
 

@@ -5,7 +5,7 @@ verify`` for SSH signatures (against ``gpg.ssh.allowedSignersFile``, passed with
 never read from anyone's global config) and through ``gpg`` for OpenPGP ones (against
 the keyring directory given as ``GNUPGHOME``). The pre-receive hook (``hooks.py``) judges
 the pushed range; the daemon judges again at adoption (``controller/revisions.py``) and
-when following another plane's adoption (``controller/ha/revision_follow.py``).
+when following another plane's adoption (``services/ha/revision_follow.py``).
 
 The policy lives in two places that must agree to be relaxed: the daemon's ``[signatures]``
 config and the bare repository's own git config (``homeport.signatures``,

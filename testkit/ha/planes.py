@@ -24,8 +24,8 @@ from typing import IO, Any
 
 from homeport.clients.etcd import EtcdClient, EtcdSettings
 from homeport.controller.config import Settings, load_settings
-from homeport.controller.ha.keys import Keyspace
 from homeport.controller.store import Store, StoredObject
+from homeport.services.ha.keys import Keyspace
 from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone

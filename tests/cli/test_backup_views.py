@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from homeport.controller.views.objects import _backup_summary
+from homeport.services.views.objects import _backup_summary
 
 
 def test_summary_shows_the_worst_age_and_3_2_1() -> None:

@@ -122,7 +122,8 @@ def test_version_imports_no_command(tmp_path: Path) -> None:
         "homeport.cli.lazy",
         "homeport.cli.main",
     ]
-    assert loaded(ran.modules, *SIMULATOR_SIDE, "homeport.reconcilers", "homeport.controller") == []
+    daemon_side = ("homeport.reconcilers", "homeport.controller", "homeport.services")
+    assert loaded(ran.modules, *SIMULATOR_SIDE, *daemon_side) == []
 
 
 def test_run_loads_the_daemon_without_the_simulator_or_aiohttp(tmp_path: Path) -> None:
@@ -172,7 +173,16 @@ def test_help_lists_every_command_without_importing_any(tmp_path: Path) -> None:
     assert ran.exit == 0
     assert "failover" in ran.stdout and "Swap a pair's primary and standby now." in ran.stdout
     assert [m for m in loaded(ran.modules, "homeport.cli") if m.endswith(("_cmd", "demo"))] == []
-    assert loaded(ran.modules, *SIMULATOR_SIDE, "homeport.controller", "homeport.kinds") == []
+    assert (
+        loaded(
+            ran.modules,
+            *SIMULATOR_SIDE,
+            "homeport.controller",
+            "homeport.services",
+            "homeport.kinds",
+        )
+        == []
+    )
 
 
 def test_a_mistyped_command_is_suggested_without_importing_any(tmp_path: Path) -> None:

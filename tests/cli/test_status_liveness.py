@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from homeport.cli.main import app
 from homeport.controller.store import Store
-from tests.controller.web.estate_store import ROOT, back_up, beat, degrade_pair, estate_store, stall
+from tests.services.web.estate_store import ROOT, back_up, beat, degrade_pair, estate_store, stall
 
 
 def configured(tmp_path: Path) -> tuple[Store, Path]:

@@ -20,7 +20,7 @@ from homeport.clients.errors import CommandTimeout, SSHError, SSHUnreachable
 from homeport.clients.probes import Prober
 from homeport.clients.ssh import CommandResult, SSHPool
 from homeport.clients.systemd import Systemd
-from homeport.controller.telemetry.sampling import homeport_sampler
+from homeport.services.telemetry.sampling import homeport_sampler
 from homeport.simulator.guest import LoopbackGuestRuntime
 
 from .conftest import BootedVm

@@ -16,13 +16,13 @@ from homeport.controller.approvals import NotHeld, approve
 from homeport.controller.clock import FakeClock
 from homeport.controller.config import SignaturesSettings
 from homeport.controller.daemon import Daemon
-from homeport.controller.ha.revision_follow import RevisionFollower, RevisionUnavailable
-from homeport.controller.notify.messages import render
-from homeport.controller.notify.triggers import from_event
 from homeport.controller.revisions import RevisionSync, request_reverify
 from homeport.controller.signing import SignatureGate
 from homeport.controller.source_keys import ADOPTED, APPROVALS, HELD
 from homeport.controller.store import Store
+from homeport.services.ha.revision_follow import RevisionFollower, RevisionUnavailable
+from homeport.services.notify.messages import render
+from homeport.services.notify.triggers import from_event
 from homeport.source.git import run_git
 from homeport.source.hooks import init_repository
 from homeport.source.mirror import GitMirror

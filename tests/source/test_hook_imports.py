@@ -36,6 +36,7 @@ NEVER = (
     "homeport.reconcilers",
     "homeport.clients",
     "homeport.controller",
+    "homeport.services",
     "homeport.simulator",
     "homeport.cli",
     "aiohttp",

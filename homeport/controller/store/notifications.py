@@ -1,4 +1,4 @@
-"""The notifier's record (``controller/notify``): every notification with its sink, state
+"""The notifier's record (``services/notify``): every notification with its sink, state
 and attempts; and its small state (the last event it read, the leader it last saw).
 
 Rows hold the rendered title and the object, never a sink's secret.

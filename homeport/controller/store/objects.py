@@ -1,7 +1,8 @@
 """The objects table: desired state of the adopted revision plus homeport's status.
 
-Written atomically per revision by ``adopt_revision`` (all objects or none); status is
-written by the engine after each reconcile. Objects removed from git stay, marked
+Written atomically per revision by ``apply_revision`` (all objects or none), which
+``revisions.py`` calls when it adopts a revision; status is written by the engine after
+each reconcile (``set_status``). Objects removed from git stay, marked
 ``deleting``, until their reconciler has pruned what they own.
 
 Shared with the other control planes (etcd backend): status as ``("status", kind, name)``

@@ -1,11 +1,11 @@
 """Write-through of the rows every control plane must agree on (``backend = "etcd"``).
 
 With the ``local`` backend no replica is attached and nothing here does anything: the
-store is the only copy. With etcd (``controller/ha/replica.py``) the tables holding
+store is the only copy. With etcd (``services/ha/replica.py``) the tables holding
 shared rows — reconcilers' memory, allocations, the journal, failover records, the
 adopted revision and approvals, pending prunes, status — write each row to the replica
 *inside* their local transaction: the local row commits only when the replica took it, so
-a fenced-out leader changes neither, and a store rebuilt from etcd (``controller/ha/
+a fenced-out leader changes neither, and a store rebuilt from etcd (``services/ha/
 follow.py``) gets every row back. Rows arriving from etcd are written with the link
 ``paused`` so that they are not sent back.
 """

@@ -51,6 +51,7 @@ from homeport.reconcilers.backuppolicy.observe import (
 )
 from homeport.reconcilers.backuppolicy.observed import BackupObserved
 from homeport.reconcilers.backuppolicy.offsite import copy_archive
+from homeport.reconcilers.backuppolicy.ondemand import is_open
 from homeport.reconcilers.backuppolicy.ondemand_io import act_on_demand, observe_on_demand
 from homeport.reconcilers.backuppolicy.plan import REPORTED_KEEP, plan_backup
 from homeport.reconcilers.backuppolicy.restorenow_io import act_restore, observe_restore
@@ -71,7 +72,13 @@ RESTORE_TIMEOUT = 3600.0
 RULE_COMMENT = "homeport restore test: health check"
 RESULTS_KEEP = 20
 
-__all__ = ["BackupObserved", "BackupPolicyReconciler", "BackupSettings", "plan_backup"]
+__all__ = [
+    "BackupObserved",
+    "BackupPolicyReconciler",
+    "BackupSettings",
+    "is_open",
+    "plan_backup",
+]
 
 
 class BackupPolicyReconciler(Reconciler[BackupPolicy, BackupObserved]):

@@ -1,6 +1,6 @@
 """Which VMs a BackupPolicy covers: the union of its named VMs and those carrying all of
-its ``matchLabels``. Used by ``observe.py`` and by ``homeport backup now`` (which takes the
-storage and options of a policy covering the VM)."""
+its ``matchLabels`` (``BackupPolicy.covers``, which ``homeport backup now`` asks too when
+it takes the storage and options of a policy covering the VM). Used by ``observe.py``."""
 
 from __future__ import annotations
 

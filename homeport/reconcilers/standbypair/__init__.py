@@ -72,13 +72,20 @@ from homeport.reconcilers.standbypair.storagerepl import (
     StorageView,
     UpdateStorageJob,
 )
+from homeport.reconcilers.standbypair.transitions import with_table
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Any, Any, ReconcileContext], Awaitable[None]]
 """``(reconciler, action, ctx)``: performs one action type (``HANDLERS``)."""
 FENCE_TIMEOUT = 30.0
 
-__all__ = ["PairObserved", "StandbyPairReconciler", "plan_pair"]
+__all__ = [
+    "PairObserved",
+    "ProbeObserver",
+    "StandbyPairReconciler",
+    "plan_pair",
+    "with_table",
+]
 
 
 class StandbyPairReconciler(

@@ -50,6 +50,7 @@ from homeport.reconcilers.vm.observe import (
     RESOURCES,
     VMSettings,
     observe_vm,
+    public_key_of,
     resources,
     still_listed_as,
 )
@@ -65,7 +66,7 @@ RETAINED_TAG = "homeport-retained"
 SNAPSHOTS = (RESOURCES, ACTIVE_TASKS, DEVICES)
 """The shared observations a VM's plan reads; reloaded before a plan that would act."""
 
-__all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm"]
+__all__ = ["VMObserved", "VMReconciler", "VMSettings", "plan_vm", "public_key_of"]
 
 
 class VMReconciler(Reconciler[VM, VMObserved]):

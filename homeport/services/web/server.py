@@ -1,0 +1,68 @@
+"""Serving the status page inside the daemon: uvicorn on a socket bound here.
+
+The socket is bound before serving so that ``[web] listen = "127.0.0.1:0"`` yields its
+real port for the heartbeat (``homeport status`` prints the URL), and so that a port in
+use is one clear log line instead of uvicorn's ``sys.exit``. A page that cannot listen
+never stops the daemon: reconciling and failover matter more than the page about them.
+uvicorn's own signal capture is switched off: the daemon owns SIGTERM and stops the page
+through ``stop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from homeport.controller.listen import scrape_address
+
+log = logging.getLogger(__name__)
+GRACE_SECONDS = 1
+"""How long open page streams get to finish when the daemon stops."""
+
+
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield  # the daemon's signal handlers stay in place
+
+
+def bind(listen: str) -> socket.socket:
+    """A listening socket for ``[web] listen`` (raises ``OSError`` when it cannot)."""
+    host, port = scrape_address(listen, setting="[web] listen", any_port=True)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, reuse_port=False)
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+async def serve(app: Starlette, sock: socket.socket, stop: asyncio.Event) -> None:
+    """Serve ``app`` on ``sock`` until ``stop``; then close the streams and the socket."""
+    config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=GRACE_SECONDS,
+    )
+    server = _EmbeddedServer(config)
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    stopper = asyncio.create_task(stop_when_asked())
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        stopper.cancel()
+        sock.close()
