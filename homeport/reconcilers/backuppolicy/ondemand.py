@@ -1,7 +1,7 @@
 """``homeport backup now`` as a request the policy's reconciler runs: the pure part.
 
 The CLI writes a ``BackupRequest`` into the policy's ``request`` slot (``slots.py``). The
-policy observes it with the VM's vzdump task (``ondemand_observe.py``) and this plan
+policy observes it with the VM's vzdump task (``ondemand_io.py``) and this plan
 decides the next step: start the one vzdump run (journaled under the leader's fencing
 token), follow a run started since the request that the request does not record yet (a
 crash between the two), wait while it runs, then answer the request with the archive or
