@@ -37,7 +37,8 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    # defer_build: a read command validates two sections of the 23 models (cli/lazy.py).
+    # Validators are built at first use: importing this module builds none of the 23
+    # models, and a read command builds only its two sections (load_read_settings).
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
