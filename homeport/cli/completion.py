@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from homeport.controller.config import config_path, load_settings
+from homeport.controller.config import config_path, load_read_settings
 from homeport.controller.store import Store
 from homeport.kinds.names import NAMES, lookup_kind_name
 
@@ -31,7 +31,7 @@ def complete_kind(incomplete: str) -> list[str]:
 def _names(ctx: typer.Context, kind: str | None) -> list[tuple[str, str]]:
     config = ctx.params.get("config")
     try:
-        settings = load_settings(config_path(Path(config) if config else None))
+        settings = load_read_settings(config_path(Path(config) if config else None))
         store = Store.open(settings.store.path, readonly=True)
     except Exception:  # see the module docstring: complete nothing
         return []

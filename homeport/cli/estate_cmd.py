@@ -14,7 +14,12 @@ from typing import Any
 
 import typer
 
-from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
+from homeport.cli.common import (
+    CONFIG_OPTION,
+    open_store_readonly,
+    read_settings_or_exit,
+    settings_or_exit,
+)
 from homeport.cli.output import OUTPUT_OPTION, OutputFormat, console, print_data
 from homeport.cli.progress import reporting, say
 from homeport.controller.clock import SystemClock
@@ -152,8 +157,7 @@ def status(config: Path | None = CONFIG_OPTION, output: OutputFormat = OUTPUT_OP
 
     Example: [bold]homeport estate status[/bold]
     """
-    settings = settings_or_exit(config)
-    store = open_store_readonly(settings)
+    store = open_store_readonly(read_settings_or_exit(config))
     try:
         ops = store.power.recent(5)
         held = (ESTATE_HOLD.get(store) or {}).get("held") or {}

@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from homeport.cli.common import CONFIG_OPTION, open_store_readonly, settings_or_exit
+from homeport.cli.common import CONFIG_OPTION, open_store_readonly, read_settings_or_exit
 from homeport.cli.completion import complete_kind, complete_kind_slash_name, complete_name
 from homeport.cli.coordination_view import render_coordination
 from homeport.cli.output import (
@@ -76,7 +76,7 @@ def status(
     Example: [bold]homeport status[/bold], [bold]homeport status -o json[/bold],
     [bold]homeport status --exit-code[/bold]
     """
-    settings = settings_or_exit(config)
+    settings = read_settings_or_exit(config)
     store = open_store_readonly(settings)
     try:
         document = status_document(
@@ -89,7 +89,7 @@ def status(
         # backend's status never needs (the read commands start fast, cli/lazy.py).
         from homeport.services.ha.status import coordination_document
 
-        document["coordination"] = coordination_document(settings)
+        document["coordination"] = coordination_document(settings.coordination)
     if output in (OutputFormat.json, OutputFormat.yaml):
         print_data(document, output)
     else:
@@ -183,7 +183,7 @@ def get(
     [bold]homeport get all -l env=production -o name[/bold]
     """
     labels = _selector_or_exit(selector)
-    store = open_store_readonly(settings_or_exit(config))
+    store = open_store_readonly(read_settings_or_exit(config))
     try:
         objects = _selected(store, kind, name, labels)
         if name and not objects and not watch:
@@ -266,7 +266,7 @@ def describe(
     Example: [bold]homeport describe vm shop-a[/bold]
     """
     kind_name = _kind_or_exit(kind)
-    store = open_store_readonly(settings_or_exit(config))
+    store = open_store_readonly(read_settings_or_exit(config))
     try:
         obj = store.objects.get((kind_name, name))
         if obj is None:
@@ -410,7 +410,7 @@ def events(
     Example: [bold]homeport events --follow[/bold], [bold]homeport events --for app/shop-a --type Warning[/bold]
     """
     match = _event_filter(for_, type_)
-    store = open_store_readonly(settings_or_exit(config))
+    store = open_store_readonly(read_settings_or_exit(config))
     try:
         recent = store.events.recent(limit, match=match)
         if is_data(output) and not follow:

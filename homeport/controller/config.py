@@ -3,6 +3,11 @@
 Typed, documented groups passed explicitly to the parts that need them (never globals).
 Relative paths are resolved against the config file's directory. ``homeport sim up``
 writes a complete one for the simulated estate.
+
+``load_settings`` validates the whole file (the daemon, and every command that acts);
+``load_read_settings`` only the sections the read commands use. The models build their
+validators on first use (``defer_build``): importing this module builds none, and a read
+builds only its own.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -32,7 +37,9 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Validators are built at first use: importing this module builds none of the 23
+    # models, and a read command builds only its two sections (load_read_settings).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class StoreSettings(Section):
@@ -510,7 +517,20 @@ class Settings(Section):
         return self
 
 
-def _absolute(settings: Settings, base: Path) -> Settings:
+class ReadSettings(Section):
+    """The sections the read commands use (``status``, ``get``, ``describe``, ``events``,
+    ``estate status``, shell completion): where the store is and how leadership is
+    coordinated. A read validates nothing else of the file: ``homeport run`` and every
+    command that acts validate all of it (``load_settings``)."""
+
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
+
+
+AnySettings = TypeVar("AnySettings", bound=Section)
+
+
+def _absolute(settings: AnySettings, base: Path) -> AnySettings:
     """Make every Path field absolute relative to ``base`` (the config file's folder)."""
 
     def fix(section: BaseModel) -> BaseModel:
@@ -526,7 +546,7 @@ def _absolute(settings: Settings, base: Path) -> Settings:
         return section.model_copy(update=updates)
 
     fixed = fix(settings)
-    assert isinstance(fixed, Settings)
+    assert isinstance(fixed, type(settings))
     return fixed
 
 
@@ -537,10 +557,9 @@ def config_path(explicit: Path | None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG_PATH
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and validate a TOML config; raise ConfigError with the file and the fix."""
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such config file (pass --config or set HOMEPORT_CONFIG)"
@@ -555,8 +574,11 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): TOML is UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _validated(model: type[AnySettings], raw: dict[str, Any], path: Path) -> AnySettings:
     try:
-        settings = Settings.model_validate(raw)
+        settings = model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"[{'.'.join(str(p) for p in e['loc'])}] {e['msg'].removeprefix('Value error, ')}"
@@ -564,3 +586,18 @@ def load_settings(path: Path) -> Settings:
         )
         raise ConfigError(f"{path}: {problems}") from None
     return _absolute(settings, path.parent.resolve())
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a TOML config; raise ConfigError with the file and the fix."""
+    return _validated(Settings, _read_toml(path), path)
+
+
+def load_read_settings(path: Path) -> ReadSettings:
+    """Read the config and validate only ``[store]`` and ``[coordination]``, for a read
+    command: a mistake elsewhere in the file (a section a read does not use, or one it does
+    not know) does not stop ``homeport status`` from showing the estate. Errors in those
+    two sections, and an unreadable file, are reported exactly as ``load_settings`` does."""
+    raw = _read_toml(path)
+    used = {name: raw[name] for name in ReadSettings.model_fields if name in raw}
+    return _validated(ReadSettings, used, path)

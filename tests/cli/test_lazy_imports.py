@@ -34,8 +34,14 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code or 0
+config = sys.modules.get("homeport.controller.config")
+built = sorted(  # the config's models whose validators were built
+    name for name, value in vars(config or object).items()
+    if isinstance(value, type) and getattr(value, "__module__", "") == config.__name__
+    and getattr(value, "__pydantic_complete__", False)
+)
 with open(out, "w") as f:
-    json.dump({"exit": code, "modules": sorted(sys.modules)}, f)
+    json.dump({"exit": code, "modules": sorted(sys.modules), "built": built}, f)
 """
 SIMULATOR_SIDE = ("homeport.simulator", "aiohttp")
 # The names of the durable memory slots others read (no code of any reconciler).
@@ -55,6 +61,8 @@ class Probe:
     modules: set[str]
     stdout: str
     stderr: str
+    built: list[str]
+    """The config's models (``controller/config.py``) whose validators were built."""
 
 
 def probe(tmp_path: Path, *args: str, uninstalled: tuple[str, ...] = ()) -> Probe:
@@ -71,7 +79,7 @@ def probe(tmp_path: Path, *args: str, uninstalled: tuple[str, ...] = ()) -> Prob
         timeout=120,
     )
     result = json.loads(out.read_text())
-    return Probe(result["exit"], set(result["modules"]), ran.stdout, ran.stderr)
+    return Probe(result["exit"], set(result["modules"]), ran.stdout, ran.stderr, result["built"])
 
 
 def loaded(modules: set[str], *packages: str) -> list[str]:
@@ -111,6 +119,37 @@ def test_status_and_get_build_no_manifest_model(
     assert "homeport.controller.store.objects" in ran.modules  # the store was read
     assert [m for m in loaded(ran.modules, "homeport.kinds") if m not in LIGHT_KINDS] == []
     assert loaded(ran.modules, "yaml", "asyncio", "homeport.source") == []
+
+
+# sqlite-utils and what it brings (its plugin machinery, dateutil, click); typer has its
+# own copy of click (``typer._click``).
+STORE_WRITER_SIDE = ("sqlite_utils", "click", "pluggy", "dateutil")
+
+
+@pytest.mark.parametrize(
+    "args", [["status"], ["get", "vms"], ["get", "all", "-o", "json"], ["events"]]
+)
+def test_reads_load_no_sqlite_utils_and_validate_only_their_sections(
+    tmp_path: Path, config: Path, args: list[str]
+) -> None:
+    """A read-only store is a plain sqlite3 connection (sqlite-utils is the daemon's, for
+    the schema); the config's other sections are neither validated nor built."""
+    ran = probe(tmp_path, *args, "--config", str(config))
+    assert ran.exit == 0
+    assert "homeport.controller.store.objects" in ran.modules  # the store was read
+    assert loaded(ran.modules, *STORE_WRITER_SIDE) == []
+    # [store] and [coordination] only (a section the file leaves out is built as default)
+    assert "ReadSettings" in ran.built
+    assert set(ran.built) <= {"ReadSettings", "StoreSettings", "CoordinationSettings"}
+
+
+def test_run_builds_the_whole_config(tmp_path: Path) -> None:
+    """What acts validates every section: the probe sees the models a read leaves alone."""
+    path = tmp_path / "homeport.toml"
+    path.write_text('[source]\ndirectory = "missing"\n[proxmox]\nport = "x"\n')
+    ran = probe(tmp_path, "run", "--config", str(path))
+    assert ran.exit == 2 and "[proxmox.port]" in ran.stderr
+    assert "Settings" in ran.built and "ReadSettings" not in ran.built
 
 
 def test_version_imports_no_command(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The store: SQLite (WAL) through sqlite-utils, one file, the daemon's memory.
+"""The store: SQLite (WAL), one file, the daemon's memory.
 
 ``Store`` bundles the tables' repositories. Everything that can be re-observed is
 re-observed; the store keeps what cannot: adopted revisions, generations and status,
@@ -11,11 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from homeport.controller.store.allocations import AllocationError, Allocations
 from homeport.controller.store.backups import BackupLog
-from homeport.controller.store.database import open_database
+from homeport.controller.store.database import Connection, open_database, select
 from homeport.controller.store.heartbeats import Heartbeat, HeartbeatTable
 from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
@@ -32,7 +30,7 @@ class KeyValue:
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: Connection,
         table: str,
         *,
         link: ReplicaLink | None = None,
@@ -64,7 +62,7 @@ class Memory:
     """Reconcilers' durable per-object memory (JSON documents keyed by kind and name);
     shared with the other control planes as ``("memory", kind, name)``."""
 
-    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
+    def __init__(self, db: Connection, link: ReplicaLink | None = None) -> None:
         self.db = db
         self.link = link or ReplicaLink()
 
@@ -121,7 +119,7 @@ class FailoverLog:
         "outcome",
     )
 
-    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
+    def __init__(self, db: Connection, link: ReplicaLink | None = None) -> None:
         self.db = db
         self.link = link or ReplicaLink()
 
@@ -166,10 +164,14 @@ class FailoverLog:
         return record
 
     def for_pair(self, pair: str, limit: int = 10) -> list[dict[str, Any]]:
-        rows = self.db["failovers"].rows_where("pair = ?", [pair], order_by="id desc", limit=limit)
+        rows = select(
+            self.db,
+            "failovers",
+            "SELECT * FROM failovers WHERE pair = ? ORDER BY id DESC LIMIT ?",
+            [pair, limit],
+        )
         result = []
         for row in rows:
-            row = dict(row)
             row["timeline"] = json.loads(row["timeline"] or "[]")
             result.append(row)
         return list(reversed(result))
@@ -178,7 +180,7 @@ class FailoverLog:
 class Store:
     """All tables of one store file."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
         self.link = ReplicaLink()
         self.objects = ObjectStore(db, self.link)
@@ -207,7 +209,11 @@ class Store:
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Store:
-        return cls(open_database(path, readonly=readonly))
+        """The daemon's store (created and migrated through sqlite-utils), or a read-only
+        one: a plain ``sqlite3`` connection, without sqlite-utils (the read commands)."""
+        if readonly:
+            return cls(open_database(path, readonly=True))
+        return cls(open_database(path).conn)
 
     def replicate_to(self, replica: Replica | None) -> None:
         """Write shared rows through ``replica`` from now on (None: local only again)."""

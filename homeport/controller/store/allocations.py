@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-import sqlite_utils
-
+from homeport.controller.store.database import Connection
 from homeport.controller.store.replica import ReplicaLink, shared_write
 
 
@@ -22,7 +21,7 @@ class AllocationError(Exception):
 class Allocations:
     """Shared with the other control planes as ``("alloc", pool, kind, name)``."""
 
-    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
+    def __init__(self, db: Connection, link: ReplicaLink | None = None) -> None:
         self.db = db
         self.link = link or ReplicaLink()
 

@@ -13,13 +13,13 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import sqlite_utils
+from homeport.controller.store.database import Connection, select
 
 COLUMNS = ("vm", "vmid", "policy", "storage", "ctime", "size", "sha256")
 
 
 class BackupLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def record(self, volid: str, fields: Mapping[str, Any], *, now: str) -> None:
@@ -47,19 +47,25 @@ class BackupLog:
         self.db.execute(f"UPDATE backups SET {assignments} WHERE volid = ?", [*row.values(), volid])
 
     def get(self, volid: str) -> dict[str, Any] | None:
-        rows = list(self.db["backups"].rows_where("volid = ?", [volid], limit=1))
+        rows = select(self.db, "backups", "SELECT * FROM backups WHERE volid = ? LIMIT 1", [volid])
         return _parse(rows[0]) if rows else None
 
     def for_vm(self, vm: str, limit: int = 100) -> list[dict[str, Any]]:
         """The VM's records, newest archive first."""
-        rows = self.db["backups"].rows_where(
-            "vm = ?", [vm], order_by="ctime desc, volid desc", limit=limit
+        rows = select(
+            self.db,
+            "backups",
+            "SELECT * FROM backups WHERE vm = ? ORDER BY ctime DESC, volid DESC LIMIT ?",
+            [vm, limit],
         )
         return [_parse(r) for r in rows]
 
     def for_policy(self, policy: str, limit: int = 1000) -> list[dict[str, Any]]:
-        rows = self.db["backups"].rows_where(
-            "policy = ?", [policy], order_by="ctime desc, volid desc", limit=limit
+        rows = select(
+            self.db,
+            "backups",
+            "SELECT * FROM backups WHERE policy = ? ORDER BY ctime DESC, volid DESC LIMIT ?",
+            [policy, limit],
         )
         return [_parse(r) for r in rows]
 

@@ -10,12 +10,58 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, overload
 
-import sqlite_utils
+if TYPE_CHECKING:
+    # Only the writer's path (schema, migrations) uses sqlite-utils, imported there: a
+    # read-only store loads the standard library's sqlite3 alone (the read commands start
+    # fast, docs/benchmarks.md#cli-start-up).
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+Parameters: TypeAlias = Sequence[Any] | Mapping[str, Any]
+
+
+class Connection(Protocol):
+    """What the store's tables need of a database: a DB-API connection's ``execute`` and
+    ``close``, and whether a transaction is open (``shared_write`` nests in one).
+    ``sqlite3.Connection`` is one; the daemon's is migrated through sqlite-utils first."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, parameters: Parameters = ..., /) -> sqlite3.Cursor: ...
+
+    def close(self) -> None: ...
+
+
+def select(
+    db: Connection, table: str, sql: str, parameters: Parameters = ()
+) -> list[dict[str, Any]]:
+    """The rows of a query on ``table`` as column → value dicts (a ``sqlite3.Row`` factory
+    on this cursor only: plain ``execute`` keeps returning tuples).
+
+    A table that does not exist reads as empty: a table a later migration adds, in a store
+    no daemon of this version has opened yet (a read-only reader never migrates)."""
+    try:
+        cursor = db.execute(sql, parameters)
+    except sqlite3.OperationalError:
+        if _has_table(db, table):
+            raise
+        return []
+    cursor.row_factory = sqlite3.Row
+    return [dict(row) for row in cursor]
+
+
+def _has_table(db: Connection, table: str) -> bool:
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [table]
+    ).fetchone()
+    return found is not None
+
+
+Migration: TypeAlias = "Callable[[sqlite_utils.Database], None]"
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -242,14 +288,28 @@ def _owner_only(path: Path) -> None:
             os.chmod(name, STORE_MODE)
 
 
-def open_database(path: Path, *, readonly: bool = False) -> sqlite_utils.Database:
-    """Open (and for writers create and migrate) the store."""
+@overload
+def open_database(path: Path, *, readonly: Literal[False] = False) -> sqlite_utils.Database: ...
+@overload
+def open_database(path: Path, *, readonly: Literal[True]) -> sqlite3.Connection: ...
+def open_database(
+    path: Path, *, readonly: bool = False
+) -> sqlite_utils.Database | sqlite3.Connection:
+    """Open (and for writers create and migrate) the store.
+
+    A reader gets a plain ``sqlite3`` connection that SQLite itself keeps read-only
+    (``mode=ro``): it reads the WAL while the daemon writes, and never migrates."""
     if readonly:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no store yet (has the daemon run?)")
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        # as_uri() percent-encodes the path: a '?' or '#' in a folder's name cannot end
+        # the path early and drop mode=ro (SQLite would then open, or create, for writing).
+        uri = f"{path.absolute().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 5000")
-        return sqlite_utils.Database(conn)
+        return conn
+    import sqlite_utils  # the writer's tool (see the imports above)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     _owner_only(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

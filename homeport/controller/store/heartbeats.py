@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-import sqlite_utils
+from homeport.controller.store.database import Connection
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Heartbeat:
 
 
 class HeartbeatTable:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def beat(self, heartbeat: Heartbeat) -> None:

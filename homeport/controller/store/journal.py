@@ -16,8 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
+from homeport.controller.store.database import Connection, select
 from homeport.controller.store.replica import Replica, ReplicaLink, shared_write
 
 
@@ -45,7 +44,7 @@ class JournalEntry:
 
 
 class Journal:
-    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
+    def __init__(self, db: Connection, link: ReplicaLink | None = None) -> None:
         self.db = db
         self.link = link or ReplicaLink()
 
@@ -96,7 +95,7 @@ class Journal:
                 self._share(replica, entry_id, required=False)
 
     def get(self, entry_id: int) -> JournalEntry | None:
-        rows = list(self.db["journal"].rows_where("id = ?", [entry_id]))
+        rows = select(self.db, "journal", "SELECT * FROM journal WHERE id = ?", [entry_id])
         return JournalEntry(**rows[0]) if rows else None
 
     def _share(self, replica: Replica, entry_id: int, *, required: bool) -> None:
@@ -132,7 +131,8 @@ class Journal:
         )
 
     def in_flight(self) -> list[JournalEntry]:
-        return [JournalEntry(**r) for r in self.db["journal"].rows_where("state = 'intent'")]
+        rows = select(self.db, "journal", "SELECT * FROM journal WHERE state = 'intent'")
+        return [JournalEntry(**r) for r in rows]
 
     def mark_interrupted(self, *, now: datetime) -> list[JournalEntry]:
         """On start: whatever was in flight when the last process died."""
@@ -144,12 +144,14 @@ class Journal:
         return entries
 
     def for_object(self, kind: str, name: str, limit: int = 20) -> list[JournalEntry]:
-        rows = self.db["journal"].rows_where(
-            "kind = ? and name = ?", [kind, name], order_by="id desc", limit=limit
+        rows = select(
+            self.db,
+            "journal",
+            "SELECT * FROM journal WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?",
+            [kind, name, limit],
         )
         return list(reversed([JournalEntry(**r) for r in rows]))
 
     def entries(self, limit: int = 100_000) -> list[JournalEntry]:
-        return [
-            JournalEntry(**r) for r in self.db["journal"].rows_where(order_by="id", limit=limit)
-        ]
+        rows = select(self.db, "journal", "SELECT * FROM journal ORDER BY id LIMIT ?", [limit])
+        return [JournalEntry(**r) for r in rows]

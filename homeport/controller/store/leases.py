@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
-
+from homeport.controller.store.database import Connection
 from homeport.controller.store.transaction import transaction
 
 # The lease the controllers of one store compete for (``controller/coordination.py``).
@@ -26,7 +25,7 @@ class Lease:
 
 
 class LeaseTable:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def current(self, name: str) -> Lease | None:

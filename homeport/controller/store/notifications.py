@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlite_utils
+from homeport.controller.store.database import Connection, select
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class NotificationRecord:
 
 
 class NotificationLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def queued(
@@ -70,5 +70,10 @@ class NotificationLog:
         return row is not None
 
     def recent(self, limit: int = 50) -> list[NotificationRecord]:
-        rows = self.db["notifications"].rows_where(order_by="id desc", limit=limit)
+        rows = select(
+            self.db,
+            "notifications",
+            "SELECT * FROM notifications ORDER BY id DESC LIMIT ?",
+            [limit],
+        )
         return [NotificationRecord(**r) for r in rows]

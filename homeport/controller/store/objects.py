@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from homeport import kinds
+from homeport.controller.store.database import Connection, select
 from homeport.controller.store.replica import Replica, ReplicaLink, shared_write
 from homeport.controller.store.transaction import transaction
 from homeport.kinds import ObjectStatus, Resource
@@ -101,23 +100,27 @@ def _row_to_object(row: dict[str, Any]) -> StoredObject:
 
 
 class ObjectStore:
-    def __init__(self, db: sqlite_utils.Database, link: ReplicaLink | None = None) -> None:
+    def __init__(self, db: Connection, link: ReplicaLink | None = None) -> None:
         self.db = db
         self.link = link or ReplicaLink()
 
     def all(self) -> list[StoredObject]:
-        return [_row_to_object(r) for r in self.db["objects"].rows_where(order_by="kind, name")]
+        rows = select(self.db, "objects", "SELECT * FROM objects ORDER BY kind, name")
+        return [_row_to_object(r) for r in rows]
 
     def get(self, key: Key) -> StoredObject | None:
-        rows = list(self.db["objects"].rows_where("kind = ? and name = ?", key))
+        rows = select(self.db, "objects", "SELECT * FROM objects WHERE kind = ? AND name = ?", key)
         return _row_to_object(rows[0]) if rows else None
 
     def of_kind(self, kind: str) -> list[StoredObject]:
-        rows = self.db["objects"].rows_where("kind = ?", [kind], order_by="name")
+        rows = select(
+            self.db, "objects", "SELECT * FROM objects WHERE kind = ? ORDER BY name", [kind]
+        )
         return [_row_to_object(r) for r in rows]
 
     def keys(self) -> set[Key]:
-        return {(r["kind"], r["name"]) for r in self.db["objects"].rows_where(select="kind, name")}
+        rows = select(self.db, "objects", "SELECT kind, name FROM objects")
+        return {(r["kind"], r["name"]) for r in rows}
 
     def apply_revision(
         self, sha: str, desired: list[DesiredObject], now: datetime

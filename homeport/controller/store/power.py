@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
+from homeport.controller.store.database import Connection, select
 
 RUNNING = "running"
 DONE = "done"
@@ -38,7 +38,7 @@ class PowerOp:
 
 
 class PowerLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def _parse(self, row: dict[str, Any]) -> PowerOp:
@@ -55,17 +55,21 @@ class PowerLog:
         return found
 
     def get(self, op_id: int) -> PowerOp | None:
-        rows = list(self.db["power_ops"].rows_where("id = ?", [op_id]))
+        rows = select(self.db, "power_ops", "SELECT * FROM power_ops WHERE id = ?", [op_id])
         return self._parse(rows[0]) if rows else None
 
     def unfinished(self) -> PowerOp | None:
-        rows = list(
-            self.db["power_ops"].rows_where("state = 'running'", order_by="id desc", limit=1)
+        rows = select(
+            self.db,
+            "power_ops",
+            "SELECT * FROM power_ops WHERE state = 'running' ORDER BY id DESC LIMIT 1",
         )
         return self._parse(rows[0]) if rows else None
 
     def recent(self, limit: int = 10) -> list[PowerOp]:
-        rows = self.db["power_ops"].rows_where(order_by="id desc", limit=limit)
+        rows = select(
+            self.db, "power_ops", "SELECT * FROM power_ops ORDER BY id DESC LIMIT ?", [limit]
+        )
         return [self._parse(r) for r in rows]
 
     def save_progress(self, op_id: int, progress: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
-import sqlite_utils
+from homeport.controller.store.database import Connection, select
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Event:
 
 
 class RevisionLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def record(
@@ -80,21 +80,30 @@ class RevisionLog:
         return RevisionRecord(**{**row, "errors": json.loads(row["errors"] or "[]")})
 
     def recent(self, limit: int = 20) -> list[RevisionRecord]:
-        rows = self.db["revisions"].rows_where(order_by="id desc", limit=limit)
+        rows = select(
+            self.db, "revisions", "SELECT * FROM revisions ORDER BY id DESC LIMIT ?", [limit]
+        )
         return [self._parse(r) for r in rows]
 
     def last(self, outcome: str | None = None) -> RevisionRecord | None:
-        where, args = ("outcome = ?", [outcome]) if outcome else (None, [])
-        rows = list(self.db["revisions"].rows_where(where, args, order_by="id desc", limit=1))
+        where, args = ("WHERE outcome = ?", [outcome]) if outcome else ("", [])
+        rows = select(
+            self.db, "revisions", f"SELECT * FROM revisions {where} ORDER BY id DESC LIMIT 1", args
+        )
         return self._parse(rows[0]) if rows else None
 
     def find(self, sha: str) -> RevisionRecord | None:
-        rows = list(self.db["revisions"].rows_where("sha = ?", [sha], order_by="id desc", limit=1))
+        rows = select(
+            self.db,
+            "revisions",
+            "SELECT * FROM revisions WHERE sha = ? ORDER BY id DESC LIMIT 1",
+            [sha],
+        )
         return self._parse(rows[0]) if rows else None
 
 
 class EventLog:
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Connection) -> None:
         self.db = db
 
     def emit(
@@ -119,22 +128,32 @@ class EventLog:
         """Events after ``after_id``, oldest first; ``match`` narrows by column
         (``kind``, ``name``, ``type``; None matches anything)."""
         where, args = _where(match or {})
-        rows = self.db["events"].rows_where(
-            " AND ".join(["id > ?", *where]), [after_id, *args], order_by="id", limit=limit
+        rows = select(
+            self.db,
+            "events",
+            f"SELECT * FROM events WHERE {' AND '.join(['id > ?', *where])} ORDER BY id LIMIT ?",
+            [after_id, *args, limit],
         )
         return [Event(**r) for r in rows]
 
     def for_object(self, kind: str, name: str, limit: int = 20) -> list[Event]:
-        rows = self.db["events"].rows_where(
-            "kind = ? and name = ?", [kind, name], order_by="id desc", limit=limit
+        rows = select(
+            self.db,
+            "events",
+            "SELECT * FROM events WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT ?",
+            [kind, name, limit],
         )
         return list(reversed([Event(**r) for r in rows]))
 
     def recent(self, limit: int = 20, *, match: Match | None = None) -> list[Event]:
         """The last ``limit`` events, oldest first, narrowed like :meth:`since`."""
         where, args = _where(match or {})
-        rows = self.db["events"].rows_where(
-            " AND ".join(where) or None, args, order_by="id desc", limit=limit
+        condition = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = select(
+            self.db,
+            "events",
+            f"SELECT * FROM events {condition} ORDER BY id DESC LIMIT ?",
+            [*args, limit],
         )
         return list(reversed([Event(**r) for r in rows]))
 

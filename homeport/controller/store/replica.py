@@ -16,8 +16,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import sqlite_utils
-
+from homeport.controller.store.database import Connection
 from homeport.controller.store.transaction import transaction
 
 SharedKey = tuple[str | int, ...]
@@ -54,10 +53,10 @@ class ReplicaLink:
 
 
 @contextlib.contextmanager
-def shared_write(db: sqlite_utils.Database, link: ReplicaLink) -> Iterator[Replica | None]:
+def shared_write(db: Connection, link: ReplicaLink) -> Iterator[Replica | None]:
     """A local write that the replica (if any) must take too: one transaction around both."""
     replica = link.active()
-    if replica is None or db.conn.in_transaction:
+    if replica is None or db.in_transaction:
         yield replica
         return
     with transaction(db):

@@ -1,6 +1,7 @@
 """Explicit transactions on the autocommit connection (BEGIN IMMEDIATE … COMMIT).
 
-Inside one, use ``db.execute`` only: sqlite-utils table helpers commit on their own.
+The tables write through ``db.execute`` only (sqlite-utils' table helpers would commit on
+their own, in the middle of one).
 """
 
 from __future__ import annotations
@@ -8,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import sqlite_utils
+from homeport.controller.store.database import Connection
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[None]:
+def transaction(db: Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield

@@ -13,13 +13,14 @@ from dataclasses import replace
 from typing import Any
 
 from homeport.clients.etcd import EtcdError, EtcdSyncClient
-from homeport.controller.config import Settings
+from homeport.controller.config import CoordinationSettings
 from homeport.services.ha.keys import Keyspace
 from homeport.services.ha.planes import etcd_settings
 
 
-def coordination_document(settings: Settings, *, timeout: float = 1.0) -> dict[str, Any]:
-    coordination = settings.coordination
+def coordination_document(
+    coordination: CoordinationSettings, *, timeout: float = 1.0
+) -> dict[str, Any]:
     client_settings = replace(
         etcd_settings(coordination), timeout=min(timeout, coordination.timeout)
     )

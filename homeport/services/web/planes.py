@@ -30,7 +30,9 @@ class PlanesView:
             return
         while not stop.is_set():
             try:
-                self.latest = await asyncio.to_thread(coordination_document, self.settings)
+                self.latest = await asyncio.to_thread(
+                    coordination_document, self.settings.coordination
+                )
             except Exception:  # the page shows the last answer; the daemon carries on
                 log.exception("reading etcd's members for the status page failed")
             with contextlib.suppress(TimeoutError):
