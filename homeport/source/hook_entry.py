@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from homeport.datagrams import send_datagram
+
 POKE_SOCKET = "homeport.sock"
 PEER_REMOTES = r"^remote\.homeport-peer-.*\.url$"
 ZERO = "0" * 40
@@ -22,8 +24,6 @@ ZERO = "0" * 40
 
 def poke_daemon(repo: Path) -> None:
     """post-receive: wake the daemon; silently nothing when it is not listening."""
-    from homeport.datagrams import send_datagram  # asyncio with it: not for pre-receive
-
     address = repo / POKE_SOCKET
     if address.exists():
         send_datagram(address, b"poke")
