@@ -7,9 +7,10 @@ hook has just read, and the file's first line names the code that wrote it (a di
 this module, the modules whose output it stores, PyYAML's and Python's versions) and the
 ``SourceLimits``; any difference and nothing in it is used.
 
-What it holds: only files that were clean on their own (no YAML problem, no secret found),
-as their documents' data and lines: JSON, never pickle. A file where the scan found a
-secret is never written here, so no secret reaches it. Who may write it: the user the hook
+What it holds: the files of the last push the hook accepted (so nothing the repository does
+not hold: a refused push leaves no trace), and of those only files clean on their own (no
+YAML problem, no secret found), as their documents' data and lines: JSON, never pickle. A
+file where the scan found a secret is never written here, so no secret reaches it. Who may write it: the user the hook
 runs as. The directory is created ``0700`` and the file ``0600``; a directory or file owned
 by another user, writable by others, a link, anything unreadable, malformed or oversized
 is ignored whole (a full validation) and never trusted. Writes go to a new file renamed
@@ -80,6 +81,7 @@ class CachedFiles:
         self.fingerprint = fingerprint
         self._read_lines: dict[tuple[str, str], str] = {}
         """(name, digest) → its line as read, for the same code and limits."""
+        self._kept: tuple[str, dict[tuple[str, str], str]] | None = None
 
     @classmethod
     def of_repository(cls, repo: Path) -> CachedFiles:
@@ -97,6 +99,7 @@ class CachedFiles:
         }
 
     def keep(self, results: Mapping[FileKey, FileResult]) -> None:
+        """Hold the revision's results for ``save``; nothing is written yet."""
         if self.fingerprint is None or not results:
             return
         limits = next(iter(results)).limits
@@ -107,9 +110,16 @@ class CachedFiles:
             if line is not None and len(line) <= min(budget, _GROWTH * limits.max_file_bytes):
                 lines[(key.name, key.digest)] = line
                 budget -= len(line)
-        if lines != self._read_lines:
-            self._write("".join([_header(self.fingerprint, limits), *lines.values()]))
-            self._read_lines = lines
+        self._kept = (_header(self.fingerprint, limits), lines)
+
+    def save(self) -> None:
+        """Write what ``keep`` held, when it differs from what was read. The hook saves
+        only for a push it accepts: the file then holds only what the repository holds."""
+        if self._kept is None or self._kept[1] == self._read_lines:
+            return
+        header, lines = self._kept
+        self._write("".join([header, *lines.values()]))
+        self._read_lines, self._kept = lines, None
 
     def _read(self, limits: SourceLimits) -> dict[tuple[str, str], tuple[str, list[Any]]]:
         """The entries of a trusted, well-formed file written for this code and these

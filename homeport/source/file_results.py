@@ -64,7 +64,8 @@ class FileResults(Protocol):
         ...
 
     def keep(self, results: Mapping[FileKey, FileResult]) -> None:
-        """The results of the revision just validated; what else it holds may go."""
+        """The results of the revision just validated; what else it holds may go (a store
+        may also wait to be told that the revision was accepted)."""
         ...
 
 

@@ -4,7 +4,8 @@
 push, showing the pusher every ``file:line: Kind/name: message``, and with a signature
 policy recorded in the repository (``signatures.py``) refuses commits not signed by a
 trusted key, one line per commit. Files the push did not change are not parsed again: their
-per-file results come from ``file_cache.py`` in the repository. ``post-receive`` pokes
+per-file results come from ``file_cache.py`` in the repository, saved there for every push
+the hook accepts. ``post-receive`` pokes
 the daemon through a datagram socket (best effort: the daemon also watches the refs and
 polls, so a missing hook never means a missed change).
 """
@@ -107,6 +108,8 @@ def pre_receive(
                 f"homeport: this is a force-push; the daemon will hold {new[:12]} until "
                 f"`homeport approve {new}`."
             )
+    if code == 0:
+        cache.save()
     return code, messages
 
 

@@ -24,7 +24,7 @@ from homeport.source.file_cache import CACHE_FILE, CachedFiles, code_fingerprint
 from homeport.source.file_results import FileKey, RememberedFiles
 from homeport.source.limits import SourceLimits
 from homeport.source.selection import ManifestFiles
-from homeport.source.validate import validate_sources
+from homeport.source.validate import ValidationResult, validate_sources
 from tests.source.estates import (
     SECRET,
     app,
@@ -53,6 +53,7 @@ def test_reused_results_give_the_full_validations_outcome(
             expected = outcome(validate_sources(files))
             hook = CachedFiles(Path(directory) / "homeport", CODE)
             assert outcome(validate_sources(files, reuse=hook)) == expected
+            hook.save()  # whatever the verdict (the hook saves only accepted pushes)
             assert outcome(validate_sources(files, reuse=memory)) == expected
             # Again, now that everything is known: all of it comes from the stores.
             again = CachedFiles(Path(directory) / "homeport", CODE)
@@ -72,13 +73,21 @@ def cached(tmp_path: Path, code: str = CODE) -> CachedFiles:
     return CachedFiles(tmp_path / "homeport", code)
 
 
+def saved(files: list[tuple[str, bytes]] | ManifestFiles, tmp_path: Path) -> ValidationResult:
+    """Validated with the cache, which then saves what it kept, whatever the verdict."""
+    cache = cached(tmp_path)
+    result = validate_sources(files, reuse=cache)
+    cache.save()
+    return result
+
+
 def keys(estate: dict[str, str], limits: SourceLimits | None = None) -> list[FileKey]:
     return [FileKey.of(n, raw, limits or SourceLimits()) for n, raw in as_files(estate)]
 
 
 def warm(tmp_path: Path, estate: dict[str, str] = ESTATE) -> Path:
     """A cache holding ``estate``'s files; its path."""
-    assert validate_sources(as_files(estate), reuse=cached(tmp_path)).ok
+    assert saved(as_files(estate), tmp_path).ok
     assert len(cached(tmp_path).recall(keys(estate))) == len(estate)
     return tmp_path / "homeport" / CACHE_FILE
 
@@ -115,9 +124,7 @@ def test_other_limits_are_a_miss(tmp_path: Path) -> None:
     assert cached(tmp_path).recall(keys(ESTATE, limits)) == {}
     # Validating under them answers as from scratch, then keeps them.
     files = ManifestFiles(as_files(ESTATE), [], limits)
-    assert outcome(validate_sources(files, reuse=cached(tmp_path))) == outcome(
-        validate_sources(files)
-    )
+    assert outcome(saved(files, tmp_path)) == outcome(validate_sources(files))
     assert len(cached(tmp_path).recall(keys(ESTATE, limits))) == len(ESTATE)
     assert cached(tmp_path).recall(keys(ESTATE)) == {}
 
@@ -127,7 +134,7 @@ def test_changed_bytes_are_a_miss_and_are_validated(tmp_path: Path) -> None:
     broken = {**ESTATE, "app.yaml": BROKEN_APP}
     held = cached(tmp_path).recall(keys(broken))
     assert sorted(key.name for key in held) == ["m.yaml", "vm.yaml"]
-    result = validate_sources(as_files(broken), reuse=cached(tmp_path))
+    result = saved(as_files(broken), tmp_path)
     assert [e.render() for e in result.errors] == [
         "app.yaml:8: App/app-a: spec.port: Input should be a valid integer (got 'many') "
         "(write a whole number)"
@@ -145,14 +152,14 @@ def test_an_entry_for_other_bytes_cannot_make_an_invalid_file_pass(tmp_path: Pat
         rest = [line for line in lines[1:] if json.loads(line)[0] != name]
         path.write_text("".join([lines[0], *rest, json.dumps(forged) + "\n"]))
         estate = {**ESTATE, name: BROKEN_APP}
-        result = validate_sources(as_files(estate), reuse=cached(tmp_path))
+        result = saved(as_files(estate), tmp_path)
         assert not result.ok
         assert outcome(result) == outcome(validate_sources(as_files(estate)))
 
 
 def test_a_file_with_a_secret_never_reaches_the_cache(tmp_path: Path) -> None:
     leaky = {**ESTATE, "app.yaml": app("a", "a", 8080, SECRET)}
-    result = validate_sources(as_files(leaky), reuse=cached(tmp_path))
+    result = saved(as_files(leaky), tmp_path)
     assert any("holds a GitHub token in plain text" in e.message for e in result.errors)
     text = (tmp_path / "homeport" / CACHE_FILE).read_text()
     assert SECRET not in text and "Q7r2" not in text
@@ -167,7 +174,7 @@ def test_data_json_cannot_hold_is_not_kept(tmp_path: Path) -> None:
             "metadata: {name: m-a}", "metadata: {name: m-a}\nx: 2024-01-01"
         )
     }
-    validate_sources(as_files(dated), reuse=cached(tmp_path))
+    saved(as_files(dated), tmp_path)
     assert cached(tmp_path).recall(keys(dated)) == {}
 
 
@@ -203,7 +210,7 @@ def test_a_corrupt_cache_is_ignored_whole(tmp_path: Path, corruption: str) -> No
     path.write_text(corruptions(path.read_text())[corruption])
     assert cached(tmp_path).recall(keys(ESTATE)) == {}
     # And a full validation answers, then writes a good cache again.
-    assert validate_sources(as_files(ESTATE), reuse=cached(tmp_path)).ok
+    assert saved(as_files(ESTATE), tmp_path).ok
     assert len(cached(tmp_path).recall(keys(ESTATE))) == len(ESTATE)
 
 
@@ -216,7 +223,7 @@ def test_a_cache_others_can_write_is_not_trusted_nor_written(tmp_path: Path) -> 
     assert len(cached(tmp_path).recall(keys(ESTATE))) == len(ESTATE)
     path.parent.chmod(0o777)
     assert cached(tmp_path).recall(keys(ESTATE)) == {}
-    validate_sources(as_files({"m.yaml": machine("b")}), reuse=cached(tmp_path))
+    saved(as_files({"m.yaml": machine("b")}), tmp_path)
     assert path.read_text() == before  # nothing written into a directory others can write
 
 
@@ -242,7 +249,7 @@ def test_an_oversized_cache_is_not_read(tmp_path: Path) -> None:
     path = warm(tmp_path)
     limits = SourceLimits(max_estate_bytes=100)
     files = ManifestFiles(as_files(ESTATE), [], limits)
-    validate_sources(files, reuse=cached(tmp_path))
+    saved(files, tmp_path)
     header = path.read_text().splitlines(keepends=True)[0]
     assert path.stat().st_size - len(header) <= 4 * 100  # nothing kept beyond the bound
     path.write_text(path.read_text() + " " * 1000)
@@ -253,14 +260,14 @@ def test_leftovers_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
     path = warm(tmp_path)
     leftover = path.parent / f".{CACHE_FILE}.123.abc.tmp"
     leftover.write_text("half")
-    validate_sources(as_files({**ESTATE, "m2.yaml": machine("b")}), reuse=cached(tmp_path))
+    saved(as_files({**ESTATE, "m2.yaml": machine("b")}), tmp_path)
     assert not leftover.exists()
 
 
 def test_an_unchanged_revision_writes_nothing(tmp_path: Path) -> None:
     path = warm(tmp_path)
     stamp = path.stat().st_mtime_ns, path.stat().st_ino
-    validate_sources(as_files(ESTATE), reuse=cached(tmp_path))
+    saved(as_files(ESTATE), tmp_path)
     assert (path.stat().st_mtime_ns, path.stat().st_ino) == stamp
 
 

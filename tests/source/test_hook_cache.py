@@ -1,6 +1,7 @@
 """The pre-receive hook with its per-file cache, through real git, and the daemon's reuse.
 
-A push is judged the same with the cache warm, cold or deleted; hooks running at once
+A push is judged the same with the cache warm, cold or deleted, and only an accepted one
+is saved in it; hooks running at once
 (pushes to the repository at the same time) each answer as alone and leave a cache that
 is whole; the daemon parses only the files a pushed revision changed.
 """
@@ -89,18 +90,22 @@ def test_pushes_are_judged_alike_warm_and_cold(repo: Path, tmp_path: Path) -> No
     for name, change in CHANGES.items():
         sha = commit(work, change, base)
         work.git("push", "-q", "origin", f"{sha}:refs/heads/side-{name}")  # keeps the objects
+        before = cache.read_bytes()
         pushed = work.push(force=True)
+        refused = pushed.returncode != 0
+        assert refused == (name != "memory"), name
+        assert name != "secret" or "holds a GitHub token" in pushed.stderr
         update = f"{base} {sha} refs/heads/main"
         # The same objects judged again by the hook, cache warm, then deleted.
-        assert (pushed.returncode != 0, answer(run_hook(repo, update), update)) == (
-            name != "memory",
-            cold_answer(repo, update),
-        ), name
-        assert name != "secret" or "holds a GitHub token" in pushed.stderr
+        warm = answer(run_hook(repo, update), update)
+        assert not refused or cache.read_bytes() == before  # a refused push leaves no trace
+        assert warm == cold_answer(repo, update), name
+        if not refused:
+            reset = work.git("push", "-q", "--force", "origin", f"{base}:refs/heads/main")
+            assert reset.returncode == 0
+        again = f"{base} {base} refs/heads/main"
+        assert answer(run_hook(repo, again), again)[0] == 0  # warm for the next change
         assert SECRET not in cache.read_text()
-        assert (
-            work.git("push", "-q", "--force", "origin", f"{base}:refs/heads/main").returncode == 0
-        )
 
 
 def test_hooks_at_once_answer_as_alone_and_leave_a_whole_cache(repo: Path, tmp_path: Path) -> None:
