@@ -33,8 +33,7 @@ class Estate:
     invalid: dict[tuple[str, str], YamlDocument] = field(default_factory=dict)
     """Objects defined but rejected (their own errors are reported): a reference to one
     is not "missing", and checks that cannot see their fields stay silent about them."""
-    _by_kind: dict[str, list[LoadedObject]] = field(default_factory=dict, repr=False)
-    _indexed: int = field(default=-1, repr=False)
+    _by_kind: dict[str, list[LoadedObject]] | None = field(default=None, repr=False)
 
     @classmethod
     def index(cls, loaded: Iterable[LoadedObject], invalid: Iterable[YamlDocument] = ()) -> Estate:
@@ -52,15 +51,13 @@ class Estate:
         return estate
 
     def of_kind(self, kind: str) -> list[LoadedObject]:
-        """The objects of ``kind`` by name; sorted once per kind (the checks ask often)."""
-        found = self._by_kind.get(kind)
-        if found is None or len(self.objects) != self._indexed:
+        """The objects of ``kind`` by name. Sorted at the first question (the checks ask
+        for each kind again and again): an estate is whole once ``index`` built it."""
+        if self._by_kind is None:
             self._by_kind = {}
-            self._indexed = len(self.objects)
             for (k, _), obj in sorted(self.objects.items()):
                 self._by_kind.setdefault(k, []).append(obj)
-            found = self._by_kind.get(kind, [])
-        return list(found)
+        return list(self._by_kind.get(kind, []))
 
     def get(self, kind: str, name: str) -> LoadedObject | None:
         return self.objects.get((kind, name))
