@@ -60,6 +60,7 @@ from typing import Any
 # Run as a script (``python bench/converge.py``): the checkout's packages first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.estate import GIT_ENV, Shape, estate_files, unit_file
 from bench.stats import spread
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
@@ -73,89 +74,6 @@ from homeport.simulator.settings import Timings
 from homeport.source.hooks import init_repository
 
 TIMINGS = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)
-SAMPLE_REPOS = ("shop", "community")
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-# -- the synthetic estate ---------------------------------------------------------------
-@dataclass(frozen=True)
-class Shape:
-    """How many objects of each kind make up ``total``."""
-
-    machines: int
-    vms: int
-    apps: int
-
-    @classmethod
-    def of(cls, total: int) -> Shape:
-        machines = max(3, round(total / 100))
-        rest = total - machines
-        apps = rest * 3 // 10  # and as many routes
-        return cls(machines, rest - 2 * apps, apps)
-
-    @property
-    def total(self) -> int:
-        return self.machines + self.vms + 2 * self.apps
-
-    def describe(self) -> str:
-        return (
-            f"{self.machines} Machines, {self.vms} VMs ({self.apps} with an App), "
-            f"{self.apps} Apps, {self.apps} ProxyRoutes"
-        )
-
-
-def machine_doc(index: int) -> str:
-    return f"""apiVersion: homeport.dev/v1alpha1
-kind: Machine
-metadata: {{name: m{index:02d}}}
-spec: {{node: pve{index}, capacity: {{cores: 16, memoryMiB: 65536}}}}
-"""
-
-
-def vm_doc(index: int, machines: int, memory: int = 512) -> str:
-    return f"""apiVersion: homeport.dev/v1alpha1
-kind: VM
-metadata: {{name: vm-{index:04d}}}
-spec:
-  machine: m{index % machines + 1:02d}
-  layer: 3
-  cores: 1
-  memoryMiB: {memory}
-  disk: {{sizeGiB: 32}}
-"""
-
-
-def app_docs(index: int, level: str = "info") -> str:
-    repo = SAMPLE_REPOS[index % len(SAMPLE_REPOS)]
-    return f"""apiVersion: homeport.dev/v1alpha1
-kind: App
-metadata: {{name: app-{index:04d}}}
-spec:
-  vm: vm-{index:04d}
-  source: {{repo: https://git.example.com/edge/{repo}.git, ref: main}}
-  execStart: /usr/bin/python3 app.py
-  port: 8080
-  healthCheck: {{path: /healthz, timeoutSeconds: 2}}
-  env: {{LOG_LEVEL: {level}}}
----
-apiVersion: homeport.dev/v1alpha1
-kind: ProxyRoute
-metadata: {{name: app-{index:04d}}}
-spec: {{host: app-{index:04d}.example.com, app: app-{index:04d}, upstreamHealthCheck: false}}
-"""
-
-
-def unit_file(index: int, shape: Shape, *, memory: int = 512, level: str = "info") -> str:
-    """One file per VM: the VM, and its App and route when it carries one."""
-    text = vm_doc(index, shape.machines, memory)
-    return text + ("---\n" + app_docs(index, level) if index < shape.apps else "")
 
 
 # -- git --------------------------------------------------------------------------------
@@ -530,10 +448,8 @@ async def daemon_running(
 # -- 1. cold convergence ----------------------------------------------------------------
 async def cold(bench: Bench) -> dict[str, float]:
     shape = bench.shape
-    for index in range(1, shape.machines + 1):
-        bench.work.write(f"machines/m{index:02d}.yaml", machine_doc(index))
-    for index in range(shape.vms):
-        bench.work.write(f"vms/vm-{index:04d}.yaml", unit_file(index, shape))
+    for name, text in estate_files(shape).items():
+        bench.work.write(name, text)
     started, cpu = time.perf_counter(), time.process_time()
     pushed = await bench.work.push("the estate")
     stored = bench.until(bench.settings.store.path.exists)

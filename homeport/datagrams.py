@@ -6,17 +6,21 @@ through an open descriptor of its directory instead (``/proc/self/fd/N/name``), 
 socket stays where it belongs, with that directory's permissions, rather than moving to a
 shared directory where another local user could take its name first.
 
-Standard library only: the pre-receive and post-receive hooks import this.
+Standard library only: the pre-receive and post-receive hooks import this, and only the
+daemon, which listens, loads asyncio for it (a third of a hook's start-up).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 SUN_PATH_MAX = 107  # bytes before the terminating NUL
 
@@ -51,6 +55,8 @@ async def receive_datagrams(
 ) -> None:
     """Listen at ``path`` until ``stop``, handing every datagram to ``on_message``; the
     socket file is replaced when stale and removed on the way out."""
+    import asyncio  # here, not for the hooks: the listener runs in the daemon's loop
+
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -39,6 +39,7 @@ from homeport.controller.source_keys import (
 )
 from homeport.controller.store import DesiredObject, Store
 from homeport.source.errors import ManifestError
+from homeport.source.file_results import RememberedFiles
 from homeport.source.signatures import SignatureReport, describe_signer
 from homeport.source.sources import RevisionInfo, Source
 from homeport.source.validate import ValidationResult, validate_sources
@@ -72,6 +73,10 @@ class RevisionSync:
         self.clock = clock
         self.max_prune_fraction = max_prune_fraction
         self.signatures = signatures
+        # Per-file results of the revision read last, computed by this process: a pushed
+        # revision re-parses only the files it changed. Never the hook's on-disk cache,
+        # which anyone running as the repository's user can write (docs/benchmarks.md).
+        self.file_results = RememberedFiles()
 
     def adopted(self) -> Adopted | None:
         state = self.store.source_state.get(ADOPTED)
@@ -195,7 +200,7 @@ class RevisionSync:
             self.store.source_state.set(APPROVALS, sorted(current - spent))
 
     def _read(self, info: RevisionInfo, adopted: Adopted | None) -> tuple[ValidationResult, bool]:
-        result = validate_sources(self.source.files(info.sha))
+        result = validate_sources(self.source.files(info.sha), reuse=self.file_results)
         # After an approved branch deletion nothing runs: any new history starts afresh.
         fast_forward = (
             adopted is None or not adopted.sha or self.source.descends(adopted.sha, info.sha)

@@ -9,6 +9,7 @@ returns at once: the pusher never waits for the other planes.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import subprocess
 import sys
@@ -83,6 +84,23 @@ def _push(repo: Path, *args: str) -> int:
     return subprocess.run(command, capture_output=True, check=False, timeout=120).returncode
 
 
+def run_pre_receive(repo: Path, *, branch: str, subdir: str) -> int:
+    # The cyclic collector's passes over the models' classes cost a warm push 0.03-0.05 s:
+    # off while importing (a burst of objects that all live until exit), then those
+    # objects are frozen out of its way. Imported here: the post-receive hook stays cheap.
+    gc.disable()
+    try:
+        from homeport.source.hooks import pre_receive
+
+        gc.freeze()
+    finally:
+        gc.enable()
+    code, messages = pre_receive(repo, sys.stdin.read().splitlines(), branch=branch, subdir=subdir)
+    for message in messages:
+        print(message, file=sys.stderr)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeport-hook")
     parser.add_argument("hook", choices=["pre-receive", "post-receive", "mirror-push"])
@@ -95,15 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.hook == "mirror-push":
         return mirror_push(repo, args.rest[0], args.rest[1:])
     if args.hook == "pre-receive":
-        # Imported here: the post-receive hook must stay cheap.
-        from homeport.source.hooks import pre_receive
-
-        code, messages = pre_receive(
-            repo, sys.stdin.read().splitlines(), branch=args.branch, subdir=args.path
-        )
-        for message in messages:
-            print(message, file=sys.stderr)
-        return code
+        return run_pre_receive(repo, branch=args.branch, subdir=args.path)
     poke_daemon(repo)
     mirror_to_peers(repo, sys.stdin.read().splitlines())
     return 0

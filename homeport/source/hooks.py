@@ -3,7 +3,9 @@
 ``pre-receive`` validates the pushed tree of the tracked branch and rejects an invalid
 push, showing the pusher every ``file:line: Kind/name: message``, and with a signature
 policy recorded in the repository (``signatures.py``) refuses commits not signed by a
-trusted key, one line per commit; ``post-receive`` pokes
+trusted key, one line per commit. Files the push did not change are not parsed again: their
+per-file results come from ``file_cache.py`` in the repository, saved there for every push
+the hook accepts. ``post-receive`` pokes
 the daemon through a datagram socket (best effort: the daemon also watches the refs and
 polls, so a missing hook never means a missed change).
 """
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from homeport.source.file_cache import CachedFiles
 from homeport.source.git import ZERO_SHA, GitError, GitRepository, run_git
 from homeport.source.signatures import (
     SignatureConfigError,
@@ -75,6 +78,7 @@ def pre_receive(
     code = 0
     target = f"refs/heads/{branch}"
     git = GitRepository(repo, branch=branch, subdir=subdir)
+    cache = CachedFiles.of_repository(repo)
     for line in lines:
         parts = line.split()
         if len(parts) != 3 or parts[2] != target:
@@ -90,7 +94,7 @@ def pre_receive(
         if refused:
             code = 1
         messages.extend(signed)
-        result = validate_sources(git.read_manifests(new))
+        result = validate_sources(git.read_manifests(new), reuse=cache)
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")
@@ -104,6 +108,8 @@ def pre_receive(
                 f"homeport: this is a force-push; the daemon will hold {new[:12]} until "
                 f"`homeport approve {new}`."
             )
+    if code == 0:
+        cache.save()
     return code, messages
 
 

@@ -17,7 +17,6 @@ signers file counts from the next push on). The daemon uses the stricter of the 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -287,5 +286,7 @@ def _gpg_home(policy: SignaturePolicy) -> Iterator[Path]:
     if policy.gpg_home is not None:
         yield policy.gpg_home
         return
+    import tempfile  # only with a policy on: every push without one skips its import
+
     with tempfile.TemporaryDirectory(prefix="homeport-gnupg-") as empty:
         yield Path(empty)

@@ -14,15 +14,14 @@ from pathlib import Path
 
 from homeport.kinds import VM, Agent, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
 from homeport.kinds.common import annotation_problem
-from homeport.source.directory import read_directories
 from homeport.source.errors import ManifestError
+from homeport.source.file_results import FileKey, FileResults, parse_file, scan_file
 from homeport.source.limits import SourceLimits
 from homeport.source.manifests import LoadedObject, load_document
-from homeport.source.secrets_scan import find_secrets
 from homeport.source.selection import ManifestFiles
 from homeport.source.validate_agents import check_agent_clashes
 from homeport.source.validate_pci import check_pci_claims
-from homeport.source.yaml_documents import YamlDocument, parse_documents
+from homeport.source.yaml_documents import YamlDocument
 
 
 @dataclass
@@ -34,6 +33,7 @@ class Estate:
     invalid: dict[tuple[str, str], YamlDocument] = field(default_factory=dict)
     """Objects defined but rejected (their own errors are reported): a reference to one
     is not "missing", and checks that cannot see their fields stay silent about them."""
+    _by_kind: dict[str, list[LoadedObject]] | None = field(default=None, repr=False)
 
     @classmethod
     def index(cls, loaded: Iterable[LoadedObject], invalid: Iterable[YamlDocument] = ()) -> Estate:
@@ -51,7 +51,13 @@ class Estate:
         return estate
 
     def of_kind(self, kind: str) -> list[LoadedObject]:
-        return [obj for (k, _), obj in sorted(self.objects.items()) if k == kind]
+        """The objects of ``kind`` by name. Sorted at the first question (the checks ask
+        for each kind again and again): an estate is whole once ``index`` built it."""
+        if self._by_kind is None:
+            self._by_kind = {}
+            for (k, _), obj in sorted(self.objects.items()):
+                self._by_kind.setdefault(k, []).append(obj)
+        return list(self._by_kind.get(kind, []))
 
     def get(self, kind: str, name: str) -> LoadedObject | None:
         return self.objects.get((kind, name))
@@ -559,23 +565,6 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def secret_errors(document: YamlDocument) -> Iterator[ManifestError]:
-    data = document.data if isinstance(document.data, dict) else {}
-    kind = str(data.get("kind", "")) if isinstance(data.get("kind"), str) else ""
-    metadata = data.get("metadata")
-    name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
-    for finding in find_secrets(data):
-        yield ManifestError(
-            document.file,
-            document.line_of(finding.path),
-            kind,
-            name,
-            f"{'.'.join(str(p) for p in finding.path)} holds {finding.what} in plain text",
-            "secrets never go to git: put the value in a file in the secrets directory and "
-            "reference it with secretEnv/envFrom",
-        )
-
-
 @dataclass(frozen=True)
 class ValidationResult:
     """The outcome of validating a whole tree of manifests."""
@@ -589,22 +578,44 @@ class ValidationResult:
         return not self.errors
 
 
-def validate_sources(files: ManifestFiles | list[tuple[str, bytes]]) -> ValidationResult:
-    """Validate a revision's manifest files (or bare (name, content) pairs) as one state."""
+def validate_sources(
+    files: ManifestFiles | list[tuple[str, bytes]], *, reuse: FileResults | None = None
+) -> ValidationResult:
+    """Validate a revision's manifest files (or bare (name, content) pairs) as one state.
+
+    With ``reuse``, a file whose ``FileKey`` the store recalls is not parsed or scanned
+    again; everything after (models, cross-object checks) runs on the whole estate, so the
+    outcome is the same as without it (``file_results.py``)."""
     found = files if isinstance(files, ManifestFiles) else ManifestFiles(list(files))
+    keys = [FileKey.of(name, raw, found.limits) for name, raw in found.files]
+    known = reuse.recall(keys) if reuse is not None else {}
+    parsed = [
+        known[key] if key in known else parse_file(name, raw, found.limits)
+        for key, (name, raw) in zip(keys, found.files, strict=True)
+    ]
     errors: list[ManifestError] = list(found.errors)
-    objects: list[LoadedObject] = []
-    documents: list[YamlDocument] = []
-    for name, raw in found.files:
-        parsed, problems = parse_documents(name, raw, found.limits.max_file_bytes)
-        errors.extend(problems)
-        documents.extend(parsed)
+    documents = [document for result in parsed for document in result.documents]
+    errors.extend(error for result in parsed for error in result.parse_errors)
     if len(documents) > found.limits.max_objects:
         errors.append(_too_many_objects(documents, found.limits))
         return ValidationResult(objects=[], errors=sorted(set(errors)), files=len(found.files))
+    results = {
+        key: known[key] if key in known else scan_file(result)
+        for key, result in zip(keys, parsed, strict=True)
+    }
+    if reuse is not None:
+        reuse.keep(results)
+    errors.extend(error for result in results.values() for error in result.secret_errors)
+    return _validate_documents(documents, errors, files=len(found.files))
+
+
+def _validate_documents(
+    documents: list[YamlDocument], errors: list[ManifestError], *, files: int
+) -> ValidationResult:
+    """Each document into its model, then the cross-object checks over the estate."""
+    objects: list[LoadedObject] = []
     invalid: list[YamlDocument] = []
     for document in documents:
-        errors.extend(secret_errors(document))
         loaded, problems = load_document(document)
         errors.extend(problems)
         if loaded is not None:
@@ -614,7 +625,7 @@ def validate_sources(files: ManifestFiles | list[tuple[str, bytes]]) -> Validati
     estate = Estate.index(objects, invalid)
     for check in CHECKS:
         errors.extend(check(estate))
-    return ValidationResult(objects=objects, errors=sorted(set(errors)), files=len(found.files))
+    return ValidationResult(objects=objects, errors=sorted(set(errors)), files=files)
 
 
 def _too_many_objects(documents: list[YamlDocument], limits: SourceLimits) -> ManifestError:
@@ -632,6 +643,8 @@ def _too_many_objects(documents: list[YamlDocument], limits: SourceLimits) -> Ma
 def validate_paths(paths: list[Path], limits: SourceLimits | None = None) -> ValidationResult:
     """Validate files and directories on disk (``homeport validate PATH...``) as one state,
     with the same file rules and limits as the pre-receive hook and the daemon."""
+    from homeport.source.directory import read_directories  # not the pre-receive hook's
+
     return validate_sources(read_directories(paths, limits=limits))
 
 

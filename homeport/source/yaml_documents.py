@@ -52,44 +52,75 @@ _TOO_DEEP = (
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+LineTree = int | list[Any]
+"""Where a document's values are, kept instead of PyYAML's node tree: a scalar is its
+line; a sequence ``[line, [item, ...]]``; a mapping ``[line, {key: [key_line, value]}]``
+(the first of equal keys, as a merge key leaves them). Plain lists, dicts and ints: a
+node tree is ten times the memory, and this one can be stored as JSON
+(``file_cache.py``) and answers ``line_of`` exactly as the nodes would."""
+
+
+def line_tree(node: yaml.Node, memo: dict[int, LineTree] | None = None) -> LineTree:
+    """The lines of ``node`` and all below it; aliased nodes share one subtree."""
+    memo = {} if memo is None else memo
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    line = int(node.start_mark.line) + 1
+    tree: LineTree = line
+    if isinstance(node, yaml.MappingNode):
+        children: dict[str, list[Any]] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value not in children:
+                key_line = int(key_node.start_mark.line) + 1
+                children[key_node.value] = [key_line, line_tree(value_node, memo)]
+        tree = [line, children]
+    elif isinstance(node, yaml.SequenceNode):
+        tree = [line, [line_tree(child, memo) for child in node.value]]
+    memo[id(node)] = tree
+    return tree
+
+
+def tree_line(tree: LineTree) -> int:
+    return tree if isinstance(tree, int) else int(tree[0])
+
+
+def _child(tree: LineTree, step: str | int) -> tuple[int, LineTree] | None:
+    """(line of the key or item, its subtree) at ``step``; None when there is none."""
+    if isinstance(tree, int):
+        return None
+    children = tree[1]
+    if isinstance(children, dict):
+        found = children.get(str(step))
+        return None if found is None else (found[0], found[1])
+    if isinstance(step, int) and 0 <= step < len(children):
+        return tree_line(children[step]), children[step]
+    return None
+
+
 @dataclass(frozen=True)
 class YamlDocument:
-    """One YAML document of a file: its node tree (for line numbers) and its data."""
+    """One YAML document of a file: where its values are (for line numbers) and its data."""
 
     file: str
     index: int
-    node: yaml.Node
+    lines: LineTree
     data: Any
 
     @property
     def line(self) -> int:
-        return int(self.node.start_mark.line) + 1
+        return tree_line(self.lines)
 
     def line_of(self, path: Sequence[str | int]) -> int:
         """1-based line of the value (or key) at ``path``; the closest ancestor if absent."""
-        node: yaml.Node = self.node
-        line = int(node.start_mark.line) + 1
+        tree = self.lines
+        line = tree_line(tree)
         for step in path:
-            found = _child(node, step)
+            found = _child(tree, step)
             if found is None:
                 return line
-            key_node, node = found
-            line = int((key_node or node).start_mark.line) + 1
+            line, tree = found
         return line
-
-
-def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
-                return key_node, value_node
-    if (
-        isinstance(node, yaml.SequenceNode)
-        and isinstance(step, int)
-        and 0 <= step < len(node.value)
-    ):
-        return None, node.value[step]
-    return None
 
 
 class _Budget:
@@ -308,4 +339,5 @@ def _build_document(
             line = int(exc.problem_mark.line) + 1
         detail = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else type(exc).__name__
         return None, [_error(file, line, f"invalid YAML value: {detail}", "fix the YAML")]
-    return YamlDocument(file=file, index=index, node=node, data=data), []
+    # After construction: merge keys (<<) have been flattened into the mapping nodes.
+    return YamlDocument(file=file, index=index, lines=line_tree(node), data=data), []

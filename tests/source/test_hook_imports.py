@@ -48,6 +48,7 @@ NEVER = (
     "watchfiles",
     "sqlite_utils",
     "opentelemetry",
+    "asyncio",  # only the daemon listens for the post-receive hook's poke
 )
 BROKEN_VM = """apiVersion: homeport.dev/v1alpha1
 kind: VM
