@@ -1,4 +1,4 @@
-"""The pre-receive hook's per-file results between pushes: ``$GIT_DIR/homeport/validation-cache.jsonl``.
+"""The pre-receive hook's per-file results between pushes: ``$GIT_DIR/homeport-cache/validation-cache.jsonl``.
 
 Each push runs the hook in a new process; this file lets it skip parsing and scanning
 the files a push did not change (``file_results.py``). It can never answer for other
@@ -39,7 +39,7 @@ from homeport.source.file_results import FileKey, FileResult
 from homeport.source.limits import SourceLimits
 from homeport.source.yaml_documents import YamlDocument
 
-DIRECTORY = "homeport"
+DIRECTORY = "homeport-cache"
 CACHE_FILE = "validation-cache.jsonl"
 FORMAT = 1
 _TEMP_SUFFIX = ".tmp"

@@ -30,7 +30,7 @@ from homeport.source.validate import validate_sources
 
 _HOOK = """#!/bin/sh
 # Installed by `homeport init`. {what}
-exec {python} -m homeport.source.hook_entry {name} --branch {branch} --path {path}
+exec {python} -P -m homeport.source.hook_entry {name} --branch {branch} --path {path}
 """
 
 

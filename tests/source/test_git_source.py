@@ -50,6 +50,21 @@ def test_valid_push_is_accepted_and_read_at_the_commit(work: WorkClone, repo: Pa
     assert files == [("machines/a.yaml", machine("a").encode())]
 
 
+def test_nothing_in_the_repository_can_stand_in_for_homeports_modules(
+    work: WorkClone, repo: Path
+) -> None:
+    # git runs hooks in the bare repository; `python -m` would put that folder first on
+    # sys.path, so a `homeport.py` (or a `homeport/` folder, such as the hook's own cache
+    # once was) there would be imported instead of homeport.
+    (repo / "homeport.py").write_text("raise SystemExit('an impostor ran')\n")
+    work.write("machines/a.yaml", machine("a"))
+    work.commit()
+    result = work.push()
+    assert result.returncode == 0, result.stderr
+    assert "impostor" not in result.stderr
+    assert "1 objects valid" in result.stderr
+
+
 def test_invalid_push_is_rejected_with_file_and_line(work: WorkClone, repo: Path) -> None:
     work.write("a.yaml", machine("a").replace("cores: 8", "cores: eight"))
     work.commit()
