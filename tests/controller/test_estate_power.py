@@ -1,6 +1,6 @@
 """Estate power events on the simulated estate, with traffic through Caddy and a daemon:
 ``homeport estate shutdown`` then ``start`` as requests the daemon runs (``Estate/power``),
-each with the daemon killed half-way: the next daemon resumes the request, and the same
+each with the daemon stopped half-way: the next daemon resumes the request, and the same
 command attaches to it and reports it. The stops and starts follow the layers, each VM is
 stopped and started once, every pair syncs its standby before its primary stops, no
 StandbyPair fails over, and the estate is healthy and serving at the end. Without a
@@ -12,7 +12,6 @@ Asserts on the world (the simulator's VMs, Caddy's answers) and on the store's r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,6 @@ from typer.testing import CliRunner
 from homeport.cli.main import app
 from homeport.controller.control import send_request
 from homeport.controller.store import Store
-from homeport.controller.wiring import close_clients
 from homeport.reconcilers.slots import ESTATE_POWER_REQUEST, PowerRequest
 from testkit.harness import EstateHarness, until
 
@@ -85,8 +83,9 @@ async def until_serving(h: EstateHarness) -> None:
 
 
 async def crash_after_layer(h: EstateHarness, op: str, layer: int) -> None:
-    """Request the operation as the command does, kill the daemon the moment ``layer`` is
-    done, and start a new one (it takes the request up again by itself)."""
+    """Request the operation as the command does, stop the daemon the moment ``layer`` is
+    done, and start a new one (it takes the request up again by itself). A kill in the
+    middle of a step is ``tests/reconcilers/estate/test_power_engine.py``'s."""
     store = Store.open(h.settings.store.path)
     try:
         at = datetime.now(UTC).isoformat()
@@ -108,12 +107,7 @@ async def crash_after_layer(h: EstateHarness, op: str, layer: int) -> None:
         h.settings.store.path, {"op": "reconcile", "kind": "Estate", "name": "power"}
     )
     await until(lambda: layer_done(h, layer), what=f"layer {layer} done")
-    assert h._task is not None
-    h._task.cancel()  # kill: no drain, the lease left to lapse
-    with contextlib.suppress(asyncio.CancelledError):
-        await h._task
-    h._task = h._stop = None
-    await close_clients(h.clients)
+    await h.stop_daemon()  # mid-operation: the request is left open in the store
     await h.start_daemon()
 
 
@@ -129,10 +123,8 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
     async with EstateHarness.running(tmp_path) as h:
         await h.converged(KINDS)
         await until_serving(h)
-        assert h.daemon is not None
-        trackers = h.daemon.reconcilers["StandbyPair"].runtime.trackers  # type: ignore[attr-defined]
 
-        # Shutdown: the daemon killed after the user-facing layer; the next one resumes
+        # Shutdown: the daemon stopped after the user-facing layer; the next one resumes
         # it and the command attaches to the request left open.
         await crash_after_layer(h, "shutdown", 4)
         assert world_status(h)["dev-1"] == "stopped"
@@ -149,6 +141,8 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
         assert sorted(synced) == ["community", "shop"]
 
         # While down, the probes keep failing far past the threshold: nothing fails over.
+        assert h.daemon is not None  # the one started after the stop
+        trackers = h.daemon.reconcilers["StandbyPair"].runtime.trackers  # type: ignore[attr-defined]
         await until(
             lambda: min(t.view.failures for t in trackers.values()) >= 5, what="failing probes"
         )
@@ -164,7 +158,7 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
 
         await until(all_held, what="VMs, Apps and pairs held (Ready=False EstateShutdown)")
 
-        # Start: the daemon killed after infrastructure, then resumed.
+        # Start: the daemon stopped after infrastructure, then resumed.
         await crash_after_layer(h, "start", 1)
         assert world_status(h)["caddy-router"] == "running"
         report = await cli(h, "start")

@@ -121,7 +121,8 @@ class PairObserved:
     primary_held: str | None = None
     """Why the primary App is held by an estate shutdown (its VM stops next), if it is."""
     standby_held: bool = False
-    """The standby App is held by an estate shutdown (its VM stopped or stops)."""
+    """The standby App was held by an earlier layer of an estate shutdown (its VM is
+    stopped): nothing to sync to."""
     power_released_at: datetime | None = None
     """When the last ``homeport estate start`` released the pair."""
     storage: StorageView | None = None
