@@ -17,7 +17,7 @@ from homeport.controller.clock import FakeClock
 from homeport.controller.store import Store
 from homeport.reconcilers import slots
 from homeport.reconcilers.estate.holds import with_held, with_released
-from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
+from homeport.reconcilers.powerhold import held, released_at
 
 ROOT = Path(__file__).resolve().parent.parent / "homeport"
 
@@ -322,9 +322,11 @@ def test_an_absent_or_empty_document_reads_as_none(store: Store) -> None:
     assert store.memory.names() == frozenset()
 
 
-def test_the_power_hold_s_own_spelling_names_the_registry_s_slot() -> None:
+def test_the_power_holds_are_the_estate_power_object_s_own_memory() -> None:
     assert slots.PAIR_REQUEST.kind == "StandbyPair.request"
-    assert (slots.ESTATE_HOLD.kind, slots.ESTATE_HOLD.name) == (HOLD_KIND, HOLD_NAME)
+    # The Estate/power reconciler writes them as its main memory (ctx.remember, no slot).
+    assert (slots.ESTATE_HOLD.kind, slots.ESTATE_HOLD.name) == ("Estate", "power")
+    assert slots.ESTATE_POWER_REQUEST.kind == "Estate.request"
     hold: slots.EstateHold = {"held": {"VM/db": "why"}, "released": {"App/web": "t"}}
     assert held(hold, "VM", "db") == "why"
     assert released_at(hold, "App", "web") == "t"

@@ -14,13 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeport.reconcilers.slots import ESTATE_HOLD
-
-# The slot's address as the StandbyPair reconciler spells it (``ctx.recall``) until its
-# memory is redesigned; everyone else uses ``ESTATE_HOLD``.
-HOLD_KIND = ESTATE_HOLD.kind
-HOLD_NAME = ESTATE_HOLD.name
-
 
 def hold_key(kind: str, name: str) -> str:
     return f"{kind}/{name}"

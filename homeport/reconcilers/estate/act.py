@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from homeport.clients.errors import ProxmoxError
 from homeport.reconcilers.base import Action, ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.estate.actions import (
@@ -82,19 +83,30 @@ def _begin_layer(action: BeginLayer, request: PowerRequest, ctx: ReconcileContex
 async def _power(action: StopVM | StartVM, request: PowerRequest, ctx: ReconcileContext) -> None:
     px = ctx.clients.proxmox
     where = f"layer {action.layer} ({layer_name(action.layer)})"
-    if isinstance(action, StopVM):
-        message = f"{where}: shutting VM {action.vmid} on {action.node} down"
-        ctx.event("EstateStop", message, about=("VM", action.vm))
-        task = await px.shutdown_vm(
-            action.node, action.vmid, timeout=action.timeout, force_stop=True
-        )
-    else:
-        ctx.event(
-            "EstateStart",
-            f"{where}: starting VM {action.vmid} on {action.node}",
-            about=("VM", action.vm),
-        )
-        task = await px.start_vm(action.node, action.vmid)
+    stopping = isinstance(action, StopVM)
+    doing = (
+        f"shutting VM {action.vmid} on {action.node} down"
+        if stopping
+        else (f"starting VM {action.vmid} on {action.node}")
+    )
+    ctx.event(
+        "EstateStop" if stopping else "EstateStart", f"{where}: {doing}", about=("VM", action.vm)
+    )
+    try:
+        if isinstance(action, StopVM):
+            task = await px.shutdown_vm(
+                action.node, action.vmid, timeout=action.timeout, force_stop=True
+            )
+        else:
+            task = await px.start_vm(action.node, action.vmid)
+    except ProxmoxError as exc:
+        if exc.transient:
+            raise  # the engine's error policy retries; the next pass looks at the VM first
+        # Refused outright (a permission, a lock): the request is answered, not left open
+        # for the operator's command to wait on until its timeout.
+        message = f"VM {action.vm}: Proxmox refused {doing}: {exc}"
+        _finish(FinishPower(action.id, request["op"], False, message), request, ctx)
+        return
     if task is not None:
         _record_task(ctx, request, action.layer, action.vm, task.upid)
 

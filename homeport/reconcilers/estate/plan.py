@@ -215,8 +215,8 @@ def _shutdown_layer(
     now: datetime,
     deadline: datetime,
 ) -> Plan:
-    if not entry.get("pairsHeld"):
-        pairs = sorted({p for vm in members for p in vm.pairs})
+    pairs = sorted({p for vm in members for p in vm.pairs})
+    if pairs and not entry.get("pairsHeld"):
         held = held_keys(seen.holds)
         waiting = [
             p

@@ -12,6 +12,7 @@ from typing import Any, cast
 import pytest
 
 from homeport.clients.bundle import Clients
+from homeport.clients.errors import Locked, ProxmoxError
 from homeport.clients.probes import Prober
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources, TaskRef, TaskStatus
@@ -44,6 +45,7 @@ class FakePVE:
     running: dict[str, list[Any]] = field(default_factory=dict)
     """UPID → [status reads left, vmid, status it leaves]."""
     crash_after_issuing: set[int] = field(default_factory=set)
+    refuse: dict[int, ProxmoxError] = field(default_factory=dict)
 
     @property
     def tasks(self) -> FakePVE:
@@ -64,6 +66,8 @@ class FakePVE:
 
     def _task(self, kind: str, vmid: int, leaves: str) -> TaskRef:
         self.calls.append(f"{kind} {vmid}")
+        if vmid in self.refuse:
+            raise self.refuse[vmid]
         upid = f"UPID:pve1:00000001:00000001:00000001:{kind}:{vmid}:root@pam:"
         self.running[upid] = [self.polls, vmid, leaves]
         if vmid in self.crash_after_issuing:
@@ -280,4 +284,26 @@ def test_without_a_daemon_the_command_runs_the_same_engine_in_process(tmp_path: 
     assert state(store) == "done" and pve.calls == ["qmshutdown 105"]
     journal = store.journal.for_object(*KEY, limit=100)
     assert {e.holder.split(":")[:2] == ["cli", "alice"] for e in journal} == {True}
+    store.close()
+
+
+def test_a_shutdown_proxmox_refuses_outright_answers_the_request_at_once(tmp_path: Path) -> None:
+    clock = FakeClock()
+    store = prepared(tmp_path, clock)
+    pve = FakePVE(
+        refuse={105: ProxmoxError(403, "Permission check failed (/vms/105, VM.PowerMgmt)")}
+    )
+    request(store, clock, target=4)
+    asyncio.run(until_answered(engine(store, clock, pve, AlwaysLeader()), store, clock, passes=5))
+    answer = ESTATE_POWER_REQUEST.get(store, "power")
+    assert answer is not None and answer["state"] == "failed"
+    assert "VM scratch: Proxmox refused shutting VM 105 on pve1 down" in answer["message"]
+    assert "VM.PowerMgmt" in answer["message"] and pve.calls == ["qmshutdown 105"]
+    # A transient refusal (a lock) is the engine's to retry: the request stays open.
+    pve = FakePVE(refuse={105: Locked(500, "VM is locked (backup)", lock="backup")})
+    request(store, clock, target=4)
+    run = engine(store, clock, pve, AlwaysLeader())
+    for _ in range(3):
+        outcome = asyncio.run(run.reconcile(KEY))
+    assert outcome.result == "error" and state(store) == "running"
     store.close()

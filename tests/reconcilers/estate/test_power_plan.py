@@ -202,3 +202,9 @@ def test_a_start_releases_a_pair_once_none_of_its_vms_is_held() -> None:
     req = request("start", 1, layers={**done, "3": layer(finishedAt=STARTED)})
     [answer] = actions(seen(req, {"held": {"VM/scratch": "x"}}))
     assert isinstance(answer, FinishPower) and answer.ok and answer.release == ("VM/scratch",)
+
+
+def test_a_layer_without_pairs_stops_its_vms_at_once() -> None:
+    req = request(layers={"4": layer(name="user-facing")})
+    world = {"scratch": VMSeen("scratch", 105, "pve1", "running")}
+    assert actions(seen(req, world=world)) == [StopVM(2, 4, "scratch", 105, "pve1", 120)]
