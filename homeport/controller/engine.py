@@ -54,10 +54,10 @@ class Outcome:
 
 
 def standalone_object(key: Key) -> StoredObject:
-    """The row a standalone object would have (``Reconciler.standalone``): no manifest,
-    generation 0, no revision."""
+    """The row a standalone object would have (``Reconciler.standalone``): no manifest, no
+    revision, and always its first generation (nothing ever changes it)."""
     empty = ObjectStatus()
-    return StoredObject(key[0], key[1], {}, 0, "", "", 0, False, empty, "", "")
+    return StoredObject(key[0], key[1], {}, 1, "", "", 0, False, empty, "", "")
 
 
 class NotLeader(TemporaryError):
@@ -177,7 +177,9 @@ class Engine:
     async def _reconcile(self, key: Key) -> Outcome:
         obj = self.store.objects.get(key)
         if obj is None and key in self.standalone_keys():
-            return await self._reconcile_standalone(standalone_object(key))
+            standalone = standalone_object(key)
+            self.telemetry.note_generation(standalone.generation)
+            return await self._reconcile_standalone(standalone)
         if obj is None:
             return Outcome(key, "gone")
         self.telemetry.note_generation(obj.generation)
