@@ -76,7 +76,7 @@ def plan_final_sync(
     """The pair's answer to ``hold``: the sync (``command``, run on the primary's VM), or
     why there is nothing to sync."""
     if desired.spec.replication.method != "rsync":
-        return AnswerFinalSync(hold, "Proxmox storage replication carries the data")
+        return AnswerFinalSync(hold, "the App keeps no data to sync (replication method none)")
     if not memory.channel_ready():
         return AnswerFinalSync(hold, "the replication channel is not set up yet")
     if standby_held:
