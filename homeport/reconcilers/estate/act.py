@@ -122,6 +122,8 @@ def _finish_layer(action: FinishLayer, request: PowerRequest, ctx: ReconcileCont
     now = ctx.now()
     entry = (request.get("layers") or {}).get(str(action.layer)) or {}
     seconds = _seconds(entry.get("startedAt"), now)
+    # Released first: a crash in between finishes the layer again, releasing nothing more.
+    _release(ctx, action.release)
     _layer(
         ctx,
         request,
@@ -130,7 +132,6 @@ def _finish_layer(action: FinishLayer, request: PowerRequest, ctx: ReconcileCont
         finishedAt=now.isoformat(),
         seconds=seconds,
     )
-    _release(ctx, action.release)
     ctx.event("EstateLayerDone", f"layer {action.layer} ({action.name}): done in {seconds:.1f}s")
 
 

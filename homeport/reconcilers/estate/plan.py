@@ -218,10 +218,13 @@ def _shutdown_layer(
     pairs = sorted({p for vm in members for p in vm.pairs})
     if pairs and not entry.get("pairsHeld"):
         held = held_keys(seen.holds)
+        # A pair held already (an earlier layer stopped its standby) is not reconciled and
+        # has nothing to sync to: no answer to wait for.
         waiting = [
             p
             for p in _pairs_led_from(members, seen)
-            if not seen.pairs[p].answered(held.get(hold_key("App", seen.pairs[p].primary), ""))
+            if hold_key("StandbyPair", p) not in held
+            and not seen.pairs[p].answered(held.get(hold_key("App", seen.pairs[p].primary), ""))
         ]
         # The final syncs get half the layer's time: the VMs must still stop in the rest.
         syncs_until = deadline - (deadline - datetime.fromisoformat(entry["startedAt"])) / 2

@@ -208,3 +208,13 @@ def test_a_layer_without_pairs_stops_its_vms_at_once() -> None:
     req = request(layers={"4": layer(name="user-facing")})
     world = {"scratch": VMSeen("scratch", 105, "pve1", "running")}
     assert actions(seen(req, world=world)) == [StopVM(2, 4, "scratch", 105, "pve1", 120)]
+
+
+def test_a_pair_held_by_an_earlier_layer_is_not_waited_for() -> None:
+    # Its standby's layer went down first: the engine leaves the held pair alone, so it
+    # could not answer, and there is nothing to sync to anyway.
+    earlier = "stopped by `homeport estate shutdown` #2 (layer 4, user-facing)"
+    holds: EstateHold = {
+        "held": {"VM/web-a": HOLD3, "App/web-a": HOLD3, "StandbyPair/web": earlier}
+    }
+    assert actions(seen(request(layers=at3()), holds)) == [HoldPairs(2, 3, ("web",), HOLD3)]
