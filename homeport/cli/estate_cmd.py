@@ -164,7 +164,7 @@ def _progress(store: Store, request: PowerRequest, shown: dict[str, Any]) -> Non
         if (layer, "start") not in shown["layers"] and entry.get("startedAt"):
             shown["layers"].add((layer, "start"))
             say(
-                f"layer {layer} ({entry.get('name')}): {', '.join(entry.get('vms') or {}) or 'started'}"
+                f"layer {layer} ({entry.get('name')}): {', '.join(entry.get('vms') or {}) or 'no VM'}"
             )
         if (layer, "done") not in shown["layers"] and entry.get("finishedAt"):
             shown["layers"].add((layer, "done"))

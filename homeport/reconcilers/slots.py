@@ -269,7 +269,7 @@ class PowerLayerProgress(TypedDict, total=False):
     finishedAt: str
     seconds: float
     vms: dict[str, str]
-    """VM name → ``stopped``/``running``/``absent`` once its step is done."""
+    """VM name → ``pending``, then ``stopped``/``running``/``absent`` once the layer is done."""
     tasks: dict[str, str]
     """VM name → the UPID of its shutdown or start task (a crash resumes by following it)."""
     pairsHeld: bool

@@ -111,11 +111,14 @@ async def crash_after_layer(h: EstateHarness, op: str, layer: int) -> None:
     await h.start_daemon()
 
 
-async def cli(h: EstateHarness, *args: str) -> Any:
-    """The real command, in a thread of its own (it runs its own event loop)."""
+async def cli(h: EstateHarness, *args: str, said: list[str] | None = None) -> Any:
+    """The real command, in a thread of its own (it runs its own event loop); ``said``
+    gets the progress lines it printed."""
     argv = ["estate", *args, "--config", str(h.estate.config_path), "-o", "json", "--timeout", "60"]
     result = await asyncio.to_thread(CliRunner().invoke, app, argv)
     assert result.exit_code == 0, result.output
+    if said is not None:
+        said.extend(result.stderr.splitlines())
     return json.loads(result.stdout)
 
 
@@ -195,8 +198,13 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
         # Without a daemon the command runs the same engine itself, on just Estate/power
         # (and the pairs it wakes): the user-facing layer down and up again.
         await h.stop_daemon()
-        report = await cli(h, "shutdown", "--layer", "4", "--yes")
+        said: list[str] = []
+        report = await cli(h, "shutdown", "--layer", "4", "--yes", said=said)
         assert (report["state"], set(report["layers"])) == ("done", {"4"})
+        progress = [line.split(": ", 1)[1] for line in said if line.startswith("estate shutdown: ")]
+        assert "no daemon answers: running the request here" in progress, said
+        assert "layer 4 (user-facing): dev-1" in progress, said
+        assert any(line.startswith("layer 4 (user-facing): done in ") for line in progress), said
         assert world_status(h)["dev-1"] == "stopped"
         assert world_status(h)["shop-a"] == "running"
         report = await cli(h, "start")

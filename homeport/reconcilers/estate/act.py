@@ -72,7 +72,7 @@ def _begin_layer(action: BeginLayer, request: PowerRequest, ctx: ReconcileContex
     entry: PowerLayerProgress = {
         "name": action.name,
         "startedAt": ctx.now().isoformat(),
-        "vms": {},
+        "vms": dict.fromkeys(action.members, "pending"),
         "tasks": {},
     }
     _save(ctx, {**request, "layers": {**(request.get("layers") or {}), str(action.layer): entry}})
