@@ -14,10 +14,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from homeport.controller.approvals import approve
 from homeport.controller.clock import FakeClock
-from homeport.controller.power.holds import PowerHolds
 from homeport.controller.store import Store
 from homeport.reconcilers import slots
-from homeport.reconcilers.powerhold import HOLD_KIND, HOLD_NAME, held, released_at
+from homeport.reconcilers.estate.holds import with_held, with_released
+from homeport.reconcilers.powerhold import held, released_at
 
 ROOT = Path(__file__).resolve().parent.parent / "homeport"
 
@@ -54,6 +54,68 @@ TODAY: list[tuple[str, str, Any, dict[str, Any]]] = [
             "standby": "shop-a",
             "phase": "Healthy",
             "quarantine": None,
+        },
+    ),
+    (
+        "StandbyPair",
+        "shop",
+        slots.PAIR_MEMORY,
+        {
+            "epoch": 1,
+            "primary": "shop-a",
+            "standby": "shop-b",
+            "final_sync": {
+                "hold": "stopped by `homeport estate shutdown` #2 (layer 3, apps)",
+                "at": "2026-01-02T03:04:05+00:00",
+                "outcome": "synced",
+                "message": "shop-a stopped and synced to shop-b before the shutdown",
+            },
+        },
+    ),
+    (
+        "Estate.request",
+        "power",
+        slots.ESTATE_POWER_REQUEST,
+        {
+            "id": 2,
+            "op": "shutdown",
+            "target": 3,
+            "at": "2026-01-02T03:04:05+00:00",
+            "by": "alice",
+            "state": "running",
+            "timeout": 600.0,
+            "layers": {
+                "4": {
+                    "name": "user-facing",
+                    "startedAt": "2026-01-02T03:04:06+00:00",
+                    "finishedAt": "2026-01-02T03:04:36+00:00",
+                    "seconds": 30.0,
+                    "vms": {"dev-1": "stopped"},
+                    "tasks": {
+                        "dev-1": "UPID:pve1:0000A1B2:00C3D4E5:6789ABCD:qmshutdown:105:root@pam:"
+                    },
+                    "pairsHeld": True,
+                }
+            },
+        },
+    ),
+    (
+        "Estate.history",
+        "power",
+        slots.ESTATE_POWER_HISTORY,
+        {
+            "operations": [
+                {
+                    "id": 1,
+                    "op": "start",
+                    "target": 1,
+                    "at": "2026-01-01T03:04:05+00:00",
+                    "by": "alice",
+                    "state": "failed",
+                    "finishedAt": "2026-01-01T03:14:05+00:00",
+                    "message": "layer 1 (infrastructure) is not healthy after 600s",
+                }
+            ]
         },
     ),
     (
@@ -260,9 +322,11 @@ def test_an_absent_or_empty_document_reads_as_none(store: Store) -> None:
     assert store.memory.names() == frozenset()
 
 
-def test_the_power_hold_s_own_spelling_names_the_registry_s_slot() -> None:
+def test_the_power_holds_are_the_estate_power_object_s_own_memory() -> None:
     assert slots.PAIR_REQUEST.kind == "StandbyPair.request"
-    assert (slots.ESTATE_HOLD.kind, slots.ESTATE_HOLD.name) == (HOLD_KIND, HOLD_NAME)
+    # The Estate/power reconciler writes them as its main memory (ctx.remember, no slot).
+    assert (slots.ESTATE_HOLD.kind, slots.ESTATE_HOLD.name) == ("Estate", "power")
+    assert slots.ESTATE_POWER_REQUEST.kind == "Estate.request"
     hold: slots.EstateHold = {"held": {"VM/db": "why"}, "released": {"App/web": "t"}}
     assert held(hold, "VM", "db") == "why"
     assert released_at(hold, "App", "web") == "t"
@@ -364,9 +428,9 @@ def _stored(store: Store, slot: Any, name: str) -> Any:
 
 
 def test_the_power_holds_and_an_approval_store_their_declared_payloads(store: Store) -> None:
-    holds = PowerHolds(store, FakeClock())
-    holds.hold(["VM/db", "App/web"], "estate shutdown #1")
-    holds.release(["App/web"])
+    document = with_held({}, ["VM/db", "App/web"], "estate shutdown #1")
+    document = with_released(document, ["App/web"], FakeClock().now())
+    slots.ESTATE_HOLD.set(store, document, now="t0")
     assert _stored(store, slots.ESTATE_HOLD, "power")["held"] == {"VM/db": "estate shutdown #1"}
     removal: slots.VmRemoval = {"since": "t0", "vmid": 101, "policy": "Hold", "held": True}
     slots.VM_REMOVAL.set(store, "db", removal, now="t0")

@@ -194,13 +194,16 @@ class ObjectContext:
     def backup_records(self, vm: str) -> list[dict[str, Any]]:
         return self.base.store.backups.for_vm(vm)
 
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+    def event(
+        self, reason: str, message: str, *, warning: bool = False, about: Key | None = None
+    ) -> None:
+        kind, name = about or self.key
         log_event(
-            log, *self.key, reason, message, level=logging.WARNING if warning else logging.INFO
+            log, kind, name, reason, message, level=logging.WARNING if warning else logging.INFO
         )
         self.base.store.events.emit(
-            kind=self.key[0],
-            name=self.key[1],
+            kind=kind,
+            name=name,
             reason=reason,
             message=message,
             now=self.base.clock.now(),

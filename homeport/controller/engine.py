@@ -53,6 +53,13 @@ class Outcome:
     reason: str = ""  # why it failed (error, stalled): a type or reason, never a message
 
 
+def standalone_object(key: Key) -> StoredObject:
+    """The row a standalone object would have (``Reconciler.standalone``): no manifest, no
+    revision, and always its first generation (nothing ever changes it)."""
+    empty = ObjectStatus()
+    return StoredObject(key[0], key[1], {}, 1, "", "", 0, False, empty, "", "")
+
+
 class NotLeader(TemporaryError):
     """This daemon lost leadership between planning and acting."""
 
@@ -102,6 +109,12 @@ class Engine:
     def enqueue_all(self) -> None:
         for key in startup_order(self.store.objects.all()):
             self.queue.add(key)
+        for key in self.standalone_keys():
+            self.queue.add(key)
+
+    def standalone_keys(self) -> list[Key]:
+        """The objects without a manifest (``Reconciler.standalone``): ``Estate/power``."""
+        return [(kind, name) for kind, r in self.reconcilers.items() for name in r.standalone]
 
     # -- running -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -163,6 +176,10 @@ class Engine:
 
     async def _reconcile(self, key: Key) -> Outcome:
         obj = self.store.objects.get(key)
+        if obj is None and key in self.standalone_keys():
+            standalone = standalone_object(key)
+            self.telemetry.note_generation(standalone.generation)
+            return await self._reconcile_standalone(standalone)
         if obj is None:
             return Outcome(key, "gone")
         self.telemetry.note_generation(obj.generation)
@@ -221,6 +238,31 @@ class Engine:
             return self._client_error(obj, exc)
         except Exception as exc:  # a reconciler bug must not stop the estate
             log.exception("reconcile of %s/%s failed", *key, extra=object_fields(*key))
+            return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
+
+    async def _reconcile_standalone(self, obj: StoredObject) -> Outcome:
+        """An object without a manifest: observe → plan → act, under the same leadership,
+        journal and error policy; it has no status row (its memory is its record)."""
+        reconciler = self.reconcilers[obj.kind]
+        ctx = self.context.for_object(obj.key)
+        try:
+            observed = await reconciler.observe(None, obj.name, ctx)
+            plan = reconciler.plan(None, observed, now=self.clock.now())
+            if plan.actions:
+                return await self._act(obj, reconciler, plan)
+            after = plan.requeue_after
+            result = "converged" if plan.ready else "waiting"
+            return Outcome(
+                obj.key, result, requeue_after=after, message=plan.waiting or plan.reason
+            )
+        except PermanentError as exc:
+            return self._stalled(obj, exc)
+        except TemporaryError as exc:
+            return self._retry(obj, exc.reason, str(exc), exc.delay)
+        except ClientError as exc:
+            return self._client_error(obj, exc)
+        except Exception as exc:  # a reconciler bug must not stop the estate
+            log.exception("reconcile of %s/%s failed", *obj.key, extra=object_fields(*obj.key))
             return self._retry(obj, "ReconcileError", f"{type(exc).__name__}: {exc}", None)
 
     def _suspended_by_cli(self, key: Key) -> str | None:
@@ -296,6 +338,8 @@ class Engine:
         applied: bool = False,
     ) -> bool:
         """Write conditions; return True when Ready turned True."""
+        if obj.key in self.standalone_keys():
+            return False  # no manifest, no status row: its memory is its record
         now = self.clock.now()
         status = obj.status
         conditions = list(status.conditions)

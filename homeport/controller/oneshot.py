@@ -1,9 +1,11 @@
 """The engine in-process on one object, for an operator's request when no daemon runs.
 
-``homeport backup now`` writes its request into the store and pokes the daemon; when no
-daemon listens, the command itself becomes the leader for as long as the request takes
-(the same ``local`` lease a daemon takes, so a daemon starting meanwhile waits for it)
-and reconciles only that object with the daemon's own engine, reconcilers and clients —
+``homeport backup now`` and ``homeport estate shutdown|start`` write their request into
+the store and poke the daemon; when no daemon listens, the command itself becomes the
+leader for as long as the request takes (the same ``local`` lease a daemon takes, so a
+daemon starting meanwhile waits for it) and reconciles only that object — and the objects
+it wakes whose reconcilers it was given (an estate shutdown wakes the StandbyPairs whose
+final sync it waits for) — with the daemon's own engine, reconcilers and clients:
 observe, pure plan, journaled act under its fencing token, the same error policy. One
 code path whoever runs it.
 """
@@ -64,9 +66,18 @@ async def reconcile_until(
         settings=settings.controller,
         leadership=leadership,
     )
+    woken: list[Key] = []
+
+    def wake(other: Key) -> None:
+        if other[0] in reconcilers and other != key and other not in woken:
+            woken.append(other)
+
+    context.waker = wake  # the engine's queue is not run here: what it wakes, we do
     try:
         while True:
             outcome = await engine.reconcile(key)
+            while woken:
+                await engine.reconcile(woken.pop(0))
             if settled(store) or outcome.result in STUCK:
                 return outcome
             await sleep(outcome.requeue_after if outcome.requeue_after is not None else 1.0)

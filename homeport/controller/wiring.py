@@ -30,6 +30,7 @@ from homeport.reconcilers.agent import AgentReconciler, AgentSettings
 from homeport.reconcilers.app import AppReconciler, AppSettings
 from homeport.reconcilers.backuppolicy import BackupPolicyReconciler, BackupSettings
 from homeport.reconcilers.base import Reconciler
+from homeport.reconcilers.estate import EstatePowerReconciler
 from homeport.reconcilers.machine import MachineReconciler
 from homeport.reconcilers.proxyroute import ProxyRouteReconciler
 from homeport.reconcilers.standbypair import ProbeObserver, StandbyPairReconciler
@@ -210,5 +211,6 @@ def build_reconcilers(
             )
         ),
         AgentReconciler(AgentSettings(secrets_dir=settings.secrets.directory)),
+        EstatePowerReconciler(),
     ]
     return {r.kind: r for r in reconcilers}

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from homeport.clients.bundle import ClientName, Clients
 
 D = TypeVar("D", bound=Resource)
+Key = tuple[str, str]
 O = TypeVar("O")  # noqa: E741 - the observation type
 
 
@@ -189,8 +190,11 @@ class Effects(Protocol):
     """What a reconcile tells the controller: events, wake-ups, the store's records of
     failovers and backups."""
 
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        """Record an event on the object being reconciled."""
+    def event(
+        self, reason: str, message: str, *, warning: bool = False, about: Key | None = None
+    ) -> None:
+        """Record an event on the object being reconciled, or on the object ``about`` that
+        this one acts on (the estate's power events on the VMs they stop and start)."""
         ...
 
     def wake(self, kind: str, name: str) -> None:
@@ -269,6 +273,11 @@ class Reconciler(ABC, Generic[D, O]):
     uses: ClassVar[frozenset[ClientName]] = frozenset()
     """The clients this kind reaches the world through, and the only ones its context
     holds (``ctx.clients``); the engine refuses to start when one is not configured."""
+    standalone: ClassVar[tuple[str, ...]] = ()
+    """Names of objects of this kind that exist without a manifest (``Estate/power``, which
+    runs the operator's estate power requests): the engine reconciles them like the others
+    — leadership, journal, fencing token, error policy — with ``desired`` None and no
+    status row, dependencies or holds."""
 
     @abstractmethod
     async def observe(self, desired: D | None, name: str, ctx: ReconcileContext) -> O:

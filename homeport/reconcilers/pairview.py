@@ -3,7 +3,8 @@ failover is running, which old primary waits in quarantine.
 
 Only the StandbyPair reconciler writes the pair's memory (``standbypair/state.py`` types
 it); the ProxyRoute, the App files and quarantine hold, the estate power and the CLI read
-this view of it instead of its raw keys, so a new phase or a renamed key is a change of the
+this view of it instead of its raw keys (the estate shutdown reads the pair's answer to the
+hold of its primary: its final sync), so a new phase or a renamed key is a change of the
 pair's package alone. Its memory, not its status: it changes the moment a failover
 promotes.
 
@@ -36,6 +37,16 @@ class PairView:
     """A failover runs: the pair owns its routes until it is done."""
     quarantined: str | None
     """An old primary the pair could not stop and will stop first when it returns."""
+    final_sync_hold: str | None = None
+    """The estate shutdown's hold of its primary the pair last answered with its final
+    sync (``standbypair/finalsync.py``): the shutdown stops the primary's VM after it."""
+    final_sync_outcome: str | None = None
+    """``synced``, ``skipped`` or ``failed``."""
+    final_sync_message: str = ""
+
+    def answered(self, hold: str) -> bool:
+        """The pair answered ``hold`` (why the estate shutdown holds its primary)."""
+        return self.final_sync_hold == hold
 
     @classmethod
     def of(cls, pair: StandbyPair, document: PairMemoryDocument | None) -> PairView:
@@ -43,6 +54,7 @@ class PairView:
         stored: PairMemoryDocument = document or {}
         quarantine = stored.get("quarantine") or {}
         waiting = quarantine.get("app") if not quarantine.get("stopped_at") else None
+        final = stored.get("final_sync") or {}
         return cls(
             name=pair.name,
             primary=stored.get("primary") or pair.spec.primary,
@@ -50,6 +62,9 @@ class PairView:
             epoch=int(stored.get("epoch", 1)),
             in_flight=bool(stored.get("failover")),
             quarantined=waiting or None,
+            final_sync_hold=final.get("hold"),
+            final_sync_outcome=final.get("outcome"),
+            final_sync_message=final.get("message", ""),
         )
 
     def role_of(self, app: str) -> Role:

@@ -1,24 +1,18 @@
 """Power holds: what a planned estate shutdown stopped, kept from reconciling until
-``homeport estate start`` brings it back (``controller/power`` writes them).
+``homeport estate start`` brings it back (the ``Estate/power`` reconciler,
+``reconcilers/estate``, writes them: they are its memory).
 
 One document in the store's durable memory, ``slots.ESTATE_HOLD``: ``held``
 maps ``Kind/name`` to why it is held; ``released`` maps ``Kind/name`` to when the start
-let it go. The engine skips held objects; a StandbyPair reads its own entries (through
+let it go. The engine skips held objects; a StandbyPair reads its own entries and its primary App's (through
 ``ctx.recall``) so that neither the planned outage nor the probe failures it left behind
-ever start a failover. Shared by the controller and the reconcilers.
+ever start a failover, and answers the hold of its primary with a final sync. Shared by the controller and the reconcilers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-from homeport.reconcilers.slots import ESTATE_HOLD
-
-# The slot's address as the StandbyPair reconciler spells it (``ctx.recall``) until its
-# memory is redesigned; everyone else uses ``ESTATE_HOLD``.
-HOLD_KIND = ESTATE_HOLD.kind
-HOLD_NAME = ESTATE_HOLD.name
 
 
 def hold_key(kind: str, name: str) -> str:

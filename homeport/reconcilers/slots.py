@@ -138,6 +138,10 @@ class SingleSlot(Generic[T]):
         document = ctx.recall(self.kind, self.name)
         return cast(T, document) if document else None
 
+    def remember(self, ctx: Recalls, value: T) -> None:
+        """Inside a reconcile of the object (``kind``, ``name``) itself: its own memory."""
+        ctx.remember(_document(value))
+
 
 # -- payloads ------------------------------------------------------------------------------
 
@@ -212,6 +216,19 @@ class QuarantineDocument(TypedDict, total=False):
 
 
 @with_config(STORED)
+class FinalSyncDocument(TypedDict, total=False):
+    """The pair's answer to an estate shutdown's hold of its primary: the last sync before
+    the primary's VM stops (``standbypair/finalsync.py``); read through ``PairView``."""
+
+    hold: str
+    """The hold it answers (why its primary App is held: names the shutdown and layer)."""
+    at: str
+    outcome: str
+    """``synced``, ``skipped`` (nothing to sync through) or ``failed``."""
+    message: str
+
+
+@with_config(STORED)
 class PairMemoryDocument(TypedDict, total=False):
     """The StandbyPair's own memory as stored; typed, loaded and dumped only by
     ``standbypair/state.py``'s ``PairState`` (times are ISO strings here)."""
@@ -230,6 +247,7 @@ class PairMemoryDocument(TypedDict, total=False):
     self_fence_on: list[str]
     established: bool
     standby_reset_at: str | None
+    final_sync: FinalSyncDocument | None
 
 
 @with_config(STORED)
@@ -240,6 +258,56 @@ class EstateHold(TypedDict, total=False):
     """``Kind/name`` → why it is held."""
     released: dict[str, str]
     """``Kind/name`` → ISO time the last ``estate start`` let it go."""
+
+
+@with_config(STORED)
+class PowerLayerProgress(TypedDict, total=False):
+    """One layer of an estate power request, as its reconciler records it."""
+
+    name: str
+    startedAt: str
+    finishedAt: str
+    seconds: float
+    vms: dict[str, str]
+    """VM name → ``pending``, then ``stopped``/``running``/``absent`` once the layer is done."""
+    tasks: dict[str, str]
+    """VM name → the UPID of its shutdown or start task (a crash resumes by following it)."""
+    pairsHeld: bool
+    """The layer's StandbyPairs are held (after their final syncs, for a shutdown)."""
+
+
+@with_config(STORED)
+class _PowerRequestBase(TypedDict):
+    id: int
+    """The operation's number (``shutdown #3``): one more than the last one's."""
+    op: str
+    """``shutdown`` or ``start``."""
+    target: int
+    """The lowest layer a shutdown stops (1: everything); 1 for a start."""
+    at: str
+    by: str
+    state: str
+    """``requested``, ``running``, ``done``, ``failed`` or ``superseded``."""
+
+
+@with_config(STORED)
+class PowerRequest(_PowerRequestBase, total=False):
+    """``homeport estate shutdown|start``: an operator's estate power event, run layer by
+    layer by the ``Estate/power`` reconciler (``reconcilers/estate``) and answered here."""
+
+    timeout: float
+    """Seconds one layer may take to stop, or to start and pass its health checks."""
+    layers: dict[str, PowerLayerProgress]
+    finishedAt: str
+    message: str
+    """The outcome in one line (the failure's reason), as the CLI prints it."""
+
+
+@with_config(STORED)
+class PowerHistory(TypedDict):
+    """The last estate power requests answered (or superseded), newest last."""
+
+    operations: list[PowerRequest]
 
 
 @with_config(STORED)
@@ -386,11 +454,19 @@ reconciler."""
 PAIR_MEMORY = ObjectSlot("StandbyPair", None, PairMemoryDocument)
 """The StandbyPair's own memory (epoch, roles, phase, quarantine, ...): loaded and dumped
 only by ``reconcilers/standbypair/state.py``; everyone else reads it through its
-``PairView`` (``standbypair/view.py``). Written by the StandbyPair reconciler, and by the
-estate shutdown's final sync until that sync becomes one of the pair's actions."""
+``PairView`` (``reconcilers/pairview.py``). Written by the StandbyPair reconciler alone."""
 
 ESTATE_HOLD = SingleSlot("Estate", "power", EstateHold)
-"""Written by ``controller/power``; read by the engine, the StandbyPair and the CLI."""
+"""The ``Estate/power`` object's own memory: written by its reconciler
+(``reconcilers/estate``); read by the engine, the StandbyPair and the CLI."""
+
+ESTATE_POWER_REQUEST = ObjectSlot("Estate", "request", PowerRequest)
+"""Written by ``homeport estate shutdown|start``; run and answered by the ``Estate/power``
+reconciler."""
+
+ESTATE_POWER_HISTORY = ObjectSlot("Estate", "history", PowerHistory)
+"""Written by the ``Estate/power`` reconciler (and by the CLI when a new request supersedes
+an open one); read by ``homeport estate status``."""
 
 VM_REMOVAL = ObjectSlot("VM", "removal", VmRemoval)
 """Written by the VM reconciler; read by it and by ``homeport approve``."""

@@ -1,7 +1,10 @@
 """Estate power events on the simulated estate, with traffic through Caddy and a daemon:
-``homeport estate shutdown`` then ``start``, each crashed half-way and resumed by running
-the same command again. The stops and starts follow the layers, no StandbyPair fails
-over, and the estate is healthy and serving at the end.
+``homeport estate shutdown`` then ``start`` as requests the daemon runs (``Estate/power``),
+each with the daemon stopped half-way: the next daemon resumes the request, and the same
+command attaches to it and reports it. The stops and starts follow the layers, each VM is
+stopped and started once, every pair syncs its standby before its primary stops, no
+StandbyPair fails over, and the estate is healthy and serving at the end. Without a
+daemon, the command runs the same engine itself.
 
 Asserts on the world (the simulator's VMs, Caddy's answers) and on the store's record.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +21,9 @@ import pytest
 from typer.testing import CliRunner
 
 from homeport.cli.main import app
-from homeport.controller.clock import SystemClock
-from homeport.controller.power import EstatePower, PowerSettings
+from homeport.controller.control import send_request
 from homeport.controller.store import Store
-from homeport.controller.wiring import build_clients, close_clients
+from homeport.reconcilers.slots import ESTATE_POWER_REQUEST, PowerRequest
 from testkit.harness import EstateHarness, until
 
 pytestmark = pytest.mark.integration
@@ -61,8 +64,9 @@ def in_layer_order(events: list[tuple[int, str]], *, descending: bool) -> bool:
 
 
 def layer_done(h: EstateHarness, layer: int) -> bool:
-    op = read_store(h, lambda s: s.power.unfinished())
-    return op is not None and bool(op.layer(layer).get("finishedAt"))
+    request = read_store(h, lambda s: ESTATE_POWER_REQUEST.get(s, "power"))
+    entry = ((request or {}).get("layers") or {}).get(str(layer)) or {}
+    return bool(entry.get("finishedAt"))
 
 
 async def serving(h: EstateHarness) -> bool:
@@ -78,40 +82,43 @@ async def until_serving(h: EstateHarness) -> None:
         await asyncio.sleep(0.1)
 
 
-async def crash_after_layer(h: EstateHarness, operation: str, layer: int) -> None:
-    """Run the operation in this process and kill it the moment ``layer`` is done."""
-    clients = await build_clients(h.settings)
+async def crash_after_layer(h: EstateHarness, op: str, layer: int) -> None:
+    """Request the operation as the command does, stop the daemon the moment ``layer`` is
+    done, and start a new one (it takes the request up again by itself). A kill in the
+    middle of a step is ``tests/reconcilers/estate/test_power_engine.py``'s."""
     store = Store.open(h.settings.store.path)
-    task: asyncio.Task[Any] | None = None
-
-    def say(text: str) -> None:
-        if text.startswith(f"layer {layer} (") and ": done in " in text and task is not None:
-            task.cancel()  # lands at the next layer's first await: nothing of it has begun
-
-    power = EstatePower(
-        store=store,
-        clients=clients,
-        clock=SystemClock(),
-        settings=PowerSettings(layer_timeout=60, poll_interval=0.1),
-        ssh_port=h.settings.ssh.port,
-        store_path=h.settings.store.path,
-        say=say,
-    )
-    task = asyncio.create_task(getattr(power, operation)())
     try:
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert layer_done(h, layer), "killed before the layer was done"
+        at = datetime.now(UTC).isoformat()
+        last = ESTATE_POWER_REQUEST.get(store, "power")
+        request: PowerRequest = {
+            "id": (last["id"] if last else 0) + 1,
+            "op": op,
+            "target": 1,
+            "at": at,
+            "by": "test",
+            "state": "requested",
+            "timeout": 60.0,
+            "layers": {},
+        }
+        ESTATE_POWER_REQUEST.set(store, "power", request, now=at)
     finally:
         store.close()
-        await close_clients(clients)
+    assert send_request(
+        h.settings.store.path, {"op": "reconcile", "kind": "Estate", "name": "power"}
+    )
+    await until(lambda: layer_done(h, layer), what=f"layer {layer} done")
+    await h.stop_daemon()  # mid-operation: the request is left open in the store
+    await h.start_daemon()
 
 
-async def cli(h: EstateHarness, *args: str) -> Any:
-    """The real command, in a thread of its own (it runs its own event loop)."""
+async def cli(h: EstateHarness, *args: str, said: list[str] | None = None) -> Any:
+    """The real command, in a thread of its own (it runs its own event loop); ``said``
+    gets the progress lines it printed."""
     argv = ["estate", *args, "--config", str(h.estate.config_path), "-o", "json", "--timeout", "60"]
     result = await asyncio.to_thread(CliRunner().invoke, app, argv)
     assert result.exit_code == 0, result.output
+    if said is not None:
+        said.extend(result.stderr.splitlines())
     return json.loads(result.stdout)
 
 
@@ -119,10 +126,9 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
     async with EstateHarness.running(tmp_path) as h:
         await h.converged(KINDS)
         await until_serving(h)
-        assert h.daemon is not None
-        trackers = h.daemon.reconcilers["StandbyPair"].runtime.trackers  # type: ignore[attr-defined]
 
-        # Shutdown: killed after the user-facing layer, then resumed by the command.
+        # Shutdown: the daemon stopped after the user-facing layer; the next one resumes
+        # it and the command attaches to the request left open.
         await crash_after_layer(h, "shutdown", 4)
         assert world_status(h)["dev-1"] == "stopped"
         report = await cli(h, "shutdown", "--yes")
@@ -138,6 +144,8 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
         assert sorted(synced) == ["community", "shop"]
 
         # While down, the probes keep failing far past the threshold: nothing fails over.
+        assert h.daemon is not None  # the one started after the stop
+        trackers = h.daemon.reconcilers["StandbyPair"].runtime.trackers  # type: ignore[attr-defined]
         await until(
             lambda: min(t.view.failures for t in trackers.values()) >= 5, what="failing probes"
         )
@@ -153,7 +161,7 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
 
         await until(all_held, what="VMs, Apps and pairs held (Ready=False EstateShutdown)")
 
-        # Start: killed after infrastructure, then resumed by the command.
+        # Start: the daemon stopped after infrastructure, then resumed.
         await crash_after_layer(h, "start", 1)
         assert world_status(h)["caddy-router"] == "running"
         report = await cli(h, "start")
@@ -186,3 +194,22 @@ async def test_layered_shutdown_and_start_resume_after_a_crash(tmp_path: Path) -
             obj = h.object("StandbyPair", pair)
             assert obj is not None
             assert (obj.status.details["primary"], obj.status.details["epoch"]) == (primary, 1)
+
+        # Without a daemon the command runs the same engine itself, on just Estate/power
+        # (and the pairs it wakes): the user-facing layer down and up again.
+        await h.stop_daemon()
+        said: list[str] = []
+        report = await cli(h, "shutdown", "--layer", "4", "--yes", said=said)
+        assert (report["state"], set(report["layers"])) == ("done", {"4"})
+        progress = [line.split(": ", 1)[1] for line in said if line.startswith("estate shutdown: ")]
+        assert "no daemon answers: running the request here" in progress, said
+        assert "layer 4 (user-facing): dev-1" in progress, said
+        assert any(line.startswith("layer 4 (user-facing): done in ") for line in progress), said
+        assert world_status(h)["dev-1"] == "stopped"
+        assert world_status(h)["shop-a"] == "running"
+        report = await cli(h, "start")
+        assert report["state"] == "done"
+        assert world_status(h)["dev-1"] == "running"
+        journal = read_store(h, lambda s: s.journal.for_object("Estate", "power", limit=500))
+        assert any(e.holder.startswith("cli:") for e in journal)
+        assert {e.verb for e in journal if e.holder.startswith("cli:")} >= {"estate-stop"}

@@ -19,7 +19,6 @@ from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
 from homeport.controller.store.notifications import NotificationLog, NotificationRecord
 from homeport.controller.store.objects import DesiredObject, Key, ObjectStore, StoredObject
-from homeport.controller.store.power import PowerLog, PowerOp
 from homeport.controller.store.records import Event, EventLog, RevisionLog, RevisionRecord
 from homeport.controller.store.replica import Replica, ReplicaLink, SharedKey, shared_write
 
@@ -202,7 +201,6 @@ class Store:
         )
         self.memory = Memory(db, self.link)
         self.failovers = FailoverLog(db, self.link)
-        self.power = PowerLog(db)
         self.notifications = NotificationLog(db)
         self.notify_state = KeyValue(db, "notify_state")
         self.backups = BackupLog(db)
@@ -232,7 +230,6 @@ __all__ = [
     "Key",
     "Lease",
     "NotificationRecord",
-    "PowerOp",
     "Replica",
     "RevisionRecord",
     "SharedKey",

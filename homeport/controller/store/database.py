@@ -201,7 +201,8 @@ def _v2(db: sqlite_utils.Database) -> None:
 
 
 def _v3(db: sqlite_utils.Database) -> None:
-    # Estate power operations (`homeport estate shutdown|start`), resumable after a crash.
+    # Estate power operations, once run outside the engine; now requests in the
+    # Estate/power object's memory (reconcilers/estate). A migration stays as it was.
     db.table("power_ops").create(
         {
             "id": int,

@@ -26,7 +26,7 @@ from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileCont
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.slots import PAIR_MEMORY, PAIR_REQUEST
-from homeport.reconcilers.standbypair import replfence, selffence_act
+from homeport.reconcilers.standbypair import finalsync_act, replfence, selffence_act
 from homeport.reconcilers.standbypair.actions import (
     ClearRequest,
     CutIngress,
@@ -44,6 +44,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
+from homeport.reconcilers.standbypair.finalsync import AnswerFinalSync, EstateFinalSync
 from homeport.reconcilers.standbypair.hungstandby import ResetStandby
 from homeport.reconcilers.standbypair.inflight import DRAINED_STEP, in_flight_wait
 from homeport.reconcilers.standbypair.observe import (
@@ -194,6 +195,12 @@ class StandbyPairReconciler(
         memory = replace(memory, last_sync=ctx.now())
         self._step(memory, ctx, "FinalSync", "data synced after the drain")
 
+    async def _on_estate_final_sync(self, action: EstateFinalSync, ctx: ReconcileContext) -> None:
+        save_memory(await finalsync_act.final_sync(action, self._memory(ctx), ctx), ctx)
+
+    async def _on_answer_final_sync(self, action: AnswerFinalSync, ctx: ReconcileContext) -> None:
+        save_memory(finalsync_act.answer(action, self._memory(ctx), ctx), ctx)
+
     async def _on_promote(self, action: Promote, ctx: ReconcileContext) -> None:
         pair = self._pair(ctx)
         await self._promote(action, load_memory(pair, ctx), pair, ctx)
@@ -264,6 +271,8 @@ class StandbyPairReconciler(
         CutIngress: _on_cut,
         FencePrimary: _on_fence,
         FinalSync: _on_final_sync,
+        EstateFinalSync: _on_estate_final_sync,
+        AnswerFinalSync: _on_answer_final_sync,
         Promote: _on_promote,
         Reroute: _on_reroute,
         FinishFailover: _on_finish,

@@ -1,44 +1,93 @@
-"""The estate shutdown's final sync, as the pair's state sees it (``controller/power``).
+"""The estate shutdown's final sync: the pair's answer to a hold of its primary. Pure.
 
-Before a planned estate shutdown stops a pair's primary, the power runner syncs its data
-to the standby one last time. It asks here whom to sync (the pair's channel must be ready)
-and records the sync here, so the pair's memory is still loaded and dumped by its own
-package alone; the runner reads no raw key of it. (The sync itself is meant to become an
-action the pair plans when it sees its layer's hold: then this module goes.)
+``homeport estate shutdown`` holds a layer's VMs and Apps first (``reconcilers/estate``),
+and the pairs with their primary there only once each has answered. A pair that sees its
+primary App held (its VM stops next) plans one last sync to the standby itself: stop the
+primary's App (nothing changes its data any more), then one rsync through the pair's own
+channel under its epoch, so the standby holds everything when the estate comes back. Or it
+says why there is nothing to sync. It answers once per hold, in its memory
+(``PairState.final_sync``), and the estate reads the answer through ``PairView``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homeport.kinds import StandbyPair
-from homeport.reconcilers.slots import PAIR_MEMORY, HasMemory
+from homeport.reconcilers.base import Action
 from homeport.reconcilers.standbypair.state import PairState
+
+if TYPE_CHECKING:  # plan.py imports this module
+    from homeport.reconcilers.standbypair.plan import Member
+
+SYNCED = "synced"
+SKIPPED = "skipped"
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
-class FinalSyncTarget:
-    primary: str
+class EstateFinalSync(Action):
+    """Stop the primary's App, then sync its data to the standby one last time."""
+
+    hold: str
+    app: str
+    host: str
+    unit: str
     standby: str
-    epoch: int
-    """The pair's epoch: the standby's receive wrapper refuses any other."""
+    command: tuple[str, ...]
+    verb = "estate-final-sync"
+    reported = True
+
+    def describe(self) -> str:
+        return f"stop {self.app} and sync its data to {self.standby} before the estate shutdown"
 
 
-def _state(pair: StandbyPair, store: HasMemory) -> PairState:
-    stored = PAIR_MEMORY.get(store, pair.name)
-    return PairState.load(stored, primary=pair.spec.primary, standby=pair.spec.standby)
+@dataclass(frozen=True)
+class AnswerFinalSync(Action):
+    """Record that there is nothing to sync for this hold, and why."""
+
+    hold: str
+    message: str
+    verb = "answer-final-sync"
+    mutating = False
+    reported = True
+
+    def describe(self) -> str:
+        return f"no final sync before the estate shutdown: {self.message}"
 
 
-def final_sync_target(pair: StandbyPair, store: HasMemory) -> FinalSyncTarget | None:
-    """Whom to sync (None: the pair has no ready replication channel to sync through)."""
-    state = _state(pair, store)
-    if not state.channel_ready():
-        return None
-    return FinalSyncTarget(state.primary, state.standby, state.epoch)
+def due(memory: PairState, primary_held: str | None) -> bool:
+    """The primary is held by an estate shutdown and the pair has not answered that hold."""
+    answered = memory.final_sync or {}
+    return primary_held is not None and answered.get("hold") != primary_held
 
 
-def record_final_sync(pair: StandbyPair, store: HasMemory, at: datetime) -> None:
-    """The standby holds the primary's data as of ``at`` (the pair's lag reads from it)."""
-    synced = replace(_state(pair, store), last_sync=at, last_sync_error=None)
-    PAIR_MEMORY.set(store, pair.name, synced.dump(), now=at.isoformat())
+def plan_final_sync(
+    desired: StandbyPair,
+    memory: PairState,
+    primary: Member,
+    standby: Member,
+    *,
+    hold: str,
+    standby_held: bool,
+    command: tuple[str, ...],
+) -> Action:
+    """The pair's answer to ``hold``: the sync (``command``, run on the primary's VM), or
+    why there is nothing to sync."""
+    if desired.spec.replication.method != "rsync":
+        return AnswerFinalSync(hold, "the App keeps no data to sync (replication method none)")
+    if not memory.channel_ready():
+        return AnswerFinalSync(hold, "the replication channel is not set up yet")
+    if standby_held:
+        return AnswerFinalSync(hold, f"the standby {standby.app} is stopped already")
+    if not (primary.host and standby.host):
+        return AnswerFinalSync(hold, "a member's address is unknown")
+    return EstateFinalSync(
+        hold=hold,
+        app=primary.app,
+        host=primary.host,
+        unit=primary.unit,
+        standby=standby.app,
+        command=command,
+    )

@@ -117,6 +117,7 @@ async def observe_pair(
     primary = _observed_member(memory.primary, ctx, nodes_online)
     request = PAIR_REQUEST.recall(ctx, desired.name)
     power = ESTATE_HOLD.recall(ctx) or {}
+    primary_held = held(power, "App", memory.primary)
     return PairObserved(
         name=desired.name,
         memory=memory,
@@ -128,7 +129,9 @@ async def observe_pair(
         request=dict(request) if request else None,
         requested_at=parse_time(request.get("at")) if request else None,
         ssh_port=ssh_port,
-        power_held=held(power, "StandbyPair", desired.name),
+        power_held=held(power, "StandbyPair", desired.name) or primary_held,
+        primary_held=primary_held,
+        standby_held=_stopped_before(held(power, "App", memory.standby), primary_held),
         power_released_at=parse_time(released_at(power, "StandbyPair", desired.name)),
         # Never one more API call while a failover may be decided or is running.
         storage=await observe_storage(desired, ctx, primary, snapshot)
@@ -137,6 +140,12 @@ async def observe_pair(
         and not request
         else None,
     )
+
+
+def _stopped_before(standby: str | None, primary: str | None) -> bool:
+    """The standby was held by an earlier layer than the primary (its VM is down by now);
+    held by the same layer's hold, its VM still runs until the pair answered."""
+    return standby is not None and standby != primary
 
 
 JOBS = "proxmox.replication_jobs"

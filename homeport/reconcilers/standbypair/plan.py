@@ -39,6 +39,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
+from homeport.reconcilers.standbypair.finalsync import due, plan_final_sync
 from homeport.reconcilers.standbypair.hungstandby import reset_hung_standby
 from homeport.reconcilers.standbypair.replkeys import (
     FenceReplication,
@@ -115,7 +116,13 @@ class PairObserved:
     """The request's ``at`` (None: absent or not a time)."""
     ssh_port: int = 22
     power_held: str | None = None
-    """Why the pair is held by a planned estate shutdown (``powerhold.py``), if it is."""
+    """Why the pair (or its primary App) is held by a planned estate shutdown
+    (``powerhold.py``), if it is."""
+    primary_held: str | None = None
+    """Why the primary App is held by an estate shutdown (its VM stops next), if it is."""
+    standby_held: bool = False
+    """The standby App was held by an earlier layer of an estate shutdown (its VM is
+    stopped): nothing to sync to."""
     power_released_at: datetime | None = None
     """When the last ``homeport estate start`` released the pair."""
     storage: StorageView | None = None
@@ -212,7 +219,9 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
     if quarantined and seen.standby_probe.healthy and stale.host:
         return Plan(actions=(StopStaleApp(stale.app, stale.host, stale.unit),), details=details)
     if memory.phase == Phase.HEALTHY:
-        return _with_storage(desired, seen, _healthy(desired, seen, now, details))
+        healthy = _healthy(desired, seen, now, details)
+        # Held by an estate shutdown: its final sync at most, no replication job change.
+        return healthy if seen.power_held else _with_storage(desired, seen, healthy)
     return _with_storage(desired, seen, _degraded(desired, seen, now, details))
 
 
@@ -287,6 +296,27 @@ class Facts:
 
 Guard = Callable[[Facts], Plan | None]
 """One rule of a Healthy pair: the plan when it applies, None to ask the next one."""
+
+
+def estate_final_sync(facts: Facts) -> Plan | None:
+    """An estate shutdown holds the primary (its VM stops next): one last sync to the
+    standby first, or the answer that there is nothing to sync (``finalsync.py``)."""
+    seen, memory = facts.seen, facts.memory
+    if seen.primary_held is None or not due(memory, seen.primary_held):
+        return None
+    command = rsync_command(
+        seen.primary, seen.standby, seen.ssh_port, pair=seen.name, epoch=memory.epoch
+    )
+    action = plan_final_sync(
+        facts.desired,
+        memory,
+        seen.primary,
+        seen.standby,
+        hold=seen.primary_held,
+        standby_held=seen.standby_held,
+        command=command,
+    )
+    return Plan(actions=(action,), details=facts.details)
 
 
 def estate_held(facts: Facts) -> Plan | None:
@@ -391,6 +421,7 @@ def primary_failing(facts: Facts) -> Plan | None:
 
 
 HEALTHY_GUARDS: tuple[Guard, ...] = (
+    estate_final_sync,
     estate_held,
     primary_crossed_threshold,
     primary_in_maintenance,

@@ -19,6 +19,7 @@ from typing import Any
 
 from homeport.reconcilers.slots import (
     FailoverDocument,
+    FinalSyncDocument,
     PairMemoryDocument,
     QuarantineDocument,
     StepDocument,
@@ -199,6 +200,8 @@ class PairState:
     """Both members were healthy (and synced) once; before that nothing fails over."""
     standby_reset_at: datetime | None = None
     """When homeport last reset a hung standby's VM (``hungstandby.py``)."""
+    final_sync: FinalSyncDocument | None = None
+    """The pair's answer to the estate shutdown's hold of its primary (``finalsync.py``)."""
 
     @classmethod
     def load(cls, data: Mapping[str, Any] | None, *, primary: str, standby: str) -> PairState:
@@ -223,9 +226,16 @@ class PairState:
             self_fence_on=tuple(data.get("self_fence_on") or ()),
             established=bool(data.get("established", False)),
             standby_reset_at=parse_time(data.get("standby_reset_at")),
+            final_sync=data.get("final_sync") or None,
         )
 
     def dump(self) -> PairMemoryDocument:
+        document = self._dump()
+        if self.final_sync is not None:  # absent until the first estate shutdown
+            document["final_sync"] = self.final_sync
+        return document
+
+    def _dump(self) -> PairMemoryDocument:
         return {
             "primary": self.primary,
             "standby": self.standby,

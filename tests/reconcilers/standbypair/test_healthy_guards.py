@@ -14,6 +14,7 @@ from homeport.reconcilers.standbypair.plan import (
     HEALTHY_GUARDS,
     Facts,
     Guard,
+    estate_final_sync,
     estate_held,
     failback_due,
     not_established,
@@ -68,7 +69,15 @@ def verbs(guard: Guard, at: Facts) -> list[str]:
 
 
 # (guard, facts where it decides, facts where it passes)
+HOLD = "stopped by `homeport estate shutdown` #2 (layer 3, apps)"
+ANSWERED = {"hold": HOLD, "at": NOW.isoformat(), "outcome": "synced", "message": "synced"}
+
 CASES: list[tuple[Guard, Facts, Facts]] = [
+    (
+        estate_final_sync,
+        facts({"primary_held": HOLD}),
+        facts({"primary_held": HOLD, "memory": {"final_sync": ANSWERED}}),
+    ),
     (estate_held, facts({"power_held": "estate shutdown #2"}), facts()),
     (primary_crossed_threshold, facts({"primary_probe": DOWN}), facts()),
     (
@@ -134,13 +143,14 @@ def test_a_guard_decides_when_its_condition_holds_and_passes_otherwise(
 def test_what_each_guard_decides() -> None:
     held = estate_held(facts({"power_held": "estate shutdown #2"}))
     assert held is not None and held.state_reason == "EstateShutdown" and not held.actions
-    assert verbs(primary_crossed_threshold, CASES[1][1])[:3] == ["failover", "cut-ingress", "fence"]
-    assert verbs(primary_in_maintenance, CASES[2][1])[0] == "failover"
-    assert verbs(replication_keys_missing, CASES[4][1]) == ["replication-keys"]
-    assert verbs(standby_hung, CASES[5][1]) == ["reset-standby"]
-    failing = primary_failing(CASES[9][1])
+    assert verbs(estate_final_sync, CASES[0][1]) == ["estate-final-sync"]
+    assert verbs(primary_crossed_threshold, CASES[2][1])[:3] == ["failover", "cut-ingress", "fence"]
+    assert verbs(primary_in_maintenance, CASES[3][1])[0] == "failover"
+    assert verbs(replication_keys_missing, CASES[5][1]) == ["replication-keys"]
+    assert verbs(standby_hung, CASES[6][1]) == ["reset-standby"]
+    failing = primary_failing(CASES[10][1])
     assert failing is not None and failing.state_reason == "Detecting"
-    waiting = primary_not_probed_yet(CASES[7][1])
+    waiting = primary_not_probed_yet(CASES[8][1])
     assert waiting is not None and waiting.waiting == "probing the primary"
 
 

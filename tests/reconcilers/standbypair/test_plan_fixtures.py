@@ -83,7 +83,10 @@ def observed_for(case: Case) -> PairObserved:
         request=request,
         requested_at=parse_time(request.get("at")) if request else None,
         ssh_port=2222,
-        power_held=data.pop("power_held", None),
+        # As observe reads the holds: a held primary App holds the pair's failovers too.
+        power_held=data.pop("power_held", None) or data.get("primary_held"),
+        primary_held=data.pop("primary_held", None),
+        standby_held=data.pop("standby_held", False),
         power_released_at=parse_time(data.pop("power_released_at", None)),
     )
 

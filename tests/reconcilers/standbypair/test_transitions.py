@@ -12,6 +12,7 @@ from homeport.reconcilers.base import Action
 from homeport.reconcilers.standbypair import (
     StandbyPairReconciler,
     actions,
+    finalsync,
     hungstandby,
     replkeys,
     selffence,
@@ -82,7 +83,7 @@ def test_the_docs_table_has_one_row_per_transition() -> None:
 
 def _action_types() -> set[type[Action]]:
     found: set[type[Action]] = set()
-    for module in (actions, hungstandby, replkeys, selffence, storagerepl):
+    for module in (actions, finalsync, hungstandby, replkeys, selffence, storagerepl):
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, Action) and value.__module__ == module.__name__:
                 found.add(value)

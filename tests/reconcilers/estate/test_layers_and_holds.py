@@ -11,15 +11,16 @@ from homeport.controller.clock import FakeClock
 from homeport.controller.config import ControllerSettings
 from homeport.controller.context import ControllerContext
 from homeport.controller.engine import Engine
-from homeport.controller.power.holds import PowerHolds
-from homeport.controller.power.layers import (
+from homeport.controller.store import DesiredObject, Store
+from homeport.reconcilers.estate.holds import with_held, with_released
+from homeport.reconcilers.estate.layers import (
     estate_vms,
     pair_members,
     pairs_to_release,
     shutdown_layers,
     start_layers,
 )
-from homeport.controller.store import DesiredObject, Store
+from homeport.reconcilers.slots import ESTATE_HOLD
 from homeport.source.validate import validate_sources
 from tests.controller.fakes import AlwaysLeader, FakeReconciler, FakeWorld
 
@@ -118,8 +119,8 @@ def test_the_engine_leaves_held_objects_alone_until_released(tmp_path: Path) -> 
     store.objects.apply_revision(
         "rev1", [DesiredObject(o.resource, o.file, o.line) for o in result.objects], clock.now()
     )
-    holds = PowerHolds(store, clock)
-    holds.hold(["Machine/m1"], "stopped by `homeport estate shutdown` #1 (layer 1, infrastructure)")
+    why = "stopped by `homeport estate shutdown` #1 (layer 1, infrastructure)"
+    ESTATE_HOLD.set(store, with_held({}, ["Machine/m1"], why), now="t0")
 
     async def go() -> None:
         outcome = await engine.reconcile(("Machine", "m1"))
@@ -127,10 +128,13 @@ def test_the_engine_leaves_held_objects_alone_until_released(tmp_path: Path) -> 
         assert world.mutations == []
         obj = store.objects.get(("Machine", "m1"))
         assert obj is not None and obj.status.conditions[0].reason == "EstateShutdown"
-        holds.release(["Machine/m1"])
+        released = with_released(ESTATE_HOLD.get(store) or {}, ["Machine/m1"], clock.now())
+        ESTATE_HOLD.set(store, released, now="t1")
         assert (await engine.reconcile(("Machine", "m1"))).result == "progressing"
         assert world.mutations == ["create Machine/m1 size=8"]
 
     asyncio.run(go())
-    assert holds.document()["released"]["Machine/m1"] == clock.now().isoformat()
+    document = ESTATE_HOLD.get(store) or {}
+    assert document["released"]["Machine/m1"] == clock.now().isoformat()
+    assert document["held"] == {}
     store.close()
