@@ -33,18 +33,17 @@ from homeport.cli.progress import reporting, say
 from homeport.controller.clock import SystemClock
 from homeport.controller.config import Settings
 from homeport.controller.control import send_request
-from homeport.services.ha.planes import operator_writes
 from homeport.controller.oneshot import Settled, reconcile_until
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
-from homeport.reconcilers.estate import KIND, NAME
-from homeport.reconcilers.estate.plan import is_open
+from homeport.reconcilers.estate import KIND, NAME, is_open
 from homeport.reconcilers.slots import (
     ESTATE_HOLD,
     ESTATE_POWER_HISTORY,
     ESTATE_POWER_REQUEST,
     PowerRequest,
 )
+from homeport.services.ha.planes import operator_writes
 
 app = typer.Typer(
     name="estate",

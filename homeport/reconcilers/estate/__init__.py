@@ -18,7 +18,7 @@ from homeport.kinds import Resource
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.estate.act import act_power
 from homeport.reconcilers.estate.observe import observe_power
-from homeport.reconcilers.estate.plan import PowerObserved, plan_power
+from homeport.reconcilers.estate.plan import PowerObserved, is_open, plan_power
 
 KIND = "Estate"
 NAME = "power"
@@ -41,4 +41,4 @@ class EstatePowerReconciler(Reconciler[Resource, PowerObserved]):
         await act_power(action, ctx)
 
 
-__all__ = ["KIND", "NAME", "EstatePowerReconciler"]
+__all__ = ["KIND", "NAME", "EstatePowerReconciler", "is_open"]

@@ -33,7 +33,6 @@ TABLES = (
     "failovers",
     "backups",
     "memory",
-    "power_ops",
     "notifications",
     "heartbeats",
 )
@@ -91,10 +90,6 @@ def populated(path: Path) -> Store:
                 "outcome": "completed",
             },
         )
-    op = store.power.begin(op="shutdown", target_layer=3, holder="h", now=at(0))
-    store.power.save_progress(op.id, {"layers": {"4": {"seconds": 1.5}}})
-    store.power.finish(op.id, state="done", now=at(1))
-    store.power.begin(op="start", target_layer=4, holder="h", now=at(2))
     for i in range(3):
         store.notifications.queued(
             topic="AuditFinding",
@@ -141,9 +136,6 @@ def reads(store: Store) -> dict[str, Any]:
         "journal.for_object": store.journal.for_object("VM", "shop-a", limit=2),
         "journal.entries": store.journal.entries(3),
         "failovers.for_pair": store.failovers.for_pair("shop", limit=2),
-        "power.get": store.power.get(1),
-        "power.unfinished": store.power.unfinished(),
-        "power.recent": store.power.recent(5),
         "notifications.recent": store.notifications.recent(2),
         "backups.get": store.backups.get("local:backup/a"),
         "backups.for_vm": store.backups.for_vm("shop-a"),
@@ -187,9 +179,6 @@ def test_a_reader_reads_what_the_daemon_wrote_in_order_and_by_its_filters(
             (2, [{"phase": "Done", "at": "t"}]),
             (3, [{"phase": "Done", "at": "t"}]),
         ]
-        assert seen["power.unfinished"].op == "start"
-        assert seen["power.get"].layer(4) == {"seconds": 1.5}
-        assert [o.op for o in seen["power.recent"]] == ["start", "shutdown"]
         assert [n.title for n in seen["notifications.recent"]] == ["t2", "t1"]
         assert [b["volid"] for b in seen["backups.for_vm"]] == ["local:backup/b", "local:backup/a"]
         assert [b["volid"] for b in seen["backups.for_policy"]] == ["local:backup/b"]
@@ -275,7 +264,6 @@ def test_tables_a_later_migration_adds_read_as_empty_in_an_older_store(
     monkeypatch.undo()
     reader = Store.open(tmp_path / "state.db", readonly=True)
     try:
-        assert reader.power.recent() == [] and reader.power.unfinished() is None
         assert reader.notifications.recent() == []
         assert reader.heartbeats.all() == []
         with pytest.raises(sqlite3.OperationalError, match="no such column"):
@@ -290,7 +278,7 @@ from pathlib import Path
 from homeport.controller.store import Store
 store = Store.open(Path(sys.argv[1]), readonly=True)
 store.objects.all(); store.events.recent(); store.journal.entries(); store.revisions.recent()
-store.failovers.for_pair("shop"); store.power.recent(); store.notifications.recent()
+store.failovers.for_pair("shop"); store.notifications.recent()
 store.backups.for_vm("shop-a"); store.heartbeats.all()
 store.close()
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in sys.argv[2:])))
