@@ -98,7 +98,8 @@ def _reconcilers() -> dict[str, type[Reconciler[Any, Any]]]:
                 isinstance(value, type)
                 and issubclass(value, Reconciler)
                 and value is not Reconciler
-                and value.__module__ == module.__name__
+                # defined in the package or one of its modules (its face re-exports it)
+                and f"{value.__module__}.".startswith(f"{module.__name__}.")
             ):
                 found[package.name] = value
     return found
@@ -137,7 +138,16 @@ def test_each_kind_declares_exactly_the_clients_it_uses(
 
 def test_every_kind_is_checked() -> None:
     kinds = {r.kind for _, r in KINDS}
-    assert kinds == {"Machine", "VM", "App", "ProxyRoute", "BackupPolicy", "StandbyPair", "Agent"}
+    assert kinds == {
+        "Machine",
+        "VM",
+        "App",
+        "ProxyRoute",
+        "BackupPolicy",
+        "StandbyPair",
+        "Agent",
+        "Estate",
+    }
 
 
 def test_plan_modules_load_no_client_through_the_context_protocol() -> None:

@@ -11,8 +11,8 @@ import pytest
 
 from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.pairroutes import MemberTimeouts
-from homeport.reconcilers.standbypair import _summary
 from homeport.reconcilers.standbypair.inflight import DRAINED_STEP, in_flight_wait
+from homeport.reconcilers.standbypair.reconciler import _summary
 from homeport.reconcilers.standbypair.state import Failover, PairState
 
 CUT = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
