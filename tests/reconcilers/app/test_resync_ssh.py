@@ -6,7 +6,6 @@ shares the pool, is not counted). Counts, never wall-clock."""
 from __future__ import annotations
 
 from collections import Counter
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,11 @@ import pytest
 
 from homeport.controller.engine import Outcome
 from testkit.harness import EstateHarness, until
+from tests.reconcilers.looks import mark_observing, observing
 
 pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}
 POOL_METHODS = ("run", "read_file", "stat", "read_link", "file_sha256", "with_sftp", "stream")
-observing: ContextVar[str | None] = ContextVar("observing", default=None)
 
 
 async def test_a_converged_resync_asks_each_app_vm_once(
@@ -46,17 +45,7 @@ async def test_a_converged_resync_asks_each_app_vm_once(
 
         for method in POOL_METHODS:
             monkeypatch.setattr(ssh, method, counted(method))
-        reconciler = h.daemon.reconcilers["App"]
-        observe = reconciler.observe
-
-        async def observed(desired: Any, name: str, ctx: Any) -> Any:
-            token = observing.set(name)
-            try:
-                return await observe(desired, name, ctx)
-            finally:
-                observing.reset(token)
-
-        monkeypatch.setattr(reconciler, "observe", observed)
+        mark_observing(h.daemon.reconcilers["App"], monkeypatch)
         outcomes: list[Outcome] = []
         engine.observers.append(lambda outcome, _: outcomes.append(outcome))
         apps = [o.key for o in h.objects() if o.kind == "App"]
