@@ -175,6 +175,10 @@ class VmLook:
     exit_status: int | None
 
 
+APPS_BY_VM = "app.by-vm"
+"""Shared: the declared Apps of each VM, what their looks ask."""
+
+
 def facts_key(vm: str, host: str) -> str:
     return f"{FACTS}:{vm}@{host}"
 
@@ -196,12 +200,22 @@ async def ask(ssh: SSHPool, host: str, queries: dict[str, FactsQuery]) -> VmLook
 
 async def _vm_look(ctx: ReconcileContext, vm: str, host: str) -> VmLook:
     """The declared Apps of VM ``vm``, asked at once (shared by their reconciles)."""
-    queries = {
-        app.name: query_for(app, AppPaths.of(app))
-        for app, _ in ctx.objects("App")
-        if isinstance(app, App) and app.spec.vm == vm
-    }
-    return await ask(ctx.clients.ssh, host, queries)
+    return await ask(ctx.clients.ssh, host, (await _by_vm(ctx)).get(vm, {}))
+
+
+async def _by_vm(ctx: ReconcileContext) -> dict[str, dict[str, FactsQuery]]:
+    """VM → what to ask of each App declared on it; built once per window (shared), not
+    once per VM: it reads every App of the estate."""
+
+    async def load() -> dict[str, dict[str, FactsQuery]]:
+        found: dict[str, dict[str, FactsQuery]] = {}
+        for app, _ in ctx.objects("App"):
+            if isinstance(app, App):
+                found.setdefault(app.spec.vm, {})[app.name] = query_for(app, AppPaths.of(app))
+        return found
+
+    index: dict[str, dict[str, FactsQuery]] = await ctx.shared(APPS_BY_VM, load)
+    return index
 
 
 async def _facts(
