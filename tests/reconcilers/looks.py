@@ -4,7 +4,7 @@ read, and a marker of the calls made while a reconciler observes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -29,11 +29,13 @@ def mark_observing(reconciler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class StaleShared:
-    """A reconcile's context whose first shared read of ``key`` is ``stale(fresh)`` (what
-    a read taken a while ago would say); every other call goes to ``inner``. ``loads``
-    counts the reads of ``key`` served."""
+    """A reconcile's context whose first shared read of ``key`` is ``stale()`` (what a
+    read taken a while ago would say), served as a read of another reconcile from the
+    window is: the caller's own ``load`` does not run for it (a read the caller made
+    itself is fresh). Every other call goes to ``inner``. ``loads`` counts the reads of
+    ``key`` served."""
 
-    def __init__(self, inner: Any, key: str, stale: Callable[[Any], Any]) -> None:
+    def __init__(self, inner: Any, key: str, stale: Callable[[], Awaitable[Any]]) -> None:
         self.inner = inner
         self.key = key
         self.stale = stale
@@ -46,9 +48,8 @@ class StaleShared:
     async def shared(self, key: str, load: Any) -> Any:
         if key != self.key:
             return await self.inner.shared(key, load)
-        fresh = await self.inner.shared(key, load)
         self.loads += 1
         if self.stale_served:
-            return fresh
+            return await self.inner.shared(key, load)
         self.stale_served = True
-        return self.stale(fresh)
+        return await self.stale()

@@ -68,7 +68,9 @@ class AppReconciler(Reconciler[App, AppObserved]):
 
     async def observe(self, desired: App | None, name: str, ctx: ReconcileContext) -> AppObserved:
         seen = await observe_app(desired, name, ctx, self.settings)
-        if not any(a.mutating for a in plan_app(desired, seen, now=ctx.now()).actions):
+        if seen.looked_now or not any(
+            a.mutating for a in plan_app(desired, seen, now=ctx.now()).actions
+        ):
             return seen
         # The plan would act, and the VM's facts came from a look shared with the other
         # Apps on the VM, up to a window old: act only on a fresh look at this App

@@ -29,6 +29,7 @@ from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, r
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ClientAccess, ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.freshlook import shared_look
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.quarantine import awaiting_stop
 from homeport.reconcilers.slots import APP_ARTIFACT_FAILURE, APP_BUILD_FAILURE
@@ -220,16 +221,17 @@ async def _by_vm(ctx: ReconcileContext) -> dict[str, dict[str, FactsQuery]]:
 
 async def _facts(
     name: str, query: FactsQuery, vm: str, host: str, ctx: ReconcileContext, *, fresh: bool
-) -> tuple[VmFacts | FactsIncomplete, int | None]:
+) -> tuple[VmFacts | FactsIncomplete, int | None, bool]:
+    """This App's facts, their exec's exit status, and whether the exec ran just now."""
     if not fresh:
-        key = facts_key(vm, host)
-        look: VmLook = await ctx.shared(key, lambda: _vm_look(ctx, vm, host))
-        if look.queries.get(name) == query:
-            return look.facts[name], look.exit_status
+        shared, own = await shared_look(ctx, facts_key(vm, host), lambda: _vm_look(ctx, vm, host))
+        assert isinstance(shared, VmLook)
+        if shared.queries.get(name) == query:
+            return shared.facts[name], shared.exit_status, own
     # Asked alone: a fresh look, a removed App, or one the shared look did not ask for
     # (declared or changed after it was taken).
     look = await ask(ctx.clients.ssh, host, {name: query})
-    return look.facts[name], look.exit_status
+    return look.facts[name], look.exit_status, True
 
 
 async def _on_vm(
@@ -239,7 +241,9 @@ async def _on_vm(
     with the other Apps on the VM."""
     host, paths = seen.host or "", seen.paths
     query = query_for(desired, paths)
-    facts, status = await _facts(seen.name, query, vm, host, ctx, fresh=fresh or desired is None)
+    facts, status, now = await _facts(
+        seen.name, query, vm, host, ctx, fresh=fresh or desired is None
+    )
     if isinstance(facts, FactsIncomplete):
         raise TemporaryError(
             f"VM {host}: the observation command stopped early (exit {status}): {facts}",
@@ -270,6 +274,7 @@ async def _on_vm(
         packages=facts.packages,
         built=tuple(m.group(1) for m in map(BUILT.match, listing or ()) if m),
         build_failure=APP_BUILD_FAILURE.recall(ctx, seen.name) or {},
+        looked_now=now,
     )
 
 

@@ -26,6 +26,7 @@ from homeport.clients.caddy_config import upstream as upstream_address
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.freshlook import shared_look
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.pairview import pair_view
 
@@ -164,10 +165,11 @@ ROUTES = "caddy.routes"
 """The shared read of homeport's route servers: one per window for every route."""
 
 
-async def routes_seen(ctx: ReconcileContext) -> RoutesSeen:
-    caddy = ctx.clients.caddy
-    seen: RoutesSeen = await ctx.shared(ROUTES, caddy.routes_seen)
-    return seen
+async def routes_seen(ctx: ReconcileContext) -> tuple[RoutesSeen, bool]:
+    """The shared read of homeport's route servers, and whether it was made just now."""
+    seen, fresh = await shared_look(ctx, ROUTES, ctx.clients.caddy.routes_seen)
+    assert isinstance(seen, RoutesSeen)
+    return seen, fresh
 
 
 def _seen(
@@ -197,13 +199,15 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
     async def observe(
         self, desired: ProxyRoute | None, name: str, ctx: ReconcileContext
     ) -> RouteObserved:
-        seen = _seen(desired, name, await routes_seen(ctx), ctx)
-        if not any(a.mutating for a in plan_route(desired, seen, now=ctx.now()).actions):
+        servers, fresh = await routes_seen(ctx)
+        seen = _seen(desired, name, servers, ctx)
+        if fresh or not any(a.mutating for a in plan_route(desired, seen, now=ctx.now()).actions):
             return seen
         # The plan would write, and it was made on a shared read up to a window old: act
         # only on a fresh look (docs/architecture.md, "Shared observations").
         ctx.invalidate(ROUTES)
-        return _seen(desired, name, await routes_seen(ctx), ctx)
+        servers, _ = await routes_seen(ctx)
+        return _seen(desired, name, servers, ctx)
 
     def plan(self, desired: ProxyRoute | None, observed: RouteObserved, *, now: datetime) -> Plan:
         return plan_route(desired, observed, now=now)

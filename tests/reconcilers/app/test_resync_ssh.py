@@ -8,7 +8,6 @@ wall-clock."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +16,8 @@ import pytest
 
 from homeport.controller.engine import Outcome
 from homeport.reconcilers.app.facts import VmFacts
-from homeport.reconcilers.app.observe import VmLook, facts_key
+from homeport.reconcilers.app.observe import VmLook, ask, facts_key, query_for
+from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
 from testkit.harness import EstateHarness, until
 from tests.reconcilers.app.estate import deploy_app, shop_manifest
@@ -84,16 +84,14 @@ spec:
 """
 
 
-def stopped_unit(name: str) -> Callable[[VmLook], VmLook]:
-    """What a look taken while ``name``'s unit was stopped would say of it."""
-
-    def stale(fresh: VmLook) -> VmLook:
-        facts = fresh.facts[name]
-        assert isinstance(facts, VmFacts)
-        unit = {**facts.unit, "ActiveState": "inactive", "SubState": "dead"}
-        return replace(fresh, facts={**fresh.facts, name: replace(facts, unit=unit)})
-
-    return stale
+async def stopped_unit(ctx: Any, host: str, name: str) -> VmLook:
+    """What a look at the VM taken while ``name``'s unit was stopped would say of it."""
+    apps = {a.name: query_for(a, AppPaths.of(a)) for a, _ in ctx.objects("App")}
+    fresh = await ask(ctx.clients.ssh, host, apps)
+    facts = fresh.facts[name]
+    assert isinstance(facts, VmFacts)
+    unit = {**facts.unit, "ActiveState": "inactive", "SubState": "dead"}
+    return replace(fresh, facts={**fresh.facts, name: replace(facts, unit=unit)})
 
 
 async def test_the_apps_of_one_vm_share_one_exec_and_act_only_on_a_fresh_look(
@@ -135,9 +133,14 @@ async def test_the_apps_of_one_vm_share_one_exec_and_act_only_on_a_fresh_look(
         vm = h.object("VM", "shop-a")
         obj = h.object("App", "shop-c")
         assert vm is not None and obj is not None
-        key = facts_key("shop-a", str(vm.status.details["address"]))
+        address = str(vm.status.details["address"])
         inner = engine.context.for_object(("App", "shop-c"))
-        stale = StaleShared(inner, key, stopped_unit("shop-c"))
+        stale_look = await stopped_unit(inner, address, "shop-c")
+
+        async def served() -> VmLook:
+            return stale_look
+
+        stale = StaleShared(inner, facts_key("shop-a", address), served)
         commands.clear()
         seen = await reconciler.observe(obj.resource(), "shop-c", cast(ReconcileContext, stale))
         assert stale.loads == 1 and seen.active_state == "active"
@@ -145,7 +148,6 @@ async def test_the_apps_of_one_vm_share_one_exec_and_act_only_on_a_fresh_look(
         assert len(commands) == 1 and "shop-a:releases" not in commands[0][2]
 
         # Drift is still seen: a unit stopped by hand is started at the next window.
-        address = str(vm.status.details["address"])
         await run(address, ["systemctl", "stop", "homeport-shop-c.service"])
         engine.context.invalidate_all()  # the window of the last look is over
         engine.queue.add(("App", "shop-c"))

@@ -62,9 +62,9 @@ async def test_a_converged_resync_reads_caddy_once_for_every_route(
         assert calls == Counter({"GET servers": 1}), calls
 
 
-def unwritten(fresh: RoutesSeen) -> RoutesSeen:
+async def unwritten() -> RoutesSeen:
     """What a read taken before the routes were written would say: empty servers."""
-    return RoutesSeen(dict.fromkeys(fresh.routes, ()))
+    return RoutesSeen({"public": (), "tailnet": ()})
 
 
 async def test_a_route_plan_made_on_a_stale_read_looks_again(tmp_path: Path) -> None:
@@ -99,6 +99,12 @@ async def test_a_route_plan_made_on_a_stale_read_looks_again(tmp_path: Path) -> 
             answer = await http.patch("/id/homeport-route-shop", json=edited)
             assert answer.status_code == 200, answer.text
         engine.context.invalidate_all()  # the window of the last read is over
+        # A plan made on a read this reconcile made itself is fresh: no second look.
+        own = StaleShared(inner, ROUTES, unwritten)
+        own.stale_served = True
+        seen = await reconciler.observe(desired, "shop", cast(ReconcileContext, own))
+        assert own.loads == 1 and seen.route == edited
+        assert reconciler.plan(desired, seen, now=inner.now()).actions != ()
         engine.queue.add(("ProxyRoute", "shop"))
         await until(lambda: not engine.queue.busy(), what="the route's reconcile")
         assert await h.clients.caddy.get_route("homeport-route-shop") == route

@@ -7,7 +7,7 @@ stale snapshot served by a context that wraps the daemon's own."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -23,8 +23,9 @@ pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM"}
 
 
-def stopped(fresh: ClusterResources) -> ClusterResources:
+async def stopped(ctx: Any) -> ClusterResources:
     """What a snapshot taken before the VMs started would say: every VM stopped."""
+    fresh = await ctx.clients.proxmox.cluster_resources()
     vms = tuple(v.model_copy(update={"status": "stopped"}) for v in fresh.vms)
     return fresh.model_copy(update={"vms": vms})
 
@@ -41,12 +42,12 @@ async def test_a_plan_that_would_act_on_a_stale_list_looks_again(tmp_path: Path)
         assert isinstance(desired, VM)
         inner = h.daemon.engine.context.for_object(("VM", "dev-1"))
 
-        stale = StaleShared(inner, RESOURCES, stopped)
+        stale = StaleShared(inner, RESOURCES, lambda: stopped(inner))
         seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, stale))
         assert (stale.loads, seen.status) == (2, "running")
         assert reconciler.plan(desired, seen, now=inner.now()).actions == ()
 
-        honest = StaleShared(inner, RESOURCES, stopped)
+        honest = StaleShared(inner, RESOURCES, lambda: stopped(inner))
         honest.stale_served = True  # a true snapshot: the converged look is not repeated
         seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, honest))
         assert (honest.loads, seen.status) == (1, "running")
