@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from homeport.clients.caddy_config import RoutesSeen
+from homeport.controller.context import ControllerContext
 from homeport.controller.engine import Outcome
 from homeport.kinds import ProxyRoute
 from homeport.reconcilers.base import ReconcileContext
@@ -98,12 +99,15 @@ async def test_a_route_plan_made_on_a_stale_read_looks_again(tmp_path: Path) -> 
         async with httpx.AsyncClient(base_url=admin, trust_env=False) as http:
             answer = await http.patch("/id/homeport-route-shop", json=edited)
             assert answer.status_code == 200, answer.text
-        engine.context.invalidate_all()  # the window of the last read is over
-        # A plan made on a read this reconcile made itself is fresh: no second look.
-        own = StaleShared(inner, ROUTES, unwritten)
+        # A plan made on a read this reconcile made itself is fresh: no second look. (A
+        # context of its own, whose window holds nothing: the read is this call's alone.)
+        base = engine.context
+        alone = ControllerContext(store=base.store, clock=base.clock, clients=h.clients)
+        own = StaleShared(alone.for_object(("ProxyRoute", "shop")), ROUTES, unwritten)
         own.stale_served = True
         seen = await reconciler.observe(desired, "shop", cast(ReconcileContext, own))
         assert own.loads == 1 and seen.route == edited
+        engine.context.invalidate_all()  # the window of the last read is over
         assert reconciler.plan(desired, seen, now=inner.now()).actions != ()
         engine.queue.add(("ProxyRoute", "shop"))
         await until(lambda: not engine.queue.busy(), what="the route's reconcile")
