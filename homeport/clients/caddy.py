@@ -32,6 +32,7 @@ from homeport.clients.caddy_config import (
     TLS_POLICY_ID,
     Exposure,
     Json,
+    RoutesSeen,
     ServerLayout,
     TlsMode,
     catch_all_route,
@@ -161,11 +162,18 @@ class CaddyClient:
 
     async def route_exposure(self, route_id: str) -> Exposure | None:
         """Which of homeport's servers runs route ``route_id`` (``None``: neither)."""
+        return (await self.routes_seen()).exposure(route_id)
+
+    async def routes_seen(self) -> RoutesSeen:
+        """homeport's route servers in one read (``GET /config/apps/http/servers``): every
+        route's content and server, what ``get_route`` and ``route_exposure`` say of one."""
+        value, _ = await self._get("/config/apps/http/servers", "servers", missing_ok=True)
+        found: dict[Exposure, tuple[Json, ...]] = {}
         for exposure, server in self._route_servers().items():
-            routes, _ = await self._routes(server)
-            if _indexes(routes or [], route_id):
-                return exposure
-        return None
+            routes = _dig(value, server, "routes")
+            listed = routes if isinstance(routes, list) else []
+            found[exposure] = tuple(r for r in listed if isinstance(r, dict))
+        return RoutesSeen(found)
 
     async def verify_route(self, route: Json) -> bool:
         """Read back: does Caddy run exactly this route?"""

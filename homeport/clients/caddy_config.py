@@ -177,6 +177,30 @@ class ServerLayout:
         return self.main if exposure == "public" else self.tailnet
 
 
+@dataclass(frozen=True)
+class RoutesSeen:
+    """homeport's route servers as Caddy ran them at one read: every route's content and
+    server at once, for a resync that looks at many routes (``CaddyClient.routes_seen``)."""
+
+    routes: Mapping[Exposure, tuple[Json, ...]]
+    """Each exposure's server's route list, in order (empty: no such server)."""
+
+    def route(self, route_id: str) -> Json | None:
+        """The route with ``@id`` ``route_id`` (the public server's first), or ``None``."""
+        for listed in self.routes.values():
+            for route in listed:
+                if route.get("@id") == route_id:
+                    return route
+        return None
+
+    def exposure(self, route_id: str) -> Exposure | None:
+        """Which of homeport's servers runs route ``route_id`` (``None``: neither)."""
+        for exposure, listed in self.routes.items():
+            if any(route.get("@id") == route_id for route in listed):
+                return exposure
+        return None
+
+
 def tailnet_server_name(name: str) -> str:
     return f"{name}-tailnet"
 

@@ -63,13 +63,21 @@ class ControllerContext:
         try:
             value = await load()
         except BaseException as exc:
-            self._shared.pop(key, None)
+            if self._ours(key, future):
+                self._shared.pop(key, None)
             future.set_exception(exc)
             future.exception()  # mark retrieved: waiters re-raise it themselves
             raise
         future.set_result(value)
-        self._shared[key] = (self.clock.monotonic() + self.ttl, future)
+        # Dropped meanwhile (``invalidate``: a mutation after this read began): the read
+        # answers its own callers, and the next one reads again.
+        if self._ours(key, future):
+            self._shared[key] = (self.clock.monotonic() + self.ttl, future)
         return value
+
+    def _ours(self, key: str, future: asyncio.Future[Any]) -> bool:
+        held = self._shared.get(key)
+        return held is not None and held[1] is future
 
     def invalidate(self, key: str) -> None:
         self._shared.pop(key, None)

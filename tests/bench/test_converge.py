@@ -34,7 +34,16 @@ def test_quick_benchmark_prints_its_figures() -> None:
     assert "mutating calls              : 0 (OK)" in result.stdout, result.stdout
     # The simulator ran in its own process, so the CPU figures are the daemon's alone.
     assert "the simulator runs in a child process" in result.stdout, result.stdout
-    for line in ("CPU ms per object", "resync CPU of this process", "resync CPU per object"):
+    for line in (
+        "wall ms per object",
+        "CPU ms per object",
+        "resync CPU of this process",
+        "resync CPU per object",
+        "resync wall per object",
+        "reads per object",
+        "peak RSS of the daemon's process, 20 objects:",
+        "simulator excluded",
+    ):
         assert line in result.stdout, result.stdout
     # 4 timed pushes: far too few for a p99, so the tail is the maximum, labelled so.
     assert "p99" not in result.stdout, result.stdout

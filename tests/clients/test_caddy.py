@@ -332,3 +332,22 @@ async def test_without_a_tailnet_listener_a_tailnet_route_is_refused(
     assert not caddy_off.serves("tailnet")
     with pytest.raises(ValueError, match="tailnet_listen"):
         await caddy_off.upsert_route(route_to(upstream), "tailnet")
+
+
+async def test_one_read_answers_what_per_route_reads_do(
+    caddy_off: CaddyClient, upstream: Upstream
+) -> None:
+    """``routes_seen`` (one ``GET`` of the servers) says of each route what ``get_route``
+    and ``route_exposure`` say, on a Caddy without homeport's servers too."""
+    before = caddy_off.stats.snapshot()
+    empty = await caddy_off.routes_seen()
+    assert caddy_off.stats.snapshot().minus(before).reads == {"GET servers": 1}
+    assert empty.route("homeport-route-shop") is None
+    assert empty.exposure("homeport-route-shop") is None
+
+    await caddy_off.upsert_route(route_to(upstream))
+    seen = await caddy_off.routes_seen()
+    assert seen.route("homeport-route-shop") == await caddy_off.get_route("homeport-route-shop")
+    assert seen.route("homeport-route-shop") == route_to(upstream)
+    assert seen.exposure("homeport-route-shop") == "public"
+    assert seen.route("homeport-route-other") is None

@@ -37,7 +37,7 @@ from homeport.reconcilers.app.build import (
     output_tail,
 )
 from homeport.reconcilers.app.download import download_artifact
-from homeport.reconcilers.app.observe import AppSettings, observe_app
+from homeport.reconcilers.app.observe import AppSettings, facts_key, observe_app
 from homeport.reconcilers.app.plan import AppObserved, plan_app
 from homeport.reconcilers.appfiles import render_env_for, render_unit
 from homeport.reconcilers.base import Action, EstateView, Plan, ReconcileContext, Reconciler
@@ -67,13 +67,28 @@ class AppReconciler(Reconciler[App, AppObserved]):
         self.settings = settings
 
     async def observe(self, desired: App | None, name: str, ctx: ReconcileContext) -> AppObserved:
-        return await observe_app(desired, name, ctx, self.settings)
+        seen = await observe_app(desired, name, ctx, self.settings)
+        if seen.looked_now or not any(
+            a.mutating for a in plan_app(desired, seen, now=ctx.now()).actions
+        ):
+            return seen
+        # The plan would act, and the VM's facts came from a look shared with the other
+        # Apps on the VM, up to a window old: act only on a fresh look at this App
+        # (docs/architecture.md, "Shared observations").
+        return await observe_app(desired, name, ctx, self.settings, fresh=True)
 
     def plan(self, desired: App | None, observed: AppObserved, *, now: datetime) -> Plan:
         return plan_app(desired, observed, now=now)
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
-        await on_vm(ctx, lambda ssh, systemd: self._act(action, ctx, ssh, systemd))
+        try:
+            await on_vm(ctx, lambda ssh, systemd: self._act(action, ctx, ssh, systemd))
+        finally:
+            # The next look of any App on this VM sees what was changed there.
+            host = getattr(action, "host", None)
+            vm = ctx.desired("App", ctx.key[1])
+            if host and isinstance(vm, App):
+                ctx.invalidate(facts_key(vm.spec.vm, str(host)))
 
     async def _act(
         self, action: Action, ctx: ReconcileContext, ssh: SSHPool, systemd: Systemd

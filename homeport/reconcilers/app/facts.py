@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from homeport.clients.systemd import SYSTEMCTL, check_unit, parse_show
@@ -74,14 +75,25 @@ def _commands(query: FactsQuery) -> list[tuple[str, list[str]]]:
 
 def facts_argv(query: FactsQuery, token: str) -> list[str]:
     """One ``sh -c`` command list that prints every fact, each after its marker line."""
+    return batch_argv({"": query}, token)
+
+
+def batch_argv(queries: Mapping[str, FactsQuery], token: str) -> list[str]:
+    """One ``sh -c`` command list for the Apps of one VM: each App's facts, their markers
+    named ``<app>:<fact>`` (``<fact>`` alone for the App named ``""``, ``facts_argv``)."""
     steps = []
-    for name, argv in _commands(query):
-        mark = f"### {token} {name}"
-        steps.append(
-            f"{shlex.join(['echo', mark])} ; {shlex.join(argv)} || "
-            f"{shlex.join(['echo', f'{mark} failed'])}"
-        )
+    for app, query in queries.items():
+        for name, argv in _commands(query):
+            mark = f"### {token} {_fact(app, name)}"
+            steps.append(
+                f"{shlex.join(['echo', mark])} ; {shlex.join(argv)} || "
+                f"{shlex.join(['echo', f'{mark} failed'])}"
+            )
     return ["sh", "-c", " ; ".join(steps)]
+
+
+def _fact(app: str, name: str) -> str:
+    return f"{app}:{name}" if app else name
 
 
 def _sections(output: bytes, token: str) -> dict[str, tuple[bytes, bool]]:
@@ -105,7 +117,28 @@ class FactsIncomplete(ValueError):
 
 def parse_facts(query: FactsQuery, output: bytes, token: str) -> VmFacts:
     """``facts_argv``'s output cut back into facts (pure)."""
+    return _facts("", query, _sections(output, token))
+
+
+def parse_batch(
+    queries: Mapping[str, FactsQuery], output: bytes, token: str
+) -> dict[str, VmFacts | FactsIncomplete]:
+    """``batch_argv``'s output cut back into each App's facts, or why they are not all
+    there (the list stopped early: the Apps after that point have no answer)."""
     sections = _sections(output, token)
+    found: dict[str, VmFacts | FactsIncomplete] = {}
+    for app, query in queries.items():
+        try:
+            found[app] = _facts(app, query, sections)
+        except FactsIncomplete as exc:
+            found[app] = exc
+    return found
+
+
+def _facts(app: str, query: FactsQuery, found: dict[str, tuple[bytes, bool]]) -> VmFacts:
+    sections = {
+        name: found[_fact(app, name)] for name, _ in _commands(query) if _fact(app, name) in found
+    }
     missing = [name for name, _ in _commands(query) if name not in sections]
     if missing:
         raise FactsIncomplete(f"no answer for {', '.join(missing)}")

@@ -14,14 +14,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from homeport.clients.errors import SSHError
+from homeport.clients.ssh import SSHPool
 from homeport.kinds import App
 from homeport.reconcilers.app.build import BUILT
-from homeport.reconcilers.app.facts import FactsIncomplete, FactsQuery, facts_argv, parse_facts
+from homeport.reconcilers.app.facts import (
+    FactsIncomplete,
+    FactsQuery,
+    VmFacts,
+    batch_argv,
+    parse_batch,
+)
 from homeport.reconcilers.app.plan import AppObserved
 from homeport.reconcilers.appfiles import AppPaths, pair_role, render_env_for, render_unit, sha256
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import ClientAccess, ReconcileContext
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.freshlook import shared_look
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.quarantine import awaiting_stop
 from homeport.reconcilers.slots import APP_ARTIFACT_FAILURE, APP_BUILD_FAILURE
@@ -80,8 +88,15 @@ def resolve_ref(repo: str, ref: str) -> str:
 
 
 async def observe_app(
-    desired: App | None, name: str, ctx: ReconcileContext, settings: AppSettings
+    desired: App | None,
+    name: str,
+    ctx: ReconcileContext,
+    settings: AppSettings,
+    *,
+    fresh: bool = False,
 ) -> AppObserved:
+    """One App's world; its VM's facts from the look shared by the Apps on that VM
+    (``FACTS``), or with ``fresh`` asked for this App alone, now."""
     own = dict(ctx.status_details("App", name))
     vm_name = desired.spec.vm if desired else str(own.get("vm") or "")
     host = ctx.status_details("VM", vm_name).get("address") if vm_name else None
@@ -116,7 +131,7 @@ async def observe_app(
         env = render_env_for(desired, settings.secrets_dir, ctx)
         seen = replace(seen, desired_unit_sha=sha256(unit), desired_env_sha=sha256(env))
     try:
-        seen = await _on_vm(seen, desired, ctx)
+        seen = await _on_vm(seen, desired, vm_name, ctx, fresh=fresh)
     except SSHError as exc:
         raise TemporaryError(
             f"VM {vm_name} unreachable over SSH: {exc}", reason="Unreachable"
@@ -148,24 +163,92 @@ async def _release(
     return replace(seen, repo=repo, release=release)
 
 
-async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) -> AppObserved:
-    """Every fact the plan needs from the VM, in one SSH round trip (``facts.py``)."""
-    ssh = ctx.clients.ssh
-    host, paths = seen.host or "", seen.paths
-    query = FactsQuery(
+FACTS = "app.facts"
+"""Shared per VM (``app.facts:<vm>@<address>``): the facts of every App on it, one exec."""
+
+
+@dataclass(frozen=True)
+class VmLook:
+    """One exec's answers for the Apps of one VM: what was asked of each, and its facts."""
+
+    queries: dict[str, FactsQuery]
+    facts: dict[str, VmFacts | FactsIncomplete]
+    exit_status: int | None
+
+
+APPS_BY_VM = "app.by-vm"
+"""Shared: the declared Apps of each VM, what their looks ask."""
+
+
+def facts_key(vm: str, host: str) -> str:
+    return f"{FACTS}:{vm}@{host}"
+
+
+def query_for(desired: App | None, paths: AppPaths) -> FactsQuery:
+    return FactsQuery(
         paths=paths,
         user=desired.spec.user if desired is not None else None,
         packages=tuple(p.name for p in desired.spec.packages) if desired is not None else (),
     )
+
+
+async def ask(ssh: SSHPool, host: str, queries: dict[str, FactsQuery]) -> VmLook:
+    """Every fact of ``queries`` (App → what to ask) in one SSH exec on ``host``."""
     token = secrets.token_hex(8)
-    result = await ssh.run(host, facts_argv(query, token), check=False, idempotent=True)
-    try:
-        facts = parse_facts(query, result.stdout, token)
-    except FactsIncomplete as exc:
+    result = await ssh.run(host, batch_argv(queries, token), check=False, idempotent=True)
+    return VmLook(queries, parse_batch(queries, result.stdout, token), result.exit_status)
+
+
+async def _vm_look(ctx: ReconcileContext, vm: str, host: str) -> VmLook:
+    """The declared Apps of VM ``vm``, asked at once (shared by their reconciles)."""
+    return await ask(ctx.clients.ssh, host, (await _by_vm(ctx)).get(vm, {}))
+
+
+async def _by_vm(ctx: ReconcileContext) -> dict[str, dict[str, FactsQuery]]:
+    """VM → what to ask of each App declared on it; built once per window (shared), not
+    once per VM: it reads every App of the estate."""
+
+    async def load() -> dict[str, dict[str, FactsQuery]]:
+        found: dict[str, dict[str, FactsQuery]] = {}
+        for app, _ in ctx.objects("App"):
+            if isinstance(app, App):
+                found.setdefault(app.spec.vm, {})[app.name] = query_for(app, AppPaths.of(app))
+        return found
+
+    index: dict[str, dict[str, FactsQuery]] = await ctx.shared(APPS_BY_VM, load)
+    return index
+
+
+async def _facts(
+    name: str, query: FactsQuery, vm: str, host: str, ctx: ReconcileContext, *, fresh: bool
+) -> tuple[VmFacts | FactsIncomplete, int | None, bool]:
+    """This App's facts, their exec's exit status, and whether the exec ran just now."""
+    if not fresh:
+        shared, own = await shared_look(ctx, facts_key(vm, host), lambda: _vm_look(ctx, vm, host))
+        assert isinstance(shared, VmLook)
+        if shared.queries.get(name) == query:
+            return shared.facts[name], shared.exit_status, own
+    # Asked alone: a fresh look, a removed App, or one the shared look did not ask for
+    # (declared or changed after it was taken).
+    look = await ask(ctx.clients.ssh, host, {name: query})
+    return look.facts[name], look.exit_status, True
+
+
+async def _on_vm(
+    seen: AppObserved, desired: App | None, vm: str, ctx: ReconcileContext, *, fresh: bool
+) -> AppObserved:
+    """Every fact the plan needs from the VM, in one SSH round trip (``facts.py``) shared
+    with the other Apps on the VM."""
+    host, paths = seen.host or "", seen.paths
+    query = query_for(desired, paths)
+    facts, status, now = await _facts(
+        seen.name, query, vm, host, ctx, fresh=fresh or desired is None
+    )
+    if isinstance(facts, FactsIncomplete):
         raise TemporaryError(
-            f"VM {host}: the observation command stopped early (exit {result.exit_status}): {exc}",
+            f"VM {host}: the observation command stopped early (exit {status}): {facts}",
             reason="ObserveFailed",
-        ) from None
+        )
     listing = facts.listing
     current = facts.current_link.rstrip("/").rsplit("/", 1)[-1] if facts.current_link else None
     # A packaged service (source none) has no releases directory, only its data.
@@ -191,6 +274,7 @@ async def _on_vm(seen: AppObserved, desired: App | None, ctx: ReconcileContext) 
         packages=facts.packages,
         built=tuple(m.group(1) for m in map(BUILT.match, listing or ()) if m),
         build_failure=APP_BUILD_FAILURE.recall(ctx, seen.name) or {},
+        looked_now=now,
     )
 
 
@@ -204,4 +288,4 @@ async def _health(seen: AppObserved, desired: App, ctx: ClientAccess) -> AppObse
     return replace(seen, healthy=result.ok, health_error=result.error)
 
 
-__all__ = ["AppSettings", "observe_app", "resolve_ref", "rewrite"]
+__all__ = ["FACTS", "AppSettings", "facts_key", "observe_app", "resolve_ref", "rewrite"]

@@ -76,6 +76,9 @@ class AppObserved:
     """The App's last failed build (its memory): release, commandSha, exitStatus."""
     artifact_failure: Mapping[str, Any] = field(default_factory=dict)
     """The App's last artifact checksum mismatch (its memory): url, sha256, received."""
+    looked_now: bool = False
+    """The VM's facts were asked in this reconcile (not a look shared from earlier in the
+    window): a plan made on them may act without a second look. Not read by the plan."""
 
 
 def plan_app(desired: App | None, seen: AppObserved, *, now: datetime) -> Plan:

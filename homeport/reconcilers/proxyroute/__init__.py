@@ -3,6 +3,9 @@
 Routes to an App's tailnet address and port, or to a StandbyPair's *current primary*
 (with the pair's fencing epoch as a request header). Only homeport's own routes and
 server block are touched; every write is verified by reading Caddy's config back.
+
+Every route is observed from one shared read of homeport's route servers per window
+(``ROUTES``); a plan that would write is made again on a fresh read first.
 """
 
 from __future__ import annotations
@@ -12,11 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from homeport.clients.caddy_config import Exposure, RouteSpec, reverse_proxy_route, route_id
+from homeport.clients.caddy_config import (
+    Exposure,
+    RouteSpec,
+    RoutesSeen,
+    reverse_proxy_route,
+    route_id,
+)
 from homeport.clients.caddy_config import upstream as upstream_address
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.freshlook import shared_look
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.pairview import pair_view
 
@@ -151,6 +161,35 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
     ), None
 
 
+ROUTES = "caddy.routes"
+"""The shared read of homeport's route servers: one per window for every route."""
+
+
+async def routes_seen(ctx: ReconcileContext) -> tuple[RoutesSeen, bool]:
+    """The shared read of homeport's route servers, and whether it was made just now."""
+    seen, fresh = await shared_look(ctx, ROUTES, ctx.clients.caddy.routes_seen)
+    assert isinstance(seen, RoutesSeen)
+    return seen, fresh
+
+
+def _seen(
+    desired: ProxyRoute | None, name: str, servers: RoutesSeen, ctx: ReconcileContext
+) -> RouteObserved:
+    rid = route_id(name)
+    route = servers.route(rid)
+    if desired is None:
+        return RouteObserved(name, route, None)
+    upstream, problem = upstream_of(desired, ctx)
+    return RouteObserved(
+        name,
+        route,
+        upstream,
+        problem,
+        servers.exposure(rid) if route is not None else None,
+        tailnet_served=ctx.clients.caddy.serves("tailnet"),
+    )
+
+
 class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
     kind: ClassVar[str] = "ProxyRoute"
     uses = frozenset({"caddy"})
@@ -160,20 +199,26 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
     async def observe(
         self, desired: ProxyRoute | None, name: str, ctx: ReconcileContext
     ) -> RouteObserved:
-        caddy = ctx.clients.caddy
-        route = await caddy.get_route(route_id(name))
-        if desired is None:
-            return RouteObserved(name, route, None)
-        upstream, problem = upstream_of(desired, ctx)
-        exposure = await caddy.route_exposure(route_id(name)) if route is not None else None
-        return RouteObserved(
-            name, route, upstream, problem, exposure, tailnet_served=caddy.serves("tailnet")
-        )
+        servers, fresh = await routes_seen(ctx)
+        seen = _seen(desired, name, servers, ctx)
+        if fresh or not any(a.mutating for a in plan_route(desired, seen, now=ctx.now()).actions):
+            return seen
+        # The plan would write, and it was made on a shared read up to a window old: act
+        # only on a fresh look (docs/architecture.md, "Shared observations").
+        ctx.invalidate(ROUTES)
+        servers, _ = await routes_seen(ctx)
+        return _seen(desired, name, servers, ctx)
 
     def plan(self, desired: ProxyRoute | None, observed: RouteObserved, *, now: datetime) -> Plan:
         return plan_route(desired, observed, now=now)
 
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
+        try:
+            await self._act(action, ctx)
+        finally:
+            ctx.invalidate(ROUTES)  # the next look at any route sees this write
+
+    async def _act(self, action: Action, ctx: ReconcileContext) -> None:
         caddy = ctx.clients.caddy
         if isinstance(action, UpsertRoute):
             await caddy.ensure_server()

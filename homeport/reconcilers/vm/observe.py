@@ -196,12 +196,21 @@ async def observe_vm(
     joins = desired is None or desired.spec.tailnet.join
     known_hosts = ctx.clients.ssh.known_hosts
     pinned = known_hosts.pinned(tailnet_address, settings.ssh_port) if tailnet_address else []
+    last_seen = ctx.status_details("VM", name)
     if found.running and config.text("agent") not in (None, "0"):
-        # The host key is read through the agent (an exec) only while none is pinned: a
-        # converged VM costs no guest command; a changed key shows as a HostKeyMismatch.
-        agent_running, guest_address, host_key = await _guest(
-            px, found.node, found.vmid, read_host_key=not (joins and pinned)
-        )
+        if joins and pinned and _online_at(device, last_seen.get("address")):
+            # Converged on the tailnet: its device is connected (the guest's own tailscaled
+            # talks to the control plane) at the address this VM was last Ready at, and
+            # its host key is pinned. Nothing the agent would tell is needed to plan (the
+            # agent only joins and reads a first host key): its interfaces are not read.
+            # A hung or crashed guest drops off the tailnet, and is read again.
+            agent_running, guest_address = True, _address(last_seen, "guestAddress")
+        else:
+            # The host key is read through the agent (an exec) only while none is pinned:
+            # a converged VM costs no guest command; a changed key is a HostKeyMismatch.
+            agent_running, guest_address, host_key = await _guest(
+                px, found.node, found.vmid, read_host_key=not (joins and pinned)
+            )
     address = tailnet_address if joins else guest_address
     if address and not joins:
         pinned = known_hosts.pinned(address, settings.ssh_port)
@@ -398,9 +407,14 @@ def firewall_seen(options: FirewallOptions, rules: FirewallRules) -> FirewallSee
     )
 
 
-def _address(details: object) -> str | None:
-    value = details.get("address") if isinstance(details, dict) else None
+def _address(details: object, key: str = "address") -> str | None:
+    value = details.get(key) if isinstance(details, Mapping) else None
     return str(value) if value else None
+
+
+def _online_at(device: Device | None, address: object) -> bool:
+    """Is ``device`` connected to the tailnet's control plane at ``address``?"""
+    return device is not None and device.connected and bool(address) and device.ipv4 == address
 
 
 @dataclass(frozen=True)

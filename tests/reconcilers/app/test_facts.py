@@ -10,7 +10,9 @@ import pytest
 from homeport.reconcilers.app.facts import (
     FactsIncomplete,
     FactsQuery,
+    batch_argv,
     facts_argv,
+    parse_batch,
     parse_facts,
 )
 from homeport.reconcilers.appfiles import AppPaths
@@ -117,3 +119,23 @@ def test_a_file_without_a_final_newline_does_not_hide_the_next_marker() -> None:
     facts = parse_facts(FactsQuery(paths=PATHS, user="shop"), output, T)
     assert facts.unit_text == unit
     assert facts.env_mode == 0o600
+
+
+def test_one_list_asks_the_apps_of_a_vm_each_under_its_own_markers() -> None:
+    web = AppPaths.for_name("web")
+    queries = {"shop": FactsQuery(paths=PATHS, user="shop"), "web": FactsQuery(paths=web)}
+    script = batch_argv(queries, T)[2]
+    assert f"### {T} shop:releases" in script and f"### {T} web:unit" in script
+    assert shlex.join(["ls", "-1t", "--", web.releases]) in script
+    # shop's answer in full, then the list stopped before web's unit.
+    shop = CONVERGED.replace(f"### {T} ".encode(), f"### {T} shop:".encode())
+    web_part = answer(
+        ("releases", "", False),
+        ("current", "", False),
+        ("sums", "", False),
+        ("unit-file", "", False),
+        ("env-mode", "", False),
+    ).replace(f"### {T} ".encode(), f"### {T} web:".encode())
+    found = parse_batch(queries, shop + web_part, T)
+    assert found["shop"] == parse_facts(queries["shop"], CONVERGED, T)
+    assert isinstance(found["web"], FactsIncomplete) and "unit" in str(found["web"])

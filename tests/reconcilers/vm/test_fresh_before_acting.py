@@ -17,34 +17,17 @@ from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.vm import VMReconciler
 from homeport.reconcilers.vm.observe import RESOURCES
 from testkit.harness import EstateHarness
+from tests.reconcilers.looks import StaleShared
 
 pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM"}
 
 
-class StaleResources:
-    """The daemon's context, but the first ``/cluster/resources`` it serves says every VM
-    is stopped (what a snapshot taken before the VMs started would say)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.loads = 0
-        self.stale_served = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    async def shared(self, key: str, load: Any) -> Any:
-        if key != RESOURCES:
-            return await self.inner.shared(key, load)
-        fresh: ClusterResources = await self.inner.shared(key, load)
-        self.loads += 1
-        if self.stale_served:
-            return fresh
-        self.stale_served = True
-        return fresh.model_copy(
-            update={"vms": tuple(v.model_copy(update={"status": "stopped"}) for v in fresh.vms)}
-        )
+async def stopped(ctx: Any) -> ClusterResources:
+    """What a snapshot taken before the VMs started would say: every VM stopped."""
+    fresh = await ctx.clients.proxmox.cluster_resources()
+    vms = tuple(v.model_copy(update={"status": "stopped"}) for v in fresh.vms)
+    return fresh.model_copy(update={"vms": vms})
 
 
 async def test_a_plan_that_would_act_on_a_stale_list_looks_again(tmp_path: Path) -> None:
@@ -59,12 +42,12 @@ async def test_a_plan_that_would_act_on_a_stale_list_looks_again(tmp_path: Path)
         assert isinstance(desired, VM)
         inner = h.daemon.engine.context.for_object(("VM", "dev-1"))
 
-        stale = StaleResources(inner)
+        stale = StaleShared(inner, RESOURCES, lambda: stopped(inner))
         seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, stale))
         assert (stale.loads, seen.status) == (2, "running")
         assert reconciler.plan(desired, seen, now=inner.now()).actions == ()
 
-        honest = StaleResources(inner)
+        honest = StaleShared(inner, RESOURCES, lambda: stopped(inner))
         honest.stale_served = True  # a true snapshot: the converged look is not repeated
         seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, honest))
         assert (honest.loads, seen.status) == (1, "running")

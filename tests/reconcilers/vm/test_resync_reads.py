@@ -1,8 +1,9 @@
 """What one resync of a converged estate's VMs costs in Proxmox requests, counted on the
 wire (the simulator's exchange tap): per VM and reconcile, one ``pending`` read (the config
-and its pending changes), the guest agent's interfaces (no separate ping) and, for a
-managed firewall, its options and rules; the cluster lists shared; nothing written.
-Counts of requests, never wall-clock."""
+and its pending changes) and, for a managed firewall, its options and rules; no guest agent
+read for a VM whose tailnet device is connected at its known address with its host key
+pinned; the cluster lists shared; nothing written. A guest that hangs drops off the tailnet
+and is read through its agent again (not Ready). Counts of requests, never wall-clock."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from testkit.harness import EstateHarness, until
 pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM", "App", "StandbyPair", "ProxyRoute"}
 VM_PATH = re.compile(r"^/nodes/[^/]+/qemu/(\d+)/(.+)$")
-PER_VM = {"pending", "agent/network-get-interfaces", "firewall/options", "firewall/rules"}
+PER_VM = {"pending", "firewall/options", "firewall/rules"}
+AGENT = "agent/network-get-interfaces"
 
 
 async def test_a_converged_resync_reads_each_vm_once_per_fact(tmp_path: Path) -> None:
@@ -44,6 +46,7 @@ async def test_a_converged_resync_reads_each_vm_once_per_fact(tmp_path: Path) ->
             await until(lambda: not engine.queue.busy(), what="a resync of every VM")
         with lock:
             exchanges = list(heard)
+            heard.clear()
 
         reconciles = Counter(o.key[1] for o in outcomes if o.key[0] == "VM")
         assert set(reconciles) == {name for _, name in vms}
@@ -54,6 +57,7 @@ async def test_a_converged_resync_reads_each_vm_once_per_fact(tmp_path: Path) ->
             found = VM_PATH.match(e.path)
             if found:
                 per_vm[(found[1], found[2])] += 1
+        # Every VM of the example estate is on the tailnet: no agent read at all.
         assert {what for _, what in per_vm} <= PER_VM, per_vm
         vmids = {vmid for vmid, _ in per_vm}
         assert len(vmids) == len(vms)
@@ -63,3 +67,19 @@ async def test_a_converged_resync_reads_each_vm_once_per_fact(tmp_path: Path) ->
         assert sum(per_vm.values()) <= len(PER_VM) * looks
         shared = Counter(e.path for e in exchanges if e.path.startswith("/cluster/"))
         assert shared["/cluster/resources"] <= looks
+
+        # Drift is still seen: a hung guest drops off the tailnet; its next look reads the
+        # agent, which does not answer, and the VM is no longer Ready.
+        dev = h.object("VM", "dev-1")
+        assert dev is not None and dev.ready
+        await h.estate.guests.hang_vm(int(dev.status.details["vmid"]))
+        engine.context.invalidate_all()  # the window of the last tailnet read is over
+        with listening(hear):
+            engine.queue.add(("VM", "dev-1"))
+            await until(lambda: not engine.queue.busy(), what="a look at the hung VM")
+        with lock:
+            agent_reads = [e for e in heard if e.path.endswith(AGENT)]
+        dev = h.object("VM", "dev-1")
+        assert dev is not None and not dev.ready
+        assert "guest agent" in str(dev.status.conditions), dev.status
+        assert len(agent_reads) >= 1

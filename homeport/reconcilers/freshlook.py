@@ -1,0 +1,26 @@
+"""A shared read, and whether this reconcile made it (docs/architecture.md, "Shared
+observations"): a read loaded by the caller itself began in this reconcile, so a plan made
+on it needs no second look before it acts; one served from the window (loaded by another
+reconcile, up to a window old) does."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from homeport.reconcilers.base import ClientAccess
+
+
+async def shared_look(
+    ctx: ClientAccess, key: str, load: Callable[[], Awaitable[Any]]
+) -> tuple[Any, bool]:
+    """``ctx.shared(key, load)``, and True when ``load`` ran for this call."""
+    ran = False
+
+    async def loaded() -> Any:
+        nonlocal ran
+        ran = True
+        return await load()
+
+    value = await ctx.shared(key, loaded)
+    return value, ran
