@@ -17,14 +17,14 @@ import pytest
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.pairroutes import MemberTimeouts
-from homeport.reconcilers.proxyroute import (
+from homeport.reconcilers.proxyroute.plan import (
     RouteObserved,
     UpsertRoute,
     Upstream,
     plan_route,
     route_for,
-    upstream_of,
 )
+from homeport.reconcilers.proxyroute.reconciler import upstream_of
 from homeport.reconcilers.standbypair.plan import Member, PairRoute, serving_route
 from homeport.reconcilers.standbypair.state import IN_FLIGHT, Failover, PairState, Phase
 from tests.reconcilers.fixtures import Case, ReadContext, check_plan, load_cases, resource

@@ -20,7 +20,8 @@ from homeport.controller.context import ControllerContext
 from homeport.controller.engine import Outcome
 from homeport.kinds import ProxyRoute
 from homeport.reconcilers.base import ReconcileContext
-from homeport.reconcilers.proxyroute import ROUTES, ProxyRouteReconciler
+from homeport.reconcilers.proxyroute import ProxyRouteReconciler
+from homeport.reconcilers.proxyroute.reconciler import ROUTES
 from testkit.harness import EstateHarness, until
 from tests.reconcilers.looks import StaleShared, mark_observing, observing
 
