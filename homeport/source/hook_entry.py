@@ -51,7 +51,8 @@ def mirror_to_peers(repo: Path, updates: list[str]) -> list[str]:
         return []
     remotes = peer_remotes(repo)
     for remote in remotes:
-        args = [sys.executable, "-m", "homeport.source.hook_entry", "mirror-push", remote]
+        # -P: run in the repository, whose files must never stand in for homeport's modules
+        args = [sys.executable, "-P", "-m", "homeport.source.hook_entry", "mirror-push", remote]
         subprocess.Popen(
             [*args, *(part for line in lines for part in line.split())],
             cwd=repo,

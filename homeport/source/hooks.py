@@ -94,7 +94,17 @@ def pre_receive(
         if refused:
             code = 1
         messages.extend(signed)
-        result = validate_sources(git.read_manifests(new), reuse=cache)
+        try:
+            manifests = git.read_manifests(new)
+        except GitError as exc:
+            # Fails closed: a revision whose files cannot be read is never accepted.
+            code = 1
+            messages.append(
+                f"homeport: push rejected: cannot read the manifests of {new[:12]}: {exc} "
+                "(check the repository with `git fsck`)"
+            )
+            continue
+        result = validate_sources(manifests, reuse=cache)
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")

@@ -11,8 +11,8 @@ from homeport.controller.approvals import NotHeld, approve, held_items
 from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
-from homeport.source.git import run_git
-from homeport.source.hooks import init_repository
+from homeport.source.git import ZERO_SHA, run_git
+from homeport.source.hooks import init_repository, pre_receive
 from homeport.source.sources import GitSource
 from homeport.source.validate import validate_paths
 from testkit.gitwork import WorkClone, machine
@@ -63,6 +63,16 @@ def test_nothing_in_the_repository_can_stand_in_for_homeports_modules(
     assert result.returncode == 0, result.stderr
     assert "impostor" not in result.stderr
     assert "1 objects valid" in result.stderr
+
+
+def test_a_revision_whose_files_cannot_be_read_is_refused_with_a_message(repo: Path) -> None:
+    missing = "1234567890abcdef1234567890abcdef12345678"  # no such object in the repository
+    code, messages = pre_receive(
+        repo, [f"{ZERO_SHA} {missing} refs/heads/main"], branch="main", subdir="."
+    )
+    assert code == 1
+    assert messages[-1].startswith("homeport: push rejected: cannot read the manifests of 123456")
+    assert "git fsck" in messages[-1]
 
 
 def test_invalid_push_is_rejected_with_file_and_line(work: WorkClone, repo: Path) -> None:
