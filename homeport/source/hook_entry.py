@@ -1,9 +1,9 @@
 """Entry point of the git hooks: ``python -m homeport.source.hook_entry pre-receive ...``.
 
 Kept apart from the CLI so a push only pays for importing validation, not the daemon;
-the post-receive hook imports nothing of homeport at all. With peers (other control
-planes, ``source/mirror.py``) it also starts one detached ``mirror-push`` per peer and
-returns at once: the pusher never waits for the other planes.
+the post-receive hook imports only ``homeport.datagrams`` (to wake the daemon). With
+peers (other control planes, ``source/mirror.py``) it also starts one detached
+``mirror-push`` per peer and returns at once: the pusher never waits for the other planes.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import pytest
 from homeport.controller.clock import FakeClock
 from homeport.controller.revisions import RevisionSync
 from homeport.controller.store import Store
+from homeport.services.ha.revision_follow import RevisionFollower
 from homeport.source import validate
 from homeport.source.file_cache import CACHE_FILE, DIRECTORY, CachedFiles, code_fingerprint
 from homeport.source.file_results import FileKey, FileResult
@@ -157,6 +158,35 @@ async def test_the_daemon_parses_only_what_a_revision_changed(
     assert second is not None and second.decision.outcome == "adopt"
     assert parsed == ["vms/a.yaml"]
     assert ("VM", "vm-a") in second.touched
+    store.close()
+
+
+async def test_a_following_control_plane_parses_only_what_a_revision_changed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = WorkClone(repo, tmp_path / "work")
+    first = commit(work, ESTATE)
+    parsed: list[str] = []
+    parse_file = validate.parse_file
+
+    def counted(name: str, raw: bytes, limits: SourceLimits) -> FileResult:
+        parsed.append(name)
+        return parse_file(name, raw, limits)
+
+    monkeypatch.setattr(validate, "parse_file", counted)
+    assert work.push().returncode == 0
+    store = Store.open(tmp_path / "state.db")
+    follower = RevisionFollower(
+        store=store, source=GitSource(repo), mirror=None, clock=FakeClock(), leading=lambda: False
+    )
+    assert await follower.apply({"sha": first})
+    assert sorted(parsed) == sorted(ESTATE)
+    parsed.clear()
+    second = commit(work, CHANGES["memory"])
+    assert work.push().returncode == 0
+    assert await follower.apply({"sha": second})
+    assert parsed == ["vms/a.yaml"]
+    assert store.objects.get(("VM", "vm-a")) is not None
     store.close()
 
 

@@ -22,6 +22,7 @@ from homeport.controller.clock import Clock
 from homeport.controller.signing import SignatureGate
 from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import DesiredObject, Store
+from homeport.source.file_results import RememberedFiles
 from homeport.source.mirror import GitMirror
 from homeport.source.sources import Source
 from homeport.source.validate import validate_sources
@@ -48,6 +49,10 @@ class RevisionFollower:
         """The leader adopts revisions itself (``RevisionSync``): it never follows."""
         self.store = store
         self.source = source
+        self.file_results = RememberedFiles()
+        """The last followed revision's per-file results: a follower re-parses only the
+        files a revision changed, as the leader's ``RevisionSync`` does (one apply at a time,
+        under ``_lock``)."""
         self.mirror = mirror
         self.clock = clock
         self.signatures = signatures
@@ -117,7 +122,9 @@ class RevisionFollower:
                 f"commit {sha[:12]} is not in this control plane's repository nor in a reachable peer's"
             )
         await asyncio.to_thread(self._verify, sha)
-        result = await asyncio.to_thread(lambda: validate_sources(self.source.files(sha)))
+        result = await asyncio.to_thread(
+            lambda: validate_sources(self.source.files(sha), reuse=self.file_results)
+        )
         if not result.ok:
             first = result.errors[0].render() if result.errors else "?"
             raise RevisionUnavailable(f"commit {sha[:12]} does not validate here: {first}")
