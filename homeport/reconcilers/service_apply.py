@@ -27,6 +27,22 @@ async def on_vm(ctx: ClientAccess, act: Callable[[SSHPool, Systemd], Awaitable[N
         raise TemporaryError(str(exc), reason="CommandFailed") from None
 
 
+USERADD_NAME_IN_USE = 9
+"""shadow's useradd: "username already in use"."""
+
+
+async def add_system_user(ssh: SSHPool, host: str, user: str, *options: str) -> None:
+    """``useradd --system [options] -- user``. A user created between the look and this
+    action (two Apps on one VM plan it from the same look of a VM without it) is what was
+    wanted: exit 9 is done, not a failure to retry."""
+    argv = ["useradd", "--system", *options, "--", user]
+    result = await ssh.run(host, argv, check=False)
+    if result.exit_status not in (0, USERADD_NAME_IN_USE):
+        raise CommandFailed(
+            host, argv, result.exit_status, result.stderr.decode("utf-8", errors="replace")
+        )
+
+
 async def write_unit(ssh: SSHPool, systemd: Systemd, action: InstallUnit, text: str) -> None:
     """Install the unit ``text`` rendered right now, if it is still what was planned."""
     if sha256(text) != action.sha:

@@ -10,7 +10,7 @@ from homeport.clients.errors import CommandFailed
 from homeport.clients.probes import Prober
 from homeport.clients.ssh import SSHPool
 from homeport.clients.systemd import Systemd, check_unit, parse_show
-from homeport.reconcilers.service_apply import remove_unit
+from homeport.reconcilers.service_apply import add_system_user, remove_unit
 from homeport.simulator.guest import LoopbackGuestRuntime
 
 from .conftest import BootedVm
@@ -148,3 +148,17 @@ async def test_a_removal_cut_short_after_the_files_went_finishes_on_the_next_run
     await remove_unit(ssh_pool, systemd, host, "gone.service", (unit_path,))
     shown = await systemd.show(host, "gone.service")
     assert shown["LoadState"] == "not-found"
+
+
+async def test_a_system_user_created_meanwhile_is_what_was_wanted(
+    ssh_pool: SSHPool, trusted_vm: BootedVm
+) -> None:
+    """Two Apps on one VM plan the same user from one look; the second useradd finds it
+    (exit 9) and is done, not a failure retried later."""
+    host = trusted_vm.host
+    options = ("--no-create-home", "--shell", "/usr/sbin/nologin")
+    await add_system_user(ssh_pool, host, "shop", *options)
+    await add_system_user(ssh_pool, host, "shop", *options)  # the other App's action
+    assert (await ssh_pool.run(host, ["id", "-u", "shop"])).ok
+    with pytest.raises(CommandFailed, match="exited"):  # any other refusal still fails
+        await add_system_user(ssh_pool, host, "-bad", *options)

@@ -32,6 +32,7 @@ from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
 from homeport.reconcilers.service import InstallEnvFile, InstallUnit, RestartUnit
 from homeport.reconcilers.service_apply import (
+    add_system_user,
     on_vm,
     remove_unit,
     restart_unit,
@@ -69,8 +70,8 @@ class AgentReconciler(Reconciler[Agent, AgentObserved]):
         if isinstance(action, TrackVM):
             _track(ctx, {**tracked_vms(ctx), action.vm: action.host})
         elif isinstance(action, CreateUser):
-            argv = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin"]
-            await ssh.run(action.host, [*argv, "--", action.user])
+            options = ("--no-create-home", "--shell", "/usr/sbin/nologin")
+            await add_system_user(ssh, action.host, action.user, *options)
         elif isinstance(action, InstallPackages):
             await install_packages(ssh, action)
         elif isinstance(action, InstallUnit):

@@ -38,6 +38,7 @@ from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
 from homeport.reconcilers.service_apply import (
+    add_system_user,
     on_vm,
     remove_unit,
     restart_unit,
@@ -88,18 +89,11 @@ class AppReconciler(Reconciler[App, AppObserved]):
     ) -> None:
         if isinstance(action, EnsureLayout):
             if action.create_user:
-                await ssh.run(
+                await add_system_user(
+                    ssh,
                     action.host,
-                    [
-                        "useradd",
-                        "--system",
-                        "--home-dir",
-                        action.root,
-                        "--shell",
-                        "/usr/sbin/nologin",
-                        "--",
-                        action.user,
-                    ],
+                    action.user,
+                    *("--home-dir", action.root, "--shell", "/usr/sbin/nologin"),
                 )
             layout = f"{action.root}/releases" if action.releases else action.root
             await ssh.run(action.host, ["install", "-d", "-m", "0755", "--", layout])
