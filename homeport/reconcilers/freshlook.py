@@ -10,6 +10,10 @@ from typing import Any
 
 from homeport.reconcilers.base import ClientAccess
 
+CADDY_ROUTES = "caddy.routes"
+"""The one shared read of homeport's route servers in Caddy: every ProxyRoute observes it,
+and whoever writes a route (a ProxyRoute, a StandbyPair's reroute) drops it."""
+
 
 async def shared_look(
     ctx: ClientAccess, key: str, load: Callable[[], Awaitable[Any]]

@@ -15,7 +15,7 @@ from homeport.clients.caddy_config import (
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
-from homeport.reconcilers.freshlook import shared_look
+from homeport.reconcilers.freshlook import CADDY_ROUTES, shared_look
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.pairview import pair_view
 from homeport.reconcilers.proxyroute.plan import (
@@ -61,7 +61,7 @@ def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | 
     ), None
 
 
-ROUTES = "caddy.routes"
+ROUTES = CADDY_ROUTES
 """The shared read of homeport's route servers: one per window for every route."""
 
 

@@ -20,6 +20,7 @@ from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
 from homeport.reconcilers.apphealth import check_health
 from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
+from homeport.reconcilers.freshlook import CADDY_ROUTES
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.slots import PAIR_MEMORY, PAIR_REQUEST
 from homeport.reconcilers.standbypair import finalsync_act, replfence, selffence_act
@@ -375,7 +376,10 @@ class StandbyPairReconciler(
                 # ProxyRoute waits for the config): there is nothing to cut or move.
                 continue
             route = dict(target.route)
-            await caddy.upsert_route(route, target.exposure)
+            try:
+                await caddy.upsert_route(route, target.exposure)
+            finally:
+                ctx.invalidate(CADDY_ROUTES)  # the routes' next look sees the reroute
             if not await caddy.verify_route(route):
                 raise TemporaryError(
                     f"Caddy does not run route {target.name} as written; retrying", delay=0.2
