@@ -378,8 +378,14 @@ def _event_filter(for_: str | None, type_: EventType | None) -> dict[str, str | 
                 f"error: --for {for_!r}: write KIND/NAME, e.g. --for app/shop-a", markup=False
             )
             raise typer.Exit(2)
-        match.update(kind=_kind_or_exit(kind), name=name)
+        standalone = STANDALONE_KINDS.get(kind.lower())
+        match.update(kind=standalone or _kind_or_exit(kind), name=name)
     return match
+
+
+STANDALONE_KINDS = {"estate": "Estate"}
+"""Objects without a manifest that still record events: ``Estate/power`` (estate shutdown
+and start, ``reconcilers/estate``)."""
 
 
 class EventType(StrEnum):

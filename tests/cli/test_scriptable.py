@@ -97,14 +97,22 @@ def test_events_filter_by_object_and_type(config: Path) -> None:
         message="clone",
         now=__import__("datetime").datetime.now(),
     )
+    store.events.emit(
+        kind="Estate",
+        name="power",
+        reason="EstateShutdown",
+        message="layer 4",
+        now=__import__("datetime").datetime.now(),
+    )
     store.close()
 
     def reasons(*args: str) -> list[str]:
         return [e["reason"] for e in json.loads(run(config, "events", *args, "-o", "json"))]
 
-    assert reasons() == ["Unhealthy", "Cloned"]
+    assert reasons() == ["Unhealthy", "Cloned", "EstateShutdown"]
     assert reasons("--type", "Warning") == ["Unhealthy"]
-    assert reasons("--type", "Normal") == ["Cloned"]
+    assert reasons("--type", "Normal") == ["Cloned", "EstateShutdown"]
+    assert reasons("--for", "estate/power") == ["EstateShutdown"]  # no manifest, still events
     assert reasons("--for", "vm/shop-a") == ["Cloned"]
     assert reasons("--for", "app/shop-b", "--type", "Normal") == []
     bad = CliRunner().invoke(app, ["events", "--for", "shop-a", "--config", str(config)])
