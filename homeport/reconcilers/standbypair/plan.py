@@ -39,7 +39,7 @@ from homeport.reconcilers.standbypair.actions import (
     StartFailover,
     StopStaleApp,
 )
-from homeport.reconcilers.standbypair.finalsync import due, plan_final_sync
+from homeport.reconcilers.standbypair.finalsync import AnswerFinalSync, due, plan_final_sync
 from homeport.reconcilers.standbypair.hungstandby import reset_hung_standby
 from homeport.reconcilers.standbypair.replkeys import (
     FenceReplication,
@@ -222,7 +222,24 @@ def plan_pair(desired: StandbyPair | None, seen: PairObserved, *, now: datetime)
         healthy = _healthy(desired, seen, now, details)
         # Held by an estate shutdown: its final sync at most, no replication job change.
         return healthy if seen.power_held else _with_storage(desired, seen, healthy)
+    answer = _degraded_final_sync(desired, seen)
+    if answer is not None:
+        return Plan(actions=(answer,), details=details)
     return _with_storage(desired, seen, _degraded(desired, seen, now, details))
+
+
+def _degraded_final_sync(desired: StandbyPair, seen: PairObserved) -> Action | None:
+    """A Degraded pair answers an estate shutdown's hold as a Healthy one does (unanswered,
+    the shutdown waited half the layer's timeout for it): while its standby is not back,
+    there is nothing to sync to."""
+    memory, standby = seen.memory, seen.standby
+    if seen.primary_held is None or not due(memory, seen.primary_held):
+        return None
+    if not (standby.app_ready and standby.app_epoch == memory.epoch):
+        return AnswerFinalSync(
+            seen.primary_held, f"the pair is Degraded: {standby.app} is not the standby again yet"
+        )
+    return _final_sync(desired, seen, seen.primary_held)
 
 
 def _with_storage(desired: StandbyPair, seen: PairObserved, plan: Plan) -> Plan:
@@ -304,19 +321,24 @@ def estate_final_sync(facts: Facts) -> Plan | None:
     seen, memory = facts.seen, facts.memory
     if seen.primary_held is None or not due(memory, seen.primary_held):
         return None
-    command = rsync_command(
-        seen.primary, seen.standby, seen.ssh_port, pair=seen.name, epoch=memory.epoch
+    return Plan(
+        actions=(_final_sync(facts.desired, seen, seen.primary_held),), details=facts.details
     )
-    action = plan_final_sync(
-        facts.desired,
-        memory,
+
+
+def _final_sync(desired: StandbyPair, seen: PairObserved, hold: str) -> Action:
+    command = rsync_command(
+        seen.primary, seen.standby, seen.ssh_port, pair=seen.name, epoch=seen.memory.epoch
+    )
+    return plan_final_sync(
+        desired,
+        seen.memory,
         seen.primary,
         seen.standby,
-        hold=seen.primary_held,
+        hold=hold,
         standby_held=seen.standby_held,
         command=command,
     )
-    return Plan(actions=(action,), details=facts.details)
 
 
 def estate_held(facts: Facts) -> Plan | None:
