@@ -41,6 +41,11 @@ def test_quick_benchmark_prints_its_figures() -> None:
         "resync CPU per object",
         "resync wall per object",
         "reads per object",
+        "stages, p50 in s",
+        "push → revision adopted",
+        "Ready → benchmark noticed",
+        "CPU s: event loop's thread",
+        "new HTTPS connections",
         "peak RSS of the daemon's process, 20 objects:",
         "simulator excluded",
     ):

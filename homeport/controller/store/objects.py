@@ -25,6 +25,8 @@ from homeport.controller.store.transaction import transaction
 from homeport.kinds import ObjectStatus, Resource
 
 Key = tuple[str, str]
+Fingerprint = tuple[tuple[str, str, str], ...]
+"""Every stored object's kind, name and ``spec_hash`` (``ObjectStore.fingerprint``)."""
 
 
 def canonical_manifest(resource: Resource) -> dict[str, Any]:
@@ -117,6 +119,13 @@ class ObjectStore:
             self.db, "objects", "SELECT * FROM objects WHERE kind = ? ORDER BY name", [kind]
         )
         return [_row_to_object(r) for r in rows]
+
+    def fingerprint(self) -> Fingerprint:
+        """Every row's key and ``spec_hash`` (of its manifest's metadata and spec), without
+        parsing a manifest: equal while no object was added, removed or changed in git."""
+        return tuple(
+            self.db.execute("SELECT kind, name, spec_hash FROM objects ORDER BY kind, name")
+        )
 
     def keys(self) -> set[Key]:
         rows = select(self.db, "objects", "SELECT kind, name FROM objects")
