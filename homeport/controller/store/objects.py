@@ -140,7 +140,14 @@ class ObjectStore:
         not dropped: their reconcilers prune what they own first.
         """
         stamp = now.isoformat()
-        existing = {o.key: o for o in self.all()}
+        # Each row's spec_hash and deleting flag, not the parsed rows: parsing every manifest
+        # and status was most of adopting a one-file push into a 1000-object estate.
+        existing: dict[Key, tuple[str, bool]] = {
+            (kind, name): (digest, bool(deleting))
+            for kind, name, digest, deleting in self.db.execute(
+                "SELECT kind, name, spec_hash, deleting FROM objects"
+            )
+        }
         created: set[Key] = set()
         changed: set[Key] = set()
         replica = self.link.active()
@@ -168,9 +175,9 @@ class ObjectStore:
                         ],
                     )
                     continue
-                old_digest = spec_hash(old.manifest)
-                bump = 1 if old_digest != digest or old.deleting else 0
-                if old.deleting and replica is not None:
+                old_digest, old_deleting = old  # the digest written with its manifest
+                bump = 1 if old_digest != digest or old_deleting else 0
+                if old_deleting and replica is not None:
                     replica.delete(("prune", *item.key))
                 if bump:
                     changed.add(item.key)
@@ -192,14 +199,16 @@ class ObjectStore:
                     ],
                 )
             wanted = {item.key for item in desired}
-            removed = {k for k, o in existing.items() if k not in wanted and not o.deleting}
+            removed = {
+                k for k, (_, deleting) in existing.items() if k not in wanted and not deleting
+            }
             for key in removed:
                 self.db.execute(
                     "UPDATE objects SET deleting = 1, updated_at = ? WHERE kind = ? AND name = ?",
                     [stamp, *key],
                 )
             if replica is not None:
-                _share_prunes(replica, {k: existing[k] for k in removed})
+                _share_prunes(replica, {k: o for k in removed if (o := self.get(k)) is not None})
         return created, changed, removed
 
     def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:
