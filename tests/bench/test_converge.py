@@ -42,6 +42,7 @@ def test_quick_benchmark_prints_its_figures() -> None:
         "resync wall per object",
         "reads per object",
         "stages, p50 in s",
+        "CPU s of the simulator",
         "push → revision adopted",
         "Ready → benchmark noticed",
         "CPU s: event loop's thread",
