@@ -532,6 +532,7 @@ async def cold(bench: Bench) -> dict[str, float]:
         if sim_cpu is not None and sim_now is not None:
             done["CPU s of the simulator"] = sim_now - sim_cpu
         done["actions journaled"] = float(sum(view.journal().values()))
+        done["reconciles"] = float(len(bench.outcomes))
     finally:
         view.close()
     return done
@@ -686,7 +687,7 @@ async def resync(bench: Bench) -> ResyncCalls:
 def print_cold(shape: Shape, figures: dict[str, float]) -> None:
     print(f"\n{shape.total} objects: {shape.describe()}")
     for label, value in figures.items():
-        if label == "actions journaled":
+        if label in ("actions journaled", "reconciles"):
             shown = f"{value:.0f}"
         elif label.endswith("ms per object"):
             shown = f"{value:8.1f} ms"
@@ -713,6 +714,14 @@ def print_latency(samples: list[Sample], total: int) -> None:
     for k in kinds:
         actions = Counter(s.actions for s in samples if s.what == k).most_common(1)[0][0]
         print(f"    {k} actions: {', '.join(actions) or '(none)'}")
+
+
+def print_reconciles(outcomes: list[tuple[Key, str]]) -> None:
+    """How many reconciles each kind took, by result (a waiting one is looked at again)."""
+    for kind in sorted({k for (k, _), _ in outcomes}):
+        results = Counter(r for (k, _), r in outcomes if k == kind)
+        shown = ", ".join(f"{r} {n}" for r, n in results.most_common())
+        print(f"  reconciles of {kind:<12}: {sum(results.values())} ({shown})")
 
 
 def print_threads(phase: Phase) -> None:
@@ -779,6 +788,7 @@ async def run(
                 with profiling.phase(f"cold-{total}") as phase:
                     figures = await cold(bench)
                 print_cold(shape, figures)
+                print_reconciles(bench.outcomes)
                 print_threads(phase)
                 if last:
                     with profiling.phase(f"push-{total}") as phase:

@@ -43,6 +43,7 @@ def test_quick_benchmark_prints_its_figures() -> None:
         "reads per object",
         "stages, p50 in s",
         "CPU s of the simulator",
+        "reconciles of VM",
         "push → revision adopted",
         "Ready → benchmark noticed",
         "CPU s: event loop's thread",
