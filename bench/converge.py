@@ -67,6 +67,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.estate import GIT_ENV, Shape, estate_files, unit_file
+from bench.profiling import Phase, Profiling
+from bench.stages import STAGES, Reconcile, Step, since, stages
 from bench.stats import spread
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
@@ -89,6 +91,7 @@ class WorkTree:
     def __init__(self, remote: Path, path: Path) -> None:
         self.path = path
         self.head = ""
+        self.pushed = 0.0
         path.mkdir(parents=True)
         self.git("init", "-q", "--initial-branch=main")
         self.git("remote", "add", "origin", str(remote))
@@ -110,7 +113,8 @@ class WorkTree:
         """Commit everything and push (the pre-receive hook validates); seconds it took."""
         started = time.perf_counter()
         await asyncio.to_thread(self._push, message)
-        return time.perf_counter() - started
+        self.pushed = time.perf_counter() - started
+        return self.pushed
 
     def _push(self, message: str) -> None:
         self.git("add", "-A")
@@ -142,6 +146,23 @@ class StoreView:
             )
             result.append((kind, name, ready and observed == generation))
         return result
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per kind, live objects and those Ready at their generation, counted by SQLite
+        (its JSON functions): the cold convergence's poll parsed every status in Python,
+        on the daemon's event loop and in its CPU figure."""
+        return {
+            kind: (int(total), int(ready))
+            for kind, total, ready in self.db.execute(
+                "SELECT kind, count(*), sum(ready) FROM (SELECT kind, ("
+                " coalesce(json_extract(status, '$.observed_generation'),"
+                "  json_extract(status, '$.observedGeneration')) = generation"
+                " AND EXISTS (SELECT 1 FROM json_each(status, '$.conditions')"
+                "  WHERE json_extract(value, '$.type') = 'Ready'"
+                "  AND json_extract(value, '$.status') = 'True')) AS ready"
+                " FROM objects WHERE NOT deleting) GROUP BY kind"
+            )
+        }
 
     def ready(self, kind: str, name: str) -> bool:
         rows = self.rows("WHERE kind = ? AND name = ?", (kind, name))
@@ -294,6 +315,18 @@ class World:
         if self.process is not None and not self.process.is_alive():
             raise RuntimeError(f"the simulator process exited ({self.process.exitcode})")
 
+    def cpu(self) -> float | None:
+        """CPU seconds the simulator's process has spent (Linux ``/proc``; its Caddy, a
+        process of its own, excluded), or None when it shares this process or is unknown."""
+        if self.process is None or self.process.pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # utime and stime, fields 14 and 15 of stat(5); the split starts at field 3.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     async def ask(self, query: str, *args: Any) -> bool:
         if self.estate is not None:
             return WORLD_QUERIES[query](self.estate, *args)
@@ -372,6 +405,15 @@ class Bench:
     counters: Counters
     task: asyncio.Task[None] | None = None
     outcomes: list[tuple[Key, str]] = field(default_factory=list)
+    # Every reconcile of the one changed object (``watched``), for the stage breakdown.
+    watched: Key | None = None
+    reconciles: list[Reconcile] = field(default_factory=list)
+
+    def observe(self, key: Key, result: str, requeue_after: float | None, took: float) -> None:
+        self.outcomes.append((key, result))
+        if key == self.watched:
+            end = time.perf_counter()
+            self.reconciles.append(Reconcile(end - took, end, result, requeue_after))
 
     def until(self, condition: Callable[[], bool]) -> Callable[[], bool]:
         """``condition``, failing at once when the daemon or the simulator has died."""
@@ -439,7 +481,9 @@ async def daemon_running(
         daemon = Daemon(settings=settings, reconcilers=build_reconcilers(settings), clients=clients)
         bench = Bench(world, settings, shape, work, clients, daemon, counters)
         daemon.observers.append(
-            lambda outcome, _: bench.outcomes.append((outcome.key, outcome.result))
+            lambda outcome, took: bench.observe(
+                outcome.key, outcome.result, outcome.requeue_after, took
+            )
         )
         task = bench.task = asyncio.create_task(daemon.run(stop))
         yield bench
@@ -456,7 +500,7 @@ async def cold(bench: Bench) -> dict[str, float]:
     shape = bench.shape
     for name, text in estate_files(shape).items():
         bench.work.write(name, text)
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, sim_cpu = time.perf_counter(), time.process_time(), bench.world.cpu()
     pushed = await bench.work.push("the estate")
     stored = bench.until(bench.settings.store.path.exists)
     await poll(stored, timeout=60, every=0.05, what="the store")
@@ -469,11 +513,13 @@ async def cold(bench: Bench) -> dict[str, float]:
         done["revision adopted"] = time.perf_counter() - started
 
         def converged() -> bool:
-            rows = view.rows()
-            for kind in {k for k, _, _ in rows}:
-                if kind not in done and all(r for k, _, r in rows if k == kind):
+            counts = view.counts()
+            for kind, (total, ready) in counts.items():
+                if kind not in done and ready == total:
                     done[kind] = time.perf_counter() - started
-            return len(rows) == shape.total and all(r for _, _, r in rows)
+            return sum(t for t, _ in counts.values()) == shape.total and all(
+                r == t for t, r in counts.values()
+            )
 
         # An hour, or 2 s per object for the largest estates (5000 objects).
         timeout = max(3600.0, 2.0 * shape.total)
@@ -482,7 +528,11 @@ async def cold(bench: Bench) -> dict[str, float]:
         done["wall ms per object"] = 1000 * done["all objects Ready"] / shape.total
         done["CPU s of this process"] = time.process_time() - cpu
         done["CPU ms per object"] = 1000 * done["CPU s of this process"] / shape.total
+        sim_now = bench.world.cpu()
+        if sim_cpu is not None and sim_now is not None:
+            done["CPU s of the simulator"] = sim_now - sim_cpu
         done["actions journaled"] = float(sum(view.journal().values()))
+        done["reconciles"] = float(len(bench.outcomes))
     finally:
         view.close()
     return done
@@ -494,6 +544,8 @@ class Sample:
     what: str
     pushed: float
     converged: float
+    stages: dict[str, float] = field(default_factory=dict)
+    actions: tuple[str, ...] = ()
 
 
 async def change_once(bench: Bench, n: int) -> Sample:
@@ -515,7 +567,8 @@ async def change_once(bench: Bench, n: int) -> Sample:
     try:
         generation = view.generation(*key)
         bench.work.write(f"vms/vm-{index:04d}.yaml", text)
-        started = time.perf_counter()
+        bench.watched, bench.reconciles = key, []
+        started, epoch = time.perf_counter(), time.time()
         pushed = await bench.work.push(f"change {key[0]}/{key[1]}")
 
         def converged() -> bool:
@@ -525,11 +578,56 @@ async def change_once(bench: Bench, n: int) -> Sample:
             bench.until(converged), timeout=600, every=0.01, what=f"{key[0]}/{key[1]} to converge"
         )
         took = time.perf_counter() - started
+        bench.watched = None
+        breakdown, verbs = timeline(bench, view, key, generation + 1, started, epoch, took)
     finally:
         view.close()
     if not await bench.world.ask(*query):
         raise AssertionError(f"{key[0]}/{key[1]} is Ready but the world does not show the change")
-    return Sample(what, pushed, took)
+    return Sample(what, pushed, took, breakdown, verbs)
+
+
+def timeline(
+    bench: Bench,
+    view: StoreView,
+    key: Key,
+    generation: int,
+    started: float,
+    epoch: float,
+    took: float,
+) -> tuple[dict[str, float], tuple[str, ...]]:
+    """The push's stages (``bench/stages.py``) from the store and the engine's observers."""
+    db = view.db
+    row = db.execute(
+        "SELECT recorded_at FROM revisions WHERE sha = ? ORDER BY id DESC LIMIT 1",
+        (bench.work.head,),
+    ).fetchone()
+    steps = [
+        Step(verb, since(epoch, begun), since(epoch, ended))
+        for verb, begun, ended in db.execute(
+            "SELECT verb, started_at, finished_at FROM journal"
+            " WHERE kind = ? AND name = ? AND generation = ? AND state = 'done' ORDER BY id",
+            (*key, generation),
+        )
+    ]
+    ready = db.execute(
+        "SELECT at FROM events WHERE kind = ? AND name = ? AND reason = 'Ready'"
+        " ORDER BY id DESC LIMIT 1",
+        key,
+    ).fetchone()
+    reconciles = [
+        Reconcile(r.start - started, r.end - started, r.result, r.requeue_after)
+        for r in bench.reconciles
+    ]
+    breakdown = stages(
+        pushed=bench.work.pushed,
+        adopted=since(epoch, row[0]) if row else 0.0,
+        reconciles=reconciles,
+        steps=steps,
+        ready=since(epoch, ready[0]) if ready else took,
+        noticed=took,
+    )
+    return breakdown, tuple(s.verb for s in steps)
 
 
 # -- 3. calls per resync ----------------------------------------------------------------
@@ -589,7 +687,7 @@ async def resync(bench: Bench) -> ResyncCalls:
 def print_cold(shape: Shape, figures: dict[str, float]) -> None:
     print(f"\n{shape.total} objects: {shape.describe()}")
     for label, value in figures.items():
-        if label == "actions journaled":
+        if label in ("actions journaled", "reconciles"):
             shown = f"{value:.0f}"
         elif label.endswith("ms per object"):
             shown = f"{value:8.1f} ms"
@@ -607,6 +705,31 @@ def print_latency(samples: list[Sample], total: int) -> None:
         print(f"  {label:<10} n={len(group):3d}  {spread([s.converged for s in group])}")
     pushes = [s.pushed for s in samples]
     print(f"  of which git push (pre-receive validation): p50 {statistics.median(pushes):.2f} s")
+    print("  stages, p50 in s (bench/stages.py; they add up to the whole):")
+    kinds = sorted({s.what for s in samples})
+    print(f"    {'stage':<32}" + "".join(f"{k:>12}" for k in kinds))
+    for stage in STAGES:
+        cells = [statistics.median(s.stages[stage] for s in samples if s.what == k) for k in kinds]
+        print(f"    {stage:<32}" + "".join(f"{c:>12.3f}" for c in cells))
+    for k in kinds:
+        actions = Counter(s.actions for s in samples if s.what == k).most_common(1)[0][0]
+        print(f"    {k} actions: {', '.join(actions) or '(none)'}")
+
+
+def print_reconciles(outcomes: list[tuple[Key, str]]) -> None:
+    """How many reconciles each kind took, by result (a waiting one is looked at again)."""
+    for kind in sorted({k for (k, _), _ in outcomes}):
+        results = Counter(r for (k, _), r in outcomes if k == kind)
+        shown = ", ".join(f"{r} {n}" for r, n in results.most_common())
+        print(f"  reconciles of {kind:<12}: {sum(results.values())} ({shown})")
+
+
+def print_threads(phase: Phase) -> None:
+    print(
+        f"  CPU s: event loop's thread {phase.loop_thread:.1f}, other threads "
+        f"{phase.other_threads:.1f} (Proxmox HTTPS calls); new HTTPS connections "
+        f"{phase.connections}"
+    )
 
 
 def print_resync(calls: ResyncCalls) -> None:
@@ -628,7 +751,12 @@ def print_resync(calls: ResyncCalls) -> None:
 
 # -- main -------------------------------------------------------------------------------
 async def run(
-    sizes: list[int], changes: int, time_scale: float, concurrency: int, sim_process: bool
+    sizes: list[int],
+    changes: int,
+    time_scale: float,
+    concurrency: int,
+    sim_process: bool,
+    profiling: Profiling,
 ) -> int:
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -657,10 +785,16 @@ async def run(
                 sim_process=sim_process,
             ) as bench:
                 peak = PeakRss.start()
-                print_cold(shape, await cold(bench))
+                with profiling.phase(f"cold-{total}") as phase:
+                    figures = await cold(bench)
+                print_cold(shape, figures)
+                print_reconciles(bench.outcomes)
+                print_threads(phase)
                 if last:
-                    samples = [await change_once(bench, n) for n in range(changes)]
+                    with profiling.phase(f"push-{total}") as phase:
+                        samples = [await change_once(bench, n) for n in range(changes)]
                     print_latency(samples, shape.total)
+                    print_threads(phase)
                     calls = await resync(bench)
                     print_resync(calls)
                     status = 1 if calls.mutations else 0
@@ -729,6 +863,12 @@ def main() -> None:
         default=True,
         help="run the simulator in a child process, so this process's CPU is homeport's",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PREFIX",
+        help="cProfile the event loop's thread: PREFIX-cold-N and PREFIX-push-N .pstats/.txt",
+    )
     args = parser.parse_args()
     sizes = [20] if args.quick else [int(s) for s in args.sizes.split(",")]
     changes = 4 if args.quick else args.changes
@@ -741,7 +881,12 @@ def main() -> None:
             file=sys.stderr,
         )
         raise_file_limit()  # inherited by the simulator's process, started after this
-    sys.exit(asyncio.run(run(sizes, changes, args.time_scale, args.concurrency, args.sim_process)))
+    profiling = Profiling(args.profile)
+    sys.exit(
+        asyncio.run(
+            run(sizes, changes, args.time_scale, args.concurrency, args.sim_process, profiling)
+        )
+    )
 
 
 if __name__ == "__main__":

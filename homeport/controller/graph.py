@@ -47,11 +47,20 @@ class DependencyGraph:
 
     def __init__(self, objects: Iterable[StoredObject]) -> None:
         self.objects = {o.key: o for o in objects}
-        self.requires: dict[Key, list[Key]] = {
-            k: dependencies_of(o) for k, o in self.objects.items()
-        }
+        self._link({k: dependencies_of(o) for k, o in self.objects.items()})
+
+    @classmethod
+    def of_edges(cls, requires: dict[Key, list[Key]]) -> DependencyGraph:
+        """A graph of edges alone (each stored object's dependencies): ``dependents`` and
+        ``blocking_deletion`` answer as the whole graph's; ``unready`` needs the objects."""
+        graph = cls([])
+        graph._link(requires)
+        return graph
+
+    def _link(self, requires: dict[Key, list[Key]]) -> None:
+        self.requires: dict[Key, list[Key]] = requires
         self.required_by: dict[Key, set[Key]] = defaultdict(set)
-        for key, deps in self.requires.items():
+        for key, deps in requires.items():
             for dep in deps:
                 self.required_by[dep].add(key)
 
@@ -69,7 +78,7 @@ class DependencyGraph:
 
     def blocking_deletion(self, key: Key) -> list[Key]:
         """Objects still in the store that depend on ``key`` (they must be pruned first)."""
-        return sorted(k for k in self.required_by.get(key, set()) if k in self.objects)
+        return sorted(k for k in self.required_by.get(key, set()) if k in self.requires)
 
 
 def layer_of(resource: Resource, lookup: dict[Key, StoredObject]) -> int:

@@ -41,6 +41,13 @@ def test_quick_benchmark_prints_its_figures() -> None:
         "resync CPU per object",
         "resync wall per object",
         "reads per object",
+        "stages, p50 in s",
+        "CPU s of the simulator",
+        "reconciles of VM",
+        "push → revision adopted",
+        "Ready → benchmark noticed",
+        "CPU s: event loop's thread",
+        "new HTTPS connections",
         "peak RSS of the daemon's process, 20 objects:",
         "simulator excluded",
     ):

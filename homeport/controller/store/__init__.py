@@ -18,7 +18,13 @@ from homeport.controller.store.heartbeats import Heartbeat, HeartbeatTable
 from homeport.controller.store.journal import Journal, JournalEntry
 from homeport.controller.store.leases import Lease, LeaseTable
 from homeport.controller.store.notifications import NotificationLog, NotificationRecord
-from homeport.controller.store.objects import DesiredObject, Key, ObjectStore, StoredObject
+from homeport.controller.store.objects import (
+    DesiredObject,
+    Fingerprint,
+    Key,
+    ObjectStore,
+    StoredObject,
+)
 from homeport.controller.store.records import Event, EventLog, RevisionLog, RevisionRecord
 from homeport.controller.store.replica import Replica, ReplicaLink, SharedKey, shared_write
 
@@ -225,6 +231,7 @@ __all__ = [
     "AllocationError",
     "DesiredObject",
     "Event",
+    "Fingerprint",
     "Heartbeat",
     "JournalEntry",
     "Key",

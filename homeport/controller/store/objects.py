@@ -25,6 +25,8 @@ from homeport.controller.store.transaction import transaction
 from homeport.kinds import ObjectStatus, Resource
 
 Key = tuple[str, str]
+Fingerprint = tuple[tuple[str, str, str], ...]
+"""Every stored object's kind, name and ``spec_hash`` (``ObjectStore.fingerprint``)."""
 
 
 def canonical_manifest(resource: Resource) -> dict[str, Any]:
@@ -118,6 +120,13 @@ class ObjectStore:
         )
         return [_row_to_object(r) for r in rows]
 
+    def fingerprint(self) -> Fingerprint:
+        """Every row's key and ``spec_hash`` (of its manifest's metadata and spec), without
+        parsing a manifest: equal while no object was added, removed or changed in git."""
+        return tuple(
+            self.db.execute("SELECT kind, name, spec_hash FROM objects ORDER BY kind, name")
+        )
+
     def keys(self) -> set[Key]:
         rows = select(self.db, "objects", "SELECT kind, name FROM objects")
         return {(r["kind"], r["name"]) for r in rows}
@@ -131,7 +140,14 @@ class ObjectStore:
         not dropped: their reconcilers prune what they own first.
         """
         stamp = now.isoformat()
-        existing = {o.key: o for o in self.all()}
+        # Each row's spec_hash and deleting flag, not the parsed rows: parsing every manifest
+        # and status was most of adopting a one-file push into a 1000-object estate.
+        existing: dict[Key, tuple[str, bool]] = {
+            (kind, name): (digest, bool(deleting))
+            for kind, name, digest, deleting in self.db.execute(
+                "SELECT kind, name, spec_hash, deleting FROM objects"
+            )
+        }
         created: set[Key] = set()
         changed: set[Key] = set()
         replica = self.link.active()
@@ -159,9 +175,9 @@ class ObjectStore:
                         ],
                     )
                     continue
-                old_digest = spec_hash(old.manifest)
-                bump = 1 if old_digest != digest or old.deleting else 0
-                if old.deleting and replica is not None:
+                old_digest, old_deleting = old  # the digest written with its manifest
+                bump = 1 if old_digest != digest or old_deleting else 0
+                if old_deleting and replica is not None:
                     replica.delete(("prune", *item.key))
                 if bump:
                     changed.add(item.key)
@@ -183,14 +199,16 @@ class ObjectStore:
                     ],
                 )
             wanted = {item.key for item in desired}
-            removed = {k for k, o in existing.items() if k not in wanted and not o.deleting}
+            removed = {
+                k for k, (_, deleting) in existing.items() if k not in wanted and not deleting
+            }
             for key in removed:
                 self.db.execute(
                     "UPDATE objects SET deleting = 1, updated_at = ? WHERE kind = ? AND name = ?",
                     [stamp, *key],
                 )
             if replica is not None:
-                _share_prunes(replica, {k: existing[k] for k in removed})
+                _share_prunes(replica, {k: o for k in removed if (o := self.get(k)) is not None})
         return created, changed, removed
 
     def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:

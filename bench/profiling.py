@@ -1,0 +1,90 @@
+"""What the benchmark measures about the daemon's own time: cProfile of its event loop's
+thread per phase (``--profile PREFIX``), the CPU of that thread against the others (the
+Proxmox client's HTTPS calls run in threads, ``asyncio.to_thread``), and how many HTTPS
+connections requests opened (one per call would mean a TLS handshake per call).
+
+cProfile sees only the thread it is enabled in: the event loop's, where the engine,
+the reconcilers, asyncssh, the store and the bench's polling run. The threads' share is
+given as CPU seconds beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import io
+import logging
+import pstats
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConnectionCount(logging.Filter):
+    """Counts urllib3's "Starting new HTTPS connection" records; lets only warnings on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Starting new HTTP"):
+            self.opened += 1
+        return record.levelno >= logging.WARNING
+
+
+@dataclass
+class Phase:
+    """CPU seconds of one phase: the whole process, and the thread that ran it."""
+
+    process: float = 0.0
+    loop_thread: float = 0.0
+    connections: int = 0
+
+    @property
+    def other_threads(self) -> float:
+        return max(self.process - self.loop_thread, 0.0)
+
+
+@dataclass
+class Profiling:
+    """``phase(name)`` measures a phase; with a ``prefix`` it also profiles it and writes
+    ``PREFIX-NAME.pstats`` and ``PREFIX-NAME.txt`` (top items by cumulative and own time)."""
+
+    prefix: Path | None = None
+    phases: dict[str, Phase] = field(default_factory=dict)
+    connections: ConnectionCount = field(default_factory=ConnectionCount)
+
+    def __post_init__(self) -> None:
+        pool = logging.getLogger("urllib3.connectionpool")
+        pool.setLevel(logging.DEBUG)
+        pool.addFilter(self.connections)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[Phase]:
+        figures = self.phases[name] = Phase()
+        profile = cProfile.Profile() if self.prefix is not None else None
+        cpu, own, opened = time.process_time(), time.thread_time(), self.connections.opened
+        if profile is not None:
+            profile.enable()
+        try:
+            yield figures
+        finally:
+            if profile is not None:
+                profile.disable()
+            figures.process = time.process_time() - cpu
+            figures.loop_thread = time.thread_time() - own
+            figures.connections = self.connections.opened - opened
+            if profile is not None and self.prefix is not None:
+                self._write(profile, Path(f"{self.prefix}-{name}"))
+
+    @staticmethod
+    def _write(profile: cProfile.Profile, path: Path) -> None:
+        profile.dump_stats(path.with_suffix(".pstats"))
+        text = io.StringIO()
+        stats = pstats.Stats(profile, stream=text).strip_dirs()
+        for order in ("cumulative", "tottime"):
+            print(f"== top 60 by {order} ==", file=text)
+            stats.sort_stats(order).print_stats(60)
+        path.with_suffix(".txt").write_text(text.getvalue())

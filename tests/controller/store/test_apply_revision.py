@@ -1,0 +1,62 @@
+"""Adopting a revision reads each stored row's ``spec_hash``, not the parsed rows: a push
+of one changed file into a large estate parses no stored manifest or status, and the
+generations and the created / changed / removed sets stay what they were."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from homeport.controller.clock import FakeClock
+from homeport.controller.store import DesiredObject, Store
+from homeport.controller.store import objects as objects_module
+from homeport.source.validate import validate_sources
+from tests.controller.test_engine import MACHINE
+from tests.controller.test_engine_scale import vm
+
+
+def desired(text: str) -> list[DesiredObject]:
+    result = validate_sources([("estate.yaml", text.encode())])
+    assert result.ok, [e.render() for e in result.errors]
+    return [DesiredObject(o.resource, o.file, o.line) for o in result.objects]
+
+
+def test_a_revision_parses_no_stored_row_and_bumps_only_what_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = Store.open(tmp_path / "state.db"), FakeClock()
+    objects = store.objects
+    created, changed, removed = objects.apply_revision(
+        "r1", desired(MACHINE + vm("a") + vm("b") + vm("c")), clock.now()
+    )
+    assert (len(created), changed, removed) == (4, set(), set())
+    parsed: list[str] = []
+    parse = objects_module._row_to_object
+    monkeypatch.setattr(
+        objects_module, "_row_to_object", lambda row: parsed.append(row["name"]) or parse(row)
+    )
+    created, changed, removed = objects.apply_revision(
+        "r2", desired(MACHINE + vm("a", memory=512) + vm("b")), clock.now()
+    )
+    assert (created, changed, removed) == (set(), {("VM", "a")}, {("VM", "c")})
+    assert parsed == []  # nothing parsed; a removal with no replica shares nothing
+    monkeypatch.setattr(objects_module, "_row_to_object", parse)
+    generations = {o.name: (o.generation, o.revision, o.deleting) for o in objects.all()}
+    assert generations == {
+        "m1": (1, "r2", False),
+        "a": (2, "r2", False),
+        "b": (1, "r2", False),
+        "c": (1, "r1", True),
+    }
+    # Back in git: no longer deleting, a new generation; an unchanged revision bumps nothing.
+    _, changed, _ = objects.apply_revision(
+        "r3", desired(MACHINE + vm("a", memory=512) + vm("b") + vm("c")), clock.now()
+    )
+    assert changed == {("VM", "c")}
+    _, changed, _ = objects.apply_revision(
+        "r4", desired(MACHINE + vm("a", memory=512) + vm("b") + vm("c")), clock.now()
+    )
+    assert changed == set()
+    assert {o.name: o.generation for o in objects.all()} == {"m1": 1, "a": 2, "b": 1, "c": 2}
+    store.close()
