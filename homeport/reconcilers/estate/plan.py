@@ -234,25 +234,41 @@ def _shutdown_layer(
             request["id"], layer, tuple(pairs), why_held(request, layer), tuple(waiting)
         )
         return _act(hold)
+    stepped = _vm_steps(request, "shutdown", layer, members, entry, seen)
+    return stepped or _act(_finish(request, layer, members, seen))
+
+
+def _vm_steps(
+    request: PowerRequest,
+    op: str,
+    layer: int,
+    members: tuple[PowerVM, ...],
+    entry: PowerLayerProgress,
+    seen: PowerObserved,
+) -> Plan | None:
+    """The layer's VMs stopped (``shutdown``) or started: their next actions, a wait while
+    any is in flight, the request failed with the first VM that failed; None once all are
+    done."""
     actions: list[Action] = []
     pending: list[str] = []
     for vm in members:
-        state, action = _stop_step(request, layer, vm, entry, seen.world.get(vm.name))
+        state, action = _vm_step(request, op, layer, vm, entry, seen.world.get(vm.name))
         if action is not None:
             actions.append(action)
         elif state is None:
             pending.append(vm.name)
         elif state.startswith("failed"):
-            return _act(FinishPower(request["id"], "shutdown", False, f"VM {vm.name}: {state}"))
+            return _act(FinishPower(request["id"], op, False, f"VM {vm.name}: {state}"))
     if actions:
         return Plan(actions=tuple(actions))
     if pending:
-        return _wait(f"VM {', '.join(pending)} to stop")
-    return _act(_finish(request, layer, members, seen))
+        return _wait(f"VM {', '.join(pending)} to {'stop' if op == 'shutdown' else 'run'}")
+    return None
 
 
-def _stop_step(
+def _vm_step(
     request: PowerRequest,
+    op: str,
     layer: int,
     vm: PowerVM,
     entry: PowerLayerProgress,
@@ -261,21 +277,15 @@ def _stop_step(
     """(the VM's state once its step is done — None while it is not —, the action)."""
     if seen is None or seen.vmid is None or seen.node is None or seen.status is None:
         return "absent", None
-    if seen.status == "stopped":
-        return "stopped", None
-    return _task_step(
-        entry, seen, StopVM(request["id"], layer, vm.name, seen.vmid, seen.node, SHUTDOWN_TIMEOUT)
+    done = "stopped" if op == "shutdown" else "running"
+    if seen.status == done:
+        return done, None
+    issue: StopVM | StartVM = (
+        StopVM(request["id"], layer, vm.name, seen.vmid, seen.node, SHUTDOWN_TIMEOUT)
+        if op == "shutdown"
+        else StartVM(request["id"], layer, vm.name, seen.vmid, seen.node)
     )
-
-
-def _start_step(
-    request: PowerRequest, layer: int, vm: PowerVM, entry: PowerLayerProgress, seen: VMSeen | None
-) -> tuple[str | None, Action | None]:
-    if seen is None or seen.vmid is None or seen.node is None or seen.status is None:
-        return "absent", None
-    if seen.status == "running":
-        return "running", None
-    return _task_step(entry, seen, StartVM(request["id"], layer, vm.name, seen.vmid, seen.node))
+    return _task_step(entry, seen, issue)
 
 
 def _task_step(
@@ -295,20 +305,9 @@ def _start_layer(
     request: PowerRequest, layer: int, members: tuple[PowerVM, ...], seen: PowerObserved
 ) -> Plan:
     entry: PowerLayerProgress = (request.get("layers") or {}).get(str(layer)) or {}
-    actions: list[Action] = []
-    pending: list[str] = []
-    for vm in members:
-        state, action = _start_step(request, layer, vm, entry, seen.world.get(vm.name))
-        if action is not None:
-            actions.append(action)
-        elif state is None:
-            pending.append(vm.name)
-        elif state.startswith("failed"):
-            return _act(FinishPower(request["id"], "start", False, f"VM {vm.name}: {state}"))
-    if actions:
-        return Plan(actions=tuple(actions))
-    if pending:
-        return _wait(f"VM {', '.join(pending)} to run")
+    stepped = _vm_steps(request, "start", layer, members, entry, seen)
+    if stepped is not None:
+        return stepped
     if seen.problems is None:
         return _wait("the layer's health checks")
     if seen.problems:
