@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from urllib.parse import quote, unquote
 from xml.etree import ElementTree as ET
 
 from aiohttp import web
+
+from homeport.simulator.listeners import close_runner, serve_runner
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -104,6 +107,7 @@ class S3Server:
         """Fault: this many next reads of a ``data/`` object come back with a byte flipped
         (a bucket with bit rot, or a broken proxy)."""
         self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -114,14 +118,14 @@ class S3Server:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound = self._runner.addresses[0]
+        self._sock = await serve_runner(self._runner, host, port)
+        bound = self._sock.getsockname()
         self.url = f"http://{bound[0]}:{bound[1]}"
 
     async def stop(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            await close_runner(self._runner, self._sock)
+            self._runner, self._sock = None, None
 
     # -- the world, for tests -----------------------------------------------------------
 

@@ -22,6 +22,8 @@ import asyncio
 import json
 from typing import TYPE_CHECKING
 
+from homeport.simulator.listeners import stop_accepting
+
 if TYPE_CHECKING:
     from .simapp import SimApp
 
@@ -36,6 +38,7 @@ class LineServer:
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         self._stopped = False
+        self._stopping = asyncio.Event()
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=MAX_LINE)
@@ -43,13 +46,16 @@ class LineServer:
 
     async def stop(self) -> None:
         self._stopped = True
+        self._stopping.set()
         if self._server is not None:
+            await stop_accepting(self._server.sockets)
             self._server.close()
             self._server = None
         clients, self._clients = self._clients, {}
-        for writer, task in clients.items():  # the process is gone: its connections reset
+        for writer in clients:  # the process is gone: its connections reset
             writer.transport.abort()
-            task.cancel()
+        # Not cancelled: each handler sees its connection gone (or the hang end) and returns
+        # (asyncio 3.11's start_server reports a cancelled handler as an error).
         await asyncio.gather(*clients.values(), return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -74,7 +80,8 @@ class LineServer:
         fault = self.app.current_fault()
         if fault is not None and fault.mode == "hang":
             self.app.note_status(0)
-            await asyncio.Event().wait()  # until the process stops (``stop`` cancels us)
+            await self._stopping.wait()  # until the process stops
+            raise ConnectionResetError("the app stopped")
         if fault is not None:
             self.app.note_status(fault.status)
             return "-ERR simulated failure"

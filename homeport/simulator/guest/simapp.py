@@ -26,10 +26,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from homeport.simulator.listeners import close_runner, serve_runner
 
 from . import lease
 from .faults import AppFault
@@ -112,6 +115,7 @@ class SimApp:
     backend_port: int = 0
     """Where it listens on 127.0.0.1 (``nic.py`` publishes it on the guest's address)."""
     _runner: web.AppRunner | None = None
+    _sock: socket.socket | None = None
     _lines: LineServer | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _last_status: int | None = None
@@ -126,9 +130,8 @@ class SimApp:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.05)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.backend_port = int(self._runner.addresses[0][1])
+        self._sock = await serve_runner(self._runner, "127.0.0.1")
+        self.backend_port = int(self._sock.getsockname()[1])
         return self.backend_port
 
     async def stop(self) -> None:
@@ -137,8 +140,8 @@ class SimApp:
             await self._lines.stop()
             self._lines = None
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            await close_runner(self._runner, self._sock)
+            self._runner, self._sock = None, None
 
     def current_fault(self) -> AppFault | None:
         return self.live_fault() or self.simulate.fault()

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from homeport.simulator.listeners import stop_accepting
+
 from .cloudinit import load_host_key
 from .commands import run_line
 from .commands.base import ExecContext
@@ -155,6 +157,7 @@ class GuestSshd:
 
     async def stop(self) -> None:
         if self._server is not None:
+            await stop_accepting(self._server.sockets)
             self._server.close()
             await self._server.wait_closed()
             self._server = None

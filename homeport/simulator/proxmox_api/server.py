@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import socket
 import ssl
 import urllib.parse
 from typing import Any
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from homeport.simulator.errors import PveError
 from homeport.simulator.faults import ApiRule
+from homeport.simulator.listeners import close_runner, serve_runner, stop_accepting
 from homeport.simulator.proxmox_api import (
     routes_agent,
     routes_cluster,
@@ -75,6 +77,7 @@ class ProxmoxApiServer:
         self._router = build_router()
         self._control = Control(context)
         self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
         self._stopping = asyncio.Event()
         self.port = 0
 
@@ -85,22 +88,23 @@ class ProxmoxApiServer:
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self._ssl, backlog=512)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self._sock = await serve_runner(
+            self._runner, host, port, ssl_context=self._ssl, backlog=512
+        )
+        self.port = self._sock.getsockname()[1]
 
     async def stop(self) -> None:
         self._stopping.set()
         if self._runner is None:
             return
+        if self._sock is not None:
+            await stop_accepting([self._sock])
         server = self._runner.server
         for connection in list(server.connections if server is not None else []):
             # A TLS close would wait for the peer's close_notify; a stopping node just drops.
             if connection.transport is not None:
                 connection.transport.abort()
-        await self._runner.cleanup()
+        await close_runner(self._runner, None)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         now = self._context.world.clock.now()

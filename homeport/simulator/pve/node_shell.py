@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from homeport.simulator.errors import PveError
+from homeport.simulator.listeners import stop_accepting
 from homeport.simulator.pve.node_files import NodeFiles
 
 if TYPE_CHECKING:
@@ -364,6 +365,7 @@ class NodeSshd:
 
     async def stop(self) -> None:
         if self._server is not None:
+            await stop_accepting(self._server.sockets)
             self._server.close()
             await self._server.wait_closed()
             self._server = None

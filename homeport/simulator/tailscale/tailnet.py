@@ -14,6 +14,7 @@ import hashlib
 import json
 import random
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 from aiohttp import web
 
 from homeport.simulator.guest.tailnet_link import JoinRefused, TailnetDevice
+from homeport.simulator.listeners import close_runner, serve_runner
 
 from .api import build_app
 from .model import DEFAULT_KEY_EXPIRY, NODE_KEY_EXPIRY, AuthKey, Device, tailscale_ipv6
@@ -61,6 +63,7 @@ class Tailnet:
         self.keys: dict[str, AuthKey] = {}
         self._next_id = 50000
         self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
         self.url = ""
         self._load()
 
@@ -70,15 +73,14 @@ class Tailnet:
         """Serve the API over plain HTTP; ``self.url`` is its base (``http://host:port``)."""
         self._runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0]
+        self._sock = await serve_runner(self._runner, host, port)
+        bound = self._sock.getsockname()
         self.url = f"http://{bound[0]}:{bound[1]}"
 
     async def stop(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            await close_runner(self._runner, self._sock)
+            self._runner, self._sock = None, None
         await asyncio.to_thread(self._save)
 
     def now(self) -> float:
