@@ -75,10 +75,9 @@ from homeport.controller.daemon import Daemon
 from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.app import observe as app_observe
-from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
-from homeport.simulator.guest.commands import command_list
-from homeport.simulator.guest.envfile import parse_environment_file
-from homeport.simulator.settings import Timings
+from homeport.simulator.settings import EstateConfig, Timings
+from homeport.simulator.shell_lists import command_list
+from homeport.simulator.tomltext import render_toml
 from homeport.source.hooks import init_repository
 
 TIMINGS = Timings(full_clone_per_32g=4.0, guest_boot=2.0, start=0.5, shutdown=1.0)
@@ -279,32 +278,13 @@ def instrument(clients: dict[str, Any], counters: Counters) -> None:
 
 
 # -- the simulated world: in this process, or in a child process of its own -----------------
-def app_env_has(estate: SimulatedEstate, index: int, level: str) -> bool:
-    assert estate.pve is not None and estate.guests is not None
-    vm = next(v for v in estate.pve.world.vms.values() if v.name == f"vm-{index:04d}")
-    env = estate.guests.guest(vm.vmid).disk.read_text(f"/etc/homeport/apps/app-{index:04d}.env")
-    # Read as systemd reads an EnvironmentFile (values are quoted by its rules).
-    return parse_environment_file(env).get("LOG_LEVEL") == level
-
-
-def vm_memory_is(estate: SimulatedEstate, name: str, memory: int) -> bool:
-    assert estate.pve is not None
-    vm = next(v for v in estate.pve.world.vms.values() if v.name == name)
-    return str(vm.conf.get("memory")) == str(memory) and vm.running
-
-
-WORLD_QUERIES: dict[str, Callable[..., bool]] = {
-    "app_env_has": app_env_has,
-    "vm_memory_is": vm_memory_is,
-}
-
-
 class World:
-    """Asks the simulated world whether a change shows, wherever the simulator runs."""
+    """Asks the simulated world whether a change shows, wherever the simulator runs: the
+    estate itself (``--no-sim-process``), else the pipe to its process."""
 
     def __init__(
         self,
-        estate: SimulatedEstate | None,
+        estate: Any = None,
         conn: Connection | None = None,
         process: BaseProcess | None = None,
     ) -> None:
@@ -329,34 +309,20 @@ class World:
 
     async def ask(self, query: str, *args: Any) -> bool:
         if self.estate is not None:
-            return WORLD_QUERIES[query](self.estate, *args)
+            from bench import world  # the simulator already runs in this process
+
+            return world.ask(self.estate, query, *args)
         assert self.conn is not None
         self.conn.send((query, *args))
         return bool(await asyncio.to_thread(self.conn.recv))
 
 
 def simulator_process(config: EstateConfig, conn: Connection) -> None:
-    """The child process: run the estate, answer world queries, stop when told (or orphaned)."""
-    # Ctrl-C reaches the whole process group: the parent decides when the estate stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(serve_simulator(config, conn))
+    """The simulator's process: ``bench/world.py``, imported there and not here (this
+    process's memory is reported as the daemon's)."""
+    from bench import world
 
-
-async def serve_simulator(config: EstateConfig, conn: Connection) -> None:
-    estate = SimulatedEstate(config)
-    await estate.start()
-    try:
-        conn.send(str(estate.config_path))
-        while True:
-            try:
-                query, *args = await asyncio.to_thread(conn.recv)
-            except EOFError:  # the bench process is gone
-                return
-            if query == "stop":
-                return
-            conn.send(WORLD_QUERIES[query](estate, *args))
-    finally:
-        await estate.stop()
+    world.run_process(config, conn)
 
 
 @contextlib.asynccontextmanager
@@ -365,12 +331,10 @@ async def simulator(
 ) -> AsyncIterator[tuple[Path, World]]:
     """The estate's controller config and its world, until the block ends."""
     if not own_process:
-        estate = SimulatedEstate(config)
-        await estate.start()
-        try:
-            yield estate.config_path, World(estate)
-        finally:
-            await estate.stop()
+        from bench import world
+
+        async with world.in_process(config) as (config_path, estate):
+            yield config_path, World(estate)
         return
     # spawn, not fork: a fork of a process with a running event loop and threads is unsafe.
     ours, theirs = multiprocessing.get_context("spawn").Pipe()
@@ -795,8 +759,10 @@ async def run(
                         samples = [await change_once(bench, n) for n in range(changes)]
                     print_latency(samples, shape.total)
                     print_threads(phase)
-                    calls = await resync(bench)
+                    with profiling.phase(f"resync-{total}") as phase:
+                        calls = await resync(bench)
                     print_resync(calls)
+                    print_threads(phase)
                     status = 1 if calls.mutations else 0
                 print_rss(shape.total, peak, sim_process=sim_process)
     return status
@@ -867,7 +833,7 @@ def main() -> None:
         "--profile",
         type=Path,
         metavar="PREFIX",
-        help="cProfile the event loop's thread: PREFIX-cold-N and PREFIX-push-N .pstats/.txt",
+        help="cProfile the event loop's thread: PREFIX-{cold,push,resync}-N .pstats/.txt",
     )
     args = parser.parse_args()
     sizes = [20] if args.quick else [int(s) for s in args.sizes.split(",")]

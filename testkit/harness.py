@@ -25,8 +25,8 @@ from homeport.controller.store import Store, StoredObject
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.slots import PAIR_MEMORY
 from homeport.services.telemetry.hooks import Telemetry
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
-from homeport.simulator.settings import Timings
+from homeport.simulator.estate import SimulatedEstate
+from homeport.simulator.settings import EstateConfig, Timings
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone
 

@@ -40,8 +40,8 @@ from homeport.controller.wiring import build_clients, build_reconcilers, close_c
 from homeport.kinds import StandbyPair
 from homeport.reconcilers.pairview import PairView, stored_pair_view
 from homeport.services.views.objects import message_of, state_of, summary_of
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
-from homeport.simulator.settings import Timings
+from homeport.simulator.estate import SimulatedEstate
+from homeport.simulator.settings import EstateConfig, Timings
 from homeport.source.hooks import init_repository
 
 KINDS = {

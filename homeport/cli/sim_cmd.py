@@ -19,7 +19,8 @@ import httpx
 import typer
 
 from homeport.cli.output import console
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
+from homeport.simulator.estate import SimulatedEstate
+from homeport.simulator.settings import EstateConfig
 
 
 class CaddyTLS(StrEnum):

@@ -18,7 +18,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,55 +28,12 @@ from homeport.simulator.caddy_process import CaddyProcess, free_port, start_cadd
 from homeport.simulator.guest.runtime import LoopbackGuestRuntime
 from homeport.simulator.pve.node_shell import NodeSshd
 from homeport.simulator.sample_apps import ensure_app_repo
-from homeport.simulator.settings import NodeSpec, SimulatorConfig, Timings
+from homeport.simulator.settings import EstateConfig, NodeSpec, SimulatorConfig
 from homeport.simulator.simulator import ProxmoxSimulator
 from homeport.simulator.tailscale.tailnet import Tailnet
+from homeport.simulator.tomltext import render_toml
 
-SAMPLE_APPS = ("shop", "community", "sessions")
 REPO_BASE_URL = "https://git.example.com/edge/"
-
-
-@dataclass(frozen=True)
-class EstateConfig:
-    state_dir: Path
-    nodes: int = 3
-    seed: int = 0
-    time_scale: float = 1.0
-    timings: Timings = field(default_factory=Timings)
-    ssh_port: int = 2222
-    caddy: bool = True
-    tls: str = "internal"
-    """`internal` (Caddy's local CA, HTTPS on loopback) or `off` (plain HTTP)."""
-    apps: tuple[str, ...] = SAMPLE_APPS
-    start_epoch: float | None = None
-    """Simulated time at the first start (default: now); e.g. a date before a month end."""
-    address_octet: int | None = None
-    """Second octet of every simulated address (127.<octet>.x.y); None: a free one, kept
-    in the state directory so a restarted estate keeps its addresses."""
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    return json.dumps(str(value))
-
-
-def render_toml(sections: dict[str, dict[str, Any]]) -> str:
-    lines = ["# Written by `homeport sim up`: a controller config for the simulated estate."]
-    for section, values in sections.items():
-        lines += ["", f"[{section}]"]
-        lines += [
-            f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None
-        ]
-    return "\n".join(lines) + "\n"
 
 
 class SimulatedEstate:

@@ -139,3 +139,27 @@ class SimulatorConfig:
     """Wall seconds between state writes while the world keeps changing."""
     task_archive_per_node: int = 2000
     """Finished tasks kept per node (memory bound)."""
+
+
+SAMPLE_APPS = ("shop", "community", "sessions")
+
+
+@dataclass(frozen=True)
+class EstateConfig:
+    """A whole simulated estate (``estate.SimulatedEstate``): its nodes, clock and parts."""
+
+    state_dir: Path
+    nodes: int = 3
+    seed: int = 0
+    time_scale: float = 1.0
+    timings: Timings = field(default_factory=Timings)
+    ssh_port: int = 2222
+    caddy: bool = True
+    tls: str = "internal"
+    """`internal` (Caddy's local CA, HTTPS on loopback) or `off` (plain HTTP)."""
+    apps: tuple[str, ...] = SAMPLE_APPS
+    start_epoch: float | None = None
+    """Simulated time at the first start (default: now); e.g. a date before a month end."""
+    address_octet: int | None = None
+    """Second octet of every simulated address (127.<octet>.x.y); None: a free one, kept
+    in the state directory so a restarted estate keeps its addresses."""

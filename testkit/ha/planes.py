@@ -26,7 +26,9 @@ from homeport.clients.etcd import EtcdClient, EtcdSettings
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.store import Store, StoredObject
 from homeport.services.ha.keys import Keyspace
-from homeport.simulator.estate import EstateConfig, SimulatedEstate, render_toml
+from homeport.simulator.estate import SimulatedEstate
+from homeport.simulator.settings import EstateConfig
+from homeport.simulator.tomltext import render_toml
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone
 from testkit.ha.etcd_cluster import EtcdCluster

@@ -55,3 +55,18 @@ def test_quick_benchmark_prints_its_figures() -> None:
     # 4 timed pushes: far too few for a p99, so the tail is the maximum, labelled so.
     assert "p99" not in result.stdout, result.stdout
     assert "max" in result.stdout, result.stdout
+
+
+def test_the_driver_loads_no_simulator_server() -> None:
+    """The driver's process is the daemon's, whose peak memory the benchmark reports with
+    the simulator excluded: the simulator's code (its servers, aiohttp) stays in the
+    simulator's process (``bench/world.py``)."""
+    probe = (
+        "import sys, bench.converge; "
+        "print(sorted(m for m in sys.modules if m.startswith(('aiohttp', 'bench.world', "
+        "'homeport.simulator.estate', 'homeport.simulator.guest', 'homeport.simulator.pve'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

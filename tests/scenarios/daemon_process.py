@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from homeport.simulator.estate import render_toml
+from homeport.simulator.tomltext import render_toml
 from testkit.harness import ROOT
 
 

@@ -35,7 +35,8 @@ from homeport.controller.preview import preview
 from homeport.controller.source_keys import ADOPTED
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
+from homeport.simulator.estate import SimulatedEstate
+from homeport.simulator.settings import EstateConfig
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone
 from testkit.harness import EXAMPLES, FAST, ROOT, until

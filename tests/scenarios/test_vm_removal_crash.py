@@ -23,7 +23,8 @@ from homeport.controller.approvals import approve
 from homeport.controller.config import load_settings
 from homeport.controller.store import Store
 from homeport.controller.wiring import build_clients, close_clients
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
+from homeport.simulator.estate import SimulatedEstate
+from homeport.simulator.settings import EstateConfig
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone
 from testkit.harness import FAST, until

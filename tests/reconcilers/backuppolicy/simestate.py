@@ -23,9 +23,10 @@ from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store, StoredObject
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
+from homeport.simulator.estate import SimulatedEstate
 from homeport.simulator.pve.tasks import Task
 from homeport.simulator.pve.world import World
+from homeport.simulator.settings import EstateConfig
 from homeport.simulator.simulator import ProxmoxSimulator
 from homeport.source.hooks import init_repository
 from testkit.gitwork import WorkClone

@@ -21,8 +21,9 @@ from homeport.clients.proxmox import ProxmoxClient
 from homeport.controller.config import load_settings
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.vm.actions import JoinTailnet
-from homeport.simulator.estate import EstateConfig, SimulatedEstate
+from homeport.simulator.estate import SimulatedEstate
 from homeport.simulator.guest.rootfs import GuestDisk
+from homeport.simulator.settings import EstateConfig
 from testkit.harness import FAST, assert_sound
 
 pytestmark = pytest.mark.integration

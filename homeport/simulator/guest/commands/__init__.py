@@ -18,6 +18,7 @@ import shlex
 from dataclasses import replace
 
 from homeport.simulator.guest.lease import homeport_lease
+from homeport.simulator.shell_lists import command_list
 
 from . import (
     apt,
@@ -99,34 +100,6 @@ def shell_syntax(line: str) -> str | None:
         elif char in "|&;<>()$`*?\n":
             return char
     return None
-
-
-def command_list(line: str) -> list[tuple[str, str]]:
-    """``line`` cut at its unquoted ``;``, ``&&`` and ``||``: (connector, command) pairs,
-    the first with connector ``""``. A lone ``|`` or ``&`` stays in its command (refused
-    there as shell syntax)."""
-    parts: list[tuple[str, str]] = []
-    connector, start, quote, escaped, i = "", 0, None, False, 0
-    while i < len(line):
-        char = line[i]
-        if escaped:
-            escaped = False
-        elif quote is not None:
-            quote = None if char == quote else quote
-            escaped = char == "\\" and quote == '"'
-        elif char == "\\":
-            escaped = True
-        elif char in "'\"":
-            quote = char
-        elif char == ";" or line.startswith(("&&", "||"), i):
-            parts.append((connector, line[start:i]))
-            connector = ";" if char == ";" else line[i : i + 2]
-            i += len(connector)
-            start = i
-            continue
-        i += 1
-    parts.append((connector, line[start:]))
-    return parts
 
 
 async def run_line(ctx: ExecContext, line: str) -> Completed:
