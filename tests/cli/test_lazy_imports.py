@@ -173,6 +173,9 @@ def test_run_loads_the_daemon_without_the_simulator_or_aiohttp(tmp_path: Path) -
     assert {"homeport.controller.daemon", "homeport.controller.wiring"} <= ran.modules
     assert "homeport.reconcilers.standbypair" in ran.modules  # the daemon's reconcilers: all
     assert loaded(ran.modules, *SIMULATOR_SIDE) == []
+    # Exporters load when [telemetry] asks for them (at build_providers), not at start.
+    exporters = ("opentelemetry.exporter", "prometheus_client", "google.protobuf")
+    assert loaded(ran.modules, *exporters) == []
 
 
 def test_the_probe_sees_the_simulator_where_it_is_used(tmp_path: Path) -> None:
