@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from homeport.simulator.listeners import close_runner, serve_runner
+
 
 def tarball(files: Mapping[str, bytes | str], *, top: str = "", mode: int = 0o644) -> bytes:
     """A gzipped tar archive of ``files`` (path → content), under ``top/`` when given."""
@@ -60,11 +62,9 @@ async def serve_artifacts(host: str = "127.0.0.1") -> AsyncIterator[ArtifactServ
     app.router.add_get("/{tail:.*}", server.handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, host, 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    server.url = f"http://{host}:{port}"
+    sock = await serve_runner(runner, host)
+    server.url = f"http://{host}:{sock.getsockname()[1]}"
     try:
         yield server
     finally:
-        await runner.cleanup()
+        await close_runner(runner, sock)

@@ -21,6 +21,7 @@ from homeport.clients.ssh import SSHPool, SSHSettings
 from homeport.clients.timing import RetryPolicy
 from homeport.simulator.caddy_process import CaddyProcess, start_caddy
 from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
+from homeport.simulator.listeners import close_runner, serve_runner
 from homeport.simulator.pve import invariants
 from homeport.simulator.settings import SimulatorConfig
 from homeport.simulator.simulator import ProxmoxSimulator
@@ -155,13 +156,12 @@ async def serve_upstream(name: str) -> AsyncIterator[Upstream]:
     app.router.add_route("*", "/{tail:.*}", answer)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    # Caddy's health checks connect at any time: stop accepting before closing.
+    sock = await serve_runner(runner, "127.0.0.1")
     try:
-        yield Upstream(name, port)
+        yield Upstream(name, sock.getsockname()[1])
     finally:
-        await runner.cleanup()
+        await close_runner(runner, sock)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from homeport.kinds.standbypair import Probe
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.standbypair.plan import Member, PairRoute, cut_route, serving_route
 from homeport.simulator.caddy_process import CaddyProcess
+from homeport.simulator.listeners import close_runner, serve_runner
 from testkit.harness import until
 from tests.clients.test_caddy import caddy_off, http_port
 
@@ -62,11 +63,11 @@ async def hung() -> AsyncIterator[HungUpstream]:
     app.router.add_route("*", "/{tail:.*}", upstream.handle)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    upstream.port = runner.addresses[0][1]
+    sock = await serve_runner(runner, "127.0.0.1")
+    upstream.port = sock.getsockname()[1]
     yield upstream
     upstream.resume.set()
-    await runner.cleanup()
+    await close_runner(runner, sock)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from homeport.simulator.listeners import close_runner, serve_runner
 from homeport.simulator.pki import ensure_pki
 
 
@@ -63,15 +64,13 @@ async def web_receiver() -> AsyncIterator[WebReceiver]:
     app.router.add_post("/{tail:.*}", receiver.handle)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    receiver.url = f"http://127.0.0.1:{port}"
+    sock = await serve_runner(runner, "127.0.0.1")
+    receiver.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     try:
         yield receiver
     finally:
         receiver.release.set()
-        await runner.cleanup()
+        await close_runner(runner, sock)
 
 
 @dataclass
