@@ -17,17 +17,12 @@ then closes; the server's own shutdown then closes them as it closes every conne
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import ssl
-from collections.abc import Iterable
-from typing import Protocol
 
 from aiohttp import web
 
-
-class _HasFileno(Protocol):
-    def fileno(self) -> int: ...
+from homeport.listening import stop_accepting
 
 
 def bind(host: str, port: int = 0, *, backlog: int = 128) -> socket.socket:
@@ -37,18 +32,6 @@ def bind(host: str, port: int = 0, *, backlog: int = 128) -> socket.socket:
     sock = socket.create_server((host, port), family=family, backlog=backlog)
     sock.setblocking(False)
     return sock
-
-
-async def stop_accepting(sockets: Iterable[_HasFileno]) -> None:
-    """Accept nothing more on ``sockets`` (a server's listening sockets), and let what was
-    accepted become transports known to their protocols, before the server is closed."""
-    loop = asyncio.get_running_loop()
-    for sock in sockets:
-        loop.remove_reader(sock.fileno())
-    # An accepted connection becomes a transport in its task's first step (one turn), and
-    # its protocol's connection_made runs one callback after that (a second turn).
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
 
 
 async def serve_runner(

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from homeport.listening import stop_accepting
 from homeport.simulator.guest.rootfs import GuestDisk
 from homeport.simulator.guest.simapp import AppIdentity, SimApp, Simulate
-from homeport.simulator.listeners import close_runner, serve_runner, stop_accepting
+from homeport.simulator.listeners import close_runner, serve_runner
 
 TURNS = range(6)
 

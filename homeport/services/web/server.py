@@ -20,6 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from homeport.controller.listen import scrape_address
+from homeport.listening import stop_accepting
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 1
@@ -30,6 +31,12 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield  # the daemon's signal handlers stay in place
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # A page polled while the daemon stops: what was just accepted is closed with the
+        # rest, not left to the collector (``homeport/listening.py``).
+        await stop_accepting(sock for server in self.servers for sock in server.sockets)
+        await super().shutdown(sockets)
 
 
 def bind(listen: str) -> socket.socket:

@@ -22,7 +22,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING
 
-from homeport.simulator.listeners import stop_accepting
+from homeport.listening import stop_accepting
 
 if TYPE_CHECKING:
     from .simapp import SimApp

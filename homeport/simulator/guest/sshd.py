@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from homeport.simulator.listeners import stop_accepting
+from homeport.listening import stop_accepting
 
 from .cloudinit import load_host_key
 from .commands import run_line

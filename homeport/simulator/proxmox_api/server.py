@@ -19,9 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
+from homeport.listening import stop_accepting
 from homeport.simulator.errors import PveError
 from homeport.simulator.faults import ApiRule
-from homeport.simulator.listeners import close_runner, serve_runner, stop_accepting
+from homeport.simulator.listeners import close_runner, serve_runner
 from homeport.simulator.proxmox_api import (
     routes_agent,
     routes_cluster,

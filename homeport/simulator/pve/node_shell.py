@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
+from homeport.listening import stop_accepting
 from homeport.simulator.errors import PveError
-from homeport.simulator.listeners import stop_accepting
 from homeport.simulator.pve.node_files import NodeFiles
 
 if TYPE_CHECKING:
