@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from homeport.simulator.guest import GuestBoot, LoopbackGuestRuntime
 from homeport.simulator.tailscale import Tailnet
+from homeport.simulator.tailscale import tailnet as tailnet_module
 from tests.simulator.guest.conftest import SimTime, describe, fresh_address, run
 
 
@@ -186,3 +188,28 @@ async def test_state_survives_restart(tmp_path: Path) -> None:
             assert (await client.get(f"/api/v2/tailnet/-/keys/{key.id}")).json()["invalid"]
     finally:
         await second.stop()
+
+
+async def test_changes_close_together_share_one_write(tmp_path: Path) -> None:
+    """The file holds every device: a write per change made N joins cost N² writes' worth."""
+    net = Tailnet(state_dir=tmp_path, seed=4, clock=SimTime(), api_token="tok")
+    await net.start()
+    writes = 0
+    save = net._save
+
+    def counted() -> None:
+        nonlocal writes
+        writes += 1
+        save()
+
+    net._save = counted  # type: ignore[method-assign]
+    try:
+        for i in range(50):
+            net.register_node(f"node-{i}", f"127.0.9.{i + 1}")
+        assert writes == 0  # none yet: they wait for each other
+        await asyncio.sleep(tailnet_module.SAVE_DELAY * 2)
+        assert writes == 1
+    finally:
+        await net.stop()
+    reloaded = Tailnet(state_dir=tmp_path, seed=4, clock=SimTime())
+    assert len(reloaded.devices) == 50
