@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from homeport.controller.store import Store
+from homeport.reconcilers.standbypair.state import parse_time
 from homeport.simulator.guest.lineapp import request
 from testkit.harness import EstateHarness, until
 from tests.cli.test_operate_cli import cli
@@ -93,9 +95,15 @@ async def test_tcp_probed_pair_fails_over_when_the_primary_vm_dies(tmp_path: Pat
         await established(h)
         vmid, primary = member(h, "sessions-a")
         _, standby = member(h, "sessions-b")
+        written = datetime.now(UTC)
         assert await ask(primary, "SET cart-1 two-books") == "+OK", why
-        synced = memory(h)["last_sync"]
-        await until(lambda: memory(h)["last_sync"] != synced, timeout=30, what="a sync after SET")
+        # A sync that *started* after the write holds it (``last_sync`` is a sync's start:
+        # one already running when the write landed may finish after it without it).
+        await until(
+            lambda: (parse_time(memory(h)["last_sync"]) or written) > written,
+            timeout=30,
+            what="a sync started after SET",
+        )
 
         await asyncio.sleep(rng.uniform(0, 0.5))  # a seeded phase against the probe loop
         await getattr(h.estate.guests, fault)(vmid)
