@@ -95,9 +95,19 @@ async def test_restore_tests_pass_fail_and_clean_up_after_a_crash(tmp_path: Path
 
         # The daemon dies while the next test runs, and its memory of the test is lost:
         # the scratch VM is found by its marker and destroyed, then the test runs again.
+        # Its guest agent stays silent until the daemon is gone, so the test cannot pass and
+        # remove the scratch VM between its boot and the daemon's death (on a loaded
+        # machine it did).
+        silent = estate.pve.faults.api_error(
+            r"^/nodes/[^/]+/qemu/99\d\d/agent/",
+            status=500,
+            message="QEMU guest agent is not running",
+        )
         await estate.jump_to(_night(3))
         await until(lambda: any(v.running for v in _scratch(estate)), what="a third scratch VM")
+        await until(lambda: silent.hits > 0, what="the daemon asking the scratch VM's agent")
         await estate.stop_daemon()
+        estate.pve.faults.api_rules.remove(silent)
         (orphan,) = _scratch(estate)
         store = Store.open(estate.settings.store.path)
         try:
