@@ -18,3 +18,9 @@ def test_a_list_with_a_write_in_it_mutates() -> None:
     assert ssh_mutates("vm", ["sh", "-c", "ls /srv ; rm -rf /srv/x || echo failed"])
     assert ssh_mutates("vm", ["rm", "-rf", "/srv/x"])
     assert not ssh_mutates("vm", ["systemctl", "show", "web.service"])
+
+
+def test_the_audits_reads_are_reads() -> None:
+    assert not ssh_mutates("vm", ["ss", "-Hltnup"])
+    assert not ssh_mutates("vm", ["sshd", "-T"])
+    assert ssh_mutates("vm", ["sshd", "-D"])
