@@ -14,6 +14,7 @@ and the daemon's status page use it.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -32,3 +33,10 @@ async def stop_accepting(sockets: Iterable[_HasFileno]) -> None:
     # its protocol's connection_made runs one callback after that (a second turn).
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+def listening_socket(host: str, port: int = 0, *, backlog: int = 128) -> socket.socket:
+    """A TCP socket listening on ``host:port`` (``port`` 0: an ephemeral one), bound here so
+    that its server can be given it and ``stop_accepting`` can reach it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=backlog)

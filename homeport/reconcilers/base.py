@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from homeport.kinds import Resource
+from homeport.reconcilers.errors import TemporaryError
 
 if TYPE_CHECKING:
     # Types only: plan modules import this one and must not load a client (see the
@@ -149,6 +150,16 @@ class EstateView(Protocol):
     def backup_records(self, vm: str) -> list[dict[str, Any]]:
         """The store's records of a VM's archives, newest first."""
         ...
+
+
+def own_desired(ctx: EstateView, model: type[D]) -> D:
+    """The reconciled object's own manifest as its kind's ``model``, for an action that
+    needs it; a push that removed the object meanwhile means looking again at once."""
+    kind, name = ctx.key
+    resource = ctx.desired(kind, name)
+    if not isinstance(resource, model):
+        raise TemporaryError(f"the {kind} disappeared from the adopted revision", delay=0)
+    return resource
 
 
 class DurableMemory(Protocol):

@@ -22,16 +22,7 @@ import ssl
 
 from aiohttp import web
 
-from homeport.listening import stop_accepting
-
-
-def bind(host: str, port: int = 0, *, backlog: int = 128) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (``port`` 0: an ephemeral one), for a server
-    that is given its socket (aiohttp's ``SockSite``), so that ``stop_accepting`` can reach it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=backlog)
-    sock.setblocking(False)
-    return sock
+from homeport.listening import listening_socket, stop_accepting
 
 
 async def serve_runner(
@@ -44,7 +35,7 @@ async def serve_runner(
 ) -> socket.socket:
     """Serve a set-up aiohttp runner on a socket bound here; returns it (its port:
     ``getsockname()[1]``). Stop with ``close_runner``."""
-    sock = bind(host, port, backlog=backlog)
+    sock = listening_socket(host, port, backlog=backlog)
     try:
         await web.SockSite(runner, sock, ssl_context=ssl_context, backlog=backlog).start()
     except BaseException:

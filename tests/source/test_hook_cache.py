@@ -130,12 +130,8 @@ def test_hooks_at_once_answer_as_alone_and_leave_a_whole_cache(repo: Path, tmp_p
     assert {"machines/a.yaml"} <= {key.name for key in held}  # well formed, and used
 
 
-async def test_the_daemon_parses_only_what_a_revision_changed(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    work = WorkClone(repo, tmp_path / "work")
-    commit(work, ESTATE)
-    assert work.push().returncode == 0
+def count_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files validation parses from now on, in order."""
     parsed: list[str] = []
     parse_file = validate.parse_file
 
@@ -144,6 +140,16 @@ async def test_the_daemon_parses_only_what_a_revision_changed(
         return parse_file(name, raw, limits)
 
     monkeypatch.setattr(validate, "parse_file", counted)
+    return parsed
+
+
+async def test_the_daemon_parses_only_what_a_revision_changed(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = WorkClone(repo, tmp_path / "work")
+    commit(work, ESTATE)
+    assert work.push().returncode == 0
+    parsed = count_parses(monkeypatch)
     store = Store.open(tmp_path / "state.db")
     sync = RevisionSync(
         source=GitSource(repo), store=store, clock=FakeClock(), max_prune_fraction=0.5
@@ -166,14 +172,7 @@ async def test_a_following_control_plane_parses_only_what_a_revision_changed(
 ) -> None:
     work = WorkClone(repo, tmp_path / "work")
     first = commit(work, ESTATE)
-    parsed: list[str] = []
-    parse_file = validate.parse_file
-
-    def counted(name: str, raw: bytes, limits: SourceLimits) -> FileResult:
-        parsed.append(name)
-        return parse_file(name, raw, limits)
-
-    monkeypatch.setattr(validate, "parse_file", counted)
+    parsed = count_parses(monkeypatch)
     assert work.push().returncode == 0
     store = Store.open(tmp_path / "state.db")
     follower = RevisionFollower(

@@ -22,12 +22,11 @@ from homeport.reconcilers.agent.plan import AgentObserved, plan_agent
 from homeport.reconcilers.base import (
     Action,
     DurableMemory,
-    EstateView,
     Plan,
     ReconcileContext,
     Reconciler,
+    own_desired,
 )
-from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
 from homeport.reconcilers.service import InstallEnvFile, InstallUnit, RestartUnit
@@ -75,9 +74,9 @@ class AgentReconciler(Reconciler[Agent, AgentObserved]):
         elif isinstance(action, InstallPackages):
             await install_packages(ssh, action)
         elif isinstance(action, InstallUnit):
-            await write_unit(ssh, systemd, action, render_agent_unit(self._desired(ctx)))
+            await write_unit(ssh, systemd, action, render_agent_unit(own_desired(ctx, Agent)))
         elif isinstance(action, InstallEnvFile):
-            content = render_agent_env(self._desired(ctx), self.settings.secrets_dir)
+            content = render_agent_env(own_desired(ctx, Agent), self.settings.secrets_dir)
             await write_env_file(ssh, action, content)
         elif isinstance(action, RestartUnit):
             await restart_unit(systemd, action)
@@ -88,12 +87,6 @@ class AgentReconciler(Reconciler[Agent, AgentObserved]):
             _track(ctx, {vm: a for vm, a in tracked_vms(ctx).items() if vm != action.vm})
         else:
             raise TypeError(f"the Agent reconciler cannot perform {action!r}")
-
-    def _desired(self, ctx: EstateView) -> Agent:
-        resource = ctx.desired("Agent", ctx.key[1])
-        if not isinstance(resource, Agent):
-            raise TemporaryError("the Agent disappeared from the adopted revision", delay=0)
-        return resource
 
 
 def _track(ctx: DurableMemory, vms: dict[str, str]) -> None:

@@ -33,7 +33,13 @@ from homeport.reconcilers.app.download import download_artifact
 from homeport.reconcilers.app.observe import AppSettings, facts_key, observe_app
 from homeport.reconcilers.app.plan import AppObserved, plan_app
 from homeport.reconcilers.appfiles import render_env_for, render_unit
-from homeport.reconcilers.base import Action, EstateView, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+    own_desired,
+)
 from homeport.reconcilers.errors import PermanentError, TemporaryError
 from homeport.reconcilers.packages import InstallPackages
 from homeport.reconcilers.packages_apply import install_packages
@@ -113,9 +119,9 @@ class AppReconciler(Reconciler[App, AppObserved]):
         elif isinstance(action, FetchArtifact):
             await download_artifact(ssh, action, ctx)
         elif isinstance(action, InstallUnit):
-            await write_unit(ssh, systemd, action, render_unit(self._desired(ctx), action.host))
+            await write_unit(ssh, systemd, action, render_unit(own_desired(ctx, App), action.host))
         elif isinstance(action, InstallEnvFile):
-            content = render_env_for(self._desired(ctx), self.settings.secrets_dir, ctx)
+            content = render_env_for(own_desired(ctx, App), self.settings.secrets_dir, ctx)
             await write_env_file(ssh, action, content)
         elif isinstance(action, SwitchRelease):
             await ssh.switch_symlink(action.host, action.link, action.target)
@@ -137,16 +143,10 @@ class AppReconciler(Reconciler[App, AppObserved]):
         else:
             raise TypeError(f"the App reconciler cannot perform {action!r}")
 
-    def _desired(self, ctx: EstateView) -> App:
-        resource = ctx.desired("App", ctx.key[1])
-        if not isinstance(resource, App):
-            raise TemporaryError("the App disappeared from the adopted revision", delay=0)
-        return resource
-
     async def _build(self, ssh: SSHPool, action: BuildRelease, ctx: ReconcileContext) -> None:
         """Build in the checkout as the App's user, then hand the tree back to root (the
         service reads its release, it does not rewrite it)."""
-        build = self._desired(ctx).spec.build
+        build = own_desired(ctx, App).spec.build
         if build is None or command_sha(build) != action.command_sha:
             raise TemporaryError("the manifest changed while planning; planning again", delay=0)
         owner = f"{action.user}:{action.user}"

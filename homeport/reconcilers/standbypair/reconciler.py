@@ -18,7 +18,14 @@ from homeport.clients.secret import Secret
 from homeport.kinds import App, StandbyPair
 from homeport.reconcilers.appfiles import ENV_DIR, render_env_for
 from homeport.reconcilers.apphealth import check_health
-from homeport.reconcilers.base import Action, BackgroundEnv, Plan, ReconcileContext, Reconciler
+from homeport.reconcilers.base import (
+    Action,
+    BackgroundEnv,
+    Plan,
+    ReconcileContext,
+    Reconciler,
+    own_desired,
+)
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.freshlook import CADDY_ROUTES
 from homeport.reconcilers.ownership import marker
@@ -148,14 +155,8 @@ class StandbyPairReconciler(
             raise TypeError(f"the StandbyPair reconciler cannot perform {action!r}")
         await handler(self, action, ctx)
 
-    def _pair(self, ctx: ReconcileContext) -> StandbyPair:
-        pair = ctx.desired("StandbyPair", ctx.key[1])
-        if not isinstance(pair, StandbyPair):
-            raise TemporaryError("the pair disappeared from the adopted revision", delay=0)
-        return pair
-
     def _memory(self, ctx: ReconcileContext) -> PairState:
-        return load_memory(self._pair(ctx), ctx)
+        return load_memory(own_desired(ctx, StandbyPair), ctx)
 
     async def _on_remove_replication(
         self, action: RemoveReplication, ctx: ReconcileContext
@@ -180,7 +181,7 @@ class StandbyPairReconciler(
         self._step(memory, ctx, "IngressCut", action.describe())
 
     async def _on_fence(self, action: FencePrimary, ctx: ReconcileContext) -> None:
-        pair = self._pair(ctx)
+        pair = own_desired(ctx, StandbyPair)
         detail = await self._fence(action, load_memory(pair, ctx), ctx)
         memory = load_memory(pair, ctx)
         detail += await self._wait_out_lease(action, memory, pair, ctx)
@@ -199,7 +200,7 @@ class StandbyPairReconciler(
         save_memory(finalsync_act.answer(action, self._memory(ctx), ctx), ctx)
 
     async def _on_promote(self, action: Promote, ctx: ReconcileContext) -> None:
-        pair = self._pair(ctx)
+        pair = own_desired(ctx, StandbyPair)
         await self._promote(action, load_memory(pair, ctx), pair, ctx)
 
     async def _on_reroute(self, action: Reroute, ctx: ReconcileContext) -> None:
@@ -217,17 +218,17 @@ class StandbyPairReconciler(
         await self._stop_stale(action, self._memory(ctx), ctx)
 
     async def _on_fence_replication(self, action: FenceReplication, ctx: ReconcileContext) -> None:
-        pair = self._pair(ctx)
+        pair = own_desired(ctx, StandbyPair)
         await replfence.fence(ctx.clients.ssh, action.host, action.pair, action.epoch)
         self._step(load_memory(pair, ctx), ctx, "ReplicationFenced", action.describe())
 
     async def _on_guard(
         self, action: InstallSelfFence | RemoveSelfFence, ctx: ReconcileContext
     ) -> None:
-        await self._guard(action, self._pair(ctx), ctx)
+        await self._guard(action, own_desired(ctx, StandbyPair), ctx)
 
     async def _on_set_up_replication(self, action: SetUpReplication, ctx: ReconcileContext) -> None:
-        pair = self._pair(ctx)
+        pair = own_desired(ctx, StandbyPair)
         await replfence.set_up(ctx.clients.ssh, action)
         memory = load_memory(pair, ctx)
         keys = tuple(action.apps)
@@ -252,11 +253,11 @@ class StandbyPairReconciler(
         action: CreateStorageJob | UpdateStorageJob | RemoveStorageJob,
         ctx: ReconcileContext,
     ) -> None:
-        self._pair(ctx)
+        own_desired(ctx, StandbyPair)
         await self._storage_job(action, ctx)
 
     async def _on_clear_request(self, action: ClearRequest, ctx: ReconcileContext) -> None:
-        self._pair(ctx)
+        own_desired(ctx, StandbyPair)
         PAIR_REQUEST.clear(ctx)
         if action.why != "done":
             ctx.event("RequestDropped", action.describe(), warning=True)

@@ -20,7 +20,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from homeport.controller.listen import scrape_address
-from homeport.listening import stop_accepting
+from homeport.listening import listening_socket, stop_accepting
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 1
@@ -42,8 +42,7 @@ class _EmbeddedServer(uvicorn.Server):
 def bind(listen: str) -> socket.socket:
     """A listening socket for ``[web] listen`` (raises ``OSError`` when it cannot)."""
     host, port = scrape_address(listen, setting="[web] listen", any_port=True)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, reuse_port=False)
+    return listening_socket(host, port)
 
 
 def url_of(sock: socket.socket) -> str:
