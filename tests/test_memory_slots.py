@@ -156,6 +156,7 @@ TODAY: list[tuple[str, str, Any, dict[str, Any]]] = [
         {"since": "2026-01-02T03:04:05+00:00", "by": "alice", "at": "2026-01-02T05:00:00+00:00"},
     ),
     ("VM.data-disks", "db", slots.VM_DATA_DISKS, {"slots": {"scsi1": "postgres"}}),
+    ("VM.tailnet-node", "db", slots.VM_TAILNET_NODE, {"nodeId": "nTESTJ31CNTRL"}),
     (
         "App.build",
         "web",

@@ -342,6 +342,14 @@ class VmDataDisks(TypedDict):
 
 
 @with_config(STORED)
+class VmTailnetNode(TypedDict):
+    """The tailnet node the VM's guest joined as: ``tailscale status --json``'s ``Self.ID``,
+    the API's ``nodeId``, read in the guest right after the join."""
+
+    nodeId: str
+
+
+@with_config(STORED)
 class AppBuildFailure(TypedDict):
     """The App's last failed build, so the same release and command is not built again."""
 
@@ -476,6 +484,9 @@ VM_DESTROY_APPROVAL = ObjectSlot("VM", "destroy-approval", VmDestroyApproval)
 
 VM_DATA_DISKS = ObjectSlot("VM", "data-disks", VmDataDisks)
 """Written and read by the VM reconciler."""
+
+VM_TAILNET_NODE = ObjectSlot("VM", "tailnet-node", VmTailnetNode)
+"""Written by the VM reconciler's join, read by its look (``reconcilers/vm/observe.py``)."""
 
 APP_BUILD_FAILURE = ObjectSlot("App", "build", AppBuildFailure)
 """Written, read and cleared by the App reconciler."""

@@ -28,7 +28,13 @@ from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
-from homeport.reconcilers.slots import VM_DATA_DISKS, VM_DESTROY_APPROVAL, VM_REMOVAL, VmRemoval
+from homeport.reconcilers.slots import (
+    VM_DATA_DISKS,
+    VM_DESTROY_APPROVAL,
+    VM_REMOVAL,
+    VM_TAILNET_NODE,
+    VmRemoval,
+)
 from homeport.reconcilers.vm.config import desired_config, normalise_observed
 from homeport.reconcilers.vm.disks import DiskSeen, DisksSeen
 from homeport.reconcilers.vm.firewall import FirewallInputs, FirewallSeen, SeenRule
@@ -75,6 +81,23 @@ async def devices(ctx: ReconcileContext) -> list[Device]:
     tailnet = ctx.clients.tailscale
     result: list[Device] = await ctx.shared(DEVICES, tailnet.devices)
     return result
+
+
+async def _device(name: str, ctx: ReconcileContext) -> Device | None:
+    """The VM's tailnet device: the one its join recorded, else the one of its name.
+
+    The shared list is up to a window old: a join that ended after it was read is not in
+    it. Such a VM's device is read alone (``GET /device/{id}``) until the list shows it,
+    instead of the whole list again after every join (an O(estate) read per join)."""
+    recorded = VM_TAILNET_NODE.recall(ctx, name)
+    node_id = recorded["nodeId"] if recorded else None
+    listed = await devices(ctx)
+    device = next((d for d in listed if node_id and node_id in (d.node_id, d.id)), None)
+    if device is None:
+        device = next((d for d in listed if d.hostname == name), None)
+    if device is None and node_id:
+        device = await ctx.clients.tailscale.device(node_id)
+    return device
 
 
 def _candidate(
@@ -170,7 +193,7 @@ async def observe_vm(
         return base  # detached: its tailnet device and host key are the kept VM's
     device = None
     if desired is None or desired.spec.tailnet.join:
-        device = next((d for d in await devices(ctx) if d.hostname == name), None)
+        device = await _device(name, ctx)
     tailnet_address = device.ipv4 if device else None
     device_id = (device.node_id or device.id) if device else None
     base = replace(base, tailnet_address=tailnet_address, tailnet_device_id=device_id)

@@ -4,23 +4,29 @@ reconcile sees its effect."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, ClassVar
 
+from homeport.clients.errors import ProxmoxError
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import TaskRef
 from homeport.kinds import VM
 from homeport.reconcilers.base import (
     Action,
     AllocationTaken,
-    ClientAccess,
     Plan,
     ReconcileContext,
     Reconciler,
 )
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
-from homeport.reconcilers.slots import VM_DESTROY_APPROVAL, VM_REMOVAL, VmRemoval
+from homeport.reconcilers.slots import (
+    VM_DESTROY_APPROVAL,
+    VM_REMOVAL,
+    VM_TAILNET_NODE,
+    VmRemoval,
+)
 from homeport.reconcilers.vm.actions import (
     AllocateVmid,
     BeginRemoval,
@@ -205,7 +211,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         await self._wait(px, task, TASK_TIMEOUT)
 
     async def _join_tailnet(
-        self, px: ProxmoxClient, action: JoinTailnet, ctx: ClientAccess
+        self, px: ProxmoxClient, action: JoinTailnet, ctx: ReconcileContext
     ) -> None:
         tailnet = ctx.clients.tailscale
         key = await tailnet.create_auth_key(
@@ -230,7 +236,15 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             input_data=key.key,
             timeout=60,
         )
-        ctx.invalidate(DEVICES)
+        node_id = await _joined_as(px, action) if result.exitcode == 0 else None
+        if node_id is not None:
+            # The VM's next look reads this one device until the shared list shows it
+            # (observe.py's ``_device``): the whole list is not read again per join.
+            VM_TAILNET_NODE.remember(ctx, {"nodeId": node_id})
+        else:
+            # Whether the guest joined is unknown: the next look must see a fresh list,
+            # or it could join it a second time.
+            ctx.invalidate(DEVICES)
         if result.exitcode != 0:
             raise TemporaryError(
                 f"tailscale up failed in VM {action.vmid}: {result.err_data.strip()[:200]}"
@@ -240,6 +254,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         if action.device_id:
             await ctx.clients.tailscale.delete_device(action.device_id)
             ctx.invalidate(DEVICES)
+            VM_TAILNET_NODE.clear(ctx)
         if action.address:
             await ctx.clients.ssh.forget_host_key(action.address, action.port)
         ctx.release("vmid")
@@ -324,3 +339,18 @@ def _keep_mac(current: str | None, wanted: str) -> str:
     if sep and wanted.startswith(model + ","):
         return f"{model}={mac}{wanted[len(model) :]}"
     return wanted
+
+
+async def _joined_as(px: ProxmoxClient, action: JoinTailnet) -> str | None:
+    """The node ID the guest's tailscaled now runs as (``tailscale status --json``'s
+    ``Self.ID``, the API's ``nodeId``); None when the guest cannot tell."""
+    try:
+        result = await px.agent.run(
+            action.node, action.vmid, ["tailscale", "status", "--json"], timeout=30
+        )
+        document = json.loads(result.out_data) if result.exitcode == 0 else None
+    except (ProxmoxError, ValueError):
+        return None
+    own = document.get("Self") if isinstance(document, dict) else None
+    node_id = own.get("ID") if isinstance(own, dict) else None
+    return node_id if isinstance(node_id, str) and node_id else None
