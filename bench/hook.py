@@ -17,18 +17,36 @@ before and after a change (build one DIR per side when alternating them)::
 
     .venv/bin/python bench/hook.py DIR [--objects 1000] [--runs 24]
     PYTHONPATH=$PWD /usr/bin/time -v DIR/hook-next
+
+With ``--serve`` it builds nothing and instead judges DIR's pushes as the running daemon
+does (``push_validation.py``), until interrupted: its per-file results warmed on the
+estate pushed first, as the daemon's are by adopting it. The scripts then measure the hook
+asking it; without it the hook validates by itself. On exit it prints its own CPU time
+per push judged, which the scripts' figures do not include::
+
+    .venv/bin/python bench/hook.py DIR --serve &
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import resource
 import shlex
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.estate import GIT_ENV, Shape, estate_files, unit_file, write_estate
+from homeport.source.file_results import RememberedFiles
+from homeport.source.git import GitRepository
 from homeport.source.hooks import init_repository
+from homeport.source.push_socket import VALIDATE_SOCKET
+from homeport.source.push_validation import PushValidator, serve_pushes
+from homeport.source.validate import validate_sources
 
 CACHE_DIR = "homeport"
 
@@ -110,13 +128,60 @@ def q(path: Path) -> str:
     return shlex.quote(str(path))
 
 
+async def serve(root: Path) -> None:
+    """Judge the pushes to DIR's two repositories as the daemon does, until SIGINT/SIGTERM."""
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    judged: list[float] = []
+
+    def counted(validator: PushValidator) -> Callable[[bytes], bytes | None]:
+        def answer(raw: bytes) -> bytes | None:
+            started = time.thread_time()
+            reply = validator.answer(raw)
+            judged.append(time.thread_time() - started)
+            return reply
+
+        return answer
+
+    async with asyncio.TaskGroup() as group:
+        for name in ("hook.git", "push.git"):
+            repo = root / name
+            adopted = RememberedFiles()  # warmed as the daemon's adoption of main does
+            validate_sources(GitRepository(repo).read_manifests("main"), reuse=adopted)
+            answer = counted(PushValidator(repo, adopted=adopted))
+            group.create_task(serve_pushes(repo / VALIDATE_SOCKET, answer, stop))
+        warm = cpu_seconds()
+        print(f"serving {root}: interrupt to stop", flush=True)
+    if judged:
+        ordered = sorted(judged)
+        print(
+            f"{len(judged)} pushes judged; CPU s each, the judging thread (min / median / max): "
+            f"{ordered[0]:.3f} / {ordered[len(ordered) // 2]:.3f} / {ordered[-1]:.3f}; "
+            f"the whole process with its git children, mean: "
+            f"{(cpu_seconds() - warm) / len(judged):.3f}"
+        )
+
+
+def cpu_seconds() -> float:
+    """This process's CPU time and its children's (the git processes it ran)."""
+    own, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dir", type=Path)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=24, help="changed commits to push")
+    parser.add_argument("--serve", action="store_true", help="judge DIR's pushes, as the daemon")
     args = parser.parse_args()
     root: Path = args.dir.resolve()
+    if args.serve:
+        asyncio.run(serve(root))
+        return
     root.mkdir(parents=True)
     shape = Shape.of(args.objects)
     prepare_hook(root, shape, args.runs)

@@ -177,6 +177,9 @@ class Daemon:
                 group.create_task(leadership.run(resign))
                 group.create_task(planes.run(stop))
                 group.create_task(source.watch(wake.set, stop))
+                if isinstance(source, GitSource):
+                    # Leader or not: a push to this plane's repository is judged here.
+                    group.create_task(source.serve_push_validation(sync.file_results, stop))
                 group.create_task(serve_requests(settings.store.path, handle, stop))
                 group.create_task(self._sync_loop(sync, engine, health, wake, stop))
                 self._serve_page(group, page, etcd_view, health, stop)

@@ -10,7 +10,8 @@ revision is refused exactly as a full validation refuses it.
 
 Two stores: ``RememberedFiles`` in memory (the daemon, from one revision to the next) and
 ``file_cache.CachedFiles`` on disk, in the bare repository (the pre-receive hook, one
-process per push).
+process per push). ``BorrowedFiles`` reads the daemon's without changing it, for the
+pushes the daemon validates for the hook (``push_validation.py``).
 """
 
 from __future__ import annotations
@@ -76,10 +77,32 @@ class RememberedFiles:
         self._results: dict[FileKey, FileResult] = {}
 
     def recall(self, keys: Sequence[FileKey]) -> dict[FileKey, FileResult]:
-        return {key: self._results[key] for key in keys if key in self._results}
+        # One dict throughout: ``keep`` may replace it meanwhile, from another thread (the
+        # daemon validating a push while it adopts a revision).
+        held = self._results
+        return {key: held[key] for key in keys if key in held}
 
     def keep(self, results: Mapping[FileKey, FileResult]) -> None:
         self._results = dict(results)
+
+
+class BorrowedFiles:
+    """Recalls from a store it must never change, and keeps in one of its own only what
+    that store did not hold: the daemon validating a push for the pre-receive hook reads
+    the per-file results of the revision it adopted, and leaves them as they were."""
+
+    def __init__(self, borrowed: FileResults) -> None:
+        self.borrowed = borrowed
+        self.own = RememberedFiles()
+
+    def recall(self, keys: Sequence[FileKey]) -> dict[FileKey, FileResult]:
+        found = self.borrowed.recall(keys)
+        found.update(self.own.recall([key for key in keys if key not in found]))
+        return found
+
+    def keep(self, results: Mapping[FileKey, FileResult]) -> None:
+        held = self.borrowed.recall(list(results))
+        self.own.keep({key: result for key, result in results.items() if key not in held})
 
 
 def parse_file(name: str, raw: bytes, limits: SourceLimits) -> FileResult:

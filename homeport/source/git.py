@@ -9,6 +9,7 @@ decides what to adopt.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -41,7 +42,7 @@ class Commit:
 
 
 def run_git(
-    repo: Path, *args: str, input: bytes | None = None, env: dict[str, str] | None = None
+    repo: Path, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
 ) -> bytes:
     try:
         result = subprocess.run(
@@ -62,23 +63,35 @@ def run_git(
 
 
 class GitRepository:
-    """Read access to one branch of a (bare) repository."""
+    """Read access to one branch of a (bare) repository; with ``env``, every git it runs
+    gets that environment (the daemon reading a push still in the hook's quarantine)."""
 
-    def __init__(self, path: Path, *, branch: str = "main", subdir: str = ".") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        branch: str = "main",
+        subdir: str = ".",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.path = path
+        self.env = env
         self.branch = branch
         self.ref = f"refs/heads/{branch}"
         self.subdir = PurePosixPath(subdir.strip("/") or ".")
 
+    def _git(self, *args: str, input: bytes | None = None) -> bytes:
+        return run_git(self.path, *args, input=input, env=self.env)
+
     def head(self) -> str | None:
         """The branch's commit, or None when the branch does not exist (deleted)."""
-        out = run_git(self.path, "for-each-ref", "--format=%(objectname)", self.ref)
+        out = self._git("for-each-ref", "--format=%(objectname)", self.ref)
         sha = out.decode().strip()
         return sha or None
 
     def commit(self, sha: str) -> Commit:
         fmt = "%H%x00%P%x00%ct%x00%an <%ae>%x00%s"
-        fields = run_git(self.path, "show", "-s", f"--format={fmt}", sha).decode().rstrip("\n")
+        fields = self._git("show", "-s", f"--format={fmt}", sha).decode().rstrip("\n")
         full, parents, stamp, author, subject = fields.split("\x00", 4)
         return Commit(
             sha=full,
@@ -91,14 +104,14 @@ class GitRepository:
     def is_ancestor(self, old: str, new: str) -> bool:
         """Whether ``new`` descends from ``old`` (a fast-forward), False for a force-push."""
         try:
-            run_git(self.path, "merge-base", "--is-ancestor", old, new)
+            self._git("merge-base", "--is-ancestor", old, new)
         except GitError:
             return False
         return True
 
     def has_commit(self, sha: str) -> bool:
         try:
-            run_git(self.path, "cat-file", "-e", f"{sha}^{{commit}}")
+            self._git("cat-file", "-e", f"{sha}^{{commit}}")
         except GitError:
             return False
         return True
@@ -110,7 +123,7 @@ class GitRepository:
     def read_manifests(self, sha: str) -> ManifestFiles:
         """The manifests at ``sha`` as ``selection`` decides, sizes checked before reading."""
         limits, problems = self.limits()
-        listing = run_git(self.path, "ls-tree", "-r", "-l", "-z", "--full-tree", sha)
+        listing = self._git("ls-tree", "-r", "-l", "-z", "--full-tree", sha)
         entries = [e for e in map(self._entry, listing.split(b"\x00")) if e is not None]
         found = read_selected(self._with_link_targets(entries), self._blobs, limits)
         return ManifestFiles(found.files, problems + found.errors, limits)
@@ -118,7 +131,7 @@ class GitRepository:
     def limits(self) -> tuple[SourceLimits, list[ManifestError]]:
         """``SourceLimits`` from the repository's git config (shared by hook and daemon)."""
         try:
-            out = run_git(self.path, "config", "--get-regexp", r"^homeport\.max")
+            out = self._git("config", "--get-regexp", r"^homeport\.max")
         except GitError:
             return SourceLimits(), []  # none set (git exits 1)
         values: dict[str, int] = {}
@@ -176,7 +189,7 @@ class GitRepository:
 
     def _blobs(self, wanted: list[TreeEntry]) -> list[bytes | ManifestError]:
         ids = "".join(f"{e.locator}\n" for e in wanted).encode()
-        return list(_split_batch(run_git(self.path, "cat-file", "--batch", input=ids)))
+        return list(_split_batch(self._git("cat-file", "--batch", input=ids)))
 
 
 def _split_batch(data: bytes) -> list[bytes]:

@@ -1,7 +1,9 @@
 """Entry point of the git hooks: ``python -m homeport.source.hook_entry pre-receive ...``.
 
 Kept apart from the CLI so a push only pays for importing validation, not the daemon;
-the post-receive hook imports only ``homeport.datagrams`` (to wake the daemon). With
+and the pre-receive hook first asks the running daemon to judge the push
+(``push_socket.py``), importing validation only when no daemon answers. The post-receive
+hook imports only ``homeport.datagrams`` (to wake the daemon). With
 peers (other control planes, ``source/mirror.py``) it also starts one detached
 ``mirror-push`` per peer and returns at once: the pusher never waits for the other planes.
 """
@@ -16,6 +18,13 @@ import sys
 from pathlib import Path
 
 from homeport.datagrams import send_datagram
+from homeport.source.push_socket import (
+    NoAnswer,
+    PushRequest,
+    ask_daemon,
+    quarantine_of,
+    timeout_of,
+)
 
 POKE_SOCKET = "homeport.sock"
 PEER_REMOTES = r"^remote\.homeport-peer-.*\.url$"
@@ -86,6 +95,24 @@ def _push(repo: Path, *args: str) -> int:
 
 
 def run_pre_receive(repo: Path, *, branch: str, subdir: str) -> int:
+    lines = sys.stdin.read().splitlines()
+    request = PushRequest(lines, branch, subdir, quarantine_of(os.environ))
+    try:
+        code, messages = ask_daemon(repo, request, timeout=timeout_of(os.environ))
+    except NoAnswer as exc:
+        if exc.listening:
+            print(f"homeport: the daemon gave no answer ({exc}); validating here", file=sys.stderr)
+        code, messages = validate_here(repo, lines, branch=branch, subdir=subdir)
+    for message in messages:
+        print(message, file=sys.stderr)
+    return code
+
+
+def validate_here(
+    repo: Path, lines: list[str], *, branch: str, subdir: str
+) -> tuple[int, list[str]]:
+    """The push judged in this process, when no daemon answered: the models' import is
+    most of the hook's time, paid only here."""
     # The cyclic collector's passes over the models' classes cost a warm push 0.03-0.05 s:
     # off while importing (a burst of objects that all live until exit), then those
     # objects are frozen out of its way. Imported here: the post-receive hook stays cheap.
@@ -96,10 +123,7 @@ def run_pre_receive(repo: Path, *, branch: str, subdir: str) -> int:
         gc.freeze()
     finally:
         gc.enable()
-    code, messages = pre_receive(repo, sys.stdin.read().splitlines(), branch=branch, subdir=subdir)
-    for message in messages:
-        print(message, file=sys.stderr)
-    return code
+    return pre_receive(repo, lines, branch=branch, subdir=subdir)
 
 
 def main(argv: list[str] | None = None) -> int:

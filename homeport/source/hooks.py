@@ -5,7 +5,9 @@ push, showing the pusher every ``file:line: Kind/name: message``, and with a sig
 policy recorded in the repository (``signatures.py``) refuses commits not signed by a
 trusted key, one line per commit. Files the push did not change are not parsed again: their
 per-file results come from ``file_cache.py`` in the repository, saved there for every push
-the hook accepts. ``post-receive`` pokes
+the hook accepts. When the daemon runs, the hook asks it to judge the push instead
+(``push_validation.py``: its models built, its per-file results warm), through the same
+``judge_push``. ``post-receive`` pokes
 the daemon through a datagram socket (best effort: the daemon also watches the refs and
 polls, so a missing hook never means a missed change).
 """
@@ -14,10 +16,11 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from homeport.source.file_cache import CachedFiles
+from homeport.source.file_results import FileResults
 from homeport.source.git import ZERO_SHA, GitError, GitRepository, run_git
 from homeport.source.signatures import (
     SignatureConfigError,
@@ -73,12 +76,32 @@ def init_repository(
 def pre_receive(
     repo: Path, lines: Iterable[str], *, branch: str, subdir: str
 ) -> tuple[int, list[str]]:
-    """Validate pushes to the tracked branch; (exit code, lines to show the pusher)."""
+    """Validate pushes to the tracked branch in this process, reusing and then saving the
+    repository's per-file cache; (exit code, lines to show the pusher)."""
+    cache = CachedFiles.of_repository(repo)
+    code, messages = judge_push(repo, lines, branch=branch, subdir=subdir, reuse=cache)
+    if code == 0:
+        cache.save()
+    return code, messages
+
+
+def judge_push(
+    repo: Path,
+    lines: Iterable[str],
+    *,
+    branch: str,
+    subdir: str,
+    reuse: FileResults | None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, list[str]]:
+    """The verdict on ``old new ref`` updates: signatures, then the tracked branch's
+    manifests; (exit code, lines to show the pusher). The hook runs it itself or the
+    daemon runs it for the hook (``push_validation.py``), there with ``env`` naming the
+    push's quarantined objects for every git it runs."""
     messages: list[str] = []
     code = 0
     target = f"refs/heads/{branch}"
-    git = GitRepository(repo, branch=branch, subdir=subdir)
-    cache = CachedFiles.of_repository(repo)
+    git = GitRepository(repo, branch=branch, subdir=subdir, env=env)
     for line in lines:
         parts = line.split()
         if len(parts) != 3 or parts[2] != target:
@@ -90,7 +113,7 @@ def pre_receive(
                 "`homeport approve --delete-branch`; nothing is pruned meanwhile."
             )
             continue
-        refused, signed = _signatures(repo, old, new)
+        refused, signed = _signatures(repo, old, new, env)
         if refused:
             code = 1
         messages.extend(signed)
@@ -104,7 +127,7 @@ def pre_receive(
                 "(check the repository with `git fsck`)"
             )
             continue
-        result = validate_sources(manifests, reuse=cache)
+        result = validate_sources(manifests, reuse=reuse)
         if result.errors:
             code = 1
             messages.append(f"homeport: push rejected, {len(result.errors)} problem(s):")
@@ -118,19 +141,19 @@ def pre_receive(
                 f"homeport: this is a force-push; the daemon will hold {new[:12]} until "
                 f"`homeport approve {new}`."
             )
-    if code == 0:
-        cache.save()
     return code, messages
 
 
-def _signatures(repo: Path, old: str, new: str) -> tuple[bool, list[str]]:
+def _signatures(
+    repo: Path, old: str, new: str, env: Mapping[str, str] | None
+) -> tuple[bool, list[str]]:
     """(refused, lines for the pusher) under the repository's signature policy, read at
     every push: a changed allowed signers file counts from the next push on."""
     try:
         policy = read_repository_policy(repo)
         if not policy.enabled:
             return False, []
-        report = verify_revision(repo, policy, new, since=old)
+        report = verify_revision(repo, policy, new, since=old, env=env)
     except (SignatureConfigError, GitError) as exc:
         # Fail closed: a policy that cannot be applied refuses every push.
         return True, [f"homeport: push rejected, signatures cannot be verified: {exc}"]

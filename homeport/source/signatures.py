@@ -229,29 +229,37 @@ def describe_signer(provenance: Mapping[str, Any]) -> str:
 
 
 def verify_revision(
-    repo: Path, policy: SignaturePolicy, new: str, *, since: str | None = None
+    repo: Path,
+    policy: SignaturePolicy,
+    new: str,
+    *,
+    since: str | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> SignatureReport:
     """Judge ``new`` under ``policy``: its own signature (``tip``), or with ``every-commit``
     every commit of ``new`` not reachable from ``since`` (the revision already trusted:
     the old head at push time, the adopted one at adoption; None: the whole history).
+    ``env``: git's environment instead of this process's (a push in quarantine).
 
     Raises ``SignatureConfigError`` when the policy cannot be applied.
     """
     policy.check()
-    tip = _log(repo, policy, ["-1", new])[0]
+    tip = _log(repo, policy, ["-1", new], env)[0]
     if policy.policy != "every-commit":
         return SignatureReport(policy, (tip,), tip)
     # A ``since`` this repository no longer has (pruned after a force-push) excludes
     # nothing: the whole history is judged rather than a guess at what is new.
-    known = since and since != ZERO_SHA and GitRepository(repo).has_commit(since)
+    known = since and since != ZERO_SHA and GitRepository(repo, env=env).has_commit(since)
     exclude = [f"^{since}"] if known else []
-    commits = _log(repo, policy, [new, *exclude])
+    commits = _log(repo, policy, [new, *exclude], env)
     if all(c.sha != tip.sha for c in commits):
         commits.insert(0, tip)  # ``new`` is behind ``since`` (a reset): still judge it
     return SignatureReport(policy, tuple(commits), tip)
 
 
-def _log(repo: Path, policy: SignaturePolicy, revisions: list[str]) -> list[CommitSignature]:
+def _log(
+    repo: Path, policy: SignaturePolicy, revisions: list[str], env: Mapping[str, str] | None
+) -> list[CommitSignature]:
     # Hermetic: every setting that changes the verdict or the output is passed here, and
     # the rest of the environment (GIT_DIR, the pre-receive quarantine's object
     # directories) is kept so that a hook reads the objects being pushed.
@@ -267,7 +275,7 @@ def _log(repo: Path, policy: SignaturePolicy, revisions: list[str]) -> list[Comm
             f"--format={'%x1f'.join(_FIELDS)}%x1e",
             *revisions,
             "--",
-            env={**os.environ, "GNUPGHOME": str(gpg_home)},
+            env={**(os.environ if env is None else env), "GNUPGHOME": str(gpg_home)},
         )
     records = [r.strip("\n") for r in out.decode(errors="replace").split("\x1e")]
     return [_parse(r) for r in records if r]

@@ -3,6 +3,7 @@
 A source answers two questions: what is the current revision (``head``) and what are its
 manifest files (``files``). ``watch`` feeds wake-ups from watchfiles, the post-receive
 hook's datagram socket and a slow poll (a missed event must never mean a missed change).
+A ``GitSource`` also judges pushes for the pre-receive hook (``push_validation.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,9 +22,14 @@ from watchfiles import awatch
 
 from homeport.datagrams import receive_datagrams
 from homeport.source.directory import read_directory
+from homeport.source.file_results import FileResults
 from homeport.source.git import GitRepository
 from homeport.source.hook_entry import POKE_SOCKET
+from homeport.source.push_socket import VALIDATE_SOCKET
+from homeport.source.push_validation import PushValidator, serve_pushes
 from homeport.source.selection import ManifestFiles
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,21 @@ class GitSource:
 
     async def _listen_for_pokes(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
         await receive_datagrams(self.repo.path / POKE_SOCKET, lambda _: wake(), stop, size=64)
+
+    async def serve_push_validation(self, adopted: FileResults, stop: asyncio.Event) -> None:
+        """Judge pushes for the pre-receive hook until ``stop``, reading (never changing)
+        ``adopted``, the per-file results of the revision this daemon adopted."""
+        validator = PushValidator(self.repo.path, adopted=adopted)
+        try:
+            await serve_pushes(self.repo.path / VALIDATE_SOCKET, validator.answer, stop)
+        except OSError as exc:
+            # Only a faster push is lost: the hook validates by itself.
+            log.warning(
+                "cannot serve the pre-receive hook at %s (%s): pushes are validated by the "
+                "hook alone",
+                self.repo.path / VALIDATE_SOCKET,
+                exc,
+            )
 
 
 class DirectorySource:

@@ -19,7 +19,9 @@ from homeport.controller.daemon import Daemon
 from homeport.controller.store import Store
 from homeport.controller.storelock import StoreInUse
 from homeport.reconcilers.base import Action, Plan, ReconcileContext
+from homeport.source.file_cache import CACHE_FILE, DIRECTORY
 from homeport.source.hooks import init_repository
+from homeport.source.push_socket import VALIDATE_SOCKET
 from testkit.gitwork import WorkClone, machine
 from tests.controller.fakes import Create, FakeReconciler, FakeWorld, Resize
 
@@ -79,7 +81,7 @@ async def test_push_is_adopted_and_converged(tmp_path: Path) -> None:
     async with running(daemon):
         work.write("m.yaml", machine("a") + "---\n" + machine("b"))
         work.commit()
-        assert work.push().returncode == 0
+        assert (await asyncio.to_thread(work.push)).returncode == 0
         await until(lambda: set(world.things) == {("Machine", "a"), ("Machine", "b")})
         store = reader(settings.store.path)
         await until(
@@ -114,14 +116,20 @@ async def test_second_daemon_on_the_same_store_is_refused(tmp_path: Path) -> Non
     )
     async with running(first):
         await until(lambda: ("Machine", "a") in world.things)
+        await until(lambda: (repo / VALIDATE_SOCKET).exists())
         with pytest.raises(StoreInUse, match="another homeport daemon"):
             await second.run(asyncio.Event())
         assert second.store is None
         assert first.leadership is not None and first.leadership.is_leader()
         assert control_socket_path(settings.store.path).exists()
+        assert (repo / VALIDATE_SOCKET).exists()
+        cache = (repo / DIRECTORY / CACHE_FILE).read_bytes()  # the hook's, from the first push
         work.write("m.yaml", machine("a").replace("cores: 8", "cores: 4"))
         work.commit()
-        work.push()
+        pushed = await asyncio.to_thread(work.push)  # in a thread: the hook asks this loop
+        assert pushed.returncode == 0 and "1 objects valid" in pushed.stderr
+        # The daemon judged it: a hook validating itself would have rewritten its cache.
+        assert (repo / DIRECTORY / CACHE_FILE).read_bytes() == cache
         await until(lambda: world.things[("Machine", "a")] == {"size": 4})
     assert second_world.mutations == []
 

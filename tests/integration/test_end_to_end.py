@@ -264,7 +264,7 @@ async def test_example_estate_end_to_end(tmp_path: Path) -> None:
             "apiVersion: homeport.dev/v1alpha1\nkind: VM\nmetadata: {name: x}\nspec: {}\n",
         )
         h.work.commit("broken")
-        rejected = h.work.push()
+        rejected = await asyncio.to_thread(h.work.push)  # the hook asks this loop's daemon
         assert rejected.returncode != 0
         assert (
             "manifests/broken.yaml:4: VM/x: missing required field 'spec.machine'"

@@ -1,6 +1,7 @@
 """The pre-receive hook imports what validation needs and nothing of the daemon: no
 reconciler, client, controller, simulator, CLI, nor their libraries (aiohttp, asyncssh,
-proxmoxer, httpx, typer, rich).
+proxmoxer, httpx, typer, rich). When the daemon judges the push for it, the hook imports
+no validation either: no models (pydantic), no YAML, no asyncio.
 
 Each probe runs the hook's real entry point (``hook_entry.main``, what the installed hook
 execs) in a fresh interpreter on a small bare repository, then reads ``sys.modules``.
@@ -8,6 +9,7 @@ execs) in a fresh interpreter on a small bare repository, then reads ``sys.modul
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,8 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from homeport.source.file_results import RememberedFiles
 from homeport.source.git import ZERO_SHA
 from homeport.source.hooks import init_repository
+from homeport.source.push_socket import VALIDATE_SOCKET
+from homeport.source.push_validation import PushValidator, serve_pushes
 from testkit.gitwork import WorkClone, machine
 from tests.cli.test_lazy_imports import loaded
 
@@ -49,6 +54,16 @@ NEVER = (
     "sqlite_utils",
     "opentelemetry",
     "asyncio",  # only the daemon listens for the post-receive hook's poke
+)
+# What the daemon's answer saves the hook from importing.
+VALIDATION = (
+    "pydantic",
+    "yaml",
+    "homeport.kinds",
+    "homeport.source.hooks",
+    "homeport.source.validate",
+    "homeport.source.file_cache",
+    "homeport.source.signatures",
 )
 BROKEN_VM = """apiVersion: homeport.dev/v1alpha1
 kind: VM
@@ -112,3 +127,28 @@ def test_an_invalid_push_is_rejected_with_the_same_imports(tmp_path: Path) -> No
     assert "homeport: push rejected, 1 problem(s):" in hook.stderr
     assert "web.yaml:4: VM/web:" in hook.stderr
     assert loaded(hook.modules, *NEVER) == []
+
+
+async def test_a_push_the_daemon_judges_loads_no_validation(tmp_path: Path) -> None:
+    repo, sha = pushed_to(tmp_path, {"m1.yaml": machine("m1"), "web.yaml": BROKEN_VM}, "wip")
+    answered: list[bytes | None] = []
+    validator = PushValidator(repo, adopted=RememberedFiles())
+
+    def answer(raw: bytes) -> bytes | None:
+        answered.append(validator.answer(raw))
+        return answered[-1]
+
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve_pushes(repo / VALIDATE_SOCKET, answer, stop))
+    await asyncio.sleep(0)  # one step: the task binds before its first wait
+    try:
+        hook = await asyncio.to_thread(run_hook, repo, f"{ZERO_SHA} {sha} refs/heads/main")
+    finally:
+        stop.set()
+        await server
+    assert len(answered) == 1 and answered[0] is not None
+    assert hook.exit == 1
+    assert "homeport: push rejected, 1 problem(s):" in hook.stderr
+    assert "web.yaml:4: VM/web:" in hook.stderr
+    assert "homeport.source.push_socket" in hook.modules  # the probe did ask
+    assert loaded(hook.modules, *NEVER, *VALIDATION) == []
