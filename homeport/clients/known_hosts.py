@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -41,6 +42,8 @@ class KnownHostsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._read: _Read | None = None
+        """The file as last read, with what identifies that version of it (``_version``)."""
 
     def ensure(self) -> None:
         """Create the file (empty, 0600) if it does not exist yet."""
@@ -53,8 +56,32 @@ class KnownHostsFile:
 
     def pinned(self, host: str, port: int) -> list[str]:
         """Keys (``type data``) pinned for ``host:port``."""
-        pattern = host_pattern(host, port)
-        return [_key_of(line) for line in self._lines() if _names(line, pattern)]
+        return list(self._current().pinned.get(host_pattern(host, port), ()))
+
+    def loaded(self) -> asyncssh.SSHKnownHosts:
+        """The file as asyncssh matches it, parsed once per version of the file: every
+        VM's connection reads the one file that pins every VM (parsing it for each was
+        an O(estate) cost per connection)."""
+        return self._current().hosts
+
+    def _current(self) -> _Read:
+        version = _version(self.path)
+        read = self._read
+        if read is not None and read.version == version and version is not None:
+            return read
+        text = self._text()
+        pinned: dict[str, list[str]] = {}
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) < 3 or line.lstrip().startswith(("#", "@")):
+                continue
+            for name in fields[0].split(","):
+                pinned.setdefault(name, []).append(_key_of(line))
+        # Read before it was identified: a change meanwhile gives a newer version, and
+        # the next call reads again rather than keeping what this one read.
+        read = _Read(version, asyncssh.import_known_hosts(text), pinned)
+        self._read = read
+        return read
 
     def trust(self, host: str, port: int, public_key: str, *, replace: bool = False) -> bool:
         """Pin ``public_key`` for ``host:port``; ``True`` if the file changed.
@@ -90,10 +117,13 @@ class KnownHostsFile:
             return True
 
     def _lines(self) -> list[str]:
+        return self._text().splitlines()
+
+    def _text(self) -> str:
         try:
-            return self.path.read_text(encoding="utf-8").splitlines()
+            return self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return []
+            return ""
 
     def _write(self, lines: list[str]) -> None:
         text = "".join(f"{line}\n" for line in lines)
@@ -121,6 +151,24 @@ class KnownHostsFile:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class _Read:
+    version: tuple[int, int, int] | None
+    hosts: asyncssh.SSHKnownHosts
+    pinned: dict[str, list[str]]
+    """Host name (as written, ``[host]:port``) → its keys (``type data``), in file order."""
+
+
+def _version(path: Path) -> tuple[int, int, int] | None:
+    """What changes whenever the file does: it is replaced (a new inode) by every write of
+    homeport's; an edit in place changes its size or its nanosecond mtime."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def _names(line: str, pattern: str) -> bool:

@@ -435,7 +435,7 @@ class SSHPool:
                     target.port,
                     username=target.user or settings.username,
                     client_keys=self._keys,
-                    known_hosts=str(settings.known_hosts),
+                    known_hosts=self.known_hosts.loaded(),
                     agent_path=None,
                     password_auth=False,
                     kbdint_auth=False,

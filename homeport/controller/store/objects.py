@@ -53,13 +53,26 @@ class StoredObject:
     status: ObjectStatus
     created_at: str
     updated_at: str
+    spec_hash: str = ""
+    """The digest written with ``manifest`` (``spec_hash``); empty: not known."""
 
     @property
     def key(self) -> Key:
         return (self.kind, self.name)
 
     def resource(self) -> Resource:
-        return kinds.KINDS[self.kind].model_validate(self.manifest)
+        """The manifest as its kind's model; validated once per manifest: the estate's
+        indexes are rebuilt from the store every window, and validating every object for
+        each was a cost that grew with the estate's size times the run's length."""
+        if not self.spec_hash:
+            return kinds.KINDS[self.kind].model_validate(self.manifest)
+        version = (self.spec_hash, str(self.manifest.get("apiVersion")))
+        cached = _MODELS.get(self.key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        model = kinds.KINDS[self.kind].model_validate(self.manifest)
+        _MODELS[self.key] = (version, model)  # models are frozen: shared safely
+        return model
 
     def condition(self, kind: str) -> str | None:
         for condition in self.status.conditions:
@@ -85,6 +98,11 @@ class DesiredObject:
         return (self.resource.kind_name, self.resource.metadata.name)
 
 
+_MODELS: dict[Key, tuple[tuple[str, str], Resource]] = {}
+"""(kind, name) → ((``spec_hash``, apiVersion) of the manifest it was validated from, the
+model): its metadata and spec, and the rest of a manifest is its kind and apiVersion."""
+
+
 def _row_to_object(row: dict[str, Any]) -> StoredObject:
     return StoredObject(
         kind=row["kind"],
@@ -98,6 +116,7 @@ def _row_to_object(row: dict[str, Any]) -> StoredObject:
         status=ObjectStatus.model_validate_json(row["status"]) if row["status"] else ObjectStatus(),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        spec_hash=row.get("spec_hash") or "",
     )
 
 

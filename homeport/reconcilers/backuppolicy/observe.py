@@ -42,10 +42,10 @@ from homeport.reconcilers.backuppolicy.targets import (
     storage_use,
 )
 from homeport.reconcilers.base import ClientAccess, DurableMemory, EstateView, ReconcileContext
+from homeport.reconcilers.cluster import cluster_resources
 from homeport.reconcilers.ownership import owner_in_description
 from homeport.reconcilers.slots import BACKUP_POLICY_MEMORY
 
-RESOURCES = "proxmox.resources"  # the same snapshot the VM reconciler shares
 JOBS = "proxmox.backup-jobs"
 SCRATCH_POOL = "restore-vmid"
 
@@ -74,8 +74,7 @@ def px_of(ctx: ClientAccess) -> ProxmoxClient:
 
 
 async def resources(ctx: ReconcileContext) -> ClusterResources:
-    result: ClusterResources = await ctx.shared(RESOURCES, px_of(ctx).cluster_resources)
-    return result
+    return await cluster_resources(ctx, px_of(ctx))
 
 
 async def observe_backup(

@@ -37,7 +37,6 @@ from homeport.reconcilers.backuppolicy.actions import (
 )
 from homeport.reconcilers.backuppolicy.observe import (
     JOBS,
-    RESOURCES,
     SCRATCH_POOL,
     BackupSettings,
     observe_backup,
@@ -56,6 +55,7 @@ from homeport.reconcilers.base import (
     ReconcileContext,
     Reconciler,
 )
+from homeport.reconcilers.cluster import RESOURCES
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import owner_in_description
 from homeport.reconcilers.slots import BACKUP_POLICY_MEMORY

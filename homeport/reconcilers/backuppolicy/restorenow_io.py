@@ -14,12 +14,13 @@ from homeport.reconcilers.backuppolicy.actions import (
     RestoreArchive,
     StopForRestore,
 )
-from homeport.reconcilers.backuppolicy.observe import RESOURCES, BackupSettings, px_of, resources
+from homeport.reconcilers.backuppolicy.observe import BackupSettings, px_of, resources
 from homeport.reconcilers.backuppolicy.observed import SelectedVM
 from homeport.reconcilers.backuppolicy.ondemand import BackupTask, is_open
 from homeport.reconcilers.backuppolicy.ondemand_io import read_task
 from homeport.reconcilers.backuppolicy.restorenow import RestoreSeen
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.cluster import RESOURCES
 from homeport.reconcilers.slots import RESTORE_REQUEST, RestoreRequest
 
 STOP_TIMEOUT = 600.0

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import ClassVar
 
 from homeport.clients.errors import ProxmoxError
-from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, StandbyPair
 from homeport.reconcilers.base import (
     Action,
@@ -16,10 +15,10 @@ from homeport.reconcilers.base import (
     ReconcileContext,
     Reconciler,
 )
+from homeport.reconcilers.cluster import cluster_resources
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.machine.plan import MachineObserved, plan_machine
 
-RESOURCES = "proxmox.resources"
 MIB = 1024 * 1024
 
 
@@ -46,7 +45,7 @@ class MachineReconciler(Reconciler[Machine, MachineObserved]):
         if desired is None:
             return MachineObserved(node="")
         px = ctx.clients.proxmox
-        snapshot: ClusterResources = await ctx.shared(RESOURCES, px.cluster_resources)
+        snapshot = await cluster_resources(ctx, px)
         node = desired.spec.node
         entry = next((n for n in snapshot.nodes if n.node == node), None)
         if entry is None:

@@ -12,6 +12,7 @@ from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM, App, Machine, ProxyRoute, StandbyPair
 from homeport.reconcilers.appfiles import AppPaths
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.cluster import cluster_resources
 from homeport.reconcilers.ownership import marker
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.powerhold import held, released_at
@@ -23,8 +24,6 @@ from homeport.reconcilers.standbypair.storagerepl import (
     StorageView,
     unsupported_volume,
 )
-
-RESOURCES = "proxmox.resources"
 
 
 def load_memory(pair: StandbyPair, ctx: ReconcileContext) -> PairState:
@@ -108,7 +107,7 @@ async def observe_pair(
     snapshot: ClusterResources | None = None
     try:
         px = ctx.clients.proxmox
-        snapshot = await ctx.shared(RESOURCES, px.cluster_resources)
+        snapshot = await cluster_resources(ctx, px)
         nodes_online = {n.node: n.status == "online" for n in snapshot.nodes}
     except ClientError:
         # The API being down must not block a failover decision, but it tells nothing

@@ -26,6 +26,7 @@ from homeport.kinds import VM, App, BackupPolicy, Machine, StandbyPair
 from homeport.kinds.backuppolicy import VZDUMP_COMPRESS
 from homeport.kinds.common import ADOPT_ANNOTATION
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.cluster import FreshEntries, listing
 from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.ownership import OWNER_TAG, owner_in_description
 from homeport.reconcilers.slots import (
@@ -46,7 +47,6 @@ from homeport.reconcilers.vm.removal import (
 )
 from homeport.reconcilers.vm.running import running_tasks
 
-RESOURCES = "proxmox.resources"
 DEVICES = "tailscale.devices"
 ESTATE_INDEX = "estate.firewall-index"
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
@@ -71,10 +71,10 @@ class VMSettings:
     """Caddy's admin API port on the router VM, opened to the control plane."""
 
 
-async def resources(ctx: ReconcileContext) -> ClusterResources:
-    px = ctx.clients.proxmox
-    result: ClusterResources = await ctx.shared(RESOURCES, px.cluster_resources)
-    return result
+async def resources(ctx: ReconcileContext, fresh: FreshEntries | None = None) -> ClusterResources:
+    """The window's cluster list, with ``fresh``'s entries for the VMs read since."""
+    listed = await listing(ctx, ctx.clients.proxmox)
+    return fresh.over(listed) if fresh is not None else listed.resources
 
 
 async def devices(ctx: ReconcileContext) -> list[Device]:
@@ -161,9 +161,13 @@ async def _identify(
 
 
 async def observe_vm(
-    desired: VM | None, name: str, ctx: ReconcileContext, settings: VMSettings
+    desired: VM | None,
+    name: str,
+    ctx: ReconcileContext,
+    settings: VMSettings,
+    fresh: FreshEntries | None = None,
 ) -> VMObserved:
-    snapshot = await resources(ctx)
+    snapshot = await resources(ctx, fresh)
     machine = ctx.desired("Machine", desired.spec.machine) if desired else None
     node = machine.spec.node if isinstance(machine, Machine) else ""
     storage = (desired.spec.disk.storage if desired else None) or (

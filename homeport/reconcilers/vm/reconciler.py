@@ -19,6 +19,7 @@ from homeport.reconcilers.base import (
     ReconcileContext,
     Reconciler,
 )
+from homeport.reconcilers.cluster import RESOURCES, FreshEntries
 from homeport.reconcilers.errors import TemporaryError
 from homeport.reconcilers.ownership import OWNER_TAG, marker, owner_in_description
 from homeport.reconcilers.slots import (
@@ -49,7 +50,6 @@ from homeport.reconcilers.vm.disks_apply import apply_disk
 from homeport.reconcilers.vm.firewall_apply import FIREWALL_ACTIONS, apply_firewall
 from homeport.reconcilers.vm.observe import (
     DEVICES,
-    RESOURCES,
     VMSettings,
     observe_vm,
     public_key_of,
@@ -79,9 +79,11 @@ class VMReconciler(Reconciler[VM, VMObserved]):
 
     def __init__(self, settings: VMSettings) -> None:
         self.settings = settings
+        self.fresh = FreshEntries()
+        """The VMs read one by one after acting on them (``reconcilers/cluster.py``)."""
 
     async def observe(self, desired: VM | None, name: str, ctx: ReconcileContext) -> VMObserved:
-        seen = await observe_vm(desired, name, ctx, self.settings)
+        seen = await observe_vm(desired, name, ctx, self.settings, self.fresh)
         if not any(a.mutating for a in plan_vm(desired, seen, now=ctx.now()).actions):
             return seen
         # The plan would act, and it was made on shared lists that may be a window old:
@@ -91,7 +93,7 @@ class VMReconciler(Reconciler[VM, VMObserved]):
             return seen
         for key in SNAPSHOTS:
             ctx.invalidate(key)
-        return await observe_vm(desired, name, ctx, self.settings)
+        return await observe_vm(desired, name, ctx, self.settings, self.fresh)
 
     def plan(self, desired: VM | None, observed: VMObserved, *, now: datetime) -> Plan:
         return plan_vm(desired, observed, now=now)
@@ -101,7 +103,27 @@ class VMReconciler(Reconciler[VM, VMObserved]):
         try:
             await self._act(action, ctx, px)
         finally:
+            await self._read_back(action, ctx, px)
+
+    async def _read_back(self, action: Action, ctx: ReconcileContext, px: ProxmoxClient) -> None:
+        """After acting (or failing to) on a VM, read that VM alone: the next look sees
+        its entry as it is now without reading the whole cluster list again."""
+        at = _changed_entry(action)
+        if at is None:
+            return
+        node, vmid = at
+        try:
+            listed = (await resources(ctx, self.fresh)).vm(vmid)
+            await self.fresh.read(px.vm_status, node, vmid, listed)
+        except Exception:
+            # Not read (the action's own error, if any, is the one reported): the next
+            # look reads the whole list afresh instead.
+            self.fresh.forget(vmid)
             ctx.invalidate(RESOURCES)
+        except BaseException:
+            self.fresh.forget(vmid)
+            ctx.invalidate(RESOURCES)
+            raise
 
     async def _act(self, action: Action, ctx: ReconcileContext, px: ProxmoxClient) -> None:
         if isinstance(action, AllocateVmid):
@@ -354,3 +376,16 @@ async def _joined_as(px: ProxmoxClient, action: JoinTailnet) -> str | None:
     own = document.get("Self") if isinstance(document, dict) else None
     node_id = own.get("ID") if isinstance(own, dict) else None
     return node_id if isinstance(node_id, str) and node_id else None
+
+
+def _changed_entry(action: Action) -> tuple[str, int] | None:
+    """Where the VM whose cluster list entry (presence, node, power, lock, name, tags, HA)
+    ``action`` may have changed now is; None for actions that change none of it."""
+    if isinstance(action, MigrateVM):
+        return action.target, action.vmid
+    if isinstance(action, (*FIREWALL_ACTIONS, JoinTailnet)):
+        return None  # the guest's firewall and tailnet are not in the list
+    node, vmid = getattr(action, "node", None), getattr(action, "vmid", None)
+    if isinstance(node, str) and node and isinstance(vmid, int):
+        return node, vmid
+    return None

@@ -60,3 +60,34 @@ def test_a_revision_parses_no_stored_row_and_bumps_only_what_changed(
     assert changed == set()
     assert {o.name: o.generation for o in objects.all()} == {"m1": 1, "a": 2, "b": 1, "c": 2}
     store.close()
+
+
+def test_a_stored_manifest_is_validated_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estate's indexes read every object's model every window: a manifest is
+    validated when it is first read and again only once a revision changed it."""
+    store, clock = Store.open(tmp_path / "state.db"), FakeClock()
+    objects = store.objects
+    objects.apply_revision("r1", desired(MACHINE + vm("a") + vm("b")), clock.now())
+    first = {o.name: o.resource() for o in objects.all()}
+    validated: list[str] = []
+    vm_model = objects_module.kinds.KINDS["VM"]
+    validate = vm_model.model_validate
+
+    def counted(manifest: dict[str, object]) -> object:
+        validated.append(str(manifest["metadata"]["name"]))  # type: ignore[index]
+        return validate(manifest)
+
+    monkeypatch.setattr(vm_model, "model_validate", counted)
+    again = {o.name: o.resource() for o in objects.all()}
+    assert validated == [] and all(again[n] is first[n] for n in first)
+
+    objects.apply_revision("r2", desired(MACHINE + vm("a", memory=512) + vm("b")), clock.now())
+    validated.clear()  # the revision's own validation, before the store
+    changed = objects.get(("VM", "a"))
+    assert changed is not None
+    model = changed.resource()
+    assert validated == ["a"] and model is not first["a"]
+    assert model.spec.memory_mib == 512  # type: ignore[attr-defined]
+    assert objects.get(("VM", "b")).resource() is first["b"]  # type: ignore[union-attr]

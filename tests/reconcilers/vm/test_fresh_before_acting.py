@@ -11,11 +11,10 @@ from typing import Any, cast
 
 import pytest
 
-from homeport.clients.proxmox_models import ClusterResources
 from homeport.kinds import VM
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.cluster import RESOURCES, FreshEntries, Listing
 from homeport.reconcilers.vm import VMReconciler
-from homeport.reconcilers.vm.observe import RESOURCES
 from testkit.harness import EstateHarness
 from tests.reconcilers.looks import StaleShared
 
@@ -23,11 +22,11 @@ pytestmark = pytest.mark.integration
 KINDS = {"Machine", "VM"}
 
 
-async def stopped(ctx: Any) -> ClusterResources:
+async def stopped(ctx: Any) -> Listing:
     """What a snapshot taken before the VMs started would say: every VM stopped."""
     fresh = await ctx.clients.proxmox.cluster_resources()
     vms = tuple(v.model_copy(update={"status": "stopped"}) for v in fresh.vms)
-    return fresh.model_copy(update={"vms": vms})
+    return Listing(fresh.model_copy(update={"vms": vms}), began=0)
 
 
 async def test_a_plan_that_would_act_on_a_stale_list_looks_again(tmp_path: Path) -> None:
@@ -42,6 +41,9 @@ async def test_a_plan_that_would_act_on_a_stale_list_looks_again(tmp_path: Path)
         assert isinstance(desired, VM)
         inner = h.daemon.engine.context.for_object(("VM", "dev-1"))
 
+        # Nothing read back since the stale list either (its acts were before): a VM that
+        # was read back after acting is seen as read, over any older list.
+        reconciler.fresh = FreshEntries()
         stale = StaleShared(inner, RESOURCES, lambda: stopped(inner))
         seen = await reconciler.observe(desired, "dev-1", cast(ReconcileContext, stale))
         assert (stale.loads, seen.status) == (2, "running")

@@ -10,15 +10,11 @@ tailnet accepts the key: no file on the guest holds it.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from homeport.clients.bundle import Clients
-from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.tailscale import Device
 from homeport.controller.config import load_settings
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
@@ -30,54 +26,12 @@ from homeport.reconcilers.vm.actions import JoinTailnet
 from homeport.reconcilers.vm.observe import DEVICES
 from homeport.simulator.estate import SimulatedEstate
 from homeport.simulator.guest.rootfs import GuestDisk
-from homeport.simulator.settings import EstateConfig
 from homeport.simulator.tailscale.tailnet import JoinRefused
-from testkit.harness import FAST, EstateHarness, assert_sound
+from testkit.harness import EstateHarness
 from tests.reconcilers.looks import StaleShared
+from tests.reconcilers.vm.acting import VMID, ActContext, running_vm
 
 pytestmark = pytest.mark.integration
-VMID = 120
-
-
-class ActContext:
-    """What ``VMReconciler.act`` uses of a reconcile context, recording what it drops
-    from the shared reads and what it remembers."""
-
-    def __init__(self, clients: Clients) -> None:
-        self.clients = clients
-        self.key = ("VM", "joiner")
-        self.invalidated: list[str] = []
-        self.remembered: list[tuple[str | None, dict[str, Any]]] = []
-
-    def invalidate(self, key: str) -> None:
-        self.invalidated.append(key)
-
-    def remember(self, value: dict[str, Any], *, slot: str | None = None) -> None:
-        self.remembered.append((slot, dict(value)))
-
-
-@pytest.fixture
-async def estate(tmp_path: Path) -> AsyncIterator[SimulatedEstate]:
-    config = EstateConfig(
-        state_dir=tmp_path / "estate", time_scale=100.0, tls="off", caddy=False, timings=FAST
-    )
-    async with SimulatedEstate(config) as estate:
-        yield estate
-        assert_sound(estate)
-
-
-async def running_vm(px: ProxmoxClient) -> None:
-    task = await px.clone_vm("pve1", 9000, newid=VMID, name="joiner", full=True)
-    assert task is not None
-    await px.tasks.wait(task, timeout=60)
-    started = await px.start_vm("pve1", VMID)
-    if started is not None:
-        await px.tasks.wait(started, timeout=60)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while not await px.agent.ping("pve1", VMID):
-        assert loop.time() < deadline, "the guest agent never answered"
-        await asyncio.sleep(0.05)
 
 
 def files_holding(disk: GuestDisk, secret: str) -> list[str]:

@@ -1,0 +1,109 @@
+"""The shared ``GET /cluster/resources`` snapshot, and what is known of one VM since.
+
+Every reconciler that reads the cluster list shares one read per window
+(``ctx.shared``). A reconciler that has just changed a VM must not plan its next step on
+a list read before the change, but reading the whole list again after every change costs
+a read of every VM of the cluster per action (an O(estate) read per action: the largest
+growing cost of a large estate's convergence). So the VM reconciler reads the one VM it
+changed (``GET .../status/current``) and notes the entry in its ``FreshEntries``; its
+looks use a note over the list's entry until a list read that began after the note.
+
+Reads are ordered by a counter taken when each one begins: the event loop runs one thing
+at a time, so "began after" is exact, and no clock is involved (a fake clock that stands
+still in a test cannot make a note outlive the list that superseded it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from homeport.clients.errors import NotFound
+from homeport.clients.proxmox import ProxmoxClient
+from homeport.clients.proxmox_models import ClusterResources, VmResource, VmStatus
+from homeport.reconcilers.base import ReconcileContext
+
+RESOURCES = "proxmox.resources"
+_began = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One read of the cluster list, and when it began (on the reads' common order)."""
+
+    resources: ClusterResources
+    began: int
+
+
+async def listing(ctx: ReconcileContext, px: ProxmoxClient) -> Listing:
+    """The window's shared read of the cluster list."""
+
+    async def load() -> Listing:
+        began = next(_began)
+        return Listing(await px.cluster_resources(), began)
+
+    result: Listing = await ctx.shared(RESOURCES, load)
+    return result
+
+
+async def cluster_resources(ctx: ReconcileContext, px: ProxmoxClient) -> ClusterResources:
+    return (await listing(ctx, px)).resources
+
+
+def entry_of(status: VmStatus, node: str, listed: VmResource | None) -> VmResource:
+    """The list entry a VM's own status stands for (the fields a list entry has and the
+    status does not, sizes and usage, are kept from ``listed``)."""
+    hastate = status.ha_state or ("managed" if status.ha_managed else None)
+    fields = {
+        "vmid": status.vmid or (listed.vmid if listed else 0),
+        "node": node,
+        "name": status.name,
+        "status": status.status,
+        "lock": status.lock,
+        "tags": status.tags,
+        "hastate": hastate,
+    }
+    if listed is not None:
+        return listed.model_copy(update=fields)
+    return VmResource.model_validate({**fields, "type": "qemu", "tags": ";".join(status.tags)})
+
+
+class FreshEntries:
+    """VM entries read one by one after a change, newer than the list they patch."""
+
+    def __init__(self) -> None:
+        self._notes: dict[int, tuple[int, VmResource | None]] = {}
+
+    async def read(
+        self,
+        read_status: Callable[[str, int], Awaitable[VmStatus]],
+        node: str,
+        vmid: int,
+        listed: VmResource | None,
+    ) -> None:
+        """Read VM ``vmid`` on ``node`` and note it (None: it does not exist there).
+        Other errors propagate, and nothing is noted."""
+        began = next(_began)
+        try:
+            entry: VmResource | None = entry_of(await read_status(node, vmid), node, listed)
+        except NotFound:
+            entry = None
+        self._notes[vmid] = (began, entry)
+
+    def over(self, listed: Listing) -> ClusterResources:
+        """``listed`` with the notes taken after its read began in place of its entries;
+        notes older than it are dropped (the list has caught up)."""
+        for vmid in [v for v, (began, _) in self._notes.items() if began < listed.began]:
+            del self._notes[vmid]
+        if not self._notes:
+            return listed.resources
+        vms = [v for v in listed.resources.vms if v.vmid not in self._notes]
+        vms.extend(entry for _, entry in self._notes.values() if entry is not None)
+        return listed.resources.model_copy(update={"vms": tuple(vms)})
+
+    def forget(self, vmid: int) -> None:
+        self._notes.pop(vmid, None)
+
+    def __len__(self) -> int:
+        return len(self._notes)
