@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 TlsMode = Literal["acme", "internal", "off"]
@@ -187,18 +188,22 @@ class RoutesSeen:
 
     def route(self, route_id: str) -> Json | None:
         """The route with ``@id`` ``route_id`` (the public server's first), or ``None``."""
-        for listed in self.routes.values():
-            for route in listed:
-                if route.get("@id") == route_id:
-                    return route
-        return None
+        found = self._by_id.get(route_id)
+        return found[1] if found else None
 
     def exposure(self, route_id: str) -> Exposure | None:
         """Which of homeport's servers runs route ``route_id`` (``None``: neither)."""
+        found = self._by_id.get(route_id)
+        return found[0] if found else None
+
+    @cached_property
+    def _by_id(self) -> dict[object, tuple[Exposure, Json]]:
+        # Every route's look asks for its own: a scan each was O(estate) per route.
+        found: dict[object, tuple[Exposure, Json]] = {}
         for exposure, listed in self.routes.items():
-            if any(route.get("@id") == route_id for route in listed):
-                return exposure
-        return None
+            for route in listed:
+                found.setdefault(route.get("@id"), (exposure, route))
+        return found
 
 
 def tailnet_server_name(name: str) -> str:

@@ -12,8 +12,10 @@ API schema.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AliasPath, BeforeValidator, Field
 
@@ -266,7 +268,20 @@ class ClusterResources(PveModel):
     storages: tuple[StorageResource, ...] = ()
 
     def vm(self, vmid: int) -> VmResource | None:
-        return next((v for v in self.vms if v.vmid == vmid), None)
+        return self._by_vmid.get(vmid)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("_by_vmid", None)  # the index of the original's VMs
+        return copied
+
+    @cached_property
+    def _by_vmid(self) -> dict[int, VmResource]:
+        # Every VM's look asks for its own entry: a scan each was O(estate) per VM.
+        found: dict[int, VmResource] = {}
+        for vm in self.vms:
+            found.setdefault(vm.vmid, vm)  # the first, as the scan found it
+        return found
 
     def vms_named(self, name: str) -> tuple[VmResource, ...]:
         return tuple(v for v in self.vms if v.name == name)

@@ -8,14 +8,11 @@ growing cost of a large estate's convergence). So the VM reconciler reads the on
 changed (``GET .../status/current``) and notes the entry in its ``FreshEntries``; its
 looks use a note over the list's entry until a list read that began after the note.
 
-Reads are ordered by a counter taken when each one begins: the event loop runs one thing
-at a time, so "began after" is exact, and no clock is involved (a fake clock that stands
-still in a test cannot make a note outlive the list that superseded it).
+Reads are ordered by ``freshlook.began``, taken as each one begins.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,9 +20,9 @@ from homeport.clients.errors import NotFound
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources, VmResource, VmStatus
 from homeport.reconcilers.base import ReconcileContext
+from homeport.reconcilers.freshlook import began
 
 RESOURCES = "proxmox.resources"
-_began = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -40,8 +37,8 @@ async def listing(ctx: ReconcileContext, px: ProxmoxClient) -> Listing:
     """The window's shared read of the cluster list."""
 
     async def load() -> Listing:
-        began = next(_began)
-        return Listing(await px.cluster_resources(), began)
+        order = began()
+        return Listing(await px.cluster_resources(), order)
 
     result: Listing = await ctx.shared(RESOURCES, load)
     return result
@@ -84,17 +81,17 @@ class FreshEntries:
     ) -> None:
         """Read VM ``vmid`` on ``node`` and note it (None: it does not exist there).
         Other errors propagate, and nothing is noted."""
-        began = next(_began)
+        order = began()
         try:
             entry: VmResource | None = entry_of(await read_status(node, vmid), node, listed)
         except NotFound:
             entry = None
-        self._notes[vmid] = (began, entry)
+        self._notes[vmid] = (order, entry)
 
     def over(self, listed: Listing) -> ClusterResources:
         """``listed`` with the notes taken after its read began in place of its entries;
         notes older than it are dropped (the list has caught up)."""
-        for vmid in [v for v, (began, _) in self._notes.items() if began < listed.began]:
+        for vmid in [v for v, (order, _) in self._notes.items() if order < listed.began]:
             del self._notes[vmid]
         if not self._notes:
             return listed.resources

@@ -5,10 +5,22 @@ reconcile, up to a window old) does."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from homeport.reconcilers.base import ClientAccess
+
+_order = itertools.count(1)
+
+
+def began() -> int:
+    """The next mark on the reads' common order: a read that takes one as it begins is
+    known to have begun after every read (or note) that took a smaller one. Exact, as the
+    event loop runs one thing at a time, and free of clocks (a fake clock standing still
+    in a test cannot make an old note look newer than a list)."""
+    return next(_order)
+
 
 CADDY_ROUTES = "caddy.routes"
 """The one shared read of homeport's route servers in Caddy: every ProxyRoute observes it,

@@ -111,3 +111,13 @@ def test_an_ha_managed_vm_keeps_its_ha_state() -> None:
     assert entry_of(managed, "pve1", None).hastate == "started"
     plain = entry_of(status(101, "running"), "pve1", VmResource.parse({"vmid": 101}))
     assert plain.hastate is None
+
+
+def test_a_copy_with_other_vms_answers_from_its_own() -> None:
+    """``vm`` answers from an index of the list (every VM's look asks for its own entry);
+    a copy with other VMs must not keep the original's index."""
+    original = listed((101, "pve1", "running"), (101, "pve2", "stopped"))
+    assert original.vm(101).node == "pve1"  # type: ignore[union-attr]  # the first, as listed
+    copy = original.model_copy(update={"vms": listed((102, "pve3", "running")).vms})
+    assert copy.vm(101) is None and copy.vm(102).node == "pve3"  # type: ignore[union-attr]
+    assert original.vm(101).node == "pve1"  # type: ignore[union-attr]

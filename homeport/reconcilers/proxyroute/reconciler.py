@@ -15,7 +15,7 @@ from homeport.clients.caddy_config import (
 from homeport.kinds import App, ProxyRoute, StandbyPair
 from homeport.reconcilers.base import Action, Plan, ReconcileContext, Reconciler
 from homeport.reconcilers.errors import TemporaryError
-from homeport.reconcilers.freshlook import CADDY_ROUTES, shared_look
+from homeport.reconcilers.freshlook import CADDY_ROUTES, began, shared_look
 from homeport.reconcilers.pairroutes import MemberTimeouts
 from homeport.reconcilers.pairview import pair_view
 from homeport.reconcilers.proxyroute.plan import (
@@ -25,6 +25,7 @@ from homeport.reconcilers.proxyroute.plan import (
     Upstream,
     plan_route,
 )
+from homeport.reconcilers.proxyroute.written import RoutesRead, WrittenRoutes
 
 
 def upstream_of(desired: ProxyRoute, ctx: ReconcileContext) -> tuple[Upstream | None, str | None]:
@@ -65,11 +66,24 @@ ROUTES = CADDY_ROUTES
 """The shared read of homeport's route servers: one per window for every route."""
 
 
-async def routes_seen(ctx: ReconcileContext) -> tuple[RoutesSeen, bool]:
-    """The shared read of homeport's route servers, and whether it was made just now."""
-    seen, fresh = await shared_look(ctx, ROUTES, ctx.clients.caddy.routes_seen)
-    assert isinstance(seen, RoutesSeen)
-    return seen, fresh
+SERVER_CHECKED = "caddy.server-checked"
+"""homeport's server blocks created or repaired (``ensure_server``): once per window for
+all the routes written in it, not before each (it reads Caddy's whole config)."""
+
+
+async def routes_seen(
+    ctx: ReconcileContext, written: WrittenRoutes
+) -> tuple[RoutesSeen, bool]:
+    """The shared read of homeport's route servers with the routes written since, and
+    whether it was made just now."""
+
+    async def load() -> RoutesRead:
+        order = began()
+        return RoutesRead(await ctx.clients.caddy.routes_seen(), order)
+
+    read, fresh = await shared_look(ctx, ROUTES, load)
+    assert isinstance(read, RoutesRead)
+    return written.over(read), fresh
 
 
 def _seen(
@@ -96,17 +110,21 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
     # A pair's route must follow failovers even while the pair is not Ready.
     gated_by: ClassVar[frozenset[str] | None] = frozenset({"App"})
 
+    def __init__(self) -> None:
+        self.written = WrittenRoutes()
+        """The routes written and read back since the window's read (``written.py``)."""
+
     async def observe(
         self, desired: ProxyRoute | None, name: str, ctx: ReconcileContext
     ) -> RouteObserved:
-        servers, fresh = await routes_seen(ctx)
+        servers, fresh = await routes_seen(ctx, self.written)
         seen = _seen(desired, name, servers, ctx)
         if fresh or not any(a.mutating for a in plan_route(desired, seen, now=ctx.now()).actions):
             return seen
         # The plan would write, and it was made on a shared read up to a window old: act
         # only on a fresh look (docs/architecture.md, "Shared observations").
         ctx.invalidate(ROUTES)
-        servers, _ = await routes_seen(ctx)
+        servers, _ = await routes_seen(ctx, self.written)
         return _seen(desired, name, servers, ctx)
 
     def plan(self, desired: ProxyRoute | None, observed: RouteObserved, *, now: datetime) -> Plan:
@@ -115,19 +133,26 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
     async def act(self, action: Action, ctx: ReconcileContext) -> None:
         try:
             await self._act(action, ctx)
-        finally:
-            ctx.invalidate(ROUTES)  # the next look at any route sees this write
+        except BaseException:
+            # What Caddy runs now is unknown: the next look at any route reads it all.
+            if isinstance(action, UpsertRoute | DeleteRoute):
+                self.written.forget(action.route_id)
+            ctx.invalidate(ROUTES)
+            raise
 
     async def _act(self, action: Action, ctx: ReconcileContext) -> None:
         caddy = ctx.clients.caddy
         if isinstance(action, UpsertRoute):
-            await caddy.ensure_server()
+            await ctx.shared(SERVER_CHECKED, caddy.ensure_server)
             await caddy.upsert_route(dict(action.route), action.exposure)
             if not await caddy.verify_route(dict(action.route)):
                 raise TemporaryError(
                     "Caddy does not run the route that was written; retrying", delay=1
                 )
+            # Read back (verified) in its server, and removed from the other one.
+            self.written.note(action.route_id, action.exposure, dict(action.route))
         elif isinstance(action, DeleteRoute):
             await caddy.delete_route(action.route_id)
+            self.written.note(action.route_id, None, None)
         else:
             raise TypeError(f"the ProxyRoute reconciler cannot perform {action!r}")

@@ -22,6 +22,7 @@ from homeport.kinds import ProxyRoute
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.proxyroute import ProxyRouteReconciler
 from homeport.reconcilers.proxyroute.reconciler import ROUTES
+from homeport.reconcilers.proxyroute.written import RoutesRead, WrittenRoutes
 from testkit.harness import EstateHarness, until
 from tests.reconcilers.looks import StaleShared, mark_observing, observing
 
@@ -64,9 +65,9 @@ async def test_a_converged_resync_reads_caddy_once_for_every_route(
         assert calls == Counter({"GET servers": 1}), calls
 
 
-async def unwritten() -> RoutesSeen:
+async def unwritten() -> RoutesRead:
     """What a read taken before the routes were written would say: empty servers."""
-    return RoutesSeen({"public": (), "tailnet": ()})
+    return RoutesRead(RoutesSeen({"public": (), "tailnet": ()}), began=0)
 
 
 async def test_a_route_plan_made_on_a_stale_read_looks_again(tmp_path: Path) -> None:
@@ -81,6 +82,9 @@ async def test_a_route_plan_made_on_a_stale_read_looks_again(tmp_path: Path) -> 
         desired = obj.resource()
         assert isinstance(desired, ProxyRoute)
         inner = engine.context.for_object(("ProxyRoute", "shop"))
+        # Nothing written since the stale read either: a route written and read back
+        # after a read is seen as written, over it (``written.py``).
+        reconciler.written = WrittenRoutes()
 
         stale = StaleShared(inner, ROUTES, unwritten)
         seen = await reconciler.observe(desired, "shop", cast(ReconcileContext, stale))
@@ -113,3 +117,48 @@ async def test_a_route_plan_made_on_a_stale_read_looks_again(tmp_path: Path) -> 
         engine.queue.add(("ProxyRoute", "shop"))
         await until(lambda: not engine.queue.busy(), what="the route's reconcile")
         assert await h.clients.caddy.get_route("homeport-route-shop") == route
+
+
+async def test_a_route_written_costs_no_new_read_of_every_route(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route rewritten (here: edited by hand, then restored) is read back alone: the
+    window's shared read is kept, and the next look at every route, the restored one
+    included, reads nothing more of Caddy and finds each converged."""
+    async with EstateHarness.running(tmp_path) as h:
+        await h.settled(KINDS, timeout=120)
+        assert h.daemon is not None and h.daemon.engine is not None
+        engine, caddy = h.daemon.engine, h.clients.caddy
+        route = await caddy.get_route("homeport-route-shop")
+        assert route is not None
+        edited = copy.deepcopy(route)
+        edited["match"] = [{"host": ["edited-by-hand.example.com"]}]
+        admin = caddy.settings.admin_url
+        async with httpx.AsyncClient(base_url=admin, trust_env=False) as http:
+            answer = await http.patch("/id/homeport-route-shop", json=edited)
+            assert answer.status_code == 200, answer.text
+        engine.context.ttl = 3600.0  # one window from here on, whatever the machine's speed
+        engine.context.invalidate_all()
+        outcomes: list[Outcome] = []
+        engine.observers.append(lambda outcome, _: outcomes.append(outcome))
+        engine.queue.add(("ProxyRoute", "shop"))
+        await until(lambda: not engine.queue.busy(), what="the route's reconcile")
+        assert await caddy.get_route("homeport-route-shop") == route
+        assert any(o.key == ("ProxyRoute", "shop") and o.result == "progressing" for o in outcomes)
+
+        calls: Counter[str] = Counter()
+        record = caddy.stats.record
+
+        def counted(operation: str, *, mutating: bool) -> None:
+            calls[operation] += 1
+            record(operation, mutating=mutating)
+
+        monkeypatch.setattr(caddy.stats, "record", counted)
+        outcomes.clear()
+        routes = [o.key for o in h.objects() if o.kind == "ProxyRoute"]
+        for key in routes:
+            engine.queue.add(key)
+        await until(lambda: not engine.queue.busy(), what="a resync of every ProxyRoute")
+        assert {o.key for o in outcomes if o.key[0] == "ProxyRoute"} == set(routes)
+        assert all(o.result == "converged" for o in outcomes if o.key[0] == "ProxyRoute")
+        assert calls == Counter(), calls
