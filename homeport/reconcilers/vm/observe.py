@@ -283,10 +283,18 @@ async def observe_vm(
 
 async def still_listed_as(seen: VMObserved, ctx: ReconcileContext) -> bool:
     """Whether the VM's own ``GET .../status/current`` confirms what the shared list said
-    of it (power state, lock, HA management): one read instead of a whole new look."""
-    if not seen.exists or seen.node is None or seen.vmid is None:
-        return False  # no VM yet: what to create was decided on the lists alone
+    of it (power state, lock, HA management): one read instead of a whole new look. For
+    a VM not listed whose vmid is reserved (the plan clones it), whether that vmid is
+    still free anywhere in the cluster (``GET /cluster/nextid?vmid=N``)."""
     px = ctx.clients.proxmox
+    if not seen.exists and seen.vmid is not None:
+        try:
+            await px.next_vmid(candidate=seen.vmid)
+        except ProxmoxError:  # taken (400 "VM N already exists"), or no answer
+            return False
+        return True
+    if not seen.exists or seen.node is None or seen.vmid is None:
+        return False  # no vmid reserved yet: the reservation is planned on a fresh look
     try:
         status = await px.vm_status(seen.node, seen.vmid)
     except ProxmoxError:  # moved to another node, or gone

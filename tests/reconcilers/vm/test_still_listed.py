@@ -1,6 +1,8 @@
 """The fresh-look check of a VM plan that would act (``still_listed_as``): the VM's own
 status read must agree with the shared list on power state, lock and HA management, else
-the reconciler looks again; a VM not created yet is always looked at again."""
+the reconciler looks again. A VM not created yet whose vmid is reserved (the plan clones
+it) is confirmed absent by that vmid being free cluster-wide (``GET /cluster/nextid``);
+without a reserved vmid it is always looked at again."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from homeport.clients.bundle import Clients
-from homeport.clients.errors import ProxmoxError
+from homeport.clients.errors import ParameterError, ProxmoxError
 from homeport.clients.proxmox_models import VmStatus
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.vm.observe import still_listed_as
@@ -23,9 +25,17 @@ LISTED = VMObserved(
 class StatusOnly:
     """A Proxmox client that answers ``vm_status`` only (what the check may read)."""
 
-    def __init__(self, answer: dict[str, Any] | None) -> None:
+    def __init__(self, answer: dict[str, Any] | None, taken: frozenset[int] = frozenset()) -> None:
         self.answer = answer
+        self.taken = taken
         self.asked: list[tuple[str, int]] = []
+
+    async def next_vmid(self, *, candidate: int | None = None) -> int:
+        assert candidate is not None
+        self.asked.append(("cluster", candidate))
+        if candidate in self.taken:
+            raise ParameterError(400, "Parameter verification failed.")
+        return candidate
 
     async def vm_status(self, node: str, vmid: int) -> VmStatus:
         self.asked.append((node, vmid))
@@ -41,8 +51,10 @@ class Context:
         self.clients = Clients(proxmox=cast(Any, px))  # it may reach Proxmox only
 
 
-async def check(seen: VMObserved, answer: dict[str, Any] | None) -> tuple[bool, int]:
-    px = StatusOnly(answer)
+async def check(
+    seen: VMObserved, answer: dict[str, Any] | None, taken: frozenset[int] = frozenset()
+) -> tuple[bool, int]:
+    px = StatusOnly(answer, taken)
     confirmed = await still_listed_as(seen, cast(ReconcileContext, Context(px)))
     return confirmed, len(px.asked)
 
@@ -64,6 +76,13 @@ async def test_anything_else_means_look_again(answer: dict[str, Any] | None) -> 
     assert await check(LISTED, answer) == (False, 1)
 
 
-async def test_a_vm_not_created_yet_is_looked_at_again_without_a_read() -> None:
+async def test_a_vm_to_clone_is_confirmed_absent_by_its_free_vmid() -> None:
     absent = VMObserved(name="web", machine_node="pve1", vmid=101)
-    assert await check(absent, {"vmid": 101, "status": "running"}) == (False, 0)
+    assert await check(absent, None) == (True, 1)
+    # Created meanwhile, on any node (a list up to a window old would not show it).
+    assert await check(absent, None, taken=frozenset({101})) == (False, 1)
+
+
+async def test_a_vm_without_a_reserved_vmid_is_looked_at_again_without_a_read() -> None:
+    unreserved = VMObserved(name="web", machine_node="pve1", candidate_vmid=101)
+    assert await check(unreserved, {"vmid": 101, "status": "running"}) == (False, 0)
