@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -58,11 +61,15 @@ class KnownHostsFile:
         """Keys (``type data``) pinned for ``host:port``."""
         return list(self._current().pinned.get(host_pattern(host, port), ()))
 
-    def loaded(self) -> asyncssh.SSHKnownHosts:
-        """The file as asyncssh matches it, parsed once per version of the file: every
-        VM's connection reads the one file that pins every VM (parsing it for each was
-        an O(estate) cost per connection)."""
-        return self._current().hosts
+    def loaded(self) -> KnownHostsMatch | asyncssh.SSHKnownHosts:
+        """The file as asyncssh's ``known_hosts`` argument, read once per version of the
+        file: every VM's connection checks the one file that pins every VM (asyncssh
+        parsing all of it for each was an O(estate) cost per connection). A file of
+        plain ``name key`` lines only (what homeport writes) is matched from its index,
+        importing the keys of the host connected to only; any other line (a marker, a
+        hashed or wildcard name) and asyncssh matches the whole file as it would read it."""
+        read = self._current()
+        return read.match if read.plain else read.hosts
 
     def _current(self) -> _Read:
         version = _version(self.path)
@@ -71,15 +78,21 @@ class KnownHostsFile:
             return read
         text = self._text()
         pinned: dict[str, list[str]] = {}
+        plain = True
         for line in text.splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
             fields = line.split()
-            if len(fields) < 3 or line.lstrip().startswith(("#", "@")):
+            if len(fields) < 2 or stripped.startswith("@") or any(c in fields[0] for c in "|*?!"):
+                plain = False  # a marker, a hashed or wildcard name: asyncssh's to match
+            if len(fields) < 3 or stripped.startswith("@"):
                 continue
             for name in fields[0].split(","):
                 pinned.setdefault(name, []).append(_key_of(line))
         # Read before it was identified: a change meanwhile gives a newer version, and
         # the next call reads again rather than keeping what this one read.
-        read = _Read(version, asyncssh.import_known_hosts(text), pinned)
+        read = _Read(version, text, pinned, plain)
         self._read = read
         return read
 
@@ -153,12 +166,43 @@ class KnownHostsFile:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+KnownHostsMatch = Callable[[str, str, int | None], tuple[list[Any], list[Any], list[Any]]]
+
+
 @dataclass(frozen=True)
 class _Read:
     version: tuple[int, int, int] | None
-    hosts: asyncssh.SSHKnownHosts
+    text: str
     pinned: dict[str, list[str]]
     """Host name (as written, ``[host]:port``) → its keys (``type data``), in file order."""
+    plain: bool
+    """Only ``name key`` lines: matching by name is all asyncssh would do with it."""
+
+    @cached_property
+    def hosts(self) -> asyncssh.SSHKnownHosts:
+        return asyncssh.import_known_hosts(self.text)
+
+    def match(
+        self, host: str, addr: str, port: int | None
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        """asyncssh's ``known_hosts`` callable: the keys pinned for the host connected to
+        (by name or address, ``[name]:port`` first and then the bare name, as asyncssh
+        matches a file); no CA and no revoked keys (a plain file has neither)."""
+        for with_port in (True, False) if port not in (None, 22) else (False,):
+            names = {
+                host_pattern(name, port) if with_port and port else name
+                for name in (host, addr)
+                if name
+            }
+            found = [key for name in sorted(names) for key in self.pinned.get(name, ())]
+            if found:
+                return [_imported(key) for key in dict.fromkeys(found)], [], []
+        return [], [], []
+
+
+@functools.lru_cache(maxsize=8192)
+def _imported(key: str) -> asyncssh.SSHKey:
+    return asyncssh.import_public_key(key)
 
 
 def _version(path: Path) -> tuple[int, int, int] | None:

@@ -32,12 +32,12 @@ def test_parsed_once_per_version_and_every_write_seen(tmp_path: Path) -> None:
     first, second = key(), key()
     assert hosts.trust("100.64.0.1", 2222, first)
     view = hosts.loaded()
-    assert hosts.loaded() is view  # unchanged file: not parsed again
+    assert hosts.loaded() == view  # unchanged file: not read again
     assert hosts.pinned("100.64.0.1", 2222) == [first]
     assert matched(hosts, "100.64.0.1", 2222)[0] == [first]
 
     assert hosts.trust("100.64.0.1", 2222, second, replace=True)
-    assert hosts.loaded() is not view
+    assert hosts.loaded() != view
     assert hosts.pinned("100.64.0.1", 2222) == [second]
     assert matched(hosts, "100.64.0.1", 2222)[0] == [second]
 
@@ -67,3 +67,39 @@ def test_a_missing_file_pins_nothing(tmp_path: Path) -> None:
     hosts = KnownHostsFile(tmp_path / "absent")
     assert hosts.pinned("100.64.0.1", 22) == []
     assert matched(hosts, "100.64.0.1", 22) == ([], [])
+
+
+def test_a_plain_file_is_matched_as_asyncssh_matches_it(tmp_path: Path) -> None:
+    """The index that answers for a file of plain lines gives asyncssh the keys its own
+    parse of the file would: by name and by address, with the port and then without."""
+    path = tmp_path / "known_hosts"
+    keys = [key() for _ in range(4)]
+    path.write_text(
+        f"[100.64.0.1]:2222 {keys[0]}\n"
+        f"100.64.0.1 {keys[1]}\n"
+        f"[web]:2222,[100.64.0.2]:2222 {keys[2]}\n"
+        f"# a comment\n\n"
+        f"[100.64.0.2]:2222 {keys[3]}\n"
+    )
+    hosts = KnownHostsFile(path)
+    assert callable(hosts.loaded()) and not isinstance(hosts.loaded(), asyncssh.SSHKnownHosts)
+    parsed = asyncssh.import_known_hosts(path.read_text())
+    for host, addr, port in [
+        ("100.64.0.1", "100.64.0.1", 2222),
+        ("100.64.0.1", "100.64.0.1", 22),
+        ("100.64.0.1", "100.64.0.1", 2200),  # no entry with this port: the bare name's
+        ("web", "100.64.0.2", 2222),
+        ("other", "100.64.0.9", 2222),
+    ]:
+        ours = asyncssh.match_known_hosts(hosts.loaded(), host, addr, port)[0]
+        theirs = asyncssh.match_known_hosts(parsed, host, addr, port)[0]
+        as_set = {k.export_public_key("openssh") for k in ours}
+        assert as_set == {k.export_public_key("openssh") for k in theirs}, (host, port)
+
+
+def test_a_marker_or_hashed_name_leaves_matching_to_asyncssh(tmp_path: Path) -> None:
+    path = tmp_path / "known_hosts"
+    path.write_text(f"|1|c2FsdA==|aGFzaA== {key()}\n")
+    assert isinstance(KnownHostsFile(path).loaded(), asyncssh.SSHKnownHosts)
+    path.write_text(f"@cert-authority * {key()}\n")
+    assert isinstance(KnownHostsFile(path).loaded(), asyncssh.SSHKnownHosts)

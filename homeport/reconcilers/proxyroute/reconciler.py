@@ -71,9 +71,7 @@ SERVER_CHECKED = "caddy.server-checked"
 all the routes written in it, not before each (it reads Caddy's whole config)."""
 
 
-async def routes_seen(
-    ctx: ReconcileContext, written: WrittenRoutes
-) -> tuple[RoutesSeen, bool]:
+async def routes_seen(ctx: ReconcileContext, written: WrittenRoutes) -> tuple[RoutesSeen, bool]:
     """The shared read of homeport's route servers with the routes written since, and
     whether it was made just now."""
 
