@@ -350,7 +350,9 @@ class CaddyClient:
         the server or its routes do not exist."""
         if server is None:
             server = self.settings.server
-        value, tag = await self._get(self._routes_path(server), "routes", missing_ok=True)
+        value, tag = await self._get(
+            self._routes_path(server), "routes", missing_ok=True, tagged=True
+        )
         if not isinstance(value, list):
             return None, tag
         return [r for r in value if isinstance(r, dict)], tag
@@ -395,8 +397,17 @@ class CaddyClient:
     # --- HTTP ----------------------------------------------------------------------------
 
     async def _get(
-        self, path: str, obj: str, *, route_id: str | None = None, missing_ok: bool = False
+        self,
+        path: str,
+        obj: str,
+        *,
+        route_id: str | None = None,
+        missing_ok: bool = False,
+        tagged: bool = False,
     ) -> tuple[Any, str]:
+        """The value at ``path`` and, when ``tagged`` (it is to be written back with
+        ``If-Match``), its ETag ("" otherwise: with Caddy 2.6 the tag is a pure-Python hash
+        over the whole body, a cost that grows with the routes, paid only when needed)."""
         try:
             response = await self._call("GET", path, obj, route_id=route_id)
         except CaddyError as exc:
@@ -404,7 +415,11 @@ class CaddyClient:
             if missing_ok and exc.status == 400 and "traversal" in exc.message:
                 return None, ""
             raise
-        tag = etag(response.url.path, response.content, response.headers.get("etag"))
+        tag = (
+            etag(response.url.path, response.content, response.headers.get("etag"))
+            if tagged
+            else ""
+        )
         return (response.json() if response.content.strip() else None), tag
 
     async def _mutate(

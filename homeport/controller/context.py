@@ -146,11 +146,7 @@ class ObjectContext:
         return obj is not None and obj.ready and not obj.deleting
 
     def objects(self, kind: str) -> list[tuple[Resource, Mapping[str, Any]]]:
-        return [
-            (o.resource(), o.status.details)
-            for o in self.base.store.objects.of_kind(kind)
-            if not o.deleting
-        ]
+        return list(self.base.store.objects.resources_of_kind(kind))
 
     def allocated(self, pool: str) -> int | None:
         return self.base.store.allocations.get(pool, *self.key)

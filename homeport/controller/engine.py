@@ -96,6 +96,9 @@ class Engine:
         self.observers = observers or []
         self.telemetry = telemetry or QUIET
         self._graph_cache: tuple[Fingerprint, DependencyGraph] | None = None
+        self._graph_version: tuple[int, int] | None = None
+        """``ObjectStore.version`` when the graph was last known current: while it stays,
+        not even the fingerprint (every row) is read again."""
         self._edges: dict[Key, tuple[str, list[Key]]] = {}  # key → (spec_hash, its edges)
         context.waker = self.queue.add
         context.serve(reconcilers)  # each kind gets its declared clients, or we stop here
@@ -413,8 +416,12 @@ class Engine:
         of a manifest writes its ``spec_hash`` with it): a graph is rebuilt from every
         row's key and hash (``fingerprint``, no manifest parsed) when one differs, loading
         only the objects added or changed since."""
+        version = self.store.objects.version()
+        if self._graph_cache is not None and self._graph_version == version:
+            return self._graph_cache[1]
         fingerprint = self.store.objects.fingerprint()
         if self._graph_cache is not None and self._graph_cache[0] == fingerprint:
+            self._graph_version = version
             return self._graph_cache[1]
         edges: dict[Key, tuple[str, list[Key]]] = {}
         for kind, name, digest in fingerprint:
@@ -426,6 +433,7 @@ class Engine:
         self._edges = edges
         graph = DependencyGraph.of_edges({key: deps for key, (_, deps) in edges.items()})
         self._graph_cache = (fingerprint, graph)
+        self._graph_version = version
         return graph
 
     def _settled(self, obj: StoredObject, plan: Plan) -> Outcome:

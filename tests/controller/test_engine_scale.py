@@ -12,6 +12,7 @@ per push, a tenth of a one-object push's latency among 1000 objects.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -94,4 +95,41 @@ async def test_the_kept_graph_sees_objects_added_since_it_was_built(h: Harness) 
         "waiting for VM/vm00 to be pruned first",
     )
     assert ("Machine", "m1") in h.world.things
+    h.store.close()
+
+
+async def test_every_row_is_read_only_when_the_objects_may_have_changed(
+    h: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Each object turning Ready asks for the graph: reading every row's key and hash
+    (``fingerprint``) for each made a cold convergence quadratic again. The store's
+    ``version`` (its own manifest writes, other connections' commits) says when to."""
+    reads: list[int] = []
+    fingerprint = h.store.objects.fingerprint
+
+    def counted() -> object:
+        reads.append(1)
+        return fingerprint()
+
+    monkeypatch.setattr(h.store.objects, "fingerprint", counted)
+    h.adopt(MACHINE + "".join(vm(f"vm{i:02d}") for i in range(VMS)))
+    await h.drain(limit=500)
+    assert all(h.ready("VM", f"vm{i:02d}") for i in range(VMS))
+    assert len(reads) <= 2  # once for the revision; not once per VM turning Ready
+    reads.clear()
+    # A status written by this store is no change; a commit by another connection may be.
+    stored = h.store.objects.get(("VM", "vm00"))
+    assert stored is not None
+    h.store.objects.set_status(stored.key, stored.status, h.clock.now())
+    h.engine._graph()
+    assert reads == []
+    other = sqlite3.connect(tmp_path / "state.db")
+    with other:
+        other.execute("UPDATE objects SET updated_at = 'by another' WHERE name = 'vm00'")
+    other.close()
+    h.engine._graph()
+    assert reads == [1]
+    h.store.objects.forget(("VM", "vm00"))
+    assert ("VM", "vm00") not in h.engine._graph().requires
+    assert len(reads) == 2
     h.store.close()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from homeport import kinds
@@ -64,15 +66,8 @@ class StoredObject:
         """The manifest as its kind's model; validated once per manifest: the estate's
         indexes are rebuilt from the store every window, and validating every object for
         each was a cost that grew with the estate's size times the run's length."""
-        if not self.spec_hash:
-            return kinds.KINDS[self.kind].model_validate(self.manifest)
-        version = (self.spec_hash, str(self.manifest.get("apiVersion")))
-        cached = _MODELS.get(self.key)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        model = kinds.KINDS[self.kind].model_validate(self.manifest)
-        _MODELS[self.key] = (version, model)  # models are frozen: shared safely
-        return model
+        manifest = self.manifest
+        return _model(self.key, self.spec_hash, manifest.get("apiVersion"), lambda: manifest)
 
     def condition(self, kind: str) -> str | None:
         for condition in self.status.conditions:
@@ -103,6 +98,23 @@ _MODELS: dict[Key, tuple[tuple[str, str], Resource]] = {}
 model): its metadata and spec, and the rest of a manifest is its kind and apiVersion."""
 
 
+def _model(
+    key: Key, digest: str, api_version: object, manifest: Callable[[], dict[str, Any]]
+) -> Resource:
+    """The model of ``key``'s manifest, validated (``manifest()`` called) only when no model
+    of the same ``spec_hash`` and apiVersion was made before."""
+    kind = kinds.KINDS[key[0]]
+    if not digest:
+        return kind.model_validate(manifest())
+    version = (digest, str(api_version))
+    cached = _MODELS.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    model = kind.model_validate(manifest())
+    _MODELS[key] = (version, model)  # models are frozen: shared safely
+    return model
+
+
 def _row_to_object(row: dict[str, Any]) -> StoredObject:
     return StoredObject(
         kind=row["kind"],
@@ -124,6 +136,16 @@ class ObjectStore:
     def __init__(self, db: Connection, link: ReplicaLink | None = None) -> None:
         self.db = db
         self.link = link or ReplicaLink()
+        self._writes = 0
+        """Calls that may have changed which objects exist or their manifests."""
+
+    def version(self) -> tuple[int, int]:
+        """Equal while no object was added, removed or changed in git (a status is not a
+        change): this store's writes of manifests and rows, and SQLite's count of commits
+        by other connections (``PRAGMA data_version``). One cheap read, where
+        ``fingerprint`` reads every row: the engine asks once per object turning Ready."""
+        (other,) = self.db.execute("PRAGMA data_version").fetchone()
+        return self._writes, int(other)
 
     def all(self) -> list[StoredObject]:
         rows = select(self.db, "objects", "SELECT * FROM objects ORDER BY kind, name")
@@ -138,6 +160,23 @@ class ObjectStore:
             self.db, "objects", "SELECT * FROM objects WHERE kind = ? ORDER BY name", [kind]
         )
         return [_row_to_object(r) for r in rows]
+
+    def resources_of_kind(self, kind: str) -> list[tuple[Resource, dict[str, Any]]]:
+        """Every object of ``kind`` not being deleted, as (its model, its status details),
+        by name: what the estate's indexes are built from, every window. Only the two are
+        read, and a manifest already validated is not even parsed (``of_kind`` parses
+        every row whole: a cost that grew with the estate times the run's length)."""
+        found: list[tuple[Resource, dict[str, Any]]] = []
+        for name, text, digest, api_version, details in self.db.execute(
+            "SELECT name, manifest, spec_hash, json_extract(manifest, '$.apiVersion'),"
+            " json_extract(status, '$.details') FROM objects"
+            " WHERE kind = ? AND NOT deleting ORDER BY name",
+            [kind],
+        ):
+            model = _model((kind, name), digest or "", api_version, partial(json.loads, text))
+            parsed = json.loads(details) if details else {}
+            found.append((model, parsed if isinstance(parsed, dict) else {}))
+        return found
 
     def fingerprint(self) -> Fingerprint:
         """Every row's key and ``spec_hash`` (of its manifest's metadata and spec), without
@@ -159,6 +198,7 @@ class ObjectStore:
         not dropped: their reconcilers prune what they own first.
         """
         stamp = now.isoformat()
+        self._writes += 1
         # Each row's spec_hash and deleting flag, not the parsed rows: parsing every manifest
         # and status was most of adopting a one-file push into a 1000-object estate.
         existing: dict[Key, tuple[str, bool]] = {
@@ -241,6 +281,7 @@ class ObjectStore:
 
     def forget(self, key: Key) -> None:
         """Drop an object whose prune has finished."""
+        self._writes += 1
         with shared_write(self.db, self.link) as replica:
             self.db.execute("DELETE FROM objects WHERE kind = ? AND name = ?", list(key))
             if replica is not None:
@@ -249,6 +290,7 @@ class ObjectStore:
 
     def insert_deleting(self, manifest: dict[str, Any], *, revision: str, now: datetime) -> None:
         """An object another control plane was pruning when this one took over."""
+        self._writes += 1
         resource = kinds.KINDS[manifest["kind"]].model_validate(manifest)
         stamp = now.isoformat()
         self.db.execute(

@@ -11,6 +11,7 @@ import pytest
 from homeport.controller.clock import FakeClock
 from homeport.controller.store import DesiredObject, Store
 from homeport.controller.store import objects as objects_module
+from homeport.kinds import ObjectStatus
 from homeport.source.validate import validate_sources
 from tests.controller.test_engine import MACHINE
 from tests.controller.test_engine_scale import vm
@@ -91,3 +92,33 @@ def test_a_stored_manifest_is_validated_once_per_version(
     assert validated == ["a"] and model is not first["a"]
     assert model.spec.memory_mib == 512  # type: ignore[attr-defined]
     assert objects.get(("VM", "b")).resource() is first["b"]  # type: ignore[union-attr]
+
+
+def test_the_models_and_details_of_a_kind_are_what_the_rows_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``resources_of_kind`` (what the estate's indexes read every window) gives what the
+    parsed rows give: each live object's model and status details, by name, none being
+    deleted; a manifest already validated is not validated again."""
+    store, clock = Store.open(tmp_path / "state.db"), FakeClock()
+    objects = store.objects
+    objects.apply_revision("r1", desired(MACHINE + vm("b") + vm("a") + vm("c")), clock.now())
+    objects.set_status(
+        ("VM", "a"), ObjectStatus(details={"address": "100.64.0.7", "vmid": 1001}), clock.now()
+    )
+    objects.apply_revision("r2", desired(MACHINE + vm("b") + vm("a")), clock.now())  # c: deleting
+
+    def parsed(kind: str) -> list[tuple[object, object]]:
+        return [(o.resource(), o.status.details) for o in objects.of_kind(kind) if not o.deleting]
+
+    assert objects.resources_of_kind("VM") == parsed("VM")
+    assert [(r.metadata.name, d) for r, d in objects.resources_of_kind("VM")] == [
+        ("a", {"address": "100.64.0.7", "vmid": 1001}),
+        ("b", {}),
+    ]
+    validated: list[object] = []
+    vm_model = objects_module.kinds.KINDS["VM"]
+    validate = vm_model.model_validate
+    monkeypatch.setattr(vm_model, "model_validate", lambda m: validated.append(m) or validate(m))
+    assert objects.resources_of_kind("VM") == parsed("VM")
+    assert validated == []
