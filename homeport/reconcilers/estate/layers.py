@@ -48,19 +48,22 @@ def pair_members(resources: Iterable[Resource]) -> dict[str, set[str]]:
 
 def estate_vms(resources: Iterable[Resource]) -> list[PowerVM]:
     items = list(resources)
-    pairs = pair_members(items)
+    # Each VM's Apps and pairs from one pass over the estate each: scanning every App for
+    # every VM grew as the square of the estate.
+    apps_on: dict[str, list[App]] = {}
+    for app in sorted((a for a in items if isinstance(a, App)), key=lambda a: a.name):
+        apps_on.setdefault(app.spec.vm, []).append(app)
+    pairs_on: dict[str, list[str]] = {}
+    for pair, members in sorted(pair_members(items).items()):
+        for vm_name in members:
+            pairs_on.setdefault(vm_name, []).append(pair)
     return [
         PowerVM(
             name=vm.name,
             layer=vm.spec.layer,
             running_wanted=vm.spec.power_state == "running",
-            apps=tuple(
-                sorted(
-                    (a for a in items if isinstance(a, App) and a.spec.vm == vm.name),
-                    key=lambda a: a.name,
-                )
-            ),
-            pairs=tuple(sorted(p for p, members in pairs.items() if vm.name in members)),
+            apps=tuple(apps_on.get(vm.name, ())),
+            pairs=tuple(pairs_on.get(vm.name, ())),
         )
         for vm in sorted((r for r in items if isinstance(r, VM)), key=lambda v: v.name)
     ]

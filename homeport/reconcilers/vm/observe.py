@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncssh
@@ -463,6 +463,8 @@ class EstateIndex:
     routers: list[str]
     """The router VMs."""
     pairs: list[StandbyPair]
+    vm_of: dict[str, str] = field(default_factory=dict)
+    """App → the VM it runs on (for the pairs' peers)."""
 
 
 async def estate_index(ctx: ReconcileContext) -> EstateIndex:
@@ -477,6 +479,7 @@ async def estate_index(ctx: ReconcileContext) -> EstateIndex:
             addresses={vm.name: _address(dict(details)) for vm, details in vms},
             routers=[vm.name for vm, _ in vms if vm.spec.role == "router"],
             pairs=[p for p, _ in ctx.objects("StandbyPair") if isinstance(p, StandbyPair)],
+            vm_of={a.name: vm for vm, listed in apps.items() for a in listed},
         )
 
     index: EstateIndex = await ctx.shared(ESTATE_INDEX, load)
@@ -503,7 +506,7 @@ async def firewall_inputs(
 
 def _peers(desired: VM, apps: set[str], index: EstateIndex) -> list[tuple[str, str, str | None]]:
     """(pair, peer VM, its address) for every StandbyPair with a member on this VM."""
-    vm_of = {a.name: vm for vm, listed in index.apps.items() for a in listed}
+    vm_of = index.vm_of  # built once per window, not once per VM
     found = []
     for pair in index.pairs:
         members = (pair.spec.primary, pair.spec.standby)
