@@ -66,7 +66,7 @@ from typing import Any
 # Run as a script (``python bench/converge.py``): the checkout's packages first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.estate import GIT_ENV, Shape, estate_files, unit_file
+from bench.estate import GIT_ENV, Shape, estate_files, route_host, unit_file
 from bench.profiling import Phase, Profiling
 from bench.stages import STAGES, Reconcile, Step, since, stages
 from bench.stats import spread
@@ -379,6 +379,8 @@ class Bench:
     # Every reconcile of the one changed object (``watched``), for the stage breakdown.
     watched: Key | None = None
     reconciles: list[Reconcile] = field(default_factory=list)
+    edits: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Per VM file, the changes pushed to it so far (``change_once``)."""
 
     def observe(self, key: Key, result: str, requeue_after: float | None, took: float) -> None:
         self.outcomes.append((key, result))
@@ -528,20 +530,32 @@ class Sample:
 
 
 async def change_once(bench: Bench, n: int) -> Sample:
+    """Push the ``n``th change: in turn an App's env, a bare VM's memory, a route's host.
+    Each file is written with every earlier change of it kept (``bench.edits``): one
+    push changes one object."""
     shape = bench.shape
     bare = list(range(shape.apps, shape.vms))
-    if n % 2 == 0 or not bare:
+    turn = n % 3 if bare else (0, 2)[n % 2]
+    if turn == 0:
         index = (n * 7) % shape.apps
         level = f"debug-{n}"
-        text = unit_file(index, shape, level=level)
+        edits = bench.edits.setdefault(index, {}) | {"level": level}
         key, what = ("App", f"app-{index:04d}"), "App env"
         query: tuple[Any, ...] = ("app_env_has", index, level)
-    else:
+    elif turn == 1:
         index = bare[(n * 5) % len(bare)]
         memory = 512 + 256 * (n % 4 + 1)
-        text = unit_file(index, shape, memory=memory)
+        edits = bench.edits.setdefault(index, {}) | {"memory": memory}
         key, what = ("VM", f"vm-{index:04d}"), "VM memory"
         query = ("vm_memory_is", f"vm-{index:04d}", memory)
+    else:
+        index = (n * 11 + 3) % shape.apps
+        host = route_host(index, n)
+        edits = bench.edits.setdefault(index, {}) | {"host": host}
+        key, what = ("ProxyRoute", f"app-{index:04d}"), "route host"
+        query = ("route_host_is", index, host)
+    bench.edits[index] = edits
+    text = unit_file(index, shape, **edits)
     view = bench.view
     try:
         generation = view.generation(*key)

@@ -69,7 +69,11 @@ spec:
 """
 
 
-def app_docs(index: int, level: str = "info") -> str:
+def route_host(index: int, version: int = 0) -> str:
+    return f"app-{index:04d}{f'-v{version}' if version else ''}.example.com"
+
+
+def app_docs(index: int, level: str = "info", host: str | None = None) -> str:
     repo = SAMPLE_REPOS[index % len(SAMPLE_REPOS)]
     return f"""apiVersion: homeport.dev/v1alpha1
 kind: App
@@ -85,14 +89,16 @@ spec:
 apiVersion: homeport.dev/v1alpha1
 kind: ProxyRoute
 metadata: {{name: app-{index:04d}}}
-spec: {{host: app-{index:04d}.example.com, app: app-{index:04d}, upstreamHealthCheck: false}}
+spec: {{host: {host or route_host(index)}, app: app-{index:04d}, upstreamHealthCheck: false}}
 """
 
 
-def unit_file(index: int, shape: Shape, *, memory: int = 512, level: str = "info") -> str:
+def unit_file(
+    index: int, shape: Shape, *, memory: int = 512, level: str = "info", host: str | None = None
+) -> str:
     """One file per VM: the VM, and its App and route when it carries one."""
     text = vm_doc(index, shape.machines, memory)
-    return text + ("---\n" + app_docs(index, level) if index < shape.apps else "")
+    return text + ("---\n" + app_docs(index, level, host) if index < shape.apps else "")
 
 
 def estate_files(shape: Shape) -> dict[str, str]:

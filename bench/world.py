@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -35,9 +37,24 @@ def vm_memory_is(estate: SimulatedEstate, name: str, memory: int) -> bool:
     return str(vm.conf.get("memory")) == str(memory) and vm.running
 
 
+def route_host_is(estate: SimulatedEstate, index: int, host: str) -> bool:
+    """Does Caddy run App ``index``'s route for ``host`` (its admin API, read directly)?"""
+    assert estate.caddy is not None
+    url = f"{estate.caddy.admin_url}/id/homeport-route-app-{index:04d}"
+    try:
+        # No proxy from the environment: the admin API is on loopback.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=10) as answer:
+            route = json.load(answer)
+    except OSError:
+        return False
+    return any(host in (matcher.get("host") or []) for matcher in route.get("match") or [])
+
+
 QUERIES: dict[str, Callable[..., bool]] = {
     "app_env_has": app_env_has,
     "vm_memory_is": vm_memory_is,
+    "route_host_is": route_host_is,
 }
 
 
