@@ -11,10 +11,11 @@ event loop, like the integration tests), with the daemon in this process, it pri
    seconds this process (the daemon) spent, per object. The routes leave Caddy's active
    upstream health checks off: hundreds of upstreams checked every 5 s would load the
    simulator, not homeport;
-2. push-to-converged latency of one changed object among the largest estate: alternately
-   one App's env (new EnvironmentFile, restart, health check) and one bare VM's memory
-   (config change, pending → reboot, guest agent); from the start of ``git push`` until
-   that object is Ready at its new generation (and the world shows the change);
+2. push-to-converged latency of one changed object among the largest estate: in turn
+   one App's env (new EnvironmentFile, restart, health check), one bare VM's memory
+   (config change, pending → reboot, guest agent) and one route's host (Caddy's route and
+   TLS policy); from the start of ``git push`` until that object is Ready at its new
+   generation (and the world shows the change);
 3. the external calls of one full resync once converged, per kind of call, from the
    clients' ``CallStats`` (Proxmox, Caddy, Tailscale) and counting wrappers around the SSH
    pool, the HTTP prober and ``git ls-remote``: reads, and mutations, which must be 0;
