@@ -20,7 +20,7 @@ from homeport.clients.errors import NotFound
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import ClusterResources, VmResource, VmStatus
 from homeport.reconcilers.base import ReconcileContext
-from homeport.reconcilers.freshlook import began
+from homeport.reconcilers.freshlook import Notes, began
 
 RESOURCES = "proxmox.resources"
 
@@ -70,7 +70,7 @@ class FreshEntries:
     """VM entries read one by one after a change, newer than the list they patch."""
 
     def __init__(self) -> None:
-        self._notes: dict[int, tuple[int, VmResource | None]] = {}
+        self._notes: Notes[int, VmResource | None] = Notes()
 
     async def read(
         self,
@@ -86,21 +86,20 @@ class FreshEntries:
             entry: VmResource | None = entry_of(await read_status(node, vmid), node, listed)
         except NotFound:
             entry = None
-        self._notes[vmid] = (order, entry)
+        self._notes.note(vmid, entry, order=order)
 
     def over(self, listed: Listing) -> ClusterResources:
         """``listed`` with the notes taken after its read began in place of its entries;
         notes older than it are dropped (the list has caught up)."""
-        for vmid in [v for v, (order, _) in self._notes.items() if order < listed.began]:
-            del self._notes[vmid]
-        if not self._notes:
+        newer = self._notes.since(listed.began)
+        if not newer:
             return listed.resources
-        vms = [v for v in listed.resources.vms if v.vmid not in self._notes]
-        vms.extend(entry for _, entry in self._notes.values() if entry is not None)
+        vms = [v for v in listed.resources.vms if v.vmid not in newer]
+        vms.extend(entry for entry in newer.values() if entry is not None)
         return listed.resources.model_copy(update={"vms": tuple(vms)})
 
     def forget(self, vmid: int) -> None:
-        self._notes.pop(vmid, None)
+        self._notes.forget(vmid)
 
     def __len__(self) -> int:
         return len(self._notes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeport.clients.caddy_config import Exposure, Json, RoutesSeen
-from homeport.reconcilers.freshlook import began
+from homeport.reconcilers.freshlook import Notes
 
 
 @dataclass(frozen=True)
@@ -26,30 +26,27 @@ class RoutesRead:
 
 class WrittenRoutes:
     def __init__(self) -> None:
-        self._notes: dict[str, tuple[int, Exposure | None, Json | None]] = {}
+        self._notes: Notes[str, tuple[Exposure | None, Json | None]] = Notes()
 
     def note(self, route_id: str, exposure: Exposure | None, route: Json | None) -> None:
         """``route_id`` now runs as ``route`` in ``exposure``'s server only (None: in none).
         Taken once the write was read back, so it is no older than what it says."""
-        self._notes[route_id] = (began(), exposure, route)
+        self._notes.note(route_id, (exposure, route))
 
     def forget(self, route_id: str) -> None:
-        self._notes.pop(route_id, None)
+        self._notes.forget(route_id)
 
     def over(self, read: RoutesRead) -> RoutesSeen:
         """``read`` with the notes taken after it began in place of its entries; older
         notes are dropped (the read has caught up)."""
-        for stale in [r for r, (order, _, _) in self._notes.items() if order < read.began]:
-            del self._notes[stale]
-        if not self._notes:
+        newer = self._notes.since(read.began)
+        if not newer:
             return read.seen
         routes: dict[Exposure, tuple[Json, ...]] = {}
         for exposure, listed in read.seen.routes.items():
-            kept = tuple(r for r in listed if r.get("@id") not in self._notes)
+            kept = tuple(r for r in listed if r.get("@id") not in newer)
             written = tuple(
-                route
-                for _, where, route in self._notes.values()
-                if where == exposure and route is not None
+                route for where, route in newer.values() if where == exposure and route is not None
             )
             routes[exposure] = kept + written
         return RoutesSeen(routes)
