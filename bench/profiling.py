@@ -1,7 +1,8 @@
 """What the benchmark measures about the daemon's own time: cProfile of its event loop's
 thread per phase (``--profile PREFIX``), the CPU of that thread against the others (the
-Proxmox client's HTTPS calls run in threads, ``asyncio.to_thread``), and how many HTTPS
-connections requests opened (one per call would mean a TLS handshake per call).
+Proxmox client's HTTPS calls run in threads, ``asyncio.to_thread``), how many HTTPS
+connections requests opened (one per call would mean a TLS handshake per call), and the
+time the garbage collector took.
 
 cProfile sees only the thread it is enabled in: the event loop's, where the engine,
 the reconcilers, asyncssh, the store and the bench's polling run. The threads' share is
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import gc
 import io
 import logging
 import pstats
@@ -34,6 +36,25 @@ class ConnectionCount(logging.Filter):
         return record.levelno >= logging.WARNING
 
 
+class GcTime:
+    """Time the cyclic garbage collector ran, in any of the process's threads (it holds
+    the interpreter's lock throughout, so its wall time is CPU time), and collections by
+    generation."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._began = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+            self.collections[info["generation"]] += 1
+
+
 @dataclass
 class Phase:
     """CPU seconds of one phase: the whole process, and the thread that ran it."""
@@ -41,6 +62,8 @@ class Phase:
     process: float = 0.0
     loop_thread: float = 0.0
     connections: int = 0
+    gc_seconds: float = 0.0
+    gc_collections: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def other_threads(self) -> float:
@@ -55,6 +78,7 @@ class Profiling:
     prefix: Path | None = None
     phases: dict[str, Phase] = field(default_factory=dict)
     connections: ConnectionCount = field(default_factory=ConnectionCount)
+    gc_time: GcTime = field(default_factory=GcTime)
 
     def __post_init__(self) -> None:
         pool = logging.getLogger("urllib3.connectionpool")
@@ -68,6 +92,7 @@ class Profiling:
         # process, other work), and waiting for a core is not the daemon's cost.
         profile = cProfile.Profile(time.thread_time) if self.prefix is not None else None
         cpu, own, opened = time.process_time(), time.thread_time(), self.connections.opened
+        collected, counts = self.gc_time.seconds, list(self.gc_time.collections)
         if profile is not None:
             profile.enable()
         try:
@@ -78,6 +103,13 @@ class Profiling:
             figures.process = time.process_time() - cpu
             figures.loop_thread = time.thread_time() - own
             figures.connections = self.connections.opened - opened
+            figures.gc_seconds = self.gc_time.seconds - collected
+            after = self.gc_time.collections
+            figures.gc_collections = (
+                after[0] - counts[0],
+                after[1] - counts[1],
+                after[2] - counts[2],
+            )
             if profile is not None and self.prefix is not None:
                 self._write(profile, Path(f"{self.prefix}-{name}"))
 

@@ -2,11 +2,12 @@
 
 ``validate.validate_sources`` validates a revision in two stages: per file (parse the
 YAML into documents with their lines, ``yaml_documents``; scan them for secrets,
-``secrets_scan``) and then the whole estate (each document into its model, the
-cross-object checks). The first stage is a pure function of the file's name, bytes and
-``SourceLimits``, so a ``FileResults`` store may hand back an earlier ``FileResult`` for
-the same ``FileKey`` instead of doing it again; the second stage always runs, so a
-revision is refused exactly as a full validation refuses it.
+``secrets_scan``; each document into its model, ``manifests.load_document``) and then the
+whole estate (the cross-object checks). The first stage is a pure function of the file's
+name, bytes and ``SourceLimits`` (and of this process's models), so a ``FileResults``
+store may hand back an earlier ``FileResult`` for the same ``FileKey`` instead of doing it
+again; the second stage always runs, so a revision is refused exactly as a full
+validation refuses it.
 
 Two stores: ``RememberedFiles`` in memory (the daemon, from one revision to the next) and
 ``file_cache.CachedFiles`` on disk, in the bare repository (the pre-receive hook, one
@@ -19,12 +20,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from homeport.source.errors import ManifestError
 from homeport.source.limits import SourceLimits
 from homeport.source.secrets_scan import find_secrets
 from homeport.source.yaml_documents import YamlDocument, parse_documents
+
+if TYPE_CHECKING:
+    from homeport.source.manifests import LoadedObject
+
+Loaded = tuple["LoadedObject | None", tuple[ManifestError, ...]]
+"""One document as its model (None: not one) and what was wrong with it
+(``manifests.load_document``)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,10 @@ class FileResult:
     documents: tuple[YamlDocument, ...]
     parse_errors: tuple[ManifestError, ...]
     secret_errors: tuple[ManifestError, ...]
+    loaded: tuple[Loaded, ...] | None = None
+    """Each document as its model, once ``validate.load_file`` made them: a pure function
+    of the document too, and most of what validating an unchanged file cost (kept in
+    memory only; ``file_cache.py`` does not write them)."""
 
     @property
     def clean(self) -> bool:

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from homeport.kinds import VM, Agent, App, BackupPolicy, Machine, ProxyRoute, StandbyPair
 from homeport.kinds.common import annotation_problem
 from homeport.source.errors import ManifestError
-from homeport.source.file_results import FileKey, FileResults, parse_file, scan_file
+from homeport.source.file_results import (
+    FileKey,
+    FileResult,
+    FileResults,
+    Loaded,
+    parse_file,
+    scan_file,
+)
 from homeport.source.limits import SourceLimits
 from homeport.source.manifests import LoadedObject, load_document
 from homeport.source.selection import ManifestFiles
@@ -600,26 +607,42 @@ def validate_sources(
         errors.append(_too_many_objects(documents, found.limits))
         return ValidationResult(objects=[], errors=sorted(set(errors)), files=len(found.files))
     results = {
-        key: known[key] if key in known else scan_file(result)
+        key: load_file(known[key] if key in known else scan_file(result))
         for key, result in zip(keys, parsed, strict=True)
     }
     if reuse is not None:
         reuse.keep(results)
     errors.extend(error for result in results.values() for error in result.secret_errors)
-    return _validate_documents(documents, errors, files=len(found.files))
+    loaded = [pair for result in results.values() for pair in result.loaded or ()]
+    return _validate_documents(documents, loaded, errors, files=len(found.files))
+
+
+def load_file(result: FileResult) -> FileResult:
+    """``result`` with each of its documents as its model (``load_document``), made once:
+    a file recalled from a ``FileResults`` store brings its models along."""
+    if result.loaded is not None:
+        return result
+    loaded = []
+    for document in result.documents:
+        model, problems = load_document(document)
+        loaded.append((model, tuple(problems)))
+    return replace(result, loaded=tuple(loaded))
 
 
 def _validate_documents(
-    documents: list[YamlDocument], errors: list[ManifestError], *, files: int
+    documents: list[YamlDocument],
+    loaded: list[Loaded],
+    errors: list[ManifestError],
+    *,
+    files: int,
 ) -> ValidationResult:
-    """Each document into its model, then the cross-object checks over the estate."""
+    """The documents' models (``loaded``, one per document) over the estate's checks."""
     objects: list[LoadedObject] = []
     invalid: list[YamlDocument] = []
-    for document in documents:
-        loaded, problems = load_document(document)
+    for document, (model, problems) in zip(documents, loaded, strict=True):
         errors.extend(problems)
-        if loaded is not None:
-            objects.append(loaded)
+        if model is not None:
+            objects.append(model)
         elif problems:
             invalid.append(document)
     estate = Estate.index(objects, invalid)

@@ -279,3 +279,22 @@ def test_the_fingerprint_covers_this_module(
     changed.write_bytes(Path(str(file_cache.__file__)).read_bytes() + b"# changed\n")
     monkeypatch.setattr(file_cache, "__file__", str(changed))
     assert code_fingerprint() != before
+
+
+def test_a_recalled_file_brings_its_models_and_their_problems() -> None:
+    """The daemon's memory keeps each file's models: an unchanged file's objects are the
+    very models of the revision before (not validated again), a changed file's are new,
+    and a recalled file's model errors are still reported."""
+    memory = RememberedFiles()
+    estate = {**ESTATE, "broken.yaml": BROKEN_APP.replace("app-a", "app-b")}
+    first = validate_sources(as_files(estate), reuse=memory)
+    assert [e.file for e in first.errors] == ["broken.yaml"]
+    models = {o.key: o.resource for o in first.objects}
+    estate["vm.yaml"] = vm("a", "a", 1024)
+    second = validate_sources(as_files(estate), reuse=memory)
+    assert outcome(second) == outcome(validate_sources(as_files(estate)))
+    assert [e.file for e in second.errors] == ["broken.yaml"]  # recalled, still refused
+    again = {o.key: o.resource for o in second.objects}
+    assert again[("Machine", "m-a")] is models[("Machine", "m-a")]
+    assert again[("VM", "vm-a")] is not models[("VM", "vm-a")]
+    assert again[("VM", "vm-a")].spec.memory_mib == 1024  # type: ignore[attr-defined]

@@ -138,6 +138,8 @@ class ObjectStore:
         self.link = link or ReplicaLink()
         self._writes = 0
         """Calls that may have changed which objects exist or their manifests."""
+        self._digests: dict[int, tuple[Resource, str]] = {}
+        """The last revision's models by id, with their ``spec_hash`` (``_digest_of``)."""
 
     def version(self) -> tuple[int, int]:
         """Equal while no object was added, removed or changed in git (a status is not a
@@ -195,25 +197,28 @@ class ObjectStore:
         """Make the table match a revision in one transaction.
 
         Returns (created, changed, removed) keys. Removed objects are marked ``deleting``,
-        not dropped: their reconcilers prune what they own first.
+        not dropped: their reconcilers prune what they own first. Only rows that changed
+        are written whole; every row present takes the revision in one statement.
         """
         stamp = now.isoformat()
         self._writes += 1
-        # Each row's spec_hash and deleting flag, not the parsed rows: parsing every manifest
-        # and status was most of adopting a one-file push into a 1000-object estate.
-        existing: dict[Key, tuple[str, bool]] = {
-            (kind, name): (digest, bool(deleting))
-            for kind, name, digest, deleting in self.db.execute(
-                "SELECT kind, name, spec_hash, deleting FROM objects"
+        # Each row's digest, apiVersion, place and deleting flag, not the parsed rows:
+        # parsing every manifest and status was most of adopting a one-file push.
+        existing: dict[Key, tuple[str, str, str, int, bool]] = {
+            (kind, name): (digest, str(api_version), file or "", line or 0, bool(deleting))
+            for kind, name, digest, api_version, file, line, deleting in self.db.execute(
+                "SELECT kind, name, spec_hash, json_extract(manifest, '$.apiVersion'), file,"
+                " line, deleting FROM objects"
             )
         }
         created: set[Key] = set()
         changed: set[Key] = set()
+        digests = self._digests
+        self._digests = {}
         replica = self.link.active()
         with transaction(self.db):
             for item in desired:
-                manifest = canonical_manifest(item.resource)
-                digest = spec_hash(manifest)
+                digest = self._digest_of(item.resource, digests)
                 old = existing.get(item.key)
                 if old is None:
                     created.add(item.key)
@@ -223,7 +228,7 @@ class ObjectStore:
                         " VALUES (?, ?, ?, ?, 1, ?, ?, ?, 0, ?, ?, ?)",
                         [
                             *item.key,
-                            json.dumps(manifest),
+                            json.dumps(canonical_manifest(item.resource)),
                             digest,
                             sha,
                             item.file,
@@ -234,22 +239,24 @@ class ObjectStore:
                         ],
                     )
                     continue
-                old_digest, old_deleting = old  # the digest written with its manifest
-                bump = 1 if old_digest != digest or old_deleting else 0
+                old_digest, old_version, old_file, old_line, old_deleting = old
+                same = (old_digest, old_version) == (digest, item.resource.api_version)
+                if same and not old_deleting and (old_file, old_line) == (item.file, item.line):
+                    continue  # the same manifest in the same place: only the revision below
                 if old_deleting and replica is not None:
                     replica.delete(("prune", *item.key))
+                bump = 0 if old_digest == digest and not old_deleting else 1
                 if bump:
                     changed.add(item.key)
                 self.db.execute(
                     "UPDATE objects SET manifest = ?, spec_hash = ?, generation = generation + ?,"
-                    " revision = ?, file = ?, line = ?, deleting = 0,"
+                    " file = ?, line = ?, deleting = 0,"
                     " updated_at = CASE WHEN ? THEN ? ELSE updated_at END"
                     " WHERE kind = ? AND name = ?",
                     [
-                        json.dumps(manifest),
+                        json.dumps(canonical_manifest(item.resource)),
                         digest,
                         bump,
-                        sha,
                         item.file,
                         item.line,
                         bump,
@@ -258,17 +265,29 @@ class ObjectStore:
                     ],
                 )
             wanted = {item.key for item in desired}
-            removed = {
-                k for k, (_, deleting) in existing.items() if k not in wanted and not deleting
-            }
+            removed = {k for k, old in existing.items() if k not in wanted and not old[4]}
             for key in removed:
                 self.db.execute(
                     "UPDATE objects SET deleting = 1, updated_at = ? WHERE kind = ? AND name = ?",
                     [stamp, *key],
                 )
+            # Every row not being deleted is in this revision now (the removed are marked).
+            self.db.execute("UPDATE objects SET revision = ? WHERE NOT deleting", [sha])
             if replica is not None:
                 _share_prunes(replica, {k: o for k in removed if (o := self.get(k)) is not None})
         return created, changed, removed
+
+    def _digest_of(self, resource: Resource, previous: dict[int, tuple[Resource, str]]) -> str:
+        """``spec_hash`` of the resource's manifest, remembered for the next revision: a
+        file validation recalled brings the same model object, whose digest was made."""
+        known = previous.get(id(resource))
+        # The model itself is held with its digest, so its id cannot name another object.
+        if known is not None and known[0] is resource:
+            digest = known[1]
+        else:
+            digest = spec_hash(canonical_manifest(resource))
+        self._digests[id(resource)] = (resource, digest)
+        return digest
 
     def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:
         with shared_write(self.db, self.link) as replica:

@@ -122,3 +122,44 @@ def test_the_models_and_details_of_a_kind_are_what_the_rows_say(
     monkeypatch.setattr(vm_model, "model_validate", lambda m: validated.append(m) or validate(m))
     assert objects.resources_of_kind("VM") == parsed("VM")
     assert validated == []
+
+
+def test_only_the_rows_a_revision_changed_are_written_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One changed file among many: one row's manifest written; every row present takes
+    the revision; a row that moved in its file is written with its new place; the same
+    models again (as a recalled file brings them) are not dumped or hashed again."""
+    store, clock = Store.open(tmp_path / "state.db"), FakeClock()
+    objects = store.objects
+    first = desired(MACHINE + vm("a") + vm("b") + vm("c"))
+    objects.apply_revision("r1", first, clock.now())
+    before = {o.name: o for o in objects.all()}
+    written: list[str] = []
+    store.db.set_trace_callback(
+        lambda sql: written.append(sql) if "SET manifest" in sql or "INSERT" in sql else None
+    )
+    # b's memory changes; c moves down its file by one line (a comment above it).
+    text = MACHINE + vm("a") + vm("b", memory=512) + "# moved\n" + vm("c")
+    objects.apply_revision("r2", desired(text), clock.now())
+    rows = {o.name: o for o in objects.all()}
+    assert len(written) == 2 and all("'b'" in s or "'c'" in s for s in written), written
+    assert {n: o.revision for n, o in rows.items()} == dict.fromkeys(rows, "r2")
+    assert rows["c"].line == before["c"].line + 1 and rows["c"].generation == 1
+    assert rows["b"].generation == 2 and rows["a"].updated_at == before["a"].updated_at
+    assert rows["a"].manifest == before["a"].manifest
+
+    same = desired(text)
+    hashed: list[object] = []
+    real = objects_module.spec_hash
+    monkeypatch.setattr(
+        objects_module, "spec_hash", lambda manifest: hashed.append(manifest) or real(manifest)
+    )
+    written.clear()
+    objects.apply_revision("r3", same, clock.now())
+    assert len(hashed) == 4 and written == []  # new models: hashed, nothing rewritten
+    hashed.clear()
+    objects.apply_revision("r4", same, clock.now())
+    assert hashed == [] and written == []  # the very models of r3: remembered
+    assert {o.revision for o in objects.all()} == {"r4"}
+    store.close()
