@@ -287,6 +287,12 @@ class ObjectStore:
         else:
             digest = spec_hash(canonical_manifest(resource))
         self._digests[id(resource)] = (resource, digest)
+        # The row's model is this one (a manifest's model is its dump's model): kept once
+        # for the reconcilers too (``_model``), not validated again from the row.
+        _MODELS[(resource.kind_name, resource.metadata.name)] = (
+            (digest, resource.api_version),
+            resource,
+        )
         return digest
 
     def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:

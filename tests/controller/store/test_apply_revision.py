@@ -7,14 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
 
 from homeport.controller.clock import FakeClock
 from homeport.controller.store import DesiredObject, Store
 from homeport.controller.store import objects as objects_module
-from homeport.kinds import ObjectStatus
-from homeport.source.validate import validate_sources
+from homeport.controller.store.objects import canonical_manifest
+from homeport.kinds import KINDS, ObjectStatus
+from homeport.source.validate import ValidationResult, validate_paths, validate_sources
 from tests.controller.test_engine import MACHINE
 from tests.controller.test_engine_scale import vm
+from tests.source.estates import as_files, estates
 
 
 def desired(text: str) -> list[DesiredObject]:
@@ -84,14 +87,17 @@ def test_a_stored_manifest_is_validated_once_per_version(
     again = {o.name: o.resource() for o in objects.all()}
     assert validated == [] and all(again[n] is first[n] for n in first)
 
-    objects.apply_revision("r2", desired(MACHINE + vm("a", memory=512) + vm("b")), clock.now())
+    revision = desired(MACHINE + vm("a", memory=512) + vm("b"))
+    objects.apply_revision("r2", revision, clock.now())
     validated.clear()  # the revision's own validation, before the store
     changed = objects.get(("VM", "a"))
     assert changed is not None
     model = changed.resource()
-    assert validated == ["a"] and model is not first["a"]
+    # Adopting kept the revision's model of the row: not validated again from the row.
+    assert validated == [] and model is not first["a"] and model is revision[1].resource
     assert model.spec.memory_mib == 512  # type: ignore[attr-defined]
-    assert objects.get(("VM", "b")).resource() is first["b"]  # type: ignore[union-attr]
+    # b's unchanged row: the model of the revision adopted last, one model kept per row.
+    assert objects.get(("VM", "b")).resource() is revision[2].resource  # type: ignore[union-attr]
 
 
 def test_the_models_and_details_of_a_kind_are_what_the_rows_say(
@@ -163,3 +169,26 @@ def test_only_the_rows_a_revision_changed_are_written_whole(
     assert hashed == [] and written == []  # the very models of r3: remembered
     assert {o.revision for o in objects.all()} == {"r4"}
     store.close()
+
+
+def assert_rows_give_back_the_models(result: ValidationResult) -> None:
+    for loaded in result.objects:
+        resource = loaded.resource
+        again = KINDS[resource.kind_name].model_validate(canonical_manifest(resource))
+        assert again == resource, loaded.key
+
+
+@settings(max_examples=60, deadline=None)
+@given(estate=estates)
+def test_a_manifests_row_gives_back_its_model(estate: dict[str, str]) -> None:
+    """Adopting keeps the revision's models for the reconcilers in place of validating
+    each row's manifest again: sound only because a model's dump validates to an equal
+    model, for every kind (random estates, and every manifest this repository ships)."""
+    assert_rows_give_back_the_models(validate_sources(as_files(estate)))
+
+
+def test_the_shipped_manifests_rows_give_back_their_models() -> None:
+    root = Path(__file__).parents[3] / "manifests"
+    result = validate_paths([root])
+    assert len(result.objects) > 20
+    assert_rows_give_back_the_models(result)
