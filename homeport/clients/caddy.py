@@ -2,8 +2,9 @@
 
 The ProxyRoute reconciler calls ``ensure_server`` once per resync, then ``upsert_route`` /
 ``delete_route`` per object and ``list_owned_routes`` to find orphans; route JSON comes from
-``caddy_config.reverse_proxy_route``. Surgical writes only: a route is PATCHed or inserted
-at its index in homeport's server, guarded by If-Match on that server's route list
+``caddy_config.reverse_proxy_route``. Surgical writes only: a route that is there once, in
+its server, is PATCHed by its ``@id``; otherwise it is PATCHed or inserted at its index in
+homeport's server, guarded by If-Match on that server's route list
 (``caddy_config.etag``: recomputed FNV-1a on Caddy 2.6, the header on ≥ 2.8), and a 412
 is retried after a fresh read. Nothing without a ``homeport-`` ``@id`` is ever changed;
 routes added by hand in homeport's server keep their content and order (homeport's 404
@@ -156,7 +157,7 @@ class CaddyClient:
         """homeport's routes in its servers, in order (catch-all excluded)."""
         found: list[Json] = []
         for server in self._route_servers().values():
-            routes, _ = await self._routes(server)
+            routes, _ = await self._routes(server, tagged=False)
             found += [r for r in routes or [] if is_owned_route(r)]
         return found
 
@@ -173,7 +174,12 @@ class CaddyClient:
             routes = _dig(value, server, "routes")
             listed = routes if isinstance(routes, list) else []
             found[exposure] = tuple(r for r in listed if isinstance(r, dict))
-        return RoutesSeen(found)
+        mine = set(self._route_servers().values())
+        others = [v for k, v in value.items() if k not in mine] if isinstance(value, dict) else []
+        elsewhere = frozenset(
+            r.get("@id") for v in others for r in _dig(v, "routes") or [] if isinstance(r, dict)
+        )
+        return RoutesSeen(found, elsewhere - {None})
 
     async def verify_route(self, route: Json) -> bool:
         """Read back: does Caddy run exactly this route?"""
@@ -210,7 +216,7 @@ class CaddyClient:
             await self._mutate("PUT", path, "pki", json={"install_trust": False})
             changed = True
         for exposure, name in self._route_servers().items():
-            routes, _ = await self._routes(name)
+            routes, _ = await self._routes(name, tagged=False)
             changed |= await self._sync_tls(exposure, route_hosts(routes or []))
         return changed
 
@@ -253,24 +259,70 @@ class CaddyClient:
 
     # --- routes --------------------------------------------------------------------------
 
-    async def upsert_route(self, route: Json, exposure: Exposure = "public") -> bool:
+    async def upsert_route(
+        self, route: Json, exposure: Exposure = "public", *, seen: RoutesSeen | None = None
+    ) -> bool:
         """Make the server for ``exposure`` run ``route`` (by its ``@id``), and no other
-        server of homeport's; ``True`` if anything changed.
+        server of homeport's; ``True`` if anything changed. ``seen``: the caller's fresh
+        read of the route servers (``routes_seen``), else one is made here.
 
-        An existing route is PATCHed in place; a new one is inserted before the catch-all.
-        A route whose exposure changed is written to its new server first, then removed
-        from the old one (a public route made tailnet-only leaves the public listener).
+        A route that read finds exactly once, in ``exposure``'s server, is written by its
+        id (``_rewrite``). Otherwise, the careful way: an existing route is PATCHed at its
+        index, a new one inserted before the catch-all, each guarded by If-Match on the
+        route list; a route whose exposure changed is written to its new server first,
+        then removed from the old one (a public route made tailnet-only leaves the public
+        listener).
         """
         route_id = _owned_id(route)
         server = self._layout.server_for(exposure)
         if server is None:
             raise ValueError(f"no Caddy server for {exposure} routes: set [caddy] tailnet_listen")
         async with self._lock:
+            written, lost = await self._rewrite(route_id, route, exposure, seen)
+            if written is not None:
+                return written
             changed = await self._rounds(lambda: self._upsert_once(route_id, route, server))
             for other, name in self._route_servers().items():
                 if other != exposure:
                     changed |= await self._rounds(partial(self._delete_once, route_id, other, name))
-            return changed
+            return changed or lost
+
+    async def _rewrite(
+        self, route_id: str, route: Json, exposure: Exposure, seen: RoutesSeen | None
+    ) -> tuple[bool | None, bool]:
+        """Write a route that is there by its id (``PATCH /id/...``), with no read of its
+        server's route list and its ETag (a pure-Python hash over every route on Caddy
+        2.6: a cost per route written that grew with the estate). An id names one object,
+        so a write by id cannot land on another route, whatever changed meanwhile; the
+        list is read only when a host leaves (the TLS policy keeps the hosts still
+        routed). (written, or None for the careful way: not placed exactly once in
+        ``exposure``'s server, or gone meanwhile; whether a lost write may have landed).
+        """
+        if seen is None:
+            seen = await self.routes_seen()
+        previous = seen.route(route_id)
+        if previous is None or seen.placed(route_id) != (exposure,):
+            return None, False
+        if previous == route:
+            return False, False
+        old_hosts, new_hosts = set(route_hosts([previous])), set(route_hosts([route]))
+        if new_hosts - old_hosts:
+            # Certificates for new hosts must come from homeport's issuer from the first try.
+            await self._sync_tls(exposure, sorted(new_hosts), only_grow=True)
+        try:
+            await self._mutate("PATCH", f"/id/{route_id}", "route", json=route, route_id=route_id)
+        except CaddyUnreachable as exc:
+            if not exc.sent:
+                raise
+            return None, True  # it may have landed: the careful way reads afresh
+        except CaddyError as exc:
+            if exc.status == 404:
+                return None, False  # removed meanwhile: the careful way inserts it
+            raise
+        if old_hosts - new_hosts:
+            after = await self.routes_seen()
+            await self._sync_tls(exposure, route_hosts(after.routes.get(exposure, ())))
+        return True, False
 
     async def delete_route(self, route_id: str) -> bool:
         """Remove homeport's route ``route_id`` from its servers; ``False`` if not there."""
@@ -310,9 +362,11 @@ class CaddyClient:
         found = _indexes(routes or [], route_id)
         if not found or routes is None:
             return False
-        for index in reversed(found):
+        for number, index in enumerate(reversed(found)):
             await self._delete_at(server, index, tag, route_id)
-            routes, tag = await self._routes(server)
+            # The next deletion writes back with If-Match: a tag; the last read only counts
+            # the hosts left.
+            routes, tag = await self._routes(server, tagged=number + 1 < len(found))
             assert routes is not None
         await self._sync_tls(exposure, route_hosts(routes))
         return True
@@ -345,13 +399,16 @@ class CaddyClient:
                 lost = True
         raise AssertionError("unreachable")
 
-    async def _routes(self, server: str | None = None) -> tuple[list[Json] | None, str]:
+    async def _routes(
+        self, server: str | None = None, *, tagged: bool = True
+    ) -> tuple[list[Json] | None, str]:
         """The route list of ``server`` (homeport's main server by default); ``None`` when
-        the server or its routes do not exist."""
+        the server or its routes do not exist. ``tagged``: with the ETag a write of it
+        needs (``_get``)."""
         if server is None:
             server = self.settings.server
         value, tag = await self._get(
-            self._routes_path(server), "routes", missing_ok=True, tagged=True
+            self._routes_path(server), "routes", missing_ok=True, tagged=tagged
         )
         if not isinstance(value, list):
             return None, tag

@@ -185,6 +185,17 @@ class RoutesSeen:
 
     routes: Mapping[Exposure, tuple[Json, ...]]
     """Each exposure's server's route list, in order (empty: no such server)."""
+    elsewhere: frozenset[object] = frozenset()
+    """The ``@id`` of every route in a server that is not homeport's: an id Caddy would
+    resolve there too (``placed``)."""
+
+    def placed(self, route_id: str) -> tuple[Exposure, ...] | None:
+        """The server (by exposure) of each copy of route ``route_id`` in homeport's
+        servers, or ``None`` when some server that is not homeport's has one too: only a
+        route placed exactly once may be written by its id (``CaddyClient.upsert_route``)."""
+        if route_id in self.elsewhere:
+            return None
+        return self._placements.get(route_id, ())
 
     def route(self, route_id: str) -> Json | None:
         """The route with ``@id`` ``route_id`` (the public server's first), or ``None``."""
@@ -203,6 +214,15 @@ class RoutesSeen:
         for exposure, listed in self.routes.items():
             for route in listed:
                 found.setdefault(route.get("@id"), (exposure, route))
+        return found
+
+    @cached_property
+    def _placements(self) -> dict[object, tuple[Exposure, ...]]:
+        found: dict[object, tuple[Exposure, ...]] = {}
+        for exposure, listed in self.routes.items():
+            for route in listed:
+                key = route.get("@id")
+                found[key] = (*found.get(key, ()), exposure)
         return found
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+import httpx
 import pytest
 from aiohttp import web
 
@@ -201,3 +202,24 @@ def proxmox_settings(pve: ProxmoxSimulator, tmp_path: Path) -> ProxmoxSettings:
 async def proxmox(proxmox_settings: ProxmoxSettings) -> AsyncIterator[ProxmoxClient]:
     async with ProxmoxClient(proxmox_settings) as client:
         yield client
+
+
+class LosingFirstAnswer(httpx.AsyncBaseTransport):
+    """Sends every request to Caddy, and drops the answer of the first one ``matches``
+    accepts: Caddy applied it, but the client never hears back (``lost`` once done)."""
+
+    def __init__(self, matches: Callable[[httpx.Request], bool]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.matches = matches
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if not self.lost and self.matches(request):
+            self.lost = True
+            await response.aclose()
+            raise httpx.ReadError("connection reset", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

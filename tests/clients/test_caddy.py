@@ -20,7 +20,7 @@ from homeport.clients.caddy_config import (
 from homeport.clients.errors import CaddyError
 from homeport.simulator.caddy_process import CaddyProcess, free_port
 
-from .conftest import Upstream, serve_upstream
+from .conftest import LosingFirstAnswer, Upstream, serve_upstream
 
 pytestmark = pytest.mark.integration
 
@@ -195,38 +195,22 @@ async def test_write_whose_answer_is_lost_is_redone_from_a_fresh_read(
     caddy: CaddyProcess, upstream: Upstream, http_port: int
 ) -> None:
     """Caddy applied the insert but the answer never came: no duplicate route, a change."""
-    lost = False
-
-    class LosingAnswers(httpx.AsyncBaseTransport):
-        def __init__(self) -> None:
-            self.inner = httpx.AsyncHTTPTransport()
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            nonlocal lost
-            response = await self.inner.handle_async_request(request)
-            if request.method == "PUT" and "/routes/" in request.url.path and not lost:
-                lost = True
-                await response.aclose()
-                raise httpx.ReadError("connection reset", request=request)
-            return response
-
-        async def aclose(self) -> None:
-            await self.inner.aclose()
+    losing = LosingFirstAnswer(lambda r: r.method == "PUT" and "/routes/" in r.url.path)
 
     settings = CaddySettings(
         admin_url=caddy.admin_url, tls="off", http_listen=(f"127.0.0.1:{http_port}",)
     )
-    async with CaddyClient(settings, transport=LosingAnswers()) as client:
+    async with CaddyClient(settings, transport=losing) as client:
         await client.ensure_server()
         assert await client.upsert_route(route_to(upstream))
-    assert lost
+    assert losing.lost
     ids = [r.get("@id") for r in await admin_routes(caddy)]
     assert ids == ["homeport-route-shop", CATCH_ALL_ID]
 
 
-async def test_internal_tls_serves_https_and_redirects_http(
-    caddy: CaddyProcess, upstream: Upstream
-) -> None:
+def internal_tls(caddy: CaddyProcess) -> tuple[CaddySettings, int, int]:
+    """Settings for certificates from Caddy's local CA on fresh ports: (the settings, the
+    HTTPS port, the HTTP port)."""
     https_port, http_port = free_port(), free_port()
     settings = CaddySettings(
         admin_url=caddy.admin_url,
@@ -234,6 +218,13 @@ async def test_internal_tls_serves_https_and_redirects_http(
         https_listen=(f"127.0.0.1:{https_port}",),
         http_listen=(f"127.0.0.1:{http_port}",),
     )
+    return settings, https_port, http_port
+
+
+async def test_internal_tls_serves_https_and_redirects_http(
+    caddy: CaddyProcess, upstream: Upstream
+) -> None:
+    settings, https_port, http_port = internal_tls(caddy)
     async with CaddyClient(settings) as client:
         await client.ensure_server()
         await client.upsert_route(route_to(upstream, host="secure.test"))

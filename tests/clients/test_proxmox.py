@@ -19,6 +19,8 @@ from homeport.clients.errors import (
 from homeport.clients.proxmox import ProxmoxClient
 from homeport.clients.proxmox_models import TaskRef
 from homeport.clients.proxmox_settings import ProxmoxSettings
+from homeport.clients.proxmox_transport import build_proxmoxer
+from homeport.clients.secret import read_secret_file
 from homeport.simulator.pki import ensure_pki
 from homeport.simulator.simulator import ProxmoxSimulator
 
@@ -183,6 +185,37 @@ async def test_tls_is_verified_against_the_configured_ca(
     async with ProxmoxClient(settings) as px:
         with pytest.raises(TLSVerificationFailed):
             await px.version()
+
+
+async def test_the_environments_ca_bundle_is_used_when_none_is_configured(
+    proxmox_settings: ProxmoxSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read once when the client is built (requests no longer reads the environment per
+    call), as requests reads it: REQUESTS_CA_BUNDLE."""
+    assert proxmox_settings.ca_bundle is not None
+    settings = dataclasses.replace(proxmox_settings, ca_bundle=None)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(proxmox_settings.ca_bundle))
+    async with ProxmoxClient(settings) as px:
+        assert (await px.version()).version
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ensure_pki(tmp_path / "other").ca_cert))
+    async with ProxmoxClient(settings) as px:
+        with pytest.raises(TLSVerificationFailed):
+            await px.version()
+
+
+def test_the_environments_proxies_are_read_once_for_the_server(
+    proxmox_settings: ProxmoxSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    api = build_proxmoxer(proxmox_settings, read_secret_file(proxmox_settings.token_file))
+    session = api._store["session"]
+    assert session.proxies == {"https": "http://proxy.example:3128"}
+    assert session.trust_env is False  # not read again per call
+    monkeypatch.setenv("NO_PROXY", proxmox_settings.host)
+    api = build_proxmoxer(proxmox_settings, read_secret_file(proxmox_settings.token_file))
+    assert api._store["session"].proxies == {}
 
 
 async def test_a_wrong_token_fails_without_showing_it(

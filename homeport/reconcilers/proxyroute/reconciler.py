@@ -142,7 +142,10 @@ class ProxyRouteReconciler(Reconciler[ProxyRoute, RouteObserved]):
         caddy = ctx.clients.caddy
         if isinstance(action, UpsertRoute):
             await ctx.shared(SERVER_CHECKED, caddy.ensure_server)
-            await caddy.upsert_route(dict(action.route), action.exposure)
+            # The read the plan was made on (fresh: see ``observe``): a route there once is
+            # written by its id, with no read of every route (``CaddyClient._rewrite``).
+            servers, _ = await routes_seen(ctx, self.written)
+            await caddy.upsert_route(dict(action.route), action.exposure, seen=servers)
             if not await caddy.verify_route(dict(action.route)):
                 raise TemporaryError(
                     "Caddy does not run the route that was written; retrying", delay=1

@@ -49,7 +49,7 @@ class WrittenRoutes:
                 route for where, route in newer.values() if where == exposure and route is not None
             )
             routes[exposure] = kept + written
-        return RoutesSeen(routes)
+        return RoutesSeen(routes, read.seen.elsewhere)
 
     def __len__(self) -> int:
         return len(self._notes)
