@@ -81,6 +81,20 @@ class SSHSettings:
     """Retries of connection attempts that failed transiently (refused, timed out)."""
 
 
+CIPHERS = (
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+)
+"""asyncssh's own ciphers, AES-GCM first: one call into OpenSSL per packet, where its
+ChaCha20-Poly1305 sets up new cipher contexts for every packet (2 against 14 µs for a
+small packet, measured; SSH was a tenth of a cold convergence's CPU). Both are the
+authenticated ciphers OpenSSH offers; a server without AES-GCM still gets ChaCha20."""
+
+
 @dataclass(frozen=True)
 class SSHTarget:
     host: str
@@ -445,6 +459,7 @@ class SSHPool:
                     login_timeout=settings.connect_timeout,
                     keepalive_interval=settings.keepalive_interval,
                     keepalive_count_max=settings.keepalive_count_max,
+                    encryption_algs=list(CIPHERS),
                 )
             except asyncssh.HostKeyNotVerifiable:
                 raise HostKeyMismatch(
