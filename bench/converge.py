@@ -74,6 +74,7 @@ from bench.stages import STAGES, Reconcile, Step, since, stages
 from bench.stats import spread
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
+from homeport.controller.memory import tune_for_daemon
 from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.app import observe as app_observe
@@ -453,6 +454,9 @@ async def running(
         )
 
 
+tune_once = functools.cache(tune_for_daemon)
+
+
 @contextlib.asynccontextmanager
 async def daemon_running(
     root: Path, shape: Shape, estate_config: Path, world: World, concurrency: int
@@ -469,6 +473,7 @@ async def daemon_running(
         counters = Counters()
         instrument(clients, counters)
         daemon = Daemon(settings=settings, reconcilers=build_reconcilers(settings), clients=clients)
+        tune_once()  # as `homeport run` does, once per process (frozen stays frozen)
         bench = Bench(world, settings, shape, work, clients, daemon, counters)
         daemon.observers.append(
             lambda outcome, took: bench.observe(

@@ -13,6 +13,7 @@ from homeport.cli.output import console
 from homeport.controller.config import ConfigError
 from homeport.controller.daemon import Daemon, install_signal_handlers
 from homeport.controller.logs import configure_logging
+from homeport.controller.memory import tune_for_daemon
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.services.telemetry.hooks import Telemetry
 
@@ -43,6 +44,7 @@ def run(config: Path | None = CONFIG_OPTION) -> None:
                 clients=clients,
                 telemetry=telemetry,
             )
+            tune_for_daemon()  # this process is the daemon's alone
             await daemon.run(stop)
         finally:
             await close_clients(clients)
