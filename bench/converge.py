@@ -74,7 +74,7 @@ from bench.stages import STAGES, Reconcile, Step, since, stages
 from bench.stats import spread
 from homeport.controller.config import Settings, load_settings
 from homeport.controller.daemon import Daemon
-from homeport.controller.memory import tune_for_daemon
+from homeport.controller.memory import limit_arenas, tune_for_daemon
 from homeport.controller.store import Key
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.reconcilers.app import observe as app_observe
@@ -868,6 +868,7 @@ def raise_file_limit() -> None:
 
 
 def main() -> None:
+    limit_arenas()  # as `homeport run` does, before any thread is made
     logging.basicConfig(level=logging.WARNING, format="daemon %(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 objects, 4 changes (smoke test)")

@@ -13,7 +13,7 @@ from homeport.cli.output import console
 from homeport.controller.config import ConfigError
 from homeport.controller.daemon import Daemon, install_signal_handlers
 from homeport.controller.logs import configure_logging
-from homeport.controller.memory import tune_for_daemon
+from homeport.controller.memory import limit_arenas, tune_for_daemon
 from homeport.controller.wiring import build_clients, build_reconcilers, close_clients
 from homeport.services.telemetry.hooks import Telemetry
 
@@ -23,6 +23,7 @@ def run(config: Path | None = CONFIG_OPTION) -> None:
 
     Example: [bold]homeport run --config /etc/homeport/homeport.toml[/bold]
     """
+    limit_arenas()  # before any thread is made (controller/memory.py)
     settings = settings_or_exit(config)
     configure_logging(settings.telemetry.log_format)
     try:

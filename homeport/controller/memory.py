@@ -27,20 +27,20 @@ M_ARENA_MAX = -8  # <malloc.h>
 
 def tune_for_daemon() -> None:
     """Freeze what start-up made (imported modules, settings, clients: alive for the
-    daemon's whole life) out of every later collection, collect the youngest generation
-    less often, and bound glibc's arenas. Call once, after start-up, in the daemon's own
-    process only: frozen objects are never collected, so a process that starts many
-    daemons (the tests) would keep each one's garbage."""
+    daemon's whole life) out of every later collection, and collect the youngest
+    generation less often. Call once, after start-up, in the daemon's own process only:
+    frozen objects are never collected, so a process that starts many daemons (the
+    tests) would keep each one's garbage."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
-    limit_arenas(ARENAS)
 
 
-def limit_arenas(count: int, libc: Any = None) -> bool:
-    """Set glibc's ``M_ARENA_MAX`` (``mallopt``); False where the C library has no such
-    setting (musl, other systems), which changes nothing else."""
+def limit_arenas(count: int = ARENAS, libc: Any = None) -> bool:
+    """Set glibc's ``M_ARENA_MAX`` (``mallopt``), first thing in the daemon's process:
+    it bounds the arenas made after it, not those already made. False where the C
+    library has no such setting (musl, other systems), which changes nothing else."""
     try:
         found = libc if libc is not None else ctypes.CDLL(None)  # the process's own libc
         mallopt = found.mallopt

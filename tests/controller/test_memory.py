@@ -10,13 +10,13 @@ from homeport.controller.memory import M_ARENA_MAX, limit_arenas
 
 SCRIPT = """
 import gc
-from homeport.controller.memory import ARENAS, YOUNG_THRESHOLD, limit_arenas, tune_for_daemon
+from homeport.controller.memory import YOUNG_THRESHOLD, limit_arenas, tune_for_daemon
 
 before = gc.get_threshold()
 tune_for_daemon()
 assert gc.get_freeze_count() > 1000, gc.get_freeze_count()  # start-up's objects
 assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:]), gc.get_threshold()
-assert limit_arenas(ARENAS)  # glibc takes the setting (CI and production run on Debian)
+assert limit_arenas()  # glibc takes the setting (CI and production run on Debian)
 
 class Node:
     pass
