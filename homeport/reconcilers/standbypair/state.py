@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.slots import (
     FailoverDocument,
     FinalSyncDocument,
@@ -45,6 +46,39 @@ class Phase(StrEnum):
 
 
 IN_FLIGHT = frozenset({Phase.FENCING, Phase.PROMOTING, Phase.REROUTING})
+
+
+class UnreadablePairState(PermanentError):
+    """A stored pair state this homeport cannot read (a newer one wrote it, or it was
+    edited): the pair stalls, and nothing probes, fences, promotes or reroutes on a guess
+    of its phase or epoch."""
+
+    def __init__(self, what: str) -> None:
+        known = ", ".join(p.value for p in Phase)
+        super().__init__(
+            f"its stored state cannot be read: {what}; nothing is done to the pair meanwhile",
+            reason="UnreadablePairState",
+            fix=f"run the homeport that wrote it, or a newer one (this one knows the phases "
+            f"{known} and whole-number epochs)",
+        )
+
+
+def _phase(value: object) -> Phase:
+    if not value:
+        return Phase.HEALTHY
+    try:
+        return Phase(str(value))
+    except ValueError:
+        raise UnreadablePairState(f"phase {value!r} is unknown to this homeport") from None
+
+
+def _epoch(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise UnreadablePairState(f"epoch {value!r} is not a whole number")
+    try:
+        return int(value)
+    except ValueError:
+        raise UnreadablePairState(f"epoch {value!r} is not a whole number") from None
 
 
 def parse_time(value: object) -> datetime | None:
@@ -212,8 +246,8 @@ class PairState:
         return cls(
             primary=str(data.get("primary") or primary),
             standby=str(data.get("standby") or standby),
-            epoch=int(data.get("epoch", 1)),
-            phase=Phase(data.get("phase") or Phase.HEALTHY),
+            epoch=_epoch(data.get("epoch", 1)),
+            phase=_phase(data.get("phase")),
             failover=Failover.load(failover) if failover else None,
             quarantine=Quarantine.load(quarantine) if quarantine else None,
             last_sync=parse_time(data.get("last_sync")),

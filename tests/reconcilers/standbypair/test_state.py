@@ -11,6 +11,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from homeport.reconcilers import slots
+from homeport.reconcilers.errors import PermanentError
 from homeport.reconcilers.standbypair.state import (
     CHANNEL,
     IN_FLIGHT,
@@ -19,6 +20,7 @@ from homeport.reconcilers.standbypair.state import (
     Phase,
     Quarantine,
     Step,
+    UnreadablePairState,
 )
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -139,3 +141,27 @@ def test_the_channel_is_ready_only_primary_to_standby_of_the_current_kind() -> N
     assert replace(state, replication_channel=CHANNEL).channel_ready()
     swapped = replace(state, replication_channel=CHANNEL, primary="shop-b", standby="shop-a")
     assert not swapped.channel_ready()
+
+
+@pytest.mark.parametrize(
+    ("stored", "named"),
+    [
+        ({"phase": "Resyncing"}, "phase 'Resyncing' is unknown"),
+        ({"epoch": "three"}, "epoch 'three' is not a whole number"),
+        ({"epoch": None}, "epoch None is not a whole number"),
+        ({"epoch": 2.5}, "epoch 2.5 is not a whole number"),
+    ],
+)
+def test_a_state_this_homeport_cannot_read_stalls_the_pair(
+    stored: dict[str, Any], named: str
+) -> None:
+    """A newer homeport's phase, or an epoch that is not one: the pair stalls with what
+    to do, rather than a failover acting on a guess (it used to raise a bare ValueError)."""
+    with pytest.raises(UnreadablePairState) as caught:
+        PairState.load({**OLD_FORMAT, **stored}, primary="shop-a", standby="shop-b")
+    assert named in str(caught.value)
+    assert caught.value.reason == "UnreadablePairState"
+    assert caught.value.fix is not None and "Healthy, Fencing" in caught.value.fix
+    assert isinstance(caught.value, PermanentError)
+    # What it always stored still loads: an epoch as a string of digits, too.
+    assert PairState.load({**OLD_FORMAT, "epoch": "4"}, primary="", standby="").epoch == 4
