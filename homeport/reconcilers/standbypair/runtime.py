@@ -24,7 +24,7 @@ from homeport.reconcilers.standbypair.observe import load_memory, member
 from homeport.reconcilers.standbypair.plan import Member, ProbeView, rsync_command
 from homeport.reconcilers.standbypair.probekind import probe_target, run_probe
 from homeport.reconcilers.standbypair.probewindow import ProbeTracker
-from homeport.reconcilers.standbypair.state import Phase
+from homeport.reconcilers.standbypair.state import Phase, UnreadablePairState
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class PairRuntime:
         """When each App's self-fence lease was last renewed (issued-at of the renewal)."""
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._renewals: dict[str, asyncio.Task[None]] = {}
+        self._held: dict[tuple[str, str], str] = {}
+        """(pair, loop) → why it is held now (``held``): said once, not every second."""
 
     def views(self) -> dict[str, ProbeView]:
         return {app: tracker.view for app, tracker in self.trackers.items()}
@@ -70,6 +72,20 @@ class PairRuntime:
             group.create_task(self._probe_loop(name, env))
             group.create_task(self._replication_loop(name, env))
 
+    def held(self, name: str, loop: str, why: UnreadablePairState | None) -> None:
+        """A pair's ``loop`` (probes, replication) does nothing while its stored state
+        cannot be read: a warning when that starts or changes, and when it ends, rather
+        than an error with its traceback every interval (the pair's Stalled condition
+        says what to do)."""
+        key = (name, loop)
+        if why is None:
+            if self._held.pop(key, None) is not None:
+                log.warning("%s of StandbyPair %s resumed", loop, name)
+            return
+        if self._held.get(key) != str(why):
+            self._held[key] = str(why)
+            log.warning("%s of StandbyPair %s held: %s (%s)", loop, name, why, why.fix)
+
     def _pair(self, name: str, env: BackgroundEnv) -> tuple[StandbyPair | None, ReconcileContext]:
         ctx = env.context("StandbyPair", name)
         pair = ctx.desired("StandbyPair", name)
@@ -84,6 +100,9 @@ class PairRuntime:
             try:
                 self._renew_lease(pair, ctx, env)
                 await self._probe_both(pair, ctx, env)
+                self.held(name, "probes", None)
+            except UnreadablePairState as exc:
+                self.held(name, "probes", exc)
             except Exception:  # a bug must not silence the probes for good
                 log.exception("probes of StandbyPair %s failed", name)
             await env.sleep(
@@ -100,6 +119,9 @@ class PairRuntime:
                 if self._sync_due(pair, ctx, env, last_attempt):
                     last_attempt = env.monotonic()
                     await self.replicate(pair, ctx)
+                self.held(name, "replication", None)
+            except UnreadablePairState as exc:
+                self.held(name, "replication", exc)
             except Exception:
                 log.exception("replication of StandbyPair %s failed", name)
             await env.sleep(min(1.0, pair.spec.replication.interval_seconds))

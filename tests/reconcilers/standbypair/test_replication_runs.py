@@ -3,9 +3,12 @@ the pair's epoch and key, abandoned after one probe window; the memory records i
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
+
+import pytest
 
 from homeport.clients.bundle import Clients
 from homeport.clients.errors import SSHError
@@ -14,7 +17,7 @@ from homeport.kinds import App, StandbyPair
 from homeport.reconcilers.base import ReconcileContext
 from homeport.reconcilers.standbypair.plan import ProbeView
 from homeport.reconcilers.standbypair.runtime import PairRuntime, ProbeTracker
-from homeport.reconcilers.standbypair.state import CHANNEL
+from homeport.reconcilers.standbypair.state import CHANNEL, UnreadablePairState
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 PAIR = StandbyPair.model_validate(
@@ -134,3 +137,27 @@ async def test_an_abandoned_run_is_a_failure_not_a_sync() -> None:
     assert ctx.memory.get("last_sync") is None
     assert "timed out" in ctx.memory["last_sync_error"]
     assert ctx.events and ctx.events[0].startswith("ReplicationFailed: a → b")
+
+
+def test_a_pair_held_for_an_unreadable_state_is_said_once_and_when_it_resumes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every probe interval runs into the same unreadable state: one warning (no
+    traceback) when it starts, another if it changes, one when the pair resumes."""
+    runtime = PairRuntime(22)
+    unknown = UnreadablePairState("phase 'Resyncing' is unknown to this homeport")
+    with caplog.at_level(logging.WARNING, logger="homeport.reconcilers.standbypair.runtime"):
+        for _ in range(5):
+            runtime.held("shop", "probes", unknown)
+        runtime.held("shop", "replication", unknown)
+        runtime.held("shop", "probes", UnreadablePairState("epoch 'x' is not a whole number"))
+        runtime.held("shop", "probes", None)
+        runtime.held("shop", "probes", None)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 4, lines
+    assert lines[0].startswith("probes of StandbyPair shop held: its stored state cannot")
+    assert "run the homeport that wrote it" in lines[0]
+    assert lines[1].startswith("replication of StandbyPair shop held")
+    assert "epoch 'x'" in lines[2]
+    assert lines[3] == "probes of StandbyPair shop resumed"
+    assert all(r.exc_info is None for r in caplog.records)
