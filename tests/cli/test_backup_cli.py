@@ -95,6 +95,26 @@ async def test_backup_now_and_restore_as_a_new_vm(tmp_path: Path) -> None:
         assert estate.archives(vmid) == [volid]  # nothing was done
 
 
+async def test_a_name_taken_since_the_windows_cluster_read_is_refused(tmp_path: Path) -> None:
+    """`restore --as NAME` checks the name (and picks the vmid) on a fresh cluster read:
+    a list of the window, read before the last restore made its VM, would let a second
+    VM of that name through (or pick the vmid just taken). The window here lasts the
+    whole test, so a stale list would be served."""
+    async with backup_estate(tmp_path, vm("web") + NIGHTLY) as estate:
+        await estate.ready({"VM", "BackupPolicy"})
+        assert estate.daemon is not None and estate.daemon.engine is not None
+        estate.daemon.engine.context.ttl = 1e9
+        vmid = estate.vmid("web")
+        assert (await cli(estate, "backup", "now", "web")).exit_code == 0
+        (volid,) = estate.archives(vmid)
+        first = await cli(estate, "restore", "web", "--from", volid, "--as", "web-copy")
+        assert first.exit_code == 0, first.output
+        again = await cli(estate, "restore", "web", "--from", volid, "--as", "web-copy")
+        assert again.exit_code == 2 and "already exists" in again.output, again.output
+        copies = [v for v in estate.world.vms.values() if v.conf.get("name") == "web-copy"]
+        assert len(copies) == 1
+
+
 async def test_a_run_proxmox_refuses_is_answered_not_left_waiting(tmp_path: Path) -> None:
     """A refusal (an unknown storage) ends the request with PVE's words: the command
     exits 1 at once instead of waiting for an answer that never comes."""

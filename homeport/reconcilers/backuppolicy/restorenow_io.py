@@ -39,6 +39,12 @@ async def observe_restore(
         return RestoreSeen(request)
     node = request.get("node") or vm.node
     volid = request["volid"]
+    if not request.get("upid"):
+        # Not started: the plan may pick a vmid and a name for a new VM, or check what
+        # runs; a list of the window read before the last restore made its VM would let
+        # a second VM of that name (or on that vmid) through. A fresh read, rare: an
+        # operator's request.
+        ctx.invalidate(RESOURCES)
     snapshot = await resources(ctx)
     target = request.get("vmid") or vm.vmid
     new_name = request.get("name")
@@ -112,6 +118,7 @@ async def act_restore(action: Step, ctx: ReconcileContext) -> None:
         finally:  # the next pass sees it stopped (or not), not the shared snapshot's past
             ctx.invalidate(RESOURCES)
     elif isinstance(action, RestoreArchive):
+        ctx.invalidate(RESOURCES)  # a VM is made (or replaced): the next look sees it
         try:
             task = await px.backups.restore(
                 action.node,

@@ -95,6 +95,7 @@ class BackupEstate:
     settings: Settings
     work: WorkClone
     clients: Clients = field(default_factory=Clients)
+    daemon: Daemon | None = None
     _stop: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -116,6 +117,7 @@ class BackupEstate:
             clock=SimulatedNow(self.estate),
             leadership=AlwaysLeader(),
         )
+        self.daemon = daemon
         self._stop = asyncio.Event()
         self._task = asyncio.create_task(daemon.run(self._stop))
 
