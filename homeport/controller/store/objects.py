@@ -115,6 +115,14 @@ def _model(
     return model
 
 
+def _keep_model(resource: Resource, digest: str) -> None:
+    """The model ``_model`` gives for the row written from ``resource``: this one (a
+    manifest's model is its dump's model), kept once for the reconcilers rather than
+    validated again from the row."""
+    key = (resource.kind_name, resource.metadata.name)
+    _MODELS[key] = ((digest, resource.api_version), resource)
+
+
 def _row_to_object(row: dict[str, Any]) -> StoredObject:
     return StoredObject(
         kind=row["kind"],
@@ -219,6 +227,7 @@ class ObjectStore:
         with transaction(self.db):
             for item in desired:
                 digest = self._digest_of(item.resource, digests)
+                _keep_model(item.resource, digest)
                 old = existing.get(item.key)
                 if old is None:
                     created.add(item.key)
@@ -287,12 +296,6 @@ class ObjectStore:
         else:
             digest = spec_hash(canonical_manifest(resource))
         self._digests[id(resource)] = (resource, digest)
-        # The row's model is this one (a manifest's model is its dump's model): kept once
-        # for the reconcilers too (``_model``), not validated again from the row.
-        _MODELS[(resource.kind_name, resource.metadata.name)] = (
-            (digest, resource.api_version),
-            resource,
-        )
         return digest
 
     def set_status(self, key: Key, status: ObjectStatus, now: datetime) -> None:
